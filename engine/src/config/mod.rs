@@ -1,0 +1,379 @@
+//! The engine's configuration file (YAML, or JSON for a `.json` file): the verifiers to load,
+//! the executor's settings and the stores' caps.
+//!
+//! ```yaml
+//! verifiers:
+//!   - name: notation                # unique
+//!     path: verifiers/notation.wasm # relative to this file
+//!     artifactTypes: [application/vnd.cncf.notary.signature]  # optional override
+//!     limits: { memoryBytes: 67108864, cpuTime: 1000 }        # optional, runtime Limits
+//!     config: { trustStore: ... }   # optional, any JSON, handed to the verifier
+//! executor: { maxDepth: 3, concurrency: 64, deadlineMs: 2900, resultCacheTtlMs: 10000 }
+//! stores:
+//!   layouts: { maxManifestBytes: 4194304, maxBlobBytes: 33554432 }
+//! ```
+//!
+//! Unknown fields are rejected; every error names the file and the field.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::Limits;
+
+/// Largest accepted `executor.maxDepth`.
+pub const MAX_DEPTH_LIMIT: u32 = 16;
+
+/// Why a configuration file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML/JSON or does not match the schema.
+    #[error("config file {path}: at `{field}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Path of the offending field (`verifiers[0].limits`), `.` for the document.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The file parsed but a value is not acceptable.
+    #[error("config file {path}: `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The offending field.
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Verifiers to load, in report order.
+    pub verifiers: Vec<VerifierConfig>,
+    /// Executor settings.
+    pub executor: ExecutorConfig,
+    /// Store settings.
+    pub stores: StoresConfig,
+    /// Directory of the config file (paths are relative to it); set by [`Config::load`].
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// One verifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifierConfig {
+    /// Unique name; the report's `verifierName`.
+    pub name: String,
+    /// The `.wasm` component, relative to the config file.
+    pub path: PathBuf,
+    /// Artifact types to run on, overriding what the verifier's metadata declares.
+    #[serde(default)]
+    pub artifact_types: Option<Vec<String>>,
+    /// Per-call limits (defaults for the missing ones).
+    #[serde(default)]
+    pub limits: Limits,
+    /// The verifier's own configuration, handed to it as JSON text.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+impl VerifierConfig {
+    /// The verifier config as the JSON text the guest receives (`{}` when absent).
+    pub fn config_json(&self) -> String {
+        match &self.config {
+            Some(v) => v.to_string(),
+            None => "{}".to_owned(),
+        }
+    }
+}
+
+/// Executor settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExecutorConfig {
+    /// How many levels of referrers-of-referrers to verify below the subject's referrers.
+    pub max_depth: u32,
+    /// Verifier calls running at once across all requests.
+    pub concurrency: usize,
+    /// Deadline for one subject's verification, in milliseconds.
+    pub deadline_ms: u64,
+    /// How long a verdict stays in the result cache, in milliseconds (0 disables the cache).
+    pub result_cache_ttl_ms: u64,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            max_depth: 3,
+            concurrency: 64,
+            deadline_ms: 2900,
+            result_cache_ttl_ms: 10_000,
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// The deadline as a duration.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+
+    /// The result cache TTL as a duration.
+    pub fn result_cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.result_cache_ttl_ms)
+    }
+}
+
+/// Store settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct StoresConfig {
+    /// Caps for OCI layout stores.
+    pub layouts: LayoutStoreConfig,
+}
+
+/// Caps for OCI layout stores.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct LayoutStoreConfig {
+    /// Largest manifest read, in bytes.
+    pub max_manifest_bytes: u64,
+    /// Largest blob read, in bytes.
+    pub max_blob_bytes: u64,
+}
+
+impl Default for LayoutStoreConfig {
+    fn default() -> Self {
+        let d = crate::store::LayoutLimits::default();
+        LayoutStoreConfig {
+            max_manifest_bytes: d.max_manifest_bytes,
+            max_blob_bytes: d.max_blob_bytes,
+        }
+    }
+}
+
+impl LayoutStoreConfig {
+    /// The caps as the layout store's limits.
+    pub fn limits(&self) -> crate::store::LayoutLimits {
+        crate::store::LayoutLimits {
+            max_manifest_bytes: self.max_manifest_bytes,
+            max_blob_bytes: self.max_blob_bytes,
+        }
+    }
+}
+
+impl Config {
+    /// Read, parse and validate the file at `path` (JSON if it ends in `.json`, else YAML).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let mut config = Config::parse(&text, json, path)?;
+        config.base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(config)
+    }
+
+    /// Parse and validate config text; `path` is only used in error messages.
+    pub fn parse(text: &str, json: bool, path: &Path) -> Result<Config, ConfigError> {
+        let parse_err = |field: String, message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            field: if field.is_empty() { ".".into() } else { field },
+            message,
+        };
+        let config: Config = if json {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| parse_err(e.path().to_string(), e.into_inner().to_string()))?
+        } else {
+            if text.trim().is_empty() {
+                return Err(parse_err(String::new(), "the file is empty".into()));
+            }
+            let de = serde_yaml_ng::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| parse_err(e.path().to_string(), e.into_inner().to_string()))?
+        };
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: String, message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
+        let mut names = HashSet::new();
+        for (i, v) in self.verifiers.iter().enumerate() {
+            if v.name.trim().is_empty() {
+                return Err(invalid(format!("verifiers[{i}].name"), "must not be empty"));
+            }
+            if !names.insert(v.name.as_str()) {
+                return Err(invalid(
+                    format!("verifiers[{i}].name"),
+                    &format!("duplicate verifier name `{}`", v.name),
+                ));
+            }
+            if v.path.as_os_str().is_empty() {
+                return Err(invalid(format!("verifiers[{i}].path"), "must not be empty"));
+            }
+            if let Some(types) = &v.artifact_types
+                && (types.is_empty() || types.iter().any(|t| t.trim().is_empty()))
+            {
+                return Err(invalid(
+                    format!("verifiers[{i}].artifactTypes"),
+                    "must be a non-empty list of non-empty artifact types",
+                ));
+            }
+        }
+        let e = &self.executor;
+        if e.max_depth > MAX_DEPTH_LIMIT {
+            return Err(invalid(
+                "executor.maxDepth".into(),
+                &format!("{} is over the maximum {MAX_DEPTH_LIMIT}", e.max_depth),
+            ));
+        }
+        if e.concurrency == 0 {
+            return Err(invalid("executor.concurrency".into(), "must be at least 1"));
+        }
+        if e.deadline_ms == 0 {
+            return Err(invalid("executor.deadlineMs".into(), "must be at least 1"));
+        }
+        let l = &self.stores.layouts;
+        if l.max_manifest_bytes == 0 || l.max_blob_bytes == 0 {
+            return Err(invalid(
+                "stores.layouts".into(),
+                "caps must be at least 1 byte",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the `.wasm` of `verifier` is: its path joined to the config file's directory.
+    pub fn verifier_path(&self, verifier: &VerifierConfig) -> PathBuf {
+        self.base_dir.join(&verifier.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, false, Path::new("vouch.yaml"))
+    }
+
+    #[test]
+    fn parses_a_full_yaml_config() {
+        let c = parse(
+            "verifiers:\n  - name: sig\n    path: v/sig.wasm\n    artifactTypes: [a/b]\n    \
+             limits: { memoryBytes: 1048576, cpuTime: 50 }\n    config: { key: [1, 2] }\n\
+             executor: { maxDepth: 2, concurrency: 4, deadlineMs: 100, resultCacheTtlMs: 0 }\n\
+             stores: { layouts: { maxBlobBytes: 10 } }\n",
+        )
+        .unwrap();
+        let v = &c.verifiers[0];
+        assert_eq!(v.limits.memory_bytes, 1 << 20);
+        assert_eq!(v.limits.cpu_time, Duration::from_millis(50));
+        assert_eq!(v.limits.wall_time, Limits::default().wall_time);
+        assert_eq!(v.config_json(), r#"{"key":[1,2]}"#);
+        assert_eq!(v.artifact_types.as_deref(), Some(&["a/b".to_owned()][..]));
+        assert_eq!(c.executor.max_depth, 2);
+        assert_eq!(c.stores.layouts.max_blob_bytes, 10);
+        assert_eq!(c.stores.layouts.max_manifest_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn json_and_defaults() {
+        let c = Config::parse(
+            r#"{"verifiers":[{"name":"a","path":"a.wasm"}]}"#,
+            true,
+            Path::new("c.json"),
+        )
+        .unwrap();
+        assert_eq!(c.executor, ExecutorConfig::default());
+        assert_eq!(c.verifiers[0].config_json(), "{}");
+        assert_eq!(c.verifiers[0].limits, Limits::default());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let e = parse("verifiers:\n  - name: a\n    path: a.wasm\n    limits: { memry: 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("vouch.yaml") && e.contains("verifiers[0].limits") && e.contains("memry"),
+            "{e}"
+        );
+        let e = parse("executor: { deadline: 5 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("executor") && e.contains("deadline"), "{e}");
+        let e = Config::parse(r#"{"verifiers":[{"name":"a"}]}"#, true, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("verifiers[0]") && e.contains("path"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let dup = "verifiers:\n  - { name: a, path: a.wasm }\n  - { name: a, path: b.wasm }\n";
+        let e = parse(dup).unwrap_err().to_string();
+        assert!(
+            e.contains("verifiers[1].name") && e.contains("duplicate"),
+            "{e}"
+        );
+        let e = parse("executor: { concurrency: 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("executor.concurrency"), "{e}");
+        let e = parse("executor: { maxDepth: 99 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("executor.maxDepth"), "{e}");
+        let e = parse("verifiers:\n  - { name: a, path: a.wasm, artifactTypes: [] }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("verifiers[0].artifactTypes"), "{e}");
+        assert!(parse("").unwrap_err().to_string().contains("empty"));
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vouch.yaml");
+        std::fs::write(&file, "verifiers:\n  - { name: a, path: sub/a.wasm }\n").unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(
+            c.verifier_path(&c.verifiers[0]),
+            dir.path().join("sub/a.wasm")
+        );
+        let e = Config::load(&dir.path().join("missing.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.yaml"), "{e}");
+    }
+}

@@ -1,0 +1,742 @@
+//! The executor: for one subject, resolve it, list its referrers, run every verifier that handles
+//! each referrer (concurrently, bounded), recurse into referrers of referrers, and decide.
+//!
+//! - Every verifier call runs under the request deadline; a call still running when it passes is
+//!   cancelled (its future dropped, which drops the wasm store) and reported as failed with
+//!   `errorReason` [`report::DEADLINE_EXCEEDED`]. A [`CallError`] (limit hit, trap) is a failed
+//!   report naming it, never an error of the request.
+//! - Verdicts are cached by subject *digest* (never by tag), store scope and a fingerprint of the
+//!   effective configuration; identical requests in flight run once (single-flight). Verdicts that
+//!   depend on something transient (deadline, store failure, instantiation failure) are shared
+//!   with the in-flight waiters but not cached.
+
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join, join_all};
+use serde::Serialize;
+use sha2::Digest as _;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use self::report::{
+    DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport, decide,
+};
+use crate::config::{Config, ExecutorConfig};
+use crate::oci::{Descriptor, Digest};
+use crate::runtime::{CallError, Runtime, RuntimeError, Verifier, VerifyInput};
+use crate::store::{StoreAccess, StoreError};
+
+/// Entries the result cache holds at most.
+const RESULT_CACHE_CAPACITY: u64 = 10_000;
+
+/// Why the executor could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// A configured verifier could not be loaded or rejected its configuration.
+    #[error("verifiers[{index}] (`{name}`, {path}): {source}")]
+    Load {
+        /// Position in the config's `verifiers` list.
+        index: usize,
+        /// Configured name.
+        name: String,
+        /// The `.wasm` file.
+        path: PathBuf,
+        /// Why.
+        source: RuntimeError,
+    },
+}
+
+/// A loaded verifier with the configuration the executor hands it.
+#[derive(Clone, Debug)]
+pub struct ExecVerifier {
+    /// The loaded component.
+    pub verifier: Verifier,
+    /// Its JSON configuration.
+    pub config: Arc<str>,
+    /// Artifact types to run on, overriding the verifier's metadata when set.
+    pub artifact_types: Option<Vec<String>>,
+}
+
+impl ExecVerifier {
+    /// A verifier with `config`, running on the artifact types its metadata declares.
+    pub fn new(verifier: Verifier, config: impl Into<Arc<str>>) -> ExecVerifier {
+        ExecVerifier {
+            verifier,
+            config: config.into(),
+            artifact_types: None,
+        }
+    }
+
+    /// Whether this verifier runs on referrers of `artifact_type`.
+    pub fn handles(&self, artifact_type: &str) -> bool {
+        match &self.artifact_types {
+            Some(types) => types.iter().any(|t| t == "*" || t == artifact_type),
+            None => self.verifier.metadata().handles(artifact_type),
+        }
+    }
+}
+
+/// Load every verifier of `config` and run its `check-config` (errors name the entry).
+pub async fn load_verifiers(
+    runtime: &Runtime,
+    config: &Config,
+) -> Result<Vec<ExecVerifier>, ExecutorError> {
+    let mut out = Vec::with_capacity(config.verifiers.len());
+    for (index, vc) in config.verifiers.iter().enumerate() {
+        let path = config.verifier_path(vc);
+        let err = |source| ExecutorError::Load {
+            index,
+            name: vc.name.clone(),
+            path: path.clone(),
+            source,
+        };
+        let verifier = runtime
+            .load_file(&vc.name, &path, vc.limits.clone())
+            .await
+            .map_err(err)?;
+        let json = vc.config_json();
+        runtime.check_config(&verifier, &json).await.map_err(err)?;
+        out.push(ExecVerifier {
+            verifier,
+            config: json.into(),
+            artifact_types: vc.artifact_types.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Executor settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Levels of referrers-of-referrers verified below the subject's referrers (0: none).
+    pub max_depth: u32,
+    /// Verifier calls running at once across all requests.
+    pub concurrency: usize,
+    /// Deadline for one subject's verification.
+    pub deadline: Duration,
+    /// How long a verdict stays in the result cache (zero disables it).
+    pub result_cache_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from(&ExecutorConfig::default())
+    }
+}
+
+impl From<&ExecutorConfig> for Settings {
+    fn from(c: &ExecutorConfig) -> Self {
+        Settings {
+            max_depth: c.max_depth,
+            concurrency: c.concurrency.max(1),
+            deadline: c.deadline(),
+            result_cache_ttl: c.result_cache_ttl(),
+        }
+    }
+}
+
+/// The subject of a verification: where to read it and how it was named.
+#[derive(Clone)]
+pub struct SubjectSource {
+    /// Reader of the subject's repository.
+    pub store: Arc<dyn StoreAccess>,
+    /// Identity of that repository (registry name or canonical layout path); part of cache keys.
+    pub scope: String,
+    /// The tag or digest to resolve.
+    pub tag_or_digest: String,
+    /// The reference as the user gave it (the report's `subject`).
+    pub reference: String,
+}
+
+/// Result cache key: never a tag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CacheKey {
+    scope: String,
+    digest: Digest,
+    fingerprint: Arc<str>,
+}
+
+/// A verdict cache with single-flight, shareable between executors (keys carry the config
+/// fingerprint, so executors with different configurations never see each other's verdicts).
+#[derive(Clone)]
+pub struct ResultCache {
+    inner: Option<moka::future::Cache<CacheKey, Arc<SubjectReport>>>,
+}
+
+impl ResultCache {
+    /// A cache whose entries live `ttl`; a zero `ttl` disables caching (and single-flight).
+    pub fn new(ttl: Duration) -> ResultCache {
+        if ttl.is_zero() {
+            return ResultCache { inner: None };
+        }
+        ResultCache {
+            inner: Some(
+                moka::future::Cache::builder()
+                    .max_capacity(RESULT_CACHE_CAPACITY)
+                    .time_to_live(ttl)
+                    .build(),
+            ),
+        }
+    }
+
+    /// Number of cached verdicts (approximate, for metrics and tests).
+    pub async fn entry_count(&self) -> u64 {
+        match &self.inner {
+            Some(c) => {
+                c.run_pending_tasks().await;
+                c.entry_count()
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Runs verifiers over subjects. Cheap to share behind an `Arc`.
+pub struct Executor {
+    runtime: Runtime,
+    verifiers: Arc<[ExecVerifier]>,
+    settings: Settings,
+    permits: Arc<Semaphore>,
+    cache: ResultCache,
+    fingerprint: Arc<str>,
+}
+
+impl Executor {
+    /// An executor with its own result cache.
+    pub fn new(runtime: Runtime, verifiers: Vec<ExecVerifier>, settings: Settings) -> Executor {
+        let fingerprint = fingerprint(&verifiers, &settings).into();
+        Executor {
+            runtime,
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            cache: ResultCache::new(settings.result_cache_ttl),
+            verifiers: verifiers.into(),
+            settings,
+            fingerprint,
+        }
+    }
+
+    /// Use `cache` (e.g. one shared across configuration reloads) instead of a private one.
+    pub fn with_result_cache(mut self, cache: ResultCache) -> Executor {
+        self.cache = cache;
+        self
+    }
+
+    /// sha256 over the verifiers' names, module digests, configs, artifact types and limits, and
+    /// the nesting depth: everything a verdict depends on besides the subject.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The loaded verifiers.
+    pub fn verifiers(&self) -> &[ExecVerifier] {
+        &self.verifiers
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Verify one subject. Never fails: store errors, limit hits and the deadline become failed
+    /// reports.
+    pub async fn verify(&self, source: SubjectSource) -> SubjectReport {
+        let span = tracing::info_span!(
+            "vouch.subject",
+            subject = %source.reference,
+            digest = tracing::field::Empty,
+            success = tracing::field::Empty,
+            cached = tracing::field::Empty,
+        );
+        let report = self.verify_inner(source).instrument(span.clone()).await;
+        span.record("success", report.is_success);
+        span.record("cached", report.cached);
+        tracing::info!(
+            parent: &span,
+            subject = %report.subject,
+            success = report.is_success,
+            cached = report.cached,
+            total_ms = report.timings.total_ms,
+            "subject verified"
+        );
+        report
+    }
+
+    async fn verify_inner(&self, source: SubjectSource) -> SubjectReport {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.settings.deadline;
+        let resolved =
+            tokio::time::timeout_at(deadline, source.store.resolve(&source.tag_or_digest)).await;
+        let resolve_time = started.elapsed();
+        let failed = |message: String| SubjectReport {
+            subject: source.reference.clone(),
+            digest: None,
+            is_success: false,
+            message,
+            verifier_reports: Vec::new(),
+            timings: Timings::new(started.elapsed(), resolve_time, Duration::ZERO),
+            cached: false,
+        };
+        let desc = match resolved {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                return failed(format!("cannot resolve `{}`: {e}", source.tag_or_digest));
+            }
+            Err(_) => {
+                return failed(format!(
+                    "resolving `{}` was cancelled: the {} ms request deadline passed",
+                    source.tag_or_digest,
+                    self.settings.deadline.as_millis()
+                ));
+            }
+        };
+        tracing::Span::current().record("digest", tracing::field::display(&desc.digest));
+
+        let run = self.run(&source, desc.clone(), deadline, started, resolve_time);
+        let Some(cache) = &self.cache.inner else {
+            return run.await.0;
+        };
+        let key = CacheKey {
+            scope: source.scope.clone(),
+            digest: desc.digest.clone(),
+            fingerprint: self.fingerprint.clone(),
+        };
+        let entry = cache
+            .entry(key)
+            .or_try_insert_with(async {
+                match run.await {
+                    (report, true) => Ok(Arc::new(report)),
+                    (report, false) => Err(report),
+                }
+            })
+            .await;
+        match entry {
+            Ok(entry) if entry.is_fresh() => (*entry.into_value()).clone(),
+            Ok(entry) => {
+                let mut report = (*entry.into_value()).clone();
+                report.cached = true;
+                // The verdict is the cached one; the reference and timings are this request's.
+                report.subject = source.reference.clone();
+                for r in &mut report.verifier_reports {
+                    r.subject = source.reference.clone();
+                }
+                report.timings = Timings::new(started.elapsed(), resolve_time, Duration::ZERO);
+                tracing::debug!(digest = %desc.digest, "result cache hit");
+                report
+            }
+            // An uncacheable verdict shared with the identical requests that were in flight.
+            Err(report) => (*report).clone(),
+        }
+    }
+
+    /// Verify the resolved subject; the flag says whether the verdict may be cached.
+    async fn run(
+        &self,
+        source: &SubjectSource,
+        desc: Descriptor,
+        deadline: tokio::time::Instant,
+        started: Instant,
+        resolve_time: Duration,
+    ) -> (SubjectReport, bool) {
+        let walk = Walk {
+            store: source.store.clone(),
+            name: subject_name(&source.reference).to_owned(),
+            deadline,
+            store_nanos: AtomicU64::new(nanos(resolve_time)),
+            guest_nanos: AtomicU64::new(0),
+            transient: AtomicBool::new(false),
+        };
+        let reports = self
+            .verify_referrers(&walk, source.reference.clone(), desc.clone(), 0)
+            .await;
+        let (is_success, message) = decide(&reports);
+        let report = SubjectReport {
+            subject: source.reference.clone(),
+            digest: Some(desc.digest.to_string()),
+            is_success,
+            message,
+            verifier_reports: reports,
+            timings: Timings::new(
+                started.elapsed(),
+                Duration::from_nanos(walk.store_nanos.load(Ordering::Relaxed)),
+                Duration::from_nanos(walk.guest_nanos.load(Ordering::Relaxed)),
+            ),
+            cached: false,
+        };
+        (report, !walk.transient.load(Ordering::Relaxed))
+    }
+
+    /// Reports for every (referrer of `subject`, verifier) pair, with nested results.
+    fn verify_referrers<'a>(
+        &'a self,
+        walk: &'a Walk,
+        subject_str: String,
+        subject: Descriptor,
+        depth: u32,
+    ) -> BoxFuture<'a, Vec<VerifierReport>> {
+        async move {
+            let t = Instant::now();
+            let listed = tokio::time::timeout_at(
+                walk.deadline,
+                walk.store.list_referrers(&subject.digest, None),
+            )
+            .await;
+            walk.store_nanos.fetch_add(nanos(t.elapsed()), Ordering::Relaxed);
+            let referrers = match listed {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    walk.transient.store(true, Ordering::Relaxed);
+                    return vec![executor_report(
+                        &subject_str,
+                        &subject,
+                        STORE_ERROR,
+                        format!("cannot list the referrers of {}: {e}", subject.digest),
+                    )];
+                }
+                Err(_) => {
+                    walk.transient.store(true, Ordering::Relaxed);
+                    return vec![executor_report(
+                        &subject_str,
+                        &subject,
+                        DEADLINE_EXCEEDED,
+                        format!(
+                            "listing the referrers of {} was cancelled: the {} ms request deadline passed",
+                            subject.digest,
+                            self.settings.deadline.as_millis()
+                        ),
+                    )];
+                }
+            };
+            tracing::debug!(subject = %subject.digest, depth, referrers = referrers.len(), "listed referrers");
+            let per_referrer = referrers.into_iter().map(|referrer| {
+                let subject_str = subject_str.clone();
+                let subject = subject.clone();
+                async move {
+                    let artifact_type = referrer
+                        .artifact_type
+                        .clone()
+                        .unwrap_or_else(|| referrer.media_type.clone());
+                    let handling: Vec<&ExecVerifier> =
+                        self.verifiers.iter().filter(|v| v.handles(&artifact_type)).collect();
+                    if handling.is_empty() {
+                        tracing::debug!(referrer = %referrer.digest, artifact_type, "no verifier handles this referrer; skipped");
+                        return Vec::new();
+                    }
+                    let calls = join_all(handling.into_iter().map(|v| {
+                        self.call(walk, v, &subject_str, &subject, &referrer, &artifact_type)
+                    }));
+                    let nested = if depth < self.settings.max_depth {
+                        let nested_str = format!("{}@{}", walk.name, referrer.digest);
+                        self.verify_referrers(walk, nested_str, referrer.clone(), depth + 1)
+                    } else {
+                        futures::future::ready(Vec::new()).boxed()
+                    };
+                    let (mut reports, nested) = join(calls, nested).await;
+                    for r in &mut reports {
+                        r.nested_results = nested.clone();
+                    }
+                    reports
+                }
+            });
+            join_all(per_referrer).await.into_iter().flatten().collect()
+        }
+        .boxed()
+    }
+
+    /// One verifier call, under the concurrency limit and the deadline.
+    async fn call(
+        &self,
+        walk: &Walk,
+        v: &ExecVerifier,
+        subject_str: &str,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+        artifact_type: &str,
+    ) -> VerifierReport {
+        let span = tracing::info_span!(
+            "vouch.verifier",
+            verifier = v.verifier.name(),
+            artifact_type,
+            referrer = %referrer.digest,
+            success = tracing::field::Empty,
+            error_reason = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let run = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| CallError::Instantiate {
+                    verifier: v.verifier.name().to_owned(),
+                    message: format!("executor concurrency limit closed: {e}"),
+                })?;
+            self.runtime
+                .verify(
+                    &v.verifier,
+                    VerifyInput {
+                        store: walk.store.clone(),
+                        subject_reference: subject_str.to_owned(),
+                        subject: subject.clone(),
+                        artifact: referrer.clone(),
+                        config: v.config.clone(),
+                    },
+                )
+                .await
+        };
+        let result = tokio::time::timeout_at(walk.deadline, run)
+            .instrument(span.clone())
+            .await;
+        let mut report = VerifierReport {
+            subject: subject_str.to_owned(),
+            is_success: false,
+            name: v.verifier.name().to_owned(),
+            verifier_name: v.verifier.name().to_owned(),
+            verifier_type: v.verifier.metadata().name.clone(),
+            artifact_type: artifact_type.to_owned(),
+            reference_digest: referrer.digest.to_string(),
+            message: String::new(),
+            error_reason: None,
+            extensions: serde_json::Map::new(),
+            nested_results: Vec::new(),
+            timings: Timings::default(),
+        };
+        match result {
+            Ok(Ok(out)) => {
+                let store = out.stats.store_time;
+                let guest = out.duration.saturating_sub(store);
+                walk.store_nanos.fetch_add(nanos(store), Ordering::Relaxed);
+                walk.guest_nanos.fetch_add(nanos(guest), Ordering::Relaxed);
+                report.is_success = out.report.is_success;
+                report.message = out.report.message;
+                report.error_reason = if out.report.is_success {
+                    out.report.error_reason
+                } else {
+                    Some(
+                        out.report
+                            .error_reason
+                            .unwrap_or_else(|| "verification_failed".into()),
+                    )
+                };
+                report.extensions = out.report.extensions.into_iter().collect();
+                report.timings = Timings::new(out.duration, store, guest);
+            }
+            Ok(Err(e)) => {
+                if matches!(e, CallError::Instantiate { .. }) {
+                    walk.transient.store(true, Ordering::Relaxed);
+                }
+                let elapsed = started.elapsed();
+                walk.guest_nanos
+                    .fetch_add(nanos(elapsed), Ordering::Relaxed);
+                report.error_reason = Some(e.error_type().to_owned());
+                report.message = e.to_string();
+                report.timings = Timings::new(elapsed, Duration::ZERO, elapsed);
+            }
+            Err(_) => {
+                walk.transient.store(true, Ordering::Relaxed);
+                let elapsed = started.elapsed();
+                report.error_reason = Some(DEADLINE_EXCEEDED.to_owned());
+                report.message = format!(
+                    "verifier `{}` on {} was cancelled after {} ms: the {} ms request deadline passed",
+                    v.verifier.name(),
+                    referrer.digest,
+                    elapsed.as_millis(),
+                    self.settings.deadline.as_millis()
+                );
+                report.timings = Timings::new(elapsed, Duration::ZERO, Duration::ZERO);
+            }
+        }
+        span.record("success", report.is_success);
+        if let Some(reason) = &report.error_reason {
+            span.record("error_reason", reason.as_str());
+        }
+        span.record("duration_ms", report.timings.total_ms);
+        tracing::debug!(parent: &span, success = report.is_success, message = %report.message, "verifier call finished");
+        report
+    }
+}
+
+/// State shared by one subject's walk.
+struct Walk {
+    store: Arc<dyn StoreAccess>,
+    /// The reference without tag or digest, for nested subjects (`name@digest`).
+    name: String,
+    deadline: tokio::time::Instant,
+    store_nanos: AtomicU64,
+    guest_nanos: AtomicU64,
+    /// Set when the verdict depends on something transient and must not be cached.
+    transient: AtomicBool,
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A failed report the executor itself produces (store failure or deadline while walking).
+fn executor_report(
+    subject_str: &str,
+    subject: &Descriptor,
+    reason: &str,
+    message: String,
+) -> VerifierReport {
+    VerifierReport {
+        subject: subject_str.to_owned(),
+        is_success: false,
+        name: EXECUTOR_NAME.to_owned(),
+        verifier_name: EXECUTOR_NAME.to_owned(),
+        verifier_type: EXECUTOR_NAME.to_owned(),
+        artifact_type: subject
+            .artifact_type
+            .clone()
+            .unwrap_or_else(|| subject.media_type.clone()),
+        reference_digest: subject.digest.to_string(),
+        message,
+        error_reason: Some(reason.to_owned()),
+        extensions: serde_json::Map::new(),
+        nested_results: Vec::new(),
+        timings: Timings::default(),
+    }
+}
+
+/// The reference without its tag or digest: `dir:v1` → `dir`, `reg/repo@sha256:…` → `reg/repo`.
+pub fn subject_name(reference: &str) -> &str {
+    let base = reference.split_once('@').map_or(reference, |(b, _)| b);
+    let last_slash = base.rfind('/');
+    match base.rfind(':') {
+        Some(c) if last_slash.is_none_or(|s| c > s) => &base[..c],
+        _ => base,
+    }
+}
+
+/// Fingerprint of everything a verdict depends on besides the subject (see [`Executor::fingerprint`]).
+fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings) -> String {
+    let mut h = sha2::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(b"vouch-result-v1");
+    field(&settings.max_depth.to_le_bytes());
+    for v in verifiers {
+        field(v.verifier.name().as_bytes());
+        field(v.verifier.module_digest().to_string().as_bytes());
+        field(v.config.as_bytes());
+        let types = serde_json::to_vec(&v.artifact_types).unwrap_or_default();
+        field(&types);
+        let limits = serde_json::to_vec(v.verifier.limits()).unwrap_or_default();
+        field(&limits);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// A referrer and, recursively, its own referrers (for `vouch discover`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrerNode {
+    /// The referrer's descriptor.
+    #[serde(flatten)]
+    pub descriptor: Descriptor,
+    /// Its referrers, down to the requested depth.
+    pub referrers: Vec<ReferrerNode>,
+}
+
+/// The referrer graph of `digest`: its referrers and theirs, `max_depth` levels below the first.
+pub fn discover<'a>(
+    store: &'a dyn StoreAccess,
+    digest: &'a Digest,
+    max_depth: u32,
+) -> BoxFuture<'a, Result<Vec<ReferrerNode>, StoreError>> {
+    async move {
+        let referrers = store.list_referrers(digest, None).await?;
+        let mut out = Vec::with_capacity(referrers.len());
+        for descriptor in referrers {
+            let nested = if max_depth > 0 {
+                discover(store, &descriptor.digest, max_depth - 1).await?
+            } else {
+                Vec::new()
+            };
+            out.push(ReferrerNode {
+                descriptor,
+                referrers: nested,
+            });
+        }
+        Ok(out)
+    }
+    .boxed()
+}
+
+/// Render a referrer graph as an indented tree under `root`.
+pub fn render_discovery(root: &str, digest: &Digest, nodes: &[ReferrerNode]) -> String {
+    fn walk(out: &mut String, nodes: &[ReferrerNode], indent: &str) {
+        for (i, n) in nodes.iter().enumerate() {
+            let last = i + 1 == nodes.len();
+            let (branch, cont) = if last {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            let at = n
+                .descriptor
+                .artifact_type
+                .as_deref()
+                .unwrap_or(&n.descriptor.media_type);
+            out.push_str(&format!("{indent}{branch}{at} {}\n", n.descriptor.digest));
+            walk(out, &n.referrers, &format!("{indent}{cont}"));
+        }
+    }
+    let mut out = format!("{root} ({digest})\n");
+    if nodes.is_empty() {
+        out.push_str("└── (no referrers)\n");
+    }
+    walk(&mut out, nodes, "");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_names_drop_tag_and_digest() {
+        assert_eq!(subject_name("/tmp/layout:v1"), "/tmp/layout");
+        assert_eq!(subject_name("dir@sha256:abcd"), "dir");
+        assert_eq!(
+            subject_name("localhost:5000/repo:v1"),
+            "localhost:5000/repo"
+        );
+        assert_eq!(subject_name("localhost:5000/repo"), "localhost:5000/repo");
+        assert_eq!(subject_name("reg.io/a/b:t@sha256:00"), "reg.io/a/b");
+    }
+
+    #[test]
+    fn settings_follow_the_config_defaults() {
+        let s = Settings::default();
+        assert_eq!(s.deadline, Duration::from_millis(2900));
+        assert_eq!(s.result_cache_ttl, Duration::from_secs(10));
+        assert_eq!(s.max_depth, 3);
+    }
+
+    #[test]
+    fn discovery_tree_renders_nesting() {
+        let leaf = Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", b"b");
+        let mut mid = Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", b"a");
+        mid.artifact_type = Some("application/spdx+json".into());
+        let nodes = vec![ReferrerNode {
+            descriptor: mid.clone(),
+            referrers: vec![ReferrerNode {
+                descriptor: leaf.clone(),
+                referrers: vec![],
+            }],
+        }];
+        let root = Digest::sha256_of(b"root");
+        let t = render_discovery("dir:v1", &root, &nodes);
+        assert!(t.contains(&format!("└── application/spdx+json {}\n    └── application/vnd.oci.image.manifest.v1+json {}", mid.digest, leaf.digest)), "{t}");
+        assert!(render_discovery("x", &root, &[]).contains("no referrers"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Vouch: verifies the supply-chain artifacts attached to OCI images (signatures, SBOMs,
+//! vulnerability reports) with verifier plugins that run as sandboxed WebAssembly components.
+//!
+//! One module per box of the data path (see `README.md`):
+//! [`oci`] (references, manifests, layouts) → [`store`] (what the host functions read) →
+//! [`runtime`] (wasmtime, host functions, limits).
+
+pub mod cli;
+pub mod config;
+pub mod executor;
+pub mod oci;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,5 @@
+//! The `vouch` command-line tool.
+
+fn main() -> anyhow::Result<()> {
+    vouch::cli::main()
+}

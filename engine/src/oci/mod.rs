@@ -1,0 +1,12 @@
+//! OCI data model: digests, descriptors, manifests, references, and the read-only image layout.
+
+pub mod digest;
+pub mod layout;
+pub mod manifest;
+pub mod reference;
+pub mod registry;
+
+pub use digest::{Digest, DigestError};
+pub use layout::{LayoutError, OciLayout};
+pub use manifest::{Descriptor, Manifest, ManifestError};
+pub use reference::{Reference, ReferenceError};

@@ -1,0 +1,20 @@
+//! Host bindings for the `vouch:verifier` world, generated from `wit/` by wasmtime's `bindgen!`.
+//!
+//! Store imports are async (they may reach a registry); every import is trappable so the host can
+//! end a call that exceeds its host-call, byte or log budget.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "verifier",
+    imports: {
+        "vouch:verifier/store": async | trappable,
+        default: trappable,
+    },
+    exports: {
+        default: async,
+    },
+});
+
+pub use self::vouch::verifier::types::{
+    Descriptor as WitDescriptor, ExtensionValue, StoreError, Subject,
+};

@@ -1,0 +1,731 @@
+//! The WebAssembly verifier runtime: one wasmtime engine, verifiers loaded as components, and
+//! sandboxed, limited calls into them.
+//!
+//! - [`Runtime`] owns the process's `wasmtime::Engine` (pooling allocator when the address space
+//!   can be reserved, on-demand otherwise), the linker with WASI p2 and Vouch's host imports, the
+//!   epoch ticker that enforces CPU deadlines, and a semaphore that bounds live instances.
+//! - [`Verifier`] is a loaded component: compiled once (and cached on disk), pre-instantiated,
+//!   with its metadata read at load time.
+//! - [`Runtime::verify`] runs one verification in a fresh `Store`: nothing survives between calls.
+//!   Every limit hit comes back as [`CallError::Limit`], never as a panic or a hung task.
+
+pub mod bindings;
+mod compile_cache;
+pub mod crypto;
+mod host;
+pub mod limits;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use self::bindings::{ExtensionValue, VerifierPre};
+use self::compile_cache::CompileCache;
+pub use self::host::CallStats;
+use self::host::{CallScope, HostState};
+pub use self::limits::{LimitExceeded, LimitKind, Limits};
+use crate::oci::{Descriptor, Digest};
+use crate::store::StoreAccess;
+
+/// Process-wide runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Use the pooling allocator (falls back to on-demand if its address space cannot be reserved).
+    pub pooling: bool,
+    /// Instance slots in the pool; also the default bound on concurrent instances.
+    pub max_instances: u32,
+    /// Largest memory any verifier may be configured to use (the pool's slot size).
+    pub max_memory_bytes: u64,
+    /// Concurrent live instances; callers wait for a slot beyond this (back-pressure).
+    pub max_concurrency: usize,
+    /// Epoch tick: the granularity of CPU deadlines and of cooperative yields.
+    pub epoch_tick: Duration,
+    /// Directory for compiled components; `None` disables the on-disk compile cache.
+    pub compile_cache_dir: Option<PathBuf>,
+    /// How deep a guest may walk referrers of referrers from the subject.
+    pub max_nesting_depth: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            pooling: true,
+            max_instances: 1000,
+            max_memory_bytes: 256 << 20,
+            max_concurrency: 1000,
+            epoch_tick: Duration::from_millis(5),
+            compile_cache_dir: None,
+            max_nesting_depth: 3,
+        }
+    }
+}
+
+/// Errors creating the runtime or loading a verifier.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine could not be configured.
+    #[error("cannot create the wasm engine: {0}")]
+    Engine(String),
+    /// The `.wasm` file could not be read.
+    #[error("cannot read verifier `{name}` from {path}: {source}")]
+    Read {
+        /// Verifier name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component, or it does not implement the `verifier` world.
+    #[error("verifier `{name}` is not a valid vouch:verifier component: {reason}")]
+    Invalid {
+        /// Verifier name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A verifier's configuration was rejected by its `check-config`, or the call failed.
+    #[error("verifier `{name}` rejected its configuration: {reason}")]
+    Config {
+        /// Verifier name.
+        name: String,
+        /// What the verifier said.
+        reason: String,
+    },
+    /// Calling `metadata` or `check-config` failed.
+    #[error("verifier `{name}` failed during load: {source}")]
+    Call {
+        /// Verifier name.
+        name: String,
+        /// The call error.
+        source: CallError,
+    },
+    /// The configured memory limit is larger than the engine allows.
+    #[error("verifier `{name}`: memory limit {limit} bytes exceeds the runtime maximum {max}")]
+    MemoryLimitTooLarge {
+        /// Verifier name.
+        name: String,
+        /// Configured limit.
+        limit: u64,
+        /// Runtime maximum.
+        max: u64,
+    },
+}
+
+/// Why a single call into a verifier did not produce a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// A limit was hit.
+    #[error("verifier `{verifier}` exceeded {limit}")]
+    Limit {
+        /// Verifier name.
+        verifier: String,
+        /// Which limit and its value.
+        limit: LimitExceeded,
+    },
+    /// The guest trapped (panic, unreachable, out-of-bounds, ...).
+    #[error("verifier `{verifier}` trapped: {message}")]
+    Trap {
+        /// Verifier name.
+        verifier: String,
+        /// The trap and whatever the guest printed to stderr before it.
+        message: String,
+    },
+    /// Instantiation failed (e.g. the pool is exhausted or an import is missing).
+    #[error("verifier `{verifier}` could not be instantiated: {message}")]
+    Instantiate {
+        /// Verifier name.
+        verifier: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// Stable identifier for the report's `errorReason` and for metrics.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            CallError::Limit { limit, .. } => limit.kind.error_type(),
+            CallError::Trap { .. } => "verifier_trapped",
+            CallError::Instantiate { .. } => "verifier_instantiation_failed",
+        }
+    }
+}
+
+/// What a verifier says about itself (the `metadata` export).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifierMetadata {
+    /// Name the verifier gives itself.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Artifact types it judges (`*` for any).
+    pub artifact_types: Vec<String>,
+    /// JSON Schema of its config, if published.
+    pub config_schema: Option<String>,
+}
+
+impl VerifierMetadata {
+    /// Whether this verifier judges artifacts of `artifact_type`.
+    pub fn handles(&self, artifact_type: &str) -> bool {
+        self.artifact_types
+            .iter()
+            .any(|t| t == "*" || t == artifact_type)
+    }
+}
+
+/// A loaded verifier: compiled, linked, ready to instantiate.
+#[derive(Clone)]
+pub struct Verifier {
+    name: Arc<str>,
+    module_digest: Digest,
+    wasm_size: u64,
+    metadata: VerifierMetadata,
+    limits: Limits,
+    pre: VerifierPre<HostState>,
+    compiled_from_cache: bool,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("name", &self.name)
+            .field("module_digest", &self.module_digest)
+            .field("metadata", &self.metadata)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// The name the engine's config gives this verifier.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// sha256 of the `.wasm` module.
+    pub fn module_digest(&self) -> &Digest {
+        &self.module_digest
+    }
+
+    /// Size of the `.wasm` module in bytes.
+    pub fn wasm_size(&self) -> u64 {
+        self.wasm_size
+    }
+
+    /// What the verifier says about itself.
+    pub fn metadata(&self) -> &VerifierMetadata {
+        &self.metadata
+    }
+
+    /// Limits applied to each call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the compiled code came from the on-disk compile cache.
+    pub fn compiled_from_cache(&self) -> bool {
+        self.compiled_from_cache
+    }
+
+    /// The component's imports and exports, `name: kind`, for `vouch inspect`.
+    pub fn component_interface(&self, runtime: &Runtime) -> (Vec<String>, Vec<String>) {
+        let ty = self.pre.instance_pre().component().component_type();
+        let engine = &runtime.engine;
+        let imports = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+        let exports = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        (imports, exports)
+    }
+}
+
+/// One verification: judge `artifact`, a referrer of `subject`.
+#[derive(Clone)]
+pub struct VerifyInput {
+    /// Where the guest's store reads go (scoped to the subject's repository).
+    pub store: Arc<dyn StoreAccess>,
+    /// The subject reference as the user gave it.
+    pub subject_reference: String,
+    /// The resolved subject descriptor.
+    pub subject: Descriptor,
+    /// The referrer to judge.
+    pub artifact: Descriptor,
+    /// The verifier's JSON config.
+    pub config: Arc<str>,
+}
+
+/// The report a guest returned, in host types.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestReport {
+    /// Whether the artifact passed.
+    pub is_success: bool,
+    /// Summary.
+    pub message: String,
+    /// Machine-readable failure reason.
+    pub error_reason: Option<String>,
+    /// Details; JSON extension values are embedded as JSON.
+    pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+/// A finished call.
+#[derive(Clone, Debug)]
+pub struct VerifyOutcome {
+    /// What the guest said.
+    pub report: GuestReport,
+    /// What the call consumed.
+    pub stats: CallStats,
+    /// Wall-clock time of the call, instantiation included.
+    pub duration: Duration,
+}
+
+/// The process's wasm runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    permits: Arc<Semaphore>,
+    config: Arc<RuntimeConfig>,
+    compile_cache: Option<CompileCache>,
+    pooling: bool,
+}
+
+impl Runtime {
+    /// Create the engine, the linker and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let (engine, pooling) = if config.pooling {
+            match Engine::new(&engine_config(&config, true)) {
+                Ok(e) => (e, true),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                    (new_engine(&config, false)?, false)
+                }
+            }
+        } else {
+            (new_engine(&config, false)?, false)
+        };
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        bindings::Verifier::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+
+        let compile_cache = match &config.compile_cache_dir {
+            Some(dir) => Some(CompileCache::new(dir, &engine).map_err(|e| {
+                RuntimeError::Engine(format!("compile cache {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        spawn_epoch_ticker(&engine, config.epoch_tick);
+        Ok(Runtime {
+            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            engine,
+            linker: Arc::new(linker),
+            config: Arc::new(config),
+            compile_cache,
+            pooling,
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn is_pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// The runtime's settings.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Load a verifier from a `.wasm` file.
+    pub async fn load_file(
+        &self,
+        name: &str,
+        path: &Path,
+        limits: Limits,
+    ) -> Result<Verifier, RuntimeError> {
+        let wasm = tokio::fs::read(path)
+            .await
+            .map_err(|source| RuntimeError::Read {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                source,
+            })?;
+        self.load_bytes(name, wasm, limits).await
+    }
+
+    /// Load a verifier from component bytes: compile (or fetch from the compile cache), link,
+    /// pre-instantiate, and read its metadata.
+    pub async fn load_bytes(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        limits: Limits,
+    ) -> Result<Verifier, RuntimeError> {
+        if limits.memory_bytes > self.config.max_memory_bytes {
+            return Err(RuntimeError::MemoryLimitTooLarge {
+                name: name.to_owned(),
+                limit: limits.memory_bytes,
+                max: self.config.max_memory_bytes,
+            });
+        }
+        let invalid = |reason: String| RuntimeError::Invalid {
+            name: name.to_owned(),
+            reason,
+        };
+        let module_digest = Digest::sha256_of(&wasm);
+        let wasm_size = wasm.len() as u64;
+        let engine = self.engine.clone();
+        let cache = self.compile_cache.clone();
+        let digest = module_digest.clone();
+        // Compilation is CPU-heavy: keep it off the async workers.
+        let (component, compiled_from_cache) = tokio::task::spawn_blocking(move || {
+            if let Some(cache) = &cache {
+                if let Some(c) = cache.get(&engine, &digest) {
+                    return Ok((c, true));
+                }
+                return cache.compile(&engine, &digest, &wasm).map(|c| (c, false));
+            }
+            Component::new(&engine, &wasm).map(|c| (c, false))
+        })
+        .await
+        .map_err(|e| invalid(format!("compilation task failed: {e}")))?
+        .map_err(|e| invalid(format!("{e:#}")))?;
+
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = VerifierPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?;
+        let mut verifier = Verifier {
+            name: name.into(),
+            module_digest,
+            wasm_size,
+            metadata: VerifierMetadata {
+                name: String::new(),
+                version: String::new(),
+                artifact_types: Vec::new(),
+                config_schema: None,
+            },
+            limits,
+            pre,
+            compiled_from_cache,
+        };
+        let md = self
+            .call(&verifier, None, async |v, store| {
+                v.call_metadata(store).await
+            })
+            .await
+            .map_err(|source| RuntimeError::Call {
+                name: name.to_owned(),
+                source,
+            })?;
+        verifier.metadata = VerifierMetadata {
+            name: md.name,
+            version: md.version,
+            artifact_types: md.artifact_types,
+            config_schema: md.config_schema,
+        };
+        tracing::debug!(
+            verifier = name,
+            module = %verifier.module_digest,
+            from_cache = compiled_from_cache,
+            "verifier loaded"
+        );
+        Ok(verifier)
+    }
+
+    /// Ask the verifier whether `config` is acceptable (done at load time, not per request).
+    pub async fn check_config(
+        &self,
+        verifier: &Verifier,
+        config: &str,
+    ) -> Result<(), RuntimeError> {
+        let config = config.to_owned();
+        let res = self
+            .call(verifier, None, async move |v, store| {
+                v.call_check_config(store, &config).await
+            })
+            .await
+            .map_err(|source| RuntimeError::Call {
+                name: verifier.name.to_string(),
+                source,
+            })?;
+        res.map_err(|reason| RuntimeError::Config {
+            name: verifier.name.to_string(),
+            reason,
+        })
+    }
+
+    /// Run one verification in a fresh, limited store.
+    pub async fn verify(
+        &self,
+        verifier: &Verifier,
+        input: VerifyInput,
+    ) -> Result<VerifyOutcome, CallError> {
+        let started = Instant::now();
+        let scope = CallScope::new(
+            input.store,
+            input.subject_reference,
+            &input.subject,
+            &input.artifact,
+            self.config.max_nesting_depth,
+        );
+        let request = bindings::Request {
+            subject: bindings::Subject {
+                reference: scope.subject.reference.clone(),
+                descriptor: scope.subject.descriptor.clone(),
+            },
+            artifact: host::to_wit(&input.artifact),
+            config: input.config.to_string(),
+        };
+        let mut stats = CallStats::default();
+        let span = tracing::info_span!(
+            "verifier",
+            verifier = &*verifier.name,
+            subject = %input.subject.digest,
+            artifact = %input.artifact.digest,
+        );
+        let report = self
+            .call_with_stats(verifier, Some(scope), &mut stats, async move |v, store| {
+                v.call_verify(store, &request).await
+            })
+            .instrument(span)
+            .await?;
+        let report = convert_report(verifier, report)?;
+        Ok(VerifyOutcome {
+            report,
+            stats,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn call<R: Send>(
+        &self,
+        verifier: &Verifier,
+        scope: Option<CallScope>,
+        f: impl AsyncFnOnce(&bindings::Verifier, &mut Store<HostState>) -> wasmtime::Result<R> + Send,
+    ) -> Result<R, CallError> {
+        let mut stats = CallStats::default();
+        self.call_with_stats(verifier, scope, &mut stats, f).await
+    }
+
+    /// Instantiate `verifier` in a fresh store and run `f`, under every limit.
+    async fn call_with_stats<R: Send>(
+        &self,
+        verifier: &Verifier,
+        scope: Option<CallScope>,
+        stats: &mut CallStats,
+        f: impl AsyncFnOnce(&bindings::Verifier, &mut Store<HostState>) -> wasmtime::Result<R> + Send,
+    ) -> Result<R, CallError> {
+        let name = verifier.name.to_string();
+        let limits = &verifier.limits;
+        // Back-pressure: wait for a slot instead of failing on pool exhaustion.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| CallError::Instantiate {
+                verifier: name.clone(),
+                message: e.to_string(),
+            })?;
+
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(verifier.name.clone(), scope, limits),
+        );
+        store.limiter(|s| &mut s.limiter);
+        // CPU deadline: each epoch tick the guest runs through costs one unit of budget; the
+        // callback also yields so long-running guests share the executor fairly.
+        let tick = self.config.epoch_tick.as_millis().max(1) as u64;
+        let mut budget = (limits.cpu_time.as_millis() as u64).div_ceil(tick).max(1);
+        let cpu_limit_ms = limits.cpu_time.as_millis() as u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if budget == 0 {
+                return Err(wasmtime::Error::new(LimitExceeded {
+                    kind: LimitKind::CpuTime,
+                    limit: cpu_limit_ms,
+                }));
+            }
+            budget -= 1;
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+
+        let run = async {
+            let instance = verifier
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| CallError::Instantiate {
+                    verifier: name.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            Ok::<_, CallError>(f(&instance, &mut store).await)
+        };
+        let out = match tokio::time::timeout(limits.wall_time, run).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(CallError::Limit {
+                    verifier: name,
+                    limit: LimitExceeded {
+                        kind: LimitKind::WallTime,
+                        limit: limits.wall_time.as_millis() as u64,
+                    },
+                });
+            }
+        };
+        let state = store.into_data();
+        *stats = state.stats.clone();
+        emit_output(&name, "stdout", &state.stdout.contents());
+        let stderr = state.stderr.contents();
+        emit_output(&name, "stderr", &stderr);
+        out.map_err(|e| classify(&name, limits, e, &state, &stderr))
+    }
+}
+
+fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
+    let mut c = Config::new();
+    c.epoch_interruption(true);
+    c.wasm_component_model(true);
+    c.max_wasm_stack(512 << 10);
+    if pooling {
+        let n = config.max_instances;
+        let mut p = PoolingAllocationConfig::default();
+        p.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(config.max_memory_bytes as usize);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    c
+}
+
+fn new_engine(config: &RuntimeConfig, pooling: bool) -> Result<Engine, RuntimeError> {
+    Engine::new(&engine_config(config, pooling)).map_err(|e| RuntimeError::Engine(e.to_string()))
+}
+
+/// Advance the engine's epoch every `tick` until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine, tick: Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("vouch-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+fn emit_output(verifier: &str, stream: &'static str, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    for line in String::from_utf8_lossy(bytes).lines() {
+        tracing::info!(target: "vouch::guest", verifier, stream, "{line}");
+    }
+}
+
+/// Turn a failed call into a [`CallError`] naming the limit when one was hit.
+fn classify(
+    verifier: &str,
+    limits: &Limits,
+    err: wasmtime::Error,
+    state: &HostState,
+    stderr: &[u8],
+) -> CallError {
+    let limit = |kind, limit| CallError::Limit {
+        verifier: verifier.to_owned(),
+        limit: LimitExceeded { kind, limit },
+    };
+    if let Some(l) = err.downcast_ref::<LimitExceeded>() {
+        return CallError::Limit {
+            verifier: verifier.to_owned(),
+            limit: l.clone(),
+        };
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        match trap {
+            Trap::StackOverflow => return limit(LimitKind::Stack, 512 << 10),
+            Trap::Interrupt => {
+                return limit(LimitKind::CpuTime, limits.cpu_time.as_millis() as u64);
+            }
+            _ => {}
+        }
+    }
+    // A full stdout/stderr pipe refuses writes; a Rust guest then panics on `println!`.
+    let cap = limits.log_bytes as usize;
+    if state.stdout.contents().len() >= cap || stderr.len() >= cap {
+        return limit(LimitKind::LogBytes, limits.log_bytes);
+    }
+    let mut message = format!("{err:#}");
+    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(1024)..]);
+    let tail = tail.trim();
+    if !tail.is_empty() {
+        message.push_str("; guest stderr: ");
+        message.push_str(tail);
+    }
+    tracing::warn!(verifier, "error.type" = "verifier_trapped", error = %message, "verifier trapped");
+    CallError::Trap {
+        verifier: verifier.to_owned(),
+        message,
+    }
+}
+
+fn convert_report(verifier: &Verifier, r: bindings::Report) -> Result<GuestReport, CallError> {
+    let size = r.message.len()
+        + r.error_reason.as_ref().map_or(0, |s| s.len())
+        + r.extensions
+            .iter()
+            .map(|(k, v)| {
+                k.len()
+                    + match v {
+                        ExtensionValue::Text(s) | ExtensionValue::Json(s) => s.len(),
+                    }
+            })
+            .sum::<usize>();
+    if size as u64 > verifier.limits.report_bytes {
+        return Err(CallError::Limit {
+            verifier: verifier.name.to_string(),
+            limit: LimitExceeded {
+                kind: LimitKind::ReportBytes,
+                limit: verifier.limits.report_bytes,
+            },
+        });
+    }
+    let mut extensions = BTreeMap::new();
+    for (k, v) in r.extensions {
+        let value = match v {
+            ExtensionValue::Text(s) => serde_json::Value::String(s),
+            ExtensionValue::Json(s) => match serde_json::from_str(&s) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Err(CallError::Trap {
+                        verifier: verifier.name.to_string(),
+                        message: format!("report extension `{k}` is not valid JSON: {e}"),
+                    });
+                }
+            },
+        };
+        extensions.insert(k, value);
+    }
+    Ok(GuestReport {
+        is_success: r.is_success,
+        message: r.message,
+        error_reason: r.error_reason,
+        extensions,
+    })
+}

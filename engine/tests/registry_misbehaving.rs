@@ -1,0 +1,268 @@
+//! `RegistryStore` against a misbehaving registry: every case gives a clear error and returns no
+//! bad bytes. Short timeouts and back-offs keep each test fast.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::fake::{StatusStorm, TestRegistry};
+use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::oci::registry::retry::RetryPolicy;
+use vouch::oci::registry::{RegistryClient, RegistryConfig};
+use vouch::oci::{Descriptor, Digest, Reference};
+use vouch::store::registry::RegistryStore;
+use vouch::store::{StoreAccess, StoreError};
+
+const MANIFEST: &[u8] =
+    br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+
+fn config() -> RegistryConfig {
+    RegistryConfig {
+        timeout: Duration::from_millis(400),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(2),
+        },
+        max_manifest_bytes: 64 * 1024,
+        max_blob_bytes: 1 << 20,
+        ..RegistryConfig::default()
+    }
+}
+
+async fn setup(cfg: RegistryConfig) -> (TestRegistry, RegistryStore) {
+    let reg = TestRegistry::start().await;
+    let r: Reference = format!("{}/repo:latest", reg.host()).parse().unwrap();
+    let s = RegistryStore::new(Arc::new(RegistryClient::new(cfg).unwrap()), r);
+    (reg, s)
+}
+
+#[tokio::test]
+async fn bad_json_manifest_is_invalid() {
+    let (reg, s) = setup(config()).await;
+    let bad = reg.put_manifest("repo", Some("bad"), b"{\"schemaVersion\":2,", OCI_MANIFEST);
+    let err = s.get_manifest(&bad).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains("invalid manifest")),
+        "{err}"
+    );
+    // Resolution by GET (HEAD without digest) parses too.
+    reg.behave(|b| b.omit_head_digest = true);
+    let err = s.resolve("bad").await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let v1 = reg.put_manifest("repo", Some("v1"), b"{\"schemaVersion\":1}", OCI_MANIFEST);
+    let err = s.get_manifest(&v1).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains("schemaVersion")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_digest_is_a_mismatch_naming_both() {
+    let (reg, s) = setup(config()).await;
+    let good = Descriptor::for_content("application/octet-stream", b"good bytes");
+    reg.put_blob_as("repo", &good.digest, b"evil bytes");
+    let err = s.get_blob(&good).await.unwrap_err();
+    let evil = Digest::sha256_of(b"evil bytes");
+    assert_eq!(
+        err,
+        StoreError::DigestMismatch {
+            expected: good.digest.clone(),
+            actual: evil.clone()
+        }
+    );
+    let text = err.to_string();
+    assert!(text.contains(&good.digest.to_string()) && text.contains(&evil.to_string()));
+
+    // A manifest served under another digest, fetched and resolved by digest.
+    let other = MANIFEST.to_vec();
+    let claimed = Descriptor::for_content(OCI_MANIFEST, br#"{"schemaVersion":2,"layers":[]}"#);
+    reg.put_manifest_as("repo", &claimed.digest, Some("t"), &other, OCI_MANIFEST);
+    let err = s
+        .get_manifest(&Descriptor {
+            size: other.len() as u64,
+            ..claimed.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    reg.behave(|b| b.omit_head_digest = true);
+    let err = s.resolve(&claimed.digest.to_string()).await.unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    // By tag: the registry's Docker-Content-Digest header is checked against the bytes.
+    let err = s.resolve("t").await.unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn oversize_is_refused_by_descriptor_and_declared_length() {
+    let (reg, s) = setup(config()).await;
+    // The descriptor already says too large: no request at all.
+    let mut huge = Descriptor::for_content("application/octet-stream", b"x");
+    huge.size = 2 << 20;
+    let before = reg.requests();
+    let err = s.get_blob(&huge).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { size, limit, .. } if size == 2 << 20 && limit == 1 << 20),
+        "{err}"
+    );
+    assert_eq!(reg.requests(), before);
+
+    // The descriptor is small, the declared Content-Length is not: refused before reading.
+    let small = reg.put_blob("repo", "application/octet-stream", b"small");
+    reg.behave(|b| b.inflate_blob_to = Some(3 << 20));
+    let err = s.get_blob(&small).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { size, .. } if size == 3 << 20),
+        "{err}"
+    );
+    assert_eq!(reg.requests(), before + 1, "TooLarge is not retried");
+}
+
+#[tokio::test]
+async fn undeclared_oversize_stream_stops_at_the_cap() {
+    let (reg, s) = setup(config()).await;
+    let small = reg.put_blob("repo", "application/octet-stream", b"small");
+    reg.behave(|b| b.endless_blob = true);
+    let t = Instant::now();
+    let err = s.get_blob(&small).await.unwrap_err();
+    let StoreError::TooLarge { size, limit, .. } = err else {
+        panic!("expected TooLarge, got {err}")
+    };
+    assert_eq!(limit, 1 << 20);
+    assert!(
+        size > limit && size <= limit + 64 * 1024,
+        "stopped at {size}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // The server is still writing into socket buffers, but nothing near unbounded was read.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        reg.streamed_bytes() < 64 << 20,
+        "{} bytes streamed",
+        reg.streamed_bytes()
+    );
+
+    // A chunked body within the cap is read fine.
+    reg.behave(|b| {
+        b.endless_blob = false;
+        b.chunked = true;
+    });
+    let data = vec![7u8; 200 * 1024];
+    let ok = reg.put_blob("repo", "application/octet-stream", &data);
+    assert_eq!(&s.get_blob(&ok).await.unwrap()[..], &data[..]);
+}
+
+#[tokio::test]
+async fn truncated_body_is_unavailable_after_retries() {
+    let (reg, s) = setup(config()).await;
+    let blob = reg.put_blob("repo", "application/octet-stream", &[1u8; 10_000]);
+    reg.behave(|b| b.truncate_body = true);
+    let before = reg.requests();
+    let err = s.get_blob(&blob).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains("after 3 attempt(s)") && m.contains("body")),
+        "{err}"
+    );
+    assert_eq!(reg.requests() - before, 3);
+}
+
+#[tokio::test]
+async fn stalled_socket_times_out() {
+    let (reg, s) = setup(RegistryConfig {
+        timeout: Duration::from_millis(300),
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        },
+        ..config()
+    })
+    .await;
+    let m = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
+    reg.behave(|b| b.stall_body = true);
+    let t = Instant::now();
+    let err = s.get_manifest(&m).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains("timed out after 2 attempt(s)")),
+        "{err}"
+    );
+    let elapsed = t.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_loop_stops_after_one_renewal() {
+    let (reg, s) = setup(config()).await;
+    let m = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
+    reg.behave(|b| {
+        b.require_token = true;
+        b.reject_tokens = true;
+    });
+    let err = s.get_manifest(&m).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(msg) if msg.contains("unauthorized") && msg.contains("401")),
+        "{err}"
+    );
+    assert_eq!(reg.token_requests(), 1);
+    assert_eq!(reg.requests(), 3, "request, token, one retried request");
+}
+
+#[tokio::test]
+async fn rate_limit_storm_honours_retry_after_then_fails_clearly() {
+    let (reg, s) = setup(config()).await;
+    let m = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
+    reg.behave(|b| {
+        b.storm = Some(StatusStorm {
+            status: 429,
+            retry_after: Some(1),
+            remaining: None,
+        })
+    });
+    let t = Instant::now();
+    let err = s.get_manifest(&m).await.unwrap_err();
+    let elapsed = t.elapsed();
+    assert!(
+        matches!(&err, StoreError::Unavailable(msg) if msg.contains("after 3 attempt(s)") && msg.contains("429")),
+        "{err}"
+    );
+    assert_eq!(reg.requests(), 3);
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "Retry-After: 1 honoured twice: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn transient_errors_recover_within_the_attempt_budget() {
+    let (reg, s) = setup(config()).await;
+    let m = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
+    reg.behave(|b| {
+        b.storm = Some(StatusStorm {
+            status: 503,
+            retry_after: None,
+            remaining: Some(2),
+        })
+    });
+    let bytes = s.get_manifest(&m).await.unwrap();
+    assert_eq!(&bytes[..], MANIFEST);
+    assert_eq!(reg.requests(), 3);
+    // A connection refused is retried, then reported.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let r: Reference = format!("127.0.0.1:{port}/repo:latest").parse().unwrap();
+    let dead = RegistryStore::new(Arc::new(RegistryClient::new(config()).unwrap()), r);
+    let err = dead.resolve("v1").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(msg) if msg.contains("after 3 attempt(s)")),
+        "{err}"
+    );
+}

@@ -1,0 +1,6 @@
+//! Shared test harness: a real registry (Debian's `docker-registry`) with a pusher, and a test
+//! registry server with programmable misbehaviours. Each test file uses part of it.
+#![allow(dead_code)]
+
+pub mod fake;
+pub mod registry;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what the tests need (the wasm
+# target, Debian's docker-registry for the registry tests), builds the wasm guests, runs the tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing ${need_apt[*]} (apt)" >&2
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+cargo xtask guests
+cargo test "$@"

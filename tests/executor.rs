@@ -1,0 +1,553 @@
+//! The executor end to end: real guests (built by `cargo xtask guests`) over OCI layouts on disk,
+//! verdicts, nested results, limit hits and deadlines as failed reports, the result cache, and the
+//! `vouch` binary's exit codes and JSON output.
+
+#[path = "support/guests.rs"]
+mod guests;
+#[path = "support/layout.rs"]
+mod layout;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vouch::executor::report::{SubjectReport, VerifierReport};
+use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings, SubjectSource};
+use vouch::oci::Descriptor;
+use vouch::runtime::{Limits, Runtime, RuntimeConfig};
+use vouch::store::layout::LayoutStore;
+
+use guests::guest;
+use layout::LayoutBuilder;
+
+const SIG_TYPE: &str = "application/vnd.cncf.notary.signature";
+const SBOM_TYPE: &str = "application/spdx+json";
+
+/// An image with a signature and an SBOM, and a signature on the SBOM; plus an image with no
+/// referrers (tag `bare`).
+struct Fixture {
+    dir: tempfile::TempDir,
+    subject: Descriptor,
+    signature: Descriptor,
+    sbom: Descriptor,
+    sbom_signature: Descriptor,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path());
+    assert_eq!(b.root(), dir.path());
+    let subject = b.image("v1", &[b"layer one"]);
+    let signature = b.referrer(
+        &subject,
+        SIG_TYPE,
+        &[("application/jose+json", b"{\"payload\":\"x\"}")],
+        &[],
+    );
+    let sbom = b.referrer(
+        &subject,
+        SBOM_TYPE,
+        &[("application/spdx+json", b"{\"spdxVersion\":\"SPDX-2.3\"}")],
+        &[],
+    );
+    let sbom_signature = b.referrer(&sbom, SIG_TYPE, &[("application/jose+json", b"{}")], &[]);
+    b.image("bare", &[b"another layer"]);
+    b.finish();
+    Fixture {
+        dir,
+        subject,
+        signature,
+        sbom,
+        sbom_signature,
+    }
+}
+
+impl Fixture {
+    fn source(&self, tag_or_digest: &str) -> SubjectSource {
+        let store = LayoutStore::open(self.dir.path(), Default::default()).unwrap();
+        SubjectSource {
+            store: Arc::new(store),
+            scope: format!("oci-layout:{}", self.dir.path().display()),
+            tag_or_digest: tag_or_digest.to_owned(),
+            reference: format!("{}:{tag_or_digest}", self.dir.path().display()),
+        }
+    }
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_instances: 32,
+        max_concurrency: 32,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+async fn load(rt: &Runtime, name: &str, limits: Limits, config: &str) -> ExecVerifier {
+    let v = rt.load_file(name, &guest(name), limits).await.unwrap();
+    ExecVerifier::new(v, config)
+}
+
+fn settings() -> Settings {
+    Settings {
+        max_depth: 3,
+        concurrency: 16,
+        deadline: Duration::from_millis(2900),
+        result_cache_ttl: Duration::from_secs(10),
+    }
+}
+
+fn by<'a>(
+    reports: &'a [VerifierReport],
+    verifier: &str,
+    referrer: &Descriptor,
+) -> &'a VerifierReport {
+    reports
+        .iter()
+        .find(|r| r.verifier_name == verifier && r.reference_digest == referrer.digest.to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "no report of {verifier} on {}: {reports:#?}",
+                referrer.digest
+            )
+        })
+}
+
+fn dump(r: &SubjectReport) -> String {
+    serde_json::to_string_pretty(r).unwrap()
+}
+
+#[tokio::test]
+async fn passes_with_nested_results_for_the_signed_sbom() {
+    let rt = runtime();
+    let f = fixture();
+    let ex = Executor::new(
+        rt.clone(),
+        vec![load(&rt, "exerciser", Limits::default(), "{}").await],
+        settings(),
+    );
+    let r = ex.verify(f.source("v1")).await;
+    assert!(r.is_success, "{}", dump(&r));
+    assert!(!r.cached);
+    assert_eq!(
+        r.digest.as_deref(),
+        Some(f.subject.digest.to_string().as_str())
+    );
+    assert_eq!(r.verifier_reports.len(), 2, "{}", dump(&r));
+
+    let sig = by(&r.verifier_reports, "exerciser", &f.signature);
+    assert!(sig.nested_results.is_empty());
+    assert_eq!(sig.artifact_type, SIG_TYPE);
+    assert_eq!(sig.extensions["subject"], f.subject.digest.to_string());
+    assert_eq!(sig.extensions["referrers"], "2");
+
+    let sbom = by(&r.verifier_reports, "exerciser", &f.sbom);
+    assert_eq!(sbom.nested_results.len(), 1);
+    let nested = &sbom.nested_results[0];
+    assert!(nested.is_success, "{nested:#?}");
+    assert_eq!(nested.reference_digest, f.sbom_signature.digest.to_string());
+    // In the nested pass the SBOM is the subject.
+    assert_eq!(nested.extensions["subject"], f.sbom.digest.to_string());
+    assert_eq!(
+        nested.subject,
+        format!("{}@{}", f.dir.path().display(), f.sbom.digest)
+    );
+
+    assert!(
+        r.timings.total_ms > 0.0 && r.timings.guest_ms > 0.0 && r.timings.store_ms > 0.0,
+        "{:?}",
+        r.timings
+    );
+    assert!(sig.timings.total_ms >= sig.timings.guest_ms);
+    assert_eq!(r.message, "all 3 verifier reports passed");
+
+    // Ratify-compatible JSON.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["isSuccess"], true);
+    assert_eq!(json["verifierReports"][0]["verifierName"], "exerciser");
+    assert!(json["verifierReports"][0]["nestedResults"].is_array());
+}
+
+#[tokio::test]
+async fn fails_when_a_verifier_fails_and_says_which() {
+    let rt = runtime();
+    let f = fixture();
+    let verifiers = vec![
+        load(&rt, "noop", Limits::default(), "{}").await,
+        load(
+            &rt,
+            "exerciser",
+            Limits::default(),
+            r#"{"publicKeyPem":"incomplete"}"#,
+        )
+        .await,
+    ];
+    let r = Executor::new(
+        rt.clone(),
+        verifiers,
+        Settings {
+            max_depth: 0,
+            ..settings()
+        },
+    )
+    .verify(f.source("v1"))
+    .await;
+    assert!(!r.is_success);
+    assert_eq!(r.verifier_reports.len(), 4, "{}", dump(&r));
+    let noop = by(&r.verifier_reports, "noop", &f.signature);
+    assert!(noop.is_success);
+    let ex = by(&r.verifier_reports, "exerciser", &f.signature);
+    assert!(!ex.is_success);
+    assert_eq!(ex.error_reason.as_deref(), Some("CHECK_FAILED"));
+    assert!(ex.message.contains("publicKeyPem"), "{}", ex.message);
+    assert!(
+        r.message.contains("2 of 4") && r.message.contains("exerciser"),
+        "{}",
+        r.message
+    );
+    // maxDepth 0: no nested pass.
+    assert!(
+        r.verifier_reports
+            .iter()
+            .all(|v| v.nested_results.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn a_limit_hit_is_a_failed_report_while_the_others_pass() {
+    let rt = runtime();
+    let f = fixture();
+    let small = Limits {
+        memory_bytes: 8 << 20,
+        ..Limits::default()
+    };
+    let verifiers = vec![
+        load(&rt, "membomb", small, "{}").await,
+        load(&rt, "noop", Limits::default(), "{}").await,
+        load(&rt, "panic", Limits::default(), "{}").await,
+    ];
+    let r = Executor::new(
+        rt.clone(),
+        verifiers,
+        Settings {
+            max_depth: 0,
+            ..settings()
+        },
+    )
+    .verify(f.source("v1"))
+    .await;
+    assert!(!r.is_success);
+    let bomb = by(&r.verifier_reports, "membomb", &f.sbom);
+    assert_eq!(
+        bomb.error_reason.as_deref(),
+        Some("memory_limit_exceeded"),
+        "{bomb:#?}"
+    );
+    assert!(bomb.message.contains("8 MiB"), "{}", bomb.message);
+    let panic = by(&r.verifier_reports, "panic", &f.sbom);
+    assert_eq!(panic.error_reason.as_deref(), Some("verifier_trapped"));
+    assert!(by(&r.verifier_reports, "noop", &f.sbom).is_success);
+    assert!(by(&r.verifier_reports, "noop", &f.signature).is_success);
+}
+
+#[tokio::test]
+async fn the_deadline_cancels_unfinished_calls_and_names_them() {
+    let rt = runtime();
+    let f = fixture();
+    let long = Limits {
+        cpu_time: Duration::from_secs(60),
+        wall_time: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let verifiers = vec![
+        load(&rt, "loop", long, "{}").await,
+        load(&rt, "noop", Limits::default(), "{}").await,
+    ];
+    let ex = Executor::new(
+        rt.clone(),
+        verifiers,
+        Settings {
+            max_depth: 0,
+            deadline: Duration::from_millis(300),
+            ..settings()
+        },
+    );
+    let started = Instant::now();
+    let r = ex.verify(f.source("v1")).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    assert!(!r.is_success);
+    for referrer in [&f.signature, &f.sbom] {
+        let lp = by(&r.verifier_reports, "loop", referrer);
+        assert_eq!(lp.error_reason.as_deref(), Some("deadline_exceeded"));
+        assert!(
+            lp.message.contains("`loop`") && lp.message.contains("300 ms"),
+            "{}",
+            lp.message
+        );
+        assert!(by(&r.verifier_reports, "noop", referrer).is_success);
+    }
+    // A deadline verdict is transient: not cached.
+    let again = ex.verify(f.source("v1")).await;
+    assert!(!again.cached);
+}
+
+#[tokio::test]
+async fn second_run_hits_the_result_cache_by_digest() {
+    let rt = runtime();
+    let f = fixture();
+    let ex = Executor::new(
+        rt.clone(),
+        vec![load(&rt, "noop", Limits::default(), "{}").await],
+        settings(),
+    );
+    let first = ex.verify(f.source("v1")).await;
+    assert!(first.is_success && !first.cached);
+    let second = ex.verify(f.source("v1")).await;
+    assert!(second.cached, "{}", dump(&second));
+    assert_eq!(second.verifier_reports, first.verifier_reports);
+    // The key is the digest, not the tag: the digest form hits too, with its own subject string.
+    let by_digest = ex.verify(f.source(&f.subject.digest.to_string())).await;
+    assert!(by_digest.cached && by_digest.is_success);
+    assert!(by_digest.subject.ends_with(&f.subject.digest.to_string()));
+    assert!(
+        by_digest
+            .verifier_reports
+            .iter()
+            .all(|v| v.subject == by_digest.subject)
+    );
+}
+
+#[tokio::test]
+async fn identical_requests_in_flight_run_once() {
+    let rt = runtime();
+    let f = fixture();
+    let ex = Executor::new(
+        rt.clone(),
+        vec![load(&rt, "exerciser", Limits::default(), "{}").await],
+        settings(),
+    );
+    let (a, b) = tokio::join!(ex.verify(f.source("v1")), ex.verify(f.source("v1")));
+    assert!(a.is_success && b.is_success);
+    assert_eq!(
+        [a.cached, b.cached].iter().filter(|c| **c).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_config_change_misses_the_shared_cache() {
+    let rt = runtime();
+    let f = fixture();
+    let cache = ResultCache::new(Duration::from_secs(10));
+    let exec = |config: &'static str| {
+        let rt = rt.clone();
+        let cache = cache.clone();
+        async move {
+            let v = load(&rt, "exerciser", Limits::default(), config).await;
+            Executor::new(rt, vec![v], settings()).with_result_cache(cache)
+        }
+    };
+    let a = exec("{}").await;
+    let b = exec(r#"{"artifactType":"application/spdx+json"}"#).await;
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    assert!(!a.verify(f.source("v1")).await.cached);
+    let rb = b.verify(f.source("v1")).await;
+    assert!(
+        !rb.cached,
+        "a different verifier config must not reuse the verdict"
+    );
+    assert_eq!(rb.verifier_reports[0].extensions["filteredReferrers"], "1");
+    // Same configuration in a new executor (a reload): same fingerprint, cache hit.
+    let a2 = exec("{}").await;
+    assert_eq!(a.fingerprint(), a2.fingerprint());
+    assert!(a2.verify(f.source("v1")).await.cached);
+    assert_eq!(cache.entry_count().await, 2);
+}
+
+#[tokio::test]
+async fn no_referrers_fails_with_a_message_and_unknown_tags_fail_to_resolve() {
+    let rt = runtime();
+    let f = fixture();
+    let ex = Executor::new(
+        rt.clone(),
+        vec![load(&rt, "noop", Limits::default(), "{}").await],
+        settings(),
+    );
+    let r = ex.verify(f.source("bare")).await;
+    assert!(!r.is_success);
+    assert!(r.verifier_reports.is_empty());
+    assert!(r.message.contains("no referrers"), "{}", r.message);
+    let r = ex.verify(f.source("nope")).await;
+    assert!(!r.is_success && r.digest.is_none());
+    assert!(r.message.contains("cannot resolve `nope`"), "{}", r.message);
+}
+
+#[tokio::test]
+async fn load_verifiers_runs_check_config_and_applies_overrides() {
+    let rt = runtime();
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vouch.yaml");
+    let write = |body: &str| std::fs::write(&file, body).unwrap();
+
+    write(&format!(
+        "verifiers:\n  - name: p\n    path: {}\n    config: {{ mode: bad }}\n",
+        guest("panic").display()
+    ));
+    let config = vouch::config::Config::load(&file).unwrap();
+    let e = vouch::executor::load_verifiers(&rt, &config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("verifiers[0]") && e.contains("bad config"),
+        "{e}"
+    );
+
+    write(&format!(
+        "verifiers:\n  - name: sbom-only\n    path: {}\n    artifactTypes: [{SBOM_TYPE}]\n",
+        guest("noop").display()
+    ));
+    let config = vouch::config::Config::load(&file).unwrap();
+    let verifiers = vouch::executor::load_verifiers(&rt, &config).await.unwrap();
+    let r = Executor::new(rt.clone(), verifiers, Settings::from(&config.executor))
+        .verify(f.source("v1"))
+        .await;
+    assert!(r.is_success, "{}", dump(&r));
+    assert_eq!(r.verifier_reports.len(), 1, "{}", dump(&r));
+    assert_eq!(r.verifier_reports[0].artifact_type, SBOM_TYPE);
+}
+
+fn vouch(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path, name: &str, verifier: &str, extra: &str) -> String {
+    let file = dir.join(name);
+    std::fs::write(
+        &file,
+        format!(
+            "verifiers:\n  - name: {verifier}\n    path: {}\n{extra}",
+            guest(verifier).display()
+        ),
+    )
+    .unwrap();
+    file.display().to_string()
+}
+
+#[test]
+fn cli_exit_codes_and_json_output() {
+    let f = fixture();
+    let cfg = tempfile::tempdir().unwrap();
+    let pass = write_config(cfg.path(), "pass.yaml", "noop", "");
+    let fail = write_config(cfg.path(), "fail.yaml", "panic", "");
+    let bad = write_config(
+        cfg.path(),
+        "bad.yaml",
+        "noop",
+        "executor: { deadline: 1 }\n",
+    );
+    let subject = format!("{}:v1", f.dir.path().display());
+
+    let (code, out, err) = vouch(&[
+        "verify",
+        "--oci-layout",
+        &subject,
+        "--config",
+        &pass,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["isSuccess"], true);
+    assert_eq!(json["subject"], subject.as_str());
+    assert_eq!(json["verifierReports"].as_array().unwrap().len(), 2);
+
+    let (code, out, err) = vouch(&[
+        "verify",
+        "--oci-layout",
+        &subject,
+        "-c",
+        &fail,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["isSuccess"], false);
+    assert_eq!(
+        json["verifierReports"][0]["errorReason"],
+        "verifier_trapped"
+    );
+
+    // Tree output for two subjects, one without referrers.
+    let bare = format!("{}:bare", f.dir.path().display());
+    let (code, out, _) = vouch(&["verify", "--oci-layout", &subject, &bare, "-c", &pass]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("✓ noop: ok") && out.contains("✗ ") && out.contains("no referrers"),
+        "{out}"
+    );
+
+    let (code, _, err) = vouch(&["verify", "--oci-layout", &subject, "-c", &bad]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.yaml") && err.contains("deadline"),
+        "{err}"
+    );
+
+    let (code, _, err) = vouch(&["verify", "ghcr.io/org/app:v1", "-c", &pass]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not supported"), "{err}");
+
+    let (code, _, _) = vouch(&["verify", "--oci-layout", "no-tag-here", "-c", &pass]);
+    assert_eq!(code, 2);
+    let (code, _, _) = vouch(&["verify"]);
+    assert_eq!(code, 2);
+
+    let (code, out, err) = vouch(&["discover", "--oci-layout", &subject, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refs = json["referrers"].as_array().unwrap();
+    assert_eq!(refs.len(), 2);
+    let sbom = refs
+        .iter()
+        .find(|r| r["digest"] == f.sbom.digest.to_string())
+        .unwrap();
+    assert_eq!(
+        sbom["referrers"][0]["digest"],
+        f.sbom_signature.digest.to_string()
+    );
+
+    let (code, out, err) = vouch(&["inspect", guest("noop").to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["metadata"]["name"], "noop");
+    assert!(
+        json["moduleDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        json["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("verify")),
+        "{json}"
+    );
+    assert!(json["defaultLimits"]["memoryBytes"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,115 @@
+//! A hostile verifier that probes the network: it tries a TCP connection to `127.0.0.1:80`, binding
+//! a UDP socket on `0.0.0.0:0` and resolving `localhost`. It passes only if every attempt failed
+//! (the sandbox held); the message lists each attempt's outcome, and an attempt that succeeded
+//! makes it fail with `sandbox escape: …`.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "verifier" });
+
+use std::hint::black_box;
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+
+use vouch::verifier::types::ExtensionValue;
+
+struct NetProbe;
+
+/// The outcome of one attempt to get out of the sandbox.
+struct Attempt {
+    /// What was tried, e.g. `read /etc/passwd`.
+    what: &'static str,
+    /// `Ok(what it got)` if the sandbox let it through, `Err(the error)` if it held.
+    outcome: Result<String, String>,
+}
+
+/// Runs every network attempt.
+fn attempts() -> Vec<Attempt> {
+    vec![
+        Attempt {
+            what: "tcp connect 127.0.0.1:80",
+            outcome: TcpStream::connect(black_box("127.0.0.1:80"))
+                .map(|s| format!("connected ({:?})", s.peer_addr()))
+                .map_err(|e| e.to_string()),
+        },
+        Attempt {
+            what: "udp bind 0.0.0.0:0",
+            outcome: UdpSocket::bind(black_box("0.0.0.0:0"))
+                .map(|s| format!("bound ({:?})", s.local_addr()))
+                .map_err(|e| e.to_string()),
+        },
+        Attempt {
+            what: "resolve localhost",
+            outcome: (black_box("localhost"), 80)
+                .to_socket_addrs()
+                .map(|addrs| format!("resolved to {:?}", addrs.collect::<Vec<_>>()))
+                .map_err(|e| e.to_string()),
+        },
+    ]
+}
+
+/// Turns the attempts into a verdict: success only if every attempt failed.
+fn judge(attempts: &[Attempt]) -> Report {
+    let escapes: Vec<String> = attempts
+        .iter()
+        .filter_map(|a| {
+            a.outcome
+                .as_ref()
+                .ok()
+                .map(|got| format!("{}: {got}", a.what))
+        })
+        .collect();
+    let extensions = attempts
+        .iter()
+        .map(|a| {
+            let value = match &a.outcome {
+                Ok(got) => format!("succeeded: {got}"),
+                Err(e) => format!("failed: {e}"),
+            };
+            (a.what.to_string(), ExtensionValue::Text(value))
+        })
+        .collect();
+    if escapes.is_empty() {
+        let failures: Vec<String> = attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} failed: {}",
+                    a.what,
+                    a.outcome.as_ref().err().map_or("", |e| e)
+                )
+            })
+            .collect();
+        Report {
+            is_success: true,
+            message: format!("sandbox held: {}", failures.join("; ")),
+            error_reason: None,
+            extensions,
+        }
+    } else {
+        Report {
+            is_success: false,
+            message: format!("sandbox escape: {}", escapes.join("; ")),
+            error_reason: Some("SANDBOX_ESCAPE".into()),
+            extensions,
+        }
+    }
+}
+
+impl Guest for NetProbe {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "netprobe".into(),
+            version: "0.1.0".into(),
+            artifact_types: vec!["*".into()],
+            config_schema: None,
+        }
+    }
+
+    fn check_config(_config: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn verify(_req: Request) -> Report {
+        judge(&attempts())
+    }
+}
+
+export!(NetProbe);

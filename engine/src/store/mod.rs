@@ -9,6 +9,8 @@ use bytes::Bytes;
 
 use crate::oci::{Descriptor, Digest};
 
+pub mod cache;
+pub mod disk;
 pub mod layout;
 pub mod registry;
 

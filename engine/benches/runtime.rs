@@ -154,19 +154,21 @@ async fn run() {
     let signature = key.sign(&rng, msg).unwrap();
     let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
     spki.extend_from_slice(key.public_key().as_ref());
-    let k = 2_000u32;
-    let t = Instant::now();
-    for _ in 0..k {
-        crypto::verify_signature(
-            SignatureAlgorithm::EcdsaP256Sha256,
-            SignatureEncoding::Der,
-            &spki,
-            msg,
-            signature.as_ref(),
-        )
-        .unwrap();
-    }
-    let native = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let k = 1_000u32;
+    let native_round = || {
+        let t = Instant::now();
+        for _ in 0..k {
+            crypto::verify_signature(
+                SignatureAlgorithm::EcdsaP256Sha256,
+                SignatureEncoding::Der,
+                &spki,
+                msg,
+                signature.as_ref(),
+            )
+            .unwrap();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / k as f64
+    };
     let bench = runtime
         .load_file(
             "cryptobench",
@@ -188,12 +190,18 @@ async fn run() {
     );
     let crypto_input = input(store.clone(), &config);
     runtime.verify(&bench, crypto_input.clone()).await.unwrap();
-    let t = Instant::now();
-    let out = runtime.verify(&bench, crypto_input).await.unwrap();
-    assert!(out.report.is_success, "{}", out.report.message);
-    let guest = t.elapsed().as_secs_f64() * 1e6 / k as f64;
+    // Interleaved rounds, best of each: the machine is shared, and a burst of load during one
+    // side's measurement would otherwise decide the ratio.
+    let (mut native, mut guest) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        native = native.min(native_round());
+        let t = Instant::now();
+        let out = runtime.verify(&bench, crypto_input.clone()).await.unwrap();
+        assert!(out.report.is_success, "{}", out.report.message);
+        guest = guest.min(t.elapsed().as_secs_f64() * 1e6 / k as f64);
+    }
     println!(
-        "P-256 verify: native {native:.1} µs, from a guest via host crypto {guest:.1} µs: {:.2}× (goal ≤ 1.2×)",
+        "P-256 verify: native {native:.1} µs, from a guest via host crypto {guest:.1} µs: {:.2}× (goal ≤ 1.2×; best of 5 interleaved rounds of {k})",
         guest / native
     );
 

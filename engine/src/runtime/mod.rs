@@ -605,7 +605,13 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
-            .max_memory_size(config.max_memory_bytes as usize);
+            .max_memory_size(config.max_memory_bytes as usize)
+            // Reset only the pages a call dirtied (Linux ≥ 6.7), keeping them resident, instead
+            // of an madvise + fresh page faults on every reuse of a slot.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10)
+            .decommit_batch_size(16);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     c

@@ -2,6 +2,7 @@
 //! host function, each hostile behaviour contained with the expected error, and a normal guest
 //! running correctly right after, in the same engine.
 
+#[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/guests.rs"]
 mod guests;
 #[allow(dead_code)] // shared with other test binaries that use all of it

@@ -7,6 +7,7 @@
 //!
 //! Figures are from one run on a shared machine: compare the ratios, not the absolute numbers.
 
+#[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "../../tests/support/guests.rs"]
 mod guests;
 #[allow(dead_code)] // shared with the test binaries

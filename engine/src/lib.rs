@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod executor;
 pub mod oci;
+pub mod policy;
 pub mod runtime;
 pub mod store;

@@ -1,6 +1,9 @@
 //! Workspace tasks. `cargo xtask guests` builds every wasm guest (the shipped verifiers under
 //! `guest-verifiers/` and the test guests under `tests/guests/`) for `wasm32-wasip2` with the
 //! size-optimised `guest` profile, installing the target with rustup first when it is missing.
+//! `cargo xtask example` regenerates the demo under `examples/` (layout, trust material, config).
+
+mod example;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,9 +17,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("guests") => build_guests(),
+        Some("example") => example::generate(&workspace_root().join("examples")),
         _ => {
             eprintln!(
-                "usage: cargo xtask guests   build all wasm guests (wasm32-wasip2, profile `guest`)"
+                "usage: cargo xtask guests    build all wasm guests (wasm32-wasip2, profile `guest`)\n       cargo xtask example   regenerate examples/ (demo layout, trust material, vouch.yaml)"
             );
             std::process::exit(2);
         }

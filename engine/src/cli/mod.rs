@@ -6,17 +6,17 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, LayoutStoreConfig};
+use crate::config::Config;
 use crate::executor::report::{SubjectReport, render_tree};
+use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, Settings, SubjectSource};
-use crate::oci::Digest;
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
-use crate::store::{LayoutStore, StoreAccess};
+use crate::store::StoreAccess;
+use crate::store::disk::{DiskCache, DiskCacheConfig};
 
 /// Exit code: every subject passed.
 pub const EXIT_PASS: u8 = 0;
@@ -25,9 +25,11 @@ pub const EXIT_FAIL: u8 = 1;
 /// Exit code: usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
 
-const SUBJECT_HELP: &str = "Subjects are OCI image layouts on disk, named like notation does: \
-`--oci-layout <dir>:<tag>` or `--oci-layout <dir>@sha256:<hex>`. Registry references \
-(`registry/repo:tag`) are not supported yet by the CLI: they are rejected with an error.";
+const SUBJECT_HELP: &str = "A subject is an image reference (`registry/repo:tag`, \
+`registry/repo@sha256:<hex>`, `nginx`), read from its registry through the TTL caches with the \
+config's `stores.registries` settings (plain HTTP only for loopback or `insecure` registries), or, \
+with --oci-layout, an OCI image layout on disk named like notation does: `<dir>:<tag>` or \
+`<dir>@sha256:<hex>`.";
 
 /// Verifies the supply-chain artifacts (signatures, SBOMs, ...) attached to OCI images with
 /// sandboxed WebAssembly verifiers.
@@ -43,7 +45,7 @@ enum Command {
     /// Verify subjects: run the configured verifiers on every referrer, recursively.
     #[command(after_help = SUBJECT_HELP)]
     Verify {
-        /// Subjects to verify (`<dir>:<tag>` or `<dir>@<digest>` with --oci-layout).
+        /// Subjects to verify: image references, or `<dir>:<tag>` / `<dir>@<digest>` with --oci-layout.
         #[arg(required = true)]
         subjects: Vec<String>,
         /// Treat the subjects as OCI image layout directories.
@@ -59,11 +61,14 @@ enum Command {
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
     Discover {
-        /// The subject (`<dir>:<tag>` or `<dir>@<digest>` with --oci-layout).
+        /// The subject: an image reference, or `<dir>:<tag>` / `<dir>@<digest>` with --oci-layout.
         subject: String,
         /// Treat the subject as an OCI image layout directory.
         #[arg(long)]
         oci_layout: bool,
+        /// Configuration file for registry settings (defaults apply when absent).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
         /// Levels of referrers-of-referrers to show below the subject's referrers.
         #[arg(long, default_value_t = 3)]
         depth: u32,
@@ -135,65 +140,44 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Discover {
             subject,
             oci_layout,
+            config,
             depth,
             output,
-        } => discover(&subject, oci_layout, depth, output).await,
+        } => discover(&subject, oci_layout, config.as_deref(), depth, output).await,
         Command::Inspect { wasm, output } => inspect(&wasm, output).await,
     }
 }
 
-/// A subject on disk: the layout directory and the tag or digest in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LayoutSubject {
-    dir: PathBuf,
-    tag_or_digest: String,
+/// Where the config's subjects come from: registries (with caches) and OCI layouts.
+async fn sources_for(config: &Config) -> anyhow::Result<Sources> {
+    let client = config
+        .stores
+        .registries
+        .client()
+        .context("cannot set up the registry client")?;
+    let disk = match config.disk_cache_dir() {
+        Some(dir) => Some(
+            DiskCache::open(&dir, DiskCacheConfig::default())
+                .await
+                .with_context(|| format!("cannot open the disk cache {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Sources::new(
+        client,
+        config.stores.cache.clone(),
+        disk,
+        config.stores.layouts.limits(),
+    )?)
 }
 
-/// Parse `<dir>:<tag>` or `<dir>@<algorithm>:<hex>`.
-fn parse_layout_subject(s: &str) -> anyhow::Result<LayoutSubject> {
-    let form = "an OCI layout subject is `<dir>:<tag>` or `<dir>@sha256:<hex>`";
-    if let Some((dir, digest)) = s.rsplit_once('@') {
-        let d: Digest = digest
-            .parse()
-            .with_context(|| format!("`{s}`: invalid digest `{digest}` ({form})"))?;
-        if dir.is_empty() {
-            bail!("`{s}`: missing the layout directory ({form})");
-        }
-        return Ok(LayoutSubject {
-            dir: dir.into(),
-            tag_or_digest: d.to_string(),
-        });
-    }
-    match s.rsplit_once(':') {
-        Some((dir, tag)) if !dir.is_empty() && !tag.is_empty() && !tag.contains('/') => {
-            Ok(LayoutSubject {
-                dir: dir.into(),
-                tag_or_digest: tag.to_owned(),
-            })
-        }
-        _ => bail!("`{s}`: missing `:<tag>` or `@<digest>` ({form})"),
-    }
-}
-
-/// Open the subject's layout as a store source.
-fn layout_source(s: &str, caps: &LayoutStoreConfig) -> anyhow::Result<SubjectSource> {
-    let subject = parse_layout_subject(s)?;
-    let store = LayoutStore::open(&subject.dir, caps.limits())
-        .with_context(|| format!("cannot open the OCI layout `{}`", subject.dir.display()))?;
-    let canonical = std::fs::canonicalize(&subject.dir).unwrap_or_else(|_| subject.dir.clone());
-    Ok(SubjectSource {
-        store: Arc::new(store),
-        scope: format!("oci-layout:{}", canonical.display()),
-        tag_or_digest: subject.tag_or_digest,
-        reference: s.to_owned(),
+/// The source of one subject as the user named it.
+fn source(sources: &Sources, subject: &str, oci_layout: bool) -> anyhow::Result<SubjectSource> {
+    Ok(if oci_layout {
+        sources.layout(subject)?
+    } else {
+        sources.registry(subject)?
     })
-}
-
-fn registry_not_supported(subject: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "`{subject}`: registry subjects are not supported by the CLI yet; \
-         pass an OCI layout with `--oci-layout <dir>:<tag>` or `--oci-layout <dir>@<digest>`"
-    )
 }
 
 /// A runtime sized for `config`'s verifiers and executor.
@@ -224,9 +208,6 @@ async fn verify(
     config_path: &Path,
     output: Output,
 ) -> anyhow::Result<u8> {
-    if !oci_layout {
-        return Err(registry_not_supported(&subjects[0]));
-    }
     let config = Config::load(config_path)?;
     if config.verifiers.is_empty() {
         bail!(
@@ -234,15 +215,19 @@ async fn verify(
             config_path.display()
         );
     }
+    let resolver = sources_for(&config).await?;
     let sources = subjects
         .iter()
-        .map(|s| layout_source(s, &config.stores.layouts))
+        .map(|s| source(&resolver, s, oci_layout))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = runtime_for(&config)?;
     let verifiers = executor::load_verifiers(&runtime, &config)
         .await
         .with_context(|| format!("config file {}", config_path.display()))?;
-    let executor = Executor::new(runtime, verifiers, Settings::from(&config.executor));
+    let policy = crate::policy::from_config(&config)
+        .with_context(|| format!("config file {}", config_path.display()))?;
+    let executor =
+        Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
     let reports: Vec<SubjectReport> =
         futures::future::join_all(sources.into_iter().map(|s| executor.verify(s))).await;
     let all_pass = reports.iter().all(|r| r.is_success);
@@ -268,13 +253,15 @@ async fn verify(
 async fn discover(
     subject: &str,
     oci_layout: bool,
+    config_path: Option<&Path>,
     depth: u32,
     output: Output,
 ) -> anyhow::Result<u8> {
-    if !oci_layout {
-        return Err(registry_not_supported(subject));
-    }
-    let source = layout_source(subject, &LayoutStoreConfig::default())?;
+    let config = match config_path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let source = source(&sources_for(&config).await?, subject, oci_layout)?;
     let desc = match source.store.resolve(&source.tag_or_digest).await {
         Ok(d) => d,
         Err(e) => {
@@ -371,24 +358,6 @@ async fn inspect(wasm: &Path, output: Output) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_layout_subjects() {
-        let hex = "a".repeat(64);
-        assert_eq!(
-            parse_layout_subject("/tmp/l:v1").unwrap(),
-            LayoutSubject {
-                dir: "/tmp/l".into(),
-                tag_or_digest: "v1".into()
-            }
-        );
-        let s = parse_layout_subject(&format!("dir@sha256:{hex}")).unwrap();
-        assert_eq!(s.dir, PathBuf::from("dir"));
-        assert_eq!(s.tag_or_digest, format!("sha256:{hex}"));
-        for bad in ["dir", "dir@sha256:zz", ":v1", "dir:", "a:b/c", "@sha256:00"] {
-            assert!(parse_layout_subject(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn cli_definition_is_consistent() {

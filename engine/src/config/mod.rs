@@ -11,9 +11,18 @@
 //! executor: { maxDepth: 3, concurrency: 64, deadlineMs: 2900, resultCacheTtlMs: 10000 }
 //! stores:
 //!   layouts: { maxManifestBytes: 4194304, maxBlobBytes: 33554432 }
+//!   registries:                     # see `config::stores`
+//!     hosts: { "localhost:5000": { insecure: true } }
+//!   cache: { resolveTtl: 5s, referrersTtl: 10s, memoryBytes: 67108864 }
+//!   diskCache: /var/cache/vouch     # optional single-writer content cache
+//! policy:                           # optional; see `crate::policy` for the types
+//!   type: config
+//!   artifactVerificationPolicies: { application/vnd.cncf.notary.signature: any }
 //! ```
 //!
 //! Unknown fields are rejected; every error names the file and the field.
+
+pub mod stores;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -69,6 +78,8 @@ pub struct Config {
     pub executor: ExecutorConfig,
     /// Store settings.
     pub stores: StoresConfig,
+    /// The subject-level policy (absent: every report must pass, see [`crate::policy`]).
+    pub policy: Option<crate::policy::PolicyConfig>,
     /// Directory of the config file (paths are relative to it); set by [`Config::load`].
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -141,11 +152,18 @@ impl ExecutorConfig {
 }
 
 /// Store settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct StoresConfig {
     /// Caps for OCI layout stores.
     pub layouts: LayoutStoreConfig,
+    /// How to reach registries.
+    pub registries: stores::RegistriesConfig,
+    /// TTL caches in front of every registry repository.
+    pub cache: crate::store::cache::CacheConfig,
+    /// Directory of the single-writer content cache shared by every registry (off when absent;
+    /// relative to the config file).
+    pub disk_cache: Option<PathBuf>,
 }
 
 /// Caps for OCI layout stores.
@@ -179,6 +197,14 @@ impl LayoutStoreConfig {
 }
 
 impl Config {
+    /// The disk cache directory, resolved against the config file's directory.
+    pub fn disk_cache_dir(&self) -> Option<PathBuf> {
+        self.stores
+            .disk_cache
+            .as_ref()
+            .map(|p| self.base_dir.join(p))
+    }
+
     /// Read, parse and validate the file at `path` (JSON if it ends in `.json`, else YAML).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -226,6 +252,12 @@ impl Config {
             field,
             message: message.to_owned(),
         };
+        if let Err((field, message)) = self.stores.registries.validate() {
+            return Err(invalid(field, &message));
+        }
+        if let Err(e) = self.stores.cache.validate() {
+            return Err(invalid("stores.cache".into(), &e.to_string()));
+        }
         let mut names = HashSet::new();
         for (i, v) in self.verifiers.iter().enumerate() {
             if v.name.trim().is_empty() {
@@ -268,6 +300,12 @@ impl Config {
                 "stores.layouts".into(),
                 "caps must be at least 1 byte",
             ));
+        }
+        if let Some(policy) = &self.policy {
+            policy.validate().map_err(|e| match e {
+                crate::policy::PolicyError::Invalid { field, message } => invalid(field, &message),
+                other => invalid("policy".into(), &other.to_string()),
+            })?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 //!   with the in-flight waiters but not cached.
 
 pub mod report;
+pub mod sources;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,10 +26,11 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use self::report::{
-    DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport, decide,
+    DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
 };
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
+use crate::policy::{DefaultPolicy, Policy, PolicyInput};
 use crate::runtime::{CallError, Runtime, RuntimeError, Verifier, VerifyInput};
 use crate::store::{StoreAccess, StoreError};
 
@@ -204,21 +206,37 @@ pub struct Executor {
     settings: Settings,
     permits: Arc<Semaphore>,
     cache: ResultCache,
+    policy: Arc<dyn Policy>,
     fingerprint: Arc<str>,
 }
 
 impl Executor {
-    /// An executor with its own result cache.
+    /// An executor with its own result cache and the [`DefaultPolicy`].
     pub fn new(runtime: Runtime, verifiers: Vec<ExecVerifier>, settings: Settings) -> Executor {
-        let fingerprint = fingerprint(&verifiers, &settings).into();
+        let policy: Arc<dyn Policy> = Arc::new(DefaultPolicy);
+        let fingerprint = fingerprint(&verifiers, &settings, policy.as_ref()).into();
         Executor {
             runtime,
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             cache: ResultCache::new(settings.result_cache_ttl),
             verifiers: verifiers.into(),
             settings,
+            policy,
             fingerprint,
         }
+    }
+
+    /// Decide subjects with `policy` (e.g. from [`crate::policy::from_config`]); the fingerprint
+    /// changes with it.
+    pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Executor {
+        self.fingerprint = fingerprint(&self.verifiers, &self.settings, policy.as_ref()).into();
+        self.policy = policy;
+        self
+    }
+
+    /// The policy deciding subjects.
+    pub fn policy(&self) -> &Arc<dyn Policy> {
+        &self.policy
     }
 
     /// Use `cache` (e.g. one shared across configuration reloads) instead of a private one.
@@ -227,8 +245,8 @@ impl Executor {
         self
     }
 
-    /// sha256 over the verifiers' names, module digests, configs, artifact types and limits, and
-    /// the nesting depth: everything a verdict depends on besides the subject.
+    /// sha256 over the verifiers' names, module digests, configs, artifact types and limits, the
+    /// nesting depth and the policy: everything a verdict depends on besides the subject.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -320,10 +338,21 @@ impl Executor {
             Ok(entry) => {
                 let mut report = (*entry.into_value()).clone();
                 report.cached = true;
-                // The verdict is the cached one; the reference and timings are this request's.
-                report.subject = source.reference.clone();
+                // The reports are the cached ones; the reference and timings are this request's.
+                let decided_for = std::mem::replace(&mut report.subject, source.reference.clone());
                 for r in &mut report.verifier_reports {
                     r.subject = source.reference.clone();
+                }
+                if decided_for != source.reference {
+                    // The policy sees the subject reference (a Rego policy may match on it):
+                    // decide again for this one, on the cached reports.
+                    let verdict = self.policy.decide(&PolicyInput {
+                        subject: &report.subject,
+                        digest: report.digest.as_deref(),
+                        verifier_reports: &report.verifier_reports,
+                    });
+                    report.is_success = verdict.allow;
+                    report.message = verdict.message;
                 }
                 report.timings = Timings::new(started.elapsed(), resolve_time, Duration::ZERO);
                 tracing::debug!(digest = %desc.digest, "result cache hit");
@@ -354,12 +383,17 @@ impl Executor {
         let reports = self
             .verify_referrers(&walk, source.reference.clone(), desc.clone(), 0)
             .await;
-        let (is_success, message) = decide(&reports);
+        let digest = desc.digest.to_string();
+        let verdict = self.policy.decide(&PolicyInput {
+            subject: &source.reference,
+            digest: Some(&digest),
+            verifier_reports: &reports,
+        });
         let report = SubjectReport {
             subject: source.reference.clone(),
-            digest: Some(desc.digest.to_string()),
-            is_success,
-            message,
+            digest: Some(digest),
+            is_success: verdict.allow,
+            message: verdict.message,
             verifier_reports: reports,
             timings: Timings::new(
                 started.elapsed(),
@@ -615,7 +649,7 @@ pub fn subject_name(reference: &str) -> &str {
 }
 
 /// Fingerprint of everything a verdict depends on besides the subject (see [`Executor::fingerprint`]).
-fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings) -> String {
+fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings, policy: &dyn Policy) -> String {
     let mut h = sha2::Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -632,6 +666,7 @@ fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings) -> String {
         let limits = serde_json::to_vec(v.verifier.limits()).unwrap_or_default();
         field(&limits);
     }
+    field(policy.fingerprint().as_bytes());
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 

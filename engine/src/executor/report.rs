@@ -114,7 +114,7 @@ pub struct SubjectReport {
 }
 
 /// The subject-level decision: every verifier report (nested included) successful and at least
-/// one referrer verified. The one place the policy lives until the policy module replaces it.
+/// one referrer verified. The decision of [`crate::policy::DefaultPolicy`] (no policy configured).
 pub fn decide(reports: &[VerifierReport]) -> (bool, String) {
     if reports.is_empty() {
         return (

@@ -1,0 +1,188 @@
+//! Where subjects come from: an image reference (a registry repository, behind the TTL caches)
+//! or an OCI layout on disk (notation's `<dir>:<tag>` / `<dir>@<digest>` form).
+//!
+//! One [`CachedStore`] per repository is kept in a bounded map, so repeated requests for a
+//! repository share its caches (and single-flight) while the map's size bounds memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::SubjectSource;
+use crate::oci::registry::RegistryClient;
+use crate::oci::{Digest, Reference, ReferenceError};
+use crate::store::cache::{CacheConfig, CacheConfigError, CachedStore};
+use crate::store::disk::DiskCache;
+use crate::store::registry::RegistryStore;
+use crate::store::{LayoutLimits, LayoutStore};
+
+/// Repositories whose caches are kept at once.
+const MAX_REPOSITORIES: u64 = 256;
+
+/// Why a subject could not be turned into a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The image reference is malformed.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The layout subject is malformed.
+    #[error("invalid OCI layout subject `{0}`: expected `<dir>:<tag>` or `<dir>@sha256:<hex>`")]
+    LayoutSubject(String),
+    /// The layout could not be opened.
+    #[error("cannot open the OCI layout `{path}`: {reason}")]
+    Layout {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The caches could not be configured.
+    #[error(transparent)]
+    Cache(#[from] CacheConfigError),
+}
+
+/// Turns subjects into [`SubjectSource`]s.
+pub struct Sources {
+    client: Arc<RegistryClient>,
+    cache: CacheConfig,
+    disk: Option<DiskCache>,
+    layout_limits: LayoutLimits,
+    repositories: moka::sync::Cache<String, Arc<CachedStore>>,
+}
+
+impl Sources {
+    /// Sources reading registries through `client`, caching with `cache` (and `disk`).
+    pub fn new(
+        client: RegistryClient,
+        cache: CacheConfig,
+        disk: Option<DiskCache>,
+        layout_limits: LayoutLimits,
+    ) -> Result<Self, SourceError> {
+        cache.validate()?;
+        Ok(Sources {
+            client: Arc::new(client),
+            cache,
+            disk,
+            layout_limits,
+            repositories: moka::sync::Cache::new(MAX_REPOSITORIES),
+        })
+    }
+
+    /// A source for an image reference (`registry/repo:tag`, `repo@sha256:…`, `nginx`).
+    pub fn registry(&self, subject: &str) -> Result<SubjectSource, SourceError> {
+        let reference: Reference = subject.parse()?;
+        let scope = reference.name();
+        let store = match self.repositories.get(&scope) {
+            Some(store) => store,
+            None => {
+                let inner = Arc::new(RegistryStore::new(self.client.clone(), reference.clone()));
+                let mut cached = CachedStore::new(inner, self.cache.clone())?;
+                if let Some(disk) = &self.disk {
+                    cached = cached.with_disk(disk.clone());
+                }
+                // Two racing first requests may both build one; the map keeps the last, and the
+                // loser's caches simply go away with its request.
+                let cached = Arc::new(cached);
+                self.repositories.insert(scope.clone(), cached.clone());
+                cached
+            }
+        };
+        Ok(SubjectSource {
+            store,
+            scope: format!("registry:{scope}"),
+            tag_or_digest: reference.tag_or_digest(),
+            reference: subject.to_owned(),
+        })
+    }
+
+    /// A source for an OCI layout subject: `<dir>:<tag>` or `<dir>@<algorithm>:<hex>`.
+    pub fn layout(&self, subject: &str) -> Result<SubjectSource, SourceError> {
+        let bad = || SourceError::LayoutSubject(subject.to_owned());
+        let (dir, tag_or_digest) = match subject.rsplit_once('@') {
+            Some((dir, digest)) => {
+                let d: Digest = digest.parse().map_err(|_| bad())?;
+                (dir, d.to_string())
+            }
+            None => match subject.rsplit_once(':') {
+                Some((dir, tag)) if !tag.is_empty() && !tag.contains('/') => (dir, tag.to_owned()),
+                _ => return Err(bad()),
+            },
+        };
+        if dir.is_empty() {
+            return Err(bad());
+        }
+        let store =
+            LayoutStore::open(dir, self.layout_limits).map_err(|e| SourceError::Layout {
+                path: dir.into(),
+                reason: e.to_string(),
+            })?;
+        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.into());
+        Ok(SubjectSource {
+            store: Arc::new(store),
+            scope: format!("oci-layout:{}", canonical.display()),
+            tag_or_digest,
+            reference: subject.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("cache", &self.cache)
+            .field("repositories", &self.repositories.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> Sources {
+        Sources::new(
+            RegistryClient::new(Default::default()).unwrap(),
+            CacheConfig::default(),
+            None,
+            LayoutLimits::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn registry_sources_share_a_repository_cache() {
+        let s = sources();
+        let a = s.registry("127.0.0.1:5000/demo:v1").unwrap();
+        let b = s
+            .registry(&format!("127.0.0.1:5000/demo@sha256:{}", "a".repeat(64)))
+            .unwrap();
+        assert!(Arc::ptr_eq(&a.store, &b.store));
+        assert_eq!(a.scope, "registry:127.0.0.1:5000/demo");
+        assert_eq!(a.tag_or_digest, "v1");
+        assert!(matches!(
+            s.registry("Bad/Upper:x"),
+            Err(SourceError::Reference(_))
+        ));
+    }
+
+    #[test]
+    fn layout_subjects_are_parsed_strictly() {
+        let s = sources();
+        for bad in [
+            "no-tag",
+            "dir@sha256:zz",
+            ":v1",
+            "dir:",
+            "a:b/c",
+            "@sha256:00",
+        ] {
+            assert!(
+                matches!(s.layout(bad), Err(SourceError::LayoutSubject(_))),
+                "{bad} accepted"
+            );
+        }
+        assert!(matches!(
+            s.layout("/nonexistent/dir:v1"),
+            Err(SourceError::Layout { .. })
+        ));
+    }
+}

@@ -1,0 +1,437 @@
+//! The subject-level decision: from the verifier reports of one subject to a verdict.
+//!
+//! Three policies, chosen by the config file's `policy:` section:
+//! - none configured: [`DefaultPolicy`], every report (nested included) must pass and at least
+//!   one referrer must have been verified;
+//! - `type: config`: [`ConfigPolicy`], Ratify's `artifactVerificationPolicies` (`any`/`all` per
+//!   artifact type, listed types required);
+//! - `type: rego`: [`RegoPolicy`], a Rego policy defining `data.vouch.allow` (and optionally
+//!   `data.vouch.reasons`), evaluated by regorus.
+//!
+//! ```yaml
+//! policy:
+//!   type: config
+//!   artifactVerificationPolicies:
+//!     application/vnd.cncf.notary.signature: any
+//!     application/spdx+json: all
+//!   defaultVerificationPolicy: all        # optional, `all` when absent
+//! # or
+//! policy: { type: rego, policyPath: policies/vouch.rego }   # or `policy: "<rego text>"`
+//! ```
+//!
+//! A policy is built once per configuration ([`from_config`]), so a bad policy (unparsable Rego,
+//! missing `data.vouch.allow`) is a configuration error, never a request error. Its
+//! [`Policy::fingerprint`] is part of the result cache key.
+
+pub mod configpolicy;
+pub mod rego;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::configpolicy::ConfigPolicy;
+pub use self::rego::RegoPolicy;
+use crate::config::Config;
+use crate::executor::report::{VerifierReport, decide};
+
+/// What a policy decides on: the subject and its verifier reports. Serialized (camelCase) it is
+/// the Rego policy's `input`, the shape of Ratify's report: `{subject, digest, verifierReports}`.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInput<'a> {
+    /// The subject reference as the request gave it.
+    pub subject: &'a str,
+    /// The resolved subject digest.
+    pub digest: Option<&'a str>,
+    /// One report per (referrer, verifier) pair, with nested results.
+    pub verifier_reports: &'a [VerifierReport],
+}
+
+/// A policy's decision for one subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the subject passes.
+    pub allow: bool,
+    /// Why (for a failure: the first reason found).
+    pub message: String,
+}
+
+impl Verdict {
+    /// A passing verdict.
+    pub fn allow(message: impl Into<String>) -> Verdict {
+        Verdict {
+            allow: true,
+            message: message.into(),
+        }
+    }
+
+    /// A failing verdict.
+    pub fn deny(message: impl Into<String>) -> Verdict {
+        Verdict {
+            allow: false,
+            message: message.into(),
+        }
+    }
+}
+
+/// Decides whether a subject passes from its verifier reports. Built once per configuration,
+/// shared by all requests: `decide` must be cheap and must not fail (a failure is a deny verdict).
+pub trait Policy: Send + Sync {
+    /// The verdict for one subject.
+    fn decide(&self, input: &PolicyInput<'_>) -> Verdict;
+
+    /// A stable identity of the policy and its settings (part of the result cache key): equal
+    /// for equal configurations, different when the decision could differ.
+    fn fingerprint(&self) -> &str;
+}
+
+/// The policy when none is configured: every report (nested included) passed and at least one
+/// referrer was verified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultPolicy;
+
+impl Policy for DefaultPolicy {
+    fn decide(&self, input: &PolicyInput<'_>) -> Verdict {
+        let (allow, message) = decide(input.verifier_reports);
+        Verdict { allow, message }
+    }
+
+    fn fingerprint(&self) -> &str {
+        "default"
+    }
+}
+
+/// Why a policy could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A field of the `policy` section has an unacceptable value.
+    #[error("`{field}`: {message}")]
+    Invalid {
+        /// The offending field (`policy.policyPath`).
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The Rego policy file could not be read.
+    #[error("`policy.policyPath`: cannot read Rego policy {path}: {source}")]
+    ReadRego {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Rego policy does not parse, does not define `data.vouch.allow`, or fails when
+    /// evaluated against an empty input.
+    #[error("Rego policy {origin}: {message}")]
+    Rego {
+        /// `policy.policy` (inline) or the file.
+        origin: String,
+        /// What regorus reported.
+        message: String,
+    },
+}
+
+/// `any`/`all`: how the reports of one artifact type combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    /// At least one report of the type passed.
+    Any,
+    /// Every report of the type passed.
+    All,
+}
+
+impl Rule {
+    /// `any` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Any => "any",
+            Rule::All => "all",
+        }
+    }
+}
+
+/// The config file's `policy` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PolicyConfig {
+    /// Ratify-style `any`/`all` per artifact type.
+    Config(ConfigPolicyConfig),
+    /// A Rego policy.
+    Rego(RegoPolicyConfig),
+}
+
+/// `policy: { type: config, ... }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigPolicyConfig {
+    /// Rule per artifact type; every listed type is required (a subject without a verified
+    /// referrer of a listed type fails).
+    #[serde(default)]
+    pub artifact_verification_policies: BTreeMap<String, Rule>,
+    /// Rule for artifact types present but not listed (`all` when absent).
+    #[serde(default = "default_rule")]
+    pub default_verification_policy: Rule,
+}
+
+fn default_rule() -> Rule {
+    Rule::All
+}
+
+/// `policy: { type: rego, policy: "<text>" }` or `policy: { type: rego, policyPath: file }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegoPolicyConfig {
+    /// The Rego text.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// A `.rego` file, relative to the config file.
+    #[serde(default)]
+    pub policy_path: Option<PathBuf>,
+}
+
+impl PolicyConfig {
+    /// Check the section's shape (without reading or compiling Rego): the offending field and
+    /// what is wrong with it.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let invalid = |field: &str, message: &str| PolicyError::Invalid {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        match self {
+            PolicyConfig::Config(c) => {
+                if c.artifact_verification_policies
+                    .keys()
+                    .any(|t| t.trim().is_empty())
+                {
+                    return Err(invalid(
+                        "policy.artifactVerificationPolicies",
+                        "artifact types must not be empty",
+                    ));
+                }
+                Ok(())
+            }
+            PolicyConfig::Rego(r) => match (&r.policy, &r.policy_path) {
+                (Some(_), Some(_)) => Err(invalid(
+                    "policy",
+                    "set either `policy` (Rego text) or `policyPath`, not both",
+                )),
+                (None, None) => Err(invalid(
+                    "policy",
+                    "a Rego policy needs `policy` (Rego text) or `policyPath`",
+                )),
+                (Some(text), None) if text.trim().is_empty() => {
+                    Err(invalid("policy.policy", "the Rego text is empty"))
+                }
+                (None, Some(p)) if p.as_os_str().is_empty() => {
+                    Err(invalid("policy.policyPath", "must not be empty"))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Build the policy; relative `policyPath`s are resolved against `base_dir`. Rego is read,
+    /// compiled and evaluated once against an empty input here.
+    pub fn build(&self, base_dir: &Path) -> Result<Arc<dyn Policy>, PolicyError> {
+        self.validate()?;
+        Ok(match self {
+            PolicyConfig::Config(c) => Arc::new(ConfigPolicy::new(c.clone())),
+            PolicyConfig::Rego(r) => Arc::new(match (&r.policy, &r.policy_path) {
+                (Some(text), _) => RegoPolicy::new("policy.policy", text)?,
+                (None, Some(path)) => {
+                    let path = base_dir.join(path);
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| PolicyError::ReadRego {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    RegoPolicy::new(&path.display().to_string(), &text)?
+                }
+                (None, None) => unreachable!("validate() rejects a Rego policy without text"),
+            }),
+        })
+    }
+}
+
+/// The policy of `config`: its `policy` section built, or [`DefaultPolicy`] when absent.
+pub fn from_config(config: &Config) -> Result<Arc<dyn Policy>, PolicyError> {
+    match &config.policy {
+        Some(p) => p.build(&config.base_dir),
+        None => Ok(Arc::new(DefaultPolicy)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::executor::report::Timings;
+
+    /// A report of `verifier` on referrer `digest` of `artifact_type`.
+    pub(crate) fn report(
+        verifier: &str,
+        artifact_type: &str,
+        digest: &str,
+        ok: bool,
+        nested: Vec<VerifierReport>,
+    ) -> VerifierReport {
+        VerifierReport {
+            subject: "reg/app:v1".into(),
+            is_success: ok,
+            name: verifier.into(),
+            verifier_name: verifier.into(),
+            verifier_type: verifier.into(),
+            artifact_type: artifact_type.into(),
+            reference_digest: digest.into(),
+            message: if ok {
+                "ok".into()
+            } else {
+                "bad signature".into()
+            },
+            error_reason: (!ok).then(|| "CHECK_FAILED".into()),
+            extensions: Default::default(),
+            nested_results: nested,
+            timings: Timings::default(),
+        }
+    }
+
+    /// The input for `reports`.
+    pub(crate) fn input(reports: &[VerifierReport]) -> PolicyInput<'_> {
+        PolicyInput {
+            subject: "reg/app:v1",
+            digest: Some("sha256:00"),
+            verifier_reports: reports,
+        }
+    }
+
+    fn parse(yaml: &str) -> Result<PolicyConfig, serde_yaml_ng::Error> {
+        serde_yaml_ng::from_str(yaml)
+    }
+
+    #[test]
+    fn default_policy_is_the_executor_decision() {
+        let reports = [report("v", "a/sig", "sha256:aa", true, vec![])];
+        let v = DefaultPolicy.decide(&input(&reports));
+        assert_eq!(v, Verdict::allow("all 1 verifier reports passed"));
+        let v = DefaultPolicy.decide(&input(&[]));
+        assert!(!v.allow && v.message.contains("no referrers"), "{v:?}");
+    }
+
+    #[test]
+    fn parses_both_policy_types() {
+        let c = parse(
+            "type: config\nartifactVerificationPolicies: { a/sig: any, a/sbom: all }\n\
+             defaultVerificationPolicy: any\n",
+        )
+        .unwrap();
+        let PolicyConfig::Config(c) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(c.artifact_verification_policies["a/sig"], Rule::Any);
+        assert_eq!(c.default_verification_policy, Rule::Any);
+        let PolicyConfig::Config(c) = parse("type: config\n").unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.default_verification_policy, Rule::All);
+        assert!(c.artifact_verification_policies.is_empty());
+        let r = parse("type: rego\npolicyPath: p.rego\n").unwrap();
+        assert_eq!(
+            r,
+            PolicyConfig::Rego(RegoPolicyConfig {
+                policy: None,
+                policy_path: Some("p.rego".into())
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_sections_naming_the_field() {
+        let e = parse("type: config\nartifactVerificationPolicies: { a/sig: some }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("some") && e.contains("any"), "{e}");
+        assert!(parse("type: opa\n").is_err());
+        assert!(parse("type: config\nartifactPolicies: {}\n").is_err());
+        let e = parse("type: rego\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("policyPath"), "{e}");
+        let e = parse("type: rego\npolicy: 'package vouch'\npolicyPath: x.rego\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = parse("type: config\nartifactVerificationPolicies: { '': any }\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("policy.artifactVerificationPolicies"), "{e}");
+    }
+
+    #[test]
+    fn builds_from_a_file_relative_to_the_config_and_reports_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.rego"),
+            "package vouch\nallow := count(input.verifierReports) > 0\n",
+        )
+        .unwrap();
+        let p = parse("type: rego\npolicyPath: p.rego\n")
+            .unwrap()
+            .build(dir.path())
+            .unwrap();
+        let reports = [report("v", "a/sig", "sha256:aa", true, vec![])];
+        assert!(p.decide(&input(&reports)).allow);
+        assert!(!p.decide(&input(&[])).allow);
+        let e = parse("type: rego\npolicyPath: missing.rego\n")
+            .unwrap()
+            .build(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("missing.rego") && e.contains("policyPath"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fingerprints_differ_between_policies_and_match_for_equal_ones() {
+        let dir = Path::new(".");
+        let a = parse("type: config\nartifactVerificationPolicies: { a/sig: any }\n")
+            .unwrap()
+            .build(dir)
+            .unwrap();
+        let a2 = parse("type: config\nartifactVerificationPolicies: { a/sig: any }\n")
+            .unwrap()
+            .build(dir)
+            .unwrap();
+        let b = parse("type: config\nartifactVerificationPolicies: { a/sig: all }\n")
+            .unwrap()
+            .build(dir)
+            .unwrap();
+        let r = parse("type: rego\npolicy: \"package vouch\\nallow := true\"\n")
+            .unwrap()
+            .build(dir)
+            .unwrap();
+        assert_eq!(a.fingerprint(), a2.fingerprint());
+        let all = [
+            a.fingerprint(),
+            b.fingerprint(),
+            r.fingerprint(),
+            DefaultPolicy.fingerprint(),
+        ];
+        for (i, x) in all.iter().enumerate() {
+            for y in &all[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The verifier's configuration, parsed and validated in full by `check-config`.
+//!
+//! ```json
+//! {
+//!   "keys": [{"name": "release", "pem": "-----BEGIN PUBLIC KEY-----…", "algorithm": "ecdsa-p256-sha256"}],
+//!   "fulcioRoots": ["-----BEGIN CERTIFICATE-----…"],
+//!   "identities": [{"issuer": "https://accounts.google.com", "subjectRegExp": "@example\\.com$"}],
+//!   "rekorPublicKey": "-----BEGIN PUBLIC KEY-----…",
+//!   "annotations": {"env": "prod"}
+//! }
+//! ```
+//!
+//! * `keys`: key-based verification. `algorithm` is optional: by default it follows the key type
+//!   (P-256 → `ecdsa-p256-sha256`, P-384 → `ecdsa-p384-sha384`, RSA → `rsa-pkcs1-sha256`,
+//!   Ed25519 → `ed25519`).
+//! * `fulcioRoots` + `identities`: keyless verification; both are needed together. An identity
+//!   gives exactly one of `issuer` / `issuerRegExp` and exactly one of `subject` /
+//!   `subjectRegExp`. Regular expressions are unanchored searches, as cosign's
+//!   `--certificate-identity-regexp` is: anchor them with `^…$` to match whole values.
+//! * `rekorPublicKey`: when set, keyless signatures must carry a Rekor bundle whose signed entry
+//!   timestamp verifies with this key; the bundle's `integratedTime` is then the signing time.
+//!   Key-based signatures that carry a bundle have it verified too.
+//! * `annotations`: every pair must appear in the payload's `optional` section.
+
+use std::collections::BTreeMap;
+
+use regex_lite::Regex;
+use serde::Deserialize;
+
+use crate::pem::{self, Alg, PublicKey};
+
+/// A configured verification key.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Name reported in the result.
+    pub name: String,
+    /// The key as PEM text (what the host's `verify-signature` gets).
+    pub pem: String,
+    /// The parsed key.
+    pub key: PublicKey,
+}
+
+/// How one identity field is matched.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Exact string equality.
+    Exact(String),
+    /// Unanchored regular-expression search.
+    Regex(Regex),
+}
+
+impl Matcher {
+    /// Whether `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Matcher::Exact(s) => s == value,
+            Matcher::Regex(r) => r.is_match(value),
+        }
+    }
+
+    /// A description for messages, e.g. `"x"` or `/x/`.
+    pub fn describe(&self) -> String {
+        match self {
+            Matcher::Exact(s) => format!("{s:?}"),
+            Matcher::Regex(r) => format!("/{}/", r.as_str()),
+        }
+    }
+}
+
+/// One accepted keyless identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Matches the OIDC issuer.
+    pub issuer: Matcher,
+    /// Matches one of the certificate's subject alternative names.
+    pub subject: Matcher,
+}
+
+/// Keyless trust: Fulcio roots and accepted identities.
+#[derive(Debug, Clone)]
+pub struct Keyless {
+    /// DER root certificates.
+    pub roots: Vec<Vec<u8>>,
+    /// Accepted identities (at least one).
+    pub identities: Vec<Identity>,
+}
+
+/// The Rekor log's public key.
+#[derive(Debug, Clone)]
+pub struct Rekor {
+    /// PEM text.
+    pub pem: String,
+    /// Parsed key.
+    pub key: PublicKey,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Keys for key-based verification.
+    pub keys: Vec<Key>,
+    /// Keyless trust, when configured.
+    pub keyless: Option<Keyless>,
+    /// Rekor public key, when configured.
+    pub rekor: Option<Rekor>,
+    /// Annotations required in the payload's `optional` section.
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    fulcio_roots: Vec<String>,
+    #[serde(default)]
+    identities: Vec<RawIdentity>,
+    rekor_public_key: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    name: String,
+    pem: String,
+    algorithm: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawIdentity {
+    issuer: Option<String>,
+    issuer_reg_exp: Option<String>,
+    subject: Option<String>,
+    subject_reg_exp: Option<String>,
+}
+
+fn matcher(
+    index: usize,
+    field: &str,
+    exact: Option<String>,
+    regex: Option<String>,
+) -> Result<Matcher, String> {
+    match (exact, regex) {
+        (Some(s), None) if !s.is_empty() => Ok(Matcher::Exact(s)),
+        (None, Some(r)) => Regex::new(&r).map(Matcher::Regex).map_err(|e| {
+            format!("identities[{index}].{field}RegExp `{r}` is not a valid regex: {e}")
+        }),
+        (Some(_), None) => Err(format!("identities[{index}].{field} is empty")),
+        (Some(_), Some(_)) => Err(format!(
+            "identities[{index}] gives both {field} and {field}RegExp; give one"
+        )),
+        (None, None) => Err(format!(
+            "identities[{index}] needs {field} or {field}RegExp"
+        )),
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`; the error says what is wrong and where.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: RawConfig =
+            serde_json::from_str(text).map_err(|e| format!("config is not valid: {e}"))?;
+        let mut keys = Vec::with_capacity(raw.keys.len());
+        for (i, k) in raw.keys.into_iter().enumerate() {
+            if k.name.is_empty() {
+                return Err(format!("keys[{i}].name is empty"));
+            }
+            if keys.iter().any(|x: &Key| x.name == k.name) {
+                return Err(format!("keys[{i}]: duplicate key name `{}`", k.name));
+            }
+            let mut key = pem::public_key(&k.pem)
+                .map_err(|e| format!("keys[{i}] (`{}`): cannot parse the PEM key: {e}", k.name))?;
+            if let Some(a) = k.algorithm {
+                key.alg = Alg::parse(&a).ok_or_else(|| {
+                    format!(
+                        "keys[{i}] (`{}`): unknown algorithm `{a}`; expected one of {}",
+                        k.name,
+                        Alg::all_names()
+                    )
+                })?;
+            }
+            keys.push(Key {
+                name: k.name,
+                pem: k.pem,
+                key,
+            });
+        }
+        let keyless = match (raw.fulcio_roots.is_empty(), raw.identities.is_empty()) {
+            (true, true) => None,
+            (false, true) => {
+                return Err(
+                    "fulcioRoots is set but identities is empty: keyless verification \
+                            needs the accepted identities"
+                        .into(),
+                );
+            }
+            (true, false) => {
+                return Err(
+                    "identities is set but fulcioRoots is empty: keyless verification \
+                            needs the Fulcio root certificates"
+                        .into(),
+                );
+            }
+            (false, false) => {
+                let mut roots = Vec::new();
+                for (i, r) in raw.fulcio_roots.iter().enumerate() {
+                    let certs =
+                        pem::certificates(r).map_err(|e| format!("fulcioRoots[{i}]: {e}"))?;
+                    for c in &certs {
+                        crate::der::cert_fields(c)
+                            .map_err(|e| format!("fulcioRoots[{i}]: bad certificate: {e}"))?;
+                    }
+                    roots.extend(certs);
+                }
+                let identities = raw
+                    .identities
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, id)| {
+                        Ok(Identity {
+                            issuer: matcher(i, "issuer", id.issuer, id.issuer_reg_exp)?,
+                            subject: matcher(i, "subject", id.subject, id.subject_reg_exp)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Some(Keyless { roots, identities })
+            }
+        };
+        if keys.is_empty() && keyless.is_none() {
+            return Err(
+                "no trust configured: give `keys` (key-based) or `fulcioRoots` and \
+                        `identities` (keyless)"
+                    .into(),
+            );
+        }
+        let rekor = match raw.rekor_public_key {
+            Some(p) => {
+                let key = pem::public_key(&p)
+                    .map_err(|e| format!("rekorPublicKey: cannot parse the PEM key: {e}"))?;
+                Some(Rekor { pem: p, key })
+            }
+            None => None,
+        };
+        Ok(Config {
+            keys,
+            keyless,
+            rekor,
+            annotations: raw.annotations,
+        })
+    }
+}
+
+/// JSON Schema of the configuration.
+pub const SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "keys": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+      "required": ["name", "pem"],
+      "properties": {"name": {"type": "string"}, "pem": {"type": "string"},
+                     "algorithm": {"type": "string"}}}},
+    "fulcioRoots": {"type": "array", "items": {"type": "string"}},
+    "identities": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+      "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
+                     "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
+    "rekorPublicKey": {"type": "string"},
+    "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
+  }
+}"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN PUBLIC KEY-----\\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE2G5kfIAFEhWcljeuqgQ0K8cV2Ba8\\nbBDz6Tt5HnXYfGkvoBeXI8EKjBAyz4U3Sc1eBRUf9n4L9wwsRC3bHHJZbA==\\n-----END PUBLIC KEY-----\\n";
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn key_config_parses() {
+        let c = Config::parse(&format!(r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}]}}"#)).unwrap();
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.keys[0].key.alg, Alg::EcdsaP256Sha256);
+        assert!(c.keyless.is_none());
+    }
+
+    #[test]
+    fn bad_configs_are_rejected_with_reasons() {
+        assert!(err("{}").contains("no trust configured"));
+        assert!(err(r#"{"keys":[]}"#).contains("no trust configured"));
+        assert!(err("nope").contains("not valid"));
+        assert!(err(r#"{"keys":[{"name":"a","pem":"junk"}]}"#).contains("keys[0]"));
+        assert!(err(r#"{"kees":[]}"#).contains("unknown field"));
+        assert!(
+            err(&format!(
+                r#"{{"keys":[{{"name":"a","pem":"{KEY}","algorithm":"md5"}}]}}"#
+            ))
+            .contains("unknown algorithm")
+        );
+        assert!(
+            err(&format!(
+                r#"{{"keys":[{{"name":"a","pem":"{KEY}"}},{{"name":"a","pem":"{KEY}"}}]}}"#
+            ))
+            .contains("duplicate")
+        );
+        assert!(err(r#"{"fulcioRoots":["x"]}"#).contains("identities is empty"));
+        assert!(
+            err(r#"{"identities":[{"issuer":"a","subject":"b"}]}"#)
+                .contains("fulcioRoots is empty")
+        );
+        assert!(
+            err(&format!(
+                r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"rekorPublicKey":"x"}}"#
+            ))
+            .contains("rekorPublicKey")
+        );
+    }
+
+    #[test]
+    fn matchers() {
+        let m = matcher(0, "subject", None, Some("@example\\.com$".into())).unwrap();
+        assert!(m.matches("dev@example.com"));
+        assert!(!m.matches("dev@example.com.evil"));
+        assert!(
+            matcher(0, "subject", None, Some("(".into()))
+                .unwrap_err()
+                .contains("regex")
+        );
+        assert!(matcher(0, "issuer", None, None).is_err());
+        assert!(matcher(0, "issuer", Some("a".into()), Some("b".into())).is_err());
+        assert!(Matcher::Exact("a".into()).matches("a"));
+        assert!(!Matcher::Exact("a".into()).matches("ab"));
+    }
+}

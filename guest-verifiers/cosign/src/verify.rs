@@ -1,0 +1,735 @@
+//! Cosign signature verification, independent of the wasm bindings: everything the host provides
+//! comes through the [`Host`] trait, so this logic also runs natively in unit tests.
+//!
+//! A cosign signature manifest (OCI 1.1 referrer with artifact type
+//! [`ARTIFACT_TYPE`], or the legacy `sha256-<hex>.sig` tag) has one layer per signature, of media
+//! type [`SIMPLE_SIGNING`]: the layer blob is the simple-signing payload and the layer's
+//! annotations carry the signature and, for keyless signatures, the certificate, its chain and
+//! the Rekor bundle. The artifact passes when at least one layer verifies:
+//!
+//! 1. the signature (base64 annotation [`SIGNATURE_ANN`]) verifies over the payload bytes with a
+//!    configured key, or with the layer's certificate when that certificate chains to a
+//!    configured Fulcio root at the signing time, carries the code-signing EKU and names an
+//!    accepted identity (SAN) and OIDC issuer;
+//! 2. the payload's `critical.type` is `cosign container image signature` and its
+//!    `critical.image.docker-manifest-digest` is the subject's digest;
+//! 3. the configured `annotations` appear in the payload's `optional` section;
+//! 4. a Rekor bundle, when a Rekor key is configured, verifies (required for keyless).
+//!
+//! Signing time for keyless certificates: the Rekor bundle's `integratedTime` when the bundle's
+//! signed entry timestamp was verified with the configured Rekor key; otherwise the certificate's
+//! `notBefore` (an unverified bundle time is never trusted).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, Key, Keyless};
+use crate::der;
+use crate::pem::{self, Alg};
+
+/// Artifact type of cosign signature manifests in the OCI 1.1 referrers form.
+pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// Artifact / media type of Sigstore bundles v0.3 (not supported yet).
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Media type of a simple-signing payload layer.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding the base64 signature.
+pub const SIGNATURE_ANN: &str = "dev.cosignproject.cosign/signature";
+/// Layer annotation holding the PEM signing certificate (keyless).
+pub const CERTIFICATE_ANN: &str = "dev.sigstore.cosign/certificate";
+/// Layer annotation holding the PEM chain (intermediates, root) of the certificate.
+pub const CHAIN_ANN: &str = "dev.sigstore.cosign/chain";
+/// Layer annotation holding the Rekor bundle JSON.
+pub const BUNDLE_ANN: &str = "dev.sigstore.cosign/bundle";
+/// The `critical.type` of a cosign signature payload.
+pub const PAYLOAD_TYPE: &str = "cosign container image signature";
+/// Extended key usage required of Fulcio certificates: code signing.
+pub const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
+
+/// A validated certificate path element, as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Start of validity, Unix seconds.
+    pub not_before: i64,
+    /// SHA-256 fingerprint, hex.
+    pub fingerprint: String,
+}
+
+/// What the verifier needs from its host.
+pub trait Host {
+    /// The bytes of the artifact's manifest.
+    fn manifest(&self) -> Result<Vec<u8>, String>;
+    /// The bytes of a blob the manifest names.
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
+    /// Verify `signature` over `message` with a PEM key or certificate.
+    fn verify_signature(
+        &self,
+        alg: Alg,
+        key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), String>;
+    /// Validate a chain (leaf first, DER) to one of `roots` at `at` with the EKU `eku`.
+    fn verify_chain(
+        &self,
+        chain: Vec<Vec<u8>>,
+        roots: Vec<Vec<u8>>,
+        at: i64,
+        eku: &str,
+    ) -> Result<Vec<CertInfo>, String>;
+    /// Parse a certificate without validating it.
+    fn parse_certificate(&self, cert: &[u8]) -> Result<CertInfo, String>;
+    /// SHA-256 of `data`.
+    fn sha256(&self, data: &[u8]) -> Vec<u8>;
+    /// Emit a debug log line.
+    fn debug(&self, message: &str);
+}
+
+/// A verification failure: a machine-readable reason and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// SCREAMING_SNAKE_CASE reason.
+    pub reason: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn fail<T>(reason: &'static str, message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure {
+        reason,
+        message: message.into(),
+    })
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the artifact passed.
+    pub ok: bool,
+    /// Summary.
+    pub message: String,
+    /// Reason when failed.
+    pub reason: Option<&'static str>,
+    /// Extension values (all text).
+    pub extensions: BTreeMap<String, String>,
+}
+
+impl Outcome {
+    fn failed(f: Failure) -> Outcome {
+        Outcome {
+            ok: false,
+            message: f.message,
+            reason: Some(f.reason),
+            extensions: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    artifact_type: Option<String>,
+    #[serde(default)]
+    layers: Vec<Layer>,
+    subject: Option<Subject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Layer {
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Subject {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    critical: Critical,
+    #[serde(default)]
+    optional: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct Critical {
+    #[serde(default)]
+    identity: Option<PayloadIdentity>,
+    image: Image,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct PayloadIdentity {
+    #[serde(rename = "docker-reference", default)]
+    docker_reference: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    #[serde(rename = "docker-manifest-digest")]
+    docker_manifest_digest: String,
+}
+
+/// Payloads above this size are rejected before parsing.
+const MAX_PAYLOAD: usize = 1 << 20;
+
+/// Verifies the artifact whose manifest the host returns against `subject_digest`.
+pub fn verify(host: &dyn Host, config: &Config, subject_digest: &str) -> Outcome {
+    match verify_inner(host, config, subject_digest) {
+        Ok(o) => o,
+        Err(f) => Outcome::failed(f),
+    }
+}
+
+fn verify_inner(
+    host: &dyn Host,
+    config: &Config,
+    subject_digest: &str,
+) -> Result<Outcome, Failure> {
+    let bytes = host.manifest().or_else(|e| {
+        fail(
+            "STORE_ERROR",
+            format!("cannot read the signature manifest: {e}"),
+        )
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the signature manifest is not a valid OCI manifest: {e}"),
+        )
+    })?;
+    if manifest.artifact_type.as_deref() == Some(BUNDLE_V03)
+        || manifest.layers.iter().any(|l| l.media_type == BUNDLE_V03)
+    {
+        return fail(
+            "UNSUPPORTED_FORMAT",
+            format!("Sigstore bundles ({BUNDLE_V03}) are not supported by this verifier yet"),
+        );
+    }
+    if let Some(s) = &manifest.subject
+        && s.digest != subject_digest
+    {
+        return fail(
+            "SUBJECT_MISMATCH",
+            format!(
+                "the signature manifest's subject is {}, not the subject under verification {subject_digest}",
+                s.digest
+            ),
+        );
+    }
+    let layers: Vec<&Layer> = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == SIMPLE_SIGNING)
+        .collect();
+    if layers.is_empty() {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the signature manifest has no {SIMPLE_SIGNING} layer ({} layers in all)",
+                manifest.layers.len()
+            ),
+        );
+    }
+    let mut failures: Vec<(String, Failure)> = Vec::new();
+    for layer in &layers {
+        match verify_layer(host, config, subject_digest, layer) {
+            Ok(mut ext) => {
+                ext.insert("layer".into(), layer.digest.clone());
+                ext.insert("signedDigest".into(), subject_digest.to_owned());
+                ext.insert("signatures".into(), layers.len().to_string());
+                let who = match ext.get("verificationMode").map(String::as_str) {
+                    Some("key") => format!("key `{}`", ext.get("key").cloned().unwrap_or_default()),
+                    _ => format!(
+                        "keyless identity {} (issuer {})",
+                        ext.get("subject").cloned().unwrap_or_default(),
+                        ext.get("issuer").cloned().unwrap_or_default()
+                    ),
+                };
+                return Ok(Outcome {
+                    ok: true,
+                    message: format!("cosign signature of {subject_digest} verified with {who}"),
+                    reason: None,
+                    extensions: ext,
+                });
+            }
+            Err(f) => {
+                host.debug(&format!("layer {}: {}", layer.digest, f.message));
+                failures.push((layer.digest.clone(), f));
+            }
+        }
+    }
+    let reason = failures[0].1.reason;
+    let message = if failures.len() == 1 {
+        failures.remove(0).1.message
+    } else {
+        let parts: Vec<String> = failures
+            .iter()
+            .map(|(d, f)| format!("layer {d}: {}", f.message))
+            .collect();
+        format!("no cosign signature verifies: {}", parts.join("; "))
+    };
+    fail(reason, message)
+}
+
+fn b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text.trim())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies one simple-signing layer; returns the extensions on success.
+fn verify_layer(
+    host: &dyn Host,
+    config: &Config,
+    subject_digest: &str,
+    layer: &Layer,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let sig_text = layer.annotations.get(SIGNATURE_ANN).map_or_else(
+        || {
+            fail(
+                "INVALID_ENVELOPE",
+                format!("no `{SIGNATURE_ANN}` annotation"),
+            )
+        },
+        Ok,
+    )?;
+    let signature = b64(sig_text).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the `{SIGNATURE_ANN}` annotation is not valid base64: {e}"),
+        )
+    })?;
+    let payload = host
+        .blob(&layer.digest)
+        .or_else(|e| fail("STORE_ERROR", format!("cannot read the payload: {e}")))?;
+    if payload.len() > MAX_PAYLOAD {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the payload is {} bytes; the limit is {MAX_PAYLOAD}",
+                payload.len()
+            ),
+        );
+    }
+
+    let mut ext = BTreeMap::new();
+    let mut errors: Vec<Failure> = Vec::new();
+    let mut signer: Option<Signer> = None;
+    if !config.keys.is_empty() {
+        match verify_with_keys(host, &config.keys, &payload, &signature) {
+            Ok(key) => signer = Some(Signer::Key(key)),
+            Err(f) => errors.push(f),
+        }
+    }
+    let cert_pem = layer.annotations.get(CERTIFICATE_ANN);
+    if signer.is_none()
+        && let Some(keyless) = &config.keyless
+    {
+        match cert_pem {
+            Some(cert_pem) => {
+                match verify_keyless(host, config, keyless, layer, cert_pem, &payload, &signature) {
+                    Ok(e) => {
+                        ext.extend(e);
+                        signer = Some(Signer::Keyless);
+                    }
+                    Err(f) => errors.push(f),
+                }
+            }
+            None if config.keys.is_empty() => {
+                errors.push(Failure {
+                    reason: "UNTRUSTED",
+                    message: format!(
+                        "keyless verification needs the `{CERTIFICATE_ANN}` annotation, which is missing"
+                    ),
+                });
+            }
+            None => {}
+        }
+    }
+    let Some(signer) = signer else {
+        // Prefer the keyless failure when a certificate was there to judge: it is the more precise.
+        return Err(errors.pop().unwrap_or(Failure {
+            reason: "SIGNATURE_INVALID",
+            message: "no configured trust applies to this signature".into(),
+        }));
+    };
+    if let Signer::Key(key) = &signer {
+        ext.insert("verificationMode".into(), "key".into());
+        ext.insert("key".into(), key.name.clone());
+        // A bundle on a key-based signature is checked when a Rekor key is configured.
+        if let (Some(bundle), Some(_)) = (layer.annotations.get(BUNDLE_ANN), &config.rekor) {
+            let spki = key_spki_pem(key);
+            let b = verify_bundle(host, config, bundle, &payload, &signature, &spki)?;
+            ext.insert("rekorLogIndex".into(), b.log_index.to_string());
+            ext.insert("rekorIntegratedTime".into(), b.integrated_time.to_string());
+        }
+    }
+
+    let p: Payload = serde_json::from_slice(&payload).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the signed payload is not a simple-signing document: {e}"),
+        )
+    })?;
+    if p.critical.kind != PAYLOAD_TYPE {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the payload's critical.type is {:?}, expected {PAYLOAD_TYPE:?}",
+                p.critical.kind
+            ),
+        );
+    }
+    if p.critical.image.docker_manifest_digest != subject_digest {
+        return fail(
+            "SUBJECT_MISMATCH",
+            format!(
+                "the signature is for {}, not for the subject {subject_digest}",
+                p.critical.image.docker_manifest_digest
+            ),
+        );
+    }
+    if let Some(r) = p.critical.identity.and_then(|i| i.docker_reference) {
+        ext.insert("dockerReference".into(), r);
+    }
+    for (k, v) in &config.annotations {
+        let found = p.optional.as_ref().and_then(|o| o.get(k));
+        match found {
+            Some(Value::String(s)) if s == v => {}
+            other => {
+                return fail(
+                    "ANNOTATION_MISMATCH",
+                    format!(
+                        "the payload's optional.{k} is {}, expected {v:?}",
+                        other.map_or_else(|| "absent".to_owned(), Value::to_string)
+                    ),
+                );
+            }
+        }
+    }
+    Ok(ext)
+}
+
+enum Signer<'a> {
+    Key(&'a Key),
+    Keyless,
+}
+
+/// The SPKI DER of a configured key, for comparison with a Rekor entry (PKCS#1 keys as given).
+fn key_spki_pem(key: &Key) -> Vec<u8> {
+    key.key.der.clone()
+}
+
+fn verify_with_keys<'a>(
+    host: &dyn Host,
+    keys: &'a [Key],
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<&'a Key, Failure> {
+    let mut why = Vec::new();
+    for key in keys {
+        match host.verify_signature(key.key.alg, key.pem.as_bytes(), payload, signature) {
+            Ok(()) => return Ok(key),
+            Err(e) => why.push(format!("key `{}` ({}): {e}", key.name, key.key.alg.name())),
+        }
+    }
+    fail(
+        "SIGNATURE_INVALID",
+        format!(
+            "no configured key verifies the signature: {}",
+            why.join("; ")
+        ),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_keyless(
+    host: &dyn Host,
+    config: &Config,
+    keyless: &Keyless,
+    layer: &Layer,
+    cert_pem: &str,
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<BTreeMap<String, String>, Failure> {
+    let leaf = pem::certificates(cert_pem)
+        .or_else(|e| {
+            fail(
+                "INVALID_ENVELOPE",
+                format!("the `{CERTIFICATE_ANN}` annotation: {e}"),
+            )
+        })?
+        .remove(0);
+    let fields = der::cert_fields(&leaf)
+        .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+    let alg = pem::spki_alg(&fields.spki).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the signing certificate's key: {e}"),
+        )
+    })?;
+    let leaf_pem = pem::encode("CERTIFICATE", &leaf);
+    host.verify_signature(alg, leaf_pem.as_bytes(), payload, signature)
+        .or_else(|e| {
+            fail(
+                "SIGNATURE_INVALID",
+                format!("the signature does not verify with the signing certificate's key: {e}"),
+            )
+        })?;
+
+    let mut ext = BTreeMap::new();
+    // Signing time: a verified Rekor bundle's integratedTime, else the certificate's notBefore.
+    let (at, source) = match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
+        (Some(_), Some(bundle)) => {
+            let b = verify_bundle(host, config, bundle, payload, signature, &leaf)?;
+            ext.insert("rekorLogIndex".into(), b.log_index.to_string());
+            (b.integrated_time, "rekor")
+        }
+        (Some(_), None) => {
+            return fail(
+                "TLOG_INVALID",
+                format!(
+                    "a Rekor public key is configured but the signature has no `{BUNDLE_ANN}` annotation"
+                ),
+            );
+        }
+        (None, _) => {
+            let info = host
+                .parse_certificate(&leaf)
+                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+            (info.not_before, "certificate")
+        }
+    };
+    let mut chain = vec![leaf];
+    if let Some(chain_pem) = layer.annotations.get(CHAIN_ANN) {
+        let certs = pem::certificates(chain_pem).or_else(|e| {
+            fail(
+                "INVALID_ENVELOPE",
+                format!("the `{CHAIN_ANN}` annotation: {e}"),
+            )
+        })?;
+        chain.extend(certs);
+    }
+    let path = host
+        .verify_chain(chain, keyless.roots.clone(), at, CODE_SIGNING)
+        .or_else(|e| {
+            fail(
+                "UNTRUSTED",
+                format!("the signing certificate does not chain to a configured Fulcio root at {at}: {e}"),
+            )
+        })?;
+
+    let Some(issuer) = fields.issuer() else {
+        return fail(
+            "IDENTITY_MISMATCH",
+            "the signing certificate has no Fulcio OIDC issuer extension (1.3.6.1.4.1.57264.1.8 or .1.1)",
+        );
+    };
+    let matched = keyless.identities.iter().find_map(|id| {
+        if !id.issuer.matches(issuer) {
+            return None;
+        }
+        fields.sans.iter().find(|s| id.subject.matches(s))
+    });
+    let Some(subject) = matched else {
+        let wanted: Vec<String> = keyless
+            .identities
+            .iter()
+            .map(|i| format!("{} from {}", i.subject.describe(), i.issuer.describe()))
+            .collect();
+        return fail(
+            "IDENTITY_MISMATCH",
+            format!(
+                "the certificate's identity {:?} from issuer {issuer:?} is not accepted (accepted: {})",
+                fields.sans,
+                wanted.join(", ")
+            ),
+        );
+    };
+    ext.insert("verificationMode".into(), "keyless".into());
+    ext.insert("subject".into(), subject.clone());
+    ext.insert("issuer".into(), issuer.to_owned());
+    ext.insert("signingTime".into(), at.to_string());
+    ext.insert("signingTimeSource".into(), source.into());
+    if let Some(leaf) = path.first() {
+        ext.insert("certificateFingerprint".into(), leaf.fingerprint.clone());
+    }
+    if let Some(root) = path.last() {
+        ext.insert("root".into(), root.subject.clone());
+    }
+    Ok(ext)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Bundle {
+    signed_entry_timestamp: String,
+    payload: BundlePayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BundlePayload {
+    body: String,
+    integrated_time: i64,
+    log_index: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+}
+
+/// What a verified bundle says.
+struct VerifiedBundle {
+    integrated_time: i64,
+    log_index: i64,
+}
+
+/// The RFC 8785 canonical JSON of a bundle payload (keys sorted, no spaces), which the SET signs.
+fn canonical_payload(p: &BundlePayload) -> String {
+    let s = |v: &str| Value::String(v.to_owned()).to_string();
+    format!(
+        "{{\"body\":{},\"integratedTime\":{},\"logID\":{},\"logIndex\":{}}}",
+        s(&p.body),
+        p.integrated_time,
+        s(&p.log_id),
+        p.log_index
+    )
+}
+
+/// Verifies a Rekor bundle: its signed entry timestamp with the configured Rekor key, its log ID,
+/// and that its entry (`hashedrekord` or `rekord`) is about this payload, signature and signer
+/// (`signer_der`: the certificate DER, or the key DER for key-based signatures).
+fn verify_bundle(
+    host: &dyn Host,
+    config: &Config,
+    bundle: &str,
+    payload: &[u8],
+    signature: &[u8],
+    signer_der: &[u8],
+) -> Result<VerifiedBundle, Failure> {
+    let Some(rekor) = &config.rekor else {
+        return fail("TLOG_INVALID", "no Rekor public key is configured");
+    };
+    let b: Bundle = serde_json::from_str(bundle).or_else(|e| {
+        fail(
+            "TLOG_INVALID",
+            format!("the Rekor bundle is not valid: {e}"),
+        )
+    })?;
+    let set = b64(&b.signed_entry_timestamp).or_else(|e| {
+        fail(
+            "TLOG_INVALID",
+            format!("the bundle's SignedEntryTimestamp is not base64: {e}"),
+        )
+    })?;
+    let canonical = canonical_payload(&b.payload);
+    host.verify_signature(
+        rekor.key.alg,
+        rekor.pem.as_bytes(),
+        canonical.as_bytes(),
+        &set,
+    )
+    .or_else(|e| {
+        fail(
+            "TLOG_INVALID",
+            format!("the bundle's signed entry timestamp does not verify with the Rekor key: {e}"),
+        )
+    })?;
+    let log_id = hex(&host.sha256(&rekor.key.der));
+    if !b.payload.log_id.eq_ignore_ascii_case(&log_id) {
+        return fail(
+            "TLOG_INVALID",
+            format!(
+                "the bundle's logID {} is not the configured Rekor key's ID {log_id}",
+                b.payload.log_id
+            ),
+        );
+    }
+    let body = b64(&b.payload.body).or_else(|e| {
+        fail(
+            "TLOG_INVALID",
+            format!("the bundle body is not base64: {e}"),
+        )
+    })?;
+    let body: Value = serde_json::from_slice(&body)
+        .or_else(|e| fail("TLOG_INVALID", format!("the bundle body is not JSON: {e}")))?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind != "hashedrekord" && kind != "rekord" {
+        return fail(
+            "TLOG_INVALID",
+            format!("the Rekor entry is of kind {kind:?}; expected hashedrekord or rekord"),
+        );
+    }
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let want_hash = hex(&host.sha256(payload));
+    if !text("/spec/data/hash/value").eq_ignore_ascii_case(&want_hash) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's payload hash is not the SHA-256 of this payload",
+        );
+    }
+    if b64(text("/spec/signature/content")).ok().as_deref() != Some(signature) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's signature is not this signature",
+        );
+    }
+    let entry_key = b64(text("/spec/signature/publicKey/content"))
+        .ok()
+        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
+        .and_then(|pem_text| pem::decode_all(&pem_text).ok())
+        .and_then(|blocks| blocks.into_iter().next());
+    if entry_key.map(|b| b.der).as_deref() != Some(signer_der) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's public key or certificate is not this signature's signer",
+        );
+    }
+    Ok(VerifiedBundle {
+        integrated_time: b.payload.integrated_time,
+        log_index: b.payload.log_index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bundle_payload_sorts_keys() {
+        let p = BundlePayload {
+            body: "YWJj+/==".into(),
+            integrated_time: 1_700_000_000,
+            log_index: 42,
+            log_id: "c0d2".into(),
+        };
+        assert_eq!(
+            canonical_payload(&p),
+            r#"{"body":"YWJj+/==","integratedTime":1700000000,"logID":"c0d2","logIndex":42}"#
+        );
+    }
+
+    #[test]
+    fn hex_is_lower_case() {
+        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
+    }
+}

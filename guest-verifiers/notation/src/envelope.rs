@@ -1,0 +1,590 @@
+//! The notation JWS envelope (`application/jose+json`): JWS JSON Serialization, flattened, as the
+//! Notary Project's signature-envelope-jws specification defines it. Parsing validates the
+//! structure and the protected header; the signature itself is checked by the caller on the host.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Map, Value};
+
+use crate::time::parse_rfc3339;
+
+/// Media type of the signed payload.
+pub const PAYLOAD_CONTENT_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
+/// The signing scheme header.
+pub const SIGNING_SCHEME: &str = "io.cncf.notary.signingScheme";
+/// Signing time claimed by the signer (`notary.x509`).
+pub const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
+/// Signing time asserted by a signing authority (`notary.x509.signingAuthority`).
+pub const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
+/// Expiry of the signature.
+pub const EXPIRY: &str = "io.cncf.notary.expiry";
+/// Verification plugin headers (plugins are not supported here).
+const PLUGIN_HEADERS: [&str; 2] = [
+    "io.cncf.notary.verificationPlugin",
+    "io.cncf.notary.verificationPluginMinVersion",
+];
+/// Largest certificate chain accepted in `x5c`.
+const MAX_CHAIN: usize = 10;
+
+/// Signature algorithms of notation JWS envelopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RSASSA-PSS SHA-256.
+    Ps256,
+    /// RSASSA-PSS SHA-384.
+    Ps384,
+    /// RSASSA-PSS SHA-512.
+    Ps512,
+    /// ECDSA P-256 SHA-256 (fixed `r || s`).
+    Es256,
+    /// ECDSA P-384 SHA-384 (fixed `r || s`).
+    Es384,
+}
+
+impl Alg {
+    fn parse(s: &str) -> Result<Alg, EnvelopeError> {
+        match s {
+            "PS256" => Ok(Alg::Ps256),
+            "PS384" => Ok(Alg::Ps384),
+            "PS512" => Ok(Alg::Ps512),
+            "ES256" => Ok(Alg::Es256),
+            "ES384" => Ok(Alg::Es384),
+            "ES512" => Err(EnvelopeError::Unsupported(
+                "alg \"ES512\" (ECDSA P-521) is not supported by the host's crypto".into(),
+            )),
+            other => Err(EnvelopeError::Invalid(format!(
+                "protected header: alg {other:?} is not a notation algorithm (PS256, PS384, PS512, ES256, ES384, ES512)"
+            ))),
+        }
+    }
+}
+
+/// The signing scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `notary.x509`: the signing time is the signer's claim.
+    X509,
+    /// `notary.x509.signingAuthority`: the signing time is asserted by the signing authority.
+    SigningAuthority,
+}
+
+impl Scheme {
+    /// The header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::X509 => "notary.x509",
+            Scheme::SigningAuthority => "notary.x509.signingAuthority",
+        }
+    }
+
+    /// The trust store type that establishes authenticity for this scheme.
+    pub fn store_kind(self) -> &'static str {
+        match self {
+            Scheme::X509 => "ca",
+            Scheme::SigningAuthority => "signingAuthority",
+        }
+    }
+}
+
+/// Why an envelope was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Malformed or non-conforming (`INVALID_ENVELOPE`).
+    Invalid(String),
+    /// Conforming but uses something this verifier cannot check (`UNSUPPORTED_ENVELOPE`).
+    Unsupported(String),
+}
+
+/// A parsed, structurally valid envelope.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// `ASCII(protected || "." || payload)`, the bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// The algorithm.
+    pub alg: Alg,
+    /// The signing scheme.
+    pub scheme: Scheme,
+    /// The signing time (claimed or authentic per the scheme), Unix seconds.
+    pub signing_time: i64,
+    /// The signing time as written in the header.
+    pub signing_time_text: String,
+    /// Expiry, Unix seconds.
+    pub expiry: Option<i64>,
+    /// DER certificates, leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// `io.cncf.notary.signingAgent`.
+    pub signing_agent: Option<String>,
+    /// `io.cncf.notary.timestamp` (an RFC 3161 token, not verified here).
+    pub timestamp: Option<Vec<u8>>,
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, EnvelopeError> {
+    Err(EnvelopeError::Invalid(msg.into()))
+}
+
+fn b64url(field: &str, s: &str) -> Result<Vec<u8>, EnvelopeError> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|e| EnvelopeError::Invalid(format!("{field} is not unpadded base64url: {e}")))
+}
+
+fn string_field<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    what: &str,
+) -> Result<Option<&'a str>, EnvelopeError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => invalid(format!("{what} {key} must be a string, got {other}")),
+    }
+}
+
+/// Parses a notation JWS envelope.
+pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| EnvelopeError::Invalid(format!("envelope is not JSON: {e}")))?;
+    let Value::Object(jws) = value else {
+        return invalid("envelope is not a JSON object");
+    };
+    if jws.contains_key("signatures") {
+        return invalid(
+            "envelope uses the general JWS JSON serialization (`signatures`); notation uses the flattened one",
+        );
+    }
+    let required = |key: &str| -> Result<&str, EnvelopeError> {
+        string_field(&jws, key, "envelope field")?
+            .ok_or_else(|| EnvelopeError::Invalid(format!("envelope has no `{key}`")))
+    };
+    let protected_b64 = required("protected")?;
+    let payload_b64 = required("payload")?;
+    let signature = b64url("signature", required("signature")?)?;
+    let payload = b64url("payload", payload_b64)?;
+    let protected_json = b64url("protected", protected_b64)?;
+    let protected: Map<String, Value> = match serde_json::from_slice(&protected_json) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return invalid("protected header is not a JSON object"),
+        Err(e) => return invalid(format!("protected header is not JSON: {e}")),
+    };
+    let header = match jws.get("header") {
+        Some(Value::Object(m)) => m,
+        Some(_) => return invalid("unprotected `header` is not a JSON object"),
+        None => return invalid("envelope has no unprotected `header` (it carries x5c)"),
+    };
+    if let Some(k) = header.keys().find(|k| protected.contains_key(*k)) {
+        return invalid(format!(
+            "header parameter {k:?} is in both the protected and the unprotected header"
+        ));
+    }
+
+    let (alg, scheme, signing_time, signing_time_text, expiry) = check_protected(&protected)?;
+    let (chain, signing_agent, timestamp) = check_unprotected(header)?;
+
+    let mut signing_input = Vec::with_capacity(protected_b64.len() + 1 + payload_b64.len());
+    signing_input.extend_from_slice(protected_b64.as_bytes());
+    signing_input.push(b'.');
+    signing_input.extend_from_slice(payload_b64.as_bytes());
+    Ok(Envelope {
+        signing_input,
+        signature,
+        payload,
+        alg,
+        scheme,
+        signing_time,
+        signing_time_text,
+        expiry,
+        chain,
+        signing_agent,
+        timestamp,
+    })
+}
+
+type Protected = (Alg, Scheme, i64, String, Option<i64>);
+
+fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
+    let what = "protected header";
+    let alg = Alg::parse(
+        string_field(h, "alg", what)?
+            .ok_or(EnvelopeError::Invalid("protected header has no alg".into()))?,
+    )?;
+    match string_field(h, "cty", what)? {
+        Some(PAYLOAD_CONTENT_TYPE) => {}
+        Some(other) => {
+            return invalid(format!(
+                "protected header: cty {other:?} is not {PAYLOAD_CONTENT_TYPE:?}"
+            ));
+        }
+        None => return invalid("protected header has no cty"),
+    }
+    let scheme = match string_field(h, SIGNING_SCHEME, what)? {
+        Some("notary.x509") => Scheme::X509,
+        Some("notary.x509.signingAuthority") => Scheme::SigningAuthority,
+        Some(other) => {
+            return invalid(format!(
+                "protected header: {SIGNING_SCHEME} {other:?} is not \"notary.x509\" or \"notary.x509.signingAuthority\""
+            ));
+        }
+        None => return invalid(format!("protected header has no {SIGNING_SCHEME}")),
+    };
+
+    let crit: Vec<&str> = match h.get("crit") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| {
+                v.as_str().ok_or_else(|| {
+                    EnvelopeError::Invalid(format!(
+                        "protected header: crit entry {v} is not a string"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return invalid("protected header: crit must be a non-empty array of header names");
+        }
+        None => return invalid("protected header has no crit"),
+    };
+    let mut seen = Vec::new();
+    for &name in &crit {
+        if seen.contains(&name) {
+            return invalid(format!("protected header: crit lists {name:?} twice"));
+        }
+        seen.push(name);
+        if matches!(name, "alg" | "cty" | "crit" | "typ" | "kid" | "x5c") {
+            return invalid(format!(
+                "protected header: crit lists {name:?}, a standard JWS header that must not be marked critical"
+            ));
+        }
+        if !h.contains_key(name) {
+            return invalid(format!(
+                "protected header: {name:?} is marked critical but is not present"
+            ));
+        }
+        if PLUGIN_HEADERS.contains(&name) {
+            return Err(EnvelopeError::Unsupported(format!(
+                "critical header {name:?} requires a notation verification plugin; plugins are not supported"
+            )));
+        }
+        let known = name == SIGNING_SCHEME
+            || name == EXPIRY
+            || (name == AUTHENTIC_SIGNING_TIME && scheme == Scheme::SigningAuthority);
+        if !known {
+            return invalid(format!(
+                "protected header: critical header {name:?} is not understood by this verifier"
+            ));
+        }
+    }
+    let must_be_crit = |name: &str| -> Result<(), EnvelopeError> {
+        if h.contains_key(name) && !crit.contains(&name) {
+            return invalid(format!(
+                "protected header: {name:?} is present but not listed in crit"
+            ));
+        }
+        Ok(())
+    };
+    if !crit.contains(&SIGNING_SCHEME) {
+        return invalid(format!(
+            "protected header: crit does not list {SIGNING_SCHEME:?}"
+        ));
+    }
+    must_be_crit(EXPIRY)?;
+    must_be_crit(AUTHENTIC_SIGNING_TIME)?;
+    for p in PLUGIN_HEADERS {
+        must_be_crit(p)?;
+    }
+
+    let time = |name: &str| -> Result<Option<(i64, String)>, EnvelopeError> {
+        match string_field(h, name, what)? {
+            None => Ok(None),
+            Some(s) => parse_rfc3339(s)
+                .map(|t| Some((t, s.to_owned())))
+                .map_err(|e| EnvelopeError::Invalid(format!("protected header {name}: {e}"))),
+        }
+    };
+    let signing = time(SIGNING_TIME)?;
+    let authentic = time(AUTHENTIC_SIGNING_TIME)?;
+    let (signing_time, text) = match scheme {
+        Scheme::X509 => {
+            if authentic.is_some() {
+                return invalid(format!(
+                    "protected header: {AUTHENTIC_SIGNING_TIME} must not be present with signing scheme notary.x509"
+                ));
+            }
+            signing.ok_or_else(|| {
+                EnvelopeError::Invalid(format!(
+                    "protected header has no {SIGNING_TIME} (required by notary.x509)"
+                ))
+            })?
+        }
+        Scheme::SigningAuthority => {
+            if signing.is_some() {
+                return invalid(format!(
+                    "protected header: {SIGNING_TIME} must not be present with signing scheme notary.x509.signingAuthority"
+                ));
+            }
+            authentic.ok_or_else(|| EnvelopeError::Invalid(format!("protected header has no {AUTHENTIC_SIGNING_TIME} (required by notary.x509.signingAuthority)")))?
+        }
+    };
+    let expiry = time(EXPIRY)?.map(|(t, _)| t);
+    if let Some(e) = expiry
+        && e <= signing_time
+    {
+        return invalid(format!(
+            "protected header: {EXPIRY} is not after the signing time"
+        ));
+    }
+    Ok((alg, scheme, signing_time, text, expiry))
+}
+
+type Unprotected = (Vec<Vec<u8>>, Option<String>, Option<Vec<u8>>);
+
+fn check_unprotected(h: &Map<String, Value>) -> Result<Unprotected, EnvelopeError> {
+    let chain = match h.get("x5c") {
+        Some(Value::Array(items)) if !items.is_empty() => {
+            if items.len() > MAX_CHAIN {
+                return invalid(format!(
+                    "x5c has {} certificates, more than {MAX_CHAIN}",
+                    items.len()
+                ));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let s = v.as_str().ok_or_else(|| {
+                        EnvelopeError::Invalid(format!("x5c[{i}] is not a string"))
+                    })?;
+                    STANDARD
+                        .decode(s)
+                        .map_err(|e| EnvelopeError::Invalid(format!("x5c[{i}] is not base64: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        Some(_) => {
+            return invalid(
+                "unprotected header: x5c must be a non-empty array of base64 certificates",
+            );
+        }
+        None => return invalid("unprotected header has no x5c certificate chain"),
+    };
+    let agent =
+        string_field(h, "io.cncf.notary.signingAgent", "unprotected header")?.map(str::to_owned);
+    let timestamp = string_field(h, "io.cncf.notary.timestamp", "unprotected header")?
+        .map(|s| {
+            STANDARD.decode(s).map_err(|e| {
+                EnvelopeError::Invalid(format!("io.cncf.notary.timestamp is not base64: {e}"))
+            })
+        })
+        .transpose()?;
+    Ok((chain, agent, timestamp))
+}
+
+/// The `targetArtifact` of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Media type.
+    pub media_type: String,
+    /// Digest.
+    pub digest: String,
+    /// Size.
+    pub size: u64,
+}
+
+/// Parses the payload `{"targetArtifact": {mediaType, digest, size, annotations?}}`.
+pub fn parse_payload(bytes: &[u8]) -> Result<Target, EnvelopeError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| EnvelopeError::Invalid(format!("payload is not JSON: {e}")))?;
+    let Some(Value::Object(t)) = value.get("targetArtifact") else {
+        return invalid("payload has no targetArtifact object");
+    };
+    let text = |k: &str| -> Result<String, EnvelopeError> {
+        string_field(t, k, "targetArtifact")?
+            .map(str::to_owned)
+            .ok_or_else(|| EnvelopeError::Invalid(format!("payload targetArtifact has no {k}")))
+    };
+    let size = t.get("size").and_then(Value::as_u64).ok_or_else(|| {
+        EnvelopeError::Invalid("payload targetArtifact has no non-negative integer size".into())
+    })?;
+    if let Some(a) = t.get("annotations")
+        && !a
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string))
+    {
+        return invalid("payload targetArtifact annotations must be an object of strings");
+    }
+    Ok(Target {
+        media_type: text("mediaType")?,
+        digest: text("digest")?,
+        size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn enc(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn protected() -> Value {
+        json!({
+            "alg": "ES256",
+            "cty": PAYLOAD_CONTENT_TYPE,
+            "crit": [SIGNING_SCHEME, EXPIRY],
+            SIGNING_SCHEME: "notary.x509",
+            SIGNING_TIME: "2024-01-01T00:00:00Z",
+            EXPIRY: "2025-01-01T00:00:00Z",
+        })
+    }
+
+    fn envelope(p: &Value) -> Vec<u8> {
+        json!({
+            "payload": enc(&json!({"targetArtifact": {"mediaType": "m", "digest": "sha256:ab", "size": 3}})),
+            "protected": enc(p),
+            "header": {"x5c": [STANDARD.encode([1u8, 2])], "io.cncf.notary.signingAgent": "test"},
+            "signature": URL_SAFE_NO_PAD.encode([9u8; 64]),
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn invalid_msg(p: Value) -> String {
+        match parse(&envelope(&p)) {
+            Err(EnvelopeError::Invalid(m)) => m,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_valid_envelope() {
+        let p = protected();
+        let e = parse(&envelope(&p)).unwrap();
+        assert_eq!(e.alg, Alg::Es256);
+        assert_eq!(e.scheme, Scheme::X509);
+        assert_eq!(e.signing_time, 1_704_067_200);
+        assert_eq!(e.expiry, Some(1_735_689_600));
+        assert_eq!(e.chain, vec![vec![1, 2]]);
+        assert_eq!(e.signature, vec![9; 64]);
+        assert!(e.signing_input.starts_with(enc(&p).as_bytes()));
+        assert_eq!(parse_payload(&e.payload).unwrap().size, 3);
+    }
+
+    #[test]
+    fn rejects_bad_protected_headers() {
+        let with = |k: &str, v: Value| {
+            let mut p = protected();
+            p[k] = v;
+            p
+        };
+        let without = |k: &str| {
+            let mut p = protected();
+            p.as_object_mut().unwrap().remove(k);
+            p
+        };
+        assert!(
+            invalid_msg(with("crit", json!([SIGNING_SCHEME, EXPIRY, "x.y"])))
+                .contains("\"x.y\" is marked critical but is not present")
+        );
+        let mut p = with("x.y", json!(1));
+        p["crit"] = json!([SIGNING_SCHEME, EXPIRY, "x.y"]);
+        assert!(invalid_msg(p).contains("critical header \"x.y\" is not understood"));
+        assert!(invalid_msg(with("crit", json!([SIGNING_SCHEME]))).contains("not listed in crit"));
+        assert!(invalid_msg(with("crit", json!([EXPIRY]))).contains("crit does not list"));
+        assert!(invalid_msg(without("crit")).contains("no crit"));
+        assert!(invalid_msg(with("cty", json!("application/json"))).contains("cty"));
+        assert!(invalid_msg(with("alg", json!("HS256"))).contains("alg \"HS256\""));
+        assert!(invalid_msg(with(SIGNING_SCHEME, json!("x"))).contains("notary.x509"));
+        assert!(invalid_msg(without(SIGNING_TIME)).contains("required by notary.x509"));
+        assert!(invalid_msg(with(SIGNING_TIME, json!("yesterday"))).contains("RFC 3339"));
+        assert!(
+            invalid_msg(with(EXPIRY, json!("2023-01-01T00:00:00Z")))
+                .contains("not after the signing time")
+        );
+        let mut plugin = with("io.cncf.notary.verificationPlugin", json!("p"));
+        plugin["crit"] = json!([SIGNING_SCHEME, EXPIRY, "io.cncf.notary.verificationPlugin"]);
+        assert!(matches!(
+            parse(&envelope(&plugin)),
+            Err(EnvelopeError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse(&envelope(&with("alg", json!("ES512")))),
+            Err(EnvelopeError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn signing_authority_needs_an_authentic_time() {
+        let mut p = with_scheme("notary.x509.signingAuthority");
+        assert!(invalid_msg(p.clone()).contains("must not be present"));
+        p.as_object_mut().unwrap().remove(SIGNING_TIME);
+        assert!(invalid_msg(p.clone()).contains("required by notary.x509.signingAuthority"));
+        p[AUTHENTIC_SIGNING_TIME] = json!("2024-01-01T00:00:00Z");
+        assert!(invalid_msg(p.clone()).contains("not listed in crit"));
+        p["crit"] = json!([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME]);
+        assert_eq!(
+            parse(&envelope(&p)).unwrap().scheme,
+            Scheme::SigningAuthority
+        );
+    }
+
+    fn with_scheme(s: &str) -> Value {
+        let mut p = protected();
+        p[SIGNING_SCHEME] = json!(s);
+        p
+    }
+
+    #[test]
+    fn rejects_malformed_envelopes() {
+        for (bytes, expected) in [
+            (&b"not json"[..], "not JSON"),
+            (b"[]", "not a JSON object"),
+            (
+                b"{\"protected\":\"e30\",\"payload\":\"e30\",\"signature\":\"!!\",\"header\":{}}",
+                "signature is not unpadded base64url",
+            ),
+            (
+                b"{\"protected\":\"e30\",\"payload\":\"e30\",\"signature\":\"AA\"}",
+                "no unprotected `header`",
+            ),
+            (
+                b"{\"protected\":\"e30=\",\"payload\":\"e30\",\"signature\":\"AA\",\"header\":{}}",
+                "protected is not unpadded base64url",
+            ),
+            (
+                b"{\"payload\":\"e30\",\"signature\":\"AA\",\"header\":{}}",
+                "no `protected`",
+            ),
+        ] {
+            match parse(bytes) {
+                Err(EnvelopeError::Invalid(m)) => {
+                    assert!(m.contains(expected), "{m:?} vs {expected:?}")
+                }
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn payload_validation() {
+        assert!(parse_payload(b"{}").is_err());
+        assert!(
+            parse_payload(br#"{"targetArtifact":{"mediaType":"m","digest":"d","size":-1}}"#)
+                .is_err()
+        );
+        assert!(parse_payload(br#"{"targetArtifact":{"mediaType":"m","digest":"d","size":1,"annotations":{"a":1}}}"#).is_err());
+        let t = parse_payload(br#"{"targetArtifact":{"mediaType":"m","digest":"d","size":1,"annotations":{"a":"b"}}}"#).unwrap();
+        assert_eq!(
+            t,
+            Target {
+                media_type: "m".into(),
+                digest: "d".into(),
+                size: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Vouch's notation verifier: verifies Notary Project signatures (`application/vnd.cncf.notary.signature`
+//! referrers with a JWS envelope) under a notation trust policy, as a wasm component.
+//!
+//! This file is only the wit-bindgen glue; the logic lives in [`policy`] (trust policy and trust
+//! stores), [`envelope`] (JWS parsing and header rules), [`verify`] (the verification flow) and
+//! [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
+//!
+//! Report extensions: `trustPolicy`, `verificationLevel`, `Issuer` (leaf issuer DN), `SN` (leaf
+//! subject DN, as Ratify's notation verifier reports it), `serialNumber` (leaf serial, hex),
+//! `signingTime`, `signingScheme`, `expiry`, `signingAgent`, `timestamp` when present, and
+//! `checks` (JSON: the result of each validation, e.g. `{"integrity":"passed",
+//! "revocation":"not checked (offline)"}`).
+
+pub mod envelope;
+pub mod policy;
+pub mod time;
+pub mod verify;
+
+wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
+
+use vouch::verifier::crypto::{self, SignatureAlgorithm, SignatureEncoding};
+use vouch::verifier::log::{Level, log};
+use vouch::verifier::store::{get_blob, get_manifest};
+use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+
+use crate::envelope::Alg;
+use crate::verify::{CertInfo, Desc, Host, LogLevel};
+
+/// JSON Schema of the config (the top level; the trust policy is validated by `check-config`).
+const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","required":["trustPolicy"],"additionalProperties":false,"properties":{"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
+
+struct Notation;
+
+/// The host imports behind [`Host`].
+struct Imports {
+    artifact: Descriptor,
+}
+
+fn store_error(e: StoreError) -> String {
+    match e {
+        StoreError::NotFound(m) => format!("not found: {m}"),
+        StoreError::TooLarge(cap) => format!("larger than the host's cap of {cap} bytes"),
+        StoreError::Denied(m) => format!("denied: {m}"),
+        StoreError::Invalid(m) => format!("invalid: {m}"),
+        StoreError::Unavailable(m) => format!("unavailable: {m}"),
+    }
+}
+
+fn cert_info(c: crypto::CertInfo) -> CertInfo {
+    CertInfo {
+        subject: c.subject,
+        issuer: c.issuer,
+        serial: c.serial,
+        not_before: c.not_before,
+        not_after: c.not_after,
+    }
+}
+
+impl Host for Imports {
+    fn manifest(&self) -> Result<Vec<u8>, String> {
+        get_manifest(&self.artifact).map_err(store_error)
+    }
+
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
+        get_blob(digest).map_err(store_error)
+    }
+
+    fn verify_signature(
+        &self,
+        alg: Alg,
+        cert: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String> {
+        let (alg, encoding) = match alg {
+            Alg::Ps256 => (SignatureAlgorithm::RsaPssSha256, SignatureEncoding::Der),
+            Alg::Ps384 => (SignatureAlgorithm::RsaPssSha384, SignatureEncoding::Der),
+            Alg::Ps512 => (SignatureAlgorithm::RsaPssSha512, SignatureEncoding::Der),
+            Alg::Es256 => (
+                SignatureAlgorithm::EcdsaP256Sha256,
+                SignatureEncoding::Fixed,
+            ),
+            Alg::Es384 => (
+                SignatureAlgorithm::EcdsaP384Sha384,
+                SignatureEncoding::Fixed,
+            ),
+        };
+        crypto::verify_signature(alg, encoding, cert, msg, sig)
+    }
+
+    fn verify_chain(
+        &self,
+        chain: &[Vec<u8>],
+        roots: &[Vec<u8>],
+        at: i64,
+        eku: &str,
+    ) -> Result<Vec<CertInfo>, String> {
+        crypto::verify_chain(chain, roots, at, Some(eku))
+            .map(|p| p.into_iter().map(cert_info).collect())
+    }
+
+    fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
+        crypto::parse_certificate(der).map(cert_info)
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        let level = match level {
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+        };
+        log(level, msg);
+    }
+}
+
+/// Parses the config, checking every trust store certificate on the host.
+fn parse_config(text: &str) -> Result<policy::Config, String> {
+    policy::parse(text, &|der| crypto::parse_certificate(der).map(|_| ()))
+}
+
+/// The current time, Unix seconds (WASI wall clock).
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Guest for Notation {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "notation".into(),
+            version: "0.1.0".into(),
+            artifact_types: vec![verify::SIGNATURE_ARTIFACT_TYPE.into()],
+            config_schema: Some(CONFIG_SCHEMA.into()),
+        }
+    }
+
+    fn check_config(config: String) -> Result<(), String> {
+        parse_config(&config).map(|_| ())
+    }
+
+    fn verify(req: Request) -> Report {
+        let config = match parse_config(&req.config) {
+            Ok(c) => c,
+            Err(e) => {
+                return Report {
+                    is_success: false,
+                    message: format!("invalid notation verifier config: {e}"),
+                    error_reason: Some("CONFIG_INVALID".into()),
+                    extensions: Vec::new(),
+                };
+            }
+        };
+        let subject = Desc {
+            media_type: req.subject.descriptor.media_type.clone(),
+            digest: req.subject.descriptor.digest.clone(),
+            size: req.subject.descriptor.size,
+        };
+        let host = Imports {
+            artifact: req.artifact,
+        };
+        let out = verify::verify(&host, &config, &req.subject.reference, &subject, now());
+        let extensions = out
+            .text
+            .into_iter()
+            .map(|(k, v)| (k, ExtensionValue::Text(v)))
+            .chain(
+                out.json
+                    .into_iter()
+                    .map(|(k, v)| (k, ExtensionValue::Json(v))),
+            )
+            .collect();
+        Report {
+            is_success: out.ok,
+            message: out.message,
+            error_reason: out.reason.map(str::to_owned),
+            extensions,
+        }
+    }
+}
+
+export!(Notation);

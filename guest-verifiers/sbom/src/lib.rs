@@ -1,0 +1,241 @@
+//! The `sbom` verifier: judges SPDX and CycloneDX JSON SBOMs attached to an image.
+//!
+//! It reads the artifact's manifest, then every layer of media type `application/spdx+json` or
+//! `application/vnd.cyclonedx+json` (a `; version=1.x` parameter is allowed), each capped at
+//! `maxBlobBytes` (default 8 MiB; the host caps too), and checks every package against the
+//! configured license rule and disallowed packages (see [`config`] for the keys and [`license`]
+//! for how license expressions are judged).
+//!
+//! Report extensions: `format` (e.g. `SPDX-2.3`), `packages`, `licenses` (distinct licenses seen),
+//! `unknownLicenses` (packages without a usable license), `violations` (counts) and
+//! `violationDetails` (the first `maxReportedViolations` violations: `{rule, path, package,
+//! version, detail}`).
+//!
+//! Error reasons: `CONFIG_INVALID`, `INVALID_MANIFEST`, `INVALID_SBOM` (malformed SBOM, with the
+//! JSON path of the error, or no SBOM layer), `TOO_LARGE`, `STORE_ERROR`, and for policy failures
+//! `LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED` or `SBOM_POLICY_VIOLATION` (both).
+
+pub mod config;
+pub mod document;
+pub mod license;
+pub mod manifest;
+pub mod policy;
+pub mod purl;
+
+wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
+
+use serde_json::Value;
+
+use vouch::verifier::log::{Level, log};
+use vouch::verifier::store::{get_blob, get_manifest};
+use vouch::verifier::types::{ExtensionValue, StoreError};
+
+use crate::config::Config;
+use crate::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
+use crate::manifest::Manifest;
+use crate::policy::Evaluation;
+
+/// JSON Schema of the configuration, published in the metadata.
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "allowedLicenses": {"type": "array", "items": {"type": "string"}},
+    "disallowedLicenses": {"type": "array", "items": {"type": "string"}},
+    "unknownLicenses": {"enum": ["allow", "deny"]},
+    "disallowedPackages": {"type": "array", "items": {"oneOf": [
+      {"type": "object", "required": ["name"], "additionalProperties": false,
+       "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+      {"type": "object", "required": ["purl"], "additionalProperties": false,
+       "properties": {"purl": {"type": "string", "pattern": "^pkg:"}}}]}},
+    "maxBlobBytes": {"type": "integer", "minimum": 1},
+    "maxReportedViolations": {"type": "integer", "minimum": 1}
+  },
+  "not": {"required": ["allowedLicenses", "disallowedLicenses"]}
+}"#;
+
+struct Sbom;
+
+fn failed(reason: &str, message: String) -> Report {
+    Report {
+        is_success: false,
+        message,
+        error_reason: Some(reason.to_owned()),
+        extensions: Vec::new(),
+    }
+}
+
+fn store_failure(what: &str, e: StoreError) -> Report {
+    match e {
+        StoreError::TooLarge(cap) => failed(
+            "TOO_LARGE",
+            format!("{what} is larger than the host's cap of {cap} bytes"),
+        ),
+        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
+        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
+        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
+        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
+    }
+}
+
+fn json(v: impl Into<Value>) -> ExtensionValue {
+    ExtensionValue::Json(v.into().to_string())
+}
+
+fn run(req: Request) -> Report {
+    let config = match Config::parse(&req.config) {
+        Ok(c) => c,
+        Err(e) => return failed("CONFIG_INVALID", e),
+    };
+    let bytes = match get_manifest(&req.artifact) {
+        Ok(b) => b,
+        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
+    };
+    let manifest = match Manifest::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return failed("INVALID_MANIFEST", e),
+    };
+    let sboms: Vec<_> = manifest
+        .layers
+        .iter()
+        .filter_map(|l| Format::from_media_type(&l.media_type).map(|f| (l, f)))
+        .collect();
+    if sboms.is_empty() {
+        let found: Vec<&str> = manifest
+            .layers
+            .iter()
+            .map(|l| l.media_type.as_str())
+            .collect();
+        return failed(
+            "INVALID_SBOM",
+            format!(
+                "artifact {} has no layer of media type {SPDX_JSON} or {CYCLONEDX_JSON} \
+                 (layers: [{}])",
+                req.artifact.digest,
+                found.join(", ")
+            ),
+        );
+    }
+    let mut eval = Evaluation::default();
+    let mut formats = Vec::new();
+    for (layer, format) in sboms {
+        let what = format!("SBOM layer {} ({})", layer.index, layer.digest);
+        if layer.size > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    layer.size, config.max_blob_bytes
+                ),
+            );
+        }
+        let blob = match get_blob(&layer.digest) {
+            Ok(b) => b,
+            Err(e) => return store_failure(&what, e),
+        };
+        if blob.len() as u64 > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    blob.len(),
+                    config.max_blob_bytes
+                ),
+            );
+        }
+        let sbom = match document::parse(format, &blob) {
+            Ok(s) => s,
+            Err(e) => {
+                let mut r = failed("INVALID_SBOM", format!("{what} is malformed at {e}"));
+                r.extensions
+                    .push(("path".into(), ExtensionValue::Text(e.path)));
+                return r;
+            }
+        };
+        log(
+            Level::Debug,
+            &format!(
+                "{what}: {} with {} packages",
+                sbom.format,
+                sbom.packages.len()
+            ),
+        );
+        policy::evaluate(&config, &sbom.packages, &mut eval);
+        formats.push(sbom.format);
+    }
+    let listed: Vec<Value> = eval
+        .violations
+        .iter()
+        .take(config.max_reported_violations)
+        .map(|v| v.to_json())
+        .collect();
+    let extensions = vec![
+        ("format".into(), ExtensionValue::Text(formats.join(", "))),
+        ("packages".into(), json(eval.packages)),
+        ("licenses".into(), json(eval.licenses.len())),
+        ("unknownLicenses".into(), json(eval.unknown_licenses)),
+        ("violations".into(), json(eval.violations.len())),
+        ("violationDetails".into(), json(listed)),
+    ];
+    match eval.error_reason() {
+        None => Report {
+            is_success: true,
+            message: format!(
+                "SBOM passed: {} packages, {} distinct licenses",
+                eval.packages,
+                eval.licenses.len()
+            ),
+            error_reason: None,
+            extensions,
+        },
+        Some(reason) => {
+            let first = &eval.violations[0];
+            Report {
+                is_success: false,
+                message: format!(
+                    "{} violation(s) in {} packages; first: {} {}: {}",
+                    eval.violations.len(),
+                    eval.packages,
+                    first.package,
+                    first.version.as_deref().unwrap_or("(no version)"),
+                    first.detail
+                ),
+                error_reason: Some(reason.to_owned()),
+                extensions,
+            }
+        }
+    }
+}
+
+impl Guest for Sbom {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "sbom".into(),
+            version: "0.1.0".into(),
+            artifact_types: vec![SPDX_JSON.into(), CYCLONEDX_JSON.into()],
+            config_schema: Some(CONFIG_SCHEMA.into()),
+        }
+    }
+
+    fn check_config(config: String) -> Result<(), String> {
+        Config::parse(&config).map(|_| ())
+    }
+
+    fn verify(req: Request) -> Report {
+        run(req)
+    }
+}
+
+export!(Sbom);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_schema_is_json() {
+        let v: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        assert_eq!(v["type"], "object");
+    }
+}

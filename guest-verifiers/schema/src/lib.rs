@@ -1,0 +1,243 @@
+//! The `schema` verifier: validates JSON artifacts against JSON Schemas from its config.
+//!
+//! It announces the artifact type `*`: at metadata time it cannot know the configured types.
+//! For each artifact it reads the manifest and picks, for every layer, the schema configured for
+//! the layer's media type, else the one for the artifact's type (see [`config`]). Layers with
+//! neither are not read.
+//!
+//! When no schema applies to any layer, the verifier passes through (success, message
+//! `no schema for <type>`, extension `validated: false`) unless `requireSchema` is true, which
+//! fails with `NO_SCHEMA`. Passing through is the default because the engine routes every
+//! referrer to a `*` verifier: restrict it with the engine config's `artifactTypes` (set to the
+//! configured keys) and turn `requireSchema` on to fail closed.
+//!
+//! Each selected layer (capped at `maxBlobBytes`, default 8 MiB; the host caps too) must be JSON
+//! and valid. Report extensions: `validated` (bool), `layers` (count validated), `errors` (count)
+//! and `errorDetails`: the first `maxReportedErrors` (default 5) errors as
+//! `{layer, schema, instancePath, schemaPath, message}` (JSON pointers).
+//!
+//! Error reasons: `CONFIG_INVALID`, `INVALID_MANIFEST`, `NO_SCHEMA`, `NO_LAYERS`, `TOO_LARGE`,
+//! `STORE_ERROR`, `INVALID_JSON`, `SCHEMA_VIOLATION`.
+
+pub mod config;
+pub mod manifest;
+
+wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
+
+use serde_json::{Value, json};
+
+use vouch::verifier::log::{Level, log};
+use vouch::verifier::store::{get_blob, get_manifest};
+use vouch::verifier::types::{ExtensionValue, StoreError};
+
+use crate::config::Config;
+use crate::manifest::Manifest;
+
+/// JSON Schema of the configuration, published in the metadata.
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["schemas"],
+  "properties": {
+    "schemas": {"type": "object", "minProperties": 1,
+                "additionalProperties": {"type": ["object", "boolean"]}},
+    "requireSchema": {"type": "boolean"},
+    "maxBlobBytes": {"type": "integer", "minimum": 1},
+    "maxReportedErrors": {"type": "integer", "minimum": 1}
+  }
+}"#;
+
+struct SchemaVerifier;
+
+fn failed(reason: &str, message: String) -> Report {
+    Report {
+        is_success: false,
+        message,
+        error_reason: Some(reason.to_owned()),
+        extensions: Vec::new(),
+    }
+}
+
+fn store_failure(what: &str, e: StoreError) -> Report {
+    match e {
+        StoreError::TooLarge(cap) => failed(
+            "TOO_LARGE",
+            format!("{what} is larger than the host's cap of {cap} bytes"),
+        ),
+        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
+        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
+        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
+        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
+    }
+}
+
+fn run(req: Request) -> Report {
+    let config = match Config::parse(&req.config) {
+        Ok(c) => c,
+        Err(e) => return failed("CONFIG_INVALID", e),
+    };
+    let bytes = match get_manifest(&req.artifact) {
+        Ok(b) => b,
+        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
+    };
+    let manifest = match Manifest::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return failed("INVALID_MANIFEST", e),
+    };
+    let artifact_type = manifest
+        .artifact_type
+        .clone()
+        .or_else(|| req.artifact.artifact_type.clone())
+        .unwrap_or_else(|| req.artifact.media_type.clone());
+    let by_type = config.schema_for(&artifact_type);
+    let selected: Vec<_> = manifest
+        .layers
+        .iter()
+        .filter_map(|l| config.schema_for(&l.media_type).or(by_type).map(|s| (l, s)))
+        .collect();
+    if selected.is_empty() {
+        if by_type.is_some() {
+            return failed(
+                "NO_LAYERS",
+                format!(
+                    "artifact {} of type {artifact_type} has no layers to validate",
+                    req.artifact.digest
+                ),
+            );
+        }
+        let message = format!("no schema for {artifact_type}");
+        if config.require_schema {
+            return failed("NO_SCHEMA", format!("{message} and requireSchema is set"));
+        }
+        return Report {
+            is_success: true,
+            message,
+            error_reason: None,
+            extensions: vec![("validated".into(), ExtensionValue::Json("false".into()))],
+        };
+    }
+    let mut problems = Vec::new();
+    let mut total = 0usize;
+    for (layer, schema) in &selected {
+        let what = format!(
+            "layer {} ({}, {})",
+            layer.index, layer.media_type, layer.digest
+        );
+        if layer.size > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    layer.size, config.max_blob_bytes
+                ),
+            );
+        }
+        let blob = match get_blob(&layer.digest) {
+            Ok(b) => b,
+            Err(e) => return store_failure(&what, e),
+        };
+        if blob.len() as u64 > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    blob.len(),
+                    config.max_blob_bytes
+                ),
+            );
+        }
+        let doc: Value = match serde_json::from_slice(&blob) {
+            Ok(v) => v,
+            Err(e) => return failed("INVALID_JSON", format!("{what} is not JSON: {e}")),
+        };
+        let found = schema.validate(&doc);
+        log(
+            Level::Debug,
+            &format!(
+                "{what}: {} schema errors against {:?}",
+                found.len(),
+                schema.key
+            ),
+        );
+        total += found.len();
+        for p in found {
+            if problems.len() < config.max_reported_errors {
+                problems.push(json!({
+                    "layer": layer.index,
+                    "schema": schema.key,
+                    "instancePath": p.instance_path,
+                    "schemaPath": p.schema_path,
+                    "message": p.message,
+                }));
+            }
+        }
+    }
+    let first = problems.first().map(|p| {
+        format!(
+            "first at {:?}: {}",
+            p["instancePath"].as_str().unwrap_or_default(),
+            p["message"].as_str().unwrap_or_default()
+        )
+    });
+    let extensions = vec![
+        ("validated".into(), ExtensionValue::Json("true".into())),
+        (
+            "layers".into(),
+            ExtensionValue::Json(selected.len().to_string()),
+        ),
+        ("errors".into(), ExtensionValue::Json(total.to_string())),
+        (
+            "errorDetails".into(),
+            ExtensionValue::Json(Value::Array(problems).to_string()),
+        ),
+    ];
+    match first {
+        None => Report {
+            is_success: true,
+            message: format!("{} layer(s) of {artifact_type} valid", selected.len()),
+            error_reason: None,
+            extensions,
+        },
+        Some(first) => Report {
+            is_success: false,
+            message: format!("{total} schema error(s) in {artifact_type}; {first}"),
+            error_reason: Some("SCHEMA_VIOLATION".into()),
+            extensions,
+        },
+    }
+}
+
+impl Guest for SchemaVerifier {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "schema".into(),
+            version: "0.1.0".into(),
+            artifact_types: vec!["*".into()],
+            config_schema: Some(CONFIG_SCHEMA.into()),
+        }
+    }
+
+    fn check_config(config: String) -> Result<(), String> {
+        Config::parse(&config).map(|_| ())
+    }
+
+    fn verify(req: Request) -> Report {
+        run(req)
+    }
+}
+
+export!(SchemaVerifier);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_schema_compiles() {
+        let v: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        let validator = jsonschema::validator_for(&v).unwrap();
+        assert!(validator.is_valid(&json!({"schemas": {"a/b": {}}})));
+        assert!(!validator.is_valid(&json!({"schemas": {}})));
+    }
+}

@@ -1,0 +1,389 @@
+//! The `vuln` verifier: judges SARIF 2.1.0 vulnerability reports (Trivy, Grype) attached to an
+//! image.
+//!
+//! It reads the artifact's manifest, then every layer whose media type is in `mediaTypes`
+//! (default `application/sarif+json` and
+//! `application/vnd.aquasecurity.trivy.report.sarif.v1+json`), each capped at `maxBlobBytes`
+//! (default 8 MiB; the host caps too). Findings and their severities are read as [`sarif`]
+//! describes and judged against the config ([`policy`]). With `maxAge`, the manifest annotation
+//! `org.opencontainers.image.created` (RFC 3339) must be at most that old at the time of the call
+//! (WASI wall clock); a missing or unparsable annotation fails.
+//!
+//! The artifact types the verifier announces are the two defaults; the engine config's
+//! `artifactTypes` override routes other types to it (add their layer types to `mediaTypes`).
+//!
+//! Report extensions: `findings`, `severityCounts` (`{critical, high, medium, low, none}`),
+//! `allowed` (findings skipped by `allowCVEs`), `denied` (count of distinct denied ids),
+//! `deniedCVEs` (the first `maxReportedIds` ids with why), `created` and `ageSeconds` when known.
+//!
+//! Error reasons: `CONFIG_INVALID`, `INVALID_MANIFEST`, `INVALID_SARIF` (with the JSON path, or no
+//! report layer), `TOO_LARGE`, `STORE_ERROR`, `REPORT_AGE_UNKNOWN`, `REPORT_TOO_OLD`,
+//! `VULNERABILITY_DENIED`.
+
+pub mod manifest;
+pub mod policy;
+pub mod sarif;
+pub mod time;
+
+wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
+
+use serde_json::{Map, Value, json};
+
+use vouch::verifier::log::{Level, log};
+use vouch::verifier::store::{get_blob, get_manifest};
+use vouch::verifier::types::{ExtensionValue, StoreError};
+
+use crate::manifest::Manifest;
+use crate::policy::{Config, DEFAULT_MEDIA_TYPES, Evaluation, essence};
+use crate::sarif::Severity;
+
+/// Annotation holding the report's creation time.
+pub const CREATED: &str = "org.opencontainers.image.created";
+
+/// JSON Schema of the configuration, published in the metadata.
+const CONFIG_SCHEMA: &str = r#"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "denySeverity": {"enum": ["low", "medium", "high", "critical"]},
+    "denyCVEs": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "allowCVEs": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "maxAge": {"type": "string", "pattern": "^([0-9]+[smhdw])+$"},
+    "mediaTypes": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+    "maxBlobBytes": {"type": "integer", "minimum": 1},
+    "maxReportedIds": {"type": "integer", "minimum": 1}
+  }
+}"#;
+
+struct Vuln;
+
+fn failed(reason: &str, message: String) -> Report {
+    Report {
+        is_success: false,
+        message,
+        error_reason: Some(reason.to_owned()),
+        extensions: Vec::new(),
+    }
+}
+
+fn store_failure(what: &str, e: StoreError) -> Report {
+    match e {
+        StoreError::TooLarge(cap) => failed(
+            "TOO_LARGE",
+            format!("{what} is larger than the host's cap of {cap} bytes"),
+        ),
+        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
+        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
+        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
+        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The outcome of the `maxAge` check.
+enum Age {
+    /// No `maxAge` configured, nor annotation to report.
+    Unchecked,
+    /// The creation time is known; `ok` tells whether it is recent enough.
+    Known { created: String, age: i64, ok: bool },
+    /// `maxAge` is set but the age cannot be told.
+    Unknown(String),
+}
+
+fn check_age(config: &Config, manifest: &Manifest, now: i64) -> Age {
+    let created = manifest
+        .annotations
+        .iter()
+        .find(|(k, _)| k == CREATED)
+        .map(|(_, v)| v.clone());
+    let Some(created) = created else {
+        return match config.max_age_secs {
+            Some(_) => Age::Unknown(format!(
+                "maxAge is set but the report manifest has no `{CREATED}` annotation"
+            )),
+            None => Age::Unchecked,
+        };
+    };
+    match time::parse_rfc3339(&created) {
+        Ok(at) => {
+            // A timestamp slightly in the future (clock skew) counts as age 0.
+            let age = now.saturating_sub(at).max(0);
+            let ok = config
+                .max_age_secs
+                .is_none_or(|max| u64::try_from(age).unwrap_or(0) <= max);
+            Age::Known { created, age, ok }
+        }
+        Err(e) if config.max_age_secs.is_some() => {
+            Age::Unknown(format!("annotation `{CREATED}`: {e}"))
+        }
+        Err(_) => Age::Unchecked,
+    }
+}
+
+fn run(req: Request) -> Report {
+    let config = match Config::parse(&req.config) {
+        Ok(c) => c,
+        Err(e) => return failed("CONFIG_INVALID", e),
+    };
+    let bytes = match get_manifest(&req.artifact) {
+        Ok(b) => b,
+        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
+    };
+    let manifest = match Manifest::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => return failed("INVALID_MANIFEST", e),
+    };
+    let layers: Vec<_> = manifest
+        .layers
+        .iter()
+        .filter(|l| config.media_types.contains(&essence(&l.media_type)))
+        .collect();
+    if layers.is_empty() {
+        let found: Vec<&str> = manifest
+            .layers
+            .iter()
+            .map(|l| l.media_type.as_str())
+            .collect();
+        return failed(
+            "INVALID_SARIF",
+            format!(
+                "artifact {} has no layer of media type {} (layers: [{}])",
+                req.artifact.digest,
+                config.media_types.join(" or "),
+                found.join(", ")
+            ),
+        );
+    }
+    let mut eval = Evaluation::default();
+    for layer in layers {
+        let what = format!("report layer {} ({})", layer.index, layer.digest);
+        if layer.size > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    layer.size, config.max_blob_bytes
+                ),
+            );
+        }
+        let blob = match get_blob(&layer.digest) {
+            Ok(b) => b,
+            Err(e) => return store_failure(&what, e),
+        };
+        if blob.len() as u64 > config.max_blob_bytes {
+            return failed(
+                "TOO_LARGE",
+                format!(
+                    "{what} is {} bytes, over maxBlobBytes {}",
+                    blob.len(),
+                    config.max_blob_bytes
+                ),
+            );
+        }
+        let findings = match sarif::parse(&blob) {
+            Ok(f) => f,
+            Err(e) => {
+                let mut r = failed("INVALID_SARIF", format!("{what} is malformed at {e}"));
+                r.extensions
+                    .push(("path".into(), ExtensionValue::Text(e.path)));
+                return r;
+            }
+        };
+        log(
+            Level::Debug,
+            &format!("{what}: {} findings", findings.len()),
+        );
+        policy::evaluate(&config, &findings, &mut eval);
+    }
+
+    let counts: Map<String, Value> = Severity::ALL
+        .iter()
+        .rev()
+        .map(|s| {
+            (
+                s.name().to_owned(),
+                json!(eval.counts.get(s).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let denied: Vec<Value> = eval
+        .denied
+        .iter()
+        .take(config.max_reported_ids)
+        .map(|(id, why)| json!({"id": id, "reason": why}))
+        .collect();
+    let mut extensions = vec![
+        (
+            "findings".into(),
+            ExtensionValue::Json(eval.total().to_string()),
+        ),
+        (
+            "severityCounts".into(),
+            ExtensionValue::Json(Value::Object(counts).to_string()),
+        ),
+        (
+            "allowed".into(),
+            ExtensionValue::Json(eval.allowed.to_string()),
+        ),
+        (
+            "denied".into(),
+            ExtensionValue::Json(eval.denied.len().to_string()),
+        ),
+        (
+            "deniedCVEs".into(),
+            ExtensionValue::Json(Value::Array(denied).to_string()),
+        ),
+    ];
+    let mut problems: Vec<(&str, String)> = Vec::new();
+    match check_age(&config, &manifest, now_unix()) {
+        Age::Unchecked => {}
+        Age::Known { created, age, ok } => {
+            if !ok {
+                problems.push((
+                    "REPORT_TOO_OLD",
+                    format!(
+                        "report created {created} is {age} s old, over maxAge ({} s)",
+                        config.max_age_secs.unwrap_or_default()
+                    ),
+                ));
+            }
+            extensions.push(("created".into(), ExtensionValue::Text(created)));
+            extensions.push(("ageSeconds".into(), ExtensionValue::Json(age.to_string())));
+        }
+        Age::Unknown(why) => problems.push(("REPORT_AGE_UNKNOWN", why)),
+    }
+    if !eval.denied.is_empty() {
+        let ids: Vec<&str> = eval.denied.keys().take(5).map(String::as_str).collect();
+        let more = eval.denied.len().saturating_sub(ids.len());
+        problems.push((
+            "VULNERABILITY_DENIED",
+            format!(
+                "{} denied vulnerabilit{}: {}{}",
+                eval.denied.len(),
+                if eval.denied.len() == 1 { "y" } else { "ies" },
+                ids.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    match problems.first() {
+        None => Report {
+            is_success: true,
+            message: format!("{} findings, none denied", eval.total()),
+            error_reason: None,
+            extensions,
+        },
+        Some((reason, _)) => Report {
+            is_success: false,
+            message: problems
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            error_reason: Some((*reason).to_owned()),
+            extensions,
+        },
+    }
+}
+
+impl Guest for Vuln {
+    fn metadata() -> Metadata {
+        Metadata {
+            name: "vuln".into(),
+            version: "0.1.0".into(),
+            artifact_types: DEFAULT_MEDIA_TYPES.iter().map(|t| t.to_string()).collect(),
+            config_schema: Some(CONFIG_SCHEMA.into()),
+        }
+    }
+
+    fn check_config(config: String) -> Result<(), String> {
+        Config::parse(&config).map(|_| ())
+    }
+
+    fn verify(req: Request) -> Report {
+        run(req)
+    }
+}
+
+export!(Vuln);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(created: Option<&str>) -> Manifest {
+        Manifest {
+            artifact_type: None,
+            layers: Vec::new(),
+            annotations: created
+                .map(|c| vec![(CREATED.to_owned(), c.to_owned())])
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn age_checks() {
+        let now = time::parse_rfc3339("2024-05-10T00:00:00Z").unwrap();
+        let with = Config::parse(r#"{"maxAge": "7d"}"#).unwrap();
+        let without = Config::parse("{}").unwrap();
+        let recent = manifest(Some("2024-05-05T00:00:00Z"));
+        let old = manifest(Some("2024-05-01T00:00:00Z"));
+        let future = manifest(Some("2024-05-10T00:01:00Z"));
+        assert!(matches!(
+            check_age(&with, &recent, now),
+            Age::Known {
+                ok: true,
+                age: 432_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            check_age(&with, &old, now),
+            Age::Known { ok: false, .. }
+        ));
+        assert!(matches!(
+            check_age(&with, &future, now),
+            Age::Known {
+                ok: true,
+                age: 0,
+                ..
+            }
+        ));
+        assert!(matches!(
+            check_age(&without, &old, now),
+            Age::Known { ok: true, .. }
+        ));
+        assert!(
+            matches!(check_age(&with, &manifest(None), now), Age::Unknown(m) if m.contains(CREATED))
+        );
+        assert!(matches!(
+            check_age(&without, &manifest(None), now),
+            Age::Unchecked
+        ));
+        assert!(matches!(
+            check_age(&with, &manifest(Some("last week")), now),
+            Age::Unknown(_)
+        ));
+        assert!(matches!(
+            check_age(&without, &manifest(Some("last week")), now),
+            Age::Unchecked
+        ));
+    }
+
+    #[test]
+    fn config_schema_is_json() {
+        let v: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        assert_eq!(v["type"], "object");
+    }
+}

@@ -1,0 +1,204 @@
+//! End to end against a real registry: the committed demo (`examples/`, made by
+//! `cargo xtask example`) is pushed to Debian's `docker-registry` on 127.0.0.1 (which has no
+//! referrers API, so referrers are found through the `sha256-<hex>` tag fallback), then verified
+//! with the shipped `.wasm` verifiers through the library and through the `vouch` binary.
+
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/guests.rs"]
+mod guests;
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::registry::Registry;
+use vouch::config::Config;
+use vouch::executor::sources::Sources;
+use vouch::executor::{self, Executor, Settings};
+use vouch::oci::layout::REF_NAME_ANNOTATION;
+use vouch::oci::{Descriptor, Manifest, OciLayout};
+use vouch::runtime::{Runtime, RuntimeConfig};
+
+const REPO: &str = "demo";
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// The demo config with the verifiers' paths pointing at the freshly built `.wasm` files.
+fn demo_config() -> Config {
+    let mut config =
+        Config::load(&examples().join("vouch.yaml")).expect("examples/vouch.yaml loads");
+    for v in &mut config.verifiers {
+        v.path = guests::verifier(&v.name);
+    }
+    config
+}
+
+/// Push every image and referrer of the demo layout, the way `oras copy` would.
+async fn push_demo(registry: &Registry) {
+    let layout = OciLayout::open(examples().join("demo-layout")).unwrap();
+    let index = layout.index().unwrap();
+    let mut referrers: Vec<(Descriptor, Descriptor)> = Vec::new();
+    for entry in &index.manifests {
+        let bytes = layout.read_blob(entry, 4 << 20).unwrap();
+        let manifest = Manifest::parse(&bytes).unwrap();
+        for blob in manifest.blobs() {
+            let data = layout.read_blob(blob, 32 << 20).unwrap();
+            registry.push_blob(REPO, &blob.media_type, &data).await;
+        }
+        let reference = match entry.annotations.get(REF_NAME_ANNOTATION) {
+            Some(tag) => tag.clone(),
+            None => entry.digest.to_string(),
+        };
+        let desc = registry
+            .push_manifest(REPO, &reference, &bytes, &entry.media_type)
+            .await;
+        if let Some(subject) = manifest.subject {
+            referrers.push((subject, desc));
+        }
+    }
+    // Fallback indexes last: the registry checks that an index's children exist.
+    for (subject, referrer) in referrers {
+        registry
+            .push_referrer_fallback(REPO, &subject.digest, &referrer)
+            .await;
+    }
+}
+
+async fn executor(config: &Config) -> Executor {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_instances: 32,
+        max_concurrency: 32,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
+    let policy = vouch::policy::from_config(config).unwrap();
+    Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy)
+}
+
+fn sources(config: &Config) -> Sources {
+    Sources::new(
+        config.stores.registries.client().unwrap(),
+        config.stores.cache.clone(),
+        None,
+        config.stores.layouts.limits(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_pushed_to_a_real_registry_verifies_through_the_tag_fallback() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let config = demo_config();
+    let exec = executor(&config).await;
+    let sources = sources(&config);
+
+    let v1 = registry.reference(REPO, "v1");
+    let report = exec.verify(sources.registry(&v1).unwrap()).await;
+    assert!(
+        report.is_success,
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap()
+    );
+    let names: Vec<&str> = report
+        .verifier_reports
+        .iter()
+        .map(|r| r.verifier_name.as_str())
+        .collect();
+    for v in ["notation", "cosign", "sbom", "vuln"] {
+        assert!(names.contains(&v), "{v} missing from {names:?}");
+    }
+    // The SBOM's own signature is verified as a nested result.
+    let sbom = report
+        .verifier_reports
+        .iter()
+        .find(|r| r.verifier_name == "sbom")
+        .unwrap();
+    assert!(
+        sbom.nested_results
+            .iter()
+            .any(|n| n.verifier_name == "notation" && n.is_success)
+    );
+    assert!(!report.cached);
+
+    // Second run: a result-cache hit, keyed by digest (the tag was resolved first).
+    let again = exec.verify(sources.registry(&v1).unwrap()).await;
+    assert!(again.is_success && again.cached);
+
+    let v2 = registry.reference(REPO, "v2");
+    let report = exec.verify(sources.registry(&v2).unwrap()).await;
+    assert!(!report.is_success);
+    let notation = report
+        .verifier_reports
+        .iter()
+        .find(|r| r.verifier_name == "notation")
+        .unwrap();
+    assert_eq!(notation.error_reason.as_deref(), Some("SIGNATURE_INVALID"));
+
+    // An unknown tag is a failed subject naming the problem, not a crash.
+    let missing = registry.reference(REPO, "nope");
+    let report = exec.verify(sources.registry(&missing).unwrap()).await;
+    assert!(!report.is_success);
+    assert!(
+        report.message.contains("nope") || report.message.contains("not found"),
+        "{}",
+        report.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vouch_binary_verifies_registry_subjects() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("vouch.json");
+    std::fs::write(&config_path, serde_json::to_vec(&demo_config()).unwrap()).unwrap();
+
+    let run = |subject: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["verify", subject, "--config"])
+            .arg(&config_path)
+            .args(["--output", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&registry.reference(REPO, "v1"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["isSuccess"], true);
+    assert!(json["verifierReports"].as_array().unwrap().len() >= 4);
+
+    let out = run(&registry.reference(REPO, "v2"));
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = run("Not A Reference");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid reference"));
+
+    // discover shows the graph without verifying.
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args([
+            "discover",
+            &registry.reference(REPO, "v1"),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["referrers"].as_array().unwrap().len(), 4);
+}

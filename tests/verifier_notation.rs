@@ -1,0 +1,583 @@
+//! The shipped notation verifier (`guest-verifiers/notation`, real wasm through the runtime)
+//! against signatures made by `xtask::fixtures::notation` the way `notation sign` makes them: a
+//! valid signature passes with Ratify-style extensions; tampering, a foreign subject, expired or
+//! untrusted certificates, identity mismatches, unknown critical headers and malformed envelopes
+//! fail with a precise reason (never a trap); each verification level behaves as the Notary
+//! Project's table says; a bad trust policy is refused by `check-config`.
+
+#[allow(dead_code)] // `guest()` is for the test guests
+#[path = "support/guests.rs"]
+mod guests;
+#[allow(dead_code)] // shared with other test binaries that use all of it
+#[path = "support/layout.rs"]
+mod layout;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use vouch::oci::Descriptor;
+use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::runtime::{
+    GuestReport, Limits, Runtime, RuntimeConfig, RuntimeError, Verifier, VerifyInput,
+};
+use vouch::store::layout::LayoutStore;
+use xtask::fixtures::notation::{
+    self as fx, ChainOptions, JwsOptions, Subject, Target, TestChain, unix_now,
+};
+
+use layout::{EMPTY_CONFIG, LayoutBuilder};
+
+const REFERENCE: &str = "registry.test/team/app:v1";
+const DAY: i64 = 86_400;
+
+/// A layout holding one image; signatures are added per test.
+struct Fixture {
+    dir: tempfile::TempDir,
+    subject: Descriptor,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = LayoutBuilder::new(dir.path());
+        let subject = b.image("v1", &[b"layer one"]);
+        b.finish();
+        Fixture { dir, subject }
+    }
+
+    fn target(&self) -> Target {
+        Target {
+            media_type: self.subject.media_type.clone(),
+            digest: self.subject.digest.to_string(),
+            size: self.subject.size,
+        }
+    }
+
+    /// Stores a signature manifest whose layers are `layers` (media type, bytes); returns its
+    /// descriptor.
+    fn store_manifest(&self, layers: &[(&str, &[u8])], chain: &[Vec<u8>]) -> Descriptor {
+        let mut b = LayoutBuilder::new(self.dir.path());
+        b.blob(EMPTY_CONFIG, b"{}");
+        let mut manifest: Value = serde_json::from_slice(&fx::signature_manifest(
+            &self.target(),
+            layers[0].1,
+            layers[0].0,
+            chain,
+        ))
+        .unwrap();
+        let mut descs = Vec::new();
+        for (mt, data) in layers {
+            let d = b.blob(mt, data);
+            descs.push(json!({"mediaType": mt, "digest": d.digest.to_string(), "size": d.size}));
+        }
+        manifest["layers"] = Value::Array(descs);
+        let mut d = b.blob(OCI_MANIFEST, &serde_json::to_vec(&manifest).unwrap());
+        d.artifact_type = Some(fx::SIGNATURE_ARTIFACT_TYPE.into());
+        d
+    }
+
+    /// Stores a JWS envelope exactly as notation would.
+    fn store_envelope(&self, envelope: &[u8], chain: &[Vec<u8>]) -> Descriptor {
+        let mut b = LayoutBuilder::new(self.dir.path());
+        b.blob(EMPTY_CONFIG, b"{}");
+        b.blob(fx::JWS_MEDIA_TYPE, envelope);
+        let manifest = fx::signature_manifest(&self.target(), envelope, fx::JWS_MEDIA_TYPE, chain);
+        let mut d = b.blob(OCI_MANIFEST, &manifest);
+        d.artifact_type = Some(fx::SIGNATURE_ARTIFACT_TYPE.into());
+        d
+    }
+}
+
+/// A verifier config: one `*` policy at `level` trusting `root_pem` and `identities`.
+fn config(level: &str, root_pem: &str, identities: &[&str]) -> Value {
+    json!({
+        "trustPolicy": {"version": "1.0", "trustPolicies": [{
+            "name": "default",
+            "registryScopes": ["*"],
+            "signatureVerification": {"level": level},
+            "trustStores": ["ca:test"],
+            "trustedIdentities": identities,
+        }]},
+        "trustStores": {"ca": {"test": [root_pem]}},
+    })
+}
+
+struct Env {
+    rt: Runtime,
+    notation: Verifier,
+    f: Fixture,
+    chain: TestChain,
+    identity: String,
+}
+
+async fn env_with(opts: &ChainOptions) -> Env {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let notation = rt
+        .load_file("notation", &guests::verifier("notation"), Limits::default())
+        .await
+        .unwrap();
+    Env {
+        rt,
+        notation,
+        f: Fixture::new(),
+        chain: fx::test_chain(opts).unwrap(),
+        identity: opts.leaf_subject.identity(),
+    }
+}
+
+async fn env() -> Env {
+    env_with(&ChainOptions::valid_now()).await
+}
+
+impl Env {
+    fn config(&self, level: &str) -> Value {
+        config(level, &self.chain.root_pem, &[&self.identity])
+    }
+
+    fn sign(&self, opts: &JwsOptions) -> Vec<u8> {
+        fx::sign_jws(
+            &self.f.target(),
+            &self.chain.leaf_key_pkcs8,
+            &self.chain.x5c(),
+            opts,
+        )
+        .unwrap()
+    }
+
+    async fn verify(&self, artifact: &Descriptor, config: &Value) -> GuestReport {
+        let config = config.to_string();
+        self.rt.check_config(&self.notation, &config).await.unwrap();
+        let store = LayoutStore::open(self.f.dir.path(), Default::default()).unwrap();
+        let input = VerifyInput {
+            store: Arc::new(store),
+            subject_reference: REFERENCE.into(),
+            subject: self.f.subject.clone(),
+            artifact: artifact.clone(),
+            config: config.into(),
+        };
+        self.rt.verify(&self.notation, input).await.unwrap().report
+    }
+
+    async fn verify_envelope(&self, envelope: &[u8], config: &Value) -> GuestReport {
+        let artifact = self.f.store_envelope(envelope, &self.chain.x5c());
+        self.verify(&artifact, config).await
+    }
+}
+
+fn checks(r: &GuestReport) -> Value {
+    r.extensions.get("checks").cloned().unwrap_or(Value::Null)
+}
+
+#[track_caller]
+fn assert_fails(r: &GuestReport, reason: &str, text: &str) {
+    assert!(!r.is_success, "expected failure {reason}, got {r:#?}");
+    assert_eq!(r.error_reason.as_deref(), Some(reason), "{r:#?}");
+    assert!(
+        r.message.contains(text),
+        "message {:?} lacks {text:?}",
+        r.message
+    );
+}
+
+/// Replaces `field` of an envelope's JSON.
+fn with_field(envelope: &[u8], field: &str, value: Value) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(envelope).unwrap();
+    v[field] = value;
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[tokio::test]
+async fn metadata_names_the_signature_artifact_type() {
+    let e = env().await;
+    assert_eq!(e.notation.metadata().name, "notation");
+    assert!(e.notation.metadata().handles(fx::SIGNATURE_ARTIFACT_TYPE));
+}
+
+#[tokio::test]
+async fn valid_signature_passes_with_extensions() {
+    let e = env().await;
+    let mut opts = JwsOptions::now();
+    opts.expiry = Some(unix_now() + DAY);
+    let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
+    assert!(r.is_success, "{r:#?}");
+    let x = &r.extensions;
+    assert_eq!(x["Issuer"], "CN=Vouch Test Root, O=Vouch Test, ST=WA, C=US");
+    assert_eq!(x["SN"], "CN=Vouch Test Signer, O=Vouch Test, ST=WA, C=US");
+    assert!(!x["serialNumber"].as_str().unwrap().is_empty());
+    assert_eq!(x["signingTime"], fx::rfc3339(opts.signing_time).unwrap());
+    assert_eq!(x["signingScheme"], "notary.x509");
+    assert_eq!(x["signingAgent"], "vouch-xtask/0.1.0");
+    assert_eq!(x["trustPolicy"], "default");
+    assert_eq!(x["verificationLevel"], "strict");
+    assert_eq!(
+        checks(&r),
+        json!({
+            "integrity": "passed", "authenticity": "passed", "authenticTimestamp": "passed",
+            "expiry": "passed", "revocation": "not checked (offline)"
+        })
+    );
+    assert!(
+        r.message.contains("revocation not checked (offline)"),
+        "{}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn tampered_payload_fails_integrity() {
+    let e = env().await;
+    let envelope = e.sign(&JwsOptions::now());
+    let mut other = e.f.target();
+    other.size += 1;
+    let forged = with_field(
+        &envelope,
+        "payload",
+        URL_SAFE_NO_PAD.encode(fx::payload(&other)).into(),
+    );
+    let r = e.verify_envelope(&forged, &e.config("strict")).await;
+    assert_fails(&r, "SIGNATURE_INVALID", "integrity validation failed");
+    assert!(
+        checks(&r)["integrity"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed")
+    );
+}
+
+#[tokio::test]
+async fn tampered_signature_fails_integrity_even_in_audit() {
+    let e = env().await;
+    let envelope = e.sign(&JwsOptions::now());
+    let v: Value = serde_json::from_slice(&envelope).unwrap();
+    let mut sig = URL_SAFE_NO_PAD
+        .decode(v["signature"].as_str().unwrap())
+        .unwrap();
+    sig[10] ^= 1;
+    let forged = with_field(&envelope, "signature", URL_SAFE_NO_PAD.encode(sig).into());
+    for level in ["strict", "audit"] {
+        let r = e.verify_envelope(&forged, &e.config(level)).await;
+        assert_fails(&r, "SIGNATURE_INVALID", "does not verify");
+    }
+}
+
+#[tokio::test]
+async fn signature_for_another_subject_is_a_subject_mismatch() {
+    let e = env().await;
+    let mut other = e.f.target();
+    other.digest = fx::sha256_digest(b"another image");
+    let envelope = fx::sign_jws(
+        &other,
+        &e.chain.leaf_key_pkcs8,
+        &e.chain.x5c(),
+        &JwsOptions::now(),
+    )
+    .unwrap();
+    for level in ["strict", "audit"] {
+        let r = e.verify_envelope(&envelope, &e.config(level)).await;
+        assert_fails(&r, "SUBJECT_MISMATCH", &other.digest);
+    }
+}
+
+#[tokio::test]
+async fn expired_certificate_fails_strict_and_is_logged_by_permissive_and_audit() {
+    let mut opts = ChainOptions::valid_now();
+    let now = unix_now();
+    opts.leaf_validity = (now - 10 * DAY, now - DAY);
+    let e = env_with(&opts).await;
+    let mut sign = JwsOptions::now();
+    sign.signing_time = now - 5 * DAY; // signed while the certificate was valid
+    let envelope = e.sign(&sign);
+
+    let r = e.verify_envelope(&envelope, &e.config("strict")).await;
+    assert_fails(
+        &r,
+        "CERTIFICATE_EXPIRED",
+        "authenticTimestamp validation failed",
+    );
+    assert_eq!(checks(&r)["authenticity"], "passed");
+
+    for level in ["permissive", "audit"] {
+        let r = e.verify_envelope(&envelope, &e.config(level)).await;
+        assert!(r.is_success, "{level}: {r:#?}");
+        let ts = checks(&r)["authenticTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(ts.starts_with("failed (logged)"), "{ts}");
+        assert!(
+            r.message
+                .contains("logged (not enforced) failures: authenticTimestamp"),
+            "{}",
+            r.message
+        );
+    }
+
+    // strict with authenticTimestamp overridden to log passes too.
+    let mut c = e.config("strict");
+    c["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["override"] =
+        json!({"authenticTimestamp": "log"});
+    assert!(e.verify_envelope(&envelope, &c).await.is_success);
+}
+
+#[tokio::test]
+async fn untrusted_root_fails_authenticity_unless_audited() {
+    let e = env().await;
+    let stranger = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    let envelope = e.sign(&JwsOptions::now());
+    let untrusting = config("strict", &stranger.root_pem, &[&e.identity]);
+    let r = e.verify_envelope(&envelope, &untrusting).await;
+    assert_fails(&r, "UNTRUSTED", "authenticity validation failed");
+
+    let audit = config("audit", &stranger.root_pem, &[&e.identity]);
+    let r = e.verify_envelope(&envelope, &audit).await;
+    assert!(r.is_success, "{r:#?}");
+    assert!(
+        checks(&r)["authenticity"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed (logged)")
+    );
+}
+
+#[tokio::test]
+async fn identity_mismatch_fails_authenticity() {
+    let e = env().await;
+    let envelope = e.sign(&JwsOptions::now());
+    let other = Subject::new("Vouch Test", "Someone Else").identity();
+    let r = e
+        .verify_envelope(&envelope, &config("strict", &e.chain.root_pem, &[&other]))
+        .await;
+    assert_fails(
+        &r,
+        "UNTRUSTED_IDENTITY",
+        "is not one of the trusted identities",
+    );
+
+    // The identity is a subset match, attribute order does not matter, `*` trusts anyone.
+    for ok in ["x509.subject: O=Vouch Test, C=US, ST=WA", "*"] {
+        let r = e
+            .verify_envelope(&envelope, &config("strict", &e.chain.root_pem, &[ok]))
+            .await;
+        assert!(r.is_success, "{ok}: {r:#?}");
+    }
+}
+
+#[tokio::test]
+async fn levels_follow_the_spec_table_for_an_expired_signature() {
+    let e = env().await;
+    let now = unix_now();
+    let mut opts = JwsOptions::now();
+    opts.signing_time = now - DAY / 2; // the leaf is valid from a day ago
+    opts.expiry = Some(now - 3600);
+    let envelope = e.sign(&opts);
+
+    let r = e.verify_envelope(&envelope, &e.config("strict")).await;
+    assert_fails(&r, "SIGNATURE_EXPIRED", "expiry validation failed");
+    for level in ["permissive", "audit"] {
+        let r = e.verify_envelope(&envelope, &e.config(level)).await;
+        assert!(r.is_success, "{level}: {r:#?}");
+        assert!(
+            checks(&r)["expiry"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed (logged)")
+        );
+    }
+    let mut c = e.config("strict");
+    c["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["override"] =
+        json!({"expiry": "log", "revocation": "skip"});
+    let r = e.verify_envelope(&envelope, &c).await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(checks(&r)["revocation"], "skipped");
+
+    // skip verifies nothing: even a garbage envelope passes, and says so.
+    let skip = json!({
+        "trustPolicy": {"version": "1.0", "trustPolicies": [{
+            "name": "skipper", "registryScopes": ["*"], "signatureVerification": {"level": "skip"},
+        }]},
+    });
+    let r = e.verify_envelope(b"garbage", &skip).await;
+    assert!(r.is_success, "{r:#?}");
+    assert!(r.message.contains("skipped"));
+    assert_eq!(checks(&r)["integrity"], "skipped");
+}
+
+#[tokio::test]
+async fn exact_scope_beats_the_wildcard_and_unscoped_subjects_fail() {
+    let e = env().await;
+    let forged = with_field(&e.sign(&JwsOptions::now()), "signature", "AAAA".into());
+    let mut c = e.config("strict");
+    let policies = c["trustPolicy"]["trustPolicies"].as_array_mut().unwrap();
+    policies[0]["registryScopes"] = json!(["registry.test/team/app"]);
+    policies.push(json!({
+        "name": "others", "registryScopes": ["*"], "signatureVerification": {"level": "skip"},
+    }));
+    let r = e.verify_envelope(&forged, &c).await;
+    assert_fails(&r, "SIGNATURE_INVALID", "integrity");
+    assert_eq!(r.extensions["trustPolicy"], "default");
+
+    c["trustPolicy"]["trustPolicies"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let r = e.verify_envelope(&forged, &c).await;
+    assert_fails(&r, "SIGNATURE_INVALID", "integrity");
+    let mut elsewhere = e.config("strict");
+    elsewhere["trustPolicy"]["trustPolicies"][0]["registryScopes"] = json!(["registry.test/other"]);
+    let r = e.verify_envelope(&forged, &elsewhere).await;
+    assert_fails(&r, "TRUST_POLICY_NOT_FOUND", "registry.test/team/app");
+}
+
+#[tokio::test]
+async fn unknown_critical_header_is_rejected() {
+    let e = env().await;
+    let mut opts = JwsOptions::now();
+    opts.extra_protected
+        .insert("com.example.mustUnderstand".into(), "yes".into());
+    opts.extra_crit.push("com.example.mustUnderstand".into());
+    let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
+    assert_fails(
+        &r,
+        "INVALID_ENVELOPE",
+        "\"com.example.mustUnderstand\" is not understood",
+    );
+
+    // The same header, not critical, is an ignored extended attribute.
+    let mut opts = JwsOptions::now();
+    opts.extra_protected
+        .insert("com.example.info".into(), "yes".into());
+    assert!(
+        e.verify_envelope(&e.sign(&opts), &e.config("strict"))
+            .await
+            .is_success
+    );
+}
+
+#[tokio::test]
+async fn malformed_envelopes_fail_with_a_report_not_a_trap() {
+    let e = env().await;
+    let config = e.config("strict");
+    let good = e.sign(&JwsOptions::now());
+    let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+        (
+            with_field(&good, "payload", "***".into()),
+            "INVALID_ENVELOPE",
+            "payload is not unpadded base64url",
+        ),
+        (
+            with_field(&good, "protected", "e30".into()),
+            "INVALID_ENVELOPE",
+            "no alg",
+        ),
+        (
+            b"{not json".to_vec(),
+            "INVALID_ENVELOPE",
+            "envelope is not JSON",
+        ),
+        (
+            with_field(&good, "header", json!({"x5c": ["%%"]})),
+            "INVALID_ENVELOPE",
+            "x5c[0] is not base64",
+        ),
+        (
+            with_field(&good, "header", json!({"x5c": ["AAEC"]})),
+            "INVALID_ENVELOPE",
+            "x5c[0] is not a certificate",
+        ),
+        (vec![0xff; 4096], "INVALID_ENVELOPE", "not JSON"),
+    ];
+    for (envelope, reason, text) in cases {
+        let r = e.verify_envelope(&envelope, &config).await;
+        assert_fails(&r, reason, text);
+    }
+
+    let x5c = e.chain.x5c();
+    let two = e.f.store_manifest(
+        &[(fx::JWS_MEDIA_TYPE, &good), (fx::JWS_MEDIA_TYPE, b"{}")],
+        &x5c,
+    );
+    assert_fails(
+        &e.verify(&two, &config).await,
+        "INVALID_ENVELOPE",
+        "exactly one layer, this one has 2",
+    );
+    let cose =
+        e.f.store_manifest(&[("application/cose", b"\xd2\x84")], &x5c);
+    assert_fails(
+        &e.verify(&cose, &config).await,
+        "UNSUPPORTED_ENVELOPE",
+        "COSE",
+    );
+    let odd = e.f.store_manifest(&[("text/plain", b"hi")], &x5c);
+    assert_fails(
+        &e.verify(&odd, &config).await,
+        "INVALID_ENVELOPE",
+        "\"text/plain\"",
+    );
+}
+
+#[tokio::test]
+async fn bad_trust_policies_are_refused_by_check_config() {
+    let e = env().await;
+    let good = e.config("strict");
+    e.rt.check_config(&e.notation, &good.to_string())
+        .await
+        .unwrap();
+
+    let not_a_cert = "-----BEGIN CERTIFICATE-----\nAAECAwQ=\n-----END CERTIFICATE-----\n";
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"trustPolicy": 1}), "config"),
+        (
+            {
+                let mut c = good.clone();
+                c["trustPolicy"]["version"] = json!("0.9");
+                c
+            },
+            "version \"0.9\" is not supported",
+        ),
+        (
+            config("lenient", &e.chain.root_pem, &["*"]),
+            "level \"lenient\" is invalid",
+        ),
+        (
+            config("strict", not_a_cert, &["*"]),
+            "trust store ca:test, entry 0, certificate 0: not a valid X.509 certificate",
+        ),
+        (
+            config("strict", &e.chain.root_pem, &["x509.subject: CN=x"]),
+            "no \"C\" attribute",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["trustPolicy"]["trustPolicies"][0]["trustStores"] = json!(["ca:nope"]);
+                c
+            },
+            "ca:nope is referenced but not defined",
+        ),
+    ];
+    for (config, text) in cases {
+        match e.rt.check_config(&e.notation, &config.to_string()).await {
+            Err(RuntimeError::Config { reason, .. }) => {
+                assert!(reason.contains(text), "{reason:?} lacks {text:?}")
+            }
+            other => panic!("{text}: expected a config error, got {other:?}"),
+        }
+    }
+
+    // verify() with a bad config reports CONFIG_INVALID rather than trapping.
+    let store = LayoutStore::open(e.f.dir.path(), Default::default()).unwrap();
+    let artifact =
+        e.f.store_envelope(&e.sign(&JwsOptions::now()), &e.chain.x5c());
+    let input = VerifyInput {
+        store: Arc::new(store),
+        subject_reference: REFERENCE.into(),
+        subject: e.f.subject.clone(),
+        artifact,
+        config: "{\"trustPolicy\": {}}".into(),
+    };
+    let r = e.rt.verify(&e.notation, input).await.unwrap().report;
+    assert_fails(&r, "CONFIG_INVALID", "missing field `version`");
+}

@@ -283,6 +283,21 @@ async fn referrers_api_with_pagination_and_filter() {
             .unwrap()
             .is_empty()
     );
+    // The 404 is remembered: later lists go straight to the fallback tag.
+    let before = reg.referrer_requests();
+    for _ in 0..3 {
+        assert!(
+            s.list_referrers(&image.digest, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        reg.referrer_requests(),
+        before,
+        "no referrers API probe after a 404"
+    );
 }
 
 #[tokio::test]

@@ -48,6 +48,10 @@ fn guest_packages(root: &Path) -> Result<Vec<String>> {
             }
             let text = std::fs::read_to_string(&manifest)
                 .with_context(|| format!("reading {}", manifest.display()))?;
+            // Shared libraries (e.g. `verifier-common`) are not components.
+            if !text.contains("\"cdylib\"") {
+                continue;
+            }
             let name = text
                 .lines()
                 .find_map(|l| {

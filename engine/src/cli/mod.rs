@@ -180,6 +180,40 @@ fn source(sources: &Sources, subject: &str, oci_layout: bool) -> anyhow::Result<
     })
 }
 
+/// Progress on stderr while subjects are verified, only when stderr is a terminal (never in
+/// pipes, CI logs or JSON consumers' captures).
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(subjects: usize) -> Self {
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(subjects as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} verifying {pos}/{len} subjects {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+
+    fn done(&self, report: &SubjectReport) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(report.subject.clone());
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// A runtime sized for `config`'s verifiers and executor.
 fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
     let max_memory = config
@@ -228,8 +262,15 @@ async fn verify(
         .with_context(|| format!("config file {}", config_path.display()))?;
     let executor =
         Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
+    let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =
-        futures::future::join_all(sources.into_iter().map(|s| executor.verify(s))).await;
+        futures::future::join_all(sources.into_iter().map(|s| async {
+            let report = executor.verify(s).await;
+            progress.done(&report);
+            report
+        }))
+        .await;
+    progress.finish();
     let all_pass = reports.iter().all(|r| r.is_success);
     let mut out = std::io::stdout().lock();
     match output {

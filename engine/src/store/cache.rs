@@ -53,7 +53,7 @@ const INLINE_DISK_READ_BYTES: u64 = 64 << 10;
 /// Durations are written as a number of milliseconds or as a string with a unit: `"250ms"`,
 /// `"5s"`, `"10m"`, `"1h"`. A zero TTL keeps nothing beyond coalescing concurrent misses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct CacheConfig {
     /// How long a tag → descriptor answer is reused. Default 5 s: tags are mutable (a push moves
     /// them), so this is kept short; it still absorbs the burst of identical resolves a rollout
@@ -116,7 +116,7 @@ pub enum CacheConfigError {
         max: Duration,
     },
     /// More pending disk writes than a semaphore can count.
-    #[error("cache config: max_pending_disk_writes is {0}, over the {max} maximum", max = u32::MAX)]
+    #[error("cache config: maxPendingDiskWrites is {0}, over the {max} maximum", max = u32::MAX)]
     TooManyPendingWrites(usize),
 }
 
@@ -124,9 +124,9 @@ impl CacheConfig {
     /// Check the values can be used (TTLs up to a year, pending writes up to `u32::MAX`).
     pub fn validate(&self) -> Result<(), CacheConfigError> {
         for (field, value) in [
-            ("resolve_ttl", self.resolve_ttl),
-            ("digest_resolve_ttl", self.digest_resolve_ttl),
-            ("referrers_ttl", self.referrers_ttl),
+            ("resolveTtl", self.resolve_ttl),
+            ("digestResolveTtl", self.digest_resolve_ttl),
+            ("referrersTtl", self.referrers_ttl),
         ] {
             if value > MAX_TTL {
                 return Err(CacheConfigError::TtlTooLong {
@@ -815,7 +815,7 @@ mod tests {
     #[test]
     fn config_serde_accepts_units_and_millis() {
         let c: CacheConfig = serde_json::from_str(
-            r#"{"resolve_ttl":"250ms","referrers_ttl":30000,"memory_bytes":1024}"#,
+            r#"{"resolveTtl":"250ms","referrersTtl":30000,"memoryBytes":1024}"#,
         )
         .unwrap();
         assert_eq!(c.resolve_ttl, Duration::from_millis(250));
@@ -826,13 +826,13 @@ mod tests {
             CacheConfig::default().digest_resolve_ttl
         );
         let json = serde_json::to_string(&CacheConfig::default()).unwrap();
-        assert!(json.contains(r#""resolve_ttl":"5s""#), "{json}");
-        assert!(json.contains(r#""digest_resolve_ttl":"1h""#), "{json}");
+        assert!(json.contains(r#""resolveTtl":"5s""#), "{json}");
+        assert!(json.contains(r#""digestResolveTtl":"1h""#), "{json}");
         let back: CacheConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, CacheConfig::default());
         for bad in [
-            r#"{"resolve_ttl":"5 parsecs"}"#,
-            r#"{"resolve_ttl":"s"}"#,
+            r#"{"resolveTtl":"5 parsecs"}"#,
+            r#"{"resolveTtl":"s"}"#,
             r#"{"nope":1}"#,
         ] {
             assert!(serde_json::from_str::<CacheConfig>(bad).is_err(), "{bad}");
@@ -850,7 +850,7 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(CacheConfigError::TtlTooLong {
-                field: "referrers_ttl",
+                field: "referrersTtl",
                 ..
             })
         ));

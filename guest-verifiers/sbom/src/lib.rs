@@ -18,7 +18,7 @@
 pub mod config;
 pub mod document;
 pub mod license;
-pub mod manifest;
+pub use verifier_common::manifest;
 pub mod policy;
 pub mod purl;
 

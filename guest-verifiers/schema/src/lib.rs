@@ -20,7 +20,7 @@
 //! `STORE_ERROR`, `INVALID_JSON`, `SCHEMA_VIOLATION`.
 
 pub mod config;
-pub mod manifest;
+pub use verifier_common::manifest;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 

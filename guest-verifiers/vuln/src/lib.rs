@@ -20,7 +20,7 @@
 //! report layer), `TOO_LARGE`, `STORE_ERROR`, `REPORT_AGE_UNKNOWN`, `REPORT_TOO_OLD`,
 //! `VULNERABILITY_DENIED`.
 
-pub mod manifest;
+pub use verifier_common::manifest;
 pub mod policy;
 pub mod sarif;
 pub mod time;

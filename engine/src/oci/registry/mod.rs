@@ -37,6 +37,8 @@ use crate::store::{StoreError, check_content};
 
 /// The header registries put the manifest digest in.
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+/// How long a registry that answered 404 to the referrers API is assumed to lack it.
+const NO_REFERRERS_API_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
 /// The most referrer pages followed before giving up.
 const MAX_REFERRER_PAGES: usize = 64;
 /// The largest token-endpoint answer accepted.
@@ -219,6 +221,9 @@ struct RegistryState {
     tokens: Mutex<TokenCache>,
     /// Serialises token fetches so concurrent requests share one renewal.
     token_fetch: tokio::sync::Mutex<()>,
+    /// Until when the registry is known to lack the referrers API (it answered 404), so lists go
+    /// straight to the tag-schema fallback instead of paying a 404 first (as oras-go does).
+    no_referrers_api_until: Mutex<Option<std::time::Instant>>,
 }
 
 /// A client for OCI registries, shared by every repository store; holds per-registry settings,
@@ -319,6 +324,7 @@ impl RegistryClient {
             challenge: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
             token_fetch: tokio::sync::Mutex::new(()),
+            no_referrers_api_until: Mutex::new(None),
         });
         states.insert(host.to_owned(), state.clone());
         Ok(state)
@@ -599,6 +605,16 @@ impl RegistryClient {
             reference.repository()
         );
         let limit = st.config.max_manifest_bytes;
+        let known_missing = st
+            .no_referrers_api_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| std::time::Instant::now() < until);
+        if known_missing {
+            return self
+                .referrers_fallback(&st, reference, subject, artifact_type)
+                .await;
+        }
         let mut url = repo_url(&st, reference, &["referrers", &subject.to_string()])?;
         if let Some(at) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", at);
@@ -633,6 +649,13 @@ impl RegistryClient {
                 Ok(r) => r,
                 Err(RegistryError::NotFound { .. }) if page == 0 => {
                     tracing::debug!(%what, "no referrers API (404); reading the tag-schema fallback");
+                    // A registry with the API answers 200 (an empty index) even for an unknown
+                    // subject, so a 404 means the API is missing; re-probe after a while in case
+                    // the registry is upgraded.
+                    *st.no_referrers_api_until
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        Some(std::time::Instant::now() + NO_REFERRERS_API_RECHECK);
                     return self
                         .referrers_fallback(&st, reference, subject, artifact_type)
                         .await;

@@ -8,62 +8,17 @@
 mod guests;
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use support::demo::{REPO, push_demo};
 use support::registry::Registry;
 use vouch::config::Config;
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, Executor, Settings};
-use vouch::oci::layout::REF_NAME_ANNOTATION;
-use vouch::oci::{Descriptor, Manifest, OciLayout};
 use vouch::runtime::{Runtime, RuntimeConfig};
 
-const REPO: &str = "demo";
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-/// The demo config with the verifiers' paths pointing at the freshly built `.wasm` files.
 fn demo_config() -> Config {
-    let mut config =
-        Config::load(&examples().join("vouch.yaml")).expect("examples/vouch.yaml loads");
-    for v in &mut config.verifiers {
-        v.path = guests::verifier(&v.name);
-    }
-    config
-}
-
-/// Push every image and referrer of the demo layout, the way `oras copy` would.
-async fn push_demo(registry: &Registry) {
-    let layout = OciLayout::open(examples().join("demo-layout")).unwrap();
-    let index = layout.index().unwrap();
-    let mut referrers: Vec<(Descriptor, Descriptor)> = Vec::new();
-    for entry in &index.manifests {
-        let bytes = layout.read_blob(entry, 4 << 20).unwrap();
-        let manifest = Manifest::parse(&bytes).unwrap();
-        for blob in manifest.blobs() {
-            let data = layout.read_blob(blob, 32 << 20).unwrap();
-            registry.push_blob(REPO, &blob.media_type, &data).await;
-        }
-        let reference = match entry.annotations.get(REF_NAME_ANNOTATION) {
-            Some(tag) => tag.clone(),
-            None => entry.digest.to_string(),
-        };
-        let desc = registry
-            .push_manifest(REPO, &reference, &bytes, &entry.media_type)
-            .await;
-        if let Some(subject) = manifest.subject {
-            referrers.push((subject, desc));
-        }
-    }
-    // Fallback indexes last: the registry checks that an index's children exist.
-    for (subject, referrer) in referrers {
-        registry
-            .push_referrer_fallback(REPO, &subject.digest, &referrer)
-            .await;
-    }
+    support::demo::demo_config(guests::verifier)
 }
 
 async fn executor(config: &Config) -> Executor {

@@ -11,4 +11,5 @@ pub mod executor;
 pub mod oci;
 pub mod policy;
 pub mod runtime;
+pub mod server;
 pub mod store;

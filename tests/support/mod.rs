@@ -2,5 +2,6 @@
 //! registry server with programmable misbehaviours. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod demo;
 pub mod fake;
 pub mod registry;

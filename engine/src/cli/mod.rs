@@ -1,4 +1,4 @@
-//! The `vouch` command line: `verify`, `discover` and `inspect`.
+//! The `vouch` command line: `verify`, `discover`, `inspect` and `serve`.
 //!
 //! Exit codes: 0 every subject passed (or the command succeeded), 1 a subject failed (or could
 //! not be found), 2 a usage or configuration error. Logs go to stderr, filtered by `RUST_LOG`
@@ -76,6 +76,21 @@ enum Command {
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Tree)]
         output: Output,
     },
+    /// Serve Gatekeeper's external data provider protocol (verify and mutate) over plain HTTP.
+    Serve {
+        /// Configuration file (YAML, or JSON when it ends in `.json`).
+        #[arg(long, short = 'c', default_value = "vouch.yaml")]
+        config: PathBuf,
+        /// Address to listen on (plain HTTP; terminate TLS in front).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Deadline of a verify request, in milliseconds.
+        #[arg(long, default_value_t = 2900)]
+        verify_timeout_ms: u64,
+        /// Deadline of a mutate request, in milliseconds.
+        #[arg(long, default_value_t = 950)]
+        mutate_timeout_ms: u64,
+    },
     /// Describe a verifier component: metadata, imports, exports, size, digest, default limits.
     Inspect {
         /// The verifier's `.wasm` file.
@@ -145,11 +160,24 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             output,
         } => discover(&subject, oci_layout, config.as_deref(), depth, output).await,
         Command::Inspect { wasm, output } => inspect(&wasm, output).await,
+        Command::Serve {
+            config,
+            listen,
+            verify_timeout_ms,
+            mutate_timeout_ms,
+        } => {
+            let settings = crate::server::ServerSettings {
+                verify_timeout: std::time::Duration::from_millis(verify_timeout_ms),
+                mutate_timeout: std::time::Duration::from_millis(mutate_timeout_ms),
+                ..crate::server::ServerSettings::default()
+            };
+            serve(&config, listen, settings).await
+        }
     }
 }
 
 /// Where the config's subjects come from: registries (with caches) and OCI layouts.
-async fn sources_for(config: &Config) -> anyhow::Result<Sources> {
+pub async fn sources_for(config: &Config) -> anyhow::Result<Sources> {
     let client = config
         .stores
         .registries
@@ -236,6 +264,45 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
     .context("cannot create the verifier runtime")
 }
 
+/// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
+/// verifiers (loaded and config-checked), policy and settings.
+pub async fn executor_for(config: &Config, config_path: &Path) -> anyhow::Result<Executor> {
+    let runtime = runtime_for(config)?;
+    let verifiers = executor::load_verifiers(&runtime, config)
+        .await
+        .with_context(|| format!("config file {}", config_path.display()))?;
+    let policy = crate::policy::from_config(config)
+        .with_context(|| format!("config file {}", config_path.display()))?;
+    Ok(Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy))
+}
+
+/// `vouch serve`: load everything, then serve until SIGTERM or ctrl-c.
+async fn serve(
+    config_path: &Path,
+    listen: std::net::SocketAddr,
+    settings: crate::server::ServerSettings,
+) -> anyhow::Result<u8> {
+    if settings.verify_timeout.is_zero() || settings.mutate_timeout.is_zero() {
+        bail!("--verify-timeout-ms and --mutate-timeout-ms must be at least 1");
+    }
+    let config = Config::load(config_path)?;
+    if config.verifiers.is_empty() {
+        bail!(
+            "config file {}: `verifiers` is empty: nothing could verify a subject",
+            config_path.display()
+        );
+    }
+    let sources = sources_for(&config).await?;
+    let executor = executor_for(&config, config_path).await?;
+    let router = crate::server::router(
+        std::sync::Arc::new(executor),
+        std::sync::Arc::new(sources),
+        settings,
+    );
+    crate::server::run(listen, router).await?;
+    Ok(EXIT_PASS)
+}
+
 async fn verify(
     subjects: &[String],
     oci_layout: bool,
@@ -254,14 +321,7 @@ async fn verify(
         .iter()
         .map(|s| source(&resolver, s, oci_layout))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let runtime = runtime_for(&config)?;
-    let verifiers = executor::load_verifiers(&runtime, &config)
-        .await
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let policy = crate::policy::from_config(&config)
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let executor =
-        Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
+    let executor = executor_for(&config, config_path).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =
         futures::future::join_all(sources.into_iter().map(|s| async {

@@ -1,0 +1,215 @@
+//! A small Prometheus text exposition (format 0.0.4): request counts and latencies per endpoint,
+//! verifier call durations per verifier, result cache hits and misses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::executor::report::{SubjectReport, VerifierReport};
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A cumulative histogram over [`BUCKETS`].
+#[derive(Clone, Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, count) in BUCKETS.iter().zip(&mut self.counts) {
+            if seconds <= *bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (endpoint, status code) → requests.
+    requests: BTreeMap<(String, u16), u64>,
+    /// endpoint → request latency.
+    latency: BTreeMap<String, Histogram>,
+    /// verifier name → call duration.
+    verifiers: BTreeMap<String, Histogram>,
+    cache_hits: u64,
+    cache_misses: u64,
+}
+
+/// The server's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    /// Count one request to `endpoint` (the route, not the raw path) answered with `status`.
+    pub fn request(&self, endpoint: &str, status: u16, elapsed: Duration) {
+        let mut m = self.lock();
+        *m.requests.entry((endpoint.to_owned(), status)).or_default() += 1;
+        m.latency
+            .entry(endpoint.to_owned())
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Record a subject's verdict: a cache hit, or a miss with its verifier calls' durations.
+    pub fn report(&self, report: &SubjectReport) {
+        let mut m = self.lock();
+        if report.cached {
+            m.cache_hits += 1;
+            return;
+        }
+        m.cache_misses += 1;
+        fn walk(m: &mut Inner, reports: &[VerifierReport]) {
+            for r in reports {
+                m.verifiers
+                    .entry(r.verifier_name.clone())
+                    .or_default()
+                    .observe(r.timings.total_ms / 1000.0);
+                walk(m, &r.nested_results);
+            }
+        }
+        walk(&mut m, &report.verifier_reports);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let m = self.lock();
+        let mut out = String::new();
+        out.push_str("# HELP vouch_http_requests_total HTTP requests by endpoint and status.\n");
+        out.push_str("# TYPE vouch_http_requests_total counter\n");
+        for ((endpoint, status), n) in &m.requests {
+            let _ = writeln!(
+                out,
+                "vouch_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                escape(endpoint)
+            );
+        }
+        out.push_str(
+            "# HELP vouch_http_request_duration_seconds HTTP request latency by endpoint.\n",
+        );
+        out.push_str("# TYPE vouch_http_request_duration_seconds histogram\n");
+        for (endpoint, h) in &m.latency {
+            let labels = format!("endpoint=\"{}\"", escape(endpoint));
+            h.render(&mut out, "vouch_http_request_duration_seconds", &labels);
+        }
+        out.push_str(
+            "# HELP vouch_verifier_duration_seconds Verifier call durations by verifier (uncached verdicts).\n",
+        );
+        out.push_str("# TYPE vouch_verifier_duration_seconds histogram\n");
+        for (verifier, h) in &m.verifiers {
+            let labels = format!("verifier=\"{}\"", escape(verifier));
+            h.render(&mut out, "vouch_verifier_duration_seconds", &labels);
+        }
+        out.push_str(
+            "# HELP vouch_result_cache_hits_total Verdicts served from the result cache.\n",
+        );
+        out.push_str("# TYPE vouch_result_cache_hits_total counter\n");
+        let _ = writeln!(out, "vouch_result_cache_hits_total {}", m.cache_hits);
+        out.push_str(
+            "# HELP vouch_result_cache_misses_total Verdicts computed (not from the result cache).\n",
+        );
+        out.push_str("# TYPE vouch_result_cache_misses_total counter\n");
+        let _ = writeln!(out, "vouch_result_cache_misses_total {}", m.cache_misses);
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain counters behind: still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Escape a label value (backslash, quote, newline).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::report::Timings;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(0.003);
+        h.observe(0.2);
+        h.observe(20.0);
+        assert_eq!(h.counts[0], 0);
+        assert_eq!(h.counts[1], 1); // ≤ 5 ms
+        assert_eq!(h.counts[6], 2); // ≤ 250 ms
+        assert_eq!(h.counts[BUCKETS.len() - 1], 2);
+        assert_eq!(h.count, 3);
+    }
+
+    #[test]
+    fn exposition_names_endpoints_verifiers_and_cache() {
+        let m = Metrics::default();
+        m.request("/v1/verify", 200, Duration::from_millis(12));
+        m.request("/v1/verify", 400, Duration::from_millis(1));
+        let verifier = VerifierReport {
+            subject: "s".into(),
+            is_success: true,
+            name: "notation".into(),
+            verifier_name: "notation".into(),
+            verifier_type: "notation".into(),
+            artifact_type: "a".into(),
+            reference_digest: "d".into(),
+            message: String::new(),
+            error_reason: None,
+            extensions: Default::default(),
+            nested_results: Vec::new(),
+            timings: Timings::new(Duration::from_millis(30), Duration::ZERO, Duration::ZERO),
+        };
+        let mut report = SubjectReport {
+            subject: "s".into(),
+            digest: None,
+            is_success: true,
+            message: String::new(),
+            verifier_reports: vec![verifier],
+            timings: Timings::default(),
+            cached: false,
+        };
+        m.report(&report);
+        report.cached = true;
+        m.report(&report);
+        let text = m.render();
+        assert!(
+            text.contains("vouch_http_requests_total{endpoint=\"/v1/verify\",status=\"200\"} 1")
+        );
+        assert!(
+            text.contains("vouch_http_requests_total{endpoint=\"/v1/verify\",status=\"400\"} 1")
+        );
+        assert!(text.contains(
+            "vouch_http_request_duration_seconds_bucket{endpoint=\"/v1/verify\",le=\"0.025\"} 2"
+        ));
+        assert!(text.contains(
+            "vouch_verifier_duration_seconds_bucket{verifier=\"notation\",le=\"0.05\"} 1"
+        ));
+        assert!(text.contains("vouch_result_cache_hits_total 1"));
+        assert!(text.contains("vouch_result_cache_misses_total 1"));
+        assert_eq!(escape("a\"b\\"), "a\\\"b\\\\");
+    }
+}

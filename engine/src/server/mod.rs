@@ -1,0 +1,511 @@
+//! `vouch serve`: an HTTP server speaking Gatekeeper's external data provider protocol
+//! (`externaldata.gatekeeper.sh/v1beta1`), on top of the [`Executor`].
+//!
+//! - `POST /ratify/gatekeeper/v1/verify` (and `/v1/verify`): each key is verified concurrently;
+//!   an item's `value` is the key's [`crate::executor::report::SubjectReport`] (Ratify v1 JSON).
+//!   A key that cannot be parsed, resolved or finished within the deadline gets an item `error`;
+//!   the other keys are unaffected. `idempotent` is `false`.
+//! - `POST /ratify/gatekeeper/v1/mutate` (and `/v1/mutate`): each `image:tag` key is resolved to
+//!   `registry/repo@sha256:…`; a key already by digest is returned unchanged. `idempotent` is
+//!   `true` (as Ratify answers: resolving again gives the same digest).
+//! - Keys may carry Ratify's tenant prefix `[namespace]image`; it is stripped. Per-namespace
+//!   tenancy is not implemented yet: every key is verified with the one configuration.
+//! - `GET /healthz` (200 while serving), `GET /readyz` (200 when verifiers are loaded — they are
+//!   loaded before the server starts), `GET /metrics` (Prometheus text format).
+//! - Plain HTTP only: TLS (which Gatekeeper requires of providers) is not implemented here and
+//!   must be terminated in front of the server for now.
+
+pub mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use self::metrics::Metrics;
+use crate::executor::Executor;
+use crate::executor::sources::Sources;
+use crate::oci::Reference;
+
+/// The external data API version Gatekeeper speaks.
+pub const API_VERSION: &str = "externaldata.gatekeeper.sh/v1beta1";
+/// `kind` of a request.
+pub const REQUEST_KIND: &str = "ProviderRequest";
+/// `kind` of a response.
+pub const RESPONSE_KIND: &str = "ProviderResponse";
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Server limits and deadlines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Deadline of a verify request (Gatekeeper's provider timeout is 3 s).
+    pub verify_timeout: Duration,
+    /// Deadline of a mutate request (Gatekeeper's mutation timeout is 1 s).
+    pub mutate_timeout: Duration,
+    /// Keys one request may carry.
+    pub max_keys: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            verify_timeout: Duration::from_millis(2900),
+            mutate_timeout: Duration::from_millis(950),
+            max_keys: 1000,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// What the handlers share.
+struct AppState {
+    executor: Arc<Executor>,
+    sources: Arc<Sources>,
+    settings: ServerSettings,
+    metrics: Metrics,
+}
+
+/// A Gatekeeper `ProviderRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderRequest {
+    api_version: String,
+    kind: String,
+    request: RequestBody,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestBody {
+    keys: Vec<String>,
+}
+
+/// A Gatekeeper `ProviderResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderResponse {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseBody,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseBody {
+    idempotent: bool,
+    items: Vec<Item>,
+    system_error: String,
+}
+
+/// One key's answer.
+#[derive(Debug, Serialize)]
+struct Item {
+    key: String,
+    value: serde_json::Value,
+    error: String,
+}
+
+impl ProviderResponse {
+    fn new(idempotent: bool, items: Vec<Item>, system_error: String) -> Self {
+        ProviderResponse {
+            api_version: API_VERSION,
+            kind: RESPONSE_KIND,
+            response: ResponseBody {
+                idempotent,
+                items,
+                system_error,
+            },
+        }
+    }
+}
+
+/// The router serving the provider endpoints, health and metrics over `executor` and `sources`.
+pub fn router(executor: Arc<Executor>, sources: Arc<Sources>, settings: ServerSettings) -> Router {
+    let limit = settings.max_body_bytes;
+    let state = Arc::new(AppState {
+        executor,
+        sources,
+        settings,
+        metrics: Metrics::default(),
+    });
+    Router::new()
+        .route("/ratify/gatekeeper/v1/verify", post(verify))
+        .route("/v1/verify", post(verify))
+        .route("/ratify/gatekeeper/v1/mutate", post(mutate))
+        .route("/v1/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` completes; in-flight requests then finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving the Gatekeeper external data provider (plain HTTP)");
+    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)
+}
+
+/// Bind `addr` and [`serve`] until SIGTERM or ctrl-c.
+pub async fn run(addr: SocketAddr, router: Router) -> Result<(), ServerError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    serve(listener, router, shutdown_signal()).await
+}
+
+/// Completes on ctrl-c or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Middleware: count requests and their latency per route.
+async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state
+        .metrics
+        .request(&endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let n = state.executor.verifiers().len();
+    if n == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no verifiers loaded\n",
+        )
+            .into_response();
+    }
+    (StatusCode::OK, format!("ready: {n} verifiers loaded\n")).into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A 400 (or other status) answer carrying only a `systemError`.
+fn system_error(status: StatusCode, idempotent: bool, message: String) -> Response {
+    tracing::debug!(%status, message, "rejected a provider request");
+    (
+        status,
+        axum::Json(ProviderResponse::new(idempotent, Vec::new(), message)),
+    )
+        .into_response()
+}
+
+/// Parse and check a request body; the error is the `systemError` to answer with.
+fn parse_request(
+    body: Result<Bytes, BytesRejection>,
+    max_keys: usize,
+) -> Result<Vec<String>, (StatusCode, String)> {
+    let body = body.map_err(|e| (e.status(), format!("cannot read the request body: {e}")))?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let req: ProviderRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = match e.path().to_string().as_str() {
+            "." => String::new(),
+            path => format!(" at `{path}`"),
+        };
+        (
+            StatusCode::BAD_REQUEST,
+            format!("malformed ProviderRequest{at}: {}", e.inner()),
+        )
+    })?;
+    if req.api_version != API_VERSION {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unsupported apiVersion `{}`: expected `{API_VERSION}`",
+                req.api_version
+            ),
+        ));
+    }
+    if req.kind != REQUEST_KIND {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("unsupported kind `{}`: expected `{REQUEST_KIND}`", req.kind),
+        ));
+    }
+    if req.request.keys.len() > max_keys {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "too many keys: {} in one request, at most {max_keys} are accepted",
+                req.request.keys.len()
+            ),
+        ));
+    }
+    Ok(req.request.keys)
+}
+
+/// The image of a key without Ratify's tenant prefix `[namespace]`.
+pub fn strip_tenant(key: &str) -> &str {
+    if let Some(rest) = key.strip_prefix('[')
+        && let Some((_namespace, image)) = rest.split_once(']')
+    {
+        return image;
+    }
+    key
+}
+
+async fn verify(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let keys = match parse_request(body, state.settings.max_keys) {
+        Ok(keys) => keys,
+        Err((status, message)) => return system_error(status, false, message),
+    };
+    let timeout = state.settings.verify_timeout;
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let state = state.clone();
+            let image = strip_tenant(&key).to_owned();
+            let task = tokio::spawn(async move {
+                let source = state.sources.registry(&image).map_err(|e| e.to_string())?;
+                match tokio::time::timeout(timeout, state.executor.verify(source)).await {
+                    Ok(report) => {
+                        state.metrics.report(&report);
+                        Ok(report)
+                    }
+                    Err(_) => Err(format!(
+                        "timed out after {} ms verifying `{image}`",
+                        timeout.as_millis()
+                    )),
+                }
+            });
+            (key, task)
+        })
+        .collect();
+    let mut items = Vec::with_capacity(tasks.len());
+    for (key, task) in tasks {
+        let item = match task.await {
+            Ok(Ok(report)) => {
+                // An unresolvable subject (unknown tag, unreachable registry) is an error of
+                // the key; the report still says why.
+                let error = if report.digest.is_none() {
+                    report.message.clone()
+                } else {
+                    String::new()
+                };
+                Item {
+                    key,
+                    value: serde_json::to_value(&report).unwrap_or_default(),
+                    error,
+                }
+            }
+            Ok(Err(error)) => Item {
+                key,
+                value: serde_json::Value::Null,
+                error,
+            },
+            Err(e) => Item {
+                key,
+                value: serde_json::Value::Null,
+                error: format!("verification task failed: {e}"),
+            },
+        };
+        items.push(item);
+    }
+    axum::Json(ProviderResponse::new(false, items, String::new())).into_response()
+}
+
+/// `image:tag` → `registry/repo@digest`; a key by digest unchanged.
+async fn mutate_one(state: &AppState, image: &str) -> Result<String, String> {
+    let reference: Reference = image.parse().map_err(|e| format!("{e}"))?;
+    if reference.digest().is_some() {
+        return Ok(image.to_owned());
+    }
+    let source = state.sources.registry(image).map_err(|e| e.to_string())?;
+    let desc = source
+        .store
+        .resolve(&source.tag_or_digest)
+        .await
+        .map_err(|e| format!("cannot resolve `{image}`: {e}"))?;
+    Ok(format!("{}@{}", reference.name(), desc.digest))
+}
+
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let keys = match parse_request(body, state.settings.max_keys) {
+        Ok(keys) => keys,
+        Err((status, message)) => return system_error(status, true, message),
+    };
+    let timeout = state.settings.mutate_timeout;
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let state = state.clone();
+            let image = strip_tenant(&key).to_owned();
+            let task = tokio::spawn(async move {
+                match tokio::time::timeout(timeout, mutate_one(&state, &image)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!(
+                        "timed out after {} ms resolving `{image}`",
+                        timeout.as_millis()
+                    )),
+                }
+            });
+            (key, task)
+        })
+        .collect();
+    let mut items = Vec::with_capacity(tasks.len());
+    for (key, task) in tasks {
+        let (value, error) = match task.await {
+            Ok(Ok(pinned)) => (serde_json::Value::String(pinned), String::new()),
+            Ok(Err(error)) => (serde_json::Value::Null, error),
+            Err(e) => (
+                serde_json::Value::Null,
+                format!("resolution task failed: {e}"),
+            ),
+        };
+        items.push(Item { key, value, error });
+    }
+    axum::Json(ProviderResponse::new(true, items, String::new())).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(s: &str) -> Result<Bytes, BytesRejection> {
+        Ok(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn tenant_prefixes_are_stripped() {
+        assert_eq!(strip_tenant("[default]reg/app:v1"), "reg/app:v1");
+        assert_eq!(strip_tenant("reg/app:v1"), "reg/app:v1");
+        assert_eq!(strip_tenant("[unterminated"), "[unterminated");
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let ok = format!(
+            r#"{{"apiVersion":"{API_VERSION}","kind":"ProviderRequest","request":{{"keys":["a:1","b:2"]}}}}"#
+        );
+        assert_eq!(parse_request(body(&ok), 10).unwrap(), ["a:1", "b:2"]);
+        let (status, e) = parse_request(body(&ok), 1).unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(e.contains("too many keys: 2"), "{e}");
+        let (_, e) = parse_request(body("{not json"), 10).unwrap_err();
+        assert!(e.contains("malformed ProviderRequest"), "{e}");
+        let (_, e) = parse_request(
+            body(r#"{"apiVersion":"v1","kind":"ProviderRequest","request":{"keys":[]}}"#),
+            10,
+        )
+        .unwrap_err();
+        assert!(e.contains("apiVersion `v1`"), "{e}");
+        let wrong_kind = ok.replace("ProviderRequest", "Pod");
+        let (_, e) = parse_request(body(&wrong_kind), 10).unwrap_err();
+        assert!(e.contains("kind `Pod`"), "{e}");
+        let (_, e) = parse_request(
+            body(&format!(
+                r#"{{"apiVersion":"{API_VERSION}","kind":"ProviderRequest","request":{{"keys":[1]}}}}"#
+            )),
+            10,
+        )
+        .unwrap_err();
+        assert!(e.contains("request.keys"), "{e}");
+    }
+
+    #[test]
+    fn responses_use_gatekeeper_field_names() {
+        let r = ProviderResponse::new(
+            true,
+            vec![Item {
+                key: "k".into(),
+                value: "v".into(),
+                error: String::new(),
+            }],
+            String::new(),
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["apiVersion"], API_VERSION);
+        assert_eq!(json["kind"], "ProviderResponse");
+        assert_eq!(json["response"]["idempotent"], true);
+        assert_eq!(json["response"]["systemError"], "");
+        assert_eq!(json["response"]["items"][0]["key"], "k");
+        assert_eq!(json["response"]["items"][0]["error"], "");
+    }
+}

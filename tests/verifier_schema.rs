@@ -9,89 +9,23 @@ mod guests;
 #[allow(dead_code)] // shared with other test binaries that use all of it
 #[path = "support/layout.rs"]
 mod layout;
-
-use std::sync::Arc;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/verifier_case.rs"]
+mod verifier_case;
 
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
-use vouch::oci::Descriptor;
-use vouch::runtime::{
-    GuestReport, Limits, Runtime, RuntimeConfig, RuntimeError, Verifier, VerifyInput,
-};
-use vouch::store::StoreAccess;
-use vouch::store::layout::LayoutStore;
+use vouch::runtime::{Runtime, RuntimeError, Verifier};
 
-use layout::LayoutBuilder;
+use verifier_case::{case, verify, verify_raw};
 
 const PROVENANCE: &str = "application/vnd.example.provenance+json";
 const LAYER: &str = "application/vnd.example.provenance.layer.v1+json";
 
-/// A layout holding one image and one referrer of it.
-struct Case {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn StoreAccess>,
-    subject: Descriptor,
-    artifact: Descriptor,
-}
-
-fn case(artifact_type: &str, layers: &[(&str, &[u8])]) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = LayoutBuilder::new(dir.path());
-    let subject = b.image("v1", &[b"layer"]);
-    let artifact = b.referrer(&subject, artifact_type, layers, &[]);
-    b.finish();
-    let store = LayoutStore::open(dir.path(), Default::default()).unwrap();
-    Case {
-        _dir: dir,
-        store: Arc::new(store),
-        subject,
-        artifact,
-    }
-}
-
-/// The runtime and the loaded verifier, shared by every test of this binary: compiling the
-/// component is the slow part, so it is done once.
 static SHARED: OnceCell<(Runtime, Verifier)> = OnceCell::const_new();
 
 async fn setup() -> (Runtime, Verifier) {
-    SHARED
-        .get_or_init(|| async {
-            let rt = Runtime::new(RuntimeConfig {
-                max_instances: 16,
-                max_concurrency: 16,
-                ..RuntimeConfig::default()
-            })
-            .unwrap();
-            let v = rt
-                .load_file("schema", &guests::verifier("schema"), Limits::default())
-                .await
-                .unwrap();
-            (rt, v)
-        })
-        .await
-        .clone()
-}
-
-async fn verify_raw(rt: &Runtime, v: &Verifier, c: &Case, config: &str) -> GuestReport {
-    rt.verify(
-        v,
-        VerifyInput {
-            store: c.store.clone(),
-            subject_reference: "example.test/app:v1".into(),
-            subject: c.subject.clone(),
-            artifact: c.artifact.clone(),
-            config: config.into(),
-        },
-    )
-    .await
-    .unwrap()
-    .report
-}
-
-async fn verify(rt: &Runtime, v: &Verifier, c: &Case, config: &Value) -> GuestReport {
-    let config = config.to_string();
-    rt.check_config(v, &config).await.unwrap();
-    verify_raw(rt, v, c, &config).await
+    verifier_case::shared(&SHARED, "schema").await
 }
 
 fn provenance_schema() -> Value {

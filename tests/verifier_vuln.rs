@@ -9,91 +9,26 @@ mod guests;
 #[allow(dead_code)] // shared with other test binaries that use all of it
 #[path = "support/layout.rs"]
 mod layout;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/verifier_case.rs"]
+mod verifier_case;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::OnceCell;
-use vouch::oci::Descriptor;
-use vouch::runtime::{
-    GuestReport, Limits, Runtime, RuntimeConfig, RuntimeError, Verifier, VerifyInput,
-};
-use vouch::store::StoreAccess;
-use vouch::store::layout::LayoutStore;
+use vouch::runtime::{GuestReport, Runtime, RuntimeError, Verifier};
 
-use layout::LayoutBuilder;
+use verifier_case::{case_annotated, verify, verify_raw};
 
 const SARIF: &str = "application/sarif+json";
 const TRIVY: &str = "application/vnd.aquasecurity.trivy.report.sarif.v1+json";
 const CREATED: &str = "org.opencontainers.image.created";
 
-/// A layout holding one image and one referrer of it.
-struct Case {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn StoreAccess>,
-    subject: Descriptor,
-    artifact: Descriptor,
-}
-
-fn case(artifact_type: &str, layers: &[(&str, &[u8])], annotations: &[(&str, &str)]) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = LayoutBuilder::new(dir.path());
-    let subject = b.image("v1", &[b"layer"]);
-    let artifact = b.referrer(&subject, artifact_type, layers, annotations);
-    b.finish();
-    let store = LayoutStore::open(dir.path(), Default::default()).unwrap();
-    Case {
-        _dir: dir,
-        store: Arc::new(store),
-        subject,
-        artifact,
-    }
-}
-
-/// The runtime and the loaded verifier, shared by every test of this binary: compiling the
-/// component is the slow part, so it is done once.
 static SHARED: OnceCell<(Runtime, Verifier)> = OnceCell::const_new();
 
 async fn setup() -> (Runtime, Verifier) {
-    SHARED
-        .get_or_init(|| async {
-            let rt = Runtime::new(RuntimeConfig {
-                max_instances: 16,
-                max_concurrency: 16,
-                ..RuntimeConfig::default()
-            })
-            .unwrap();
-            let v = rt
-                .load_file("vuln", &guests::verifier("vuln"), Limits::default())
-                .await
-                .unwrap();
-            (rt, v)
-        })
-        .await
-        .clone()
-}
-
-async fn verify_raw(rt: &Runtime, v: &Verifier, c: &Case, config: &str) -> GuestReport {
-    rt.verify(
-        v,
-        VerifyInput {
-            store: c.store.clone(),
-            subject_reference: "example.test/app:v1".into(),
-            subject: c.subject.clone(),
-            artifact: c.artifact.clone(),
-            config: config.into(),
-        },
-    )
-    .await
-    .unwrap()
-    .report
-}
-
-async fn verify(rt: &Runtime, v: &Verifier, c: &Case, config: Value) -> GuestReport {
-    let config = config.to_string();
-    rt.check_config(v, &config).await.unwrap();
-    verify_raw(rt, v, c, &config).await
+    verifier_case::shared(&SHARED, "vuln").await
 }
 
 /// RFC 3339 UTC for `ago` before now.
@@ -193,7 +128,7 @@ async fn metadata_and_a_passing_report() {
     assert!(v.metadata().handles(SARIF));
     assert!(v.metadata().handles(TRIVY));
 
-    let c = case(TRIVY, &[(TRIVY, &trivy_report())], &[]);
+    let c = case_annotated(TRIVY, &[(TRIVY, &trivy_report())], &[]);
     let r = verify(&rt, &v, &c, json!({})).await;
     assert!(r.is_success, "{r:?}");
     assert_eq!(r.extensions["findings"], 5);
@@ -205,7 +140,7 @@ async fn metadata_and_a_passing_report() {
     assert_eq!(r.extensions["denied"], 0);
 
     // Grype: CVSS scores decide; ids are reduced to the CVE/GHSA part.
-    let c = case(SARIF, &[(SARIF, &grype_report())], &[]);
+    let c = case_annotated(SARIF, &[(SARIF, &grype_report())], &[]);
     let r = verify(&rt, &v, &c, json!({"denySeverity": "high"})).await;
     assert!(r.is_success, "{r:?}");
     assert_eq!(count(&r, "low"), 1);
@@ -218,7 +153,7 @@ async fn metadata_and_a_passing_report() {
 #[tokio::test]
 async fn severity_and_cve_rules_deny() {
     let (rt, v) = setup().await;
-    let c = case(TRIVY, &[(TRIVY, &trivy_report())], &[]);
+    let c = case_annotated(TRIVY, &[(TRIVY, &trivy_report())], &[]);
 
     let r = verify(&rt, &v, &c, json!({"denySeverity": "high"})).await;
     assert!(!r.is_success);
@@ -257,7 +192,7 @@ async fn severity_and_cve_rules_deny() {
 async fn max_age_uses_the_created_annotation() {
     let (rt, v) = setup().await;
     let fresh = rfc3339_ago(Duration::from_secs(3600));
-    let c = case(SARIF, &[(SARIF, &grype_report())], &[(CREATED, &fresh)]);
+    let c = case_annotated(SARIF, &[(SARIF, &grype_report())], &[(CREATED, &fresh)]);
     let r = verify(&rt, &v, &c, json!({"maxAge": "24h"})).await;
     assert!(r.is_success, "{r:?}");
     assert_eq!(r.extensions["created"], fresh.as_str());
@@ -269,18 +204,18 @@ async fn max_age_uses_the_created_annotation() {
     assert!(r.message.contains(&fresh), "{}", r.message);
 
     let old = rfc3339_ago(Duration::from_secs(8 * 86_400));
-    let c = case(SARIF, &[(SARIF, &grype_report())], &[(CREATED, &old)]);
+    let c = case_annotated(SARIF, &[(SARIF, &grype_report())], &[(CREATED, &old)]);
     let r = verify(&rt, &v, &c, json!({"maxAge": "7d"})).await;
     assert_eq!(r.error_reason.as_deref(), Some("REPORT_TOO_OLD"));
 
-    let c = case(SARIF, &[(SARIF, &grype_report())], &[]);
+    let c = case_annotated(SARIF, &[(SARIF, &grype_report())], &[]);
     let r = verify(&rt, &v, &c, json!({"maxAge": "7d"})).await;
     assert_eq!(r.error_reason.as_deref(), Some("REPORT_AGE_UNKNOWN"));
     assert!(r.message.contains(CREATED), "{}", r.message);
     // Without maxAge, no annotation is needed.
     assert!(verify(&rt, &v, &c, json!({})).await.is_success);
 
-    let c = case(
+    let c = case_annotated(
         SARIF,
         &[(SARIF, &grype_report())],
         &[(CREATED, "last tuesday")],
@@ -304,14 +239,14 @@ async fn malformed_input_fails_without_trapping() {
             "$.runs[0].results[0].ruleId",
         ),
     ] {
-        let c = case(SARIF, &[(SARIF, &doc)], &[]);
+        let c = case_annotated(SARIF, &[(SARIF, &doc)], &[]);
         let r = verify(&rt, &v, &c, json!({})).await;
         assert!(!r.is_success);
         assert_eq!(r.error_reason.as_deref(), Some("INVALID_SARIF"), "{r:?}");
         assert_eq!(r.extensions["path"], path, "{r:?}");
     }
 
-    let c = case(SARIF, &[("application/json", &grype_report())], &[]);
+    let c = case_annotated(SARIF, &[("application/json", &grype_report())], &[]);
     let r = verify(&rt, &v, &c, json!({})).await;
     assert_eq!(r.error_reason.as_deref(), Some("INVALID_SARIF"));
     assert!(r.message.contains("application/json"), "{}", r.message);
@@ -319,7 +254,7 @@ async fn malformed_input_fails_without_trapping() {
     let r = verify(&rt, &v, &c, json!({"mediaTypes": ["application/json"]})).await;
     assert!(r.is_success, "{r:?}");
 
-    let c = case(SARIF, &[(SARIF, &trivy_report())], &[]);
+    let c = case_annotated(SARIF, &[(SARIF, &trivy_report())], &[]);
     let r = verify(&rt, &v, &c, json!({"maxBlobBytes": 64})).await;
     assert_eq!(r.error_reason.as_deref(), Some("TOO_LARGE"));
 }
@@ -342,7 +277,7 @@ async fn bad_config_is_rejected_by_check_config() {
             other => panic!("{config}: expected a config error, got {other:?}"),
         }
     }
-    let c = case(SARIF, &[(SARIF, &grype_report())], &[]);
+    let c = case_annotated(SARIF, &[(SARIF, &grype_report())], &[]);
     let r = verify_raw(&rt, &v, &c, r#"{"denySeverity": 7}"#).await;
     assert_eq!(r.error_reason.as_deref(), Some("CONFIG_INVALID"));
 }

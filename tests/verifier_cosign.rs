@@ -1,6 +1,7 @@
 //! The cosign verifier (`guest-verifiers/cosign`, the real wasm component) run through the
 //! runtime against OCI layouts holding signatures made by `xtask::fixtures::cosign`: key-based
-//! and keyless (test Fulcio CA, test Rekor log), valid and tampered in every way that matters.
+//! and keyless (test Fulcio CA, test Rekor log), and Sigstore bundles v0.3 verified against a
+//! test `trusted_root.json`; valid and tampered in every way that matters.
 
 #[allow(dead_code)] // `guest()` is for the test guests
 #[path = "support/guests.rs"]
@@ -14,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use serde_json::Value;
 use serde_json::json;
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
@@ -22,9 +24,11 @@ use vouch::runtime::{
 };
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::cosign::{
-    ARTIFACT_TYPE, BUNDLE_ANNOTATION, Fulcio, IssuerExtension, Key, Layer, PAYLOAD_TYPE, Rekor,
-    SIGNATURE_ANNOTATION, San, SignatureManifest, SubjectRef, generate_ed25519_key, generate_key,
-    signature_manifest, simple_signing_payload, simple_signing_payload_with,
+    ARTIFACT_TYPE, BUNDLE_ANNOTATION, BUNDLE_V03, BundleSigner, Fulcio, IN_TOTO, IssuerExtension,
+    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SignatureManifest,
+    SubjectRef, bundle_manifest, dsse_bundle, generate_ed25519_key, generate_key,
+    in_toto_statement, message_signature_bundle, signature_manifest, simple_signing_payload,
+    simple_signing_payload_with, trusted_root,
 };
 
 use layout::LayoutBuilder;
@@ -364,32 +368,6 @@ async fn malformed_inputs_fail_without_trapping() {
     assert!(r.error_reason.is_some(), "{r:?}");
 }
 
-#[tokio::test]
-async fn sigstore_bundle_artifacts_are_reported_unsupported() {
-    let key = generate_key().unwrap();
-    let c = case_raw(|s| {
-        let m = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
-                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-                       "size": 2},
-            "layers": [],
-            "subject": {"mediaType": s.media_type, "digest": s.digest, "size": s.size},
-        });
-        (
-            serde_json::to_vec(&m).unwrap(),
-            vec![("application/vnd.oci.empty.v1+json".into(), b"{}".to_vec())],
-        )
-    });
-    failed(
-        &run(&c, &key_config(&[("k", &key)])).await,
-        "UNSUPPORTED_FORMAT",
-        "bundle",
-    );
-}
-
 // ---------------------------------------------------------------------------------------------
 // Keyless
 
@@ -706,4 +684,600 @@ async fn bad_configs_are_rejected_by_check_config() {
     input.config = "{}".into();
     let r = rt.verify(v, input).await.unwrap().report;
     failed(&r, "CONFIG_INVALID", "no trust configured");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sigstore bundles v0.3
+
+const SLSA: &str = "https://slsa.dev/provenance/v1";
+
+/// A layout with an image and one bundle referrer; `make` gets the subject and the subject
+/// manifest's bytes and returns the bundle bytes and the layer media type.
+fn bundle_case(make: impl FnOnce(&SubjectRef, &[u8]) -> (Vec<u8>, String)) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path());
+    let subject = b.image("v1", &[b"layer one"]);
+    let sref = subject_ref(&subject);
+    let subject_bytes =
+        std::fs::read(dir.path().join("blobs/sha256").join(subject.digest.hex())).unwrap();
+    let (bundle, layer_type) = make(&sref, &subject_bytes);
+    let m = bundle_manifest(&sref, &bundle, &layer_type);
+    for blob in &m.blobs {
+        b.blob(&blob.media_type, &blob.data);
+    }
+    let mut artifact = b.blob(OCI_MANIFEST, &m.manifest);
+    artifact.artifact_type = Some(BUNDLE_V03.into());
+    b.finish();
+    let store = LayoutStore::open(dir.path(), Default::default()).unwrap();
+    Case {
+        _dir: dir,
+        input: VerifyInput {
+            store: Arc::new(store),
+            subject_reference: format!("{DOCKER_REF}:v1"),
+            subject,
+            artifact,
+            config: "{}".into(),
+        },
+    }
+}
+
+/// Test Sigstore infrastructure: a Fulcio CA, a Rekor log, a leaf and a key.
+struct Sigstore {
+    fulcio: Fulcio,
+    rekor: Rekor,
+    leaf: Leaf,
+    key: Key,
+    /// Integrated time of the log entries (inside the leaf's validity).
+    at: i64,
+}
+
+impl Sigstore {
+    fn new() -> Sigstore {
+        let fulcio = Fulcio::new("fulcio").unwrap();
+        let nb = now() - 300;
+        let leaf = fulcio
+            .issue(&San::Email(EMAIL.into()), ISSUER, IssuerExtension::Both, nb)
+            .unwrap();
+        Sigstore {
+            fulcio,
+            rekor: Rekor::new().unwrap(),
+            leaf,
+            key: generate_key().unwrap(),
+            at: nb + 30,
+        }
+    }
+
+    fn root(&self) -> Value {
+        trusted_root(&[&self.fulcio], &[&self.rekor])
+    }
+
+    /// Config trusting the test root, the e-mail identity and the key `release`.
+    fn config(&self) -> String {
+        self.config_with(self.root())
+    }
+
+    fn config_with(&self, root: Value) -> String {
+        json!({
+            "trustedRoot": root,
+            "identities": [{"issuer": ISSUER, "subject": EMAIL}],
+            "keys": [{"name": "release", "pem": self.key.public_key_pem()}],
+        })
+        .to_string()
+    }
+
+    fn log(&self, tree_size: Option<u64>) -> LogEntry<'_> {
+        LogEntry {
+            rekor: &self.rekor,
+            integrated_time: self.at,
+            log_index: 3,
+            tree_size,
+        }
+    }
+
+    fn cert(&self) -> BundleSigner<'_> {
+        BundleSigner::Certificate(&self.leaf)
+    }
+
+    fn key_signer(&self) -> BundleSigner<'_> {
+        BundleSigner::Key {
+            key: &self.key,
+            hint: "release",
+        }
+    }
+
+    /// A message-signature bundle over the subject, edited by `edit`.
+    fn message(
+        &self,
+        signer: &BundleSigner,
+        log: &LogEntry,
+        edit: impl FnOnce(&mut Value),
+    ) -> Case {
+        bundle_case(|_, subject| {
+            let mut b = message_signature_bundle(subject, signer, log).unwrap();
+            edit(&mut b);
+            (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+        })
+    }
+
+    /// A DSSE bundle of a statement about the subject, edited by `edit`.
+    fn dsse(&self, signer: &BundleSigner, log: &LogEntry, edit: impl FnOnce(&mut Value)) -> Case {
+        bundle_case(|s, _| {
+            let hex = s.digest.strip_prefix("sha256:").unwrap();
+            let stmt = in_toto_statement(DOCKER_REF, hex, SLSA);
+            let mut b = dsse_bundle(&stmt, signer, log).unwrap();
+            edit(&mut b);
+            (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+        })
+    }
+}
+
+fn b64e(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn b64d(text: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_str().unwrap())
+        .unwrap()
+}
+
+/// Flips the last bit of the base64 bytes at `v`.
+fn flip(v: &mut Value) {
+    let mut bytes = b64d(v);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    *v = Value::String(b64e(&bytes));
+}
+
+#[tokio::test]
+async fn metadata_names_the_bundle_artifact_type() {
+    let (_, v) = verifier();
+    assert!(v.metadata().handles(BUNDLE_V03));
+}
+
+#[tokio::test]
+async fn valid_message_signature_bundles_pass() {
+    let s = Sigstore::new();
+    // Certificate, SET only.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "verificationMode"), "keyless");
+    assert_eq!(ext(&r, "content"), "messageSignature");
+    assert_eq!(ext(&r, "subject"), EMAIL);
+    assert_eq!(ext(&r, "issuer"), ISSUER);
+    assert_eq!(ext(&r, "signingTime"), s.at.to_string());
+    assert_eq!(ext(&r, "rekorLogIndex"), "3");
+    assert_eq!(ext(&r, "rekorKind"), "hashedrekord");
+    assert_eq!(ext(&r, "rekorVerified"), "signedEntryTimestamp");
+    assert_eq!(ext(&r, "certificateAuthority"), "https://fulcio0.test");
+    assert!(ext(&r, "root").contains("CN=fulcio root"), "{r:?}");
+    assert_eq!(ext(&r, "signedDigest"), c.input.subject.digest.to_string());
+
+    // Certificate, with an inclusion proof and checkpoint.
+    let c = s.message(&s.cert(), &s.log(Some(11)), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
+
+    // Public key named by the hint.
+    let c = s.message(&s.key_signer(), &s.log(Some(4)), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "verificationMode"), "key");
+    assert_eq!(ext(&r, "key"), "release");
+
+    // The trusted root given as a string (the file's text) works the same.
+    let cfg = s.config_with(Value::String(s.root().to_string()));
+    ok(&run(&c, &cfg).await);
+}
+
+#[tokio::test]
+async fn valid_dsse_bundles_pass() {
+    let s = Sigstore::new();
+    for tree in [None, Some(4), Some(6)] {
+        let c = s.dsse(&s.cert(), &s.log(tree), |_| {});
+        let r = run(&c, &s.config()).await;
+        ok(&r);
+        assert_eq!(ext(&r, "content"), "dsseEnvelope");
+        assert_eq!(ext(&r, "predicateType"), SLSA);
+        assert_eq!(ext(&r, "rekorKind"), "dsse");
+        assert_eq!(ext(&r, "subject"), EMAIL);
+    }
+    let c = s.dsse(&s.key_signer(), &s.log(None), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "key"), "release");
+}
+
+#[tokio::test]
+async fn tampered_payload_and_signature_fail() {
+    let s = Sigstore::new();
+    // A DSSE payload about the same subject, but not the one signed.
+    let c = s.dsse(&s.cert(), &s.log(None), |b| {
+        let mut stmt: Value = serde_json::from_slice(&b64d(&b["dsseEnvelope"]["payload"])).unwrap();
+        stmt["predicateType"] = json!("https://evil.test/predicate");
+        b["dsseEnvelope"]["payload"] = json!(b64e(&serde_json::to_vec(&stmt).unwrap()));
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "SIGNATURE_INVALID",
+        "does not verify",
+    );
+
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        flip(&mut b["messageSignature"]["signature"])
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "SIGNATURE_INVALID",
+        "certificate's key",
+    );
+
+    let c = s.dsse(&s.key_signer(), &s.log(None), |b| {
+        flip(&mut b["dsseEnvelope"]["signatures"][0]["sig"])
+    });
+    failed(&run(&c, &s.config()).await, "SIGNATURE_INVALID", "release");
+}
+
+#[tokio::test]
+async fn bundles_for_another_subject_fail() {
+    let s = Sigstore::new();
+    // A message signature over another manifest.
+    let c = bundle_case(|_, _| {
+        let b = message_signature_bundle(b"{\"another\":\"manifest\"}", &s.cert(), &s.log(None))
+            .unwrap();
+        (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "SUBJECT_MISMATCH",
+        "not the subject",
+    );
+
+    // An in-toto statement about another digest.
+    let other = "ef".repeat(32);
+    let c = bundle_case(|_, _| {
+        let stmt = in_toto_statement("other", &other, SLSA);
+        let b = dsse_bundle(&stmt, &s.cert(), &s.log(None)).unwrap();
+        (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+    });
+    failed(&run(&c, &s.config()).await, "SUBJECT_MISMATCH", &other);
+}
+
+#[tokio::test]
+async fn certificate_trust_and_identity_are_enforced() {
+    let s = Sigstore::new();
+    // Issued by a CA the trusted root does not list.
+    let impostor = Fulcio::new("impostor").unwrap();
+    let leaf = impostor
+        .issue(
+            &San::Email(EMAIL.into()),
+            ISSUER,
+            IssuerExtension::Both,
+            s.at - 30,
+        )
+        .unwrap();
+    let c = s.message(&BundleSigner::Certificate(&leaf), &s.log(None), |_| {});
+    failed(
+        &run(&c, &s.config()).await,
+        "UNTRUSTED",
+        "certificate authority of the trusted root",
+    );
+
+    // Another identity.
+    let c = s.dsse(&s.cert(), &s.log(None), |_| {});
+    let cfg = json!({"trustedRoot": s.root(),
+                     "identities": [{"issuer": ISSUER, "subject": "ops@example.test"}]})
+    .to_string();
+    failed(&run(&c, &cfg).await, "IDENTITY_MISMATCH", EMAIL);
+
+    // Integrated after the certificate expired (leaves live ten minutes).
+    let late = LogEntry {
+        integrated_time: s.at + 3600,
+        ..s.log(None)
+    };
+    let c = s.message(&s.cert(), &late, |_| {});
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "integrated time");
+
+    // The CA's validity in the trusted root ended before the entry was integrated.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let mut root = s.root();
+    root["certificateAuthorities"][0]["validFor"]["end"] = json!("2021-01-01T00:00:00Z");
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "is valid",
+    );
+
+    // A certificate bundle without identities configured; a key bundle without keys.
+    let cfg = json!({"trustedRoot": s.root(),
+                     "keys": [{"name": "release", "pem": s.key.public_key_pem()}]})
+    .to_string();
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "identities");
+    let c = s.message(&s.key_signer(), &s.log(None), |_| {});
+    let cfg = json!({"trustedRoot": s.root(),
+                     "identities": [{"issuer": ISSUER, "subject": EMAIL}]})
+    .to_string();
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "keys");
+
+    // No trusted root configured at all.
+    let cfg = key_config(&[("release", &s.key)]);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "trustedRoot");
+}
+
+#[tokio::test]
+async fn transparency_log_entries_are_enforced() {
+    let s = Sigstore::new();
+    let entry = "/verificationMaterial/tlogEntries/0";
+
+    // A tampered signed entry timestamp.
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        flip(
+            b.pointer_mut(&format!("{entry}/inclusionPromise/signedEntryTimestamp"))
+                .unwrap(),
+        )
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "signed entry timestamp does not verify",
+    );
+
+    // The integrated time moved: the SET no longer covers it.
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        *b.pointer_mut(&format!("{entry}/integratedTime")).unwrap() = json!((s.at + 1).to_string());
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "signed entry timestamp does not verify",
+    );
+
+    // Logged by a log the trusted root does not list.
+    let other = Rekor::new().unwrap();
+    let log = LogEntry {
+        rekor: &other,
+        ..s.log(None)
+    };
+    let c = s.message(&s.cert(), &log, |_| {});
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "unknown Rekor log",
+    );
+
+    // The log key's validity in the trusted root starts after the entry.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let mut root = s.root();
+    root["tlogs"][0]["publicKey"]["validFor"]["start"] = json!("2999-01-01T00:00:00Z");
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "TLOG_INVALID",
+        "outside the validity",
+    );
+
+    // A genuine log entry, but for another signature (the SET verifies, the body does not bind).
+    let other_entry = {
+        let b = message_signature_bundle(b"other", &s.cert(), &s.log(None)).unwrap();
+        b.pointer(entry).unwrap().clone()
+    };
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        *b.pointer_mut(entry).unwrap() = other_entry;
+    });
+    failed(&run(&c, &s.config()).await, "TLOG_INVALID", "hashedrekord");
+
+    // A dsse entry naming another signer.
+    let stranger = generate_key().unwrap();
+    let c = bundle_case(|sref, _| {
+        let hex = sref.digest.strip_prefix("sha256:").unwrap();
+        let stmt = in_toto_statement(DOCKER_REF, hex, SLSA);
+        let mut b = dsse_bundle(&stmt, &s.key_signer(), &s.log(None)).unwrap();
+        let forged = dsse_bundle(
+            &stmt,
+            &BundleSigner::Key {
+                key: &stranger,
+                hint: "release",
+            },
+            &s.log(None),
+        )
+        .unwrap();
+        *b.pointer_mut(entry).unwrap() = forged.pointer(entry).unwrap().clone();
+        (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+    });
+    failed(&run(&c, &s.config()).await, "TLOG_INVALID", "dsse entry");
+
+    // An inclusion proof with a wrong hash, and a checkpoint signed by another log.
+    let c = s.message(&s.cert(), &s.log(Some(9)), |b| {
+        flip(
+            b.pointer_mut(&format!("{entry}/inclusionProof/hashes/0"))
+                .unwrap(),
+        )
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "inclusion proof does not lead",
+    );
+    let c = s.message(&s.cert(), &s.log(Some(9)), |b| {
+        let proof = b.pointer_mut(&format!("{entry}/inclusionProof")).unwrap();
+        let root = b64d(&proof["rootHash"]);
+        proof["checkpoint"]["envelope"] = json!(other.checkpoint(9, &root).unwrap());
+    });
+    failed(&run(&c, &s.config()).await, "TLOG_INVALID", "checkpoint");
+
+    // No log entry at all.
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        b["verificationMaterial"]["tlogEntries"] = json!([]);
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "no transparency-log entry",
+    );
+}
+
+#[tokio::test]
+async fn legacy_keyless_signatures_do_not_use_the_trusted_root() {
+    let s = Sigstore::new();
+    let c = keyless_case(
+        &s.fulcio,
+        San::Email(EMAIL.into()),
+        IssuerExtension::Both,
+        now() - 60,
+    );
+    let cfg = json!({"trustedRoot": s.root(),
+                     "identities": [{"issuer": ISSUER, "subject": EMAIL}]})
+    .to_string();
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "no fulcioRoots");
+}
+
+/// An edit of a bundle's JSON.
+type Edit = Box<dyn Fn(&mut Value)>;
+
+#[tokio::test]
+async fn malformed_bundles_fail_without_trapping() {
+    let s = Sigstore::new();
+    let cfg = s.config();
+    let raw = |bytes: &[u8], layer: &str| {
+        let (bytes, layer) = (bytes.to_vec(), layer.to_owned());
+        bundle_case(move |_, _| (bytes, layer))
+    };
+    // Not JSON, JSON of the wrong shape, the wrong bundle media type.
+    failed(
+        &run(&raw(b"{not json", BUNDLE_V03), &cfg).await,
+        "INVALID_ENVELOPE",
+        "not a valid Sigstore bundle",
+    );
+    failed(
+        &run(&raw(br#"{"mediaType": 3}"#, BUNDLE_V03), &cfg).await,
+        "INVALID_ENVELOPE",
+        "not a valid Sigstore bundle",
+    );
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.1");
+    });
+    failed(&run(&c, &cfg).await, "UNSUPPORTED_FORMAT", "mediaType");
+    // A bundle in a layer of another media type: the manifest holds no bundle layer.
+    let good = message_signature_bundle(b"x", &s.cert(), &s.log(None)).unwrap();
+    let c = raw(&serde_json::to_vec(&good).unwrap(), "application/json");
+    failed(
+        &run(&c, &cfg).await,
+        "INVALID_ENVELOPE",
+        "no layer of media type",
+    );
+    // Bad base64, both contents, no signer, a certificate chain (not v0.3).
+    let edits: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|b| b["messageSignature"]["signature"] = json!("!!!")),
+            "base64",
+        ),
+        (
+            Box::new(|b| {
+                b["dsseEnvelope"] = json!({"payload": "", "payloadType": IN_TOTO, "signatures": []})
+            }),
+            "both",
+        ),
+        (
+            Box::new(|b| {
+                b["verificationMaterial"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("certificate");
+            }),
+            "no certificate or public key",
+        ),
+        (
+            Box::new(|b| {
+                b["verificationMaterial"]["x509CertificateChain"] = json!({"certificates": []})
+            }),
+            "x509CertificateChain",
+        ),
+        (
+            Box::new(|b| b["verificationMaterial"]["certificate"]["rawBytes"] = json!("AAAA")),
+            "certificate",
+        ),
+        (
+            Box::new(|b| b["messageSignature"]["messageDigest"]["algorithm"] = json!("SHA2_384")),
+            "SHA2_256",
+        ),
+    ];
+    for (edit, needle) in edits {
+        let c = s.message(&s.cert(), &s.log(None), |b| edit(b));
+        failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
+    }
+    // DSSE envelopes: not in-toto, two signatures, a payload that is not a statement.
+    let dsse_edits: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|b| b["dsseEnvelope"]["payloadType"] = json!("text/plain")),
+            "payloadType",
+        ),
+        (
+            Box::new(|b| {
+                let sig = b["dsseEnvelope"]["signatures"][0].clone();
+                b["dsseEnvelope"]["signatures"] = json!([sig.clone(), sig]);
+            }),
+            "exactly one",
+        ),
+        (
+            Box::new(|b| b["dsseEnvelope"]["payload"] = json!(b64e(b"[1,2]"))),
+            "in-toto statement",
+        ),
+    ];
+    for (edit, needle) in dsse_edits {
+        let c = s.dsse(&s.cert(), &s.log(None), |b| edit(b));
+        failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
+    }
+}
+
+#[tokio::test]
+async fn bad_trusted_roots_are_rejected_by_check_config() {
+    let (rt, v) = verifier();
+    let s = Sigstore::new();
+    let ids = json!([{"issuer": ISSUER, "subject": EMAIL}]);
+    let mut no_logs = s.root();
+    no_logs["tlogs"] = json!([]);
+    let mut bad_key = s.root();
+    bad_key["tlogs"][0]["publicKey"]["rawBytes"] = json!("AAAA");
+    let mut bad_time = s.root();
+    bad_time["certificateAuthorities"][0]["validFor"]["start"] = json!("last tuesday");
+    let bad = [
+        (json!({"trustedRoot": s.root()}), "trustedRoot alone"),
+        (
+            json!({"trustedRoot": "{", "identities": ids}),
+            "trustedRoot",
+        ),
+        (
+            json!({"trustedRoot": no_logs, "identities": ids}),
+            "no tlogs",
+        ),
+        (
+            json!({"trustedRoot": bad_key, "identities": ids}),
+            "tlogs[0].publicKey",
+        ),
+        (
+            json!({"trustedRoot": bad_time, "identities": ids}),
+            "certificateAuthorities[0].validFor.start",
+        ),
+        (json!({"trustedRoot": 7, "identities": ids}), "trustedRoot"),
+    ];
+    for (config, needle) in bad {
+        let config = config.to_string();
+        match rt.check_config(v, &config).await {
+            Err(RuntimeError::Config { reason, .. }) => {
+                assert!(
+                    reason.contains(needle),
+                    "{config}: {reason:?} lacks {needle:?}"
+                )
+            }
+            other => panic!("{config}: expected a config error, got {other:?}"),
+        }
+    }
+    // identities with a trusted root need no fulcioRoots.
+    rt.check_config(
+        v,
+        &json!({"trustedRoot": s.root(), "identities": ids}).to_string(),
+    )
+    .await
+    .unwrap();
 }

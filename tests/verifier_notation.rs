@@ -1,9 +1,13 @@
 //! The shipped notation verifier (`guest-verifiers/notation`, real wasm through the runtime)
-//! against signatures made by `xtask::fixtures::notation` the way `notation sign` makes them: a
-//! valid signature passes with Ratify-style extensions; tampering, a foreign subject, expired or
-//! untrusted certificates, identity mismatches, unknown critical headers and malformed envelopes
-//! fail with a precise reason (never a trap); each verification level behaves as the Notary
-//! Project's table says; a bad trust policy is refused by `check-config`.
+//! against signatures made by `xtask::fixtures::notation` the way `notation sign` makes them (JWS
+//! and COSE envelopes, ES256 / PS256 / PS384, `notary.x509` and `notary.x509.signingAuthority`,
+//! RFC 3161 timestamps from a test TSA): a valid signature passes with Ratify-style extensions;
+//! tampering, a foreign subject, expired or untrusted certificates, identity mismatches, unknown
+//! critical headers and malformed envelopes fail with a precise reason (never a trap); a valid
+//! timestamp taken inside the certificate's validity rescues an expired certificate, an
+//! untrusted, foreign or out-of-validity one does not, as `verifyTimestamp` says; each
+//! verification level behaves as the Notary Project's table says; a bad trust policy is refused
+//! by `check-config`.
 
 #[allow(dead_code)] // `guest()` is for the test guests
 #[path = "support/guests.rs"]
@@ -24,7 +28,8 @@ use vouch::runtime::{
 };
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::notation::{
-    self as fx, ChainOptions, JwsOptions, Subject, Target, TestChain, unix_now,
+    self as fx, ChainOptions, JwsOptions, KeyKind, SigningAlg, SigningScheme, Subject, Target,
+    TestChain, TestTsa, TimestampOptions, unix_now,
 };
 
 use layout::{EMPTY_CONFIG, LayoutBuilder};
@@ -80,10 +85,20 @@ impl Fixture {
 
     /// Stores a JWS envelope exactly as notation would.
     fn store_envelope(&self, envelope: &[u8], chain: &[Vec<u8>]) -> Descriptor {
+        self.store_envelope_as(fx::JWS_MEDIA_TYPE, envelope, chain)
+    }
+
+    /// Stores an envelope of `media_type` exactly as notation would.
+    fn store_envelope_as(
+        &self,
+        media_type: &str,
+        envelope: &[u8],
+        chain: &[Vec<u8>],
+    ) -> Descriptor {
         let mut b = LayoutBuilder::new(self.dir.path());
         b.blob(EMPTY_CONFIG, b"{}");
-        b.blob(fx::JWS_MEDIA_TYPE, envelope);
-        let manifest = fx::signature_manifest(&self.target(), envelope, fx::JWS_MEDIA_TYPE, chain);
+        b.blob(media_type, envelope);
+        let manifest = fx::signature_manifest(&self.target(), envelope, media_type, chain);
         let mut d = b.blob(OCI_MANIFEST, &manifest);
         d.artifact_type = Some(fx::SIGNATURE_ARTIFACT_TYPE.into());
         d
@@ -164,6 +179,74 @@ impl Env {
         let artifact = self.f.store_envelope(envelope, &self.chain.x5c());
         self.verify(&artifact, config).await
     }
+
+    fn sign_cose(&self, opts: &JwsOptions) -> Vec<u8> {
+        fx::sign_cose(
+            &self.f.target(),
+            &self.chain.leaf_key_pkcs8,
+            &self.chain.x5c(),
+            opts,
+        )
+        .unwrap()
+    }
+
+    async fn verify_cose(&self, envelope: &[u8], config: &Value) -> GuestReport {
+        let artifact = self
+            .f
+            .store_envelope_as(fx::COSE_MEDIA_TYPE, envelope, &self.chain.x5c());
+        self.verify(&artifact, config).await
+    }
+
+    /// Signs with `opts` as `kind` and verifies under `config`.
+    async fn sign_and_verify(&self, kind: Kind, opts: &JwsOptions, config: &Value) -> GuestReport {
+        match kind {
+            Kind::Jws => self.verify_envelope(&self.sign(opts), config).await,
+            Kind::Cose => self.verify_cose(&self.sign_cose(opts), config).await,
+        }
+    }
+}
+
+/// The two envelope formats.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Jws,
+    Cose,
+}
+
+const KINDS: [Kind; 2] = [Kind::Jws, Kind::Cose];
+
+/// Adds `tsa:ts` (trusting `tsa_root_pem`) to the first policy of `config`.
+fn with_tsa(mut config: Value, tsa_root_pem: &str) -> Value {
+    config["trustPolicy"]["trustPolicies"][0]["trustStores"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("tsa:ts"));
+    config["trustStores"]["tsa"] = json!({"ts": [tsa_root_pem]});
+    config
+}
+
+/// Sets `verifyTimestamp` of the first policy of `config`.
+fn verify_timestamp(mut config: Value, value: &str) -> Value {
+    config["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["verifyTimestamp"] =
+        json!(value);
+    config
+}
+
+/// A timestamp from `tsa` at `gen_time`.
+fn stamp(tsa: &TestTsa, gen_time: i64, accuracy_secs: Option<u32>) -> Option<TimestampOptions> {
+    Some(TimestampOptions {
+        tsa: tsa.clone(),
+        gen_time,
+        accuracy_secs,
+    })
+}
+
+/// An environment whose leaf expired a day ago; returns it and the leaf's validity.
+async fn expired_env() -> (Env, (i64, i64)) {
+    let mut opts = ChainOptions::valid_now();
+    let now = unix_now();
+    opts.leaf_validity = (now - 10 * DAY, now - DAY);
+    (env_with(&opts).await, opts.leaf_validity)
 }
 
 fn checks(r: &GuestReport) -> Value {
@@ -507,8 +590,8 @@ async fn malformed_envelopes_fail_with_a_report_not_a_trap() {
         e.f.store_manifest(&[("application/cose", b"\xd2\x84")], &x5c);
     assert_fails(
         &e.verify(&cose, &config).await,
-        "UNSUPPORTED_ENVELOPE",
-        "COSE",
+        "INVALID_ENVELOPE",
+        "envelope is not valid CBOR: CBOR is truncated",
     );
     let odd = e.f.store_manifest(&[("text/plain", b"hi")], &x5c);
     assert_fails(
@@ -580,4 +663,365 @@ async fn bad_trust_policies_are_refused_by_check_config() {
     };
     let r = e.rt.verify(&e.notation, input).await.unwrap().report;
     assert_fails(&r, "CONFIG_INVALID", "missing field `version`");
+}
+
+#[tokio::test]
+async fn cose_es256_passes_with_extensions() {
+    let e = env().await;
+    let mut opts = JwsOptions::now();
+    opts.expiry = Some(unix_now() + DAY);
+    let r = e
+        .verify_cose(&e.sign_cose(&opts), &e.config("strict"))
+        .await;
+    assert!(r.is_success, "{r:#?}");
+    let x = &r.extensions;
+    assert_eq!(x["SN"], "CN=Vouch Test Signer, O=Vouch Test, ST=WA, C=US");
+    assert_eq!(x["signingTime"], fx::rfc3339(opts.signing_time).unwrap());
+    assert_eq!(x["expiry"], fx::rfc3339(opts.expiry.unwrap()).unwrap());
+    assert_eq!(x["signingScheme"], "notary.x509");
+    assert_eq!(x["signingAgent"], "vouch-xtask/0.1.0");
+    assert!(x.get("timestamp").is_none(), "{x:?}");
+    assert_eq!(
+        checks(&r),
+        json!({
+            "integrity": "passed", "authenticity": "passed", "authenticTimestamp": "passed",
+            "expiry": "passed", "revocation": "not checked (offline)"
+        })
+    );
+}
+
+#[tokio::test]
+async fn rsa_pss_envelopes_pass_and_a_wrong_alg_fails() {
+    let mut opts = ChainOptions::valid_now();
+    opts.leaf_key = KeyKind::Rsa2048;
+    let e = env_with(&opts).await;
+    for (kind, alg) in [
+        (Kind::Jws, SigningAlg::Ps256),
+        (Kind::Cose, SigningAlg::Ps256),
+        (Kind::Jws, SigningAlg::Ps384),
+        (Kind::Cose, SigningAlg::Ps384),
+        (Kind::Cose, SigningAlg::Ps512),
+    ] {
+        let mut sign = JwsOptions::now();
+        sign.alg = alg;
+        let r = e.sign_and_verify(kind, &sign, &e.config("strict")).await;
+        assert!(r.is_success, "{kind:?} {alg:?}: {r:#?}");
+    }
+    // A PS384 signature relabelled PS256 does not verify.
+    let mut sign = JwsOptions::now();
+    sign.alg = SigningAlg::Ps384;
+    sign.extra_protected.insert("alg".into(), "PS256".into());
+    let r = e.verify_envelope(&e.sign(&sign), &e.config("strict")).await;
+    assert_fails(&r, "SIGNATURE_INVALID", "does not verify");
+}
+
+/// Replaces the first occurrence of `from` in `data` with `to` (same length).
+fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = data
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
+    let mut out = data.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
+}
+
+#[tokio::test]
+async fn cose_tampering_and_malformed_envelopes_fail_precisely() {
+    let e = env().await;
+    let config = e.config("strict");
+    let good = e.sign_cose(&JwsOptions::now());
+    assert!(e.verify_cose(&good, &config).await.is_success);
+
+    // The payload names another digest of the same length: the signature no longer covers it.
+    let other = fx::sha256_digest(b"another image");
+    let forged = replace_bytes(&good, e.f.target().digest.as_bytes(), other.as_bytes());
+    assert_fails(
+        &e.verify_cose(&forged, &config).await,
+        "SIGNATURE_INVALID",
+        "integrity validation failed",
+    );
+
+    // The signature is the last item: flip its last byte.
+    let mut forged = good.clone();
+    *forged.last_mut().unwrap() ^= 1;
+    for level in ["strict", "audit"] {
+        assert_fails(
+            &e.verify_cose(&forged, &e.config(level)).await,
+            "SIGNATURE_INVALID",
+            "does not verify",
+        );
+    }
+
+    let mut foreign = e.f.target();
+    foreign.digest = other.clone();
+    let envelope = fx::sign_cose(
+        &foreign,
+        &e.chain.leaf_key_pkcs8,
+        &e.chain.x5c(),
+        &JwsOptions::now(),
+    )
+    .unwrap();
+    assert_fails(
+        &e.verify_cose(&envelope, &config).await,
+        "SUBJECT_MISMATCH",
+        &other,
+    );
+
+    for cut in [1, good.len() / 2, good.len() - 1] {
+        assert_fails(
+            &e.verify_cose(&good[..cut], &config).await,
+            "INVALID_ENVELOPE",
+            "truncated",
+        );
+    }
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert_fails(
+        &e.verify_cose(&trailing, &config).await,
+        "INVALID_ENVELOPE",
+        "1 trailing bytes",
+    );
+    // A JWS in a COSE layer: `{` reads as a text string with an absurd 8-byte length.
+    assert_fails(
+        &e.verify_cose(&e.sign(&JwsOptions::now()), &config).await,
+        "INVALID_ENVELOPE",
+        "envelope is not valid CBOR",
+    );
+
+    let mut opts = JwsOptions::now();
+    opts.extra_protected
+        .insert("com.example.mustUnderstand".into(), "yes".into());
+    opts.extra_crit.push("com.example.mustUnderstand".into());
+    assert_fails(
+        &e.verify_cose(&e.sign_cose(&opts), &config).await,
+        "INVALID_ENVELOPE",
+        "\"com.example.mustUnderstand\" is not understood",
+    );
+    opts.extra_crit.clear();
+    assert!(e.verify_cose(&e.sign_cose(&opts), &config).await.is_success);
+}
+
+#[tokio::test]
+async fn cose_levels_follow_the_spec_table() {
+    let (e, _) = expired_env().await;
+    let mut sign = JwsOptions::now();
+    sign.signing_time = unix_now() - 5 * DAY;
+    let envelope = e.sign_cose(&sign);
+    assert_fails(
+        &e.verify_cose(&envelope, &e.config("strict")).await,
+        "CERTIFICATE_EXPIRED",
+        "no timestamp countersignature",
+    );
+    for level in ["permissive", "audit"] {
+        let r = e.verify_cose(&envelope, &e.config(level)).await;
+        assert!(r.is_success, "{level}: {r:#?}");
+        assert!(
+            checks(&r)["authenticTimestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed (logged)")
+        );
+    }
+    let stranger = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    let untrusting = config("permissive", &stranger.root_pem, &[&e.identity]);
+    assert_fails(
+        &e.verify_cose(&envelope, &untrusting).await,
+        "UNTRUSTED",
+        "authenticity validation failed",
+    );
+    let audit = config("audit", &stranger.root_pem, &[&e.identity]);
+    assert!(e.verify_cose(&envelope, &audit).await.is_success);
+    let other = Subject::new("Vouch Test", "Someone Else").identity();
+    assert_fails(
+        &e.verify_cose(&envelope, &config("strict", &e.chain.root_pem, &[&other]))
+            .await,
+        "UNTRUSTED_IDENTITY",
+        "not one of the trusted identities",
+    );
+}
+
+#[tokio::test]
+async fn a_valid_timestamp_rescues_an_expired_certificate() {
+    let (e, _) = expired_env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let signed = unix_now() - 5 * DAY;
+    let mut sign = JwsOptions::now();
+    sign.signing_time = signed;
+    sign.timestamp = stamp(&tsa, signed + 10, Some(1));
+    let strict = with_tsa(e.config("strict"), &tsa.root_pem);
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(r.extensions["timestamp"], fx::rfc3339(signed + 10).unwrap());
+        assert_eq!(
+            r.extensions["timestampAuthority"],
+            "CN=Vouch Test TSA, O=Vouch Test TSA, ST=WA, C=US"
+        );
+        assert_eq!(checks(&r)["authenticTimestamp"], "passed");
+        // afterCertExpiry checks it too, since the certificate has expired.
+        let after = verify_timestamp(strict.clone(), "afterCertExpiry");
+        let r = e.sign_and_verify(kind, &sign, &after).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert!(r.extensions.contains_key("timestamp"));
+
+        // Without a tsa trust store the timestamp cannot be trusted.
+        let r = e.sign_and_verify(kind, &sign, &e.config("strict")).await;
+        assert_fails(&r, "TIMESTAMP_INVALID", "no \"tsa\" trust store");
+    }
+}
+
+#[tokio::test]
+async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
+    let (e, (_, not_after)) = expired_env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let rogue = fx::test_tsa("Rogue TSA").unwrap();
+    let signed = unix_now() - 5 * DAY;
+    let strict = with_tsa(e.config("strict"), &tsa.root_pem);
+    for kind in KINDS {
+        let mut sign = JwsOptions::now();
+        sign.signing_time = signed;
+        sign.timestamp = stamp(&rogue, signed, None);
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(
+            &r,
+            "TIMESTAMP_INVALID",
+            "not trusted by the \"tsa\" trust store",
+        );
+        // permissive logs it.
+        let permissive = with_tsa(e.config("permissive"), &tsa.root_pem);
+        let r = e.sign_and_verify(kind, &sign, &permissive).await;
+        assert!(r.is_success, "{r:#?}");
+        assert!(
+            checks(&r)["authenticTimestamp"]
+                .as_str()
+                .unwrap()
+                .contains("not trusted")
+        );
+
+        // Taken after the certificate expired.
+        sign.timestamp = stamp(&tsa, not_after + 3600, None);
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(
+            &r,
+            "TIMESTAMP_INVALID",
+            "outside the validity of certificate",
+        );
+        // Just inside, but its accuracy reaches past the expiry.
+        sign.timestamp = stamp(&tsa, not_after - 10, Some(60));
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(&r, "TIMESTAMP_INVALID", "(± 60 s) is outside the validity");
+        sign.timestamp = stamp(&tsa, not_after - 10, Some(5));
+        assert!(e.sign_and_verify(kind, &sign, &strict).await.is_success);
+    }
+
+    // A token over another signature (JWS: swapped in from another envelope).
+    let mut sign = JwsOptions::now();
+    sign.signing_time = signed;
+    let envelope = e.sign(&sign);
+    let token = fx::timestamp_token(&tsa, b"some other signature", signed, None).unwrap();
+    let mut v: Value = serde_json::from_slice(&envelope).unwrap();
+    v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
+        .encode(&token)
+        .into();
+    let r = e
+        .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
+        .await;
+    assert_fails(&r, "TIMESTAMP_INVALID", "message imprint");
+    // A token whose TSTInfo was altered after signing (genTime moved a year back).
+    let year = fx::rfc3339(signed).unwrap()[..4].to_owned();
+    let earlier = (year.parse::<u32>().unwrap() - 1).to_string();
+    let sig = URL_SAFE_NO_PAD
+        .decode(v["signature"].as_str().unwrap())
+        .unwrap();
+    let over_sig = fx::timestamp_token(&tsa, &sig, signed, None).unwrap();
+    let altered_over_sig = replace_bytes(&over_sig, year.as_bytes(), earlier.as_bytes());
+    for (token, text) in [
+        (altered_over_sig, "messageDigest does not match its TSTInfo"),
+        (
+            b"\x30\x03\x02\x01\x01".to_vec(),
+            "malformed timestamp token",
+        ),
+    ] {
+        v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
+            .encode(&token)
+            .into();
+        let r = e
+            .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
+            .await;
+        assert_fails(&r, "TIMESTAMP_INVALID", text);
+    }
+}
+
+#[tokio::test]
+async fn verify_timestamp_always_checks_a_present_timestamp_after_cert_expiry_does_not() {
+    let e = env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let rogue = fx::test_tsa("Rogue TSA").unwrap();
+    let mut sign = JwsOptions::now();
+    sign.timestamp = stamp(&rogue, sign.signing_time, None);
+    let always = with_tsa(e.config("strict"), &tsa.root_pem);
+    let after = verify_timestamp(always.clone(), "afterCertExpiry");
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &sign, &always).await;
+        assert_fails(&r, "TIMESTAMP_INVALID", "not trusted");
+        let r = e
+            .sign_and_verify(kind, &sign, &verify_timestamp(always.clone(), "always"))
+            .await;
+        assert_fails(&r, "TIMESTAMP_INVALID", "not trusted");
+        // The certificate is valid now: afterCertExpiry does not look at the timestamp.
+        let r = e.sign_and_verify(kind, &sign, &after).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert!(!r.extensions.contains_key("timestamp"));
+        // A good timestamp under `always` is verified and reported.
+        let mut good = sign.clone();
+        good.timestamp = stamp(&tsa, sign.signing_time, None);
+        let r = e.sign_and_verify(kind, &good, &always).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(
+            r.extensions["timestamp"],
+            fx::rfc3339(sign.signing_time).unwrap()
+        );
+    }
+}
+
+/// A config trusting `root_pem` as a signing authority.
+fn signing_authority_config(level: &str, root_pem: &str, identity: &str) -> Value {
+    json!({
+        "trustPolicy": {"version": "1.0", "trustPolicies": [{
+            "name": "default",
+            "registryScopes": ["*"],
+            "signatureVerification": {"level": level},
+            "trustStores": ["signingAuthority:sa"],
+            "trustedIdentities": [identity],
+        }]},
+        "trustStores": {"signingAuthority": {"sa": [root_pem]}},
+    })
+}
+
+#[tokio::test]
+async fn signing_authority_scheme_uses_the_signing_authority_store() {
+    let (e, _) = expired_env().await;
+    let mut sign = JwsOptions::now();
+    sign.scheme = SigningScheme::SigningAuthority;
+    sign.signing_time = unix_now() - 5 * DAY; // an authentic time inside the validity
+    let sa = signing_authority_config("strict", &e.chain.root_pem, &e.identity);
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &sign, &sa).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(
+            r.extensions["signingScheme"],
+            "notary.x509.signingAuthority"
+        );
+        assert_eq!(checks(&r)["authenticTimestamp"], "passed");
+        // The same root as a `ca` store does not vouch for a signing authority.
+        let r = e.sign_and_verify(kind, &sign, &e.config("strict")).await;
+        assert_fails(&r, "UNTRUSTED", "needs a \"signingAuthority\" trust store");
+        // An authentic signing time outside the certificate's validity is not trusted.
+        let mut late = sign.clone();
+        late.signing_time = unix_now() - 3600;
+        let r = e.sign_and_verify(kind, &late, &sa).await;
+        assert_fails(&r, "UNTRUSTED", "at the signing time");
+    }
 }

@@ -28,14 +28,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::json;
 use support::registry::Registry;
-use verifier_notation::envelope::Alg;
-use verifier_notation::verify::{self as nv, CertInfo, Desc, Host, LogLevel};
+use verifier_notation::verify::{
+    self as nv, CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding,
+};
 use vouch::config::{Config, VerifierConfig};
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, ExecVerifier, Executor, Settings};
 use vouch::oci::registry::RegistryClient;
 use vouch::oci::{Descriptor, Digest, Manifest, Reference};
-use vouch::runtime::crypto::{self, SignatureAlgorithm, SignatureEncoding};
+use vouch::runtime::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::runtime::{Runtime, RuntimeConfig, VerifyInput};
 use vouch::store::{StoreAccess, StoreError};
 use xtask::fixtures::notation as fx;
@@ -86,25 +87,35 @@ impl Host for NativeHost {
     }
     fn verify_signature(
         &self,
-        alg: Alg,
+        alg: SigAlg,
+        encoding: SigEncoding,
         cert: &[u8],
         msg: &[u8],
         sig: &[u8],
     ) -> Result<(), String> {
-        let (alg, enc) = match alg {
-            Alg::Ps256 => (SignatureAlgorithm::RsaPssSha256, SignatureEncoding::Der),
-            Alg::Ps384 => (SignatureAlgorithm::RsaPssSha384, SignatureEncoding::Der),
-            Alg::Ps512 => (SignatureAlgorithm::RsaPssSha512, SignatureEncoding::Der),
-            Alg::Es256 => (
-                SignatureAlgorithm::EcdsaP256Sha256,
-                SignatureEncoding::Fixed,
-            ),
-            Alg::Es384 => (
-                SignatureAlgorithm::EcdsaP384Sha384,
-                SignatureEncoding::Fixed,
-            ),
+        let alg = match alg {
+            SigAlg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
+            SigAlg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
+            SigAlg::RsaPkcs1Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
+            SigAlg::RsaPkcs1Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
+            SigAlg::RsaPkcs1Sha512 => SignatureAlgorithm::RsaPkcs1Sha512,
+            SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
+            SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
+            SigAlg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
+        };
+        let enc = match encoding {
+            SigEncoding::Der => SignatureEncoding::Der,
+            SigEncoding::Fixed => SignatureEncoding::Fixed,
         };
         crypto::verify_signature(alg, enc, cert, msg, sig).map_err(|e| e.to_string())
+    }
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        let alg = match alg {
+            HashAlg::Sha256 => DigestAlgorithm::Sha256,
+            HashAlg::Sha384 => DigestAlgorithm::Sha384,
+            HashAlg::Sha512 => DigestAlgorithm::Sha512,
+        };
+        crypto::digest(alg, data)
     }
     fn verify_chain(
         &self,
@@ -262,6 +273,7 @@ async fn run() {
         verifiers: vec![VerifierConfig {
             name: "notation".into(),
             path: guests::verifier("notation"),
+            signature_key: None,
             artifact_types: None,
             limits: Default::default(),
             config: Some(serde_json::from_str(&f.notation_config).unwrap()),

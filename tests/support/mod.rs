@@ -4,4 +4,5 @@
 
 pub mod demo;
 pub mod fake;
+pub mod redis;
 pub mod registry;

@@ -4,6 +4,8 @@
 //! not be found), 2 a usage or configuration error. Logs go to stderr, filtered by `RUST_LOG`
 //! (default `warn`).
 
+pub mod plugin;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -76,12 +78,13 @@ enum Command {
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Tree)]
         output: Output,
     },
-    /// Serve Gatekeeper's external data provider protocol (verify and mutate) over plain HTTP.
+    /// Serve Gatekeeper's external data provider protocol (verify and mutate): plain HTTP, or
+    /// TLS 1.3 (optionally mTLS) with --tls-cert/--tls-key.
     Serve {
         /// Configuration file (YAML, or JSON when it ends in `.json`).
         #[arg(long, short = 'c', default_value = "vouch.yaml")]
         config: PathBuf,
-        /// Address to listen on (plain HTTP; terminate TLS in front).
+        /// Address to listen on (plain HTTP unless --tls-cert).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// Deadline of a verify request, in milliseconds.
@@ -90,6 +93,24 @@ enum Command {
         /// Deadline of a mutate request, in milliseconds.
         #[arg(long, default_value_t = 950)]
         mutate_timeout_ms: u64,
+        /// How often to check the config file for changes, in milliseconds (SIGHUP reloads at
+        /// once; 0 disables polling).
+        #[arg(long, default_value_t = 5000)]
+        reload_interval_ms: u64,
+        /// PEM certificate chain to serve over TLS 1.3 (server certificate first); reloaded
+        /// when the file changes. Needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert (PKCS#8, PKCS#1 RSA or SEC1 EC; unencrypted).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// PEM bundle of CAs whose client certificates are required (mTLS), e.g. Gatekeeper's CA.
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// Also serve `/healthz`, `/readyz` and `/metrics` over plain HTTP on this address (for
+        /// kubelet probes, which present no client certificate to an mTLS port).
+        #[arg(long)]
+        health_listen: Option<std::net::SocketAddr>,
     },
     /// Describe a verifier component: metadata, imports, exports, size, digest, default limits.
     Inspect {
@@ -99,6 +120,9 @@ enum Command {
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Tree)]
         output: Output,
     },
+    /// Push, pull and sign verifiers shipped as OCI artifacts (see docs/plugins.md).
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Output formats.
@@ -160,18 +184,32 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             output,
         } => discover(&subject, oci_layout, config.as_deref(), depth, output).await,
         Command::Inspect { wasm, output } => inspect(&wasm, output).await,
+        Command::Plugin(command) => plugin::run(command).await,
         Command::Serve {
             config,
             listen,
             verify_timeout_ms,
             mutate_timeout_ms,
+            reload_interval_ms,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            health_listen,
         } => {
             let settings = crate::server::ServerSettings {
                 verify_timeout: std::time::Duration::from_millis(verify_timeout_ms),
                 mutate_timeout: std::time::Duration::from_millis(mutate_timeout_ms),
                 ..crate::server::ServerSettings::default()
             };
-            serve(&config, listen, settings).await
+            let reload = std::time::Duration::from_millis(reload_interval_ms);
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| {
+                let tls = crate::server::tls::TlsSettings::new(cert, key);
+                match tls_client_ca {
+                    Some(ca) => tls.with_client_ca(ca),
+                    None => tls,
+                }
+            });
+            serve(&config, listen, settings, reload, tls, health_listen).await
         }
     }
 }
@@ -259,6 +297,7 @@ fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
         max_concurrency: slots as usize,
         max_memory_bytes: max_memory,
         max_nesting_depth: config.executor.max_depth,
+        compile_cache_dir: config.compile_cache_dir(),
         ..RuntimeConfig::default()
     })
     .context("cannot create the verifier runtime")
@@ -273,33 +312,100 @@ pub async fn executor_for(config: &Config, config_path: &Path) -> anyhow::Result
         .with_context(|| format!("config file {}", config_path.display()))?;
     let policy = crate::policy::from_config(config)
         .with_context(|| format!("config file {}", config_path.display()))?;
-    Ok(Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy))
+    let cache = executor::ResultCache::from_config(&config.executor)
+        .with_context(|| format!("config file {}", config_path.display()))?;
+    Ok(
+        Executor::new(runtime, verifiers, Settings::from(&config.executor))
+            .with_policy(policy)
+            .with_result_cache(cache),
+    )
 }
 
-/// `vouch serve`: load everything, then serve until SIGTERM or ctrl-c.
+/// `vouch serve`: load every tenant, then serve until SIGTERM or ctrl-c, reloading the
+/// configuration on SIGHUP or when the file changes.
 async fn serve(
     config_path: &Path,
     listen: std::net::SocketAddr,
     settings: crate::server::ServerSettings,
+    reload_interval: std::time::Duration,
+    tls: Option<crate::server::tls::TlsSettings>,
+    health_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<u8> {
+    use std::sync::Arc;
+
+    use crate::server::metrics::Metrics;
+    use crate::server::reload::Reloader;
+    use crate::server::tenants::TenantSet;
+
     if settings.verify_timeout.is_zero() || settings.mutate_timeout.is_zero() {
         bail!("--verify-timeout-ms and --mutate-timeout-ms must be at least 1");
     }
-    let config = Config::load(config_path)?;
-    if config.verifiers.is_empty() {
-        bail!(
-            "config file {}: `verifiers` is empty: nothing could verify a subject",
-            config_path.display()
-        );
+    if let Some(tls) = &tls {
+        // Fail before loading verifiers when the certificate, key or CA bundle is unusable.
+        crate::server::tls::server_config(tls)?;
     }
-    let sources = sources_for(&config).await?;
-    let executor = executor_for(&config, config_path).await?;
-    let router = crate::server::router(
-        std::sync::Arc::new(executor),
-        std::sync::Arc::new(sources),
-        settings,
-    );
-    crate::server::run(listen, router).await?;
+    let config = Config::load(config_path)?;
+    let disk = match config.disk_cache_dir() {
+        Some(dir) => Some(
+            DiskCache::open(&dir, DiskCacheConfig::default())
+                .await
+                .with_context(|| format!("cannot open the disk cache {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let tenants = TenantSet::build(&config, disk.as_ref())
+        .await
+        .with_context(|| format!("config file {}", config_path.display()))?;
+    let tenants = Arc::new(arc_swap::ArcSwap::from_pointee(tenants));
+    let metrics = Arc::new(Metrics::default());
+    let reloader = Arc::new(Reloader::new(
+        config_path,
+        &config,
+        tenants.clone(),
+        metrics.clone(),
+        disk,
+    ));
+    let watcher = reloader.spawn(if reload_interval.is_zero() {
+        std::time::Duration::from_secs(365 * 24 * 3600)
+    } else {
+        reload_interval
+    });
+    let health = match health_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--health-listen)"))?;
+            let router = crate::server::health_router(tenants.clone(), metrics.clone());
+            Some(tokio::spawn(crate::server::serve(
+                listener,
+                router,
+                crate::server::shutdown_signal(),
+            )))
+        }
+        None => None,
+    };
+    let router = crate::server::router_with_tenants(tenants, metrics, settings);
+    let served = match tls {
+        Some(tls) => match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => crate::server::tls::serve_tls(
+                listener,
+                router,
+                tls,
+                crate::server::shutdown_signal(),
+            )
+            .await
+            .map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::Error::from(e).context(format!("cannot listen on {listen}"))),
+        },
+        None => crate::server::run(listen, router)
+            .await
+            .map_err(anyhow::Error::from),
+    };
+    watcher.abort();
+    if let Some(health) = health {
+        health.abort();
+    }
+    served?;
     Ok(EXIT_PASS)
 }
 

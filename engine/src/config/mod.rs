@@ -18,11 +18,14 @@
 //! policy:                           # optional; see `crate::policy` for the types
 //!   type: config
 //!   artifactVerificationPolicies: { application/vnd.cncf.notary.signature: any }
+//! quota: { maxKeysInFlight: 1024 }  # the default tenant's admission limit (`vouch serve`)
+//! tenants: []                       # see `config::tenants`
 //! ```
 //!
 //! Unknown fields are rejected; every error names the file and the field.
 
 pub mod stores;
+pub mod tenants;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -80,6 +83,12 @@ pub struct Config {
     pub stores: StoresConfig,
     /// The subject-level policy (absent: every report must pass, see [`crate::policy`]).
     pub policy: Option<crate::policy::PolicyConfig>,
+    /// Admission limits of the default tenant (the top level of the file).
+    pub quota: tenants::QuotaConfig,
+    /// Tenants besides the default one, matched by namespace (see [`tenants`]).
+    pub tenants: Vec<tenants::TenantConfig>,
+    /// Process-wide settings of the wasm runtime.
+    pub runtime: RuntimeSection,
     /// Directory of the config file (paths are relative to it); set by [`Config::load`].
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -91,8 +100,13 @@ pub struct Config {
 pub struct VerifierConfig {
     /// Unique name; the report's `verifierName`.
     pub name: String,
-    /// The `.wasm` component, relative to the config file.
+    /// The `.wasm` component, relative to the config file, or an OCI artifact
+    /// `oci://registry/repo@sha256:…` (a tag is allowed and pinned at load; see `docs/plugins.md`).
     pub path: PathBuf,
+    /// For an `oci://` verifier: a PEM file of public keys (relative to the config file); the
+    /// artifact must carry a valid cosign signature by one of them or the verifier is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_key: Option<PathBuf>,
     /// Artifact types to run on, overriding what the verifier's metadata declares.
     #[serde(default)]
     pub artifact_types: Option<Vec<String>>,
@@ -126,6 +140,10 @@ pub struct ExecutorConfig {
     pub deadline_ms: u64,
     /// How long a verdict stays in the result cache, in milliseconds (0 disables the cache).
     pub result_cache_ttl_ms: u64,
+    /// Share verdicts between replicas through Redis (off when absent; see
+    /// [`crate::executor::redis_cache`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<crate::executor::redis_cache::RedisCacheConfig>,
 }
 
 impl Default for ExecutorConfig {
@@ -135,6 +153,7 @@ impl Default for ExecutorConfig {
             concurrency: 64,
             deadline_ms: 2900,
             result_cache_ttl_ms: 10_000,
+            redis: None,
         }
     }
 }
@@ -148,6 +167,29 @@ impl ExecutorConfig {
     /// The result cache TTL as a duration.
     pub fn result_cache_ttl(&self) -> Duration {
         Duration::from_millis(self.result_cache_ttl_ms)
+    }
+}
+
+/// Process-wide settings of the wasm runtime shared by every tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeSection {
+    /// Threads of the guest pool (0: guests run on the request threads). Absent: one per CPU
+    /// when `tenants` are declared (so one tenant's CPU-bound guests cannot slow down another
+    /// tenant's requests), else 0.
+    pub guest_threads: Option<usize>,
+    /// Niceness of the guest threads, 0-19 (default 10).
+    pub guest_nice: Option<i32>,
+}
+
+impl RuntimeSection {
+    /// The guest pool's thread count for a file with `tenants` declared or not.
+    pub fn guest_threads(&self, has_tenants: bool) -> usize {
+        match self.guest_threads {
+            Some(n) => n,
+            None if has_tenants => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            None => 0,
+        }
     }
 }
 
@@ -203,6 +245,13 @@ impl Config {
             .disk_cache
             .as_ref()
             .map(|p| self.base_dir.join(p))
+    }
+
+    /// Where compiled verifiers are kept across restarts: `compiled/` inside the disk cache
+    /// directory (the content cache only ever touches its `blobs/` and temporary files), or
+    /// nowhere without a disk cache.
+    pub fn compile_cache_dir(&self) -> Option<PathBuf> {
+        self.disk_cache_dir().map(|d| d.join("compiled"))
     }
 
     /// Read, parse and validate the file at `path` (JSON if it ends in `.json`, else YAML).
@@ -272,6 +321,20 @@ impl Config {
             if v.path.as_os_str().is_empty() {
                 return Err(invalid(format!("verifiers[{i}].path"), "must not be empty"));
             }
+            match crate::store::plugin::oci_path(&v.path) {
+                Some(r) => {
+                    if let Err(e) = crate::store::plugin::parse_reference(r) {
+                        return Err(invalid(format!("verifiers[{i}].path"), &e.to_string()));
+                    }
+                }
+                None if v.signature_key.is_some() => {
+                    return Err(invalid(
+                        format!("verifiers[{i}].signatureKey"),
+                        "only an `oci://` verifier can carry a signature",
+                    ));
+                }
+                None => {}
+            }
             if let Some(types) = &v.artifact_types
                 && (types.is_empty() || types.iter().any(|t| t.trim().is_empty()))
             {
@@ -294,6 +357,17 @@ impl Config {
         if e.deadline_ms == 0 {
             return Err(invalid("executor.deadlineMs".into(), "must be at least 1"));
         }
+        if let Some(redis) = &e.redis {
+            if e.result_cache_ttl_ms == 0 {
+                return Err(invalid(
+                    "executor.redis".into(),
+                    "needs a result cache: set executor.resultCacheTtlMs above 0 (Redis entries use the same TTL)",
+                ));
+            }
+            redis
+                .validate()
+                .map_err(|(field, message)| invalid(format!("executor.redis.{field}"), &message))?;
+        }
         let l = &self.stores.layouts;
         if l.max_manifest_bytes == 0 || l.max_blob_bytes == 0 {
             return Err(invalid(
@@ -307,7 +381,52 @@ impl Config {
                 other => invalid("policy".into(), &other.to_string()),
             })?;
         }
+        if let Some(nice) = self.runtime.guest_nice
+            && !(0..=19).contains(&nice)
+        {
+            return Err(invalid(
+                "runtime.guestNice".into(),
+                &format!("{nice} is not a niceness between 0 and 19"),
+            ));
+        }
+        if self.runtime.guest_threads.is_some_and(|n| n > 256) {
+            return Err(invalid("runtime.guestThreads".into(), "at most 256"));
+        }
+        if self.quota.max_keys_in_flight == 0 {
+            return Err(invalid(
+                "quota.maxKeysInFlight".into(),
+                "must be at least 1",
+            ));
+        }
+        tenants::validate(&self.tenants).map_err(|(field, message)| invalid(field, &message))?;
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            // Each tenant must be a valid configuration of its own; its errors name its fields.
+            tenant.effective(self).validate(path).map_err(|e| match e {
+                ConfigError::Invalid { field, message, .. } => {
+                    let field = match field.strip_prefix("stores.registries") {
+                        Some(rest) => format!("registries{rest}"),
+                        None => field,
+                    };
+                    invalid(format!("tenants[{i}].{field}"), &message)
+                }
+                other => other,
+            })?;
+        }
         Ok(())
+    }
+
+    /// The configuration of every tenant: the default one (the top level, without `tenants`)
+    /// first, then each declared tenant's [`tenants::TenantConfig::effective`] configuration.
+    pub fn tenant_configs(&self) -> Vec<(String, Config)> {
+        let mut top = self.clone();
+        top.tenants.clear();
+        let mut out = vec![(tenants::DEFAULT_TENANT.to_owned(), top)];
+        out.extend(
+            self.tenants
+                .iter()
+                .map(|t| (t.name.clone(), t.effective(self))),
+        );
+        out
     }
 
     /// Where the `.wasm` of `verifier` is: its path joined to the config file's directory.
@@ -397,6 +516,14 @@ mod tests {
             .to_string();
         assert!(e.contains("verifiers[0].artifactTypes"), "{e}");
         assert!(parse("").unwrap_err().to_string().contains("empty"));
+        let e = parse("runtime: { guestNice: 30 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("runtime.guestNice"), "{e}");
+        let c = parse("runtime: { guestThreads: 3 }\n").unwrap();
+        assert_eq!(c.runtime.guest_threads(false), 3);
+        assert_eq!(RuntimeSection::default().guest_threads(false), 0);
+        assert!(RuntimeSection::default().guest_threads(true) >= 1);
     }
 
     #[test]
@@ -413,5 +540,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.yaml"), "{e}");
+    }
+
+    #[test]
+    fn redis_cache_section_parses_and_validates() {
+        let c = parse("executor: { redis: { url: \"redis://127.0.0.1:6379/0\" } }\n").unwrap();
+        let r = c.executor.redis.as_ref().unwrap();
+        assert_eq!(
+            (r.key_prefix.as_str(), r.timeout_ms, r.retry_after_ms),
+            ("vouch", 50, 5000)
+        );
+        let c = parse(
+            "executor:\n  redis: { url: \"redis://r:6379\", keyPrefix: prod, timeoutMs: 20, retryAfterMs: 100 }\n",
+        )
+        .unwrap();
+        assert_eq!(c.executor.redis.unwrap().key_prefix, "prod");
+        for (text, field) in [
+            (
+                "executor: { redis: { url: \"http://r\" } }\n",
+                "executor.redis.url",
+            ),
+            (
+                "executor: { redis: { url: \"redis://r\", timeoutMs: 0 } }\n",
+                "executor.redis.timeoutMs",
+            ),
+            (
+                "executor: { resultCacheTtlMs: 0, redis: { url: \"redis://r\" } }\n",
+                "executor.redis",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(field), "{text}: {e}");
+        }
+        let e = parse("executor: { redis: { url: \"redis://r\", prefix: x } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("executor.redis") && e.contains("prefix"), "{e}");
     }
 }

@@ -10,6 +10,7 @@
 //!   depend on something transient (deadline, store failure, instantiation failure) are shared
 //!   with the in-flight waiters but not cached.
 
+pub mod redis_cache;
 pub mod report;
 pub mod sources;
 
@@ -52,6 +53,16 @@ pub enum ExecutorError {
         /// Why.
         source: RuntimeError,
     },
+    /// An `oci://` verifier could not be pulled, failed a check, or is not a component.
+    #[error("verifiers[{index}] (`{name}`): {source}")]
+    Plugin {
+        /// Position in the config's `verifiers` list.
+        index: usize,
+        /// Configured name.
+        name: String,
+        /// Why (names the reference and the check that failed).
+        source: crate::store::plugin::PluginError,
+    },
 }
 
 /// A loaded verifier with the configuration the executor hands it.
@@ -85,10 +96,17 @@ impl ExecVerifier {
 }
 
 /// Load every verifier of `config` and run its `check-config` (errors name the entry).
+///
+/// An `oci://` verifier is pulled first (tag pinned to its digest, artifact checked, signature
+/// required when `signatureKey` is set; see [`crate::store::plugin`]) with the config's registry
+/// settings and disk cache.
 pub async fn load_verifiers(
     runtime: &Runtime,
     config: &Config,
 ) -> Result<Vec<ExecVerifier>, ExecutorError> {
+    use crate::store::plugin::{self, PluginStore, VerifyingKeys};
+    // Opened on the first `oci://` verifier only.
+    let plugins = tokio::sync::OnceCell::<PluginStore>::new();
     let mut out = Vec::with_capacity(config.verifiers.len());
     for (index, vc) in config.verifiers.iter().enumerate() {
         let path = config.verifier_path(vc);
@@ -98,10 +116,36 @@ pub async fn load_verifiers(
             path: path.clone(),
             source,
         };
-        let verifier = runtime
-            .load_file(&vc.name, &path, vc.limits.clone())
-            .await
-            .map_err(err)?;
+        let verifier = if let Some(reference) = plugin::oci_path(&vc.path) {
+            let plugin_err = |source| ExecutorError::Plugin {
+                index,
+                name: vc.name.clone(),
+                source,
+            };
+            let store = plugins
+                .get_or_try_init(|| PluginStore::from_config(config))
+                .await
+                .map_err(plugin_err)?;
+            let keys = match &vc.signature_key {
+                Some(k) => {
+                    let keys = VerifyingKeys::load(&config.base_dir.join(k));
+                    Some(keys.map_err(plugin_err)?)
+                }
+                None => None,
+            };
+            let pulled = store
+                .pull(reference, keys.as_ref())
+                .await
+                .map_err(plugin_err)?;
+            plugin::load_plugin(runtime, &vc.name, &pulled, vc.limits.clone())
+                .await
+                .map_err(plugin_err)?
+        } else {
+            runtime
+                .load_file(&vc.name, &path, vc.limits.clone())
+                .await
+                .map_err(err)?
+        };
         let json = vc.config_json();
         runtime.check_config(&verifier, &json).await.map_err(err)?;
         out.push(ExecVerifier {
@@ -166,25 +210,84 @@ struct CacheKey {
 
 /// A verdict cache with single-flight, shareable between executors (keys carry the config
 /// fingerprint, so executors with different configurations never see each other's verdicts).
+///
+/// Two tiers: a local in-memory cache, and optionally Redis ([`redis_cache`]) shared by every
+/// replica. On a local miss Redis is read before computing; a computed cacheable verdict is
+/// written to both with the same TTL. A verdict read from Redis lives locally only as long as it
+/// had left in Redis.
 #[derive(Clone)]
 pub struct ResultCache {
-    inner: Option<moka::future::Cache<CacheKey, Arc<SubjectReport>>>,
+    inner: Option<moka::future::Cache<CacheKey, CachedVerdict>>,
+    ttl: Duration,
+    redis: Option<redis_cache::RedisTier>,
+}
+
+/// A cached verdict and how long it lives in the local tier.
+#[derive(Clone)]
+struct CachedVerdict {
+    /// The verdict; `cached` is set when it came from Redis.
+    report: Arc<SubjectReport>,
+    ttl: Duration,
+}
+
+/// Per-entry expiry of the local tier: each verdict's own TTL.
+struct VerdictExpiry;
+
+impl moka::Expiry<CacheKey, CachedVerdict> for VerdictExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &CachedVerdict,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
 }
 
 impl ResultCache {
     /// A cache whose entries live `ttl`; a zero `ttl` disables caching (and single-flight).
     pub fn new(ttl: Duration) -> ResultCache {
         if ttl.is_zero() {
-            return ResultCache { inner: None };
+            return ResultCache {
+                inner: None,
+                ttl,
+                redis: None,
+            };
         }
         ResultCache {
             inner: Some(
                 moka::future::Cache::builder()
                     .max_capacity(RESULT_CACHE_CAPACITY)
-                    .time_to_live(ttl)
+                    .expire_after(VerdictExpiry)
                     .build(),
             ),
+            ttl,
+            redis: None,
         }
+    }
+
+    /// The cache `config` describes: `resultCacheTtlMs`, plus the Redis tier when `redis` is set.
+    pub fn from_config(
+        config: &ExecutorConfig,
+    ) -> Result<ResultCache, redis_cache::RedisCacheError> {
+        let cache = ResultCache::new(config.result_cache_ttl());
+        Ok(match &config.redis {
+            Some(r) => cache.with_redis(redis_cache::RedisTier::new(r)?),
+            None => cache,
+        })
+    }
+
+    /// Share verdicts through `tier` as well (unused when the TTL is zero: nothing is cached).
+    pub fn with_redis(mut self, tier: redis_cache::RedisTier) -> ResultCache {
+        if self.inner.is_some() {
+            self.redis = Some(tier);
+        }
+        self
+    }
+
+    /// The Redis tier's counters, when there is one.
+    pub fn redis_stats(&self) -> Option<redis_cache::RedisStats> {
+        self.redis.as_ref().map(redis_cache::RedisTier::stats)
     }
 
     /// Number of cached verdicts (approximate, for metrics and tests).
@@ -207,6 +310,9 @@ pub struct Executor {
     permits: Arc<Semaphore>,
     cache: ResultCache,
     policy: Arc<dyn Policy>,
+    /// Who the verdicts are for (tenant name and a digest of its credentials); part of the
+    /// fingerprint so tenants never share verdicts.
+    tenant: Arc<str>,
     fingerprint: Arc<str>,
 }
 
@@ -214,8 +320,9 @@ impl Executor {
     /// An executor with its own result cache and the [`DefaultPolicy`].
     pub fn new(runtime: Runtime, verifiers: Vec<ExecVerifier>, settings: Settings) -> Executor {
         let policy: Arc<dyn Policy> = Arc::new(DefaultPolicy);
-        let fingerprint = fingerprint(&verifiers, &settings, policy.as_ref()).into();
+        let fingerprint = fingerprint(&verifiers, &settings, policy.as_ref(), "").into();
         Executor {
+            tenant: Arc::from(""),
             runtime,
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             cache: ResultCache::new(settings.result_cache_ttl),
@@ -229,8 +336,29 @@ impl Executor {
     /// Decide subjects with `policy` (e.g. from [`crate::policy::from_config`]); the fingerprint
     /// changes with it.
     pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Executor {
-        self.fingerprint = fingerprint(&self.verifiers, &self.settings, policy.as_ref()).into();
+        self.fingerprint = fingerprint(
+            &self.verifiers,
+            &self.settings,
+            policy.as_ref(),
+            &self.tenant,
+        )
+        .into();
         self.policy = policy;
+        self
+    }
+
+    /// Verify for `tenant`: its identity (name, and a digest of its credentials and store
+    /// settings) enters the fingerprint, so two tenants never see each other's verdicts even
+    /// with identical verifiers.
+    pub fn with_tenant(mut self, tenant: &str) -> Executor {
+        self.tenant = Arc::from(tenant);
+        self.fingerprint = fingerprint(
+            &self.verifiers,
+            &self.settings,
+            self.policy.as_ref(),
+            &self.tenant,
+        )
+        .into();
         self
     }
 
@@ -249,6 +377,11 @@ impl Executor {
     /// nesting depth and the policy: everything a verdict depends on besides the subject.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The verdict cache (for its statistics).
+    pub fn result_cache(&self) -> &ResultCache {
+        &self.cache
     }
 
     /// The loaded verifiers.
@@ -324,19 +457,46 @@ impl Executor {
             digest: desc.digest.clone(),
             fingerprint: self.fingerprint.clone(),
         };
+        let redis_key = self
+            .cache
+            .redis
+            .as_ref()
+            .map(|r| (r, r.key(&key.scope, &key.digest, &key.fingerprint)));
+        let ttl = self.cache.ttl;
         let entry = cache
             .entry(key)
             .or_try_insert_with(async {
+                // Another replica may have decided it already (bounded wait, never an error).
+                if let Some((redis, rkey)) = &redis_key
+                    && let Some((mut report, left)) = redis.get(rkey).await
+                {
+                    report.cached = true;
+                    return Ok(CachedVerdict {
+                        report: Arc::new(report),
+                        ttl: left.min(ttl),
+                    });
+                }
                 match run.await {
-                    (report, true) => Ok(Arc::new(report)),
+                    (report, true) => {
+                        if let Some((redis, rkey)) = redis_key {
+                            redis.put(rkey, &report, ttl);
+                        }
+                        Ok(CachedVerdict {
+                            report: Arc::new(report),
+                            ttl,
+                        })
+                    }
                     (report, false) => Err(report),
                 }
             })
             .await;
         match entry {
-            Ok(entry) if entry.is_fresh() => (*entry.into_value()).clone(),
+            // Computed by this request (a verdict from Redis is a hit like a local one).
+            Ok(entry) if entry.is_fresh() && !entry.value().report.cached => {
+                (*entry.into_value().report).clone()
+            }
             Ok(entry) => {
-                let mut report = (*entry.into_value()).clone();
+                let mut report = (*entry.into_value().report).clone();
                 report.cached = true;
                 // The reports are the cached ones; the reference and timings are this request's.
                 let decided_for = std::mem::replace(&mut report.subject, source.reference.clone());
@@ -649,7 +809,12 @@ pub fn subject_name(reference: &str) -> &str {
 }
 
 /// Fingerprint of everything a verdict depends on besides the subject (see [`Executor::fingerprint`]).
-fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings, policy: &dyn Policy) -> String {
+fn fingerprint(
+    verifiers: &[ExecVerifier],
+    settings: &Settings,
+    policy: &dyn Policy,
+    tenant: &str,
+) -> String {
     let mut h = sha2::Sha256::new();
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_le_bytes());
@@ -667,6 +832,7 @@ fn fingerprint(verifiers: &[ExecVerifier], settings: &Settings, policy: &dyn Pol
         field(&limits);
     }
     field(policy.fingerprint().as_bytes());
+    field(tenant.as_bytes());
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 

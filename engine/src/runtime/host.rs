@@ -326,7 +326,10 @@ impl wit_crypto::Host for HostState {
             wit_crypto::DigestAlgorithm::Sha384 => crypto::DigestAlgorithm::Sha384,
             wit_crypto::DigestAlgorithm::Sha512 => crypto::DigestAlgorithm::Sha512,
         };
-        Ok(crypto::digest(alg, &data))
+        let started = Instant::now();
+        let out = crypto::digest(alg, &data);
+        self.stats.crypto_time += started.elapsed();
+        Ok(out)
     }
 
     fn verify_chain(
@@ -350,9 +353,10 @@ impl wit_crypto::Host for HostState {
         cert: Vec<u8>,
     ) -> wasmtime::Result<Result<wit_crypto::CertInfo, String>> {
         self.count_call()?;
-        Ok(crypto::parse_certificate(&cert)
-            .map(cert_info)
-            .map_err(|e| e.to_string()))
+        let started = Instant::now();
+        let res = crypto::parse_certificate(&cert);
+        self.stats.crypto_time += started.elapsed();
+        Ok(res.map(cert_info).map_err(|e| e.to_string()))
     }
 }
 

@@ -14,6 +14,7 @@ mod compile_cache;
 pub mod crypto;
 mod host;
 pub mod limits;
+pub mod pool;
 mod scope;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,11 @@ pub struct RuntimeConfig {
     pub compile_cache_dir: Option<PathBuf>,
     /// How deep a guest may walk referrers of referrers from the subject.
     pub max_nesting_depth: u32,
+    /// Threads of a pool of their own for guest calls (0: guests run on the caller's tokio
+    /// runtime). See [`pool`] for why a server shared by tenants wants one.
+    pub guest_threads: usize,
+    /// CPU niceness of the guest pool's threads (0-19; higher yields more to request handling).
+    pub guest_nice: i32,
 }
 
 impl Default for RuntimeConfig {
@@ -63,6 +69,8 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             compile_cache_dir: None,
             max_nesting_depth: 3,
+            guest_threads: 0,
+            guest_nice: pool::DEFAULT_GUEST_NICE,
         }
     }
 }
@@ -295,6 +303,7 @@ pub struct Runtime {
     config: Arc<RuntimeConfig>,
     compile_cache: Option<CompileCache>,
     pooling: bool,
+    guest_pool: Option<Arc<pool::GuestPool>>,
 }
 
 impl Runtime {
@@ -325,7 +334,16 @@ impl Runtime {
             None => None,
         };
         spawn_epoch_ticker(&engine, config.epoch_tick);
+        let guest_pool = match config.guest_threads {
+            0 => None,
+            n => Some(Arc::new(
+                pool::GuestPool::new(n, config.guest_nice).map_err(|e| {
+                    RuntimeError::Engine(format!("cannot start the guest thread pool: {e}"))
+                })?,
+            )),
+        };
         Ok(Runtime {
+            guest_pool,
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             engine,
             linker: Arc::new(linker),
@@ -465,8 +483,30 @@ impl Runtime {
         })
     }
 
-    /// Run one verification in a fresh, limited store.
+    /// Run one verification in a fresh, limited store (on the guest pool when there is one;
+    /// dropping the future cancels the call either way).
     pub async fn verify(
+        &self,
+        verifier: &Verifier,
+        input: VerifyInput,
+    ) -> Result<VerifyOutcome, CallError> {
+        let Some(pool) = &self.guest_pool else {
+            return self.verify_here(verifier, input).await;
+        };
+        let runtime = self.clone();
+        let v = verifier.clone();
+        pool.spawn(async move { runtime.verify_here(&v, input).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(CallError::Instantiate {
+                    verifier: verifier.name.to_string(),
+                    message: format!("the guest task failed: {e}"),
+                })
+            })
+    }
+
+    /// [`Runtime::verify`] on the current task.
+    async fn verify_here(
         &self,
         verifier: &Verifier,
         input: VerifyInput,

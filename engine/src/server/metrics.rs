@@ -52,6 +52,10 @@ struct Inner {
     verifiers: BTreeMap<String, Histogram>,
     cache_hits: u64,
     cache_misses: u64,
+    /// tenant → keys refused over its quota.
+    quota_rejected: BTreeMap<String, u64>,
+    /// outcome (`success`, `failure`) → configuration reloads.
+    reloads: BTreeMap<&'static str, u64>,
 }
 
 /// The server's metrics.
@@ -89,6 +93,21 @@ impl Metrics {
             }
         }
         walk(&mut m, &report.verifier_reports);
+    }
+
+    /// Count a key of `tenant` refused because the tenant was at its quota.
+    pub fn quota_rejected(&self, tenant: &str) {
+        *self
+            .lock()
+            .quota_rejected
+            .entry(tenant.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Count a configuration reload that was applied (`ok`) or rejected.
+    pub fn reload(&self, ok: bool) {
+        let outcome = if ok { "success" } else { "failure" };
+        *self.lock().reloads.entry(outcome).or_default() += 1;
     }
 
     /// The Prometheus text exposition.
@@ -130,12 +149,61 @@ impl Metrics {
         );
         out.push_str("# TYPE vouch_result_cache_misses_total counter\n");
         let _ = writeln!(out, "vouch_result_cache_misses_total {}", m.cache_misses);
+        out.push_str(
+            "# HELP vouch_tenant_quota_rejected_total Keys refused because their tenant was at its quota.\n",
+        );
+        out.push_str("# TYPE vouch_tenant_quota_rejected_total counter\n");
+        for (tenant, n) in &m.quota_rejected {
+            let _ = writeln!(
+                out,
+                "vouch_tenant_quota_rejected_total{{tenant=\"{}\"}} {n}",
+                escape(tenant)
+            );
+        }
+        out.push_str("# HELP vouch_config_reloads_total Configuration reloads by outcome.\n");
+        out.push_str("# TYPE vouch_config_reloads_total counter\n");
+        for (outcome, n) in &m.reloads {
+            let _ = writeln!(
+                out,
+                "vouch_config_reloads_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
         out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves plain counters behind: still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Append the Redis verdict cache's counters of each tenant that has one.
+pub fn render_redis(
+    out: &mut String,
+    tenants: &[(String, crate::executor::redis_cache::RedisStats)],
+) {
+    if tenants.is_empty() {
+        return;
+    }
+    out.push_str(
+        "# HELP vouch_redis_cache_operations_total Operations of the shared Redis verdict cache by tenant and outcome.\n",
+    );
+    out.push_str("# TYPE vouch_redis_cache_operations_total counter\n");
+    for (tenant, s) in tenants {
+        for (outcome, n) in [
+            ("hit", s.hits),
+            ("miss", s.misses),
+            ("error", s.errors),
+            ("skipped", s.skipped),
+            ("write", s.writes),
+            ("dropped_write", s.dropped_writes),
+        ] {
+            let _ = writeln!(
+                out,
+                "vouch_redis_cache_operations_total{{tenant=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(tenant)
+            );
+        }
     }
 }
 
@@ -210,6 +278,22 @@ mod tests {
         ));
         assert!(text.contains("vouch_result_cache_hits_total 1"));
         assert!(text.contains("vouch_result_cache_misses_total 1"));
+        m.quota_rejected("team-a");
+        m.reload(false);
+        let text = m.render();
+        assert!(text.contains("vouch_tenant_quota_rejected_total{tenant=\"team-a\"} 1"));
+        assert!(text.contains("vouch_config_reloads_total{outcome=\"failure\"} 1"));
+        let mut text = String::new();
+        let stats = crate::executor::redis_cache::RedisStats {
+            hits: 3,
+            ..Default::default()
+        };
+        render_redis(&mut text, &[("a\"b".into(), stats)]);
+        assert!(
+            text.contains(
+                "vouch_redis_cache_operations_total{tenant=\"a\\\"b\",outcome=\"hit\"} 3"
+            )
+        );
         assert_eq!(escape("a\"b\\"), "a\\\"b\\\\");
     }
 }

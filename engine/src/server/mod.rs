@@ -8,14 +8,18 @@
 //! - `POST /ratify/gatekeeper/v1/mutate` (and `/v1/mutate`): each `image:tag` key is resolved to
 //!   `registry/repo@sha256:…`; a key already by digest is returned unchanged. `idempotent` is
 //!   `true` (as Ratify answers: resolving again gives the same digest).
-//! - Keys may carry Ratify's tenant prefix `[namespace]image`; it is stripped. Per-namespace
-//!   tenancy is not implemented yet: every key is verified with the one configuration.
+//! - Keys may carry Ratify's tenant prefix `[namespace]image`: the namespace picks the tenant
+//!   (see [`tenants`]) whose verifiers, credentials, policy and quotas apply; keys without one go
+//!   to the default tenant. A tenant at its quota of keys in flight gets an immediate item error.
 //! - `GET /healthz` (200 while serving), `GET /readyz` (200 when verifiers are loaded — they are
-//!   loaded before the server starts), `GET /metrics` (Prometheus text format).
-//! - Plain HTTP only: TLS (which Gatekeeper requires of providers) is not implemented here and
-//!   must be terminated in front of the server for now.
+//!   loaded before the server starts, and a reload swaps in only a fully loaded configuration),
+//!   `GET /metrics` (Prometheus text format).
+//! - The configuration can be replaced while serving ([`reload`]); TLS 1.3 and mTLS in [`tls`].
 
 pub mod metrics;
+pub mod reload;
+pub mod tenants;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,9 +37,13 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use self::metrics::Metrics;
+use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
 use crate::executor::sources::Sources;
 use crate::oci::Reference;
+
+/// The served tenants, replaced whole by a configuration reload.
+pub type SharedTenants = Arc<arc_swap::ArcSwap<TenantSet>>;
 
 /// The external data API version Gatekeeper speaks.
 pub const API_VERSION: &str = "externaldata.gatekeeper.sh/v1beta1";
@@ -86,10 +94,9 @@ impl Default for ServerSettings {
 
 /// What the handlers share.
 struct AppState {
-    executor: Arc<Executor>,
-    sources: Arc<Sources>,
+    tenants: SharedTenants,
     settings: ServerSettings,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
 }
 
 /// A Gatekeeper `ProviderRequest`.
@@ -145,14 +152,27 @@ impl ProviderResponse {
     }
 }
 
-/// The router serving the provider endpoints, health and metrics over `executor` and `sources`.
+/// The router serving the provider endpoints, health and metrics for one default tenant
+/// verifying with `executor` over `sources`.
 pub fn router(executor: Arc<Executor>, sources: Arc<Sources>, settings: ServerSettings) -> Router {
+    let tenants = Arc::new(arc_swap::ArcSwap::from_pointee(TenantSet::single(
+        executor, sources,
+    )));
+    router_with_tenants(tenants, Arc::new(Metrics::default()), settings)
+}
+
+/// The router over `tenants` (which a [`reload`] may replace while serving), counting into
+/// `metrics`.
+pub fn router_with_tenants(
+    tenants: SharedTenants,
+    metrics: Arc<Metrics>,
+    settings: ServerSettings,
+) -> Router {
     let limit = settings.max_body_bytes;
     let state = Arc::new(AppState {
-        executor,
-        sources,
+        tenants,
         settings,
-        metrics: Metrics::default(),
+        metrics,
     });
     Router::new()
         .route("/ratify/gatekeeper/v1/verify", post(verify))
@@ -164,6 +184,22 @@ pub fn router(executor: Arc<Executor>, sources: Arc<Sources>, settings: ServerSe
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`, for a plain-HTTP port of their own: with mTLS on
+/// the provider port, kubelet probes (which present no client certificate) could not reach them
+/// there.
+pub fn health_router(tenants: SharedTenants, metrics: Arc<Metrics>) -> Router {
+    let state = Arc::new(AppState {
+        tenants,
+        settings: ServerSettings::default(),
+        metrics,
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .with_state(state)
 }
 
@@ -239,7 +275,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let n = state.executor.verifiers().len();
+    let n = state.tenants.load().verifier_count();
     if n == 0 {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -256,7 +292,20 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            let mut text = state.metrics.render();
+            let redis: Vec<_> = state
+                .tenants
+                .load()
+                .iter()
+                .filter_map(|t| {
+                    let stats = t.executor().result_cache().redis_stats()?;
+                    Some((t.name().to_owned(), stats))
+                })
+                .collect();
+            metrics::render_redis(&mut text, &redis);
+            text
+        },
     )
         .into_response()
 }
@@ -317,12 +366,82 @@ fn parse_request(
 
 /// The image of a key without Ratify's tenant prefix `[namespace]`.
 pub fn strip_tenant(key: &str) -> &str {
-    if let Some(rest) = key.strip_prefix('[')
-        && let Some((_namespace, image)) = rest.split_once(']')
-    {
-        return image;
+    tenants::split_namespace(key).1
+}
+
+/// Route `key` to its tenant and admit it there; the error is the key's item error.
+fn admit(
+    state: &AppState,
+    tenants: &TenantSet,
+    key: &str,
+) -> Result<(Arc<Tenant>, String, tokio::sync::OwnedSemaphorePermit), String> {
+    let (tenant, image) = tenants.route(key).map_err(|e| e.to_string())?;
+    let permit = tenant.admit().map_err(|e| {
+        state.metrics.quota_rejected(tenant.name());
+        tracing::debug!(
+            tenant = tenant.name(),
+            key,
+            "error.type" = "tenant_over_quota",
+            "key refused"
+        );
+        e.to_string()
+    })?;
+    Ok((tenant.clone(), image.to_owned(), permit))
+}
+
+/// Run `work` for every key concurrently (each admitted by its tenant first) under `timeout`;
+/// items in key order.
+async fn per_key<T, F, Fut>(
+    state: &Arc<AppState>,
+    keys: Vec<String>,
+    timeout: Duration,
+    what: &'static str,
+    work: F,
+) -> Vec<(String, Result<T, String>)>
+where
+    T: Send + 'static,
+    F: Fn(Arc<AppState>, Arc<Tenant>, String) -> Fut,
+    Fut: Future<Output = Result<T, String>> + Send + 'static,
+{
+    // One configuration for the whole request, even if a reload lands meanwhile.
+    let tenants = state.tenants.load_full();
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let task = match admit(state, &tenants, &key) {
+                Ok((tenant, image, permit)) => {
+                    let fut = work(state.clone(), tenant, image.clone());
+                    Some(tokio::spawn(async move {
+                        let _permit = permit;
+                        match tokio::time::timeout(timeout, fut).await {
+                            Ok(result) => result,
+                            Err(_) => Err(format!(
+                                "timed out after {} ms {what} `{image}`",
+                                timeout.as_millis()
+                            )),
+                        }
+                    }))
+                }
+                Err(e) => {
+                    return (key, Err(e), None);
+                }
+            };
+            (key, Ok(()), task)
+        })
+        .collect();
+    let mut items = Vec::with_capacity(tasks.len());
+    for (key, admitted, task) in tasks {
+        let result = match (admitted, task) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(task)) => match task.await {
+                Ok(result) => result,
+                Err(e) => Err(format!("{what} task failed: {e}")),
+            },
+            (Ok(()), None) => Err(format!("{what} task was not started")),
+        };
+        items.push((key, result));
     }
-    key
+    items
 }
 
 async fn verify(
@@ -334,31 +453,26 @@ async fn verify(
         Err((status, message)) => return system_error(status, false, message),
     };
     let timeout = state.settings.verify_timeout;
-    let tasks: Vec<_> = keys
+    let results = per_key(
+        &state,
+        keys,
+        timeout,
+        "verifying",
+        |state, tenant, image| async move {
+            let source = tenant
+                .sources()
+                .registry(&image)
+                .map_err(|e| e.to_string())?;
+            let report = tenant.executor().verify(source).await;
+            state.metrics.report(&report);
+            Ok(report)
+        },
+    )
+    .await;
+    let items = results
         .into_iter()
-        .map(|key| {
-            let state = state.clone();
-            let image = strip_tenant(&key).to_owned();
-            let task = tokio::spawn(async move {
-                let source = state.sources.registry(&image).map_err(|e| e.to_string())?;
-                match tokio::time::timeout(timeout, state.executor.verify(source)).await {
-                    Ok(report) => {
-                        state.metrics.report(&report);
-                        Ok(report)
-                    }
-                    Err(_) => Err(format!(
-                        "timed out after {} ms verifying `{image}`",
-                        timeout.as_millis()
-                    )),
-                }
-            });
-            (key, task)
-        })
-        .collect();
-    let mut items = Vec::with_capacity(tasks.len());
-    for (key, task) in tasks {
-        let item = match task.await {
-            Ok(Ok(report)) => {
+        .map(|(key, result)| match result {
+            Ok(report) => {
                 // An unresolvable subject (unknown tag, unreachable registry) is an error of
                 // the key; the report still says why.
                 let error = if report.digest.is_none() {
@@ -372,29 +486,26 @@ async fn verify(
                     error,
                 }
             }
-            Ok(Err(error)) => Item {
+            Err(error) => Item {
                 key,
                 value: serde_json::Value::Null,
                 error,
             },
-            Err(e) => Item {
-                key,
-                value: serde_json::Value::Null,
-                error: format!("verification task failed: {e}"),
-            },
-        };
-        items.push(item);
-    }
+        })
+        .collect();
     axum::Json(ProviderResponse::new(false, items, String::new())).into_response()
 }
 
 /// `image:tag` → `registry/repo@digest`; a key by digest unchanged.
-async fn mutate_one(state: &AppState, image: &str) -> Result<String, String> {
+async fn mutate_one(tenant: &Tenant, image: &str) -> Result<String, String> {
     let reference: Reference = image.parse().map_err(|e| format!("{e}"))?;
     if reference.digest().is_some() {
         return Ok(image.to_owned());
     }
-    let source = state.sources.registry(image).map_err(|e| e.to_string())?;
+    let source = tenant
+        .sources()
+        .registry(image)
+        .map_err(|e| e.to_string())?;
     let desc = source
         .store
         .resolve(&source.tag_or_digest)
@@ -412,35 +523,29 @@ async fn mutate(
         Err((status, message)) => return system_error(status, true, message),
     };
     let timeout = state.settings.mutate_timeout;
-    let tasks: Vec<_> = keys
+    let results = per_key(
+        &state,
+        keys,
+        timeout,
+        "resolving",
+        |_state, tenant, image| async move { mutate_one(&tenant, &image).await },
+    )
+    .await;
+    let items = results
         .into_iter()
-        .map(|key| {
-            let state = state.clone();
-            let image = strip_tenant(&key).to_owned();
-            let task = tokio::spawn(async move {
-                match tokio::time::timeout(timeout, mutate_one(&state, &image)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(format!(
-                        "timed out after {} ms resolving `{image}`",
-                        timeout.as_millis()
-                    )),
-                }
-            });
-            (key, task)
+        .map(|(key, result)| match result {
+            Ok(pinned) => Item {
+                key,
+                value: serde_json::Value::String(pinned),
+                error: String::new(),
+            },
+            Err(error) => Item {
+                key,
+                value: serde_json::Value::Null,
+                error,
+            },
         })
         .collect();
-    let mut items = Vec::with_capacity(tasks.len());
-    for (key, task) in tasks {
-        let (value, error) = match task.await {
-            Ok(Ok(pinned)) => (serde_json::Value::String(pinned), String::new()),
-            Ok(Err(error)) => (serde_json::Value::Null, error),
-            Err(e) => (
-                serde_json::Value::Null,
-                format!("resolution task failed: {e}"),
-            ),
-        };
-        items.push(Item { key, value, error });
-    }
     axum::Json(ProviderResponse::new(true, items, String::new())).into_response()
 }
 

@@ -1419,15 +1419,17 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn gc_by_age_and_orphan_sweep() {
         let dir = tempfile::tempdir().unwrap();
+        // Wide margins: on a loaded machine the steps between the second put and the collection
+        // must not age the new entry past `max_age`.
         let cfg = DiskCacheConfig {
-            max_age: Some(Duration::from_millis(200)),
+            max_age: Some(Duration::from_millis(1500)),
             ..config()
         };
         let cache = DiskCache::open(dir.path(), cfg).await.unwrap();
         let (old, old_data) = blob(1, 10);
         cache.put(old.clone(), old_data).await.unwrap();
         // A reader holding the old snapshot while the blob is collected gets a miss.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
         let (new, new_data) = blob(2, 10);
         cache.put(new.clone(), new_data.clone()).await.unwrap();
         let orphan = dir.path().join("blobs/sha256").join("ab".repeat(32));

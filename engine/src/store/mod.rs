@@ -12,6 +12,7 @@ use crate::oci::{Descriptor, Digest};
 pub mod cache;
 pub mod disk;
 pub mod layout;
+pub mod plugin;
 pub mod registry;
 
 pub use layout::{LayoutStore, Limits as LayoutLimits};

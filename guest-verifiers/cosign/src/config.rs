@@ -21,6 +21,12 @@
 //!   timestamp verifies with this key; the bundle's `integratedTime` is then the signing time.
 //!   Key-based signatures that carry a bundle have it verified too.
 //! * `annotations`: every pair must appear in the payload's `optional` section.
+//! * `trustedRoot`: Sigstore's `trusted_root.json` (the object inline, or the file's text as a
+//!   string). It is what Sigstore bundles (`application/vnd.dev.sigstore.bundle.v0.3+json`) are
+//!   verified against: certificates chain to one of its `certificateAuthorities` valid at the
+//!   log's `integratedTime`, and the signed entry timestamp verifies with one of its `tlogs`.
+//!   Certificate bundles are matched against `identities` (then `fulcioRoots` may be omitted);
+//!   public-key bundles against `keys`. The legacy simple-signing form does not use it.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +34,7 @@ use regex_lite::Regex;
 use serde::Deserialize;
 
 use crate::pem::{self, Alg, PublicKey};
+use crate::trusted_root::TrustedRoot;
 
 /// A configured verification key.
 #[derive(Debug, Clone)]
@@ -79,7 +86,7 @@ pub struct Identity {
 /// Keyless trust: Fulcio roots and accepted identities.
 #[derive(Debug, Clone)]
 pub struct Keyless {
-    /// DER root certificates.
+    /// DER root certificates (`fulcioRoots`; empty when only `trustedRoot` gives the CAs).
     pub roots: Vec<Vec<u8>>,
     /// Accepted identities (at least one).
     pub identities: Vec<Identity>,
@@ -105,6 +112,8 @@ pub struct Config {
     pub rekor: Option<Rekor>,
     /// Annotations required in the payload's `optional` section.
     pub annotations: BTreeMap<String, String>,
+    /// Sigstore trusted root for bundles, when configured.
+    pub trusted_root: Option<TrustedRoot>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +128,7 @@ struct RawConfig {
     rekor_public_key: Option<String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    trusted_root: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -189,23 +199,35 @@ impl Config {
                 key,
             });
         }
-        let keyless = match (raw.fulcio_roots.is_empty(), raw.identities.is_empty()) {
-            (true, true) => None,
-            (false, true) => {
+        let trusted_root = match &raw.trusted_root {
+            Some(v) => Some(TrustedRoot::from_value(v).map_err(|e| format!("trustedRoot: {e}"))?),
+            None => None,
+        };
+        let root_has_cas = trusted_root
+            .as_ref()
+            .is_some_and(|t| !t.certificate_authorities.is_empty());
+        let keyless = match (
+            raw.fulcio_roots.is_empty(),
+            root_has_cas,
+            raw.identities.is_empty(),
+        ) {
+            (true, _, true) => None,
+            (false, _, true) => {
                 return Err(
                     "fulcioRoots is set but identities is empty: keyless verification \
                             needs the accepted identities"
                         .into(),
                 );
             }
-            (true, false) => {
+            (true, false, false) => {
                 return Err(
-                    "identities is set but fulcioRoots is empty: keyless verification \
-                            needs the Fulcio root certificates"
+                    "identities is set but fulcioRoots is empty (and no trustedRoot with \
+                     certificateAuthorities): keyless verification needs the Fulcio root \
+                     certificates"
                         .into(),
                 );
             }
-            (false, false) => {
+            _ => {
                 let mut roots = Vec::new();
                 for (i, r) in raw.fulcio_roots.iter().enumerate() {
                     let certs =
@@ -231,11 +253,15 @@ impl Config {
             }
         };
         if keys.is_empty() && keyless.is_none() {
-            return Err(
+            return Err(if trusted_root.is_some() {
+                "trustedRoot alone decides nothing: give `identities` (certificate bundles) \
+                 or `keys` (public-key bundles) too"
+                    .into()
+            } else {
                 "no trust configured: give `keys` (key-based) or `fulcioRoots` and \
                         `identities` (keyless)"
-                    .into(),
-            );
+                    .into()
+            });
         }
         let rekor = match raw.rekor_public_key {
             Some(p) => {
@@ -250,6 +276,7 @@ impl Config {
             keyless,
             rekor,
             annotations: raw.annotations,
+            trusted_root,
         })
     }
 }
@@ -269,7 +296,8 @@ pub const SCHEMA: &str = r#"{
       "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
                      "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
     "rekorPublicKey": {"type": "string"},
-    "annotations": {"type": "object", "additionalProperties": {"type": "string"}}
+    "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    "trustedRoot": {"type": ["object", "string"]}
   }
 }"#;
 

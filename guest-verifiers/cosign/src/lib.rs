@@ -1,13 +1,18 @@
 //! Vouch's cosign verifier: judges cosign signature manifests (OCI 1.1 referrers of artifact type
 //! `application/vnd.dev.cosign.artifact.sig.v1+json`, and the legacy `sha256-<hex>.sig` form,
-//! which has the same layers), key-based or keyless (Fulcio certificate + Rekor bundle).
+//! which has the same layers), key-based or keyless (Fulcio certificate + Rekor bundle), and
+//! Sigstore bundles v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json` referrers) against a
+//! configured `trusted_root.json`.
 //!
-//! The wasm glue lives here; the logic is in [`verify`] (see its docs for the checks), the
-//! configuration in [`config`], and the small DER/PEM readers in [`der`] and [`pem`].
+//! The wasm glue lives here; the logic is in [`verify`] (see its docs for the checks) and
+//! [`bundle`], the configuration in [`config`] and [`trusted_root`], and the small DER/PEM
+//! readers in [`der`] and [`pem`].
 
+pub mod bundle;
 pub mod config;
 pub mod der;
 pub mod pem;
+pub mod trusted_root;
 pub mod verify;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
@@ -26,6 +31,7 @@ struct Cosign;
 /// The host, reached through the WIT imports, for one request.
 struct WitHost {
     artifact: Descriptor,
+    subject: Descriptor,
 }
 
 fn store_error(e: StoreError) -> String {
@@ -64,6 +70,10 @@ fn cert_info(c: crypto::CertInfo) -> verify::CertInfo {
 impl verify::Host for WitHost {
     fn manifest(&self) -> Result<Vec<u8>, String> {
         get_manifest(&self.artifact).map_err(store_error)
+    }
+
+    fn subject_manifest(&self) -> Result<Vec<u8>, String> {
+        get_manifest(&self.subject).map_err(store_error)
     }
 
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
@@ -136,10 +146,12 @@ impl Guest for Cosign {
                 };
             }
         };
+        let subject_digest = req.subject.descriptor.digest.clone();
         let host = WitHost {
             artifact: req.artifact,
+            subject: req.subject.descriptor,
         };
-        let out = verify::verify(&host, &config, &req.subject.descriptor.digest);
+        let out = verify::verify(&host, &config, &subject_digest);
         Report {
             is_success: out.ok,
             message: out.message,

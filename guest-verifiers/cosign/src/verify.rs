@@ -16,6 +16,9 @@
 //! 3. the configured `annotations` appear in the payload's `optional` section;
 //! 4. a Rekor bundle, when a Rekor key is configured, verifies (required for keyless).
 //!
+//! Manifests of artifact type [`BUNDLE_V03`] (or with a layer of that media type) are Sigstore
+//! bundles instead, verified by [`crate::bundle`] against the configured trusted root.
+//!
 //! Signing time for keyless certificates: the Rekor bundle's `integratedTime` when the bundle's
 //! signed entry timestamp was verified with the configured Rekor key; otherwise the certificate's
 //! `notBefore` (an unverified bundle time is never trusted).
@@ -32,7 +35,7 @@ use crate::pem::{self, Alg};
 
 /// Artifact type of cosign signature manifests in the OCI 1.1 referrers form.
 pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
-/// Artifact / media type of Sigstore bundles v0.3 (not supported yet).
+/// Artifact / media type of Sigstore bundles v0.3 (verified by [`crate::bundle`]).
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// Media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -66,6 +69,8 @@ pub struct CertInfo {
 pub trait Host {
     /// The bytes of the artifact's manifest.
     fn manifest(&self) -> Result<Vec<u8>, String>;
+    /// The bytes of the subject's manifest (what a bundle's message signature signs).
+    fn subject_manifest(&self) -> Result<Vec<u8>, String>;
     /// The bytes of a blob the manifest names.
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
     /// Verify `signature` over `message` with a PEM key or certificate.
@@ -101,7 +106,7 @@ pub struct Failure {
     pub message: String,
 }
 
-fn fail<T>(reason: &'static str, message: impl Into<String>) -> Result<T, Failure> {
+pub(crate) fn fail<T>(reason: &'static str, message: impl Into<String>) -> Result<T, Failure> {
     Err(Failure {
         reason,
         message: message.into(),
@@ -122,7 +127,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed(f: Failure) -> Outcome {
+    pub(crate) fn failed(f: Failure) -> Outcome {
         Outcome {
             ok: false,
             message: f.message,
@@ -211,14 +216,8 @@ fn verify_inner(
             format!("the signature manifest is not a valid OCI manifest: {e}"),
         )
     })?;
-    if manifest.artifact_type.as_deref() == Some(BUNDLE_V03)
-        || manifest.layers.iter().any(|l| l.media_type == BUNDLE_V03)
-    {
-        return fail(
-            "UNSUPPORTED_FORMAT",
-            format!("Sigstore bundles ({BUNDLE_V03}) are not supported by this verifier yet"),
-        );
-    }
+    let is_bundle = manifest.artifact_type.as_deref() == Some(BUNDLE_V03)
+        || manifest.layers.iter().any(|l| l.media_type == BUNDLE_V03);
     if let Some(s) = &manifest.subject
         && s.digest != subject_digest
     {
@@ -229,6 +228,15 @@ fn verify_inner(
                 s.digest
             ),
         );
+    }
+    if is_bundle {
+        let layers: Vec<&str> = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == BUNDLE_V03)
+            .map(|l| l.digest.as_str())
+            .collect();
+        return crate::bundle::verify_layers(host, config, subject_digest, &layers);
     }
     let layers: Vec<&Layer> = manifest
         .layers
@@ -285,12 +293,47 @@ fn verify_inner(
     fail(reason, message)
 }
 
-fn b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+pub(crate) fn b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     base64::engine::general_purpose::STANDARD.decode(text.trim())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The accepted identity (SAN) and OIDC issuer of a certificate, or an `IDENTITY_MISMATCH`.
+pub(crate) fn match_identity(
+    keyless: &Keyless,
+    fields: &der::CertFields,
+) -> Result<(String, String), Failure> {
+    let Some(issuer) = fields.issuer() else {
+        return fail(
+            "IDENTITY_MISMATCH",
+            "the signing certificate has no Fulcio OIDC issuer extension (1.3.6.1.4.1.57264.1.8 or .1.1)",
+        );
+    };
+    let matched = keyless.identities.iter().find_map(|id| {
+        if !id.issuer.matches(issuer) {
+            return None;
+        }
+        fields.sans.iter().find(|s| id.subject.matches(s))
+    });
+    let Some(subject) = matched else {
+        let wanted: Vec<String> = keyless
+            .identities
+            .iter()
+            .map(|i| format!("{} from {}", i.subject.describe(), i.issuer.describe()))
+            .collect();
+        return fail(
+            "IDENTITY_MISMATCH",
+            format!(
+                "the certificate's identity {:?} from issuer {issuer:?} is not accepted (accepted: {})",
+                fields.sans,
+                wanted.join(", ")
+            ),
+        );
+    };
+    Ok((subject.clone(), issuer.to_owned()))
 }
 
 /// Verifies one simple-signing layer; returns the extensions on success.
@@ -516,6 +559,12 @@ fn verify_keyless(
             (info.not_before, "certificate")
         }
     };
+    if keyless.roots.is_empty() {
+        return fail(
+            "UNTRUSTED",
+            "no fulcioRoots are configured (trustedRoot applies to Sigstore bundles only)",
+        );
+    }
     let mut chain = vec![leaf];
     if let Some(chain_pem) = layer.annotations.get(CHAIN_ANN) {
         let certs = pem::certificates(chain_pem).or_else(|e| {
@@ -535,36 +584,10 @@ fn verify_keyless(
             )
         })?;
 
-    let Some(issuer) = fields.issuer() else {
-        return fail(
-            "IDENTITY_MISMATCH",
-            "the signing certificate has no Fulcio OIDC issuer extension (1.3.6.1.4.1.57264.1.8 or .1.1)",
-        );
-    };
-    let matched = keyless.identities.iter().find_map(|id| {
-        if !id.issuer.matches(issuer) {
-            return None;
-        }
-        fields.sans.iter().find(|s| id.subject.matches(s))
-    });
-    let Some(subject) = matched else {
-        let wanted: Vec<String> = keyless
-            .identities
-            .iter()
-            .map(|i| format!("{} from {}", i.subject.describe(), i.issuer.describe()))
-            .collect();
-        return fail(
-            "IDENTITY_MISMATCH",
-            format!(
-                "the certificate's identity {:?} from issuer {issuer:?} is not accepted (accepted: {})",
-                fields.sans,
-                wanted.join(", ")
-            ),
-        );
-    };
+    let (subject, issuer) = match_identity(keyless, &fields)?;
     ext.insert("verificationMode".into(), "keyless".into());
-    ext.insert("subject".into(), subject.clone());
-    ext.insert("issuer".into(), issuer.to_owned());
+    ext.insert("subject".into(), subject);
+    ext.insert("issuer".into(), issuer);
     ext.insert("signingTime".into(), at.to_string());
     ext.insert("signingTimeSource".into(), source.into());
     if let Some(leaf) = path.first() {
@@ -583,14 +606,19 @@ struct Bundle {
     payload: BundlePayload,
 }
 
+/// The part of a Rekor entry its signed entry timestamp signs.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct BundlePayload {
-    body: String,
-    integrated_time: i64,
-    log_index: i64,
+pub(crate) struct BundlePayload {
+    /// Base64 of the canonicalized entry body.
+    pub(crate) body: String,
+    /// When the log integrated the entry, Unix seconds.
+    pub(crate) integrated_time: i64,
+    /// The entry's index in the log.
+    pub(crate) log_index: i64,
+    /// Hex SHA-256 of the log's DER public key.
     #[serde(rename = "logID")]
-    log_id: String,
+    pub(crate) log_id: String,
 }
 
 /// What a verified bundle says.
@@ -600,7 +628,7 @@ struct VerifiedBundle {
 }
 
 /// The RFC 8785 canonical JSON of a bundle payload (keys sorted, no spaces), which the SET signs.
-fn canonical_payload(p: &BundlePayload) -> String {
+pub(crate) fn canonical_payload(p: &BundlePayload) -> String {
     let s = |v: &str| Value::String(v.to_owned()).to_string();
     format!(
         "{{\"body\":{},\"integratedTime\":{},\"logID\":{},\"logIndex\":{}}}",

@@ -1,12 +1,16 @@
 //! The notation JWS envelope (`application/jose+json`): JWS JSON Serialization, flattened, as the
 //! Notary Project's signature-envelope-jws specification defines it. Parsing validates the
 //! structure and the protected header; the signature itself is checked by the caller on the host.
+//!
+//! The [`Envelope`] it produces, the algorithms, the signing schemes and the `crit` and signing
+//! time rules are shared with the COSE envelope ([`crate::cose`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
 
 use crate::time::parse_rfc3339;
+use crate::verify::{SigAlg, SigEncoding};
 
 /// Media type of the signed payload.
 pub const PAYLOAD_CONTENT_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
@@ -19,12 +23,12 @@ pub const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
 /// Expiry of the signature.
 pub const EXPIRY: &str = "io.cncf.notary.expiry";
 /// Verification plugin headers (plugins are not supported here).
-const PLUGIN_HEADERS: [&str; 2] = [
+pub(crate) const PLUGIN_HEADERS: [&str; 2] = [
     "io.cncf.notary.verificationPlugin",
     "io.cncf.notary.verificationPluginMinVersion",
 ];
-/// Largest certificate chain accepted in `x5c`.
-const MAX_CHAIN: usize = 10;
+/// Largest certificate chain accepted in `x5c` / `x5chain`.
+pub(crate) const MAX_CHAIN: usize = 10;
 
 /// Signature algorithms of notation JWS envelopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,17 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// The host algorithm and signature encoding that verify this envelope algorithm.
+    pub fn host_alg(self) -> (SigAlg, SigEncoding) {
+        match self {
+            Alg::Ps256 => (SigAlg::RsaPssSha256, SigEncoding::Der),
+            Alg::Ps384 => (SigAlg::RsaPssSha384, SigEncoding::Der),
+            Alg::Ps512 => (SigAlg::RsaPssSha512, SigEncoding::Der),
+            Alg::Es256 => (SigAlg::EcdsaP256Sha256, SigEncoding::Fixed),
+            Alg::Es384 => (SigAlg::EcdsaP384Sha384, SigEncoding::Fixed),
+        }
+    }
+
     fn parse(s: &str) -> Result<Alg, EnvelopeError> {
         match s {
             "PS256" => Ok(Alg::Ps256),
@@ -98,7 +113,8 @@ pub enum EnvelopeError {
 /// A parsed, structurally valid envelope.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    /// `ASCII(protected || "." || payload)`, the bytes the signature covers.
+    /// The bytes the signature covers: `ASCII(protected || "." || payload)` for JWS, the
+    /// `Sig_structure` for COSE.
     pub signing_input: Vec<u8>,
     /// The decoded signature.
     pub signature: Vec<u8>,
@@ -118,7 +134,8 @@ pub struct Envelope {
     pub chain: Vec<Vec<u8>>,
     /// `io.cncf.notary.signingAgent`.
     pub signing_agent: Option<String>,
-    /// `io.cncf.notary.timestamp` (an RFC 3161 token, not verified here).
+    /// The RFC 3161 timestamp token over [`Envelope::signature`] (`io.cncf.notary.timestamp`
+    /// in JWS, `io.cncf.notary.timestampSignature` in COSE), verified by the caller.
     pub timestamp: Option<Vec<u8>>,
 }
 
@@ -220,16 +237,7 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
         }
         None => return invalid("protected header has no cty"),
     }
-    let scheme = match string_field(h, SIGNING_SCHEME, what)? {
-        Some("notary.x509") => Scheme::X509,
-        Some("notary.x509.signingAuthority") => Scheme::SigningAuthority,
-        Some(other) => {
-            return invalid(format!(
-                "protected header: {SIGNING_SCHEME} {other:?} is not \"notary.x509\" or \"notary.x509.signingAuthority\""
-            ));
-        }
-        None => return invalid(format!("protected header has no {SIGNING_SCHEME}")),
-    };
+    let scheme = parse_scheme(string_field(h, SIGNING_SCHEME, what)?)?;
 
     let crit: Vec<&str> = match h.get("crit") {
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -247,18 +255,47 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
         }
         None => return invalid("protected header has no crit"),
     };
+    if let Some(name) = crit
+        .iter()
+        .find(|n| matches!(**n, "alg" | "cty" | "crit" | "typ" | "kid" | "x5c"))
+    {
+        return invalid(format!(
+            "protected header: crit lists {name:?}, a standard JWS header that must not be marked critical"
+        ));
+    }
+    check_crit(&crit, &|name| h.contains_key(name), scheme)?;
+
+    let time = |name: &str| -> Result<Option<(i64, String)>, EnvelopeError> {
+        match string_field(h, name, what)? {
+            None => Ok(None),
+            Some(s) => parse_rfc3339(s)
+                .map(|t| Some((t, s.to_owned())))
+                .map_err(|e| EnvelopeError::Invalid(format!("protected header {name}: {e}"))),
+        }
+    };
+    let signing = time(SIGNING_TIME)?;
+    let authentic = time(AUTHENTIC_SIGNING_TIME)?;
+    let expiry = time(EXPIRY)?.map(|(t, _)| t);
+    let (signing_time, text) = resolve_times(scheme, signing, authentic, expiry)?;
+    Ok((alg, scheme, signing_time, text, expiry))
+}
+
+/// Checks notation's `crit` rules: every listed header is present, listed once and understood
+/// (the signing scheme, the expiry and, under `notary.x509.signingAuthority`, the authentic
+/// signing time; plugin headers are understood but unsupported); the signing scheme is listed,
+/// and the expiry, authentic signing time and plugin headers are listed when present.
+pub(crate) fn check_crit(
+    crit: &[&str],
+    present: &dyn Fn(&str) -> bool,
+    scheme: Scheme,
+) -> Result<(), EnvelopeError> {
     let mut seen = Vec::new();
-    for &name in &crit {
+    for &name in crit {
         if seen.contains(&name) {
             return invalid(format!("protected header: crit lists {name:?} twice"));
         }
         seen.push(name);
-        if matches!(name, "alg" | "cty" | "crit" | "typ" | "kid" | "x5c") {
-            return invalid(format!(
-                "protected header: crit lists {name:?}, a standard JWS header that must not be marked critical"
-            ));
-        }
-        if !h.contains_key(name) {
+        if !present(name) {
             return invalid(format!(
                 "protected header: {name:?} is marked critical but is not present"
             ));
@@ -277,35 +314,33 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
             ));
         }
     }
-    let must_be_crit = |name: &str| -> Result<(), EnvelopeError> {
-        if h.contains_key(name) && !crit.contains(&name) {
-            return invalid(format!(
-                "protected header: {name:?} is present but not listed in crit"
-            ));
-        }
-        Ok(())
-    };
     if !crit.contains(&SIGNING_SCHEME) {
         return invalid(format!(
             "protected header: crit does not list {SIGNING_SCHEME:?}"
         ));
     }
-    must_be_crit(EXPIRY)?;
-    must_be_crit(AUTHENTIC_SIGNING_TIME)?;
-    for p in PLUGIN_HEADERS {
-        must_be_crit(p)?;
-    }
-
-    let time = |name: &str| -> Result<Option<(i64, String)>, EnvelopeError> {
-        match string_field(h, name, what)? {
-            None => Ok(None),
-            Some(s) => parse_rfc3339(s)
-                .map(|t| Some((t, s.to_owned())))
-                .map_err(|e| EnvelopeError::Invalid(format!("protected header {name}: {e}"))),
+    for name in [EXPIRY, AUTHENTIC_SIGNING_TIME]
+        .into_iter()
+        .chain(PLUGIN_HEADERS)
+    {
+        if present(name) && !crit.contains(&name) {
+            return invalid(format!(
+                "protected header: {name:?} is present but not listed in crit"
+            ));
         }
-    };
-    let signing = time(SIGNING_TIME)?;
-    let authentic = time(AUTHENTIC_SIGNING_TIME)?;
+    }
+    Ok(())
+}
+
+/// Picks the signing time the scheme requires (`io.cncf.notary.signingTime` for `notary.x509`,
+/// `io.cncf.notary.authenticSigningTime` for `notary.x509.signingAuthority`, the other one
+/// absent) and checks the expiry is after it.
+pub(crate) fn resolve_times(
+    scheme: Scheme,
+    signing: Option<(i64, String)>,
+    authentic: Option<(i64, String)>,
+    expiry: Option<i64>,
+) -> Result<(i64, String), EnvelopeError> {
     let (signing_time, text) = match scheme {
         Scheme::X509 => {
             if authentic.is_some() {
@@ -328,7 +363,6 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
             authentic.ok_or_else(|| EnvelopeError::Invalid(format!("protected header has no {AUTHENTIC_SIGNING_TIME} (required by notary.x509.signingAuthority)")))?
         }
     };
-    let expiry = time(EXPIRY)?.map(|(t, _)| t);
     if let Some(e) = expiry
         && e <= signing_time
     {
@@ -336,7 +370,19 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
             "protected header: {EXPIRY} is not after the signing time"
         ));
     }
-    Ok((alg, scheme, signing_time, text, expiry))
+    Ok((signing_time, text))
+}
+
+/// Parses a signing scheme header value.
+pub(crate) fn parse_scheme(value: Option<&str>) -> Result<Scheme, EnvelopeError> {
+    match value {
+        Some("notary.x509") => Ok(Scheme::X509),
+        Some("notary.x509.signingAuthority") => Ok(Scheme::SigningAuthority),
+        Some(other) => invalid(format!(
+            "protected header: {SIGNING_SCHEME} {other:?} is not \"notary.x509\" or \"notary.x509.signingAuthority\""
+        )),
+        None => invalid(format!("protected header has no {SIGNING_SCHEME}")),
+    }
 }
 
 type Unprotected = (Vec<Vec<u8>>, Option<String>, Option<Vec<u8>>);

@@ -1,30 +1,36 @@
 //! Vouch's notation verifier: verifies Notary Project signatures (`application/vnd.cncf.notary.signature`
-//! referrers with a JWS envelope) under a notation trust policy, as a wasm component.
+//! referrers with a JWS or COSE envelope, optionally countersigned by an RFC 3161 timestamp)
+//! under a notation trust policy, as a wasm component.
 //!
 //! This file is only the wit-bindgen glue; the logic lives in [`policy`] (trust policy and trust
-//! stores), [`envelope`] (JWS parsing and header rules), [`verify`] (the verification flow) and
-//! [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
+//! stores), [`envelope`] (JWS parsing and the shared header rules), [`cose`] (COSE_Sign1, on
+//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]), [`verify`] (the verification flow)
+//! and [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
 //!
 //! Report extensions: `trustPolicy`, `verificationLevel`, `Issuer` (leaf issuer DN), `SN` (leaf
 //! subject DN, as Ratify's notation verifier reports it), `serialNumber` (leaf serial, hex),
-//! `signingTime`, `signingScheme`, `expiry`, `signingAgent`, `timestamp` when present, and
+//! `signingTime`, `signingScheme`, `expiry`, `signingAgent`, `timestamp` (the verified RFC 3161
+//! `genTime`) and `timestampAuthority` (the TSA's subject DN) when a timestamp was verified, and
 //! `checks` (JSON: the result of each validation, e.g. `{"integrity":"passed",
 //! "revocation":"not checked (offline)"}`).
 
+pub mod cbor;
+pub mod cose;
+pub mod der;
 pub mod envelope;
 pub mod policy;
 pub mod time;
+pub mod tsp;
 pub mod verify;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
-use vouch::verifier::crypto::{self, SignatureAlgorithm, SignatureEncoding};
+use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::verifier::log::{Level, log};
 use vouch::verifier::store::{get_blob, get_manifest};
 use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
-use crate::envelope::Alg;
-use crate::verify::{CertInfo, Desc, Host, LogLevel};
+use crate::verify::{CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding};
 
 /// JSON Schema of the config (the top level; the trust policy is validated by `check-config`).
 const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","required":["trustPolicy"],"additionalProperties":false,"properties":{"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
@@ -67,25 +73,36 @@ impl Host for Imports {
 
     fn verify_signature(
         &self,
-        alg: Alg,
+        alg: SigAlg,
+        encoding: SigEncoding,
         cert: &[u8],
         msg: &[u8],
         sig: &[u8],
     ) -> Result<(), String> {
-        let (alg, encoding) = match alg {
-            Alg::Ps256 => (SignatureAlgorithm::RsaPssSha256, SignatureEncoding::Der),
-            Alg::Ps384 => (SignatureAlgorithm::RsaPssSha384, SignatureEncoding::Der),
-            Alg::Ps512 => (SignatureAlgorithm::RsaPssSha512, SignatureEncoding::Der),
-            Alg::Es256 => (
-                SignatureAlgorithm::EcdsaP256Sha256,
-                SignatureEncoding::Fixed,
-            ),
-            Alg::Es384 => (
-                SignatureAlgorithm::EcdsaP384Sha384,
-                SignatureEncoding::Fixed,
-            ),
+        let alg = match alg {
+            SigAlg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
+            SigAlg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
+            SigAlg::RsaPkcs1Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
+            SigAlg::RsaPkcs1Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
+            SigAlg::RsaPkcs1Sha512 => SignatureAlgorithm::RsaPkcs1Sha512,
+            SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
+            SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
+            SigAlg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
+        };
+        let encoding = match encoding {
+            SigEncoding::Der => SignatureEncoding::Der,
+            SigEncoding::Fixed => SignatureEncoding::Fixed,
         };
         crypto::verify_signature(alg, encoding, cert, msg, sig)
+    }
+
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        let alg = match alg {
+            HashAlg::Sha256 => DigestAlgorithm::Sha256,
+            HashAlg::Sha384 => DigestAlgorithm::Sha384,
+            HashAlg::Sha512 => DigestAlgorithm::Sha512,
+        };
+        crypto::digest(alg, data)
     }
 
     fn verify_chain(

@@ -9,21 +9,27 @@
 //!   for `notary.x509`, `signingAuthority` for `notary.x509.signingAuthority`) at the *signing
 //!   time* in the envelope, with the code-signing EKU, and matches the leaf subject against the
 //!   trusted identities.
-//! * **Authentic timestamp**: for `notary.x509` the signing time is only the signer's claim; it
-//!   counts as authentic only with a verified RFC 3161 timestamp. This verifier does not verify
-//!   RFC 3161 tokens (a present token is reported as `present, not verified`), so every
-//!   certificate of the chain must be valid *now* (the guest's clock, i.e. the time of the
-//!   request), whatever `verifyTimestamp` says. For `notary.x509.signingAuthority` the
-//!   authentic signing time was already checked by authenticity and the check passes.
+//! * **Authentic timestamp**: for `notary.x509` the signing time is only the signer's claim.
+//!   When every certificate of the chain is valid *now* (the guest's clock) no timestamp is
+//!   needed. Otherwise an RFC 3161 timestamp countersignature must rescue it: the token
+//!   ([`crate::tsp`]) must be over the envelope's signature, signed by a TSA chaining to the
+//!   policy's `tsa` trust store (EKU timeStamping), and its time range (`genTime ± accuracy`) must
+//!   lie inside the validity of every certificate of the signing chain. With `verifyTimestamp:
+//!   always` (the default) a present timestamp is verified even when the chain is valid now (and
+//!   must then pass); with `afterCertExpiry` it is only looked at once a certificate has expired.
+//!   A verified timestamp is reported as the `timestamp` extension (and `timestampAuthority`).
+//!   For `notary.x509.signingAuthority` the authentic signing time was already checked by
+//!   authenticity and the check passes.
 //! * **Expiry**: `io.cncf.notary.expiry` must be after now.
 //! * **Revocation** needs OCSP/CRL fetches, which a sandboxed verifier cannot make: it is reported
 //!   as `not checked (offline)` (with a warning log) and never counts as a failure.
 
 use std::collections::BTreeMap;
 
-use crate::envelope::{self, Alg, Envelope, EnvelopeError, Scheme};
-use crate::policy::{self, Action, Check, Config, Policy};
+use crate::envelope::{self, Envelope, EnvelopeError, Scheme};
+use crate::policy::{self, Action, Check, Config, Policy, VerifyTimestamp};
 use crate::time::format_rfc3339;
+use crate::{cose, tsp};
 
 /// Artifact type of notation signatures.
 pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
@@ -71,6 +77,47 @@ pub enum LogLevel {
     Warn,
 }
 
+/// Signature algorithms the flow asks the host to verify (envelopes and timestamp tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigAlg {
+    /// ECDSA P-256 with SHA-256.
+    EcdsaP256Sha256,
+    /// ECDSA P-384 with SHA-384.
+    EcdsaP384Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RsaPkcs1Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS with SHA-256.
+    RsaPssSha256,
+    /// RSASSA-PSS with SHA-384.
+    RsaPssSha384,
+    /// RSASSA-PSS with SHA-512.
+    RsaPssSha512,
+}
+
+/// How an ECDSA signature is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigEncoding {
+    /// ASN.1 DER `SEQUENCE { r, s }` (CMS, X.509).
+    Der,
+    /// Fixed-width `r || s` (JWS, COSE).
+    Fixed,
+}
+
+/// Digest algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
 /// The imports the flow needs.
 pub trait Host {
     /// The artifact's manifest bytes.
@@ -78,8 +125,16 @@ pub trait Host {
     /// A blob named by the manifest.
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
     /// Verify `sig` over `msg` with the certificate's key.
-    fn verify_signature(&self, alg: Alg, cert: &[u8], msg: &[u8], sig: &[u8])
-    -> Result<(), String>;
+    fn verify_signature(
+        &self,
+        alg: SigAlg,
+        encoding: SigEncoding,
+        cert: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String>;
+    /// Digest `data`.
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8>;
     /// Validate `chain` to one of `roots` at `at`, requiring `eku`.
     fn verify_chain(
         &self,
@@ -253,8 +308,13 @@ fn run_policy<H: Host>(
     let host = run.host;
 
     // Integrity: manifest, envelope, signature, payload.
-    let envelope_bytes = read_envelope(host)?;
-    let env = envelope::parse(&envelope_bytes).map_err(envelope_err)?;
+    let (media_type, envelope_bytes) = read_envelope(host)?;
+    let env = if media_type == COSE {
+        cose::parse(&envelope_bytes)
+    } else {
+        envelope::parse(&envelope_bytes)
+    }
+    .map_err(envelope_err)?;
     let leaf = host.parse_certificate(&env.chain[0]).map_err(|e| {
         (
             "INVALID_ENVELOPE",
@@ -274,14 +334,15 @@ fn run_policy<H: Host>(
     if let Some(a) = &env.signing_agent {
         run.text.push(("signingAgent".into(), a.clone()));
     }
-    if env.timestamp.is_some() {
-        run.text.push((
-            "timestamp".into(),
-            "present, not verified (RFC 3161 tokens are not supported)".into(),
-        ));
-    }
+    let (alg, encoding) = env.alg.host_alg();
     let integrity = host
-        .verify_signature(env.alg, &env.chain[0], &env.signing_input, &env.signature)
+        .verify_signature(
+            alg,
+            encoding,
+            &env.chain[0],
+            &env.signing_input,
+            &env.signature,
+        )
         .map_err(|e| {
             (
                 "SIGNATURE_INVALID",
@@ -315,7 +376,7 @@ fn run_policy<H: Host>(
         authenticity,
     )?;
 
-    let timestamp = check_authentic_timestamp(host, &env, now);
+    let timestamp = check_authentic_timestamp(run, config, policy, &env, now);
     run.apply(
         Check::AuthenticTimestamp,
         level.action(Check::AuthenticTimestamp),
@@ -352,7 +413,8 @@ fn run_policy<H: Host>(
     ))
 }
 
-fn read_envelope<H: Host>(host: &H) -> Result<Vec<u8>, Fail> {
+/// Reads the signature manifest and its one envelope layer: (media type, bytes).
+fn read_envelope<H: Host>(host: &H) -> Result<(&'static str, Vec<u8>), Fail> {
     let bytes = host.manifest().map_err(|e| {
         (
             "STORE_ERROR",
@@ -403,14 +465,9 @@ fn read_envelope<H: Host>(host: &H) -> Result<Vec<u8>, Fail> {
         "INVALID_ENVELOPE",
         "the signature layer has no digest".to_owned(),
     ))?;
-    match media_type {
-        JWS => {}
-        COSE => {
-            return Err((
-                "UNSUPPORTED_ENVELOPE",
-                "COSE envelopes (application/cose) are not supported yet; only JWS (application/jose+json) is".into(),
-            ));
-        }
+    let media_type = match media_type {
+        JWS => JWS,
+        COSE => COSE,
         other => {
             return Err((
                 "INVALID_ENVELOPE",
@@ -419,13 +476,14 @@ fn read_envelope<H: Host>(host: &H) -> Result<Vec<u8>, Fail> {
                 ),
             ));
         }
-    }
-    host.blob(digest).map_err(|e| {
+    };
+    let bytes = host.blob(digest).map_err(|e| {
         (
             "STORE_ERROR",
             format!("reading the signature envelope {digest}: {e}"),
         )
-    })
+    })?;
+    Ok((media_type, bytes))
 }
 
 fn check_authenticity<H: Host>(
@@ -465,30 +523,84 @@ fn check_authenticity<H: Host>(
     }
 }
 
-fn check_authentic_timestamp<H: Host>(host: &H, env: &Envelope, now: i64) -> Result<(), Fail> {
+/// The authentic timestamp validation (see the module documentation).
+fn check_authentic_timestamp<H: Host>(
+    run: &mut Run<'_, H>,
+    config: &Config,
+    policy: &Policy,
+    env: &Envelope,
+    now: i64,
+) -> Result<(), Fail> {
     if env.scheme == Scheme::SigningAuthority {
         // The signing authority's authentic signing time was validated by authenticity.
         return Ok(());
     }
+    let host = run.host;
+    let mut chain = Vec::with_capacity(env.chain.len());
     for (i, der) in env.chain.iter().enumerate() {
-        let c = host.parse_certificate(der).map_err(|e| {
+        chain.push(host.parse_certificate(der).map_err(|e| {
             (
                 "INVALID_ENVELOPE",
-                format!("x5c[{i}] is not a certificate: {e}"),
+                format!("certificate {i} of the chain is not a certificate: {e}"),
             )
-        })?;
-        if now < c.not_before || now > c.not_after {
-            return Err((
+        })?);
+    }
+    let invalid_now = chain
+        .iter()
+        .find(|c| now < c.not_before || now > c.not_after);
+    let check_token = match (&env.timestamp, policy.verify_timestamp) {
+        (None, _) => false,
+        (Some(_), VerifyTimestamp::Always) => true,
+        (Some(_), VerifyTimestamp::AfterCertExpiry) => invalid_now.is_some(),
+    };
+    if !check_token {
+        if env.timestamp.is_some() {
+            host.log(
+                LogLevel::Debug,
+                "timestamp not checked: verifyTimestamp is afterCertExpiry and the certificate chain is valid now",
+            );
+        }
+        return match invalid_now {
+            None => Ok(()),
+            Some(c) => Err((
                 "CERTIFICATE_EXPIRED",
                 format!(
-                    "the signing time is not authentic (no verified timestamp) and certificate {:?} is not valid now ({}): valid from {} to {}",
+                    "the signing time is not authentic (the envelope has no timestamp countersignature) and certificate {:?} is not valid now ({}): valid from {} to {}",
                     c.subject,
                     format_rfc3339(now),
+                    format_rfc3339(c.not_before),
+                    format_rfc3339(c.not_after)
+                ),
+            )),
+        };
+    }
+    let token = env.timestamp.as_deref().unwrap_or_default();
+    let ts = tsp::verify_token(host, token, &env.signature, &config.certs(policy, "tsa")).map_err(
+        |e| {
+            (
+                "TIMESTAMP_INVALID",
+                format!("the timestamp countersignature is not valid: {e}"),
+            )
+        },
+    )?;
+    for c in &chain {
+        if ts.earliest() < c.not_before || ts.latest() > c.not_after {
+            return Err((
+                "TIMESTAMP_INVALID",
+                format!(
+                    "the timestamp {} (± {} s) is outside the validity of certificate {:?} ({} to {})",
+                    format_rfc3339(ts.gen_time),
+                    ts.accuracy,
+                    c.subject,
                     format_rfc3339(c.not_before),
                     format_rfc3339(c.not_after)
                 ),
             ));
         }
     }
+    run.text
+        .push(("timestamp".into(), format_rfc3339(ts.gen_time)));
+    run.text
+        .push(("timestampAuthority".into(), ts.tsa_subject.clone()));
     Ok(())
 }

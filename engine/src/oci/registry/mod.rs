@@ -14,6 +14,7 @@
 //! checked against its digest; manifests have also been parsed.
 
 pub mod auth;
+pub mod push;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -791,7 +792,26 @@ impl RegistryClient {
         accept: &str,
         what: &str,
     ) -> Result<Response, Failure> {
-        let scope = format!("repository:{}:pull", reference.repository());
+        self.send_with(st, reference, method, url, accept, what, "pull", None)
+            .await
+    }
+
+    /// [`Self::send`] with the token scope's `actions` (`pull`, `pull,push`) and an optional
+    /// request body with its content type (resent as is when the request is retried after a
+    /// token renewal).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with(
+        &self,
+        st: &RegistryState,
+        reference: &Reference,
+        method: Method,
+        url: &Url,
+        accept: &str,
+        what: &str,
+        actions: &str,
+        body: Option<(&str, &Bytes)>,
+    ) -> Result<Response, Failure> {
+        let scope = format!("repository:{}:{actions}", reference.repository());
         let mut renewed = false;
         loop {
             let auth = self.current_auth(st, &scope).await?;
@@ -800,6 +820,11 @@ impl RegistryClient {
                 .request(method.clone(), url.clone())
                 .timeout(st.config.timeout)
                 .header(ACCEPT, accept);
+            if let Some((content_type, bytes)) = body {
+                req = req
+                    .header(CONTENT_TYPE, content_type)
+                    .body((*bytes).clone());
+            }
             match &auth {
                 AuthUsed::None => {}
                 AuthUsed::Basic => {

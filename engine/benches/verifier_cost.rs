@@ -1,0 +1,468 @@
+//! Per-verification cost of each shipped verifier on its fixture
+//! (`cargo bench -p vouch --bench verifier_cost`; build the guests first with `cargo xtask guests`).
+//!
+//! For every verifier (notation, cosign — legacy simple-signing and Sigstore bundle —, sbom,
+//! schema, vuln) one passing fixture is built the way the `tests/verifier_*.rs` tests build
+//! theirs, the verifier is loaded once, warmed up, then called `VOUCH_BENCH_ITERS` times (default
+//! 200) in sequence. Each call's wall time (fresh store + instantiate + call + drop, what
+//! `VerifyOutcome::duration` measures) is split with the runtime's per-call counters into time
+//! inside host `crypto` imports (`CallStats::crypto_time`: signature, chain, digest and
+//! certificate parsing), time inside host `store` imports (`CallStats::store_time`, an OCI layout
+//! on a local disk here) and the rest: guest code, instantiation and the component-model glue.
+//!
+//! Figures are from one run on a shared machine: compare the ratios, not the absolute numbers.
+
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "../../tests/support/guests.rs"]
+mod guests;
+#[allow(dead_code)] // shared with the test binaries
+#[path = "../../tests/support/layout.rs"]
+mod layout;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "../../tests/support/verifier_case.rs"]
+mod verifier_case;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use vouch::oci::Descriptor;
+use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifyInput};
+use vouch::store::StoreAccess;
+use vouch::store::layout::LayoutStore;
+use xtask::fixtures::cosign as cx;
+use xtask::fixtures::notation as nx;
+
+use layout::{EMPTY_CONFIG, LayoutBuilder};
+
+/// One verifier's fixture: where it lives, what to verify, with which config.
+struct Fixture {
+    /// Row label.
+    label: &'static str,
+    /// Verifier (guest) name.
+    verifier: &'static str,
+    /// Keeps the layout on disk.
+    _dir: Option<tempfile::TempDir>,
+    /// Keeps a `verifier_case` layout alive.
+    _case: Option<verifier_case::Case>,
+    store: Arc<dyn StoreAccess>,
+    subject: Descriptor,
+    artifact: Descriptor,
+    config: Value,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
+}
+
+fn from_case(
+    label: &'static str,
+    verifier: &'static str,
+    case: verifier_case::Case,
+    config: Value,
+) -> Fixture {
+    Fixture {
+        label,
+        verifier,
+        store: case.store.clone(),
+        subject: case.subject.clone(),
+        artifact: case.artifact.clone(),
+        _dir: None,
+        _case: Some(case),
+        config,
+    }
+}
+
+/// A layout holding an image and one referrer whose manifest and blobs `make` returns (given
+/// the subject and the subject manifest's bytes).
+fn raw_fixture(
+    label: &'static str,
+    verifier: &'static str,
+    artifact_type: &str,
+    config: Value,
+    make: impl FnOnce(&Descriptor, &[u8]) -> (Vec<u8>, Vec<(String, Vec<u8>)>),
+) -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut b = LayoutBuilder::new(dir.path());
+    let subject = b.image("v1", &[b"layer one"]);
+    let subject_bytes = std::fs::read(dir.path().join("blobs/sha256").join(subject.digest.hex()))
+        .expect("the subject manifest was written");
+    let (manifest, blobs) = make(&subject, &subject_bytes);
+    for (mt, data) in &blobs {
+        b.blob(mt, data);
+    }
+    let mut artifact = b.blob(OCI_MANIFEST, &manifest);
+    artifact.artifact_type = Some(artifact_type.into());
+    b.finish();
+    let store = LayoutStore::open(dir.path(), Default::default()).expect("the layout opens");
+    Fixture {
+        label,
+        verifier,
+        _dir: Some(dir),
+        _case: None,
+        store: Arc::new(store),
+        subject,
+        artifact,
+        config,
+    }
+}
+
+fn sref(d: &Descriptor) -> cx::SubjectRef {
+    cx::SubjectRef {
+        media_type: d.media_type.clone(),
+        digest: d.digest.to_string(),
+        size: d.size,
+    }
+}
+
+fn blobs(m: cx::SignatureManifest) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let blobs = m
+        .blobs
+        .into_iter()
+        .map(|b| (b.media_type, b.data))
+        .collect();
+    (m.manifest, blobs)
+}
+
+/// Notation: a JWS (ES256) signature by a leaf of a test root, `strict` trust policy.
+fn notation() -> Fixture {
+    let opts = nx::ChainOptions::valid_now();
+    let chain = nx::test_chain(&opts).expect("a notation test chain");
+    let identity = opts.leaf_subject.identity();
+    let config = json!({
+        "trustPolicy": {"version": "1.0", "trustPolicies": [{
+            "name": "default",
+            "registryScopes": ["*"],
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:test"],
+            "trustedIdentities": [identity],
+        }]},
+        "trustStores": {"ca": {"test": [chain.root_pem.clone()]}},
+    });
+    raw_fixture(
+        "notation (JWS, ES256, 2-cert chain)",
+        "notation",
+        nx::SIGNATURE_ARTIFACT_TYPE,
+        config,
+        |subject, _| {
+            let target = nx::Target {
+                media_type: subject.media_type.clone(),
+                digest: subject.digest.to_string(),
+                size: subject.size,
+            };
+            let envelope = nx::sign_jws(
+                &target,
+                &chain.leaf_key_pkcs8,
+                &chain.x5c(),
+                &nx::JwsOptions::now(),
+            )
+            .expect("a JWS signature");
+            let manifest =
+                nx::signature_manifest(&target, &envelope, nx::JWS_MEDIA_TYPE, &chain.x5c());
+            (
+                manifest,
+                vec![
+                    (EMPTY_CONFIG.to_owned(), b"{}".to_vec()),
+                    (nx::JWS_MEDIA_TYPE.to_owned(), envelope),
+                ],
+            )
+        },
+    )
+}
+
+/// Cosign, legacy form: a keyless simple-signing signature with a Rekor bundle annotation.
+fn cosign_simple() -> Fixture {
+    let fulcio = cx::Fulcio::new("fulcio").expect("a test Fulcio");
+    let rekor = cx::Rekor::new().expect("a test Rekor");
+    let nb = now() - 300;
+    let leaf = fulcio
+        .issue(
+            &cx::San::Email("dev@example.test".into()),
+            "https://accounts.example.test",
+            cx::IssuerExtension::Both,
+            nb,
+        )
+        .expect("a Fulcio leaf");
+    let config = json!({
+        "fulcioRoots": [fulcio.root_pem()],
+        "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],
+        "rekorPublicKey": rekor.public_key_pem(),
+    });
+    raw_fixture(
+        "cosign (simple-signing, keyless + Rekor SET)",
+        "cosign",
+        cx::ARTIFACT_TYPE,
+        config,
+        |subject, _| {
+            let s = sref(subject);
+            let payload = cx::simple_signing_payload("example.test/app", &s.digest);
+            let layer = cx::Layer::keyless(payload.clone(), &leaf, &fulcio).expect("a signature");
+            let bundle = rekor
+                .bundle(&payload, layer.signature(), &leaf.cert_pem, nb + 30, 7)
+                .expect("a Rekor bundle");
+            let layer = layer.with_annotation(cx::BUNDLE_ANNOTATION, &bundle);
+            blobs(cx::signature_manifest(&s, &[layer]))
+        },
+    )
+}
+
+/// Cosign, Sigstore bundle v0.3: a keyless DSSE bundle with an inclusion proof (1 000-leaf tree).
+fn cosign_bundle() -> Fixture {
+    let fulcio = cx::Fulcio::new("fulcio").expect("a test Fulcio");
+    let rekor = cx::Rekor::new().expect("a test Rekor");
+    let nb = now() - 300;
+    let leaf = fulcio
+        .issue(
+            &cx::San::Email("dev@example.test".into()),
+            "https://accounts.example.test",
+            cx::IssuerExtension::Both,
+            nb,
+        )
+        .expect("a Fulcio leaf");
+    let config = json!({
+        "trustedRoot": cx::trusted_root(&[&fulcio], &[&rekor]),
+        "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],
+    });
+    raw_fixture(
+        "cosign (bundle v0.3, DSSE, keyless + proof)",
+        "cosign",
+        cx::BUNDLE_V03,
+        config,
+        |subject, _| {
+            let s = sref(subject);
+            let hex = s.digest.trim_start_matches("sha256:");
+            let stmt =
+                cx::in_toto_statement("example.test/app", hex, "https://slsa.dev/provenance/v1");
+            let log = cx::LogEntry {
+                rekor: &rekor,
+                integrated_time: nb + 30,
+                log_index: 617,
+                tree_size: Some(1000),
+            };
+            let bundle = cx::dsse_bundle(&stmt, &cx::BundleSigner::Certificate(&leaf), &log)
+                .expect("a bundle");
+            let bytes = serde_json::to_vec(&bundle).expect("JSON serialises");
+            blobs(cx::bundle_manifest(&s, &bytes, cx::BUNDLE_V03))
+        },
+    )
+}
+
+const SPDX: &str = "application/spdx+json";
+
+/// SBOM: an SPDX 2.3 document of three packages against a license allow-list.
+fn sbom() -> Fixture {
+    let doc = json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": "app",
+        "packages": [
+            {"name": "openssl", "versionInfo": "3.0.11", "licenseConcluded": "Apache-2.0",
+             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:deb/debian/openssl@3.0.11"}]},
+            {"name": "libfoo", "versionInfo": "1.2", "licenseConcluded": "NOASSERTION",
+             "licenseDeclared": "GPL-3.0-or-later OR MIT"},
+            {"name": "libbar", "versionInfo": "0.9", "licenseConcluded": "(MIT AND BSD-3-Clause)"},
+        ]
+    })
+    .to_string();
+    let c = verifier_case::case(SPDX, &[(SPDX, doc.as_bytes())]);
+    from_case(
+        "sbom (SPDX 2.3, 3 packages)",
+        "sbom",
+        c,
+        json!({"allowedLicenses": ["Apache-2.0", "MIT", "BSD-3-Clause"]}),
+    )
+}
+
+const PROVENANCE: &str = "application/vnd.example.provenance+json";
+
+/// Schema: a provenance document against a JSON Schema (2020-12) with `$ref` and formats.
+fn schema() -> Fixture {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["builder", "materials"],
+        "properties": {
+            "builder": {"type": "object", "required": ["id"],
+                        "properties": {"id": {"type": "string", "format": "uri"}}},
+            "materials": {"type": "array", "items": {"$ref": "#/$defs/material"}},
+            "buildFinishedOn": {"type": "string", "format": "date-time"}
+        },
+        "$defs": {"material": {"type": "object", "required": ["uri", "digest"],
+                               "properties": {"digest": {"type": "object",
+                                   "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]+$"}}}}}
+    });
+    let doc = json!({
+        "builder": {"id": "https://ci.example.com/builder"},
+        "materials": [{"uri": "git+https://example.com/repo", "digest": {"sha1": "abc123"}}],
+        "buildFinishedOn": "2024-05-01T12:00:00Z"
+    })
+    .to_string();
+    let c = verifier_case::case(PROVENANCE, &[("application/json", doc.as_bytes())]);
+    from_case(
+        "schema (JSON Schema 2020-12)",
+        "schema",
+        c,
+        json!({"schemas": {PROVENANCE: schema}}),
+    )
+}
+
+const TRIVY: &str = "application/vnd.aquasecurity.trivy.report.sarif.v1+json";
+
+/// Vuln: a Trivy SARIF report of five findings against a severity threshold.
+fn vuln() -> Fixture {
+    let report = json!({
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "Trivy", "version": "0.50.0", "rules": [
+                {"id": "CVE-2021-44228", "properties": {"security-severity": "10.0",
+                 "tags": ["vulnerability", "security", "CRITICAL"]}},
+                {"id": "CVE-2022-3602", "properties": {"security-severity": "7.5",
+                 "tags": ["vulnerability", "security", "HIGH"]}},
+                {"id": "CVE-2023-0001", "properties": {"security-severity": "5.3",
+                 "tags": ["vulnerability", "security", "MEDIUM"]}},
+                {"id": "CVE-2023-0002", "properties": {"tags": ["vulnerability", "security", "LOW"]}}
+            ]}},
+            "results": [
+                {"ruleId": "CVE-2021-44228", "ruleIndex": 0, "level": "error", "message": {"text": "a"}},
+                {"ruleId": "CVE-2022-3602", "ruleIndex": 1, "level": "error", "message": {"text": "b"}},
+                {"ruleId": "CVE-2023-0001", "ruleIndex": 2, "level": "warning", "message": {"text": "c"}},
+                {"ruleId": "CVE-2023-0002", "ruleIndex": 3, "level": "note", "message": {"text": "d"}},
+                {"ruleId": "CVE-2023-0002", "ruleIndex": 3, "level": "note", "message": {"text": "e"}}
+            ]
+        }]
+    })
+    .to_string();
+    let c = verifier_case::case(TRIVY, &[(TRIVY, report.as_bytes())]);
+    from_case(
+        "vuln (Trivy SARIF, 5 findings)",
+        "vuln",
+        c,
+        json!({"allowCVEs": ["CVE-2021-44228"], "denySeverity": "critical"}),
+    )
+}
+
+/// Mean figures of one fixture.
+struct Row {
+    label: &'static str,
+    iters: u32,
+    total: Duration,
+    crypto: Duration,
+    store: Duration,
+    host_calls: u64,
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn measure(rt: &Runtime, f: &Fixture, iters: u32) -> Row {
+    let v = rt
+        .load_file(f.verifier, &guests::verifier(f.verifier), Limits::default())
+        .await
+        .unwrap_or_else(|e| panic!("loading {}: {e}", f.verifier));
+    let config = f.config.to_string();
+    rt.check_config(&v, &config)
+        .await
+        .unwrap_or_else(|e| panic!("{}: config rejected: {e}", f.label));
+    let input = VerifyInput {
+        store: f.store.clone(),
+        subject_reference: "example.test/app:v1".into(),
+        subject: f.subject.clone(),
+        artifact: f.artifact.clone(),
+        config: config.into(),
+    };
+    for _ in 0..5 {
+        let out = rt.verify(&v, input.clone()).await.expect("a verification");
+        assert!(
+            out.report.is_success,
+            "{}: the fixture must pass: {:?}",
+            f.label, out.report
+        );
+    }
+    let mut row = Row {
+        label: f.label,
+        iters,
+        total: Duration::ZERO,
+        crypto: Duration::ZERO,
+        store: Duration::ZERO,
+        host_calls: 0,
+    };
+    for _ in 0..iters {
+        let out = rt.verify(&v, input.clone()).await.expect("a verification");
+        row.total += out.duration;
+        row.crypto += out.stats.crypto_time;
+        row.store += out.stats.store_time;
+        row.host_calls += out.stats.host_calls;
+    }
+    row
+}
+
+fn main() {
+    let iters: u32 = std::env::var("VOUCH_BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(200);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let runtime = Runtime::new(RuntimeConfig::default()).expect("a wasm runtime");
+        let fixtures = [
+            notation(),
+            cosign_simple(),
+            cosign_bundle(),
+            sbom(),
+            schema(),
+            vuln(),
+        ];
+        println!(
+            "Per-verification cost, mean of {iters} sequential calls (fresh store + instantiate + \
+             call each; pooling: {})",
+            runtime.is_pooling()
+        );
+        println!(
+            "{:<46} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6}",
+            "verifier (fixture)",
+            "total µs",
+            "crypto µs",
+            "store µs",
+            "guest µs",
+            "crypto%",
+            "guest%",
+            "calls"
+        );
+        for f in &fixtures {
+            let r = measure(&runtime, f, iters).await;
+            let n = f64::from(r.iters);
+            let total = us(r.total) / n;
+            let crypto = us(r.crypto) / n;
+            let store = us(r.store) / n;
+            let guest = (total - crypto - store).max(0.0);
+            println!(
+                "{:<46} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>7.1}% {:>7.1}% {:>6.1}",
+                r.label,
+                total,
+                crypto,
+                store,
+                guest,
+                100.0 * crypto / total,
+                100.0 * guest / total,
+                r.host_calls as f64 / n
+            );
+        }
+        println!(
+            "crypto = time inside host crypto imports (verify-signature, verify-chain, digest, \
+             parse-certificate); store = inside host store imports; guest = the rest (guest code, \
+             instantiation, component-model glue); calls = host calls per verification."
+        );
+    });
+}

@@ -1,0 +1,420 @@
+//! The tenants a server verifies for: each one an [`Executor`] (its verifiers, trust material,
+//! policy, call quota and result cache) and [`Sources`] (its registry credentials and TTL
+//! caches), plus an admission quota of keys in flight.
+//!
+//! Isolation is structural: a tenant's guests only ever receive that tenant's [`Sources`] (so
+//! never another tenant's credentials), its verdicts live in its own result cache under a
+//! fingerprint that includes its name and credentials digest, and its verifier calls take permits
+//! from its own semaphore. The shared [`Runtime`] is sized to the sum of the tenants' call
+//! quotas, so one tenant holding all of its permits never leaves another waiting for a wasm
+//! instance slot. What is shared is what cannot leak: the compiled code of identical modules and
+//! the content-addressed disk cache (a blob's digest proves what it is).
+
+use std::sync::Arc;
+
+use sha2::Digest as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Config;
+use crate::config::tenants::DEFAULT_TENANT;
+use crate::executor::sources::{SourceError, Sources};
+use crate::executor::{self, Executor, ExecutorError, Settings};
+use crate::oci::registry::RegistryError;
+use crate::policy::PolicyError;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::store::disk::DiskCache;
+
+/// Wasm instance slots at most, whatever the tenants' quotas add up to.
+const MAX_SLOTS: u32 = 1000;
+
+/// Why a configuration could not be turned into tenants.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration declares no verifier anywhere.
+    #[error("no tenant has a verifier: nothing could verify a subject")]
+    NoVerifiers,
+    /// The shared wasm runtime could not be created.
+    #[error("cannot create the verifier runtime: {0}")]
+    Runtime(#[source] RuntimeError),
+    /// A tenant's verifier could not be loaded or rejected its configuration.
+    #[error("tenant `{tenant}`: {source}")]
+    Verifier {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: ExecutorError,
+    },
+    /// A tenant's policy could not be built.
+    #[error("tenant `{tenant}`: policy: {source}")]
+    Policy {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: PolicyError,
+    },
+    /// A tenant's registry client could not be set up.
+    #[error("tenant `{tenant}`: registries: {source}")]
+    Registry {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: RegistryError,
+    },
+    /// A tenant's result cache (its Redis tier) could not be set up.
+    #[error("tenant `{tenant}`: executor.redis: {source}")]
+    ResultCache {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: crate::executor::redis_cache::RedisCacheError,
+    },
+    /// A tenant's caches could not be set up.
+    #[error("tenant `{tenant}`: {source}")]
+    Sources {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        source: SourceError,
+    },
+}
+
+/// Why a key was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// The key's namespace belongs to no tenant and there is no default tenant.
+    #[error(
+        "no tenant serves namespace `{0}` and the configuration has no default tenant (top-level `verifiers`)"
+    )]
+    NoTenant(String),
+    /// The tenant already has its quota of keys in flight.
+    #[error(
+        "tenant `{tenant}` is over its quota of {limit} keys in flight (quota.maxKeysInFlight); retry later"
+    )]
+    OverQuota {
+        /// The tenant.
+        tenant: String,
+        /// Its quota.
+        limit: usize,
+    },
+}
+
+/// One tenant, ready to verify.
+pub struct Tenant {
+    name: String,
+    namespaces: Vec<String>,
+    executor: Arc<Executor>,
+    sources: Arc<Sources>,
+    admission: Arc<Semaphore>,
+    max_keys_in_flight: usize,
+}
+
+impl Tenant {
+    /// A tenant owning `namespaces` (exact or `prefix*`), admitting `max_keys_in_flight` keys.
+    pub fn new(
+        name: impl Into<String>,
+        namespaces: Vec<String>,
+        executor: Arc<Executor>,
+        sources: Arc<Sources>,
+        max_keys_in_flight: usize,
+    ) -> Tenant {
+        let max_keys_in_flight = max_keys_in_flight.max(1);
+        Tenant {
+            name: name.into(),
+            namespaces,
+            executor,
+            sources,
+            admission: Arc::new(Semaphore::new(max_keys_in_flight)),
+            max_keys_in_flight,
+        }
+    }
+
+    /// Its name (`default` for the top level of the configuration).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its executor.
+    pub fn executor(&self) -> &Arc<Executor> {
+        &self.executor
+    }
+
+    /// Where its subjects are read from, with its credentials.
+    pub fn sources(&self) -> &Arc<Sources> {
+        &self.sources
+    }
+
+    /// Admit one key, or refuse at once when the tenant is at its quota: a flood queues nowhere,
+    /// it is answered immediately and costs the other tenants nothing. The permit is held while
+    /// the key is verified.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, AdmissionError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AdmissionError::OverQuota {
+                tenant: self.name.clone(),
+                limit: self.max_keys_in_flight,
+            })
+    }
+
+    /// Keys of this tenant being verified now.
+    pub fn keys_in_flight(&self) -> usize {
+        self.max_keys_in_flight - self.admission.available_permits()
+    }
+
+    fn owns(&self, namespace: &str) -> bool {
+        self.namespaces
+            .iter()
+            .any(|p| crate::config::tenants::namespace_matches(p, namespace))
+    }
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("name", &self.name)
+            .field("namespaces", &self.namespaces)
+            .field("verifiers", &self.executor.verifiers().len())
+            .field("max_keys_in_flight", &self.max_keys_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every tenant of one configuration. Swapped whole on reload: a request uses one set from
+/// start to end.
+#[derive(Debug)]
+pub struct TenantSet {
+    default: Option<Arc<Tenant>>,
+    others: Vec<Arc<Tenant>>,
+}
+
+impl TenantSet {
+    /// One default tenant verifying with `executor` over `sources`, with no admission quota to
+    /// speak of.
+    pub fn single(executor: Arc<Executor>, sources: Arc<Sources>) -> TenantSet {
+        TenantSet {
+            default: Some(Arc::new(Tenant::new(
+                DEFAULT_TENANT,
+                Vec::new(),
+                executor,
+                sources,
+                Semaphore::MAX_PERMITS,
+            ))),
+            others: Vec::new(),
+        }
+    }
+
+    /// A set of tenants; keys without a namespace, or whose namespace no tenant of `others`
+    /// owns, go to `default` (refused when it is `None`).
+    pub fn new(default: Option<Arc<Tenant>>, others: Vec<Arc<Tenant>>) -> TenantSet {
+        TenantSet { default, others }
+    }
+
+    /// Build every tenant of `config`: one shared runtime sized for all of them, then each
+    /// tenant's verifiers (compiled and config-checked), policy, registry client and caches.
+    /// Nothing is returned unless everything loaded, so a bad configuration never replaces a
+    /// good one half-way.
+    pub async fn build(config: &Config, disk: Option<&DiskCache>) -> Result<TenantSet, BuildError> {
+        let tenants = config.tenant_configs();
+        if tenants.iter().all(|(_, c)| c.verifiers.is_empty()) {
+            return Err(BuildError::NoVerifiers);
+        }
+        let mut runtime_config = runtime_config(&tenants);
+        runtime_config.guest_threads = config.runtime.guest_threads(!config.tenants.is_empty());
+        if let Some(nice) = config.runtime.guest_nice {
+            runtime_config.guest_nice = nice;
+        }
+        runtime_config.compile_cache_dir = config.compile_cache_dir();
+        let runtime = Runtime::new(runtime_config).map_err(BuildError::Runtime)?;
+        let mut default = None;
+        let mut others = Vec::new();
+        for ((name, tenant_config), declared) in tenants
+            .iter()
+            .zip([None].into_iter().chain(config.tenants.iter().map(Some)))
+        {
+            if declared.is_none() && tenant_config.verifiers.is_empty() {
+                // No top-level verifiers: there is no default tenant.
+                continue;
+            }
+            let tenant = build_tenant(&runtime, name, tenant_config, disk).await?;
+            let namespaces = declared.map(|t| t.namespaces.clone()).unwrap_or_default();
+            let max_keys = tenant_config.quota.max_keys_in_flight;
+            let tenant = Arc::new(Tenant::new(
+                name.clone(),
+                namespaces,
+                Arc::new(tenant.0),
+                Arc::new(tenant.1),
+                max_keys,
+            ));
+            match declared {
+                None => default = Some(tenant),
+                Some(_) => others.push(tenant),
+            }
+        }
+        Ok(TenantSet { default, others })
+    }
+
+    /// The tenant of `key` and the image without its `[namespace]` prefix.
+    pub fn route<'k>(&self, key: &'k str) -> Result<(&Arc<Tenant>, &'k str), AdmissionError> {
+        let (namespace, image) = split_namespace(key);
+        if let Some(ns) = namespace
+            && let Some(t) = self.others.iter().find(|t| t.owns(ns))
+        {
+            return Ok((t, image));
+        }
+        match &self.default {
+            Some(t) => Ok((t, image)),
+            None => Err(AdmissionError::NoTenant(namespace.unwrap_or("").to_owned())),
+        }
+    }
+
+    /// Every tenant, the default one first.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.default.iter().chain(self.others.iter())
+    }
+
+    /// Verifiers loaded across all tenants.
+    pub fn verifier_count(&self) -> usize {
+        self.iter().map(|t| t.executor.verifiers().len()).sum()
+    }
+}
+
+/// `[namespace]image` → (`Some(namespace)`, `image`); anything else → (`None`, key).
+pub fn split_namespace(key: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = key.strip_prefix('[')
+        && let Some((namespace, image)) = rest.split_once(']')
+    {
+        return (Some(namespace), image);
+    }
+    (None, key)
+}
+
+/// The runtime every tenant shares: slots for the sum of their call quotas (so no tenant waits
+/// on another's instances), pool slots as large as the largest verifier memory limit.
+fn runtime_config(tenants: &[(String, Config)]) -> RuntimeConfig {
+    let max_memory = tenants
+        .iter()
+        .flat_map(|(_, c)| c.verifiers.iter().map(|v| v.limits.memory_bytes))
+        .chain([RuntimeConfig::default().max_memory_bytes])
+        .max()
+        .unwrap_or_default();
+    let slots: usize = tenants
+        .iter()
+        .filter(|(_, c)| !c.verifiers.is_empty())
+        .map(|(_, c)| c.executor.concurrency)
+        .sum();
+    let slots = u32::try_from(slots)
+        .unwrap_or(MAX_SLOTS)
+        .clamp(4, MAX_SLOTS);
+    let max_depth = tenants
+        .iter()
+        .map(|(_, c)| c.executor.max_depth)
+        .max()
+        .unwrap_or_default();
+    RuntimeConfig {
+        max_instances: slots,
+        max_concurrency: slots as usize,
+        max_memory_bytes: max_memory,
+        max_nesting_depth: max_depth,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// One tenant's executor and sources.
+async fn build_tenant(
+    runtime: &Runtime,
+    name: &str,
+    config: &Config,
+    disk: Option<&DiskCache>,
+) -> Result<(Executor, Sources), BuildError> {
+    let verifiers = executor::load_verifiers(runtime, config)
+        .await
+        .map_err(|source| BuildError::Verifier {
+            tenant: name.to_owned(),
+            source,
+        })?;
+    let policy = crate::policy::from_config(config).map_err(|source| BuildError::Policy {
+        tenant: name.to_owned(),
+        source,
+    })?;
+    let client = config
+        .stores
+        .registries
+        .client()
+        .map_err(|source| BuildError::Registry {
+            tenant: name.to_owned(),
+            source,
+        })?;
+    let sources = Sources::new(
+        client,
+        config.stores.cache.clone(),
+        disk.cloned(),
+        config.stores.layouts.limits(),
+    )
+    .map_err(|source| BuildError::Sources {
+        tenant: name.to_owned(),
+        source,
+    })?;
+    let cache = crate::executor::ResultCache::from_config(&config.executor).map_err(|source| {
+        BuildError::ResultCache {
+            tenant: name.to_owned(),
+            source,
+        }
+    })?;
+    let executor = Executor::new(runtime.clone(), verifiers, Settings::from(&config.executor))
+        .with_policy(policy)
+        .with_tenant(&tenant_identity(name, config))
+        .with_result_cache(cache);
+    Ok((executor, sources))
+}
+
+/// A tenant's identity for verdict fingerprints: its name and a digest of its registry
+/// settings (credentials included, never in clear).
+fn tenant_identity(name: &str, config: &Config) -> String {
+    let registries = serde_json::to_vec(&config.stores.registries).unwrap_or_default();
+    format!(
+        "{name}/sha256:{}",
+        hex::encode(sha2::Sha256::digest(&registries))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_are_split_off_keys() {
+        assert_eq!(
+            split_namespace("[ns]reg/app:v1"),
+            (Some("ns"), "reg/app:v1")
+        );
+        assert_eq!(split_namespace("reg/app:v1"), (None, "reg/app:v1"));
+        assert_eq!(split_namespace("[open"), (None, "[open"));
+        assert_eq!(split_namespace("[]img"), (Some(""), "img"));
+    }
+
+    #[test]
+    fn runtime_slots_add_up_the_tenants_quotas() {
+        let parse =
+            |text: &str| Config::parse(text, false, std::path::Path::new("t.yaml")).unwrap();
+        let a = parse("verifiers: [{name: v, path: v.wasm}]\nexecutor: {concurrency: 10}\n");
+        let b = parse(
+            "verifiers: [{name: v, path: v.wasm}]\nexecutor: {concurrency: 6, maxDepth: 5}\n",
+        );
+        let empty = Config::default();
+        let c = runtime_config(&[("a".into(), a), ("b".into(), b), ("none".into(), empty)]);
+        assert_eq!(c.max_instances, 16);
+        assert_eq!(c.max_concurrency, 16);
+        assert_eq!(c.max_nesting_depth, 5);
+    }
+
+    #[test]
+    fn identities_differ_by_credentials_without_revealing_them() {
+        let a = Config::default();
+        let mut b = Config::default();
+        b.stores.registries.default.username = Some("ci".into());
+        b.stores.registries.default.password = Some("hunter2secret".into());
+        assert_ne!(tenant_identity("t", &a), tenant_identity("t", &b));
+        assert_ne!(tenant_identity("t", &a), tenant_identity("u", &a));
+        assert!(!tenant_identity("t", &b).contains("hunter2secret"));
+    }
+}

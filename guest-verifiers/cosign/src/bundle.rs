@@ -1,0 +1,1066 @@
+//! Sigstore bundles v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json`), the form current
+//! cosign attaches as an OCI 1.1 referrer: one layer holding the bundle JSON, verified offline
+//! against the configured `trustedRoot`.
+//!
+//! A bundle layer passes when, in this order:
+//!
+//! 1. its `mediaType` is the v0.3 bundle type and it holds exactly one of `messageSignature` /
+//!    `dsseEnvelope`, and one of `verificationMaterial.certificate` / `.publicKey`;
+//! 2. the content is about the subject: a message signature's `messageDigest` (SHA2_256) is the
+//!    subject's digest; a DSSE envelope's payload is an in-toto statement (`payloadType`
+//!    `application/vnd.in-toto+json`) one of whose `subject[].digest.sha256` is the subject's;
+//! 3. the signature verifies with the signer: a message signature over the subject manifest's
+//!    bytes (re-read from the store, so what is verified is what the digest names), a DSSE
+//!    signature over `PAE("DSSEv1", payloadType, payload)`; the signer is the certificate's key,
+//!    or a configured key (the one named by `publicKey.hint` when it names one, else any);
+//! 4. a transparency-log entry verifies: its `logId` names a log of the trusted root (whose key
+//!    hashes to that ID) whose key was valid at `integratedTime`; the entry's signed entry
+//!    timestamp (`inclusionPromise`) verifies with that key over the canonical JSON
+//!    `{"body","integratedTime","logID","logIndex"}`; its `canonicalizedBody` is a
+//!    `hashedrekord` (message signature) or `dsse` (envelope) entry naming this digest or payload,
+//!    this signature and this signer; and an `inclusionProof`, when present, is a valid RFC 6962
+//!    Merkle path to a root hash that a checkpoint signed by the same log key commits to;
+//! 5. for certificates: the certificate chains, with the code-signing EKU, to a certificate
+//!    authority of the trusted root that was valid at `integratedTime`, and names an accepted
+//!    identity (SAN) and OIDC issuer.
+//!
+//! Signed timestamps from timestamp authorities are not used: the log's `integratedTime` is the
+//! signing time, so a log entry is required.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, Key};
+use crate::der;
+use crate::pem;
+use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
+use crate::verify::{
+    BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, canonical_payload, fail, hex,
+    match_identity,
+};
+
+/// The `mediaType` of a v0.3 bundle, in its two spellings.
+pub const MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+];
+/// The DSSE payload type of in-toto statements.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// Bundles above this size are rejected before parsing.
+const MAX_BUNDLE: usize = 1 << 20;
+
+/// A protobuf-JSON `int64`: a string of digits, or (leniently) a JSON number.
+#[derive(Debug, Clone, Copy)]
+struct Int64(i64);
+
+impl<'de> Deserialize<'de> for Int64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => s.parse().map(Int64).map_err(serde::de::Error::custom),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Int64)
+                .ok_or_else(|| serde::de::Error::custom("not a 64-bit integer")),
+            other => Err(serde::de::Error::custom(format!(
+                "expected an int64 (string or number), found {other}"
+            ))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bundle {
+    media_type: String,
+    verification_material: Material,
+    message_signature: Option<MessageSignature>,
+    dsse_envelope: Option<Envelope>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Material {
+    certificate: Option<RawBytes>,
+    x509_certificate_chain: Option<Value>,
+    public_key: Option<PublicKeyId>,
+    #[serde(default)]
+    tlog_entries: Vec<TlogEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBytes {
+    raw_bytes: String,
+}
+
+#[derive(Deserialize)]
+struct PublicKeyId {
+    #[serde(default)]
+    hint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TlogEntry {
+    log_index: Int64,
+    log_id: LogId,
+    kind_version: KindVersion,
+    integrated_time: Int64,
+    inclusion_promise: Option<InclusionPromise>,
+    inclusion_proof: Option<InclusionProof>,
+    canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogId {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct KindVersion {
+    kind: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InclusionPromise {
+    signed_entry_timestamp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InclusionProof {
+    log_index: Int64,
+    root_hash: String,
+    tree_size: Int64,
+    #[serde(default)]
+    hashes: Vec<String>,
+    checkpoint: Option<Checkpoint>,
+}
+
+#[derive(Deserialize)]
+struct Checkpoint {
+    envelope: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageSignature {
+    message_digest: MessageDigest,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct MessageDigest {
+    algorithm: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    payload: String,
+    payload_type: String,
+    signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeSignature {
+    sig: String,
+}
+
+#[derive(Deserialize)]
+struct Statement {
+    #[serde(rename = "_type")]
+    kind: String,
+    subject: Vec<StatementSubject>,
+    #[serde(rename = "predicateType", default)]
+    predicate_type: String,
+}
+
+#[derive(Deserialize)]
+struct StatementSubject {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    digest: BTreeMap<String, String>,
+}
+
+/// DSSE's pre-authentication encoding: what a DSSE signature signs.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Who signed: a certificate (leaf DER and its parsed fields) or a configured key.
+enum Signer<'a> {
+    Certificate {
+        der: Vec<u8>,
+        fields: der::CertFields,
+    },
+    Key(&'a Key),
+}
+
+impl Signer<'_> {
+    /// The DER a log entry's verifier must decode to.
+    fn der(&self) -> &[u8] {
+        match self {
+            Signer::Certificate { der, .. } => der,
+            Signer::Key(k) => &k.key.der,
+        }
+    }
+}
+
+/// What was signed, as the log entry must describe it.
+enum Signed {
+    /// A message signature over the subject manifest: its SHA-256 and the signature.
+    Message { digest: Vec<u8>, signature: Vec<u8> },
+    /// A DSSE envelope: its payload and the one signature.
+    Dsse {
+        payload: Vec<u8>,
+        signature: Vec<u8>,
+    },
+}
+
+fn invalid<T>(message: impl Into<String>) -> Result<T, Failure> {
+    fail("INVALID_ENVELOPE", message)
+}
+
+fn tlog_invalid<T>(message: impl Into<String>) -> Result<T, Failure> {
+    fail("TLOG_INVALID", message)
+}
+
+fn bytes(field: &str, text: &str) -> Result<Vec<u8>, Failure> {
+    decode_bytes(text).or_else(|e| invalid(format!("the bundle's {field} is {e}")))
+}
+
+/// Verifies the bundle layers `digests` (at least one must pass) against `subject_digest`.
+pub fn verify_layers(
+    host: &dyn Host,
+    config: &Config,
+    subject_digest: &str,
+    digests: &[&str],
+) -> Result<Outcome, Failure> {
+    if digests.is_empty() {
+        return invalid(format!(
+            "the Sigstore bundle manifest has no layer of media type {}",
+            MEDIA_TYPES[0]
+        ));
+    }
+    let Some(root) = &config.trusted_root else {
+        return fail(
+            "UNTRUSTED",
+            "Sigstore bundles are verified against a trusted root, and no `trustedRoot` is configured",
+        );
+    };
+    let mut failures: Vec<(&str, Failure)> = Vec::new();
+    for digest in digests {
+        match verify_layer(host, config, root, subject_digest, digest) {
+            Ok(mut ext) => {
+                ext.insert("layer".into(), (*digest).to_owned());
+                ext.insert("signedDigest".into(), subject_digest.to_owned());
+                ext.insert("format".into(), "sigstore-bundle-v0.3".into());
+                let who = match ext.get("verificationMode").map(String::as_str) {
+                    Some("key") => format!("key `{}`", ext.get("key").cloned().unwrap_or_default()),
+                    _ => format!(
+                        "keyless identity {} (issuer {})",
+                        ext.get("subject").cloned().unwrap_or_default(),
+                        ext.get("issuer").cloned().unwrap_or_default()
+                    ),
+                };
+                return Ok(Outcome {
+                    ok: true,
+                    message: format!(
+                        "Sigstore bundle ({}) for {subject_digest} verified with {who}",
+                        ext.get("content").cloned().unwrap_or_default()
+                    ),
+                    reason: None,
+                    extensions: ext,
+                });
+            }
+            Err(f) => {
+                host.debug(&format!("bundle layer {digest}: {}", f.message));
+                failures.push((digest, f));
+            }
+        }
+    }
+    let reason = failures[0].1.reason;
+    let message = if failures.len() == 1 {
+        failures.remove(0).1.message
+    } else {
+        let parts: Vec<String> = failures
+            .iter()
+            .map(|(d, f)| format!("layer {d}: {}", f.message))
+            .collect();
+        format!("no Sigstore bundle verifies: {}", parts.join("; "))
+    };
+    fail(reason, message)
+}
+
+fn verify_layer(
+    host: &dyn Host,
+    config: &Config,
+    root: &TrustedRoot,
+    subject_digest: &str,
+    digest: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let data = host
+        .blob(digest)
+        .or_else(|e| fail("STORE_ERROR", format!("cannot read the bundle: {e}")))?;
+    if data.len() > MAX_BUNDLE {
+        return invalid(format!(
+            "the bundle is {} bytes; the limit is {MAX_BUNDLE}",
+            data.len()
+        ));
+    }
+    let bundle: Bundle = serde_json::from_slice(&data)
+        .or_else(|e| invalid(format!("the bundle is not a valid Sigstore bundle: {e}")))?;
+    if !MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
+        return fail(
+            "UNSUPPORTED_FORMAT",
+            format!(
+                "the bundle's mediaType is {:?}; this verifier reads {}",
+                bundle.media_type, MEDIA_TYPES[0]
+            ),
+        );
+    }
+    let mut ext = BTreeMap::new();
+    let material = &bundle.verification_material;
+    if material.x509_certificate_chain.is_some() {
+        return invalid(
+            "a v0.3 bundle carries a single `certificate`, not an `x509CertificateChain`",
+        );
+    }
+    let signers: Vec<Signer> = match (&material.certificate, &material.public_key) {
+        (Some(c), None) => {
+            let der = bytes("certificate.rawBytes", &c.raw_bytes)?;
+            let fields = der::cert_fields(&der)
+                .or_else(|e| invalid(format!("the bundle's certificate: {e}")))?;
+            vec![Signer::Certificate { der, fields }]
+        }
+        (None, Some(k)) => {
+            if config.keys.is_empty() {
+                return fail(
+                    "UNTRUSTED",
+                    "the bundle is signed with a public key, and no `keys` are configured",
+                );
+            }
+            let named: Vec<&Key> = config.keys.iter().filter(|c| c.name == k.hint).collect();
+            let keys = if named.is_empty() {
+                config.keys.iter().collect()
+            } else {
+                named
+            };
+            keys.into_iter().map(Signer::Key).collect()
+        }
+        (Some(_), Some(_)) => {
+            return invalid("the bundle has both a certificate and a public key");
+        }
+        (None, None) => {
+            return invalid("the bundle's verificationMaterial has no certificate or public key");
+        }
+    };
+
+    // 1–3: content, subject, signature.
+    let (signed, message): (Signed, Vec<u8>) =
+        match (&bundle.message_signature, &bundle.dsse_envelope) {
+            (Some(m), None) => {
+                let (signed, message) = message_content(host, subject_digest, m)?;
+                ext.insert("content".into(), "messageSignature".into());
+                (signed, message)
+            }
+            (None, Some(e)) => {
+                let (signed, message, predicate) = dsse_content(subject_digest, e)?;
+                ext.insert("content".into(), "dsseEnvelope".into());
+                ext.insert("predicateType".into(), predicate);
+                (signed, message)
+            }
+            (Some(_), Some(_)) => {
+                return invalid("the bundle has both a messageSignature and a dsseEnvelope");
+            }
+            (None, None) => return invalid("the bundle has no messageSignature or dsseEnvelope"),
+        };
+    let signature = match &signed {
+        Signed::Message { signature, .. } | Signed::Dsse { signature, .. } => signature,
+    };
+    let signer = verify_signature(host, signers, &message, signature)?;
+
+    // 4: the transparency log.
+    let (integrated_time, log) = verify_tlog(host, root, &material.tlog_entries, &signed, &signer)?;
+    ext.extend(log);
+    ext.insert("signingTime".into(), integrated_time.to_string());
+    ext.insert("signingTimeSource".into(), "rekor".into());
+
+    // 5: the certificate's chain and identity.
+    match &signer {
+        Signer::Key(key) => {
+            ext.insert("verificationMode".into(), "key".into());
+            ext.insert("key".into(), key.name.clone());
+        }
+        Signer::Certificate { der, fields } => {
+            let Some(keyless) = &config.keyless else {
+                return fail(
+                    "UNTRUSTED",
+                    "the bundle is signed with a certificate, and no `identities` are configured",
+                );
+            };
+            let (ca, path) = verify_certificate(host, root, der, integrated_time)?;
+            let (subject, issuer) = match_identity(keyless, fields)?;
+            ext.insert("verificationMode".into(), "keyless".into());
+            ext.insert("subject".into(), subject);
+            ext.insert("issuer".into(), issuer);
+            if !ca.is_empty() {
+                ext.insert("certificateAuthority".into(), ca);
+            }
+            if let Some(leaf) = path.first() {
+                ext.insert("certificateFingerprint".into(), leaf.fingerprint.clone());
+            }
+            if let Some(r) = path.last() {
+                ext.insert("root".into(), r.subject.clone());
+            }
+        }
+    }
+    Ok(ext)
+}
+
+/// A message signature: the digest must be the subject's; the message is the subject manifest.
+fn message_content(
+    host: &dyn Host,
+    subject_digest: &str,
+    m: &MessageSignature,
+) -> Result<(Signed, Vec<u8>), Failure> {
+    if m.message_digest.algorithm != "SHA2_256" {
+        return invalid(format!(
+            "the message digest algorithm is {:?}; OCI subjects are named by SHA2_256",
+            m.message_digest.algorithm
+        ));
+    }
+    let digest = bytes(
+        "messageSignature.messageDigest.digest",
+        &m.message_digest.digest,
+    )?;
+    let signature = bytes("messageSignature.signature", &m.signature)?;
+    let named = format!("sha256:{}", hex(&digest));
+    if named != subject_digest {
+        return fail(
+            "SUBJECT_MISMATCH",
+            format!("the bundle signs {named}, not the subject {subject_digest}"),
+        );
+    }
+    let manifest = host.subject_manifest().or_else(|e| {
+        fail(
+            "STORE_ERROR",
+            format!("cannot read the subject manifest: {e}"),
+        )
+    })?;
+    if host.sha256(&manifest) != digest {
+        return fail(
+            "STORE_ERROR",
+            "the subject manifest read from the store does not hash to the subject digest",
+        );
+    }
+    Ok((Signed::Message { digest, signature }, manifest))
+}
+
+/// A DSSE envelope: an in-toto statement about the subject; the message is its PAE.
+fn dsse_content(subject_digest: &str, e: &Envelope) -> Result<(Signed, Vec<u8>, String), Failure> {
+    if e.payload_type != IN_TOTO {
+        return invalid(format!(
+            "the DSSE payloadType is {:?}; expected {IN_TOTO}",
+            e.payload_type
+        ));
+    }
+    let [sig] = e.signatures.as_slice() else {
+        return invalid(format!(
+            "the DSSE envelope has {} signatures; a Sigstore bundle has exactly one",
+            e.signatures.len()
+        ));
+    };
+    let payload = bytes("dsseEnvelope.payload", &e.payload)?;
+    let signature = bytes("dsseEnvelope.signatures[0].sig", &sig.sig)?;
+    let statement: Statement = serde_json::from_slice(&payload).or_else(|err| {
+        invalid(format!(
+            "the DSSE payload is not an in-toto statement: {err}"
+        ))
+    })?;
+    if !statement.kind.starts_with("https://in-toto.io/Statement/") {
+        return invalid(format!(
+            "the DSSE payload's _type is {:?}, not an in-toto statement",
+            statement.kind
+        ));
+    }
+    let want = subject_digest.strip_prefix("sha256:").unwrap_or_default();
+    if !statement.subject.iter().any(|s| {
+        s.digest
+            .get("sha256")
+            .is_some_and(|d| d.eq_ignore_ascii_case(want))
+    }) {
+        let named: Vec<String> = statement
+            .subject
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}@sha256:{}",
+                    s.name,
+                    s.digest.get("sha256").map_or("?", String::as_str)
+                )
+            })
+            .collect();
+        return fail(
+            "SUBJECT_MISMATCH",
+            format!(
+                "the in-toto statement's subjects ({}) do not include the subject {subject_digest}",
+                named.join(", ")
+            ),
+        );
+    }
+    let message = pae(&e.payload_type, &payload);
+    Ok((
+        Signed::Dsse { payload, signature },
+        message,
+        statement.predicate_type,
+    ))
+}
+
+/// The first signer whose key verifies `signature` over `message`.
+fn verify_signature<'a>(
+    host: &dyn Host,
+    signers: Vec<Signer<'a>>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<Signer<'a>, Failure> {
+    let mut why = Vec::new();
+    for signer in signers {
+        let res = match &signer {
+            Signer::Certificate { der, fields } => {
+                let alg = pem::spki_alg(&fields.spki)
+                    .or_else(|e| invalid(format!("the bundle certificate's key: {e}")))?;
+                let cert = pem::encode("CERTIFICATE", der);
+                host.verify_signature(alg, cert.as_bytes(), message, signature)
+                    .map_err(|e| format!("the certificate's key: {e}"))
+            }
+            Signer::Key(k) => host
+                .verify_signature(k.key.alg, k.pem.as_bytes(), message, signature)
+                .map_err(|e| format!("key `{}` ({}): {e}", k.name, k.key.alg.name())),
+        };
+        match res {
+            Ok(()) => return Ok(signer),
+            Err(e) => why.push(e),
+        }
+    }
+    fail(
+        "SIGNATURE_INVALID",
+        format!("the bundle's signature does not verify: {}", why.join("; ")),
+    )
+}
+
+/// The first tlog entry that verifies: its integrated time and extensions.
+fn verify_tlog(
+    host: &dyn Host,
+    root: &TrustedRoot,
+    entries: &[TlogEntry],
+    signed: &Signed,
+    signer: &Signer,
+) -> Result<(i64, BTreeMap<String, String>), Failure> {
+    if entries.is_empty() {
+        return tlog_invalid(
+            "the bundle has no transparency-log entry (signed timestamps alone are not supported)",
+        );
+    }
+    let mut why = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match verify_entry(host, root, entry, signed, signer) {
+            Ok(ext) => return Ok((entry.integrated_time.0, ext)),
+            Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
+        }
+    }
+    tlog_invalid(why.join("; "))
+}
+
+fn verify_entry(
+    host: &dyn Host,
+    root: &TrustedRoot,
+    entry: &TlogEntry,
+    signed: &Signed,
+    signer: &Signer,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let key_id = decode_bytes(&entry.log_id.key_id)
+        .or_else(|e| tlog_invalid(format!("logId.keyId is {e}")))?;
+    let Some(log) = root.tlogs.iter().find(|t| t.key_id == key_id) else {
+        return tlog_invalid(format!(
+            "the entry is from an unknown Rekor log {} (not in the trusted root's tlogs)",
+            hex(&key_id)
+        ));
+    };
+    if host.sha256(&log.key_der) != log.key_id {
+        return tlog_invalid(format!(
+            "the trusted root's log {} has a key whose SHA-256 is not its logId",
+            hex(&key_id)
+        ));
+    }
+    let t = entry.integrated_time.0;
+    if !log.valid_for.contains(t) {
+        return tlog_invalid(format!(
+            "the entry was integrated at {t}, outside the validity {} of the log key",
+            log.valid_for.describe()
+        ));
+    }
+    let Some(promise) = &entry.inclusion_promise else {
+        return tlog_invalid(
+            "the entry has no inclusionPromise (signed entry timestamp); offline verification needs it",
+        );
+    };
+    let set = decode_bytes(&promise.signed_entry_timestamp)
+        .or_else(|e| tlog_invalid(format!("the signed entry timestamp is {e}")))?;
+    let body = decode_bytes(&entry.canonicalized_body)
+        .or_else(|e| tlog_invalid(format!("canonicalizedBody is {e}")))?;
+    let payload = BundlePayload {
+        body: base64::engine::general_purpose::STANDARD.encode(&body),
+        integrated_time: t,
+        log_index: entry.log_index.0,
+        log_id: hex(&key_id),
+    };
+    let key_pem = pem::encode("PUBLIC KEY", &log.key_der);
+    host.verify_signature(
+        log.alg,
+        key_pem.as_bytes(),
+        canonical_payload(&payload).as_bytes(),
+        &set,
+    )
+    .or_else(|e| {
+        tlog_invalid(format!(
+            "the signed entry timestamp does not verify with the key of log {}: {e}",
+            hex(&key_id)
+        ))
+    })?;
+    check_body(host, &body, &entry.kind_version, signed, signer)?;
+    let mut ext = BTreeMap::from([
+        ("rekorLogIndex".to_owned(), entry.log_index.0.to_string()),
+        ("rekorLogId".to_owned(), hex(&key_id)),
+        ("rekorKind".to_owned(), entry.kind_version.kind.clone()),
+    ]);
+    if !log.base_url.is_empty() {
+        ext.insert("rekorLog".into(), log.base_url.clone());
+    }
+    let proof = match &entry.inclusion_proof {
+        Some(p) => {
+            verify_inclusion(host, log, p, &body)?;
+            "inclusionProof+checkpoint"
+        }
+        None => "signedEntryTimestamp",
+    };
+    ext.insert("rekorVerified".into(), proof.into());
+    Ok(ext)
+}
+
+/// Whether a log entry's `verifier`/`publicKey` content (base64 of PEM) decodes to `der`.
+fn same_signer(content_b64: Option<&str>, der: &[u8]) -> bool {
+    content_b64
+        .and_then(|c| decode_bytes(c).ok())
+        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
+        .and_then(|text| pem::decode_all(&text).ok())
+        .and_then(|blocks| blocks.into_iter().next())
+        .is_some_and(|b| b.der == der)
+}
+
+/// Checks that the entry body describes this content, signature and signer.
+fn check_body(
+    host: &dyn Host,
+    body: &[u8],
+    kind_version: &KindVersion,
+    signed: &Signed,
+    signer: &Signer,
+) -> Result<(), Failure> {
+    let body: Value = serde_json::from_slice(body)
+        .or_else(|e| tlog_invalid(format!("canonicalizedBody is not JSON: {e}")))?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let version = body
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind != kind_version.kind || version != kind_version.version {
+        return tlog_invalid(format!(
+            "the entry body is {kind} {version}, but kindVersion says {} {}",
+            kind_version.kind, kind_version.version
+        ));
+    }
+    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str);
+    let sig_eq = |b64: Option<&str>, sig: &[u8]| {
+        b64.and_then(|s| decode_bytes(s).ok()).as_deref() == Some(sig)
+    };
+    match (kind, signed) {
+        ("hashedrekord", Signed::Message { digest, signature }) => {
+            if text("/spec/data/hash/algorithm") != Some("sha256")
+                || !text("/spec/data/hash/value")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&hex(digest)))
+            {
+                return tlog_invalid("the hashedrekord entry's hash is not the signed digest");
+            }
+            if !sig_eq(text("/spec/signature/content"), signature) {
+                return tlog_invalid("the hashedrekord entry's signature is not this signature");
+            }
+            if !same_signer(text("/spec/signature/publicKey/content"), signer.der()) {
+                return tlog_invalid(
+                    "the hashedrekord entry's public key or certificate is not this signature's signer",
+                );
+            }
+        }
+        ("dsse", Signed::Dsse { payload, signature }) => {
+            let payload_hash = hex(&host.sha256(payload));
+            if text("/spec/payloadHash/algorithm") != Some("sha256")
+                || !text("/spec/payloadHash/value")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&payload_hash))
+            {
+                return tlog_invalid(
+                    "the dsse entry's payloadHash is not the SHA-256 of this payload",
+                );
+            }
+            let sigs = body
+                .pointer("/spec/signatures")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let found = sigs.iter().any(|s| {
+                sig_eq(s.get("signature").and_then(Value::as_str), signature)
+                    && same_signer(s.get("verifier").and_then(Value::as_str), signer.der())
+            });
+            if !found {
+                return tlog_invalid(
+                    "the dsse entry does not record this signature by this signature's signer",
+                );
+            }
+        }
+        (kind, Signed::Message { .. }) => {
+            return tlog_invalid(format!(
+                "the entry is of kind {kind:?}; a message signature is logged as hashedrekord"
+            ));
+        }
+        (kind, Signed::Dsse { .. }) => {
+            return tlog_invalid(format!(
+                "the entry is of kind {kind:?}; a DSSE envelope is logged as dsse"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 6962 leaf hash: SHA-256(0x00 || leaf).
+fn leaf_hash(host: &dyn Host, leaf: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(leaf.len() + 1);
+    data.push(0);
+    data.extend_from_slice(leaf);
+    host.sha256(&data)
+}
+
+/// RFC 6962 interior node hash: SHA-256(0x01 || left || right).
+fn node_hash(host: &dyn Host, left: &[u8], right: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(left.len() + right.len() + 1);
+    data.push(1);
+    data.extend_from_slice(left);
+    data.extend_from_slice(right);
+    host.sha256(&data)
+}
+
+/// The root an inclusion proof leads to (RFC 9162 §2.1.3.2), or why the proof is malformed.
+pub fn proof_root(
+    host: &dyn Host,
+    index: u64,
+    size: u64,
+    leaf: Vec<u8>,
+    path: &[Vec<u8>],
+) -> Result<Vec<u8>, String> {
+    if index >= size {
+        return Err(format!("log index {index} is not below tree size {size}"));
+    }
+    let (mut fnode, mut snode) = (index, size - 1);
+    let mut r = leaf;
+    for p in path {
+        if snode == 0 {
+            return Err("the proof has more hashes than the tree has levels".into());
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(host, p, &r);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            r = node_hash(host, &r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err("the proof has fewer hashes than the tree has levels".into());
+    }
+    Ok(r)
+}
+
+/// Verifies an inclusion proof and its checkpoint (a signed note by the log's key).
+fn verify_inclusion(
+    host: &dyn Host,
+    log: &TransparencyLog,
+    proof: &InclusionProof,
+    body: &[u8],
+) -> Result<(), Failure> {
+    let root_hash = decode_bytes(&proof.root_hash)
+        .or_else(|e| tlog_invalid(format!("inclusionProof.rootHash is {e}")))?;
+    let hashes = proof
+        .hashes
+        .iter()
+        .map(|h| decode_bytes(h))
+        .collect::<Result<Vec<_>, _>>()
+        .or_else(|e| tlog_invalid(format!("an inclusionProof hash is {e}")))?;
+    let (Ok(index), Ok(size)) = (
+        u64::try_from(proof.log_index.0),
+        u64::try_from(proof.tree_size.0),
+    ) else {
+        return tlog_invalid("inclusionProof has a negative index or size");
+    };
+    let computed = proof_root(host, index, size, leaf_hash(host, body), &hashes)
+        .or_else(|e| tlog_invalid(format!("the inclusion proof is malformed: {e}")))?;
+    if computed != root_hash {
+        return tlog_invalid(
+            "the inclusion proof does not lead to its root hash: the entry is not in the tree",
+        );
+    }
+    let Some(checkpoint) = &proof.checkpoint else {
+        return tlog_invalid(
+            "the inclusion proof has no checkpoint, so its root hash is not signed by the log",
+        );
+    };
+    let (note_size, note_root) = verify_checkpoint(host, log, &checkpoint.envelope)
+        .or_else(|e| tlog_invalid(format!("the inclusion proof's checkpoint: {e}")))?;
+    if note_size != size || note_root != root_hash {
+        return tlog_invalid(
+            "the checkpoint commits to another tree (size or root hash) than the inclusion proof",
+        );
+    }
+    Ok(())
+}
+
+/// Verifies a checkpoint (signed note: origin, tree size, base64 root hash, optional lines,
+/// blank line, `— name base64(keyhint4 || signature)` lines) with the log's key; returns the
+/// size and root hash it commits to.
+fn verify_checkpoint(
+    host: &dyn Host,
+    log: &TransparencyLog,
+    envelope: &str,
+) -> Result<(u64, Vec<u8>), String> {
+    let split = envelope
+        .find("\n\n")
+        .ok_or("no blank line between the note and its signatures")?;
+    let text = &envelope[..=split];
+    let mut lines = text.lines();
+    let _origin = lines.next().ok_or("empty note")?;
+    let size: u64 = lines
+        .next()
+        .and_then(|l| l.parse().ok())
+        .ok_or("the second line is not a tree size")?;
+    let root = lines
+        .next()
+        .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+        .ok_or("the third line is not a base64 root hash")?;
+    let hint = &log.key_id[..4];
+    let key_pem = pem::encode("PUBLIC KEY", &log.key_der);
+    let mut tried = 0;
+    for line in envelope[split + 2..].lines() {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            continue;
+        };
+        let Some((_, sig)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig) else {
+            continue;
+        };
+        if sig.len() <= 4 || &sig[..4] != hint {
+            continue;
+        }
+        tried += 1;
+        if host
+            .verify_signature(log.alg, key_pem.as_bytes(), text.as_bytes(), &sig[4..])
+            .is_ok()
+        {
+            return Ok((size, root));
+        }
+    }
+    Err(if tried == 0 {
+        "no signature by the log's key".into()
+    } else {
+        "the log's signature does not verify".into()
+    })
+}
+
+/// Validates the leaf against each certificate authority of `root` valid at `at`; returns the
+/// first one's URI and the validated path.
+fn verify_certificate(
+    host: &dyn Host,
+    root: &TrustedRoot,
+    leaf: &[u8],
+    at: i64,
+) -> Result<(String, Vec<CertInfo>), Failure> {
+    if root.certificate_authorities.is_empty() {
+        return fail(
+            "UNTRUSTED",
+            "the bundle is signed with a certificate, and the trusted root has no certificateAuthorities",
+        );
+    }
+    let mut why = Vec::new();
+    for (i, ca) in root.certificate_authorities.iter().enumerate() {
+        let name = if ca.uri.is_empty() {
+            format!("certificateAuthorities[{i}]")
+        } else {
+            ca.uri.clone()
+        };
+        if !ca.valid_for.contains(at) {
+            why.push(format!("{name} is valid {}", ca.valid_for.describe()));
+            continue;
+        }
+        let mut chain = vec![leaf.to_vec()];
+        chain.extend(ca.intermediates.iter().cloned());
+        match host.verify_chain(chain, vec![ca.root.clone()], at, CODE_SIGNING) {
+            Ok(path) => return Ok((ca.uri.clone(), path)),
+            Err(e) => why.push(format!("{name}: {e}")),
+        }
+    }
+    fail(
+        "UNTRUSTED",
+        format!(
+            "the bundle's certificate does not chain to a certificate authority of the trusted \
+             root at the log's integrated time {at}: {}",
+            why.join("; ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pem::Alg;
+
+    /// A host with only native SHA-256 (what these tests need).
+    struct Sha;
+
+    impl Host for Sha {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("none".into())
+        }
+        fn subject_manifest(&self) -> Result<Vec<u8>, String> {
+            Err("none".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
+            Err("none".into())
+        }
+        fn verify_signature(&self, _: Alg, _: &[u8], _: &[u8], _: &[u8]) -> Result<(), String> {
+            Err("no crypto in this test host".into())
+        }
+        fn verify_chain(
+            &self,
+            _: Vec<Vec<u8>>,
+            _: Vec<Vec<u8>>,
+            _: i64,
+            _: &str,
+        ) -> Result<Vec<CertInfo>, String> {
+            Err("no crypto in this test host".into())
+        }
+        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
+            Err("no crypto in this test host".into())
+        }
+        fn sha256(&self, data: &[u8]) -> Vec<u8> {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(data).to_vec()
+        }
+        fn debug(&self, _: &str) {}
+    }
+
+    #[test]
+    fn pae_matches_the_dsse_spec_example() {
+        // From the DSSE protocol document.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+
+    /// RFC 6962 root of `leaves` and the audit path of leaf `m`, computed the recursive way.
+    fn mth(h: &Sha, leaves: &[Vec<u8>]) -> Vec<u8> {
+        if leaves.len() == 1 {
+            return leaf_hash(h, &leaves[0]);
+        }
+        let k = leaves.len().next_power_of_two() / 2;
+        node_hash(h, &mth(h, &leaves[..k]), &mth(h, &leaves[k..]))
+    }
+
+    fn path(h: &Sha, m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        if leaves.len() == 1 {
+            return Vec::new();
+        }
+        let k = leaves.len().next_power_of_two() / 2;
+        if m < k {
+            let mut p = path(h, m, &leaves[..k]);
+            p.push(mth(h, &leaves[k..]));
+            p
+        } else {
+            let mut p = path(h, m - k, &leaves[k..]);
+            p.push(mth(h, &leaves[..k]));
+            p
+        }
+    }
+
+    #[test]
+    fn inclusion_proofs_of_every_leaf_of_odd_trees_verify() {
+        let h = Sha;
+        for size in [1usize, 2, 3, 5, 7, 8, 13] {
+            let leaves: Vec<Vec<u8>> = (0..size).map(|i| vec![i as u8; 3]).collect();
+            let root = mth(&h, &leaves);
+            for m in 0..size {
+                let p = path(&h, m, &leaves);
+                let got = proof_root(&h, m as u64, size as u64, leaf_hash(&h, &leaves[m]), &p);
+                assert_eq!(got.unwrap(), root, "size {size} leaf {m}");
+                // Another leaf's hash does not lead to the root.
+                let other = leaf_hash(&h, b"other");
+                assert_ne!(
+                    proof_root(&h, m as u64, size as u64, other, &p).ok(),
+                    Some(root.clone())
+                );
+                // A truncated or extended path is malformed (when the tree has levels).
+                if !p.is_empty() {
+                    let short = &p[..p.len() - 1];
+                    assert!(
+                        proof_root(&h, m as u64, size as u64, leaf_hash(&h, &leaves[m]), short)
+                            .map_or(true, |r| r != root)
+                    );
+                }
+                let mut long = p.clone();
+                long.push(vec![0; 32]);
+                assert!(
+                    proof_root(&h, m as u64, size as u64, leaf_hash(&h, &leaves[m]), &long)
+                        .is_err()
+                );
+            }
+        }
+        assert!(proof_root(&h, 3, 3, vec![0; 32], &[]).is_err());
+    }
+
+    #[test]
+    fn int64_reads_strings_and_numbers() {
+        let v: Vec<Int64> = serde_json::from_str(r#"["42", 7, "-3"]"#).unwrap();
+        assert_eq!(v.iter().map(|i| i.0).collect::<Vec<_>>(), [42, 7, -3]);
+        assert!(serde_json::from_str::<Int64>(r#""x""#).is_err());
+        assert!(serde_json::from_str::<Int64>("1.5").is_err());
+        assert!(serde_json::from_str::<Int64>("null").is_err());
+    }
+}

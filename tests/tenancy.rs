@@ -1,0 +1,425 @@
+//! Multi-tenancy and configuration reload of `vouch serve`, over the demo pushed to a real
+//! `docker-registry` on 127.0.0.1 and real wasm guests: keys routed by namespace to their
+//! tenant's verifiers and credentials, verdicts never shared between tenants, a flooding tenant
+//! refused at its quota without starving the others, and reloads that apply only a fully built
+//! configuration (in-process, and SIGHUP to the real binary).
+
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/guests.rs"]
+mod guests;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::demo::{REPO, push_demo};
+use support::registry::Registry;
+use vouch::config::Config;
+use vouch::server::metrics::Metrics;
+use vouch::server::reload::{ReloadError, ReloadOutcome, Reloader};
+use vouch::server::tenants::TenantSet;
+use vouch::server::{self, API_VERSION, ServerSettings, SharedTenants};
+
+/// A server in-process on 127.0.0.1:0 over the config file at `path`.
+struct Served {
+    base: String,
+    http: reqwest::Client,
+    reloader: Arc<Reloader>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), server::ServerError>>,
+}
+
+async fn start(path: &Path) -> Served {
+    let config = Config::load(path).unwrap();
+    let set = TenantSet::build(&config, None).await.unwrap();
+    let tenants: SharedTenants = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+    let metrics = Arc::new(Metrics::default());
+    let reloader = Arc::new(Reloader::new(
+        path,
+        &config,
+        tenants.clone(),
+        metrics.clone(),
+        None,
+    ));
+    let router = server::router_with_tenants(tenants, metrics, ServerSettings::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Served {
+        base,
+        http: reqwest::Client::new(),
+        reloader,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Served {
+    async fn verify(&self, keys: &[String]) -> Value {
+        verify_at(&self.http, &self.base, keys).await
+    }
+
+    async fn shutdown(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn verify_at(http: &reqwest::Client, base: &str, keys: &[String]) -> Value {
+    let body = json!({
+        "apiVersion": API_VERSION,
+        "kind": "ProviderRequest",
+        "request": { "keys": keys },
+    });
+    let resp = http
+        .post(format!("{base}/ratify/gatekeeper/v1/verify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.unwrap()
+}
+
+fn item<'a>(response: &'a Value, key: &str) -> &'a Value {
+    response["response"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == key)
+        .unwrap_or_else(|| panic!("no item for {key} in {response:#}"))
+}
+
+/// Names of the verifiers that judged an item's referrers.
+fn verifier_names(item: &Value) -> Vec<String> {
+    let mut names: Vec<String> = item["value"]["verifierReports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reports in {item:#}"))
+        .iter()
+        .map(|r| r["verifierName"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A verifier entry running guest `guest` on every referrer.
+fn verifier(name: &str, guest: &str, extra: &str) -> String {
+    verifier_for(name, guest, "'*'", extra)
+}
+
+/// A verifier entry running guest `guest` on referrers of `types` (a YAML list's items).
+fn verifier_for(name: &str, guest: &str, types: &str, extra: &str) -> String {
+    format!(
+        "{{ name: {name}, path: '{}', artifactTypes: [{types}]{extra} }}",
+        guests::guest(guest).display()
+    )
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("vouch.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_go_to_their_tenant_with_its_own_credentials_and_verdicts() {
+    let registry = Registry::start_with_basic_auth("ci", "s3cret");
+    push_demo(&registry).await;
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let creds =
+        format!("registries: {{ hosts: {{ '{host}': {{ username: ci, password: s3cret }} }} }}");
+    let path = write(
+        dir.path(),
+        &format!(
+            "verifiers: [ {} ]\nstores: {{ {creds} }}\n\
+             tenants:\n\
+             \x20 - name: team-a\n    namespaces: [team-a]\n    verifiers: [ {} ]\n    {creds}\n\
+             \x20 - name: team-b\n    namespaces: ['team-b*']\n    verifiers: [ {} ]\n\
+             \x20 - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n    {creds}\n",
+            verifier("noop", "noop", ""),
+            verifier("a-noop", "noop", ""),
+            verifier("b-noop", "noop", ""),
+            verifier("a-noop", "noop", ""),
+        ),
+    );
+    let served = start(&path).await;
+    let image = registry.reference(REPO, "v1");
+    let a = format!("[team-a]{image}");
+    let b = format!("[team-b-dev]{image}");
+    let c = format!("[team-c]{image}");
+    let other = format!("[elsewhere]{image}");
+
+    let r = served
+        .verify(&[a.clone(), b.clone(), image.clone(), other.clone()])
+        .await;
+    assert_eq!(item(&r, &a)["error"], "", "{r:#}");
+    assert_eq!(item(&r, &a)["value"]["isSuccess"], true);
+    assert_eq!(verifier_names(item(&r, &a)), ["a-noop"]);
+    // team-b declared no credentials: it does not borrow anyone's.
+    let e = item(&r, &b)["error"].as_str().unwrap();
+    assert!(
+        e.contains("401") || e.to_lowercase().contains("unauthorized"),
+        "{e}"
+    );
+    // No namespace, or one no tenant owns: the default tenant.
+    assert_eq!(verifier_names(item(&r, &image)), ["noop"]);
+    assert_eq!(verifier_names(item(&r, &other)), ["noop"]);
+
+    // team-a's verdict is cached for team-a only: team-b still cannot read the image, and
+    // team-c (same verifier name and module, same credentials) computes its own.
+    let r = served.verify(&[a.clone(), b.clone(), c.clone()]).await;
+    assert_eq!(item(&r, &a)["value"]["cached"], true, "{r:#}");
+    assert_ne!(item(&r, &b)["error"], "");
+    assert_eq!(item(&r, &c)["error"], "");
+    assert_eq!(item(&r, &c)["value"]["cached"], false, "{r:#}");
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The noisy tenant's verifier spins until its CPU limit on each SBOM; two calls and two
+    // keys at a time.
+    let path = write(
+        dir.path(),
+        &format!(
+            "verifiers: [ {} ]\n\
+             tenants:\n\
+             \x20 - name: noisy\n    namespaces: [noisy]\n    verifiers: [ {} ]\n\
+             \x20   executor: {{ concurrency: 2, resultCacheTtlMs: 0 }}\n\
+             \x20   quota: {{ maxKeysInFlight: 2 }}\n",
+            verifier("noop", "noop", ""),
+            verifier_for(
+                "spin",
+                "loop",
+                "application/spdx+json",
+                ", limits: { cpuTime: 1200, wallTime: 2500 }"
+            ),
+        ),
+    );
+    let served = Arc::new(start(&path).await);
+    let v1 = registry.reference(REPO, "v1");
+    let flood: Vec<String> = (0..8).map(|_| format!("[noisy]{v1}")).collect();
+    let noisy = {
+        let served = served.clone();
+        let flood = flood.clone();
+        tokio::spawn(async move { served.verify(&flood).await })
+    };
+    // While the noisy tenant spins, the default tenant is answered (and long before the noisy
+    // request could be).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = served.verify(std::slice::from_ref(&v1)).await;
+        assert_eq!(item(&r, &v1)["error"], "", "{r:#}");
+        assert_eq!(item(&r, &v1)["value"]["isSuccess"], true);
+        assert!(
+            !noisy.is_finished(),
+            "the quiet request took {:?}: the noisy one finished first",
+            started.elapsed()
+        );
+    }
+    let r = noisy.await.unwrap();
+    let items = r["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8);
+    let refused: Vec<&Value> = items
+        .iter()
+        .filter(|i| {
+            i["error"]
+                .as_str()
+                .unwrap()
+                .contains("tenant `noisy` is over its quota of 2 keys in flight")
+        })
+        .collect();
+    assert_eq!(refused.len(), 6, "{r:#}");
+    // The two admitted keys ran into a limit (CPU, or the deadline on a loaded machine): a
+    // failed verdict, not a crash.
+    for i in items.iter().filter(|i| i["error"] == "") {
+        assert_eq!(i["value"]["isSuccess"], false, "{i:#}");
+        let reason = i["value"]["verifierReports"][0]["errorReason"].as_str();
+        assert!(reason.is_some_and(|r| r.ends_with("_exceeded")), "{i:#}");
+    }
+    let metrics = served
+        .http
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vouch_tenant_quota_rejected_total{tenant=\"noisy\"} 6"),
+        "{metrics}"
+    );
+    Arc::into_inner(served).unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_only_a_fully_built_configuration() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("verifiers: [ {} ]\n", verifier("noop", "noop", ""));
+    let path = write(dir.path(), &base);
+    let served = start(&path).await;
+    let key = format!("[team-c]{}", registry.reference(REPO, "v1"));
+    let r = served.verify(std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["noop"]);
+    assert_eq!(
+        served.reloader.reload(false).await.unwrap(),
+        ReloadOutcome::Unchanged
+    );
+
+    // A new tenant: applied, and the next request routes to it.
+    let with_c = format!(
+        "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n",
+        verifier("c-noop", "noop", "")
+    );
+    write(dir.path(), &with_c);
+    assert_eq!(
+        served.reloader.reload(false).await.unwrap(),
+        ReloadOutcome::Applied
+    );
+    let r = served.verify(std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
+
+    // Valid YAML whose verifier does not load: rejected after trying to build it, naming the
+    // file and the verifier; the previous configuration keeps serving.
+    write(
+        dir.path(),
+        &format!(
+            "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    \
+             verifiers: [ {{ name: c-missing, path: /nonexistent/verifier.wasm }} ]\n"
+        ),
+    );
+    let e = served.reloader.reload(false).await.unwrap_err();
+    assert!(matches!(e, ReloadError::Build { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("vouch.yaml")
+            && msg.contains("team-c")
+            && msg.contains("/nonexistent/verifier.wasm"),
+        "{msg}"
+    );
+    let r = served.verify(std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
+    // The same bad content is not retried until it changes (or SIGHUP forces it).
+    assert_eq!(
+        served.reloader.reload(false).await.unwrap(),
+        ReloadOutcome::Unchanged
+    );
+    assert!(served.reloader.reload(true).await.is_err());
+
+    // Not even YAML: rejected by the parser, naming the file.
+    write(dir.path(), "verifiers: [ {\n");
+    let e = served.reloader.reload(false).await.unwrap_err();
+    assert!(matches!(e, ReloadError::Config(_)), "{e}");
+    assert!(e.to_string().contains("vouch.yaml"), "{e}");
+    let r = served.verify(std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
+
+    // The file watcher picks up a change by itself.
+    let watcher = served.reloader.clone().spawn(Duration::from_millis(50));
+    write(dir.path(), &base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = served.verify(std::slice::from_ref(&key)).await;
+        if verifier_names(item(&r, &key)) == ["noop"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watcher never reloaded: {r:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    served.shutdown().await;
+}
+
+/// SIGHUP to a real `vouch serve` process reloads its configuration; a bad one is rejected and
+/// the process keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_real_binary() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("verifiers: [ {} ]\n", verifier("noop", "noop", ""));
+    let path = write(dir.path(), &base);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--reload-interval-ms", "0"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let metrics = async |http: &reqwest::Client| -> String {
+        match http.get(format!("{base_url}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metrics(&http).await.is_empty() {
+        assert!(Instant::now() < deadline, "vouch serve did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = format!("[team-c]{}", registry.reference(REPO, "v1"));
+    let hup = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    let wait_for = async |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = metrics(&http).await;
+            if m.contains(needle) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no `{needle}` in\n{m}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    write(dir.path(), "verifiers: [ {\n");
+    hup(child.id());
+    wait_for("vouch_config_reloads_total{outcome=\"failure\"} 1").await;
+    let r = verify_at(&http, &base_url, std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["noop"]);
+
+    write(
+        dir.path(),
+        &format!(
+            "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n",
+            verifier("c-noop", "noop", "")
+        ),
+    );
+    hup(child.id());
+    wait_for("vouch_config_reloads_total{outcome=\"success\"} 1").await;
+    let r = verify_at(&http, &base_url, std::slice::from_ref(&key)).await;
+    assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

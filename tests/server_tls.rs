@@ -3,6 +3,10 @@
 //! CA and from another one), real TLS clients (tokio-rustls, and reqwest for one request each),
 //! certificate files replaced on disk while serving, mTLS, and graceful shutdown.
 
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/guests.rs"]
+mod guests;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -650,4 +654,100 @@ async fn unusable_files_stop_the_start_with_a_named_error() {
             files.key.display()
         )
     );
+}
+
+/// The `vouch serve` binary with `--tls-cert/--tls-key/--tls-client-ca` serves the provider over
+/// mTLS only, and `--health-listen` serves health (only health) over plain HTTP for kubelet
+/// probes; unusable TLS files stop it before anything loads, naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_mtls_and_plain_health() {
+    let ca = Ca::new("Vouch Test CA");
+    let files = Files::new(&ca, &ca.server("vouch", 1));
+    let gatekeeper = ca.client("gatekeeper");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vouch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "verifiers: [ {{ name: noop, path: '{}' }} ]\n",
+            guests::guest("noop").display()
+        ),
+    )
+    .unwrap();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (tls_port, health_port) = (port(), port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{tls_port}")])
+        .arg("--tls-cert")
+        .arg(&files.cert)
+        .arg("--tls-key")
+        .arg(&files.key)
+        .arg("--tls-client-ca")
+        .arg(&files.ca)
+        .args(["--health-listen", &format!("127.0.0.1:{health_port}")])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{health_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{health}/readyz")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "vouch serve never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The health port answers probes and scrapes, and nothing else.
+    let r = http.get(format!("{health}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{health}/ratify/gatekeeper/v1/verify"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().unwrap();
+    let (status, body) = get(addr, tls13_client(&ca, Some(&gatekeeper)), "/healthz")
+        .await
+        .unwrap();
+    assert_eq!((status, body.trim()), (200, "ok"));
+    // Without a client certificate the provider port is closed to the caller.
+    assert!(
+        get(addr, tls13_client(&ca, None), "/healthz")
+            .await
+            .is_err()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A key file that is not a key: exit 2 at once, naming the file.
+    std::fs::write(&files.key, "not a key").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&files.cert)
+        .arg("--tls-key")
+        .arg(&files.key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tls.key"), "{stderr}");
 }

@@ -180,9 +180,23 @@ pub struct RuntimeSection {
     pub guest_threads: Option<usize>,
     /// Niceness of the guest threads, 0-19 (default 10).
     pub guest_nice: Option<i32>,
+    /// Scheduler slice of the guest threads in microseconds (Linux 6.12+; default 100).
+    pub guest_slice_us: Option<u64>,
+    /// Run guests under `SCHED_IDLE` (default false): see [`crate::runtime::pool::GuestScheduling`].
+    pub guest_idle: bool,
 }
 
 impl RuntimeSection {
+    /// How guest threads are scheduled: the defaults with this section's overrides.
+    pub fn guest_scheduling(&self) -> crate::runtime::pool::GuestScheduling {
+        let d = crate::runtime::pool::GuestScheduling::default();
+        crate::runtime::pool::GuestScheduling {
+            nice: self.guest_nice.unwrap_or(d.nice),
+            slice: self.guest_slice_us.map_or(d.slice, Duration::from_micros),
+            idle: self.guest_idle,
+        }
+    }
+
     /// The guest pool's thread count for a file with `tenants` declared or not.
     pub fn guest_threads(&self, has_tenants: bool) -> usize {
         match self.guest_threads {
@@ -387,6 +401,16 @@ impl Config {
             return Err(invalid(
                 "runtime.guestNice".into(),
                 &format!("{nice} is not a niceness between 0 and 19"),
+            ));
+        }
+        if self
+            .runtime
+            .guest_slice_us
+            .is_some_and(|us| !(100..=100_000).contains(&us))
+        {
+            return Err(invalid(
+                "runtime.guestSliceUs".into(),
+                "must be between 100 and 100000 microseconds",
             ));
         }
         if self.runtime.guest_threads.is_some_and(|n| n > 256) {

@@ -55,8 +55,8 @@ pub struct RuntimeConfig {
     /// Threads of a pool of their own for guest calls (0: guests run on the caller's tokio
     /// runtime). See [`pool`] for why a server shared by tenants wants one.
     pub guest_threads: usize,
-    /// CPU niceness of the guest pool's threads (0-19; higher yields more to request handling).
-    pub guest_nice: i32,
+    /// How the guest pool's threads are scheduled.
+    pub guest_scheduling: pool::GuestScheduling,
 }
 
 impl Default for RuntimeConfig {
@@ -70,7 +70,7 @@ impl Default for RuntimeConfig {
             compile_cache_dir: None,
             max_nesting_depth: 3,
             guest_threads: 0,
-            guest_nice: pool::DEFAULT_GUEST_NICE,
+            guest_scheduling: pool::GuestScheduling::default(),
         }
     }
 }
@@ -337,7 +337,7 @@ impl Runtime {
         let guest_pool = match config.guest_threads {
             0 => None,
             n => Some(Arc::new(
-                pool::GuestPool::new(n, config.guest_nice).map_err(|e| {
+                pool::GuestPool::new(n, config.guest_scheduling).map_err(|e| {
                     RuntimeError::Engine(format!("cannot start the guest thread pool: {e}"))
                 })?,
             )),

@@ -14,6 +14,32 @@ use std::task::{Context, Poll};
 
 /// Guest threads' default niceness: below request handling, above batch work.
 pub const DEFAULT_GUEST_NICE: i32 = 10;
+/// Guest threads' default scheduler slice (Linux EEVDF, 6.12+): 100 µs instead of the kernel's
+/// few milliseconds, so a request thread that wakes up preempts a spinning guest sooner.
+pub const DEFAULT_GUEST_SLICE: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// How the guest pool's threads are scheduled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestScheduling {
+    /// Niceness (0-19).
+    pub nice: i32,
+    /// Scheduler slice (Linux 6.12+; ignored elsewhere).
+    pub slice: std::time::Duration,
+    /// `SCHED_IDLE`: guests run only on CPU time nothing else wants. Request latency beside
+    /// CPU-bound guests is best, but a sustained flood of cached requests can starve
+    /// verifications until their deadline.
+    pub idle: bool,
+}
+
+impl Default for GuestScheduling {
+    fn default() -> Self {
+        GuestScheduling {
+            nice: DEFAULT_GUEST_NICE,
+            slice: DEFAULT_GUEST_SLICE,
+            idle: false,
+        }
+    }
+}
 
 /// A multi-threaded tokio runtime running guest calls.
 pub(crate) struct GuestPool {
@@ -21,13 +47,13 @@ pub(crate) struct GuestPool {
 }
 
 impl GuestPool {
-    /// `threads` workers named `vouch-guest`, each lowered to `nice` (best effort: a failure
-    /// to change the priority is logged, not fatal).
-    pub(crate) fn new(threads: usize, nice: i32) -> std::io::Result<GuestPool> {
+    /// `threads` workers named `vouch-guest`, each scheduled as `sched` says (best effort: a
+    /// failure to change the scheduling is logged, not fatal).
+    pub(crate) fn new(threads: usize, sched: GuestScheduling) -> std::io::Result<GuestPool> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("vouch-guest")
-            .on_thread_start(move || lower_priority(nice))
+            .on_thread_start(move || lower_priority(sched))
             .enable_all()
             .build()?;
         Ok(GuestPool { rt: Some(rt) })
@@ -71,17 +97,63 @@ impl<T> Drop for Spawned<T> {
     }
 }
 
-/// Lower the calling thread's CPU priority to `nice` (Linux: per thread).
-fn lower_priority(nice: i32) {
+/// Schedule the calling thread as `sched` says (Linux: per thread).
+fn lower_priority(sched: GuestScheduling) {
     #[cfg(target_os = "linux")]
     {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-            tracing::warn!(nice, "cannot lower the priority of a guest thread: {e}");
+        const SCHED_OTHER: u32 = 0;
+        const SCHED_IDLE: u32 = 5;
+        let policy = if sched.idle { SCHED_IDLE } else { SCHED_OTHER };
+        let slice = u64::try_from(sched.slice.as_nanos()).unwrap_or(u64::MAX);
+        if let Err(e) = set_sched(policy, sched.nice, slice) {
+            // Kernels before 6.12 reject a custom slice: keep the niceness at least.
+            tracing::debug!("sched_setattr: {e}; falling back to setpriority");
+            let tid = rustix::thread::gettid();
+            if let Err(e) = rustix::process::setpriority_process(Some(tid), sched.nice) {
+                tracing::warn!(
+                    nice = sched.nice,
+                    "cannot lower the priority of a guest thread: {e}"
+                );
+            }
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = nice;
+    let _ = sched;
+}
+
+/// `sched_setattr(2)` on the calling thread: policy, niceness and (EEVDF) slice.
+#[cfg(target_os = "linux")]
+fn set_sched(policy: u32, nice: i32, slice_ns: u64) -> std::io::Result<()> {
+    /// `struct sched_attr`, `SCHED_ATTR_SIZE_VER0` (48 bytes).
+    #[repr(C)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy,
+        flags: 0,
+        nice,
+        priority: 0,
+        runtime: slice_ns,
+        deadline: 0,
+        period: 0,
+    };
+    // SAFETY: pid 0 is the calling thread; `attr` is a valid, initialised VER0 `sched_attr`
+    // that outlives the call; flags 0.
+    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attr, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -90,7 +162,11 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_run_on_lowered_pool_threads_and_abort_when_dropped() {
-        let pool = GuestPool::new(1, 5).unwrap();
+        let sched = GuestScheduling {
+            nice: 5,
+            ..GuestScheduling::default()
+        };
+        let pool = GuestPool::new(1, sched).unwrap();
         let (name, prio) = pool
             .spawn(async {
                 let name = std::thread::current().name().map(str::to_owned);

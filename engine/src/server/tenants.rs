@@ -220,9 +220,7 @@ impl TenantSet {
         }
         let mut runtime_config = runtime_config(&tenants);
         runtime_config.guest_threads = config.runtime.guest_threads(!config.tenants.is_empty());
-        if let Some(nice) = config.runtime.guest_nice {
-            runtime_config.guest_nice = nice;
-        }
+        runtime_config.guest_scheduling = config.runtime.guest_scheduling();
         runtime_config.compile_cache_dir = config.compile_cache_dir();
         let runtime = Runtime::new(runtime_config).map_err(BuildError::Runtime)?;
         let mut default = None;

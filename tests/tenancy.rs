@@ -121,6 +121,21 @@ fn verifier_for(name: &str, guest: &str, types: &str, extra: &str) -> String {
     )
 }
 
+/// `base` plus a tenant `team-c` owning namespace `team-c` with the no-op verifier `c-noop`.
+fn with_team_c(base: &str) -> String {
+    format!(
+        "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n",
+        verifier("c-noop", "noop", "")
+    )
+}
+
+/// docker-registry on 127.0.0.1 with the demo pushed, and a directory for the config file.
+async fn demo_registry() -> (Registry, tempfile::TempDir) {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    (registry, tempfile::tempdir().unwrap())
+}
+
 fn write(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("vouch.yaml");
     std::fs::write(&path, text).unwrap();
@@ -184,9 +199,7 @@ async fn keys_go_to_their_tenant_with_its_own_credentials_and_verdicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
-    let registry = Registry::start();
-    push_demo(&registry).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (registry, dir) = demo_registry().await;
     // The noisy tenant's verifier spins until its CPU limit on each SBOM; two calls and two
     // keys at a time.
     let path = write(
@@ -266,9 +279,7 @@ async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_only_a_fully_built_configuration() {
-    let registry = Registry::start();
-    push_demo(&registry).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (registry, dir) = demo_registry().await;
     let base = format!("verifiers: [ {} ]\n", verifier("noop", "noop", ""));
     let path = write(dir.path(), &base);
     let served = start(&path).await;
@@ -281,10 +292,7 @@ async fn reload_applies_only_a_fully_built_configuration() {
     );
 
     // A new tenant: applied, and the next request routes to it.
-    let with_c = format!(
-        "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n",
-        verifier("c-noop", "noop", "")
-    );
+    let with_c = with_team_c(&base);
     write(dir.path(), &with_c);
     assert_eq!(
         served.reloader.reload(false).await.unwrap(),
@@ -351,9 +359,7 @@ async fn reload_applies_only_a_fully_built_configuration() {
 /// the process keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_real_binary() {
-    let registry = Registry::start();
-    push_demo(&registry).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (registry, dir) = demo_registry().await;
     let base = format!("verifiers: [ {} ]\n", verifier("noop", "noop", ""));
     let path = write(dir.path(), &base);
     let port = {
@@ -408,13 +414,7 @@ async fn sighup_reloads_the_real_binary() {
     let r = verify_at(&http, &base_url, std::slice::from_ref(&key)).await;
     assert_eq!(verifier_names(item(&r, &key)), ["noop"]);
 
-    write(
-        dir.path(),
-        &format!(
-            "{base}tenants:\n  - name: team-c\n    namespaces: [team-c]\n    verifiers: [ {} ]\n",
-            verifier("c-noop", "noop", "")
-        ),
-    );
+    write(dir.path(), &with_team_c(&base));
     hup(child.id());
     wait_for("vouch_config_reloads_total{outcome=\"success\"} 1").await;
     let r = verify_at(&http, &base_url, std::slice::from_ref(&key)).await;
@@ -422,4 +422,37 @@ async fn sighup_reloads_the_real_binary() {
 
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `vouch verify --namespace` verifies with the configuration `vouch serve` would route the
+/// namespace to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_on_the_command_line_as_a_tenant() {
+    let (registry, dir) = demo_registry().await;
+    let path = write(
+        dir.path(),
+        &with_team_c(&format!(
+            "verifiers: [ {} ]\n",
+            verifier("noop", "noop", "")
+        )),
+    );
+    let image = registry.reference(REPO, "v1");
+    let run = |namespace: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"));
+        cmd.arg("verify").arg("-c").arg(&path).args(["-o", "json"]);
+        if let Some(ns) = namespace {
+            cmd.args(["--namespace", ns]);
+        }
+        let out = cmd.arg(&image).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        verifier_names(&json!({ "value": report }))
+    };
+    assert_eq!(run(Some("team-c")), ["c-noop"]);
+    assert_eq!(run(Some("elsewhere")), ["noop"]);
+    assert_eq!(run(None), ["noop"]);
 }

@@ -59,6 +59,10 @@ enum Command {
         /// Output format: JSON (Ratify v1 compatible; an array for several subjects) or a tree.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Tree)]
         output: Output,
+        /// Verify as `vouch serve` would for a pod in this namespace: with the configuration of
+        /// the tenant owning it (else the top level).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
@@ -175,7 +179,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             oci_layout,
             config,
             output,
-        } => verify(&subjects, oci_layout, &config, output).await,
+            namespace,
+        } => verify(&subjects, oci_layout, &config, output, namespace.as_deref()).await,
         Command::Discover {
             subject,
             oci_layout,
@@ -414,14 +419,17 @@ async fn verify(
     oci_layout: bool,
     config_path: &Path,
     output: Output,
+    namespace: Option<&str>,
 ) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
+    let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
     if config.verifiers.is_empty() {
         bail!(
-            "config file {}: `verifiers` is empty: nothing could verify a subject",
+            "config file {}: tenant `{tenant}` has no verifiers: nothing could verify a subject",
             config_path.display()
         );
     }
+    tracing::debug!(tenant, "verifying with this tenant's configuration");
     let resolver = sources_for(&config).await?;
     let sources = subjects
         .iter()

@@ -439,6 +439,19 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration a key of `namespace` is verified with, as `vouch serve` routes it: the
+    /// tenant owning the namespace, else the default tenant (the top level).
+    pub fn for_namespace(&self, namespace: &str) -> (String, Config) {
+        match self.tenants.iter().find(|t| t.owns(namespace)) {
+            Some(t) => (t.name.clone(), t.effective(self)),
+            None => self
+                .tenant_configs()
+                .into_iter()
+                .next()
+                .expect("the default tenant is always listed"),
+        }
+    }
+
     /// The configuration of every tenant: the default one (the top level, without `tenants`)
     /// first, then each declared tenant's [`tenants::TenantConfig::effective`] configuration.
     pub fn tenant_configs(&self) -> Vec<(String, Config)> {

@@ -248,6 +248,19 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_pick_the_tenant_configuration() {
+        let c = parse(TWO).unwrap();
+        let (name, a) = c.for_namespace("team-a-dev");
+        assert_eq!((name.as_str(), a.verifiers[0].name.as_str()), ("a", "x"));
+        let (name, d) = c.for_namespace("elsewhere");
+        assert_eq!(
+            (name.as_str(), d.verifiers[0].name.as_str()),
+            (DEFAULT_TENANT, "d")
+        );
+        assert!(d.tenants.is_empty());
+    }
+
+    #[test]
     fn bad_tenants_name_the_field() {
         let cases = [
             (

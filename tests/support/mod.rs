@@ -4,5 +4,6 @@
 
 pub mod demo;
 pub mod fake;
+pub mod process;
 pub mod redis;
 pub mod registry;

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BINARY: &str = "/usr/bin/redis-server";
 
@@ -102,26 +102,20 @@ impl Redis {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_err = format!(
-                        "redis-server exited with {status}: {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                    break;
-                }
-                if ping(port) {
+            match super::process::wait_until_ready(
+                &mut child,
+                "redis-server",
+                &log,
+                Duration::from_secs(10),
+                Duration::from_millis(20),
+                || ping(port),
+            ) {
+                Ok(()) => {
                     self.child = Some(child);
                     self.port = port;
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            if last_err.is_empty() {
-                last_err = "no answer to PING within 10 s".into();
+                Err(e) => last_err = e,
             }
         }
         panic!("could not start redis-server: {last_err}");

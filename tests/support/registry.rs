@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::{StatusCode, Url};
@@ -114,19 +114,16 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .expect("spawn docker-registry");
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_err = format!(
-                        "docker-registry exited with {status}: {}",
-                        std::fs::read_to_string(dir.path().join("registry.log"))
-                            .unwrap_or_default()
-                    );
-                    break;
-                }
-                if let Some(code) = probe(port)
-                    && (code == 200 || code == 401)
-                {
+            let ready = || probe(port).is_some_and(|code| code == 200 || code == 401);
+            match super::process::wait_until_ready(
+                &mut child,
+                "docker-registry",
+                &dir.path().join("registry.log"),
+                Duration::from_secs(15),
+                Duration::from_millis(50),
+                ready,
+            ) {
+                Ok(()) => {
                     return Registry {
                         child,
                         port,
@@ -135,12 +132,7 @@ impl Registry {
                         http: reqwest::Client::new(),
                     };
                 }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            if last_err.is_empty() {
-                last_err = "no answer on /v2/ within 15 s".into();
+                Err(e) => last_err = e,
             }
         }
         panic!("could not start docker-registry: {last_err}");

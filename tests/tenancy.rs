@@ -337,7 +337,10 @@ async fn reload_applies_only_a_fully_built_configuration() {
     assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
 
     // The file watcher picks up a change by itself.
-    let watcher = served.reloader.clone().spawn(Duration::from_millis(50));
+    let watcher = served
+        .reloader
+        .clone()
+        .spawn(Some(Duration::from_millis(50)));
     write(dir.path(), &base);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

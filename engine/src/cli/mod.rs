@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::Config;
 use crate::executor::report::{SubjectReport, render_tree};
 use crate::executor::sources::Sources;
-use crate::executor::{self, Executor, Settings, SubjectSource};
+use crate::executor::{self, Executor, SubjectSource, build};
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use crate::store::StoreAccess;
 use crate::store::disk::{DiskCache, DiskCacheConfig};
@@ -219,27 +219,21 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// The disk cache `config` asks for, opened (once per process: readers and the writer task).
+async fn open_disk(config: &Config) -> anyhow::Result<Option<DiskCache>> {
+    let Some(dir) = config.disk_cache_dir() else {
+        return Ok(None);
+    };
+    let disk = DiskCache::open(&dir, DiskCacheConfig::default())
+        .await
+        .with_context(|| format!("cannot open the disk cache {}", dir.display()))?;
+    Ok(Some(disk))
+}
+
 /// Where the config's subjects come from: registries (with caches) and OCI layouts.
 pub async fn sources_for(config: &Config) -> anyhow::Result<Sources> {
-    let client = config
-        .stores
-        .registries
-        .client()
-        .context("cannot set up the registry client")?;
-    let disk = match config.disk_cache_dir() {
-        Some(dir) => Some(
-            DiskCache::open(&dir, DiskCacheConfig::default())
-                .await
-                .with_context(|| format!("cannot open the disk cache {}", dir.display()))?,
-        ),
-        None => None,
-    };
-    Ok(Sources::new(
-        client,
-        config.stores.cache.clone(),
-        disk,
-        config.stores.layouts.limits(),
-    )?)
+    let disk = open_disk(config).await?;
+    Ok(build::sources(config, disk.as_ref())?)
 }
 
 /// The source of one subject as the user named it.
@@ -285,45 +279,14 @@ impl Progress {
     }
 }
 
-/// A runtime sized for `config`'s verifiers and executor.
-fn runtime_for(config: &Config) -> anyhow::Result<Runtime> {
-    let max_memory = config
-        .verifiers
-        .iter()
-        .map(|v| v.limits.memory_bytes)
-        .chain([RuntimeConfig::default().max_memory_bytes])
-        .max()
-        .unwrap_or_default();
-    let slots = u32::try_from(config.executor.concurrency)
-        .unwrap_or(u32::MAX)
-        .clamp(4, 1000);
-    Runtime::new(RuntimeConfig {
-        max_instances: slots,
-        max_concurrency: slots as usize,
-        max_memory_bytes: max_memory,
-        max_nesting_depth: config.executor.max_depth,
-        compile_cache_dir: config.compile_cache_dir(),
-        ..RuntimeConfig::default()
-    })
-    .context("cannot create the verifier runtime")
-}
-
 /// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
 /// verifiers (loaded and config-checked), policy and settings.
 pub async fn executor_for(config: &Config, config_path: &Path) -> anyhow::Result<Executor> {
-    let runtime = runtime_for(config)?;
-    let verifiers = executor::load_verifiers(&runtime, config)
+    let runtime = Runtime::new(build::runtime_config(config))
+        .context("cannot create the verifier runtime")?;
+    build::executor(&runtime, config, "")
         .await
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let policy = crate::policy::from_config(config)
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let cache = executor::ResultCache::from_config(&config.executor)
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    Ok(
-        Executor::new(runtime, verifiers, Settings::from(&config.executor))
-            .with_policy(policy)
-            .with_result_cache(cache),
-    )
+        .with_context(|| format!("config file {}", config_path.display()))
 }
 
 /// `vouch serve`: load every tenant, then serve until SIGTERM or ctrl-c, reloading the
@@ -350,14 +313,7 @@ async fn serve(
         crate::server::tls::server_config(tls)?;
     }
     let config = Config::load(config_path)?;
-    let disk = match config.disk_cache_dir() {
-        Some(dir) => Some(
-            DiskCache::open(&dir, DiskCacheConfig::default())
-                .await
-                .with_context(|| format!("cannot open the disk cache {}", dir.display()))?,
-        ),
-        None => None,
-    };
+    let disk = open_disk(&config).await?;
     let tenants = TenantSet::build(&config, disk.as_ref())
         .await
         .with_context(|| format!("config file {}", config_path.display()))?;
@@ -370,11 +326,7 @@ async fn serve(
         metrics.clone(),
         disk,
     ));
-    let watcher = reloader.spawn(if reload_interval.is_zero() {
-        std::time::Duration::from_secs(365 * 24 * 3600)
-    } else {
-        reload_interval
-    });
+    let watcher = reloader.spawn(Some(reload_interval).filter(|i| !i.is_zero()));
     let health = match health_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

@@ -10,6 +10,7 @@
 //!   depend on something transient (deadline, store failure, instantiation failure) are shared
 //!   with the in-flight waiters but not cached.
 
+pub mod build;
 pub mod redis_cache;
 pub mod report;
 pub mod sources;

@@ -364,11 +364,6 @@ fn parse_request(
     Ok(req.request.keys)
 }
 
-/// The image of a key without Ratify's tenant prefix `[namespace]`.
-pub fn strip_tenant(key: &str) -> &str {
-    tenants::split_namespace(key).1
-}
-
 /// Route `key` to its tenant and admit it there; the error is the key's item error.
 fn admit(
     state: &AppState,
@@ -408,36 +403,30 @@ where
     let tasks: Vec<_> = keys
         .into_iter()
         .map(|key| {
-            let task = match admit(state, &tenants, &key) {
-                Ok((tenant, image, permit)) => {
-                    let fut = work(state.clone(), tenant, image.clone());
-                    Some(tokio::spawn(async move {
-                        let _permit = permit;
-                        match tokio::time::timeout(timeout, fut).await {
-                            Ok(result) => result,
-                            Err(_) => Err(format!(
+            let task = admit(state, &tenants, &key).map(|(tenant, image, permit)| {
+                let fut = work(state.clone(), tenant, image.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    tokio::time::timeout(timeout, fut)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!(
                                 "timed out after {} ms {what} `{image}`",
                                 timeout.as_millis()
-                            )),
-                        }
-                    }))
-                }
-                Err(e) => {
-                    return (key, Err(e), None);
-                }
-            };
-            (key, Ok(()), task)
+                            ))
+                        })
+                })
+            });
+            (key, task)
         })
         .collect();
     let mut items = Vec::with_capacity(tasks.len());
-    for (key, admitted, task) in tasks {
-        let result = match (admitted, task) {
-            (Err(e), _) => Err(e),
-            (Ok(()), Some(task)) => match task.await {
-                Ok(result) => result,
-                Err(e) => Err(format!("{what} task failed: {e}")),
-            },
-            (Ok(()), None) => Err(format!("{what} task was not started")),
+    for (key, task) in tasks {
+        let result = match task {
+            Ok(task) => task
+                .await
+                .unwrap_or_else(|e| Err(format!("{what} task failed: {e}"))),
+            Err(refused) => Err(refused),
         };
         items.push((key, result));
     }
@@ -555,13 +544,6 @@ mod tests {
 
     fn body(s: &str) -> Result<Bytes, BytesRejection> {
         Ok(Bytes::copy_from_slice(s.as_bytes()))
-    }
-
-    #[test]
-    fn tenant_prefixes_are_stripped() {
-        assert_eq!(strip_tenant("[default]reg/app:v1"), "reg/app:v1");
-        assert_eq!(strip_tenant("reg/app:v1"), "reg/app:v1");
-        assert_eq!(strip_tenant("[unterminated"), "[unterminated");
     }
 
     #[test]

@@ -137,9 +137,9 @@ impl Reloader {
         }
     }
 
-    /// Watch the file: poll its content every `interval` and reload on SIGHUP, until the task
-    /// is aborted (the server owns the handle and aborts it when it stops).
-    pub fn spawn(self: Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Watch the file: poll its content every `interval` (never when `None`) and reload on
+    /// SIGHUP, until the task is aborted (the server owns the handle and aborts it when it stops).
+    pub fn spawn(self: Arc<Self>, interval: Option<Duration>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             #[cfg(unix)]
             let mut hup =
@@ -152,9 +152,20 @@ impl Reloader {
                         None
                     }
                 };
-            let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
+            let mut tick = interval.map(|i| {
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + i,
+                    i.max(Duration::from_millis(10)),
+                );
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick
+            });
+            let mut next_tick = async || match tick.as_mut() {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending().await,
+            };
             loop {
                 #[cfg(unix)]
                 let force = {
@@ -165,7 +176,7 @@ impl Reloader {
                         }
                     };
                     tokio::select! {
-                        _ = tick.tick() => false,
+                        () = next_tick() => false,
                         _ = hup_recv => {
                             tracing::info!("SIGHUP: reloading the configuration");
                             true
@@ -174,7 +185,7 @@ impl Reloader {
                 };
                 #[cfg(not(unix))]
                 let force = {
-                    tick.tick().await;
+                    next_tick().await;
                     false
                 };
                 self.reload_logged(force).await;

@@ -17,15 +17,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
 use crate::config::tenants::DEFAULT_TENANT;
-use crate::executor::sources::{SourceError, Sources};
-use crate::executor::{self, Executor, ExecutorError, Settings};
-use crate::oci::registry::RegistryError;
-use crate::policy::PolicyError;
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::executor::sources::Sources;
+use crate::executor::{Executor, build};
+use crate::runtime::{Runtime, RuntimeError};
 use crate::store::disk::DiskCache;
-
-/// Wasm instance slots at most, whatever the tenants' quotas add up to.
-const MAX_SLOTS: u32 = 1000;
 
 /// Why a configuration could not be turned into tenants.
 #[derive(Debug, thiserror::Error)]
@@ -36,45 +31,13 @@ pub enum BuildError {
     /// The shared wasm runtime could not be created.
     #[error("cannot create the verifier runtime: {0}")]
     Runtime(#[source] RuntimeError),
-    /// A tenant's verifier could not be loaded or rejected its configuration.
+    /// A tenant's verifiers, policy, caches or registry client could not be set up.
     #[error("tenant `{tenant}`: {source}")]
-    Verifier {
+    Tenant {
         /// The tenant.
         tenant: String,
         /// Why.
-        source: ExecutorError,
-    },
-    /// A tenant's policy could not be built.
-    #[error("tenant `{tenant}`: policy: {source}")]
-    Policy {
-        /// The tenant.
-        tenant: String,
-        /// Why.
-        source: PolicyError,
-    },
-    /// A tenant's registry client could not be set up.
-    #[error("tenant `{tenant}`: registries: {source}")]
-    Registry {
-        /// The tenant.
-        tenant: String,
-        /// Why.
-        source: RegistryError,
-    },
-    /// A tenant's result cache (its Redis tier) could not be set up.
-    #[error("tenant `{tenant}`: executor.redis: {source}")]
-    ResultCache {
-        /// The tenant.
-        tenant: String,
-        /// Why.
-        source: crate::executor::redis_cache::RedisCacheError,
-    },
-    /// A tenant's caches could not be set up.
-    #[error("tenant `{tenant}`: {source}")]
-    Sources {
-        /// The tenant.
-        tenant: String,
-        /// Why.
-        source: SourceError,
+        source: build::BuildError,
     },
 }
 
@@ -214,39 +177,22 @@ impl TenantSet {
     /// Nothing is returned unless everything loaded, so a bad configuration never replaces a
     /// good one half-way.
     pub async fn build(config: &Config, disk: Option<&DiskCache>) -> Result<TenantSet, BuildError> {
-        let tenants = config.tenant_configs();
-        if tenants.iter().all(|(_, c)| c.verifiers.is_empty()) {
+        let (_, top) = config.for_namespace("");
+        if top.verifiers.is_empty() && config.tenants.is_empty() {
             return Err(BuildError::NoVerifiers);
         }
-        let mut runtime_config = runtime_config(&tenants);
-        runtime_config.guest_threads = config.runtime.guest_threads(!config.tenants.is_empty());
-        runtime_config.guest_scheduling = config.runtime.guest_scheduling();
-        runtime_config.compile_cache_dir = config.compile_cache_dir();
-        let runtime = Runtime::new(runtime_config).map_err(BuildError::Runtime)?;
-        let mut default = None;
-        let mut others = Vec::new();
-        for ((name, tenant_config), declared) in tenants
-            .iter()
-            .zip([None].into_iter().chain(config.tenants.iter().map(Some)))
-        {
-            if declared.is_none() && tenant_config.verifiers.is_empty() {
-                // No top-level verifiers: there is no default tenant.
-                continue;
-            }
-            let tenant = build_tenant(&runtime, name, tenant_config, disk).await?;
-            let namespaces = declared.map(|t| t.namespaces.clone()).unwrap_or_default();
-            let max_keys = tenant_config.quota.max_keys_in_flight;
-            let tenant = Arc::new(Tenant::new(
-                name.clone(),
-                namespaces,
-                Arc::new(tenant.0),
-                Arc::new(tenant.1),
-                max_keys,
-            ));
-            match declared {
-                None => default = Some(tenant),
-                Some(_) => others.push(tenant),
-            }
+        let runtime = Runtime::new(build::runtime_config(config)).map_err(BuildError::Runtime)?;
+        // No top-level verifiers: there is no default tenant.
+        let default = match top.verifiers.is_empty() {
+            true => None,
+            false => Some(build_tenant(&runtime, DEFAULT_TENANT, Vec::new(), &top, disk).await?),
+        };
+        let mut others = Vec::with_capacity(config.tenants.len());
+        for t in &config.tenants {
+            let effective = t.effective(config);
+            others.push(
+                build_tenant(&runtime, &t.name, t.namespaces.clone(), &effective, disk).await?,
+            );
         }
         Ok(TenantSet { default, others })
     }
@@ -286,83 +232,29 @@ pub fn split_namespace(key: &str) -> (Option<&str>, &str) {
     (None, key)
 }
 
-/// The runtime every tenant shares: slots for the sum of their call quotas (so no tenant waits
-/// on another's instances), pool slots as large as the largest verifier memory limit.
-fn runtime_config(tenants: &[(String, Config)]) -> RuntimeConfig {
-    let max_memory = tenants
-        .iter()
-        .flat_map(|(_, c)| c.verifiers.iter().map(|v| v.limits.memory_bytes))
-        .chain([RuntimeConfig::default().max_memory_bytes])
-        .max()
-        .unwrap_or_default();
-    let slots: usize = tenants
-        .iter()
-        .filter(|(_, c)| !c.verifiers.is_empty())
-        .map(|(_, c)| c.executor.concurrency)
-        .sum();
-    let slots = u32::try_from(slots)
-        .unwrap_or(MAX_SLOTS)
-        .clamp(4, MAX_SLOTS);
-    let max_depth = tenants
-        .iter()
-        .map(|(_, c)| c.executor.max_depth)
-        .max()
-        .unwrap_or_default();
-    RuntimeConfig {
-        max_instances: slots,
-        max_concurrency: slots as usize,
-        max_memory_bytes: max_memory,
-        max_nesting_depth: max_depth,
-        ..RuntimeConfig::default()
-    }
-}
-
-/// One tenant's executor and sources.
+/// One tenant: its executor (fingerprinted with its identity) and sources, on `runtime`.
 async fn build_tenant(
     runtime: &Runtime,
     name: &str,
+    namespaces: Vec<String>,
     config: &Config,
     disk: Option<&DiskCache>,
-) -> Result<(Executor, Sources), BuildError> {
-    let verifiers = executor::load_verifiers(runtime, config)
+) -> Result<Arc<Tenant>, BuildError> {
+    let err = |source| BuildError::Tenant {
+        tenant: name.to_owned(),
+        source,
+    };
+    let executor = build::executor(runtime, config, &tenant_identity(name, config))
         .await
-        .map_err(|source| BuildError::Verifier {
-            tenant: name.to_owned(),
-            source,
-        })?;
-    let policy = crate::policy::from_config(config).map_err(|source| BuildError::Policy {
-        tenant: name.to_owned(),
-        source,
-    })?;
-    let client = config
-        .stores
-        .registries
-        .client()
-        .map_err(|source| BuildError::Registry {
-            tenant: name.to_owned(),
-            source,
-        })?;
-    let sources = Sources::new(
-        client,
-        config.stores.cache.clone(),
-        disk.cloned(),
-        config.stores.layouts.limits(),
-    )
-    .map_err(|source| BuildError::Sources {
-        tenant: name.to_owned(),
-        source,
-    })?;
-    let cache = crate::executor::ResultCache::from_config(&config.executor).map_err(|source| {
-        BuildError::ResultCache {
-            tenant: name.to_owned(),
-            source,
-        }
-    })?;
-    let executor = Executor::new(runtime.clone(), verifiers, Settings::from(&config.executor))
-        .with_policy(policy)
-        .with_tenant(&tenant_identity(name, config))
-        .with_result_cache(cache);
-    Ok((executor, sources))
+        .map_err(err)?;
+    let sources = build::sources(config, disk).map_err(err)?;
+    Ok(Arc::new(Tenant::new(
+        name,
+        namespaces,
+        Arc::new(executor),
+        Arc::new(sources),
+        config.quota.max_keys_in_flight,
+    )))
 }
 
 /// A tenant's identity for verdict fingerprints: its name and a digest of its registry
@@ -388,21 +280,6 @@ mod tests {
         assert_eq!(split_namespace("reg/app:v1"), (None, "reg/app:v1"));
         assert_eq!(split_namespace("[open"), (None, "[open"));
         assert_eq!(split_namespace("[]img"), (Some(""), "img"));
-    }
-
-    #[test]
-    fn runtime_slots_add_up_the_tenants_quotas() {
-        let parse =
-            |text: &str| Config::parse(text, false, std::path::Path::new("t.yaml")).unwrap();
-        let a = parse("verifiers: [{name: v, path: v.wasm}]\nexecutor: {concurrency: 10}\n");
-        let b = parse(
-            "verifiers: [{name: v, path: v.wasm}]\nexecutor: {concurrency: 6, maxDepth: 5}\n",
-        );
-        let empty = Config::default();
-        let c = runtime_config(&[("a".into(), a), ("b".into(), b), ("none".into(), empty)]);
-        assert_eq!(c.max_instances, 16);
-        assert_eq!(c.max_concurrency, 16);
-        assert_eq!(c.max_nesting_depth, 5);
     }
 
     #[test]

@@ -198,6 +198,25 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The value of a single-flight lookup, counted: an entry this caller loaded is a miss, one it
+/// found (loaded by a concurrent caller) a hit, a failed load a miss.
+fn settle<K, V>(
+    entry: Result<moka::Entry<K, V>, Arc<StoreError>>,
+    hits: &AtomicU64,
+    misses: &AtomicU64,
+) -> Result<V, StoreError> {
+    match entry {
+        Ok(entry) => {
+            bump(if entry.is_fresh() { misses } else { hits });
+            Ok(entry.into_value())
+        }
+        Err(e) => {
+            bump(misses);
+            Err(Arc::unwrap_or_clone(e))
+        }
+    }
+}
+
 /// Which [`StoreAccess`] method reads the content (they may reach different endpoints and apply
 /// different caps, so their answers, errors included, are not shared).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -457,20 +476,8 @@ impl CachedStore {
             .entry(key)
             .or_try_insert_with(self.load_content(kind, desc))
             .await;
-        match entry {
-            Ok(entry) => {
-                if entry.is_fresh() {
-                    bump(&self.counters.memory_misses);
-                } else {
-                    bump(&self.counters.memory_hits);
-                }
-                Ok(entry.into_value())
-            }
-            Err(e) => {
-                bump(&self.counters.memory_misses);
-                Err(Arc::unwrap_or_clone(e))
-            }
-        }
+        let c = &self.counters;
+        settle(entry, &c.memory_hits, &c.memory_misses)
     }
 
     /// Below the memory level: the disk, then the inner store (and a background disk write).
@@ -575,20 +582,8 @@ impl StoreAccess for CachedStore {
             .entry(tag_or_digest.to_owned())
             .or_try_insert_with(self.inner.resolve(tag_or_digest))
             .await;
-        match entry {
-            Ok(entry) => {
-                if entry.is_fresh() {
-                    bump(&self.counters.resolve_misses);
-                } else {
-                    bump(&self.counters.resolve_hits);
-                }
-                Ok(entry.into_value())
-            }
-            Err(e) => {
-                bump(&self.counters.resolve_misses);
-                Err(Arc::unwrap_or_clone(e))
-            }
-        }
+        let c = &self.counters;
+        settle(entry, &c.resolve_hits, &c.resolve_misses)
     }
 
     async fn list_referrers(
@@ -611,20 +606,8 @@ impl StoreAccess for CachedStore {
                     .map(Arc::new)
             })
             .await;
-        match entry {
-            Ok(entry) => {
-                if entry.is_fresh() {
-                    bump(&self.counters.referrers_misses);
-                } else {
-                    bump(&self.counters.referrers_hits);
-                }
-                Ok(entry.value().as_ref().clone())
-            }
-            Err(e) => {
-                bump(&self.counters.referrers_misses);
-                Err(Arc::unwrap_or_clone(e))
-            }
-        }
+        let c = &self.counters;
+        settle(entry, &c.referrers_hits, &c.referrers_misses).map(Arc::unwrap_or_clone)
     }
 
     async fn get_manifest(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {

@@ -75,6 +75,7 @@ fn input(f: &Fixture, artifact: &Descriptor, config: &str) -> VerifyInput {
         subject: f.subject.clone(),
         artifact: artifact.clone(),
         config: config.into(),
+        cpu_quota: None,
     }
 }
 
@@ -224,6 +225,53 @@ async fn infinite_loop_hits_the_wall_clock_when_cpu_allows_more() {
         LimitKind::WallTime,
     );
     noop_still_works(&rt, &f).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_quota_parks_spinning_guests_and_leaves_the_others_alone() {
+    use vouch::runtime::CpuQuota;
+    let rt = runtime();
+    let f = fixture();
+    let limits = Limits {
+        cpu_time: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let v = load(&rt, "loop", limits).await;
+    // Two spinning calls share 200 millicores (a 20 ms burst).
+    let quota = Arc::new(CpuQuota::new(200, rt.config().epoch_tick));
+    let spin = || {
+        let (rt, v, quota) = (rt.clone(), v.clone(), quota.clone());
+        let input = VerifyInput {
+            cpu_quota: Some(quota),
+            ..input(&f, &f.signature, "{}")
+        };
+        tokio::spawn(async move { rt.verify(&v, input).await })
+    };
+    let started = std::time::Instant::now();
+    let (a, b) = (spin(), spin());
+    // A call without a quota is not held up by them.
+    noop_still_works(&rt, &f).await;
+    assert!(
+        !a.is_finished() && !b.is_finished(),
+        "the quiet call finished first"
+    );
+    for call in [a, b] {
+        // Parked time does not count against the CPU deadline: the limit hit is still CPU.
+        expect_limit(call.await.unwrap(), LimitKind::CpuTime);
+    }
+    let elapsed = started.elapsed();
+    let charged = quota.charged();
+    assert!(charged >= Duration::from_millis(40), "charged {charged:?}");
+    assert!(quota.throttled() > Duration::ZERO);
+    // They got no more than their share: what they ran beyond the burst took 5x as long.
+    let floor = charged
+        .saturating_sub(Duration::from_millis(20))
+        .as_secs_f64()
+        / 0.2;
+    assert!(
+        elapsed.as_secs_f64() >= floor * 0.95,
+        "{charged:?} of CPU in {elapsed:?} at 0.2 core"
+    );
 }
 
 #[tokio::test]

@@ -250,6 +250,8 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
+    // Not reusable (the body was not read): the client must not send the next request on it.
+    assert_eq!(resp.headers()["connection"], "close");
 
     // Health, readiness, metrics.
     assert_eq!(served.get("/healthz").await.0, 200);

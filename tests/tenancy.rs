@@ -250,7 +250,7 @@ async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
             i["error"]
                 .as_str()
                 .unwrap()
-                .contains("tenant `noisy` is over its quota of 2 keys in flight")
+                .contains("tenant `noisy` is over its quota of 2 keys in flight (quota.maxKeysInFlight; waited 100 ms for a slot)")
         })
         .collect();
     assert_eq!(refused.len(), 6, "{r:#}");
@@ -261,18 +261,127 @@ async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
         let reason = i["value"]["verifierReports"][0]["errorReason"].as_str();
         assert!(reason.is_some_and(|r| r.ends_with("_exceeded")), "{i:#}");
     }
-    let metrics = served
-        .http
-        .get(format!("{}/metrics", served.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&served).await;
     assert!(
         metrics.contains("vouch_tenant_quota_rejected_total{tenant=\"noisy\"} 6"),
         "{metrics}"
+    );
+    Arc::into_inner(served).unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_over_the_quota_waits_for_a_slot_before_it_is_refused() {
+    let (registry, dir) = demo_registry().await;
+    // One key at a time, and a key over it may wait 2 s: the second key of a request waits for
+    // the first one's verification (~100 ms of spinning) instead of being refused.
+    let path = write(
+        dir.path(),
+        &format!(
+            "verifiers: [ {} ]\n\
+             tenants:\n\
+             \x20 - name: burst\n    namespaces: [burst]\n    verifiers: [ {} ]\n\
+             \x20   executor: {{ resultCacheTtlMs: 0 }}\n\
+             \x20   quota: {{ maxKeysInFlight: 1, admissionWaitMs: 2000 }}\n",
+            verifier("noop", "noop", ""),
+            verifier_for(
+                "spin",
+                "loop",
+                "application/spdx+json",
+                ", limits: { cpuTime: 100, wallTime: 1000 }"
+            ),
+        ),
+    );
+    let served = start(&path).await;
+    let v1 = registry.reference(REPO, "v1");
+    let keys: Vec<String> = (0..2).map(|_| format!("[burst]{v1}")).collect();
+    let r = served.verify(&keys).await;
+    for i in r["response"]["items"].as_array().unwrap() {
+        assert_eq!(i["error"], "", "admitted after waiting: {i:#}");
+        let reason = i["value"]["verifierReports"][0]["errorReason"].as_str();
+        assert_eq!(reason, Some("cpu_time_limit_exceeded"), "{i:#}");
+    }
+    let metrics = metrics_of(&served).await;
+    assert!(
+        !metrics.contains("vouch_tenant_quota_rejected_total{tenant=\"burst\"}"),
+        "{metrics}"
+    );
+    served.shutdown().await;
+}
+
+/// Text of the server's `/metrics`.
+async fn metrics_of(served: &Served) -> String {
+    let resp = served.http.get(format!("{}/metrics", served.base)).send();
+    resp.await.unwrap().text().await.unwrap()
+}
+
+/// The value of the sample `name` (labels included) in `metrics`.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    let line = metrics.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].trim().parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_cpu_quota_is_slowed_and_the_others_are_not() {
+    let (registry, dir) = demo_registry().await;
+    // The noisy tenant may use a tenth of a core; its verifier spins 60 ms per SBOM, two at once:
+    // 120 ms of CPU takes it ~1.1 s instead of ~60 ms.
+    let path = write(
+        dir.path(),
+        &format!(
+            "verifiers: [ {} ]\n\
+             tenants:\n\
+             \x20 - name: noisy\n    namespaces: [noisy]\n    verifiers: [ {} ]\n\
+             \x20   executor: {{ concurrency: 2, resultCacheTtlMs: 0 }}\n\
+             \x20   quota: {{ guestCpuMillicores: 100 }}\n",
+            verifier("noop", "noop", ""),
+            verifier_for(
+                "spin",
+                "loop",
+                "application/spdx+json",
+                ", limits: { cpuTime: 60, wallTime: 2500 }"
+            ),
+        ),
+    );
+    let served = Arc::new(start(&path).await);
+    let v1 = registry.reference(REPO, "v1");
+    let keys: Vec<String> = (0..2).map(|_| format!("[noisy]{v1}")).collect();
+    let started = Instant::now();
+    let noisy = {
+        let served = served.clone();
+        tokio::spawn(async move { served.verify(&keys).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = served.verify(std::slice::from_ref(&v1)).await;
+    assert_eq!(item(&r, &v1)["value"]["isSuccess"], true, "{r:#}");
+    assert!(
+        !noisy.is_finished(),
+        "the quiet tenant waited for the noisy one"
+    );
+    let r = noisy.await.unwrap();
+    let elapsed = started.elapsed();
+    for i in r["response"]["items"].as_array().unwrap() {
+        // Slowed, not failed for it: the limit it hits is still its CPU time, not its wall time.
+        let reason = i["value"]["verifierReports"][0]["errorReason"].as_str();
+        assert_eq!(reason, Some("cpu_time_limit_exceeded"), "{i:#}");
+    }
+    assert!(
+        elapsed >= Duration::from_millis(500),
+        "not throttled: {elapsed:?}"
+    );
+    let metrics = metrics_of(&served).await;
+    let cpu = sample(
+        &metrics,
+        "vouch_tenant_guest_cpu_seconds_total{tenant=\"noisy\"}",
+    );
+    let parked = sample(
+        &metrics,
+        "vouch_tenant_guest_throttled_seconds_total{tenant=\"noisy\"}",
+    );
+    assert!(cpu.is_some_and(|s| s >= 0.06), "{metrics}");
+    assert!(parked.is_some_and(|s| s >= 0.3), "{metrics}");
+    assert!(
+        !metrics.contains("guest_cpu_seconds_total{tenant=\"default\"}"),
+        "the default tenant has no quota: {metrics}"
     );
     Arc::into_inner(served).unwrap().shutdown().await;
 }

@@ -107,6 +107,7 @@ fn case_raw(make: impl FnOnce(&SubjectRef) -> (Vec<u8>, Vec<(String, Vec<u8>)>))
             subject,
             artifact,
             config: "{}".into(),
+            cpu_quota: None,
         },
     }
 }
@@ -717,6 +718,7 @@ fn bundle_case(make: impl FnOnce(&SubjectRef, &[u8]) -> (Vec<u8>, String)) -> Ca
             subject,
             artifact,
             config: "{}".into(),
+            cpu_quota: None,
         },
     }
 }

@@ -171,6 +171,7 @@ impl Env {
             subject: self.f.subject.clone(),
             artifact: artifact.clone(),
             config: config.into(),
+            cpu_quota: None,
         };
         self.rt.verify(&self.notation, input).await.unwrap().report
     }
@@ -660,6 +661,7 @@ async fn bad_trust_policies_are_refused_by_check_config() {
         subject: e.f.subject.clone(),
         artifact,
         config: "{\"trustPolicy\": {}}".into(),
+        cpu_quota: None,
     };
     let r = e.rt.verify(&e.notation, input).await.unwrap().report;
     assert_fails(&r, "CONFIG_INVALID", "missing field `version`");

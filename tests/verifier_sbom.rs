@@ -312,6 +312,7 @@ async fn bad_config_is_rejected_by_check_config() {
                 subject: c.subject.clone(),
                 artifact: c.artifact.clone(),
                 config: r#"{"allowedLicenses": 5}"#.into(),
+                cpu_quota: None,
             },
         )
         .await

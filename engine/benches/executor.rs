@@ -551,6 +551,7 @@ async fn native_vs_guest(f: &Fixture, runtime: &Runtime, notation: &ExecVerifier
         subject: subject.clone(),
         artifact,
         config: notation.config.clone(),
+        cpu_quota: None,
     };
     let n = 300;
     let (mut native, mut guest) = (f64::MAX, f64::MAX);

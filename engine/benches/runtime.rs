@@ -106,6 +106,7 @@ async fn run() {
         subject: subject.clone(),
         artifact: sig.clone(),
         config: config.into(),
+        cpu_quota: None,
     };
     let noop_input = input(store.clone(), "{}");
 

@@ -846,23 +846,54 @@ struct Isolation {
 /// (d) Two tenants in one server. The default tenant ("quiet") runs a workload at c=16, first
 /// alone, then beside the `hostile` tenant, whose verifier spins until its 200 ms CPU deadline on
 /// every referrer. The hostile tenant has a call quota of 1 and 4 keys in flight; guests run on
-/// the guest pool (one thread per CPU: the default with tenants), scheduled with the defaults
-/// (nice 10, 100 µs slice) and with `guestIdle` (SCHED_IDLE). Two hostile loads:
-/// c=4 (its quota: a hostile verifier kept busy) and c=16 (the same plus a flood, 12 connections
-/// answered "over quota" as fast as they ask). Goal: the quiet tenant's p99 moves ≤ 20 %.
+/// the guest pool (one thread per CPU: the default with tenants). Variants: the defaults (nice
+/// 10, 100 µs slice, keys over quota wait 100 ms for a slot), `guestIdle` (SCHED_IDLE), keys
+/// over quota refused at once (`admissionWaitMs: 0`), and a guest CPU quota on the hostile
+/// tenant (`guestCpuMillicores` 100 and 25). Two hostile loads: c=4 (its quota: a hostile
+/// verifier kept busy) and c=16 (the same plus a flood of 12 connections over its quota).
+/// Goal: the quiet tenant's p99 moves ≤ 20 %.
 async fn hostile_tenant(env: &Env) -> Vec<Isolation> {
     let mut out = Vec::new();
-    for (sched, runtime) in [
-        ("nice 10, 100 µs slice", json!({})),
-        ("SCHED_IDLE", json!({"guestIdle": true})),
+    for (sched, runtime, hostile_quota) in [
+        (
+            "nice 10, 100 µs slice",
+            json!({}),
+            json!({"maxKeysInFlight": 4}),
+        ),
+        (
+            "SCHED_IDLE",
+            json!({"guestIdle": true}),
+            json!({"maxKeysInFlight": 4}),
+        ),
+        (
+            "nice 10, hostile admissionWaitMs 0",
+            json!({}),
+            json!({"maxKeysInFlight": 4, "admissionWaitMs": 0}),
+        ),
+        (
+            "nice 10, hostile guestCpuMillicores 100",
+            json!({}),
+            json!({"maxKeysInFlight": 4, "guestCpuMillicores": 100}),
+        ),
+        (
+            "nice 10, hostile guestCpuMillicores 25",
+            json!({}),
+            json!({"maxKeysInFlight": 4, "guestCpuMillicores": 25}),
+        ),
     ] {
-        out.extend(hostile_tenant_with(env, sched, runtime).await);
+        out.extend(hostile_tenant_with(env, sched, runtime, hostile_quota).await);
     }
     out
 }
 
-/// [`hostile_tenant`] with the guest threads scheduled by `runtime` (the config section).
-async fn hostile_tenant_with(env: &Env, sched: &'static str, runtime: Value) -> Vec<Isolation> {
+/// [`hostile_tenant`] with the guest threads scheduled by `runtime` (the config section) and
+/// the hostile tenant's `quota` section.
+async fn hostile_tenant_with(
+    env: &Env,
+    sched: &'static str,
+    runtime: Value,
+    hostile_quota: Value,
+) -> Vec<Isolation> {
     let mut out = Vec::new();
     for (workload, quiet_verifier, ttl) in [
         (
@@ -894,7 +925,7 @@ async fn hostile_tenant_with(env: &Env, sched: &'static str, runtime: Value) -> 
                     "limits": {"cpuTime": 200, "wallTime": 1000},
                 }],
                 "executor": {"concurrency": 1, "resultCacheTtlMs": 0},
-                "quota": {"maxKeysInFlight": 4},
+                "quota": hostile_quota.clone(),
             }],
         });
         let server = Server::start(&config).await;
@@ -909,7 +940,7 @@ async fn hostile_tenant_with(env: &Env, sched: &'static str, runtime: Value) -> 
         };
         let hostile_key = format!("[hostile]{key}");
         let (solo, solo_cpu) = measure(&server, &quiet);
-        if sched.starts_with("nice") {
+        if sched == "nice 10, 100 µs slice" {
             // Calibration: the same load beside a busy loop in *another process* at nice 19 —
             // what any CPU-bound neighbour costs on this machine, whatever Vouch does.
             let mut spinner = Command::new("nice")

@@ -376,6 +376,7 @@ async fn measure(rt: &Runtime, f: &Fixture, iters: u32) -> Row {
         subject: f.subject.clone(),
         artifact: f.artifact.clone(),
         config: config.into(),
+        cpu_quota: None,
     };
     for _ in 0..5 {
         let out = rt.verify(&v, input.clone()).await.expect("a verification");

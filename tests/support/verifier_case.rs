@@ -81,6 +81,7 @@ pub async fn verify_raw(rt: &Runtime, v: &Verifier, c: &Case, config: &str) -> G
             subject: c.subject.clone(),
             artifact: c.artifact.clone(),
             config: config.into(),
+            cpu_quota: None,
         },
     )
     .await

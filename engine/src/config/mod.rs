@@ -18,7 +18,8 @@
 //! policy:                           # optional; see `crate::policy` for the types
 //!   type: config
 //!   artifactVerificationPolicies: { application/vnd.cncf.notary.signature: any }
-//! quota: { maxKeysInFlight: 1024 }  # the default tenant's admission limit (`vouch serve`)
+//! quota: { maxKeysInFlight: 1024 }  # the default tenant's admission limit (`vouch serve`) and
+//!                                   # optional guestCpuMillicores (see `config::tenants`)
 //! tenants: []                       # see `config::tenants`
 //! ```
 //!
@@ -416,11 +417,8 @@ impl Config {
         if self.runtime.guest_threads.is_some_and(|n| n > 256) {
             return Err(invalid("runtime.guestThreads".into(), "at most 256"));
         }
-        if self.quota.max_keys_in_flight == 0 {
-            return Err(invalid(
-                "quota.maxKeysInFlight".into(),
-                "must be at least 1",
-            ));
+        if let Err((field, message)) = self.quota.validate() {
+            return Err(invalid(format!("quota.{field}"), &message));
         }
         tenants::validate(&self.tenants).map_err(|(field, message)| invalid(field, &message))?;
         for (i, tenant) in self.tenants.iter().enumerate() {

@@ -9,7 +9,10 @@
 //!     registries: { auths: { ... } }     # this tenant's credentials only
 //!     policy: { type: config, ... }
 //!     executor: { concurrency: 8 }       # verifier calls of this tenant at once
-//!     quota: { maxKeysInFlight: 256 }    # keys admitted at once; more are refused at once
+//!     quota:
+//!       maxKeysInFlight: 256             # keys admitted at once; more are refused at once
+//!       admissionWaitMs: 100             # how long a key over it waits for a slot first
+//!       guestCpuMillicores: 500          # its verifiers together use at most half a core
 //! ```
 //!
 //! A key's namespace (Ratify's `[namespace]image` prefix) picks the tenant; a key without one,
@@ -30,20 +33,63 @@ use crate::policy::PolicyConfig;
 /// Name of the tenant made of the file's top level.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// Admission limits of one tenant.
+/// Admission and CPU limits of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct QuotaConfig {
     /// Keys of this tenant being verified at once, across requests; a key beyond it gets an
     /// immediate "over quota" error instead of queueing behind the others.
     pub max_keys_in_flight: usize,
+    /// Guest CPU its verifiers may use together, in millicores (1000 = one core), averaged
+    /// over ~100 ms bursts; a guest over it is parked until its tenant is back within it
+    /// (see [`crate::runtime::cpu_quota`]). Unlimited when absent.
+    pub guest_cpu_millicores: Option<u32>,
+    /// How long a key over `maxKeysInFlight` waits for a slot before it is refused. A short
+    /// wait absorbs bursts and throttles a flood to the rate its slots free up, instead of
+    /// answering it as fast as it arrives (0: refuse at once).
+    pub admission_wait_ms: u64,
 }
+
+/// Longest `quota.admissionWaitMs`: well inside any webhook deadline.
+pub const MAX_ADMISSION_WAIT_MS: u64 = 2000;
+
+/// Largest `quota.guestCpuMillicores`: a thousand cores.
+pub const MAX_GUEST_CPU_MILLICORES: u32 = 1_000_000;
 
 impl Default for QuotaConfig {
     fn default() -> Self {
         QuotaConfig {
             max_keys_in_flight: 1024,
+            guest_cpu_millicores: None,
+            admission_wait_ms: 100,
         }
+    }
+}
+
+impl QuotaConfig {
+    /// Check the values; errors are `(field under quota, message)`.
+    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.max_keys_in_flight == 0 {
+            return Err(("maxKeysInFlight", "must be at least 1".into()));
+        }
+        if self.admission_wait_ms > MAX_ADMISSION_WAIT_MS {
+            return Err((
+                "admissionWaitMs",
+                format!("at most {MAX_ADMISSION_WAIT_MS} ms"),
+            ));
+        }
+        if let Some(m) = self.guest_cpu_millicores
+            && !(1..=MAX_GUEST_CPU_MILLICORES).contains(&m)
+        {
+            return Err((
+                "guestCpuMillicores",
+                format!(
+                    "must be between 1 and {MAX_GUEST_CPU_MILLICORES} (1000 = one core); \
+                     leave it out for no limit"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -189,9 +235,9 @@ pub(super) fn validate(tenants: &[TenantConfig]) -> Result<(), (String, String)>
                 "is empty: nothing could verify this tenant's subjects".into(),
             ));
         }
-        if t.quota.max_keys_in_flight == 0 {
-            return Err((at("quota.maxKeysInFlight"), "must be at least 1".into()));
-        }
+        t.quota
+            .validate()
+            .map_err(|(field, message)| (at(&format!("quota.{field}")), message))?;
     }
     Ok(())
 }
@@ -236,6 +282,12 @@ mod tests {
         assert!(a.owns("team-a") && a.owns("team-a-dev") && !a.owns("team-b"));
         assert_eq!(a.executor.concurrency, 2);
         assert_eq!(a.quota.max_keys_in_flight, 3);
+        assert_eq!(
+            a.quota.guest_cpu_millicores, None,
+            "no CPU limit unless asked"
+        );
+        let limited = parse(&TWO.replace("maxKeysInFlight: 3", "guestCpuMillicores: 250")).unwrap();
+        assert_eq!(limited.tenants[0].quota.guest_cpu_millicores, Some(250));
         let b = &c.tenants[1];
         assert_eq!(b.executor.concurrency, 16);
         assert_eq!(b.quota, QuotaConfig::default());
@@ -302,6 +354,14 @@ mod tests {
                 TWO.replace("maxKeysInFlight: 3", "maxKeysInFlight: 0"),
                 "quota",
                 "at least 1",
+            ),
+            (
+                TWO.replace(
+                    "maxKeysInFlight: 3",
+                    "maxKeysInFlight: 3, guestCpuMillicores: 0",
+                ),
+                "tenants[0].quota.guestCpuMillicores",
+                "between 1 and",
             ),
             (
                 TWO.replace("name: x, path: x.wasm", "name: x, path: ''"),

@@ -2,12 +2,14 @@
 //! and config-checked, policy, result cache with its Redis tier) and the [`Sources`] its subjects
 //! are read from. `vouch verify` builds one; `vouch serve` builds one per tenant.
 
+use std::sync::Arc;
+
 use super::sources::{SourceError, Sources};
 use super::{Executor, ExecutorError, ResultCache, Settings, load_verifiers};
 use crate::config::Config;
 use crate::oci::registry::RegistryError;
 use crate::policy::PolicyError;
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
 
 /// Wasm instance slots at most, whatever the tenants' call quotas add up to.
@@ -82,6 +84,10 @@ pub async fn executor(
         .with_result_cache(cache);
     if !tenant.is_empty() {
         executor = executor.with_tenant(tenant);
+    }
+    if let Some(millicores) = config.quota.guest_cpu_millicores {
+        let tick = runtime.config().epoch_tick;
+        executor = executor.with_cpu_quota(Arc::new(CpuQuota::new(millicores, tick)));
     }
     Ok(executor)
 }

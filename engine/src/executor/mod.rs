@@ -33,7 +33,7 @@ use self::report::{
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
-use crate::runtime::{CallError, Runtime, RuntimeError, Verifier, VerifyInput};
+use crate::runtime::{CallError, CpuQuota, Runtime, RuntimeError, Verifier, VerifyInput};
 use crate::store::{StoreAccess, StoreError};
 
 /// Entries the result cache holds at most.
@@ -315,6 +315,8 @@ pub struct Executor {
     /// fingerprint so tenants never share verdicts.
     tenant: Arc<str>,
     fingerprint: Arc<str>,
+    /// The share of guest CPU its verifier calls draw from (unlimited when `None`).
+    cpu_quota: Option<Arc<CpuQuota>>,
 }
 
 impl Executor {
@@ -331,6 +333,7 @@ impl Executor {
             settings,
             policy,
             fingerprint,
+            cpu_quota: None,
         }
     }
 
@@ -361,6 +364,19 @@ impl Executor {
         )
         .into();
         self
+    }
+
+    /// Bound its guests to `quota` (see [`CpuQuota`]): a tenant's verifiers together use at most
+    /// that much CPU, however many calls run at once. Does not change verdicts, so not the
+    /// fingerprint either.
+    pub fn with_cpu_quota(mut self, quota: Arc<CpuQuota>) -> Executor {
+        self.cpu_quota = Some(quota);
+        self
+    }
+
+    /// Its guest CPU quota, if any.
+    pub fn cpu_quota(&self) -> Option<&Arc<CpuQuota>> {
+        self.cpu_quota.as_ref()
     }
 
     /// The policy deciding subjects.
@@ -681,6 +697,7 @@ impl Executor {
                         subject: subject.clone(),
                         artifact: referrer.clone(),
                         config: v.config.clone(),
+                        cpu_quota: self.cpu_quota.clone(),
                     },
                 )
                 .await

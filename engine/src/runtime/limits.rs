@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct Limits {
     /// Total linear memory the guest may grow to, in bytes.
     pub memory_bytes: u64,
-    /// CPU time the guest may spend executing WebAssembly, counted in epoch ticks.
+    /// CPU time the guest may spend executing WebAssembly, measured between epoch ticks: time
+    /// parked by a CPU quota does not count, a host call spanning ticks counts as one at most.
     #[serde(with = "millis")]
     pub cpu_time: Duration,
     /// Wall-clock time for the whole call, host calls included.

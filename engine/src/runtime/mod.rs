@@ -11,6 +11,7 @@
 
 pub mod bindings;
 mod compile_cache;
+pub mod cpu_quota;
 pub mod crypto;
 mod host;
 pub mod limits;
@@ -29,6 +30,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use self::bindings::{ExtensionValue, VerifierPre};
 use self::compile_cache::CompileCache;
+pub use self::cpu_quota::CpuQuota;
 pub use self::host::CallStats;
 use self::host::{CallScope, HostState};
 pub use self::limits::{LimitExceeded, LimitKind, Limits};
@@ -267,6 +269,8 @@ pub struct VerifyInput {
     pub artifact: Descriptor,
     /// The verifier's JSON config.
     pub config: Arc<str>,
+    /// The tenant's share of guest CPU the call draws from (unlimited when `None`).
+    pub cpu_quota: Option<Arc<CpuQuota>>,
 }
 
 /// The report a guest returned, in host types.
@@ -534,10 +538,15 @@ impl Runtime {
             subject = %input.subject.digest,
             artifact = %input.artifact.digest,
         );
+        let quota = input.cpu_quota;
         let report = self
-            .call_with_stats(verifier, Some(scope), &mut stats, async move |v, store| {
-                v.call_verify(store, &request).await
-            })
+            .call_with_stats(
+                verifier,
+                Some(scope),
+                quota,
+                &mut stats,
+                async move |v, store| v.call_verify(store, &request).await,
+            )
             .instrument(span)
             .await?;
         let report = convert_report(verifier, report)?;
@@ -555,14 +564,16 @@ impl Runtime {
         f: impl AsyncFnOnce(&bindings::Verifier, &mut Store<HostState>) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         let mut stats = CallStats::default();
-        self.call_with_stats(verifier, scope, &mut stats, f).await
+        self.call_with_stats(verifier, scope, None, &mut stats, f)
+            .await
     }
 
-    /// Instantiate `verifier` in a fresh store and run `f`, under every limit.
+    /// Instantiate `verifier` in a fresh store and run `f`, under every limit (and `quota`).
     async fn call_with_stats<R: Send>(
         &self,
         verifier: &Verifier,
         scope: Option<CallScope>,
+        quota: Option<Arc<CpuQuota>>,
         stats: &mut CallStats,
         f: impl AsyncFnOnce(&bindings::Verifier, &mut Store<HostState>) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
@@ -583,20 +594,33 @@ impl Runtime {
             HostState::new(verifier.name.clone(), scope, limits),
         );
         store.limiter(|s| &mut s.limiter);
-        // CPU deadline: each epoch tick the guest runs through costs one unit of budget; the
-        // callback also yields so long-running guests share the executor fairly.
-        let tick = self.config.epoch_tick.as_millis().max(1) as u64;
-        let mut budget = (limits.cpu_time.as_millis() as u64).div_ceil(tick).max(1);
+        // CPU deadline: at every epoch callback the meter says how long the guest ran since
+        // the previous one, and that comes off its CPU time. The callback also yields so
+        // long-running guests share the executor fairly, and parks the guest (sleeps, holding
+        // no thread) when its tenant is over its CPU quota.
+        let mut meter = cpu_quota::Meter::new(self.config.epoch_tick);
+        let mut cpu_left = limits.cpu_time;
         let cpu_limit_ms = limits.cpu_time.as_millis() as u64;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if budget == 0 {
+            let ran = meter.lap();
+            cpu_left = cpu_left.saturating_sub(ran);
+            if cpu_left.is_zero() {
                 return Err(wasmtime::Error::new(LimitExceeded {
                     kind: LimitKind::CpuTime,
                     limit: cpu_limit_ms,
                 }));
             }
-            budget -= 1;
+            if let Some(quota) = &quota {
+                let pause = quota.charge(ran);
+                if !pause.is_zero() {
+                    meter.park(pause);
+                    return Ok(wasmtime::UpdateDeadline::YieldCustom(
+                        1,
+                        Box::pin(tokio::time::sleep(pause)),
+                    ));
+                }
+            }
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
 

@@ -207,6 +207,37 @@ pub fn render_redis(
     }
 }
 
+/// Append the guest CPU quota counters of each tenant that has a quota: CPU charged and time its
+/// guests were parked for being over it.
+pub fn render_cpu_quotas(out: &mut String, tenants: &[(String, &crate::runtime::CpuQuota)]) {
+    if tenants.is_empty() {
+        return;
+    }
+    for (name, help, value) in [
+        (
+            "vouch_tenant_guest_cpu_seconds_total",
+            "Guest CPU charged to the tenant's quota.",
+            crate::runtime::CpuQuota::charged as fn(&crate::runtime::CpuQuota) -> Duration,
+        ),
+        (
+            "vouch_tenant_guest_throttled_seconds_total",
+            "Time the tenant's guests were parked for being over their CPU quota (summed over calls).",
+            crate::runtime::CpuQuota::throttled,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (tenant, q) in tenants {
+            let _ = writeln!(
+                out,
+                "{name}{{tenant=\"{}\"}} {:.6}",
+                escape(tenant),
+                value(q).as_secs_f64()
+            );
+        }
+    }
+}
+
 /// Escape a label value (backslash, quote, newline).
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -289,6 +320,19 @@ mod tests {
             ..Default::default()
         };
         render_redis(&mut text, &[("a\"b".into(), stats)]);
+        let quota = crate::runtime::CpuQuota::new(500, Duration::from_millis(5));
+        quota.charge(Duration::from_millis(80));
+        render_cpu_quotas(&mut text, &[("team-a".into(), &quota)]);
+        let value = |name: &str| -> f64 {
+            let prefix = format!("{name}{{tenant=\"team-a\"}} ");
+            let line = text.lines().find(|l| l.starts_with(&prefix)).expect(name);
+            line[prefix.len()..].parse().unwrap()
+        };
+        assert_eq!(value("vouch_tenant_guest_cpu_seconds_total"), 0.08);
+        // 80 ms against a 50 ms burst at half a core: 60 ms of pause (less what refilled
+        // between creating the quota and charging it).
+        let throttled = value("vouch_tenant_guest_throttled_seconds_total");
+        assert!((0.055..=0.060).contains(&throttled), "{throttled}");
         assert!(
             text.contains(
                 "vouch_redis_cache_operations_total{tenant=\"a\\\"b\",outcome=\"hit\"} 3"

@@ -10,7 +10,8 @@
 //!   `true` (as Ratify answers: resolving again gives the same digest).
 //! - Keys may carry Ratify's tenant prefix `[namespace]image`: the namespace picks the tenant
 //!   (see [`tenants`]) whose verifiers, credentials, policy and quotas apply; keys without one go
-//!   to the default tenant. A tenant at its quota of keys in flight gets an immediate item error.
+//!   to the default tenant. A key over its tenant's quota of keys in flight waits briefly for a
+//!   slot (`quota.admissionWaitMs`), then gets an item error.
 //! - `GET /healthz` (200 while serving), `GET /readyz` (200 when verifiers are loaded — they are
 //!   loaded before the server starts, and a reload swaps in only a fully loaded configuration),
 //!   `GET /metrics` (Prometheus text format).
@@ -304,6 +305,12 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
                 })
                 .collect();
             metrics::render_redis(&mut text, &redis);
+            let tenants = state.tenants.load();
+            let quotas: Vec<_> = tenants
+                .iter()
+                .filter_map(|t| Some((t.name().to_owned(), t.executor().cpu_quota()?.as_ref())))
+                .collect();
+            metrics::render_cpu_quotas(&mut text, &quotas);
             text
         },
     )
@@ -313,11 +320,20 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
 /// A 400 (or other status) answer carrying only a `systemError`.
 fn system_error(status: StatusCode, idempotent: bool, message: String) -> Response {
     tracing::debug!(%status, message, "rejected a provider request");
-    (
+    let mut response = (
         status,
         axum::Json(ProviderResponse::new(idempotent, Vec::new(), message)),
     )
-        .into_response()
+        .into_response();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is never read, so the connection cannot carry another request:
+        // say so, or a client that reuses it sees its next request fail.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Parse and check a request body; the error is the `systemError` to answer with.
@@ -364,14 +380,13 @@ fn parse_request(
     Ok(req.request.keys)
 }
 
-/// Route `key` to its tenant and admit it there; the error is the key's item error.
-fn admit(
+/// Wait for `tenant` to admit `key`; the error is the key's item error.
+async fn admit(
     state: &AppState,
-    tenants: &TenantSet,
+    tenant: &Tenant,
     key: &str,
-) -> Result<(Arc<Tenant>, String, tokio::sync::OwnedSemaphorePermit), String> {
-    let (tenant, image) = tenants.route(key).map_err(|e| e.to_string())?;
-    let permit = tenant.admit().map_err(|e| {
+) -> Result<tokio::sync::OwnedSemaphorePermit, String> {
+    tenant.admit().await.map_err(|e| {
         state.metrics.quota_rejected(tenant.name());
         tracing::debug!(
             tenant = tenant.name(),
@@ -380,8 +395,7 @@ fn admit(
             "key refused"
         );
         e.to_string()
-    })?;
-    Ok((tenant.clone(), image.to_owned(), permit))
+    })
 }
 
 /// Run `work` for every key concurrently (each admitted by its tenant first) under `timeout`;
@@ -403,11 +417,17 @@ where
     let tasks: Vec<_> = keys
         .into_iter()
         .map(|key| {
-            let task = admit(state, &tenants, &key).map(|(tenant, image, permit)| {
-                let fut = work(state.clone(), tenant, image.clone());
+            let task = tenants.route(&key).map(|(tenant, image)| {
+                let (state, tenant, key) = (state.clone(), tenant.clone(), key.clone());
+                let fut = work(state.clone(), tenant.clone(), image.to_owned());
+                let image = image.to_owned();
+                // The deadline covers the wait for admission too.
                 tokio::spawn(async move {
-                    let _permit = permit;
-                    tokio::time::timeout(timeout, fut)
+                    let run = async {
+                        let _permit = admit(&state, &tenant, &key).await?;
+                        fut.await
+                    };
+                    tokio::time::timeout(timeout, run)
                         .await
                         .unwrap_or_else(|_| {
                             Err(format!(
@@ -417,7 +437,7 @@ where
                         })
                 })
             });
-            (key, task)
+            (key, task.map_err(|e| e.to_string()))
         })
         .collect();
     let mut items = Vec::with_capacity(tasks.len());

@@ -49,15 +49,18 @@ pub enum AdmissionError {
         "no tenant serves namespace `{0}` and the configuration has no default tenant (top-level `verifiers`)"
     )]
     NoTenant(String),
-    /// The tenant already has its quota of keys in flight.
+    /// The tenant had its quota of keys in flight for as long as a key may wait.
     #[error(
-        "tenant `{tenant}` is over its quota of {limit} keys in flight (quota.maxKeysInFlight); retry later"
+        "tenant `{tenant}` is over its quota of {limit} keys in flight (quota.maxKeysInFlight; \
+         waited {waited_ms} ms for a slot); retry later"
     )]
     OverQuota {
         /// The tenant.
         tenant: String,
         /// Its quota.
         limit: usize,
+        /// How long the key waited for a slot.
+        waited_ms: u64,
     },
 }
 
@@ -69,6 +72,7 @@ pub struct Tenant {
     sources: Arc<Sources>,
     admission: Arc<Semaphore>,
     max_keys_in_flight: usize,
+    admission_wait: std::time::Duration,
 }
 
 impl Tenant {
@@ -88,7 +92,14 @@ impl Tenant {
             sources,
             admission: Arc::new(Semaphore::new(max_keys_in_flight)),
             max_keys_in_flight,
+            admission_wait: std::time::Duration::ZERO,
         }
+    }
+
+    /// Let a key over the quota wait up to `wait` for a slot before it is refused.
+    pub fn with_admission_wait(mut self, wait: std::time::Duration) -> Tenant {
+        self.admission_wait = wait;
+        self
     }
 
     /// Its name (`default` for the top level of the configuration).
@@ -106,17 +117,26 @@ impl Tenant {
         &self.sources
     }
 
-    /// Admit one key, or refuse at once when the tenant is at its quota: a flood queues nowhere,
-    /// it is answered immediately and costs the other tenants nothing. The permit is held while
-    /// the key is verified.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, AdmissionError> {
-        self.admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| AdmissionError::OverQuota {
-                tenant: self.name.clone(),
-                limit: self.max_keys_in_flight,
-            })
+    /// Admit one key: at once when the tenant is within its quota, else after a slot frees up
+    /// within its admission wait, else refused. The wait is what keeps a flood cheap: its
+    /// requests sit idle (a timer each) instead of being answered as fast as they arrive and
+    /// competing with the other tenants for CPU. The permit is held while the key is verified.
+    pub async fn admit(&self) -> Result<OwnedSemaphorePermit, AdmissionError> {
+        if let Ok(permit) = self.admission.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let wait = self.admission_wait;
+        if !wait.is_zero()
+            && let Ok(Ok(permit)) =
+                tokio::time::timeout(wait, self.admission.clone().acquire_owned()).await
+        {
+            return Ok(permit);
+        }
+        Err(AdmissionError::OverQuota {
+            tenant: self.name.clone(),
+            limit: self.max_keys_in_flight,
+            waited_ms: wait.as_millis() as u64,
+        })
     }
 
     /// Keys of this tenant being verified now.
@@ -248,13 +268,18 @@ async fn build_tenant(
         .await
         .map_err(err)?;
     let sources = build::sources(config, disk).map_err(err)?;
-    Ok(Arc::new(Tenant::new(
-        name,
-        namespaces,
-        Arc::new(executor),
-        Arc::new(sources),
-        config.quota.max_keys_in_flight,
-    )))
+    Ok(Arc::new(
+        Tenant::new(
+            name,
+            namespaces,
+            Arc::new(executor),
+            Arc::new(sources),
+            config.quota.max_keys_in_flight,
+        )
+        .with_admission_wait(std::time::Duration::from_millis(
+            config.quota.admission_wait_ms,
+        )),
+    ))
 }
 
 /// A tenant's identity for verdict fingerprints: its name and a digest of its registry

@@ -513,6 +513,63 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
     running.stop().await.unwrap();
 }
 
+/// Poll until a request presenting `client`'s certificate is served (`true`) or refused
+/// (`false`), as `want`; the reloader checks every 100 ms.
+async fn wait_for_client_access(addr: SocketAddr, ca: &Ca, client: &Leaf, want: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let served = get(addr, tls13_client(ca, Some(client)), "/hello")
+            .await
+            .is_ok();
+        if served == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "client access still {served} after 5 s, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_bundle_applies_to_new_connections() {
+    let ca = Ca::new("Vouch test CA");
+    let (old_ca, new_ca) = (Ca::new("Client CA 2025"), Ca::new("Client CA 2026"));
+    let (old_client, new_client) = (old_ca.client("gatekeeper"), new_ca.client("gatekeeper"));
+    let files = Files::new(&ca, &ca.server("vouch", 1));
+    replace(&files.ca, old_ca.pem().as_bytes());
+    let running = start(files.settings().with_client_ca(&files.ca)).await;
+    wait_for_client_access(running.addr, &ca, &old_client, true).await;
+    let err = get(running.addr, tls13_client(&ca, Some(&new_client)), "/hello")
+        .await
+        .unwrap_err();
+    assert!(err.contains("UnknownCA"), "{err}");
+
+    // Rotation, step 1: both CAs in the bundle while clients move over.
+    replace(
+        &files.ca,
+        format!("{}{}", old_ca.pem(), new_ca.pem()).as_bytes(),
+    );
+    wait_for_client_access(running.addr, &ca, &new_client, true).await;
+    wait_for_client_access(running.addr, &ca, &old_client, true).await;
+
+    // Step 2: the old CA retired.
+    replace(&files.ca, new_ca.pem().as_bytes());
+    wait_for_client_access(running.addr, &ca, &old_client, false).await;
+
+    // A broken bundle is not applied: the last good one stays in force.
+    replace(
+        &files.ca,
+        b"-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await; // several reload checks
+    wait_for_client_access(running.addr, &ca, &new_client, true).await;
+    wait_for_client_access(running.addr, &ca, &old_client, false).await;
+
+    running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests_and_refuses_new_connections() {
     let ca = Ca::new("Vouch test CA");

@@ -310,7 +310,7 @@ async fn serve(
     }
     if let Some(tls) = &tls {
         // Fail before loading verifiers when the certificate, key or CA bundle is unusable.
-        crate::server::tls::server_config(tls)?;
+        crate::server::tls::TlsConfig::load(tls)?;
     }
     let config = Config::load(config_path)?;
     let disk = open_disk(&config).await?;

@@ -11,7 +11,10 @@
 //!   (`tracing::warn!`, naming the file) and the old pair keeps serving. New handshakes use the
 //!   new pair; established connections keep theirs.
 //! - With [`TlsSettings::client_ca_path`], every client must present a certificate chaining to one
-//!   of the bundle's CAs (`WebPkiClientVerifier`). The bundle is read once, at start.
+//!   of the bundle's CAs (`WebPkiClientVerifier`). The bundle is re-read with the pair: a changed,
+//!   usable bundle applies from the next handshake on (CA rotation without a restart; put the
+//!   old and the new CA in the bundle while clients move over); an unusable one is logged once
+//!   and the previous bundle stays in force.
 //! - Each connection's handshake is bounded by [`TlsSettings::handshake_timeout`]; a failed or slow
 //!   handshake is logged at debug and costs the server nothing else.
 //! - On shutdown the listener is closed (new connections are refused), in-flight requests finish
@@ -30,6 +33,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, VerifierBuilderError, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore, ServerConfig};
@@ -62,7 +66,7 @@ pub struct TlsSettings {
     pub key_path: PathBuf,
     /// PEM bundle of the CAs that client certificates must chain to; `None`: no client auth.
     pub client_ca_path: Option<PathBuf>,
-    /// How often the certificate and key files are checked for changes; zero: never.
+    /// How often the certificate, key and client-CA files are checked for changes; zero: never.
     pub reload_interval: Duration,
     /// Bound on one connection's TLS handshake and on reading an HTTP/1 request's headers.
     pub handshake_timeout: Duration,
@@ -419,12 +423,14 @@ fn log_certificate(what: &str, path: &Path, pair: &CertifiedKey) {
     }
 }
 
-/// The verifier requiring client certificates issued by a CA of the bundle in `path`.
+/// The verifier requiring client certificates issued by a CA of the bundle `pem_bytes` read
+/// from `path`.
 fn client_verifier(
     provider: Arc<CryptoProvider>,
     path: &Path,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
-    let certs = parse_certs(path, &read_pem(path)?)?;
+    pem_bytes: &[u8],
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let certs = parse_certs(path, pem_bytes)?;
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots
@@ -442,27 +448,143 @@ fn client_verifier(
         })
 }
 
-/// The rustls configuration `settings` ask for (TLS 1.3 only, ALPN h2 and http/1.1), and the
-/// resolver serving its certificate, for the caller to [`ReloadingCertResolver::reload`].
-pub fn server_config(
-    settings: &TlsSettings,
-) -> Result<(ServerConfig, Arc<ReloadingCertResolver>), TlsError> {
-    let provider = provider();
-    let resolver = Arc::new(ReloadingCertResolver::load_with(
-        provider.clone(),
-        &settings.cert_path,
-        &settings.key_path,
-    )?);
+/// The client-CA bundle, re-read on change so the CA can be rotated without a restart.
+#[derive(Debug)]
+struct ReloadingClientCa {
+    path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    seen: Mutex<Seen>,
+}
+
+impl ReloadingClientCa {
+    /// Load the bundle at `path`: the reloader and the verifier it makes.
+    fn load(
+        provider: Arc<CryptoProvider>,
+        path: &Path,
+    ) -> Result<(Self, Arc<dyn ClientCertVerifier>), TlsError> {
+        let pem = read_pem(path)?;
+        let verifier = client_verifier(provider.clone(), path, &pem)?;
+        tracing::info!(file = %path.display(), "loaded the client CA bundle (mTLS)");
+        let ca = ReloadingClientCa {
+            path: path.to_owned(),
+            provider,
+            seen: Mutex::new(Seen::Content(fingerprint(&pem, &[]))),
+        };
+        Ok((ca, verifier))
+    }
+
+    /// Re-read the bundle: a new verifier when it changed and is usable; when it changed and
+    /// is not, the reason (logged once per change), the previous verifier staying in force.
+    fn reload(&self) -> (ReloadOutcome, Option<Arc<dyn ClientCertVerifier>>) {
+        let read = read_pem(&self.path);
+        let seen = match &read {
+            Ok(pem) => Seen::Content(fingerprint(pem, &[])),
+            Err(e) => Seen::Unreadable(e.to_string()),
+        };
+        let mut last = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if *last == seen {
+            return (ReloadOutcome::Unchanged, None);
+        }
+        *last = seen;
+        match read.and_then(|pem| client_verifier(self.provider.clone(), &self.path, &pem)) {
+            Ok(verifier) => {
+                tracing::info!(file = %self.path.display(), "reloaded the client CA bundle (mTLS)");
+                (ReloadOutcome::Reloaded, Some(verifier))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    file = %self.path.display(),
+                    "client CA bundle not reloaded, still requiring the previous one: {e}"
+                );
+                (ReloadOutcome::Rejected(e), None)
+            }
+        }
+    }
+}
+
+/// A listener's TLS configuration: the rustls configuration new handshakes use, the resolver of
+/// its certificate (which reloads in place) and, with mTLS, the client-CA bundle (a change
+/// builds a new configuration, swapped in whole; handshakes in progress keep the old one).
+#[derive(Debug)]
+pub struct TlsConfig {
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<ReloadingCertResolver>,
+    client_ca: Option<ReloadingClientCa>,
+    current: arc_swap::ArcSwap<ServerConfig>,
+}
+
+impl TlsConfig {
+    /// Load what `settings` name (TLS 1.3 only, ALPN h2 and http/1.1); fails when any file is
+    /// unusable.
+    pub fn load(settings: &TlsSettings) -> Result<TlsConfig, TlsError> {
+        let provider = provider();
+        let resolver = Arc::new(ReloadingCertResolver::load_with(
+            provider.clone(),
+            &settings.cert_path,
+            &settings.key_path,
+        )?);
+        let (client_ca, verifier) = match &settings.client_ca_path {
+            Some(path) => {
+                let (ca, verifier) = ReloadingClientCa::load(provider.clone(), path)?;
+                (Some(ca), Some(verifier))
+            }
+            None => (None, None),
+        };
+        let config = rustls_config(&provider, verifier, &resolver)?;
+        Ok(TlsConfig {
+            provider,
+            resolver,
+            client_ca,
+            current: arc_swap::ArcSwap::from_pointee(config),
+        })
+    }
+
+    /// The configuration new handshakes use.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current.load_full()
+    }
+
+    /// The resolver serving the certificate.
+    pub fn resolver(&self) -> &Arc<ReloadingCertResolver> {
+        &self.resolver
+    }
+
+    /// Re-read every file (blocking I/O): the certificate pair and the client-CA bundle, each
+    /// applied when it changed and is usable. Returns what happened to the bundle
+    /// ([`ReloadOutcome::Unchanged`] without mTLS).
+    pub fn reload(&self) -> ReloadOutcome {
+        self.resolver.reload();
+        let Some(ca) = &self.client_ca else {
+            return ReloadOutcome::Unchanged;
+        };
+        let (outcome, verifier) = ca.reload();
+        if let Some(verifier) = verifier {
+            match rustls_config(&self.provider, Some(verifier), &self.resolver) {
+                Ok(config) => self.current.store(Arc::new(config)),
+                Err(e) => return ReloadOutcome::Rejected(e),
+            }
+        }
+        outcome
+    }
+}
+
+/// A rustls configuration: TLS 1.3 only, client certificates checked by `verifier` (none asked
+/// for without one), the certificate from `resolver`, ALPN h2 then http/1.1.
+fn rustls_config(
+    provider: &Arc<CryptoProvider>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    resolver: &Arc<ReloadingCertResolver>,
+) -> Result<ServerConfig, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(TlsError::Config)?;
-    let builder = match &settings.client_ca_path {
-        Some(path) => builder.with_client_cert_verifier(client_verifier(provider, path)?),
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(resolver.clone());
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
-    Ok((config, resolver))
+    Ok(config)
 }
 
 /// Aborts the certificate reload task when the server it belongs to ends.
@@ -474,17 +596,17 @@ impl Drop for ReloadTask {
     }
 }
 
-/// Check `resolver`'s files every `interval` until the returned guard is dropped.
-fn spawn_reloader(resolver: Arc<ReloadingCertResolver>, interval: Duration) -> ReloadTask {
+/// Check `tls`'s files every `interval` until the returned guard is dropped.
+fn spawn_reloader(tls: Arc<TlsConfig>, interval: Duration) -> ReloadTask {
     ReloadTask(tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // the first tick is immediate: the pair was just loaded
+        tick.tick().await; // the first tick is immediate: the files were just loaded
         loop {
             tick.tick().await;
-            let resolver = resolver.clone();
-            if let Err(e) = tokio::task::spawn_blocking(move || resolver.reload()).await {
-                tracing::warn!("the TLS certificate reload check failed: {e}");
+            let tls = tls.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || tls.reload()).await {
+                tracing::warn!("the TLS files' reload check failed: {e}");
             }
         }
     }))
@@ -508,10 +630,9 @@ pub async fn serve_tls(
     tls: TlsSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), TlsError> {
-    let (config, resolver) = server_config(&tls)?;
+    let config = Arc::new(TlsConfig::load(&tls)?);
     let _reloader = (!tls.reload_interval.is_zero())
-        .then(|| spawn_reloader(resolver.clone(), tls.reload_interval));
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+        .then(|| spawn_reloader(config.clone(), tls.reload_interval));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -547,7 +668,9 @@ pub async fn serve_tls(
                     if let Err(e) = tcp.set_nodelay(true) {
                         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
                     }
-                    let acceptor = acceptor.clone();
+                    // The configuration of the moment: a reloaded client-CA bundle applies
+                    // from the next connection on.
+                    let acceptor = TlsAcceptor::from(config.current());
                     // Subscribed now, so a handshake that ends after shutdown began still
                     // sees the signal (and its connection closes once idle).
                     let watcher = graceful.watcher();
@@ -883,7 +1006,7 @@ mod tests {
         let c = write(dir.path(), "cert.pem", &cert);
         let k = write(dir.path(), "key.pem", &key);
         let empty = write(dir.path(), "ca.pem", "");
-        let err = server_config(&TlsSettings::new(&c, &k).with_client_ca(&empty)).unwrap_err();
+        let err = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&empty)).unwrap_err();
         assert!(
             matches!(err, TlsError::NoCertificate { ref path } if *path == empty),
             "{err:?}"
@@ -894,18 +1017,63 @@ mod tests {
             "bad-ca.pem",
             "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
         );
-        let err = server_config(&TlsSettings::new(&c, &k).with_client_ca(&bad)).unwrap_err();
+        let err = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&bad)).unwrap_err();
         assert!(
             matches!(err, TlsError::ClientCaCertificate { .. }),
             "{err:?}"
         );
         assert!(err.to_string().contains("bad-ca.pem"), "{err}");
 
-        let (config, _) = server_config(&TlsSettings::new(&c, &k).with_client_ca(&c)).unwrap();
+        let tls = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&c)).unwrap();
         assert_eq!(
-            config.alpn_protocols,
+            tls.current().alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
+    }
+
+    #[test]
+    fn a_changed_client_ca_bundle_is_applied_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed("localhost");
+        let c = write(dir.path(), "cert.pem", &cert);
+        let k = write(dir.path(), "key.pem", &key);
+        let (ca_a, _) = self_signed("ca-a");
+        let ca = write(dir.path(), "ca.pem", &ca_a);
+        let tls = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&ca)).unwrap();
+        let first = tls.current();
+        assert!(matches!(tls.reload(), ReloadOutcome::Unchanged));
+        assert!(
+            Arc::ptr_eq(&first, &tls.current()),
+            "nothing changed: same configuration"
+        );
+
+        let (ca_b, _) = self_signed("ca-b");
+        write(dir.path(), "ca.pem", format!("{ca_a}{ca_b}"));
+        assert!(matches!(tls.reload(), ReloadOutcome::Reloaded));
+        let second = tls.current();
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "a new bundle: a new configuration"
+        );
+
+        write(dir.path(), "ca.pem", "not a bundle");
+        let outcome = tls.reload();
+        assert!(
+            matches!(&outcome, ReloadOutcome::Rejected(TlsError::NoCertificate { path }) if *path == ca),
+            "{outcome:?}"
+        );
+        assert!(
+            Arc::ptr_eq(&second, &tls.current()),
+            "the broken bundle is not applied"
+        );
+        assert!(
+            matches!(tls.reload(), ReloadOutcome::Unchanged),
+            "logged once"
+        );
+
+        // Without mTLS there is no bundle to reload.
+        let plain = TlsConfig::load(&TlsSettings::new(&c, &k)).unwrap();
+        assert!(matches!(plain.reload(), ReloadOutcome::Unchanged));
     }
 
     #[test]

@@ -293,16 +293,20 @@ async fn get(
     Ok((status, body.to_owned()))
 }
 
-/// Poll until `addr` serves the certificate `der` (the reloader checks every 100 ms).
-async fn wait_for_certificate(addr: SocketAddr, ca: &Ca, der: &[u8]) {
+/// Poll `check` every 50 ms until it holds (the reloader checks every 100 ms); fail after 5 s,
+/// saying what was awaited.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while served_certificate(addr, ca).await != der {
-        assert!(
-            Instant::now() < deadline,
-            "the new certificate was not served within 5 s"
-        );
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within 5 s: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Wait until `addr` serves the certificate `der`.
+async fn wait_for_certificate(addr: SocketAddr, ca: &Ca, der: &[u8]) {
+    let what = "the new certificate served";
+    eventually(what, async || served_certificate(addr, ca).await == der).await;
 }
 
 #[tokio::test]
@@ -513,23 +517,14 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
     running.stop().await.unwrap();
 }
 
-/// Poll until a request presenting `client`'s certificate is served (`true`) or refused
-/// (`false`), as `want`; the reloader checks every 100 ms.
+/// Wait until a request presenting `client`'s certificate is served (`want`) or refused.
 async fn wait_for_client_access(addr: SocketAddr, ca: &Ca, client: &Leaf, want: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let served = get(addr, tls13_client(ca, Some(client)), "/hello")
-            .await
-            .is_ok();
-        if served == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "client access still {served} after 5 s, expected {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("client access {want}");
+    eventually(&what, async || {
+        let served = get(addr, tls13_client(ca, Some(client)), "/hello").await;
+        served.is_ok() == want
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -121,6 +121,81 @@ fn verifier_for(name: &str, guest: &str, types: &str, extra: &str) -> String {
     )
 }
 
+/// A configuration: the default tenant with the no-op verifier, and tenant `name` (owning
+/// namespace `name`) whose verifier spins on every SBOM until `cpu_ms` of CPU (or `wall_ms`),
+/// with `executor` and `quota` settings (YAML flow-mapping entries).
+fn spinning_tenant(name: &str, executor: &str, quota: &str, cpu_ms: u64, wall_ms: u64) -> String {
+    format!(
+        "verifiers: [ {} ]\n\
+         tenants:\n\
+         \x20 - name: {name}\n    namespaces: [{name}]\n    verifiers: [ {} ]\n\
+         \x20   executor: {{ {executor} }}\n\
+         \x20   quota: {{ {quota} }}\n",
+        verifier("noop", "noop", ""),
+        verifier_for(
+            "spin",
+            "loop",
+            "application/spdx+json",
+            &format!(", limits: {{ cpuTime: {cpu_ms}, wallTime: {wall_ms} }}")
+        ),
+    )
+}
+
+/// A server whose default tenant runs the no-op verifier beside tenant `noisy` (see
+/// [`spinning_tenant`]), with `keys` keys of `noisy` being verified in one request meanwhile.
+struct NoisyRun {
+    _registry: Registry,
+    _dir: tempfile::TempDir,
+    served: Arc<Served>,
+    /// The demo image, by tag.
+    v1: String,
+    /// The noisy request.
+    noisy: tokio::task::JoinHandle<Value>,
+    /// When the noisy request was sent.
+    started: Instant,
+}
+
+impl NoisyRun {
+    async fn start(executor: &str, quota: &str, cpu_ms: u64, keys: usize) -> NoisyRun {
+        let (registry, dir) = demo_registry().await;
+        let config = spinning_tenant("noisy", executor, quota, cpu_ms, 2500);
+        let served = Arc::new(start(&write(dir.path(), &config)).await);
+        let v1 = registry.reference(REPO, "v1");
+        let keys: Vec<String> = (0..keys).map(|_| format!("[noisy]{v1}")).collect();
+        let started = Instant::now();
+        let noisy = {
+            let served = served.clone();
+            tokio::spawn(async move { served.verify(&keys).await })
+        };
+        NoisyRun {
+            _registry: registry,
+            _dir: dir,
+            served,
+            v1,
+            noisy,
+            started,
+        }
+    }
+
+    /// Once the noisy tenant is busy, the default tenant's key is verified `times` over, each
+    /// before the noisy request is answered.
+    async fn quiet_tenant_is_served_meanwhile(&self, times: usize) {
+        let v1 = &self.v1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for _ in 0..times {
+            let started = Instant::now();
+            let r = self.served.verify(std::slice::from_ref(v1)).await;
+            assert_eq!(item(&r, v1)["error"], "", "{r:#}");
+            assert_eq!(item(&r, v1)["value"]["isSuccess"], true, "{r:#}");
+            assert!(
+                !self.noisy.is_finished(),
+                "the quiet request took {:?}: the noisy one finished first",
+                started.elapsed()
+            );
+        }
+    }
+}
+
 /// `base` plus a tenant `team-c` owning namespace `team-c` with the no-op verifier `c-noop`.
 fn with_team_c(base: &str) -> String {
     format!(
@@ -199,48 +274,19 @@ async fn keys_go_to_their_tenant_with_its_own_credentials_and_verdicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_tenant_is_refused_at_its_quota_and_others_are_served() {
-    let (registry, dir) = demo_registry().await;
     // The noisy tenant's verifier spins until its CPU limit on each SBOM; two calls and two
-    // keys at a time.
-    let path = write(
-        dir.path(),
-        &format!(
-            "verifiers: [ {} ]\n\
-             tenants:\n\
-             \x20 - name: noisy\n    namespaces: [noisy]\n    verifiers: [ {} ]\n\
-             \x20   executor: {{ concurrency: 2, resultCacheTtlMs: 0 }}\n\
-             \x20   quota: {{ maxKeysInFlight: 2 }}\n",
-            verifier("noop", "noop", ""),
-            verifier_for(
-                "spin",
-                "loop",
-                "application/spdx+json",
-                ", limits: { cpuTime: 1200, wallTime: 2500 }"
-            ),
-        ),
-    );
-    let served = Arc::new(start(&path).await);
-    let v1 = registry.reference(REPO, "v1");
-    let flood: Vec<String> = (0..8).map(|_| format!("[noisy]{v1}")).collect();
-    let noisy = {
-        let served = served.clone();
-        let flood = flood.clone();
-        tokio::spawn(async move { served.verify(&flood).await })
-    };
+    // keys at a time; eight keys asked for.
+    let run = NoisyRun::start(
+        "concurrency: 2, resultCacheTtlMs: 0",
+        "maxKeysInFlight: 2",
+        1200,
+        8,
+    )
+    .await;
     // While the noisy tenant spins, the default tenant is answered (and long before the noisy
     // request could be).
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    for _ in 0..2 {
-        let started = Instant::now();
-        let r = served.verify(std::slice::from_ref(&v1)).await;
-        assert_eq!(item(&r, &v1)["error"], "", "{r:#}");
-        assert_eq!(item(&r, &v1)["value"]["isSuccess"], true);
-        assert!(
-            !noisy.is_finished(),
-            "the quiet request took {:?}: the noisy one finished first",
-            started.elapsed()
-        );
-    }
+    run.quiet_tenant_is_served_meanwhile(2).await;
+    let (served, noisy) = (run.served, run.noisy);
     let r = noisy.await.unwrap();
     let items = r["response"]["items"].as_array().unwrap();
     assert_eq!(items.len(), 8);
@@ -276,19 +322,12 @@ async fn a_key_over_the_quota_waits_for_a_slot_before_it_is_refused() {
     // the first one's verification (~100 ms of spinning) instead of being refused.
     let path = write(
         dir.path(),
-        &format!(
-            "verifiers: [ {} ]\n\
-             tenants:\n\
-             \x20 - name: burst\n    namespaces: [burst]\n    verifiers: [ {} ]\n\
-             \x20   executor: {{ resultCacheTtlMs: 0 }}\n\
-             \x20   quota: {{ maxKeysInFlight: 1, admissionWaitMs: 2000 }}\n",
-            verifier("noop", "noop", ""),
-            verifier_for(
-                "spin",
-                "loop",
-                "application/spdx+json",
-                ", limits: { cpuTime: 100, wallTime: 1000 }"
-            ),
+        &spinning_tenant(
+            "burst",
+            "resultCacheTtlMs: 0",
+            "maxKeysInFlight: 1, admissionWaitMs: 2000",
+            100,
+            1000,
         ),
     );
     let served = start(&path).await;
@@ -322,41 +361,12 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_cpu_quota_is_slowed_and_the_others_are_not() {
-    let (registry, dir) = demo_registry().await;
     // The noisy tenant may use a tenth of a core; its verifier spins 60 ms per SBOM, two at once:
     // 120 ms of CPU takes it ~1.1 s instead of ~60 ms.
-    let path = write(
-        dir.path(),
-        &format!(
-            "verifiers: [ {} ]\n\
-             tenants:\n\
-             \x20 - name: noisy\n    namespaces: [noisy]\n    verifiers: [ {} ]\n\
-             \x20   executor: {{ concurrency: 2, resultCacheTtlMs: 0 }}\n\
-             \x20   quota: {{ guestCpuMillicores: 100 }}\n",
-            verifier("noop", "noop", ""),
-            verifier_for(
-                "spin",
-                "loop",
-                "application/spdx+json",
-                ", limits: { cpuTime: 60, wallTime: 2500 }"
-            ),
-        ),
-    );
-    let served = Arc::new(start(&path).await);
-    let v1 = registry.reference(REPO, "v1");
-    let keys: Vec<String> = (0..2).map(|_| format!("[noisy]{v1}")).collect();
-    let started = Instant::now();
-    let noisy = {
-        let served = served.clone();
-        tokio::spawn(async move { served.verify(&keys).await })
-    };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = served.verify(std::slice::from_ref(&v1)).await;
-    assert_eq!(item(&r, &v1)["value"]["isSuccess"], true, "{r:#}");
-    assert!(
-        !noisy.is_finished(),
-        "the quiet tenant waited for the noisy one"
-    );
+    let executor = "concurrency: 2, resultCacheTtlMs: 0";
+    let run = NoisyRun::start(executor, "guestCpuMillicores: 100", 60, 2).await;
+    run.quiet_tenant_is_served_meanwhile(1).await;
+    let (served, noisy, started) = (run.served, run.noisy, run.started);
     let r = noisy.await.unwrap();
     let elapsed = started.elapsed();
     for i in r["response"]["items"].as_array().unwrap() {

@@ -751,6 +751,15 @@ mod tests {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A self-signed pair for `localhost` written to `cert.pem` and `key.pem` in `dir`: the
+    /// certificate's PEM and both paths.
+    fn pair_files(dir: &Path) -> (String, PathBuf, PathBuf) {
+        let (cert, key) = self_signed("localhost");
+        let c = write(dir, "cert.pem", &cert);
+        let k = write(dir, "key.pem", &key);
+        (cert, c, k)
+    }
+
     fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, content).unwrap();
@@ -770,9 +779,7 @@ mod tests {
     #[test]
     fn loads_a_matching_pair() {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = self_signed("localhost");
-        let c = write(dir.path(), "cert.pem", &cert);
-        let k = write(dir.path(), "key.pem", &key);
+        let (cert, c, k) = pair_files(dir.path());
         let resolver = ReloadingCertResolver::load(&c, &k).unwrap();
         assert_eq!(served_der(&resolver), pem_to_der(&cert));
     }
@@ -1002,9 +1009,7 @@ mod tests {
     #[test]
     fn client_ca_bundle_errors_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = self_signed("localhost");
-        let c = write(dir.path(), "cert.pem", &cert);
-        let k = write(dir.path(), "key.pem", &key);
+        let (_, c, k) = pair_files(dir.path());
         let empty = write(dir.path(), "ca.pem", "");
         let err = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&empty)).unwrap_err();
         assert!(
@@ -1034,9 +1039,7 @@ mod tests {
     #[test]
     fn a_changed_client_ca_bundle_is_applied_and_a_broken_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = self_signed("localhost");
-        let c = write(dir.path(), "cert.pem", &cert);
-        let k = write(dir.path(), "key.pem", &key);
+        let (_, c, k) = pair_files(dir.path());
         let (ca_a, _) = self_signed("ca-a");
         let ca = write(dir.path(), "ca.pem", &ca_a);
         let tls = TlsConfig::load(&TlsSettings::new(&c, &k).with_client_ca(&ca)).unwrap();

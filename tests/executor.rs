@@ -2,6 +2,11 @@
 //! verdicts, nested results, limit hits and deadlines as failed reports, the result cache, and the
 //! `vouch` binary's exit codes and JSON output.
 
+#[path = "support/cli.rs"]
+mod cli;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/graph.rs"]
+mod graph;
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/guests.rs"]
 mod guests;
@@ -10,72 +15,16 @@ mod guests;
 mod layout;
 
 use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vouch::executor::report::{SubjectReport, VerifierReport};
-use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings, SubjectSource};
+use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
 use vouch::oci::Descriptor;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
-use vouch::store::layout::LayoutStore;
 
+use cli::vouch;
+use graph::{Graph, SBOM_TYPE, SIG_TYPE};
 use guests::guest;
-use layout::LayoutBuilder;
-
-const SIG_TYPE: &str = "application/vnd.cncf.notary.signature";
-const SBOM_TYPE: &str = "application/spdx+json";
-
-/// An image with a signature and an SBOM, and a signature on the SBOM; plus an image with no
-/// referrers (tag `bare`).
-struct Fixture {
-    dir: tempfile::TempDir,
-    subject: Descriptor,
-    signature: Descriptor,
-    sbom: Descriptor,
-    sbom_signature: Descriptor,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = LayoutBuilder::new(dir.path());
-    assert_eq!(b.root(), dir.path());
-    let subject = b.image("v1", &[b"layer one"]);
-    let signature = b.referrer(
-        &subject,
-        SIG_TYPE,
-        &[("application/jose+json", b"{\"payload\":\"x\"}")],
-        &[],
-    );
-    let sbom = b.referrer(
-        &subject,
-        SBOM_TYPE,
-        &[("application/spdx+json", b"{\"spdxVersion\":\"SPDX-2.3\"}")],
-        &[],
-    );
-    let sbom_signature = b.referrer(&sbom, SIG_TYPE, &[("application/jose+json", b"{}")], &[]);
-    b.image("bare", &[b"another layer"]);
-    b.finish();
-    Fixture {
-        dir,
-        subject,
-        signature,
-        sbom,
-        sbom_signature,
-    }
-}
-
-impl Fixture {
-    fn source(&self, tag_or_digest: &str) -> SubjectSource {
-        let store = LayoutStore::open(self.dir.path(), Default::default()).unwrap();
-        SubjectSource {
-            store: Arc::new(store),
-            scope: format!("oci-layout:{}", self.dir.path().display()),
-            tag_or_digest: tag_or_digest.to_owned(),
-            reference: format!("{}:{tag_or_digest}", self.dir.path().display()),
-        }
-    }
-}
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig {
@@ -89,6 +38,21 @@ fn runtime() -> Runtime {
 async fn load(rt: &Runtime, name: &str, limits: Limits, config: &str) -> ExecVerifier {
     let v = rt.load_file(name, &guest(name), limits).await.unwrap();
     ExecVerifier::new(v, config)
+}
+
+/// An executor of guest `name` alone (default limits, `config`) with the test settings.
+async fn single(rt: &Runtime, name: &str, config: &str) -> Executor {
+    let verifier = load(rt, name, Limits::default(), config).await;
+    Executor::new(rt.clone(), vec![verifier], settings())
+}
+
+/// An executor of `verifiers` with the test settings, not descending into nested referrers.
+fn flat(rt: &Runtime, verifiers: Vec<ExecVerifier>) -> Executor {
+    let settings = Settings {
+        max_depth: 0,
+        ..settings()
+    };
+    Executor::new(rt.clone(), verifiers, settings)
 }
 
 fn settings() -> Settings {
@@ -123,12 +87,8 @@ fn dump(r: &SubjectReport) -> String {
 #[tokio::test]
 async fn passes_with_nested_results_for_the_signed_sbom() {
     let rt = runtime();
-    let f = fixture();
-    let ex = Executor::new(
-        rt.clone(),
-        vec![load(&rt, "exerciser", Limits::default(), "{}").await],
-        settings(),
-    );
+    let f = Graph::new();
+    let ex = single(&rt, "exerciser", "{}").await;
     let r = ex.verify(f.source("v1")).await;
     assert!(r.is_success, "{}", dump(&r));
     assert!(!r.cached);
@@ -174,7 +134,7 @@ async fn passes_with_nested_results_for_the_signed_sbom() {
 #[tokio::test]
 async fn fails_when_a_verifier_fails_and_says_which() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let verifiers = vec![
         load(&rt, "noop", Limits::default(), "{}").await,
         load(
@@ -185,16 +145,7 @@ async fn fails_when_a_verifier_fails_and_says_which() {
         )
         .await,
     ];
-    let r = Executor::new(
-        rt.clone(),
-        verifiers,
-        Settings {
-            max_depth: 0,
-            ..settings()
-        },
-    )
-    .verify(f.source("v1"))
-    .await;
+    let r = flat(&rt, verifiers).verify(f.source("v1")).await;
     assert!(!r.is_success);
     assert_eq!(r.verifier_reports.len(), 4, "{}", dump(&r));
     let noop = by(&r.verifier_reports, "noop", &f.signature);
@@ -219,7 +170,7 @@ async fn fails_when_a_verifier_fails_and_says_which() {
 #[tokio::test]
 async fn a_limit_hit_is_a_failed_report_while_the_others_pass() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let small = Limits {
         memory_bytes: 8 << 20,
         ..Limits::default()
@@ -229,16 +180,7 @@ async fn a_limit_hit_is_a_failed_report_while_the_others_pass() {
         load(&rt, "noop", Limits::default(), "{}").await,
         load(&rt, "panic", Limits::default(), "{}").await,
     ];
-    let r = Executor::new(
-        rt.clone(),
-        verifiers,
-        Settings {
-            max_depth: 0,
-            ..settings()
-        },
-    )
-    .verify(f.source("v1"))
-    .await;
+    let r = flat(&rt, verifiers).verify(f.source("v1")).await;
     assert!(!r.is_success);
     let bomb = by(&r.verifier_reports, "membomb", &f.sbom);
     assert_eq!(
@@ -256,7 +198,7 @@ async fn a_limit_hit_is_a_failed_report_while_the_others_pass() {
 #[tokio::test]
 async fn the_deadline_cancels_unfinished_calls_and_names_them() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let long = Limits {
         cpu_time: Duration::from_secs(60),
         wall_time: Duration::from_secs(60),
@@ -298,12 +240,8 @@ async fn the_deadline_cancels_unfinished_calls_and_names_them() {
 #[tokio::test]
 async fn second_run_hits_the_result_cache_by_digest() {
     let rt = runtime();
-    let f = fixture();
-    let ex = Executor::new(
-        rt.clone(),
-        vec![load(&rt, "noop", Limits::default(), "{}").await],
-        settings(),
-    );
+    let f = Graph::new();
+    let ex = single(&rt, "noop", "{}").await;
     let first = ex.verify(f.source("v1")).await;
     assert!(first.is_success && !first.cached);
     let second = ex.verify(f.source("v1")).await;
@@ -324,12 +262,8 @@ async fn second_run_hits_the_result_cache_by_digest() {
 #[tokio::test]
 async fn identical_requests_in_flight_run_once() {
     let rt = runtime();
-    let f = fixture();
-    let ex = Executor::new(
-        rt.clone(),
-        vec![load(&rt, "exerciser", Limits::default(), "{}").await],
-        settings(),
-    );
+    let f = Graph::new();
+    let ex = single(&rt, "exerciser", "{}").await;
     let (a, b) = tokio::join!(ex.verify(f.source("v1")), ex.verify(f.source("v1")));
     assert!(a.is_success && b.is_success);
     assert_eq!(
@@ -342,7 +276,7 @@ async fn identical_requests_in_flight_run_once() {
 #[tokio::test]
 async fn a_config_change_misses_the_shared_cache() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let cache = ResultCache::new(Duration::from_secs(10));
     let exec = |config: &'static str| {
         let rt = rt.clone();
@@ -372,12 +306,8 @@ async fn a_config_change_misses_the_shared_cache() {
 #[tokio::test]
 async fn no_referrers_fails_with_a_message_and_unknown_tags_fail_to_resolve() {
     let rt = runtime();
-    let f = fixture();
-    let ex = Executor::new(
-        rt.clone(),
-        vec![load(&rt, "noop", Limits::default(), "{}").await],
-        settings(),
-    );
+    let f = Graph::new();
+    let ex = single(&rt, "noop", "{}").await;
     let r = ex.verify(f.source("bare")).await;
     assert!(!r.is_success);
     assert!(r.verifier_reports.is_empty());
@@ -390,7 +320,7 @@ async fn no_referrers_fails_with_a_message_and_unknown_tags_fail_to_resolve() {
 #[tokio::test]
 async fn load_verifiers_runs_check_config_and_applies_overrides() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vouch.yaml");
     let write = |body: &str| std::fs::write(&file, body).unwrap();
@@ -423,18 +353,6 @@ async fn load_verifiers_runs_check_config_and_applies_overrides() {
     assert_eq!(r.verifier_reports[0].artifact_type, SBOM_TYPE);
 }
 
-fn vouch(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn write_config(dir: &Path, name: &str, verifier: &str, extra: &str) -> String {
     let file = dir.join(name);
     std::fs::write(
@@ -450,7 +368,7 @@ fn write_config(dir: &Path, name: &str, verifier: &str, extra: &str) -> String {
 
 #[test]
 fn cli_exit_codes_and_json_output() {
-    let f = fixture();
+    let f = Graph::new();
     let cfg = tempfile::tempdir().unwrap();
     let pass = write_config(cfg.path(), "pass.yaml", "noop", "");
     let fail = write_config(cfg.path(), "fail.yaml", "panic", "");

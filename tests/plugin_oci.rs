@@ -18,8 +18,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use support::registry::Registry;
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, ExecutorError, Settings};
+
+use vouch::executor::{self, ExecutorError, build};
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::oci::registry::{RegistryClient, RegistryConfig};
 use vouch::oci::{Digest, Manifest};
@@ -414,22 +414,14 @@ async fn a_config_with_oci_verifiers_loads_and_verifies() {
 
     let config = Config::load(&path).unwrap();
     let runtime = runtime();
-    let verifiers = executor::load_verifiers(&runtime, &config).await.unwrap();
-    let loaded: Vec<Digest> = verifiers
+    let exec = build::executor(&runtime, &config, "").await.unwrap();
+    let loaded: Vec<Digest> = exec
+        .verifiers()
         .iter()
         .map(|v| v.verifier.module_digest().clone())
         .collect();
     assert_eq!(loaded, modules);
-    let policy = vouch::policy::from_config(&config).unwrap();
-    let exec = Executor::new(runtime.clone(), verifiers, Settings::from(&config.executor))
-        .with_policy(policy);
-    let sources = Sources::new(
-        config.stores.registries.client().unwrap(),
-        config.stores.cache.clone(),
-        None,
-        config.stores.layouts.limits(),
-    )
-    .unwrap();
+    let sources = build::sources(&config, None).unwrap();
     let subject = registry.reference(support::demo::REPO, "v1");
     let report = exec.verify(sources.registry(&subject).unwrap()).await;
     assert!(

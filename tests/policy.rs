@@ -2,6 +2,11 @@
 //! `any`/`all` per artifact type, required types, Rego allow/deny/reasons, the policy in the
 //! result cache key, and the `policy:` section of the config file through the `vouch` binary.
 
+#[path = "support/cli.rs"]
+mod cli;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/graph.rs"]
+mod graph;
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/guests.rs"]
 mod guests;
@@ -9,70 +14,21 @@ mod guests;
 #[path = "support/layout.rs"]
 mod layout;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use vouch::config::Config;
 use vouch::executor::report::SubjectReport;
-use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings, SubjectSource};
-use vouch::oci::Descriptor;
+use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
 use vouch::policy::{self, Policy, PolicyConfig};
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
-use vouch::store::layout::LayoutStore;
 
+use cli::vouch;
+use graph::{Graph, SBOM_TYPE, SIG_TYPE};
 use guests::guest;
-use layout::LayoutBuilder;
-
-const SIG_TYPE: &str = "application/vnd.cncf.notary.signature";
-const SBOM_TYPE: &str = "application/spdx+json";
 
 /// A config the exerciser guest rejects in `verify` (`CHECK_FAILED`).
 const FAILING: &str = r#"{"publicKeyPem":"incomplete"}"#;
-
-/// An image with a signature and an SBOM (which has a signature of its own).
-struct Fixture {
-    dir: tempfile::TempDir,
-    subject: Descriptor,
-    signature: Descriptor,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = LayoutBuilder::new(dir.path());
-    let subject = b.image("v1", &[b"layer one"]);
-    let signature = b.referrer(
-        &subject,
-        SIG_TYPE,
-        &[("application/jose+json", b"{\"payload\":\"x\"}")],
-        &[],
-    );
-    let sbom = b.referrer(
-        &subject,
-        SBOM_TYPE,
-        &[("application/spdx+json", b"{\"spdxVersion\":\"SPDX-2.3\"}")],
-        &[],
-    );
-    b.referrer(&sbom, SIG_TYPE, &[("application/jose+json", b"{}")], &[]);
-    b.finish();
-    Fixture {
-        dir,
-        subject,
-        signature,
-    }
-}
-
-impl Fixture {
-    fn source(&self, tag_or_digest: &str) -> SubjectSource {
-        let store = LayoutStore::open(self.dir.path(), Default::default()).unwrap();
-        SubjectSource {
-            store: Arc::new(store),
-            scope: format!("oci-layout:{}", self.dir.path().display()),
-            tag_or_digest: tag_or_digest.to_owned(),
-            reference: format!("{}:{tag_or_digest}", self.dir.path().display()),
-        }
-    }
-}
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig {
@@ -123,7 +79,7 @@ fn dump(r: &SubjectReport) -> String {
 #[tokio::test]
 async fn any_passes_and_all_fails_with_one_failing_verifier_of_the_type() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let run = |policy: Option<Arc<dyn Policy>>| {
         let rt = rt.clone();
         let source = f.source("v1");
@@ -194,7 +150,7 @@ async fn any_passes_and_all_fails_with_one_failing_verifier_of_the_type() {
 #[tokio::test]
 async fn a_required_type_without_referrers_fails_naming_it() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     // Only signatures are verified: no SBOM report, though the policy requires one.
     let ex = Executor::new(
         rt.clone(),
@@ -216,7 +172,7 @@ async fn a_required_type_without_referrers_fails_naming_it() {
 #[tokio::test]
 async fn nested_results_count_for_their_referrer() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     // The exerciser verifies everything; `noop` the SBOM only. The SBOM's own signature is
     // verified in the nested pass, where the failing exerciser is the only signature verifier.
     let sbom_noop = {
@@ -285,7 +241,7 @@ reasons contains sprintf("denied: %s failed", [name]) if some name in failed
 #[tokio::test]
 async fn rego_allows_and_denies_with_reasons() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let ex = |text: &str| {
         let rt = rt.clone();
         let policy = build(&format!(
@@ -314,7 +270,7 @@ async fn rego_allows_and_denies_with_reasons() {
 #[tokio::test]
 async fn a_policy_change_misses_the_shared_cache() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     let cache = ResultCache::new(Duration::from_secs(600));
     let exec = |policy: Arc<dyn Policy>| {
         let rt = rt.clone();
@@ -368,7 +324,7 @@ async fn a_policy_change_misses_the_shared_cache() {
 #[tokio::test]
 async fn a_cached_verdict_is_decided_again_for_another_reference() {
     let rt = runtime();
-    let f = fixture();
+    let f = Graph::new();
     // Allows the subject only when it is named by the tag `v1`.
     let policy = build(
         "type: rego\npolicy: \"package vouch\\nallow if endswith(input.subject, \\\":v1\\\")\\n\"\n",
@@ -444,21 +400,9 @@ async fn the_config_file_policy_section_is_loaded_and_bad_rego_is_a_load_error()
     );
 }
 
-fn vouch(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn the_cli_applies_the_configured_policy() {
-    let f = fixture();
+    let f = Graph::new();
     let dir = tempfile::tempdir().unwrap();
     let config = |name: &str, policy: &str| {
         let file = dir.path().join(name);

@@ -12,56 +12,23 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
+use support::served::Served;
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, Settings};
-use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::executor::build;
+use vouch::runtime::Runtime;
 use vouch::server::{self, API_VERSION, ServerSettings};
 
 fn demo_config() -> Config {
     support::demo::demo_config(guests::verifier)
 }
 
-struct Served {
-    base: String,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), server::ServerError>>,
-}
-
 /// Start the server in-process on 127.0.0.1:0 over the demo config.
 async fn start(settings: ServerSettings) -> Served {
     let config = demo_config();
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 32,
-        max_concurrency: 32,
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, &config).await.unwrap();
-    let policy = vouch::policy::from_config(&config).unwrap();
-    let exec =
-        Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
-    let sources = Sources::new(
-        config.stores.registries.client().unwrap(),
-        config.stores.cache.clone(),
-        None,
-        config.stores.layouts.limits(),
-    )
-    .unwrap();
-    let router = server::router(Arc::new(exec), Arc::new(sources), settings);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        base,
-        http: reqwest::Client::new(),
-        stop: Some(stop),
-        task,
-    }
+    let runtime = Runtime::new(build::runtime_config(&config)).unwrap();
+    let exec = build::executor(&runtime, &config, "").await.unwrap();
+    let sources = build::sources(&config, None).unwrap();
+    Served::start(server::router(Arc::new(exec), Arc::new(sources), settings)).await
 }
 
 fn provider_request(keys: &[String]) -> Value {
@@ -101,11 +68,6 @@ impl Served {
             .await
             .unwrap();
         (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
     }
 }
 

@@ -16,22 +16,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
+use support::served::Served;
 use vouch::config::Config;
 use vouch::server::metrics::Metrics;
 use vouch::server::reload::{ReloadError, ReloadOutcome, Reloader};
 use vouch::server::tenants::TenantSet;
 use vouch::server::{self, API_VERSION, ServerSettings, SharedTenants};
 
-/// A server in-process on 127.0.0.1:0 over the config file at `path`.
-struct Served {
-    base: String,
-    http: reqwest::Client,
-    reloader: Arc<Reloader>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), server::ServerError>>,
-}
-
-async fn start(path: &Path) -> Served {
+/// A server in-process on 127.0.0.1:0 over the config file at `path`, and the reloader of
+/// that file (not watching: tests call it).
+async fn start_reloadable(path: &Path) -> (Served, Arc<Reloader>) {
     let config = Config::load(path).unwrap();
     let set = TenantSet::build(&config, None).await.unwrap();
     let tenants: SharedTenants = Arc::new(arc_swap::ArcSwap::from_pointee(set));
@@ -44,29 +38,17 @@ async fn start(path: &Path) -> Served {
         None,
     ));
     let router = server::router_with_tenants(tenants, metrics, ServerSettings::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
-    Served {
-        base,
-        http: reqwest::Client::new(),
-        reloader,
-        stop: Some(stop),
-        task,
-    }
+    (Served::start(router).await, reloader)
+}
+
+/// [`start_reloadable`] without the reloader.
+async fn start(path: &Path) -> Served {
+    start_reloadable(path).await.0
 }
 
 impl Served {
     async fn verify(&self, keys: &[String]) -> Value {
         verify_at(&self.http, &self.base, keys).await
-    }
-
-    async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.task.await.unwrap().unwrap();
     }
 }
 
@@ -397,16 +379,50 @@ async fn a_tenant_over_its_cpu_quota_is_slowed_and_the_others_are_not() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_a_tenants_cpu_quota_unless_its_rate_changes() {
+    let (registry, dir) = demo_registry().await;
+    let config = |ttl: u32, millicores: u32| {
+        let executor = format!("resultCacheTtlMs: {ttl}");
+        let quota = format!("guestCpuMillicores: {millicores}");
+        spinning_tenant("noisy", &executor, &quota, 30, 2500)
+    };
+    let path = write(dir.path(), &config(0, 500));
+    let (served, reloader) = start_reloadable(&path).await;
+    let key = format!("[noisy]{}", registry.reference(REPO, "v1"));
+    served.verify(std::slice::from_ref(&key)).await;
+    let name = "vouch_tenant_guest_cpu_seconds_total{tenant=\"noisy\"}";
+    let before = sample(&metrics_of(&served).await, name).unwrap();
+    assert!(before >= 0.02, "the spin was charged: {before}");
+
+    // Another setting of the tenant changes: its quota (bucket and counters) carries over.
+    write(dir.path(), &config(1, 500));
+    assert_eq!(
+        reloader.reload(false).await.unwrap(),
+        ReloadOutcome::Applied
+    );
+    assert_eq!(sample(&metrics_of(&served).await, name), Some(before));
+
+    // A new rate: a new bucket.
+    write(dir.path(), &config(1, 400));
+    assert_eq!(
+        reloader.reload(false).await.unwrap(),
+        ReloadOutcome::Applied
+    );
+    assert_eq!(sample(&metrics_of(&served).await, name), Some(0.0));
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_only_a_fully_built_configuration() {
     let (registry, dir) = demo_registry().await;
     let base = format!("verifiers: [ {} ]\n", verifier("noop", "noop", ""));
     let path = write(dir.path(), &base);
-    let served = start(&path).await;
+    let (served, reloader) = start_reloadable(&path).await;
     let key = format!("[team-c]{}", registry.reference(REPO, "v1"));
     let r = served.verify(std::slice::from_ref(&key)).await;
     assert_eq!(verifier_names(item(&r, &key)), ["noop"]);
     assert_eq!(
-        served.reloader.reload(false).await.unwrap(),
+        reloader.reload(false).await.unwrap(),
         ReloadOutcome::Unchanged
     );
 
@@ -414,7 +430,7 @@ async fn reload_applies_only_a_fully_built_configuration() {
     let with_c = with_team_c(&base);
     write(dir.path(), &with_c);
     assert_eq!(
-        served.reloader.reload(false).await.unwrap(),
+        reloader.reload(false).await.unwrap(),
         ReloadOutcome::Applied
     );
     let r = served.verify(std::slice::from_ref(&key)).await;
@@ -429,7 +445,7 @@ async fn reload_applies_only_a_fully_built_configuration() {
              verifiers: [ {{ name: c-missing, path: /nonexistent/verifier.wasm }} ]\n"
         ),
     );
-    let e = served.reloader.reload(false).await.unwrap_err();
+    let e = reloader.reload(false).await.unwrap_err();
     assert!(matches!(e, ReloadError::Build { .. }), "{e}");
     let msg = e.to_string();
     assert!(
@@ -442,24 +458,21 @@ async fn reload_applies_only_a_fully_built_configuration() {
     assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
     // The same bad content is not retried until it changes (or SIGHUP forces it).
     assert_eq!(
-        served.reloader.reload(false).await.unwrap(),
+        reloader.reload(false).await.unwrap(),
         ReloadOutcome::Unchanged
     );
-    assert!(served.reloader.reload(true).await.is_err());
+    assert!(reloader.reload(true).await.is_err());
 
     // Not even YAML: rejected by the parser, naming the file.
     write(dir.path(), "verifiers: [ {\n");
-    let e = served.reloader.reload(false).await.unwrap_err();
+    let e = reloader.reload(false).await.unwrap_err();
     assert!(matches!(e, ReloadError::Config(_)), "{e}");
     assert!(e.to_string().contains("vouch.yaml"), "{e}");
     let r = served.verify(std::slice::from_ref(&key)).await;
     assert_eq!(verifier_names(item(&r, &key)), ["c-noop"]);
 
     // The file watcher picks up a change by itself.
-    let watcher = served
-        .reloader
-        .clone()
-        .spawn(Some(Duration::from_millis(50)));
+    let watcher = reloader.clone().spawn(Some(Duration::from_millis(50)));
     write(dir.path(), &base);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

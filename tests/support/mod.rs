@@ -7,3 +7,4 @@ pub mod fake;
 pub mod process;
 pub mod redis;
 pub mod registry;
+pub mod served;

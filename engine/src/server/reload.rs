@@ -103,7 +103,8 @@ impl Reloader {
                 "stores.diskCache changed: the disk cache directory is only opened at start; keeping the current one until a restart"
             );
         }
-        let set = TenantSet::build(&config, self.disk.as_ref())
+        let previous = self.tenants.load_full();
+        let set = TenantSet::build_after(&config, self.disk.as_ref(), Some(&previous))
             .await
             .map_err(|source| ReloadError::Build {
                 path: self.path.clone(),

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::config::tenants::DEFAULT_TENANT;
 use crate::executor::sources::Sources;
 use crate::executor::{Executor, build};
-use crate::runtime::{Runtime, RuntimeError};
+use crate::runtime::{CpuQuota, Runtime, RuntimeError};
 use crate::store::disk::DiskCache;
 
 /// Why a configuration could not be turned into tenants.
@@ -197,21 +197,39 @@ impl TenantSet {
     /// Nothing is returned unless everything loaded, so a bad configuration never replaces a
     /// good one half-way.
     pub async fn build(config: &Config, disk: Option<&DiskCache>) -> Result<TenantSet, BuildError> {
+        Self::build_after(config, disk, None).await
+    }
+
+    /// [`TenantSet::build`] to replace `previous` (a reload): a tenant that keeps its name and
+    /// its guest CPU quota keeps its quota's bucket too, so a reload neither forgives a tenant's
+    /// CPU debt nor resets its quota counters.
+    pub async fn build_after(
+        config: &Config,
+        disk: Option<&DiskCache>,
+        previous: Option<&TenantSet>,
+    ) -> Result<TenantSet, BuildError> {
         let (_, top) = config.for_namespace("");
         if top.verifiers.is_empty() && config.tenants.is_empty() {
             return Err(BuildError::NoVerifiers);
         }
         let runtime = Runtime::new(build::runtime_config(config)).map_err(BuildError::Runtime)?;
+        let quota_of = |name: &str| {
+            let tenant = previous?.iter().find(|t| t.name() == name)?;
+            tenant.executor().cpu_quota().cloned()
+        };
         // No top-level verifiers: there is no default tenant.
         let default = match top.verifiers.is_empty() {
             true => None,
-            false => Some(build_tenant(&runtime, DEFAULT_TENANT, Vec::new(), &top, disk).await?),
+            false => Some(
+                build_tenant(&runtime, DEFAULT_TENANT, Vec::new(), &top, disk, quota_of).await?,
+            ),
         };
         let mut others = Vec::with_capacity(config.tenants.len());
         for t in &config.tenants {
             let effective = t.effective(config);
+            let namespaces = t.namespaces.clone();
             others.push(
-                build_tenant(&runtime, &t.name, t.namespaces.clone(), &effective, disk).await?,
+                build_tenant(&runtime, &t.name, namespaces, &effective, disk, quota_of).await?,
             );
         }
         Ok(TenantSet { default, others })
@@ -252,21 +270,28 @@ pub fn split_namespace(key: &str) -> (Option<&str>, &str) {
     (None, key)
 }
 
-/// One tenant: its executor (fingerprinted with its identity) and sources, on `runtime`.
+/// One tenant: its executor (fingerprinted with its identity) and sources, on `runtime`; its
+/// guest CPU quota is `previous_quota(name)` when that has the configured rate.
 async fn build_tenant(
     runtime: &Runtime,
     name: &str,
     namespaces: Vec<String>,
     config: &Config,
     disk: Option<&DiskCache>,
+    previous_quota: impl Fn(&str) -> Option<Arc<CpuQuota>>,
 ) -> Result<Arc<Tenant>, BuildError> {
     let err = |source| BuildError::Tenant {
         tenant: name.to_owned(),
         source,
     };
-    let executor = build::executor(runtime, config, &tenant_identity(name, config))
+    let mut executor = build::executor(runtime, config, &tenant_identity(name, config))
         .await
         .map_err(err)?;
+    if let Some(quota) = previous_quota(name)
+        && config.quota.guest_cpu_millicores == Some(quota.millicores())
+    {
+        executor = executor.with_cpu_quota(quota);
+    }
     let sources = build::sources(config, disk).map_err(err)?;
     Ok(Arc::new(
         Tenant::new(

@@ -238,6 +238,29 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
         .parse()
         .unwrap();
     assert!(hits >= 2, "{text}");
+    // What the store layer did for the default tenant: registry requests by status (the
+    // referrers API probe answered 404 before the tag fallback was read), cache lookups.
+    let sample = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(name));
+        let value = line.unwrap_or_else(|| panic!("{name} missing from\n{text}"));
+        value[name.len()..].trim().parse().unwrap()
+    };
+    let registry_host = registry.host();
+    let requests = |status: &str| {
+        sample(&format!(
+            "vouch_registry_requests_total{{tenant=\"default\",registry=\"{registry_host}\",status=\"{status}\"}}"
+        ))
+    };
+    assert!(requests("200") >= 8, "{text}");
+    assert!(requests("404") >= 1, "{text}");
+    let cache = |cache: &str, outcome: &str| {
+        sample(&format!(
+            "vouch_store_cache_requests_total{{tenant=\"default\",cache=\"{cache}\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert!(cache("resolve", "miss") >= 2, "{text}");
+    assert!(cache("memory", "miss") >= 4, "{text}");
+    assert_eq!(cache("disk", "hit"), 0, "no disk cache configured");
 
     served.shutdown().await;
 }

@@ -370,6 +370,9 @@ async fn a_tenant_over_its_cpu_quota_is_slowed_and_the_others_are_not() {
         "vouch_tenant_guest_throttled_seconds_total{tenant=\"noisy\"}",
     );
     assert!(cpu.is_some_and(|s| s >= 0.06), "{metrics}");
+    let limit_hits =
+        "vouch_guest_limit_hits_total{verifier=\"spin\",limit=\"cpu_time_limit_exceeded\"}";
+    assert_eq!(sample(&metrics, limit_hits), Some(2.0), "{metrics}");
     assert!(parked.is_some_and(|s| s >= 0.3), "{metrics}");
     assert!(
         !metrics.contains("guest_cpu_seconds_total{tenant=\"default\"}"),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::SubjectSource;
 use crate::oci::registry::RegistryClient;
 use crate::oci::{Digest, Reference, ReferenceError};
-use crate::store::cache::{CacheConfig, CacheConfigError, CachedStore};
+use crate::store::cache::{CacheConfig, CacheConfigError, CacheStats, CachedStore, SharedCounters};
 use crate::store::disk::DiskCache;
 use crate::store::registry::RegistryStore;
 use crate::store::{LayoutLimits, LayoutStore};
@@ -47,6 +47,8 @@ pub struct Sources {
     disk: Option<DiskCache>,
     layout_limits: LayoutLimits,
     repositories: moka::sync::Cache<String, Arc<CachedStore>>,
+    /// What every repository's caches counted, evicted ones included.
+    counters: SharedCounters,
 }
 
 impl Sources {
@@ -64,6 +66,7 @@ impl Sources {
             disk,
             layout_limits,
             repositories: moka::sync::Cache::new(MAX_REPOSITORIES),
+            counters: SharedCounters::default(),
         })
     }
 
@@ -75,7 +78,8 @@ impl Sources {
             Some(store) => store,
             None => {
                 let inner = Arc::new(RegistryStore::new(self.client.clone(), reference.clone()));
-                let mut cached = CachedStore::new(inner, self.cache.clone())?;
+                let mut cached =
+                    CachedStore::new(inner, self.cache.clone())?.with_counters(&self.counters);
                 if let Some(disk) = &self.disk {
                     cached = cached.with_disk(disk.clone());
                 }
@@ -92,6 +96,17 @@ impl Sources {
             tag_or_digest: reference.tag_or_digest(),
             reference: subject.to_owned(),
         })
+    }
+
+    /// Hits and misses of the registry caches, over every repository read so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.counters.stats()
+    }
+
+    /// Registry requests sent so far: `(registry, status, count)` (see
+    /// [`RegistryClient::request_counts`]).
+    pub fn registry_requests(&self) -> Vec<(String, String, u64)> {
+        self.client.request_counts()
     }
 
     /// A source for an OCI layout subject: `<dir>:<tag>` or `<dir>@<algorithm>:<hex>`.

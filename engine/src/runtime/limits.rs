@@ -69,6 +69,23 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    /// Every kind.
+    pub const ALL: [LimitKind; 8] = [
+        LimitKind::Memory,
+        LimitKind::CpuTime,
+        LimitKind::WallTime,
+        LimitKind::HostCalls,
+        LimitKind::BytesReturned,
+        LimitKind::LogBytes,
+        LimitKind::ReportBytes,
+        LimitKind::Stack,
+    ];
+
+    /// The kind whose [`LimitKind::error_type`] is `s` (a report's `errorReason`), if any.
+    pub fn from_error_type(s: &str) -> Option<LimitKind> {
+        Self::ALL.into_iter().find(|k| k.error_type() == s)
+    }
+
     /// Stable identifier for logs, metrics and report `errorReason`s (`memory_limit_exceeded`, ...).
     pub fn error_type(self) -> &'static str {
         match self {
@@ -186,6 +203,14 @@ mod millis {
 mod tests {
     use super::*;
     use wasmtime::ResourceLimiter;
+
+    #[test]
+    fn error_types_map_back_to_their_kind() {
+        for kind in LimitKind::ALL {
+            assert_eq!(LimitKind::from_error_type(kind.error_type()), Some(kind));
+        }
+        assert_eq!(LimitKind::from_error_type("SIGNATURE_INVALID"), None);
+    }
 
     #[test]
     fn messages_name_the_limit() {

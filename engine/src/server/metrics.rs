@@ -1,5 +1,7 @@
 //! A small Prometheus text exposition (format 0.0.4): request counts and latencies per endpoint,
-//! verifier call durations per verifier, result cache hits and misses.
+//! verifier call durations and guest limit hits per verifier, result cache hits and misses; and,
+//! rendered from the tenants at scrape time, store cache hits and misses per cache, registry
+//! requests per registry and status, Redis operations and guest CPU quotas per tenant.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,6 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::executor::report::{SubjectReport, VerifierReport};
+use crate::executor::sources::Sources;
+use crate::runtime::LimitKind;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 12] = [
@@ -50,6 +54,8 @@ struct Inner {
     latency: BTreeMap<String, Histogram>,
     /// verifier name → call duration.
     verifiers: BTreeMap<String, Histogram>,
+    /// (verifier name, limit) → calls that hit it.
+    limit_hits: BTreeMap<(String, &'static str), u64>,
     cache_hits: u64,
     cache_misses: u64,
     /// tenant → keys refused over its quota.
@@ -89,6 +95,15 @@ impl Metrics {
                     .entry(r.verifier_name.clone())
                     .or_default()
                     .observe(r.timings.total_ms / 1000.0);
+                let limit = r
+                    .error_reason
+                    .as_deref()
+                    .and_then(LimitKind::from_error_type);
+                if let Some(limit) = limit {
+                    *m.limit_hits
+                        .entry((r.verifier_name.clone(), limit.error_type()))
+                        .or_default() += 1;
+                }
                 walk(m, &r.nested_results);
             }
         }
@@ -138,6 +153,17 @@ impl Metrics {
         for (verifier, h) in &m.verifiers {
             let labels = format!("verifier=\"{}\"", escape(verifier));
             h.render(&mut out, "vouch_verifier_duration_seconds", &labels);
+        }
+        out.push_str(
+            "# HELP vouch_guest_limit_hits_total Verifier calls stopped by a limit, by verifier and limit.\n",
+        );
+        out.push_str("# TYPE vouch_guest_limit_hits_total counter\n");
+        for ((verifier, limit), n) in &m.limit_hits {
+            let _ = writeln!(
+                out,
+                "vouch_guest_limit_hits_total{{verifier=\"{}\",limit=\"{limit}\"}} {n}",
+                escape(verifier)
+            );
         }
         out.push_str(
             "# HELP vouch_result_cache_hits_total Verdicts served from the result cache.\n",
@@ -202,6 +228,46 @@ pub fn render_redis(
                 out,
                 "vouch_redis_cache_operations_total{{tenant=\"{}\",outcome=\"{outcome}\"}} {n}",
                 escape(tenant)
+            );
+        }
+    }
+}
+
+/// Append each tenant's store counters: cache hits and misses per cache (`resolve`,
+/// `referrers`, `memory`, `disk`) and registry requests per registry and status.
+pub fn render_sources(out: &mut String, tenants: &[(String, &Sources)]) {
+    out.push_str(
+        "# HELP vouch_store_cache_requests_total Store cache lookups by tenant, cache and outcome.\n",
+    );
+    out.push_str("# TYPE vouch_store_cache_requests_total counter\n");
+    for (tenant, sources) in tenants {
+        let s = sources.cache_stats();
+        for (cache, hm) in [
+            ("resolve", s.resolve),
+            ("referrers", s.referrers),
+            ("memory", s.memory),
+            ("disk", s.disk),
+        ] {
+            for (outcome, n) in [("hit", hm.hits), ("miss", hm.misses)] {
+                let _ = writeln!(
+                    out,
+                    "vouch_store_cache_requests_total{{tenant=\"{}\",cache=\"{cache}\",outcome=\"{outcome}\"}} {n}",
+                    escape(tenant)
+                );
+            }
+        }
+    }
+    out.push_str(
+        "# HELP vouch_registry_requests_total Registry API requests by tenant, registry and status (error: no answer).\n",
+    );
+    out.push_str("# TYPE vouch_registry_requests_total counter\n");
+    for (tenant, sources) in tenants {
+        for (registry, status, n) in sources.registry_requests() {
+            let _ = writeln!(
+                out,
+                "vouch_registry_requests_total{{tenant=\"{}\",registry=\"{}\",status=\"{status}\"}} {n}",
+                escape(tenant),
+                escape(&registry)
             );
         }
     }
@@ -287,14 +353,29 @@ mod tests {
             digest: None,
             is_success: true,
             message: String::new(),
-            verifier_reports: vec![verifier],
+            verifier_reports: vec![verifier.clone()],
             timings: Timings::default(),
             cached: false,
         };
         m.report(&report);
         report.cached = true;
         m.report(&report);
+        // A limit hit, nested under a passing report: counted per verifier and limit; other
+        // failure reasons are not limit hits.
+        let mut bomb = verifier.clone();
+        bomb.error_reason = Some("memory_limit_exceeded".into());
+        let mut bad_signature = verifier.clone();
+        bad_signature.error_reason = Some("SIGNATURE_INVALID".into());
+        let mut outer = verifier;
+        outer.nested_results = vec![bomb, bad_signature];
+        report.cached = false;
+        report.verifier_reports = vec![outer];
+        m.report(&report);
         let text = m.render();
+        assert!(text.contains(
+            "vouch_guest_limit_hits_total{verifier=\"notation\",limit=\"memory_limit_exceeded\"} 1"
+        ));
+        assert_eq!(text.matches("vouch_guest_limit_hits_total{").count(), 1);
         assert!(
             text.contains("vouch_http_requests_total{endpoint=\"/v1/verify\",status=\"200\"} 1")
         );
@@ -305,10 +386,10 @@ mod tests {
             "vouch_http_request_duration_seconds_bucket{endpoint=\"/v1/verify\",le=\"0.025\"} 2"
         ));
         assert!(text.contains(
-            "vouch_verifier_duration_seconds_bucket{verifier=\"notation\",le=\"0.05\"} 1"
+            "vouch_verifier_duration_seconds_bucket{verifier=\"notation\",le=\"0.05\"} 4"
         ));
         assert!(text.contains("vouch_result_cache_hits_total 1"));
-        assert!(text.contains("vouch_result_cache_misses_total 1"));
+        assert!(text.contains("vouch_result_cache_misses_total 2"));
         m.quota_rejected("team-a");
         m.reload(false);
         let text = m.render();

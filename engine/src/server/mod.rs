@@ -306,6 +306,11 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
                 .collect();
             metrics::render_redis(&mut text, &redis);
             let tenants = state.tenants.load();
+            let sources: Vec<_> = tenants
+                .iter()
+                .map(|t| (t.name().to_owned(), t.sources().as_ref()))
+                .collect();
+            metrics::render_sources(&mut text, &sources);
             let quotas: Vec<_> = tenants
                 .iter()
                 .filter_map(|t| Some((t.name().to_owned(), t.executor().cpu_quota()?.as_ref())))

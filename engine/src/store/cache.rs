@@ -179,7 +179,20 @@ pub struct CacheStats {
     pub memory_entries: u64,
 }
 
-#[derive(Default)]
+/// Hit and miss counters that several [`CachedStore`]s add to (see
+/// [`CachedStore::with_counters`]): their sum outlives any one store, as a server's metrics need
+/// while its per-repository caches come and go.
+#[derive(Clone, Debug, Default)]
+pub struct SharedCounters(Arc<Counters>);
+
+impl SharedCounters {
+    /// A snapshot (the memory cache's size figures are per store, so zero here).
+    pub fn stats(&self) -> CacheStats {
+        self.0.snapshot()
+    }
+}
+
+#[derive(Debug, Default)]
 struct Counters {
     resolve_hits: AtomicU64,
     resolve_misses: AtomicU64,
@@ -192,6 +205,27 @@ struct Counters {
     bypassed: AtomicU64,
     disk_write_errors: AtomicU64,
     disk_writes_skipped: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> CacheStats {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let pair = |hits: &AtomicU64, misses: &AtomicU64| HitMiss {
+            hits: load(hits),
+            misses: load(misses),
+        };
+        CacheStats {
+            resolve: pair(&self.resolve_hits, &self.resolve_misses),
+            referrers: pair(&self.referrers_hits, &self.referrers_misses),
+            memory: pair(&self.memory_hits, &self.memory_misses),
+            disk: pair(&self.disk_hits, &self.disk_misses),
+            bypassed: load(&self.bypassed),
+            disk_write_errors: load(&self.disk_write_errors),
+            disk_writes_skipped: load(&self.disk_writes_skipped),
+            memory_weighted_bytes: 0,
+            memory_entries: 0,
+        }
+    }
 }
 
 fn bump(counter: &AtomicU64) {
@@ -349,31 +383,17 @@ impl CachedStore {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> CacheStats {
-        let c = &self.counters;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         CacheStats {
-            resolve: HitMiss {
-                hits: load(&c.resolve_hits),
-                misses: load(&c.resolve_misses),
-            },
-            referrers: HitMiss {
-                hits: load(&c.referrers_hits),
-                misses: load(&c.referrers_misses),
-            },
-            memory: HitMiss {
-                hits: load(&c.memory_hits),
-                misses: load(&c.memory_misses),
-            },
-            disk: HitMiss {
-                hits: load(&c.disk_hits),
-                misses: load(&c.disk_misses),
-            },
-            bypassed: load(&c.bypassed),
-            disk_write_errors: load(&c.disk_write_errors),
-            disk_writes_skipped: load(&c.disk_writes_skipped),
             memory_weighted_bytes: self.memory.as_ref().map_or(0, Cache::weighted_size),
             memory_entries: self.memory.as_ref().map_or(0, Cache::entry_count),
+            ..self.counters.snapshot()
         }
+    }
+
+    /// Count into `counters` (shared with other stores) instead of counters of its own.
+    pub fn with_counters(mut self, counters: &SharedCounters) -> CachedStore {
+        self.counters = counters.0.clone();
+        self
     }
 
     /// Forget everything the memory caches hold about `digest`: its content, its referrer lists,

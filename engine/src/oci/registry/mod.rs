@@ -225,6 +225,17 @@ struct RegistryState {
     /// Until when the registry is known to lack the referrers API (it answered 404), so lists go
     /// straight to the tag-schema fallback instead of paying a 404 first (as oras-go does).
     no_referrers_api_until: Mutex<Option<std::time::Instant>>,
+    /// Requests sent by status code (`error`: no HTTP answer), for metrics.
+    requests: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl RegistryState {
+    /// Count a request that ended with `status` (`None`: no HTTP answer).
+    fn count(&self, status: Option<StatusCode>) {
+        let label = status.map_or_else(|| "error".to_owned(), |s| s.as_u16().to_string());
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        *requests.entry(label).or_default() += 1;
+    }
 }
 
 /// A client for OCI registries, shared by every repository store; holds per-registry settings,
@@ -297,6 +308,24 @@ impl RegistryClient {
         })
     }
 
+    /// Requests sent so far (token requests aside), as `(registry, status, count)` sorted by
+    /// registry then status; the status is the HTTP code, or `error` when no answer came.
+    pub fn request_counts(&self) -> Vec<(String, String, u64)> {
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: Vec<_> = states
+            .values()
+            .flat_map(|st| {
+                let requests = st.requests.lock().unwrap_or_else(|p| p.into_inner());
+                requests
+                    .iter()
+                    .map(|(status, n)| (st.host.clone(), status.clone(), *n))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        counts.sort();
+        counts
+    }
+
     fn state(&self, reference: &Reference) -> Result<Arc<RegistryState>, RegistryError> {
         let host = reference.registry();
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
@@ -326,6 +355,7 @@ impl RegistryClient {
             tokens: Mutex::new(TokenCache::default()),
             token_fetch: tokio::sync::Mutex::new(()),
             no_referrers_api_until: Mutex::new(None),
+            requests: Mutex::new(Default::default()),
         });
         states.insert(host.to_owned(), state.clone());
         Ok(state)
@@ -834,8 +864,12 @@ impl RegistryClient {
                 }
                 AuthUsed::Bearer(t) => req = req.header(AUTHORIZATION, format!("Bearer {t}")),
             }
-            let resp = req.send().await.map_err(|e| transport_failure(&e))?;
+            let resp = req.send().await.map_err(|e| {
+                st.count(None);
+                transport_failure(&e)
+            })?;
             let status = resp.status();
+            st.count(Some(status));
             if status.is_success() {
                 return Ok(resp);
             }

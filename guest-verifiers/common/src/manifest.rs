@@ -74,6 +74,11 @@ impl Manifest {
             annotations,
         })
     }
+
+    /// The media types of its layers, in order (for messages naming what was found).
+    pub fn media_types(&self) -> Vec<&str> {
+        self.layers.iter().map(|l| l.media_type.as_str()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -91,6 +96,7 @@ mod tests {
         assert_eq!(m.layers[0].media_type, "x/y");
         assert_eq!(m.layers[0].size, 3);
         assert_eq!(m.annotations, [("k".to_string(), "v".to_string())]);
+        assert_eq!(m.media_types(), ["x/y"]);
     }
 
     #[test]

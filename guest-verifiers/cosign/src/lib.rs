@@ -34,15 +34,7 @@ struct WitHost {
     subject: Descriptor,
 }
 
-fn store_error(e: StoreError) -> String {
-    match e {
-        StoreError::NotFound(s) => format!("not found: {s}"),
-        StoreError::TooLarge(n) => format!("larger than the host's cap of {n} bytes"),
-        StoreError::Denied(s) => format!("denied: {s}"),
-        StoreError::Invalid(s) => format!("invalid: {s}"),
-        StoreError::Unavailable(s) => format!("unavailable: {s}"),
-    }
-}
+verifier_common::store_error_helper!();
 
 fn wit_alg(alg: Alg) -> SignatureAlgorithm {
     match alg {

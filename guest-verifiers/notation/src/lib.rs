@@ -25,6 +25,7 @@ pub mod verify;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
+use verifier_common::time::now_unix;
 use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::verifier::log::{Level, log};
 use vouch::verifier::store::{get_blob, get_manifest};
@@ -42,15 +43,7 @@ struct Imports {
     artifact: Descriptor,
 }
 
-fn store_error(e: StoreError) -> String {
-    match e {
-        StoreError::NotFound(m) => format!("not found: {m}"),
-        StoreError::TooLarge(cap) => format!("larger than the host's cap of {cap} bytes"),
-        StoreError::Denied(m) => format!("denied: {m}"),
-        StoreError::Invalid(m) => format!("invalid: {m}"),
-        StoreError::Unavailable(m) => format!("unavailable: {m}"),
-    }
-}
+verifier_common::store_error_helper!();
 
 fn cert_info(c: crypto::CertInfo) -> CertInfo {
     CertInfo {
@@ -135,13 +128,6 @@ fn parse_config(text: &str) -> Result<policy::Config, String> {
     policy::parse(text, &|der| crypto::parse_certificate(der).map(|_| ()))
 }
 
-/// The current time, Unix seconds (WASI wall clock).
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 impl Guest for Notation {
     fn metadata() -> Metadata {
         Metadata {
@@ -176,7 +162,7 @@ impl Guest for Notation {
         let host = Imports {
             artifact: req.artifact,
         };
-        let out = verify::verify(&host, &config, &req.subject.reference, &subject, now());
+        let out = verify::verify(&host, &config, &req.subject.reference, &subject, now_unix());
         let extensions = out
             .text
             .into_iter()

@@ -13,7 +13,8 @@
 //! `unknownLicenses` defaults to `deny` with `allowedLicenses` (an unknown license cannot be shown
 //! to be allowed) and to `allow` otherwise (it cannot be shown to be disallowed).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use verifier_common::config::{parse_object_or_empty, positive_u64, positive_usize};
 
 use crate::license::{Expr, Term};
 use crate::purl::Purl;
@@ -75,20 +76,7 @@ const KEYS: [&str; 6] = [
 impl Config {
     /// Parses the config JSON (an empty string means `{}`); the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let value: Value = if text.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_str(text).map_err(|e| format!("config is not JSON: {e}"))?
-        };
-        let Value::Object(map) = value else {
-            return Err("config must be a JSON object".into());
-        };
-        if let Some(k) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown config key `{k}` (expected one of {})",
-                KEYS.join(", ")
-            ));
-        }
+        let map = parse_object_or_empty(text, &KEYS)?;
         let licenses = match (map.get("allowedLicenses"), map.get("disallowedLicenses")) {
             (Some(_), Some(_)) => {
                 return Err(
@@ -124,21 +112,10 @@ impl Config {
             licenses,
             allow_unknown_licenses,
             disallowed_packages,
-            max_blob_bytes: positive(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
-            max_reported_violations: positive(&map, "maxReportedViolations")?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            max_blob_bytes: positive_u64(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
+            max_reported_violations: positive_usize(&map, "maxReportedViolations")?
                 .unwrap_or(DEFAULT_MAX_REPORTED),
         })
-    }
-}
-
-fn positive(map: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("`{key}` must be a positive integer, got {v}")),
-        },
     }
 }
 

@@ -16,6 +16,7 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+use verifier_common::media_type::essence;
 
 use crate::license::{Expr, Term};
 use crate::purl::Purl;
@@ -40,13 +41,7 @@ pub enum Format {
 impl Format {
     /// The format of a media type (parameters such as `; version=1.5` are ignored).
     pub fn from_media_type(media_type: &str) -> Option<Format> {
-        let essence = media_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
+        match essence(media_type).as_str() {
             SPDX_JSON => Some(Format::Spdx),
             CYCLONEDX_JSON => Some(Format::CycloneDx),
             _ => None,

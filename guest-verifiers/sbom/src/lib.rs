@@ -28,11 +28,10 @@ use serde_json::Value;
 
 use vouch::verifier::log::{Level, log};
 use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{ExtensionValue, StoreError};
+use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
 use crate::config::Config;
 use crate::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
-use crate::manifest::Manifest;
 use crate::policy::Evaluation;
 
 /// JSON Schema of the configuration, published in the metadata.
@@ -57,44 +56,16 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct Sbom;
 
-fn failed(reason: &str, message: String) -> Report {
-    Report {
-        is_success: false,
-        message,
-        error_reason: Some(reason.to_owned()),
-        extensions: Vec::new(),
-    }
-}
-
-fn store_failure(what: &str, e: StoreError) -> Report {
-    match e {
-        StoreError::TooLarge(cap) => failed(
-            "TOO_LARGE",
-            format!("{what} is larger than the host's cap of {cap} bytes"),
-        ),
-        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
-        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
-        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
-        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
-    }
-}
-
-fn json(v: impl Into<Value>) -> ExtensionValue {
-    ExtensionValue::Json(v.into().to_string())
-}
+verifier_common::report_helpers!();
 
 fn run(req: Request) -> Report {
     let config = match Config::parse(&req.config) {
         Ok(c) => c,
         Err(e) => return failed("CONFIG_INVALID", e),
     };
-    let bytes = match get_manifest(&req.artifact) {
-        Ok(b) => b,
-        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
-    };
-    let manifest = match Manifest::parse(&bytes) {
+    let manifest = match read_manifest(&req.artifact) {
         Ok(m) => m,
-        Err(e) => return failed("INVALID_MANIFEST", e),
+        Err(r) => return r,
     };
     let sboms: Vec<_> = manifest
         .layers
@@ -102,18 +73,13 @@ fn run(req: Request) -> Report {
         .filter_map(|l| Format::from_media_type(&l.media_type).map(|f| (l, f)))
         .collect();
     if sboms.is_empty() {
-        let found: Vec<&str> = manifest
-            .layers
-            .iter()
-            .map(|l| l.media_type.as_str())
-            .collect();
         return failed(
             "INVALID_SBOM",
             format!(
                 "artifact {} has no layer of media type {SPDX_JSON} or {CYCLONEDX_JSON} \
                  (layers: [{}])",
                 req.artifact.digest,
-                found.join(", ")
+                manifest.media_types().join(", ")
             ),
         );
     }
@@ -121,29 +87,10 @@ fn run(req: Request) -> Report {
     let mut formats = Vec::new();
     for (layer, format) in sboms {
         let what = format!("SBOM layer {} ({})", layer.index, layer.digest);
-        if layer.size > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    layer.size, config.max_blob_bytes
-                ),
-            );
-        }
-        let blob = match get_blob(&layer.digest) {
+        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(e) => return store_failure(&what, e),
+            Err(r) => return r,
         };
-        if blob.len() as u64 > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    blob.len(),
-                    config.max_blob_bytes
-                ),
-            );
-        }
         let sbom = match document::parse(format, &blob) {
             Ok(s) => s,
             Err(e) => {

@@ -17,7 +17,9 @@
 //! rejects bad schemas); the draft is taken from `$schema` (2020-12 when absent). Remote `$ref`s
 //! are not resolved (no network): a schema that needs one does not compile.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use verifier_common::config::{parse_object, positive_u64, positive_usize};
+use verifier_common::media_type::essence;
 
 /// Default cap on one layer.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 8 << 20;
@@ -80,16 +82,6 @@ pub struct Config {
     pub max_reported_errors: usize,
 }
 
-/// The essence of a media type: before any `;`, trimmed, lower case.
-pub fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
 const KEYS: [&str; 4] = [
     "schemas",
     "requireSchema",
@@ -97,30 +89,10 @@ const KEYS: [&str; 4] = [
     "maxReportedErrors",
 ];
 
-fn positive(map: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("`{key}` must be a positive integer, got {v}")),
-        },
-    }
-}
-
 impl Config {
     /// Parses the config and compiles every schema; the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("config is not JSON: {e}"))?;
-        let Value::Object(map) = value else {
-            return Err("config must be a JSON object".into());
-        };
-        if let Some(k) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown config key `{k}` (expected one of {})",
-                KEYS.join(", ")
-            ));
-        }
+        let map = parse_object(text, &KEYS)?;
         let schemas = match map.get("schemas") {
             Some(Value::Object(s)) if !s.is_empty() => s,
             Some(Value::Object(_)) => return Err("`schemas` must not be empty".into()),
@@ -171,9 +143,8 @@ impl Config {
         Ok(Config {
             schemas: compiled,
             require_schema,
-            max_blob_bytes: positive(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
-            max_reported_errors: positive(&map, "maxReportedErrors")?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            max_blob_bytes: positive_u64(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
+            max_reported_errors: positive_usize(&map, "maxReportedErrors")?
                 .unwrap_or(DEFAULT_MAX_REPORTED_ERRORS),
         })
     }

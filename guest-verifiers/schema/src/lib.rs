@@ -28,10 +28,9 @@ use serde_json::{Value, json};
 
 use vouch::verifier::log::{Level, log};
 use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{ExtensionValue, StoreError};
+use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
 use crate::config::Config;
-use crate::manifest::Manifest;
 
 /// JSON Schema of the configuration, published in the metadata.
 const CONFIG_SCHEMA: &str = r#"{
@@ -50,40 +49,16 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct SchemaVerifier;
 
-fn failed(reason: &str, message: String) -> Report {
-    Report {
-        is_success: false,
-        message,
-        error_reason: Some(reason.to_owned()),
-        extensions: Vec::new(),
-    }
-}
-
-fn store_failure(what: &str, e: StoreError) -> Report {
-    match e {
-        StoreError::TooLarge(cap) => failed(
-            "TOO_LARGE",
-            format!("{what} is larger than the host's cap of {cap} bytes"),
-        ),
-        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
-        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
-        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
-        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
-    }
-}
+verifier_common::report_helpers!();
 
 fn run(req: Request) -> Report {
     let config = match Config::parse(&req.config) {
         Ok(c) => c,
         Err(e) => return failed("CONFIG_INVALID", e),
     };
-    let bytes = match get_manifest(&req.artifact) {
-        Ok(b) => b,
-        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
-    };
-    let manifest = match Manifest::parse(&bytes) {
+    let manifest = match read_manifest(&req.artifact) {
         Ok(m) => m,
-        Err(e) => return failed("INVALID_MANIFEST", e),
+        Err(r) => return r,
     };
     let artifact_type = manifest
         .artifact_type
@@ -114,7 +89,7 @@ fn run(req: Request) -> Report {
             is_success: true,
             message,
             error_reason: None,
-            extensions: vec![("validated".into(), ExtensionValue::Json("false".into()))],
+            extensions: vec![("validated".into(), json(false))],
         };
     }
     let mut problems = Vec::new();
@@ -124,29 +99,10 @@ fn run(req: Request) -> Report {
             "layer {} ({}, {})",
             layer.index, layer.media_type, layer.digest
         );
-        if layer.size > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    layer.size, config.max_blob_bytes
-                ),
-            );
-        }
-        let blob = match get_blob(&layer.digest) {
+        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(e) => return store_failure(&what, e),
+            Err(r) => return r,
         };
-        if blob.len() as u64 > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    blob.len(),
-                    config.max_blob_bytes
-                ),
-            );
-        }
         let doc: Value = match serde_json::from_slice(&blob) {
             Ok(v) => v,
             Err(e) => return failed("INVALID_JSON", format!("{what} is not JSON: {e}")),
@@ -181,16 +137,10 @@ fn run(req: Request) -> Report {
         )
     });
     let extensions = vec![
-        ("validated".into(), ExtensionValue::Json("true".into())),
-        (
-            "layers".into(),
-            ExtensionValue::Json(selected.len().to_string()),
-        ),
-        ("errors".into(), ExtensionValue::Json(total.to_string())),
-        (
-            "errorDetails".into(),
-            ExtensionValue::Json(Value::Array(problems).to_string()),
-        ),
+        ("validated".into(), json(true)),
+        ("layers".into(), json(selected.len())),
+        ("errors".into(), json(total)),
+        ("errorDetails".into(), json(problems)),
     ];
     match first {
         None => Report {

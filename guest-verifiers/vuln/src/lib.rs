@@ -28,13 +28,15 @@ pub mod time;
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
 use serde_json::{Map, Value, json};
+use verifier_common::media_type::essence;
+use verifier_common::time::now_unix;
 
 use vouch::verifier::log::{Level, log};
 use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{ExtensionValue, StoreError};
+use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
 use crate::manifest::Manifest;
-use crate::policy::{Config, DEFAULT_MEDIA_TYPES, Evaluation, essence};
+use crate::policy::{Config, DEFAULT_MEDIA_TYPES, Evaluation};
 use crate::sarif::Severity;
 
 /// Annotation holding the report's creation time.
@@ -58,34 +60,7 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct Vuln;
 
-fn failed(reason: &str, message: String) -> Report {
-    Report {
-        is_success: false,
-        message,
-        error_reason: Some(reason.to_owned()),
-        extensions: Vec::new(),
-    }
-}
-
-fn store_failure(what: &str, e: StoreError) -> Report {
-    match e {
-        StoreError::TooLarge(cap) => failed(
-            "TOO_LARGE",
-            format!("{what} is larger than the host's cap of {cap} bytes"),
-        ),
-        StoreError::NotFound(s) => failed("STORE_ERROR", format!("{what}: not found: {s}")),
-        StoreError::Denied(s) => failed("STORE_ERROR", format!("{what}: denied: {s}")),
-        StoreError::Invalid(s) => failed("STORE_ERROR", format!("{what}: invalid: {s}")),
-        StoreError::Unavailable(s) => failed("STORE_ERROR", format!("{what}: unavailable: {s}")),
-    }
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+verifier_common::report_helpers!();
 
 /// The outcome of the `maxAge` check.
 enum Age {
@@ -132,13 +107,9 @@ fn run(req: Request) -> Report {
         Ok(c) => c,
         Err(e) => return failed("CONFIG_INVALID", e),
     };
-    let bytes = match get_manifest(&req.artifact) {
-        Ok(b) => b,
-        Err(e) => return store_failure(&format!("manifest {}", req.artifact.digest), e),
-    };
-    let manifest = match Manifest::parse(&bytes) {
+    let manifest = match read_manifest(&req.artifact) {
         Ok(m) => m,
-        Err(e) => return failed("INVALID_MANIFEST", e),
+        Err(r) => return r,
     };
     let layers: Vec<_> = manifest
         .layers
@@ -146,47 +117,23 @@ fn run(req: Request) -> Report {
         .filter(|l| config.media_types.contains(&essence(&l.media_type)))
         .collect();
     if layers.is_empty() {
-        let found: Vec<&str> = manifest
-            .layers
-            .iter()
-            .map(|l| l.media_type.as_str())
-            .collect();
         return failed(
             "INVALID_SARIF",
             format!(
                 "artifact {} has no layer of media type {} (layers: [{}])",
                 req.artifact.digest,
                 config.media_types.join(" or "),
-                found.join(", ")
+                manifest.media_types().join(", ")
             ),
         );
     }
     let mut eval = Evaluation::default();
     for layer in layers {
         let what = format!("report layer {} ({})", layer.index, layer.digest);
-        if layer.size > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    layer.size, config.max_blob_bytes
-                ),
-            );
-        }
-        let blob = match get_blob(&layer.digest) {
+        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(e) => return store_failure(&what, e),
+            Err(r) => return r,
         };
-        if blob.len() as u64 > config.max_blob_bytes {
-            return failed(
-                "TOO_LARGE",
-                format!(
-                    "{what} is {} bytes, over maxBlobBytes {}",
-                    blob.len(),
-                    config.max_blob_bytes
-                ),
-            );
-        }
         let findings = match sarif::parse(&blob) {
             Ok(f) => f,
             Err(e) => {
@@ -220,26 +167,11 @@ fn run(req: Request) -> Report {
         .map(|(id, why)| json!({"id": id, "reason": why}))
         .collect();
     let mut extensions = vec![
-        (
-            "findings".into(),
-            ExtensionValue::Json(eval.total().to_string()),
-        ),
-        (
-            "severityCounts".into(),
-            ExtensionValue::Json(Value::Object(counts).to_string()),
-        ),
-        (
-            "allowed".into(),
-            ExtensionValue::Json(eval.allowed.to_string()),
-        ),
-        (
-            "denied".into(),
-            ExtensionValue::Json(eval.denied.len().to_string()),
-        ),
-        (
-            "deniedCVEs".into(),
-            ExtensionValue::Json(Value::Array(denied).to_string()),
-        ),
+        ("findings".into(), json(eval.total())),
+        ("severityCounts".into(), json(counts)),
+        ("allowed".into(), json(eval.allowed)),
+        ("denied".into(), json(eval.denied.len())),
+        ("deniedCVEs".into(), json(denied)),
     ];
     let mut problems: Vec<(&str, String)> = Vec::new();
     match check_age(&config, &manifest, now_unix()) {
@@ -255,7 +187,7 @@ fn run(req: Request) -> Report {
                 ));
             }
             extensions.push(("created".into(), ExtensionValue::Text(created)));
-            extensions.push(("ageSeconds".into(), ExtensionValue::Json(age.to_string())));
+            extensions.push(("ageSeconds".into(), json(age)));
         }
         Age::Unknown(why) => problems.push(("REPORT_AGE_UNKNOWN", why)),
     }

@@ -18,6 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
+use verifier_common::config::{parse_object_or_empty, positive_u64, positive_usize};
+use verifier_common::media_type::essence;
 
 use crate::sarif::{Finding, Severity};
 use crate::time::parse_duration;
@@ -78,43 +80,10 @@ fn strings(map: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
     }
 }
 
-fn positive(map: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("`{key}` must be a positive integer, got {v}")),
-        },
-    }
-}
-
-/// The essence of a media type: before any `;`, trimmed, lower case.
-pub fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
 impl Config {
     /// Parses the config JSON (an empty string means `{}`); the error names the offending key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let value: Value = if text.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_json::from_str(text).map_err(|e| format!("config is not JSON: {e}"))?
-        };
-        let Value::Object(map) = value else {
-            return Err("config must be a JSON object".into());
-        };
-        if let Some(k) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown config key `{k}` (expected one of {})",
-                KEYS.join(", ")
-            ));
-        }
+        let map = parse_object_or_empty(text, &KEYS)?;
         let deny_severity = match map.get("denySeverity") {
             None => None,
             Some(Value::String(s)) => match Severity::from_name(s) {
@@ -161,9 +130,8 @@ impl Config {
             allow_cves,
             max_age_secs,
             media_types,
-            max_blob_bytes: positive(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
-            max_reported_ids: positive(&map, "maxReportedIds")?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            max_blob_bytes: positive_u64(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
+            max_reported_ids: positive_usize(&map, "maxReportedIds")?
                 .unwrap_or(DEFAULT_MAX_REPORTED_IDS),
         })
     }

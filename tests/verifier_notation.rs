@@ -939,8 +939,18 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
         .unwrap();
     let over_sig = fx::timestamp_token(&tsa, &sig, signed, None).unwrap();
     let altered_over_sig = replace_bytes(&over_sig, year.as_bytes(), earlier.as_bytes());
+    // A token whose ESS attribute names another certificate than the one that signed it (a
+    // substituted TSA certificate), and one with no ESS attribute at all.
+    let substituted = fx::TokenEss::Certificate(tsa.root_der.clone());
+    let substituted = fx::timestamp_token_with(&tsa, &sig, signed, None, &substituted).unwrap();
+    let unbound = fx::timestamp_token_with(&tsa, &sig, signed, None, &fx::TokenEss::Absent);
     for (token, text) in [
         (altered_over_sig, "messageDigest does not match its TSTInfo"),
+        (substituted, "names another certificate than its signer's"),
+        (
+            unbound.unwrap(),
+            "no signingCertificateV2 or signingCertificate",
+        ),
         (
             b"\x30\x03\x02\x01\x01".to_vec(),
             "malformed timestamp token",

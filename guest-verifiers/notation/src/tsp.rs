@@ -3,11 +3,14 @@
 //!
 //! [`verify_token`] checks, in order: the structure; the message imprint is the digest of the
 //! envelope's signature; the signed attributes' `contentType` is `id-ct-TSTInfo` and their
-//! `messageDigest` is the digest of the `TSTInfo` DER; the signer's signature over the DER of the
-//! signed attributes (re-tagged as a SET) verifies with the certificate `sid` names (on the
-//! host); and the TSA's certificates chain to the `tsa` trust store at the timestamp's time with
-//! the `timeStamping` extended key usage (on the host). All parsing is here; all cryptography is
-//! the host's.
+//! `messageDigest` is the digest of the `TSTInfo` DER; the certificate `sid` names is the one the
+//! signed ESS `signingCertificateV2` (RFC 5816) or `signingCertificate` (RFC 2634, SHA-1)
+//! attribute hashes, so the signer certificate cannot be swapped for another with the same key
+//! or name (RFC 3161 §2.4.1 requires the attribute); the signer's signature over the DER of the
+//! signed attributes (re-tagged as a SET) verifies with that certificate (on the host); and the
+//! TSA's certificates chain to the `tsa` trust store at the timestamp's time with the
+//! `timeStamping` extended key usage (on the host). All parsing is here; all cryptography is the
+//! host's, except the SHA-1 of a v1 ESS certificate hash.
 
 use crate::der::{self, Reader, Tlv};
 use crate::verify::{HashAlg, Host, SigAlg, SigEncoding};
@@ -20,10 +23,28 @@ const TST_INFO: &str = "1.2.840.113549.1.9.16.1.4";
 const ATTR_CONTENT_TYPE: &str = "1.2.840.113549.1.9.3";
 /// `id-messageDigest` attribute.
 const ATTR_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
+/// `id-aa-signingCertificateV2` attribute (RFC 5816).
+const ATTR_SIGNING_CERT_V2: &str = "1.2.840.113549.1.9.16.2.47";
+/// `id-aa-signingCertificate` attribute (RFC 2634; its hash is SHA-1).
+const ATTR_SIGNING_CERT: &str = "1.2.840.113549.1.9.16.2.12";
 /// Extended key usage a TSA certificate must have.
 pub const TIME_STAMPING_EKU: &str = "1.3.6.1.5.5.7.3.8";
 /// Subject key identifier extension.
 const SUBJECT_KEY_ID: &str = "2.5.29.14";
+
+/// The hash of a certificate as an ESS `ESSCertID` / `ESSCertIDv2` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EssCertId<'a> {
+    /// The hash algorithm OID (`ESSCertIDv2.hashAlgorithm`, SHA-256 by default; SHA-1 for v1).
+    pub hash_alg: String,
+    /// `certHash`.
+    pub hash: &'a [u8],
+}
+
+/// SHA-1 OID.
+const SHA1: &str = "1.3.14.3.2.26";
+/// SHA-256 OID.
+const SHA256_OID: &str = "2.16.840.1.101.3.4.2.1";
 
 /// A timestamp that verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +84,8 @@ pub struct Token<'a> {
     pub signed_attrs: &'a [u8],
     /// The `messageDigest` signed attribute.
     pub message_digest: &'a [u8],
+    /// The first certificate of the ESS signing-certificate attribute: the signer's, by hash.
+    pub signing_cert: Option<EssCertId<'a>>,
     /// `SignerInfo.signatureAlgorithm` OID.
     pub sig_alg: String,
     /// `SignerInfo.signatureAlgorithm` parameters (raw), if any.
@@ -174,7 +197,7 @@ pub fn parse(token: &[u8]) -> Result<Token<'_>, String> {
     let attrs = si
         .optional(der::context(0))?
         .ok_or("the timestamp's SignerInfo has no signed attributes (RFC 3161 requires them)")?;
-    let (content_type, message_digest) = signed_attributes(attrs.value)?;
+    let (content_type, message_digest, signing_cert) = signed_attributes(attrs.value)?;
     if content_type != TST_INFO {
         return Err(format!(
             "the signed contentType attribute is {content_type}, not id-ct-TSTInfo"
@@ -189,15 +212,18 @@ pub fn parse(token: &[u8]) -> Result<Token<'_>, String> {
         digest_alg,
         signed_attrs: attrs.raw,
         message_digest,
+        signing_cert,
         sig_alg,
         sig_alg_params,
         signature,
     })
 }
 
-/// The `contentType` and `messageDigest` of a signed attribute set (each exactly once).
-fn signed_attributes(value: &[u8]) -> Result<(String, &[u8]), String> {
+/// The `contentType` and `messageDigest` of a signed attribute set (each exactly once), and the
+/// ESS signing certificate (v2 preferred over v1 when both are present).
+fn signed_attributes(value: &[u8]) -> Result<(String, &[u8], Option<EssCertId<'_>>), String> {
     let (mut content_type, mut digest) = (None, None);
+    let (mut ess_v2, mut ess_v1) = (None, None);
     let mut r = Reader::new(value);
     while !r.is_empty() {
         let mut attr = r.nested(der::SEQUENCE, "signed attribute")?;
@@ -210,14 +236,28 @@ fn signed_attributes(value: &[u8]) -> Result<(String, &[u8]), String> {
                 content_type.replace(der::oid_string(v.value)).is_some()
             }
             ATTR_MESSAGE_DIGEST if v.tag == der::OCTET_STRING => digest.replace(v.value).is_some(),
-            ATTR_CONTENT_TYPE | ATTR_MESSAGE_DIGEST => {
+            ATTR_SIGNING_CERT_V2 if v.tag == der::SEQUENCE => ess_v2
+                .replace(
+                    ess_cert_id(v.value, true).map_err(|e| format!("signingCertificateV2: {e}"))?,
+                )
+                .is_some(),
+            ATTR_SIGNING_CERT if v.tag == der::SEQUENCE => ess_v1
+                .replace(
+                    ess_cert_id(v.value, false).map_err(|e| format!("signingCertificate: {e}"))?,
+                )
+                .is_some(),
+            ATTR_CONTENT_TYPE | ATTR_MESSAGE_DIGEST | ATTR_SIGNING_CERT_V2 | ATTR_SIGNING_CERT => {
                 return Err(format!(
                     "signed attribute {id} has a value of the wrong type"
                 ));
             }
             _ => false,
         };
-        if slot || !single && matches!(id.as_str(), ATTR_CONTENT_TYPE | ATTR_MESSAGE_DIGEST) {
+        let unique = matches!(
+            id.as_str(),
+            ATTR_CONTENT_TYPE | ATTR_MESSAGE_DIGEST | ATTR_SIGNING_CERT_V2 | ATTR_SIGNING_CERT
+        );
+        if slot || !single && unique {
             return Err(format!(
                 "signed attribute {id} appears or has values more than once"
             ));
@@ -226,7 +266,40 @@ fn signed_attributes(value: &[u8]) -> Result<(String, &[u8]), String> {
     Ok((
         content_type.ok_or("the signed attributes have no contentType")?,
         digest.ok_or("the signed attributes have no messageDigest")?,
+        ess_v2.or(ess_v1),
     ))
+}
+
+/// The first `ESSCertID` (v1: SHA-1 `certHash` first) or `ESSCertIDv2` (optional
+/// `hashAlgorithm`, SHA-256 by default, then `certHash`) of a `SigningCertificate(V2)` value
+/// (`SEQUENCE { certs SEQUENCE OF …, policies … OPTIONAL }`).
+fn ess_cert_id(value: &[u8], v2: bool) -> Result<EssCertId<'_>, String> {
+    let mut sc = Reader::new(value);
+    let mut certs = sc.nested(der::SEQUENCE, "certs")?;
+    let mut id = certs.nested(der::SEQUENCE, "the first ESSCertID")?;
+    let hash_alg = if v2 && id.peek_tag() == Some(der::SEQUENCE) {
+        algorithm(&mut id, "ESSCertIDv2.hashAlgorithm")?.0
+    } else if v2 {
+        SHA256_OID.to_owned()
+    } else {
+        SHA1.to_owned()
+    };
+    let hash = id.expect(der::OCTET_STRING, "certHash")?.value;
+    Ok(EssCertId { hash_alg, hash })
+}
+
+/// Whether `cert` is the certificate `ess` hashes.
+fn ess_names<H: Host>(host: &H, ess: &EssCertId<'_>, cert: &[u8]) -> Result<bool, String> {
+    use sha1::Digest as _;
+    let digest = if ess.hash_alg == SHA1 {
+        sha1::Sha1::digest(cert).to_vec()
+    } else {
+        host.digest(
+            hash_alg(&ess.hash_alg, "the ESS certificate hash algorithm")?,
+            cert,
+        )
+    };
+    Ok(digest == ess.hash)
 }
 
 fn hash_alg(oid: &str, what: &str) -> Result<HashAlg, String> {
@@ -390,6 +463,13 @@ pub fn verify_token<H: Host>(
     let signer = signer.ok_or(
         "the timestamp token does not carry its signer's certificate (SignedData.certificates)",
     )?;
+    let ess = t.signing_cert.as_ref().ok_or(
+        "the timestamp's signed attributes have no signingCertificateV2 or signingCertificate \
+         (RFC 3161 §2.4.1): nothing binds the TSA certificate to the signature",
+    )?;
+    if !ess_names(host, ess, t.certs[signer])? {
+        return Err("the timestamp's signed signingCertificate attribute names another certificate than its signer's (the certificate was substituted)".into());
+    }
     let mut set = t.signed_attrs.to_vec();
     set[0] = der::SET; // the signature covers the attributes as an explicit SET OF
     host.verify_signature(
@@ -437,6 +517,8 @@ mod tests {
         let mut out = vec![tag];
         if value.len() < 0x80 {
             out.push(value.len() as u8);
+        } else if value.len() < 0x100 {
+            out.extend([0x81, value.len() as u8]);
         } else {
             out.extend([0x82, (value.len() >> 8) as u8, value.len() as u8]);
         }
@@ -549,6 +631,22 @@ mod tests {
         tamper_tst: bool,
         sid_serial: u8,
         good_signature: bool,
+        ess: Ess,
+    }
+
+    /// Which ESS signing-certificate attribute the token signs.
+    #[derive(Clone, Copy)]
+    enum Ess {
+        /// `signingCertificateV2`, hash algorithm left to its SHA-256 default.
+        V2,
+        /// `signingCertificateV2` naming SHA-256 explicitly.
+        V2Explicit,
+        /// `signingCertificate` (SHA-1).
+        V1,
+        /// `signingCertificateV2` hashing another certificate than the signer's.
+        OtherCert,
+        /// None.
+        Absent,
     }
 
     fn spec() -> Spec {
@@ -559,6 +657,7 @@ mod tests {
             tamper_tst: false,
             sid_serial: 7,
             good_signature: true,
+            ess: Ess::V2,
         }
     }
 
@@ -588,6 +687,26 @@ mod tests {
         } else {
             &tst
         };
+        let signer = cert(7);
+        let ess = |attr: &str, alg: Option<Vec<u8>>, hash: Vec<u8>| {
+            let id = seq(&[alg.unwrap_or_default(), tlv(der::OCTET_STRING, &hash)]);
+            seq(&[oid(attr), tlv(der::SET, &seq(&[seq(&[id])]))])
+        };
+        let v2 = |c: &[u8]| fake_digest(HashAlg::Sha256, c);
+        let ess = match s.ess {
+            Ess::V2 => ess(ATTR_SIGNING_CERT_V2, None, v2(&signer)),
+            Ess::V2Explicit => ess(ATTR_SIGNING_CERT_V2, Some(seq(&[oid(SHA256)])), v2(&signer)),
+            Ess::V1 => {
+                use sha1::Digest as _;
+                ess(
+                    ATTR_SIGNING_CERT,
+                    None,
+                    sha1::Sha1::digest(&signer).to_vec(),
+                )
+            }
+            Ess::OtherCert => ess(ATTR_SIGNING_CERT_V2, None, v2(&cert(3))),
+            Ess::Absent => Vec::new(),
+        };
         let attrs = [
             seq(&[oid(ATTR_CONTENT_TYPE), tlv(der::SET, &oid(TST_INFO))]),
             seq(&[
@@ -597,9 +716,9 @@ mod tests {
                     &tlv(der::OCTET_STRING, &fake_digest(HashAlg::Sha256, digest_of)),
                 ),
             ]),
+            ess,
         ]
         .concat();
-        let signer = cert(7);
         let mut sig = fake_digest(HashAlg::Sha256, &tlv(der::SET, &attrs));
         sig.push(*signer.last().unwrap() ^ u8::from(!s.good_signature));
         let issuer = seq(&[tlv(der::SET, &seq(&[oid("2.5.4.3"), tlv(0x0c, b"Root")]))]);
@@ -655,6 +774,14 @@ mod tests {
     }
 
     #[test]
+    fn the_signer_is_bound_by_either_ess_attribute() {
+        for ess in [Ess::V2, Ess::V2Explicit, Ess::V1] {
+            let t = verify(&Spec { ess, ..spec() }).unwrap();
+            assert_eq!(t.tsa_subject, "CN=TSA 2");
+        }
+    }
+
+    #[test]
     fn every_broken_link_is_named() {
         let cases: Vec<(Spec, &str)> = vec![
             (
@@ -691,6 +818,20 @@ mod tests {
                     ..spec()
                 },
                 "signature does not verify",
+            ),
+            (
+                Spec {
+                    ess: Ess::OtherCert,
+                    ..spec()
+                },
+                "names another certificate than its signer's",
+            ),
+            (
+                Spec {
+                    ess: Ess::Absent,
+                    ..spec()
+                },
+                "no signingCertificateV2 or signingCertificate",
             ),
             (
                 Spec {

@@ -225,16 +225,15 @@ struct RegistryState {
     /// Until when the registry is known to lack the referrers API (it answered 404), so lists go
     /// straight to the tag-schema fallback instead of paying a 404 first (as oras-go does).
     no_referrers_api_until: Mutex<Option<std::time::Instant>>,
-    /// Requests sent by status code (`error`: no HTTP answer), for metrics.
-    requests: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Requests sent by status code (`None`: no HTTP answer), for metrics.
+    requests: Mutex<std::collections::BTreeMap<Option<u16>, u64>>,
 }
 
 impl RegistryState {
     /// Count a request that ended with `status` (`None`: no HTTP answer).
     fn count(&self, status: Option<StatusCode>) {
-        let label = status.map_or_else(|| "error".to_owned(), |s| s.as_u16().to_string());
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *requests.entry(label).or_default() += 1;
+        *requests.entry(status.map(|s| s.as_u16())).or_default() += 1;
     }
 }
 
@@ -318,7 +317,10 @@ impl RegistryClient {
                 let requests = st.requests.lock().unwrap_or_else(|p| p.into_inner());
                 requests
                     .iter()
-                    .map(|(status, n)| (st.host.clone(), status.clone(), *n))
+                    .map(|(status, n)| {
+                        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+                        (st.host.clone(), status, *n)
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();

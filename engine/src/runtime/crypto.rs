@@ -864,6 +864,21 @@ fn check_signature_shape(
     }
 }
 
+/// The algorithm cosign signs with for a public key of this kind (PEM or DER SPKI, PKCS#1 RSA, or
+/// a certificate): ECDSA P-256 with SHA-256, ECDSA P-384 with SHA-384, Ed25519, RSA PKCS#1 v1.5
+/// with SHA-256 (RSA-PSS with SHA-256 for a PSS-only key). For signatures whose algorithm the
+/// signed data does not name, such as simple-signing payloads verified with a configured key.
+pub fn cosign_algorithm(key: &[u8]) -> Result<SignatureAlgorithm, CryptoError> {
+    let (form, der) = decode_key_input(key)?;
+    Ok(match parse_host_key(form, &der)? {
+        HostKey::P256(_) => SignatureAlgorithm::EcdsaP256Sha256,
+        HostKey::P384(_) => SignatureAlgorithm::EcdsaP384Sha384,
+        HostKey::Rsa { pss_only: true, .. } => SignatureAlgorithm::RsaPssSha256,
+        HostKey::Rsa { .. } => SignatureAlgorithm::RsaPkcs1Sha256,
+        HostKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
+    })
+}
+
 /// Verify `signature` over `message` with a public key or certificate (PEM or DER; SPKI, PKCS#1
 /// RSA or X.509). `encoding` only matters for ECDSA.
 pub fn verify_signature(
@@ -1705,6 +1720,23 @@ mod tests {
         let (pkcs8, _) = Pem::read(Cursor::new(pem.as_slice())).unwrap();
         assert_eq!(pkcs8.label, "PRIVATE KEY");
         Some((pkcs8.contents, spki))
+    }
+
+    #[test]
+    fn cosign_algorithms_follow_the_key() {
+        use SignatureAlgorithm as A;
+        for (key, alg) in [(p256(), A::EcdsaP256Sha256), (p384(), A::EcdsaP384Sha384)] {
+            assert_eq!(
+                cosign_algorithm(&key.subject_public_key_info()).unwrap(),
+                alg
+            );
+        }
+        let ed = ed25519().subject_public_key_info();
+        assert_eq!(cosign_algorithm(&ed).unwrap(), A::Ed25519);
+        if let Some((_, spki)) = openssl_rsa(2048) {
+            assert_eq!(cosign_algorithm(&spki).unwrap(), A::RsaPkcs1Sha256);
+        }
+        assert!(cosign_algorithm(b"not a key").is_err());
     }
 
     #[test]

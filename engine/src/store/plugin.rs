@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
-use crate::runtime::crypto::{SignatureAlgorithm, SignatureEncoding, verify_signature};
+use crate::runtime::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::runtime::{Limits, Runtime, RuntimeError, Verifier, VerifierMetadata};
 
 /// The scheme prefix of a verifier `path` that names an OCI artifact.
@@ -399,13 +399,12 @@ impl VerifyingKeys {
             .map_err(|e| format!("signature annotation is not base64: {e}"))?;
         let mut why = Vec::new();
         for (i, key) in self.keys.iter().enumerate() {
-            match verify_signature(
-                SignatureAlgorithm::EcdsaP256Sha256,
-                SignatureEncoding::Der,
-                key,
-                payload,
-                &signature,
-            ) {
+            // ECDSA signatures are ASN.1 DER, as cosign writes them; the encoding is ignored
+            // for RSA and Ed25519.
+            let verified = cosign_algorithm(key).and_then(|alg| {
+                verify_signature(alg, SignatureEncoding::Der, key, payload, &signature)
+            });
+            match verified {
                 Ok(()) => return Ok(format!("{} (key {})", self.path.display(), i + 1)),
                 Err(e) => why.push(format!("key {}: {e}", i + 1)),
             }
@@ -1148,6 +1147,57 @@ mod tests {
                 .unwrap_err()
                 .contains("base64")
         );
+    }
+
+    #[test]
+    fn signatures_by_p384_and_ed25519_keys_verify_too() {
+        use rcgen::PublicKeyData as _;
+        use ring::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, Ed25519KeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        let digest = Digest::sha256_of(b"manifest");
+        let payload = simple_signing_payload("127.0.0.1:5000/plugins/demo", &digest);
+        // (public key as SPKI PEM, signature) per kind of key cosign may hold.
+        let p384 = {
+            let pkcs8 =
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng).unwrap();
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+                    .unwrap();
+            let spki = rcgen::KeyPair::try_from(pkcs8.as_ref())
+                .unwrap()
+                .subject_public_key_info();
+            (
+                pem("PUBLIC KEY", &spki),
+                pair.sign(&rng, &payload).unwrap().as_ref().to_vec(),
+            )
+        };
+        let ed25519 = {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+            let spki = rcgen::KeyPair::try_from(pkcs8.as_ref())
+                .unwrap()
+                .subject_public_key_info();
+            (
+                pem("PUBLIC KEY", &spki),
+                pair.sign(&payload).as_ref().to_vec(),
+            )
+        };
+        for (what, (public, sig)) in [("P-384", p384), ("Ed25519", ed25519)] {
+            let keys = VerifyingKeys::from_pem(public.as_bytes(), Path::new("k.pub")).unwrap();
+            let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+            assert!(
+                keys.verify_simple_signing(&payload, &sig, &digest).is_ok(),
+                "{what}"
+            );
+            let mut tampered = payload.clone();
+            let last = tampered.len() - 2;
+            tampered[last] = b' ';
+            assert!(
+                keys.verify_simple_signing(&tampered, &sig, &digest)
+                    .is_err(),
+                "{what}"
+            );
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub enum PluginCommand {
         wasm: PathBuf,
         /// Where to push: `registry/repo:tag` (an `oci://` prefix is accepted).
         reference: String,
-        /// Sign with this ECDSA P-256 PKCS#8 PEM private key (cosign simple signing, attached as
+        /// Sign with this PKCS#8 PEM private key (ECDSA P-256 or P-384, or Ed25519) (cosign simple signing, attached as
         /// a referrer of the plugin manifest).
         #[arg(long)]
         sign_key: Option<PathBuf>,

@@ -81,6 +81,11 @@ pub struct CallStats {
 
 impl HostState {
     /// State for one call of `verifier`; `call` is `None` outside `verify`.
+    /// The subject side it was made with, to make another store for the same call.
+    pub(crate) fn take_scope(&mut self) -> Option<CallScope> {
+        self.call.take()
+    }
+
     pub(crate) fn new(verifier: Arc<str>, call: Option<CallScope>, limits: &Limits) -> Self {
         let stdout = MemoryOutputPipe::new(limits.log_bytes as usize);
         let stderr = MemoryOutputPipe::new(limits.log_bytes as usize);

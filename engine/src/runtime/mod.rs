@@ -37,6 +37,10 @@ pub use self::limits::{LimitExceeded, LimitKind, Limits};
 use crate::oci::{Descriptor, Digest};
 use crate::store::StoreAccess;
 
+/// Instantiations retried after a transient pool-exhaustion failure (see
+/// [`Runtime::call_with_stats`]), 1 ms apart.
+const POOL_RETRIES: u32 = 50;
+
 /// Process-wide runtime settings.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -589,6 +593,66 @@ impl Runtime {
                 message: e.to_string(),
             })?;
 
+        // The pool has a slot for every permit, but wasmtime returns freed slots to it in
+        // batches, and an allocation racing another thread's flush can find none: such a
+        // failure is retried in a fresh store (a failed instantiation may hold part of the slots
+        // it took until its store is dropped).
+        let run = async {
+            let mut scope = scope;
+            let mut attempt = 0;
+            loop {
+                let mut store = self.new_store(verifier, scope.take(), quota.clone());
+                match verifier.pre.instantiate_async(&mut store).await {
+                    Ok(instance) => {
+                        let out = f(&instance, &mut store).await;
+                        return Ok::<_, CallError>((store, out));
+                    }
+                    Err(e)
+                        if attempt < POOL_RETRIES
+                            && e.is::<wasmtime::PoolConcurrencyLimitError>() =>
+                    {
+                        attempt += 1;
+                        scope = store.into_data().take_scope();
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err(e) => {
+                        return Err(CallError::Instantiate {
+                            verifier: name.clone(),
+                            message: format!("{e:#}"),
+                        });
+                    }
+                }
+            }
+        };
+        let (store, out) = match tokio::time::timeout(limits.wall_time, run).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(CallError::Limit {
+                    verifier: name,
+                    limit: LimitExceeded {
+                        kind: LimitKind::WallTime,
+                        limit: limits.wall_time.as_millis() as u64,
+                    },
+                });
+            }
+        };
+        let state = store.into_data();
+        *stats = state.stats.clone();
+        emit_output(&name, "stdout", &state.stdout.contents());
+        let stderr = state.stderr.contents();
+        emit_output(&name, "stderr", &stderr);
+        out.map_err(|e| classify(&name, limits, e, &state, &stderr))
+    }
+
+    /// A fresh store for one call of `verifier`: its limits, and an epoch callback that enforces
+    /// its CPU deadline and `quota`.
+    fn new_store(
+        &self,
+        verifier: &Verifier,
+        scope: Option<CallScope>,
+        quota: Option<Arc<CpuQuota>>,
+    ) -> Store<HostState> {
+        let limits = &verifier.limits;
         let mut store = Store::new(
             &self.engine,
             HostState::new(verifier.name.clone(), scope, limits),
@@ -623,36 +687,7 @@ impl Runtime {
             }
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-
-        let run = async {
-            let instance = verifier
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| CallError::Instantiate {
-                    verifier: name.clone(),
-                    message: format!("{e:#}"),
-                })?;
-            Ok::<_, CallError>(f(&instance, &mut store).await)
-        };
-        let out = match tokio::time::timeout(limits.wall_time, run).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(CallError::Limit {
-                    verifier: name,
-                    limit: LimitExceeded {
-                        kind: LimitKind::WallTime,
-                        limit: limits.wall_time.as_millis() as u64,
-                    },
-                });
-            }
-        };
-        let state = store.into_data();
-        *stats = state.stats.clone();
-        emit_output(&name, "stdout", &state.stdout.contents());
-        let stderr = state.stderr.contents();
-        emit_output(&name, "stderr", &stderr);
-        out.map_err(|e| classify(&name, limits, e, &state, &stderr))
+        store
     }
 }
 

@@ -21,7 +21,10 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair as _,
+};
 use serde::Deserialize;
 
 use super::check_content;
@@ -198,10 +201,18 @@ pub fn oci_path(path: &Path) -> Option<&str> {
 // Keys
 // ---------------------------------------------------------------------------------------------
 
-/// An ECDSA P-256 signing key (PKCS#8, unencrypted PEM `PRIVATE KEY`).
+/// A signing key (PKCS#8, unencrypted PEM `PRIVATE KEY`): ECDSA P-256 (what `keygen` makes),
+/// ECDSA P-384 or Ed25519.
 pub struct SigningKey {
-    pair: EcdsaKeyPair,
+    pair: Pair,
     rng: SystemRandom,
+}
+
+/// The key pair behind a [`SigningKey`].
+enum Pair {
+    P256(EcdsaKeyPair),
+    P384(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -253,44 +264,68 @@ impl SigningKey {
                 "`{label}` is encrypted; an unencrypted PKCS#8 `PRIVATE KEY` is required"
             ))),
             label => Err(fail(format!(
-                "PEM label `{label}`; an ECDSA P-256 PKCS#8 `PRIVATE KEY` is required"
+                "PEM label `{label}`; a PKCS#8 `PRIVATE KEY` (ECDSA P-256, P-384 or Ed25519) is required"
             ))),
         }
     }
 
     fn from_pkcs8_der(der: &[u8], path: &Path) -> Result<SigningKey, PluginError> {
         let rng = SystemRandom::new();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng).map_err(|e| {
-                PluginError::Key {
+        let pair = if let Ok(p) =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
+        {
+            Pair::P256(p)
+        } else if let Ok(p) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, der, &rng) {
+            Pair::P384(p)
+        } else {
+            // `maybe_unchecked`: also the PKCS#8 v1 form OpenSSL writes (no public key inside).
+            let p =
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| PluginError::Key {
                     path: path.to_owned(),
-                    reason: format!("not an ECDSA P-256 PKCS#8 private key ({e})"),
-                }
-            })?;
+                    reason: format!(
+                        "not an ECDSA P-256, ECDSA P-384 or Ed25519 PKCS#8 private key ({e})"
+                    ),
+                })?;
+            Pair::Ed25519(p)
+        };
         Ok(SigningKey { pair, rng })
     }
 
-    /// Sign `message` (ECDSA P-256 over SHA-256, ASN.1 DER signature, as cosign does).
+    /// Sign `message` as cosign does: ECDSA over SHA-256 (P-256) or SHA-384 (P-384) with an
+    /// ASN.1 DER signature, or Ed25519.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PluginError> {
-        self.pair
-            .sign(&self.rng, message)
-            .map(|s| s.as_ref().to_vec())
-            .map_err(|_| PluginError::Key {
-                path: PathBuf::from("<signing key>"),
-                reason: "signing failed".into(),
-            })
+        let signed = match &self.pair {
+            Pair::P256(p) | Pair::P384(p) => {
+                p.sign(&self.rng, message).map(|s| s.as_ref().to_vec())
+            }
+            Pair::Ed25519(p) => Ok(p.sign(message).as_ref().to_vec()),
+        };
+        signed.map_err(|_| PluginError::Key {
+            path: PathBuf::from("<signing key>"),
+            reason: "signing failed".into(),
+        })
     }
 
     /// The public key as SubjectPublicKeyInfo DER.
     pub fn public_key_spki_der(&self) -> Vec<u8> {
-        // SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (uncompressed point) }
+        // SEQUENCE { SEQUENCE { algorithm (, curve) }, BIT STRING (the key) }
         const P256_SPKI_PREFIX: [u8; 26] = [
             0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
             0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
         ];
-        let mut der = P256_SPKI_PREFIX.to_vec();
-        der.extend_from_slice(self.pair.public_key().as_ref());
-        der
+        const P384_SPKI_PREFIX: [u8; 23] = [
+            0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+        ];
+        const ED25519_SPKI_PREFIX: [u8; 12] = [
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        let (prefix, key): (&[u8], &[u8]) = match &self.pair {
+            Pair::P256(p) => (&P256_SPKI_PREFIX, p.public_key().as_ref()),
+            Pair::P384(p) => (&P384_SPKI_PREFIX, p.public_key().as_ref()),
+            Pair::Ed25519(p) => (&ED25519_SPKI_PREFIX, p.public_key().as_ref()),
+        };
+        [prefix, key].concat()
     }
 
     /// The public key as PEM `PUBLIC KEY` (SPKI), the form [`VerifyingKeys`] reads.
@@ -1150,41 +1185,18 @@ mod tests {
     }
 
     #[test]
-    fn signatures_by_p384_and_ed25519_keys_verify_too() {
-        use rcgen::PublicKeyData as _;
-        use ring::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, Ed25519KeyPair};
+    fn p384_and_ed25519_keys_sign_and_verify_too() {
         let rng = ring::rand::SystemRandom::new();
         let digest = Digest::sha256_of(b"manifest");
         let payload = simple_signing_payload("127.0.0.1:5000/plugins/demo", &digest);
-        // (public key as SPKI PEM, signature) per kind of key cosign may hold.
-        let p384 = {
-            let pkcs8 =
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng).unwrap();
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                    .unwrap();
-            let spki = rcgen::KeyPair::try_from(pkcs8.as_ref())
-                .unwrap()
-                .subject_public_key_info();
-            (
-                pem("PUBLIC KEY", &spki),
-                pair.sign(&rng, &payload).unwrap().as_ref().to_vec(),
-            )
-        };
-        let ed25519 = {
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-            let spki = rcgen::KeyPair::try_from(pkcs8.as_ref())
-                .unwrap()
-                .subject_public_key_info();
-            (
-                pem("PUBLIC KEY", &spki),
-                pair.sign(&payload).as_ref().to_vec(),
-            )
-        };
-        for (what, (public, sig)) in [("P-384", p384), ("Ed25519", ed25519)] {
+        let p384 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng).unwrap();
+        let ed25519 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        for (what, pkcs8) in [("P-384", p384.as_ref()), ("Ed25519", ed25519.as_ref())] {
+            let private = pem("PRIVATE KEY", pkcs8);
+            let key = SigningKey::from_pem(private.as_bytes(), Path::new("k.pem")).unwrap();
+            let public = key.public_key_pem();
             let keys = VerifyingKeys::from_pem(public.as_bytes(), Path::new("k.pub")).unwrap();
-            let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+            let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(&payload).unwrap());
             assert!(
                 keys.verify_simple_signing(&payload, &sig, &digest).is_ok(),
                 "{what}"

@@ -241,34 +241,6 @@ async fn rate_limit_storm_honours_retry_after_then_fails_clearly() {
 
 #[tokio::test]
 async fn transient_errors_recover_within_the_attempt_budget() {
-    let (reg, s) = setup(config()).await;
-    let m = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
-    reg.behave(|b| {
-        b.storm = Some(StatusStorm {
-            status: 503,
-            retry_after: None,
-            remaining: Some(2),
-        })
-    });
-    let bytes = s.get_manifest(&m).await.unwrap();
-    assert_eq!(&bytes[..], MANIFEST);
-    assert_eq!(reg.requests(), 3);
-    // A connection refused is retried, then reported.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let r: Reference = format!("127.0.0.1:{port}/repo:latest").parse().unwrap();
-    let dead = RegistryStore::new(Arc::new(RegistryClient::new(config()).unwrap()), r);
-    let err = dead.resolve("v1").await.unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Unavailable(msg) if msg.contains("after 3 attempt(s)")),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn requests_are_counted_per_registry_and_status() {
     let reg = TestRegistry::start().await;
     let client = Arc::new(RegistryClient::new(config()).unwrap());
     let r: Reference = format!("{}/repo:latest", reg.host()).parse().unwrap();
@@ -281,22 +253,28 @@ async fn requests_are_counted_per_registry_and_status() {
             remaining: Some(2),
         })
     });
-    s.get_manifest(&m).await.unwrap();
+    let bytes = s.get_manifest(&m).await.unwrap();
+    assert_eq!(&bytes[..], MANIFEST);
+    assert_eq!(reg.requests(), 3);
+    // Every attempt is counted by registry and status (the metrics' source).
     let host = reg.host().to_string();
     assert_eq!(
         client.request_counts(),
         [(host.clone(), "200".into(), 1), (host, "503".into(), 2)]
     );
-
-    // No answer at all counts as `error`, once per attempt.
+    // A connection refused is retried, then reported; no answer counts as `error`.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let dead_client = Arc::new(RegistryClient::new(config()).unwrap());
     let r: Reference = format!("127.0.0.1:{port}/repo:latest").parse().unwrap();
+    let dead_client = Arc::new(RegistryClient::new(config()).unwrap());
     let dead = RegistryStore::new(dead_client.clone(), r);
-    dead.resolve("v1").await.unwrap_err();
+    let err = dead.resolve("v1").await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(msg) if msg.contains("after 3 attempt(s)")),
+        "{err}"
+    );
     assert_eq!(
         dead_client.request_counts(),
         [(format!("127.0.0.1:{port}"), "error".into(), 3)]

@@ -129,8 +129,12 @@ impl Metrics {
     pub fn render(&self) -> String {
         let m = self.lock();
         let mut out = String::new();
-        out.push_str("# HELP vouch_http_requests_total HTTP requests by endpoint and status.\n");
-        out.push_str("# TYPE vouch_http_requests_total counter\n");
+        family(
+            &mut out,
+            "vouch_http_requests_total",
+            "counter",
+            "HTTP requests by endpoint and status.",
+        );
         for ((endpoint, status), n) in &m.requests {
             let _ = writeln!(
                 out,
@@ -138,26 +142,32 @@ impl Metrics {
                 escape(endpoint)
             );
         }
-        out.push_str(
-            "# HELP vouch_http_request_duration_seconds HTTP request latency by endpoint.\n",
+        family(
+            &mut out,
+            "vouch_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by endpoint.",
         );
-        out.push_str("# TYPE vouch_http_request_duration_seconds histogram\n");
         for (endpoint, h) in &m.latency {
             let labels = format!("endpoint=\"{}\"", escape(endpoint));
             h.render(&mut out, "vouch_http_request_duration_seconds", &labels);
         }
-        out.push_str(
-            "# HELP vouch_verifier_duration_seconds Verifier call durations by verifier (uncached verdicts).\n",
+        family(
+            &mut out,
+            "vouch_verifier_duration_seconds",
+            "histogram",
+            "Verifier call durations by verifier (uncached verdicts).",
         );
-        out.push_str("# TYPE vouch_verifier_duration_seconds histogram\n");
         for (verifier, h) in &m.verifiers {
             let labels = format!("verifier=\"{}\"", escape(verifier));
             h.render(&mut out, "vouch_verifier_duration_seconds", &labels);
         }
-        out.push_str(
-            "# HELP vouch_guest_limit_hits_total Verifier calls stopped by a limit, by verifier and limit.\n",
+        family(
+            &mut out,
+            "vouch_guest_limit_hits_total",
+            "counter",
+            "Verifier calls stopped by a limit, by verifier and limit.",
         );
-        out.push_str("# TYPE vouch_guest_limit_hits_total counter\n");
         for ((verifier, limit), n) in &m.limit_hits {
             let _ = writeln!(
                 out,
@@ -165,20 +175,26 @@ impl Metrics {
                 escape(verifier)
             );
         }
-        out.push_str(
-            "# HELP vouch_result_cache_hits_total Verdicts served from the result cache.\n",
+        family(
+            &mut out,
+            "vouch_result_cache_hits_total",
+            "counter",
+            "Verdicts served from the result cache.",
         );
-        out.push_str("# TYPE vouch_result_cache_hits_total counter\n");
         let _ = writeln!(out, "vouch_result_cache_hits_total {}", m.cache_hits);
-        out.push_str(
-            "# HELP vouch_result_cache_misses_total Verdicts computed (not from the result cache).\n",
+        family(
+            &mut out,
+            "vouch_result_cache_misses_total",
+            "counter",
+            "Verdicts computed (not from the result cache).",
         );
-        out.push_str("# TYPE vouch_result_cache_misses_total counter\n");
         let _ = writeln!(out, "vouch_result_cache_misses_total {}", m.cache_misses);
-        out.push_str(
-            "# HELP vouch_tenant_quota_rejected_total Keys refused because their tenant was at its quota.\n",
+        family(
+            &mut out,
+            "vouch_tenant_quota_rejected_total",
+            "counter",
+            "Keys refused because their tenant was at its quota.",
         );
-        out.push_str("# TYPE vouch_tenant_quota_rejected_total counter\n");
         for (tenant, n) in &m.quota_rejected {
             let _ = writeln!(
                 out,
@@ -186,8 +202,12 @@ impl Metrics {
                 escape(tenant)
             );
         }
-        out.push_str("# HELP vouch_config_reloads_total Configuration reloads by outcome.\n");
-        out.push_str("# TYPE vouch_config_reloads_total counter\n");
+        family(
+            &mut out,
+            "vouch_config_reloads_total",
+            "counter",
+            "Configuration reloads by outcome.",
+        );
         for (outcome, n) in &m.reloads {
             let _ = writeln!(
                 out,
@@ -211,10 +231,12 @@ pub fn render_redis(
     if tenants.is_empty() {
         return;
     }
-    out.push_str(
-        "# HELP vouch_redis_cache_operations_total Operations of the shared Redis verdict cache by tenant and outcome.\n",
+    family(
+        out,
+        "vouch_redis_cache_operations_total",
+        "counter",
+        "Operations of the shared Redis verdict cache by tenant and outcome.",
     );
-    out.push_str("# TYPE vouch_redis_cache_operations_total counter\n");
     for (tenant, s) in tenants {
         for (outcome, n) in [
             ("hit", s.hits),
@@ -236,10 +258,12 @@ pub fn render_redis(
 /// Append each tenant's store counters: cache hits and misses per cache (`resolve`,
 /// `referrers`, `memory`, `disk`) and registry requests per registry and status.
 pub fn render_sources(out: &mut String, tenants: &[(String, &Sources)]) {
-    out.push_str(
-        "# HELP vouch_store_cache_requests_total Store cache lookups by tenant, cache and outcome.\n",
+    family(
+        out,
+        "vouch_store_cache_requests_total",
+        "counter",
+        "Store cache lookups by tenant, cache and outcome.",
     );
-    out.push_str("# TYPE vouch_store_cache_requests_total counter\n");
     for (tenant, sources) in tenants {
         let s = sources.cache_stats();
         for (cache, hm) in [
@@ -257,10 +281,12 @@ pub fn render_sources(out: &mut String, tenants: &[(String, &Sources)]) {
             }
         }
     }
-    out.push_str(
-        "# HELP vouch_registry_requests_total Registry API requests by tenant, registry and status (error: no answer).\n",
+    family(
+        out,
+        "vouch_registry_requests_total",
+        "counter",
+        "Registry API requests by tenant, registry and status (error: no answer).",
     );
-    out.push_str("# TYPE vouch_registry_requests_total counter\n");
     for (tenant, sources) in tenants {
         for (registry, status, n) in sources.registry_requests() {
             let _ = writeln!(
@@ -291,8 +317,7 @@ pub fn render_cpu_quotas(out: &mut String, tenants: &[(String, &crate::runtime::
             crate::runtime::CpuQuota::throttled,
         ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
+        family(out, name, "counter", help);
         for (tenant, q) in tenants {
             let _ = writeln!(
                 out,
@@ -302,6 +327,12 @@ pub fn render_cpu_quotas(out: &mut String, tenants: &[(String, &crate::runtime::
             );
         }
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escape a label value (backslash, quote, newline).

@@ -235,6 +235,17 @@ fn client(
     Arc::new(config)
 }
 
+/// A reqwest client trusting only `ca`, presenting `identity` when given.
+fn https_client(ca: &Ca, identity: Option<reqwest::Identity>) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()]);
+    let builder = match identity {
+        Some(identity) => builder.identity(identity),
+        None => builder,
+    };
+    builder.build().unwrap()
+}
+
 fn tls13_client(ca: &Ca, identity: Option<&Leaf>) -> Arc<ClientConfig> {
     client(ca, &[&rustls::version::TLS13], identity, &[b"http/1.1"])
 }
@@ -353,10 +364,7 @@ async fn serves_http1_and_h2_over_tls13() {
     drop(tls);
 
     // A real HTTP client, trusting only the CA, by IP address (the certificate's IP SAN).
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
+    let http = https_client(&ca, None);
     let response = http
         .get(format!("https://{}/hello", running.addr))
         .send()
@@ -491,21 +499,14 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
         format!("{}{}", gatekeeper.cert_pem, gatekeeper.key_pem).as_bytes(),
     )
     .unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .identity(identity)
-        .build()
-        .unwrap();
+    let http = https_client(&ca, Some(identity));
     let response = http
         .get(format!("https://{}/hello", running.addr))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let anonymous = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
+    let anonymous = https_client(&ca, None);
     assert!(
         anonymous
             .get(format!("https://{}/hello", running.addr))
@@ -622,10 +623,7 @@ async fn shutdown_over_h2_finishes_in_flight_requests_and_closes_idle_connection
     let addr = running.addr;
 
     // Like Gatekeeper (Go): HTTP/2 negotiated by ALPN, connections pooled and kept open.
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
-        .build()
-        .unwrap();
+    let http = https_client(&ca, None);
     let warm = http
         .get(format!("https://{addr}/hello"))
         .send()

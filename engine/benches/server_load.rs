@@ -46,8 +46,6 @@ mod guests;
 mod support;
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,22 +128,7 @@ async fn run() {
 
 /// Install `wrk` with apt-get when it is missing.
 fn ensure_wrk() {
-    if Path::new(WRK).exists() {
-        return;
-    }
-    eprintln!("wrk is missing; installing it with apt-get");
-    let ok = Command::new("sh")
-        .args([
-            "-c",
-            "(apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null 2>&1",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok && Path::new(WRK).exists(),
-        "the load benchmark needs wrk ({WRK}); `apt-get install -y wrk` failed — install it and re-run"
-    );
+    support::process::apt_install("wrk", WRK, "the load benchmark");
 }
 
 /// Start the registry and push `n` tiny images, each with its own notation signature.
@@ -266,14 +249,6 @@ fn provider_request(keys: &[&str]) -> String {
     .to_string()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `vouch serve` as a child process on 127.0.0.1; killed on drop.
 struct Server {
     child: Child,
@@ -288,7 +263,7 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("vouch.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-        let port = free_port();
+        let port = support::process::free_port();
         let log = std::fs::File::create(dir.path().join("vouch.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
             .arg("serve")

@@ -174,8 +174,9 @@ fn notation() -> Fixture {
     )
 }
 
-/// Cosign, legacy form: a keyless simple-signing signature with a Rekor bundle annotation.
-fn cosign_simple() -> Fixture {
+/// A test Fulcio and Rekor, and a Fulcio leaf for `dev@example.test` valid from `nb` (returned
+/// too, five minutes ago).
+fn keyless() -> (cx::Fulcio, cx::Rekor, cx::Leaf, i64) {
     let fulcio = cx::Fulcio::new("fulcio").expect("a test Fulcio");
     let rekor = cx::Rekor::new().expect("a test Rekor");
     let nb = now() - 300;
@@ -187,6 +188,12 @@ fn cosign_simple() -> Fixture {
             nb,
         )
         .expect("a Fulcio leaf");
+    (fulcio, rekor, leaf, nb)
+}
+
+/// Cosign, legacy form: a keyless simple-signing signature with a Rekor bundle annotation.
+fn cosign_simple() -> Fixture {
+    let (fulcio, rekor, leaf, nb) = keyless();
     let config = json!({
         "fulcioRoots": [fulcio.root_pem()],
         "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],
@@ -212,17 +219,7 @@ fn cosign_simple() -> Fixture {
 
 /// Cosign, Sigstore bundle v0.3: a keyless DSSE bundle with an inclusion proof (1 000-leaf tree).
 fn cosign_bundle() -> Fixture {
-    let fulcio = cx::Fulcio::new("fulcio").expect("a test Fulcio");
-    let rekor = cx::Rekor::new().expect("a test Rekor");
-    let nb = now() - 300;
-    let leaf = fulcio
-        .issue(
-            &cx::San::Email("dev@example.test".into()),
-            "https://accounts.example.test",
-            cx::IssuerExtension::Both,
-            nb,
-        )
-        .expect("a Fulcio leaf");
+    let (fulcio, rekor, leaf, nb) = keyless();
     let config = json!({
         "trustedRoot": cx::trusted_root(&[&fulcio], &[&rekor]),
         "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],

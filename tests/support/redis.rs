@@ -2,8 +2,7 @@
 //! persistence (`--save "" --appendonly no`) and a temporary working directory, killed on drop.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,39 +18,8 @@ pub struct Redis {
 /// Install `redis-server` with apt (through sudo when not root) when it is missing; panic with a
 /// clear message when that fails.
 fn ensure_installed() {
-    if Path::new(BINARY).exists() {
-        return;
-    }
     static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        eprintln!("redis-server is missing; installing it with apt-get");
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        let sudo = if root { "" } else { "sudo -n " };
-        let script = format!(
-            "({sudo}apt-get install -y redis-server || ({sudo}apt-get update && {sudo}apt-get install -y redis-server)) >/dev/null 2>&1"
-        );
-        let ok = Command::new("sh")
-            .args(["-c", &script])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok && Path::new(BINARY).exists(),
-            "the Redis tests need Debian's redis-server ({BINARY}); \
-             `apt-get install -y redis-server` failed — install it and re-run"
-        );
-    });
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    INSTALL.call_once(|| super::process::apt_install("redis-server", BINARY, "the Redis tests"));
 }
 
 /// `PING` over a raw socket; true once the server answers `+PONG`.
@@ -88,7 +56,7 @@ impl Redis {
     fn launch(&mut self, port: Option<u16>) {
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = port.unwrap_or_else(free_port);
+            let port = port.unwrap_or_else(super::process::free_port);
             let log = self.dir.path().join("redis.log");
             let mut child = Command::new(BINARY)
                 .args(["--bind", "127.0.0.1", "--port", &port.to_string()])

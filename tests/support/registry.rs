@@ -5,8 +5,7 @@
 //! distribution 2.8 has no referrers API, so reading referrers from it exercises the fallback.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -30,34 +29,9 @@ pub struct Registry {
 
 /// Install `docker-registry` with apt when it is missing; panic with a clear message otherwise.
 fn ensure_installed() {
-    if Path::new(BINARY).exists() {
-        return;
-    }
     static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        eprintln!("docker-registry is missing; installing it with apt-get");
-        let ok = Command::new("sh")
-            .args([
-                "-c",
-                "(apt-get install -y docker-registry || (apt-get update && apt-get install -y docker-registry)) >/dev/null 2>&1",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok && Path::new(BINARY).exists(),
-            "the registry tests need Debian's docker-registry ({BINARY}); \
-             `apt-get install -y docker-registry` failed — install it and re-run"
-        );
-    });
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    INSTALL
+        .call_once(|| super::process::apt_install("docker-registry", BINARY, "the registry tests"));
 }
 
 /// `GET /v2/` over a raw socket; returns the status code once the registry answers.
@@ -88,7 +62,7 @@ impl Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = super::process::free_port();
             let mut config = format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\

@@ -38,8 +38,8 @@ use crate::der;
 use crate::pem;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
-    BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, canonical_payload, fail, hex,
-    match_identity,
+    BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, all_failed, canonical_payload,
+    fail, hex, match_identity, signer,
 };
 
 /// The `mediaType` of a v0.3 bundle, in its two spellings.
@@ -272,14 +272,7 @@ pub fn verify_layers(
                 ext.insert("layer".into(), (*digest).to_owned());
                 ext.insert("signedDigest".into(), subject_digest.to_owned());
                 ext.insert("format".into(), "sigstore-bundle-v0.3".into());
-                let who = match ext.get("verificationMode").map(String::as_str) {
-                    Some("key") => format!("key `{}`", ext.get("key").cloned().unwrap_or_default()),
-                    _ => format!(
-                        "keyless identity {} (issuer {})",
-                        ext.get("subject").cloned().unwrap_or_default(),
-                        ext.get("issuer").cloned().unwrap_or_default()
-                    ),
-                };
+                let who = signer(&ext);
                 return Ok(Outcome {
                     ok: true,
                     message: format!(
@@ -296,17 +289,7 @@ pub fn verify_layers(
             }
         }
     }
-    let reason = failures[0].1.reason;
-    let message = if failures.len() == 1 {
-        failures.remove(0).1.message
-    } else {
-        let parts: Vec<String> = failures
-            .iter()
-            .map(|(d, f)| format!("layer {d}: {}", f.message))
-            .collect();
-        format!("no Sigstore bundle verifies: {}", parts.join("; "))
-    };
-    fail(reason, message)
+    all_failed(failures, "Sigstore bundle")
 }
 
 fn verify_layer(

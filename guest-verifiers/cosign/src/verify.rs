@@ -259,14 +259,7 @@ fn verify_inner(
                 ext.insert("layer".into(), layer.digest.clone());
                 ext.insert("signedDigest".into(), subject_digest.to_owned());
                 ext.insert("signatures".into(), layers.len().to_string());
-                let who = match ext.get("verificationMode").map(String::as_str) {
-                    Some("key") => format!("key `{}`", ext.get("key").cloned().unwrap_or_default()),
-                    _ => format!(
-                        "keyless identity {} (issuer {})",
-                        ext.get("subject").cloned().unwrap_or_default(),
-                        ext.get("issuer").cloned().unwrap_or_default()
-                    ),
-                };
+                let who = signer(&ext);
                 return Ok(Outcome {
                     ok: true,
                     message: format!("cosign signature of {subject_digest} verified with {who}"),
@@ -280,6 +273,29 @@ fn verify_inner(
             }
         }
     }
+    all_failed(failures, "cosign signature")
+}
+
+/// Who signed, from a verified layer's extensions: `key `name`` or `keyless identity … (issuer
+/// …)`.
+pub(crate) fn signer(ext: &BTreeMap<String, String>) -> String {
+    let get = |k: &str| ext.get(k).map_or("", String::as_str);
+    match get("verificationMode") {
+        "key" => format!("key `{}`", get("key")),
+        _ => format!(
+            "keyless identity {} (issuer {})",
+            get("subject"),
+            get("issuer")
+        ),
+    }
+}
+
+/// The failure when every layer failed (`failures` non-empty, in layer order): the first
+/// layer's reason, with its message alone, or every layer's message prefixed by its digest.
+pub(crate) fn all_failed<D: std::fmt::Display, T>(
+    mut failures: Vec<(D, Failure)>,
+    what: &str,
+) -> Result<T, Failure> {
     let reason = failures[0].1.reason;
     let message = if failures.len() == 1 {
         failures.remove(0).1.message
@@ -288,7 +304,7 @@ fn verify_inner(
             .iter()
             .map(|(d, f)| format!("layer {d}: {}", f.message))
             .collect();
-        format!("no cosign signature verifies: {}", parts.join("; "))
+        format!("no {what} verifies: {}", parts.join("; "))
     };
     fail(reason, message)
 }

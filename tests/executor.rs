@@ -61,6 +61,7 @@ fn settings() -> Settings {
         concurrency: 16,
         deadline: Duration::from_millis(2900),
         result_cache_ttl: Duration::from_secs(10),
+        limits: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ fn settings() -> Settings {
         concurrency: 8,
         deadline: Duration::from_millis(2900),
         result_cache_ttl: Duration::from_secs(600),
+        limits: Default::default(),
     }
 }
 

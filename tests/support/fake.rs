@@ -60,6 +60,9 @@ pub struct Behaviour {
     pub ignore_artifact_type_filter: bool,
     /// Referrers per page; 0 means all on one page.
     pub page_size: usize,
+    /// Answer every referrers request with this list, whatever the node asked about (a hostile
+    /// registry: fan-out, cycles, referrers of other subjects).
+    pub hostile_referrers: Option<Vec<Descriptor>>,
 }
 
 #[derive(Default)]
@@ -332,20 +335,23 @@ fn handle(state: &Inner, method: Method, uri: Uri, headers: HeaderMap) -> Respon
             .iter()
             .find(|(k, _)| k == "last")
             .map(|(_, v)| v.clone());
-        let mut all: Vec<Descriptor> = repo
-            .manifests
-            .iter()
-            .filter_map(|(d, (bytes, mt))| {
-                let m = Manifest::parse(bytes).ok()?;
-                (m.subject.as_ref()?.digest.to_string() == digest).then(|| Descriptor {
-                    media_type: mt.clone(),
-                    digest: d.parse().unwrap(),
-                    size: bytes.len() as u64,
-                    artifact_type: m.effective_artifact_type().map(str::to_owned),
-                    annotations: m.annotations.clone(),
+        let mut all: Vec<Descriptor> = match &behaviour.hostile_referrers {
+            Some(list) => list.clone(),
+            None => repo
+                .manifests
+                .iter()
+                .filter_map(|(d, (bytes, mt))| {
+                    let m = Manifest::parse(bytes).ok()?;
+                    (m.subject.as_ref()?.digest.to_string() == digest).then(|| Descriptor {
+                        media_type: mt.clone(),
+                        digest: d.parse().unwrap(),
+                        size: bytes.len() as u64,
+                        artifact_type: m.effective_artifact_type().map(str::to_owned),
+                        annotations: m.annotations.clone(),
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+        };
         let mut h = vec![("content-type", vouch::oci::manifest::OCI_INDEX.to_owned())];
         if let Some(at) = &artifact_type
             && !behaviour.ignore_artifact_type_filter

@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("guests") => build_guests(),
-        Some("example") => example::generate(&workspace_root().join("examples")),
+        Some("example") => example::generate(&workspace_root()?.join("examples")),
         _ => {
             eprintln!(
                 "usage: cargo xtask guests    build all wasm guests (wasm32-wasip2, profile `guest`)\n       cargo xtask example   regenerate examples/ (demo layout, trust material, vouch.yaml)"
@@ -27,11 +27,32 @@ fn main() -> Result<()> {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+/// The workspace this xtask runs in, found at run time: `cargo xtask` (`cargo run`) sets
+/// `CARGO_MANIFEST_DIR` to this checkout's `xtask/`; otherwise the nearest ancestor of the current
+/// directory holding `xtask/Cargo.toml` and a workspace `Cargo.toml`. Never the compile-time path:
+/// a binary built by another checkout sharing `CARGO_TARGET_DIR` would act on that checkout.
+fn workspace_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let dir = PathBuf::from(dir);
+        if let Some(root) = dir.parent().filter(|r| is_workspace_root(r)) {
+            return Ok(root.to_owned());
+        }
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    cwd.ancestors()
+        .find(|d| is_workspace_root(d))
+        .map(Path::to_owned)
+        .with_context(|| {
+            format!(
+                "no Vouch workspace (a Cargo.toml with [workspace] beside xtask/) at or above {}",
+                cwd.display()
+            )
+        })
+}
+
+fn is_workspace_root(dir: &Path) -> bool {
+    dir.join("xtask/Cargo.toml").is_file()
+        && std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.contains("[workspace]"))
 }
 
 /// Package names of every guest crate.
@@ -96,7 +117,7 @@ fn ensure_target() -> Result<()> {
 }
 
 fn build_guests() -> Result<()> {
-    let root = workspace_root();
+    let root = workspace_root()?;
     ensure_target()?;
     let packages = guest_packages(&root)?;
     if packages.is_empty() {

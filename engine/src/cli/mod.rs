@@ -17,7 +17,6 @@ use crate::executor::report::{SubjectReport, render_tree};
 use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, SubjectSource, build};
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
-use crate::store::StoreAccess;
 use crate::store::disk::{DiskCache, DiskCacheConfig};
 
 /// Exit code: every subject passed.
@@ -429,15 +428,28 @@ async fn discover(
         None => Config::default(),
     };
     let source = source(&sources_for(&config).await?, subject, oci_layout)?;
-    let desc = match source.store.resolve(&source.tag_or_digest).await {
-        Ok(d) => d,
-        Err(e) => {
+    let settings = executor::Settings::from(&config.executor);
+    let resolved = tokio::time::timeout(
+        settings.deadline,
+        source.store.resolve(&source.tag_or_digest),
+    )
+    .await;
+    let desc = match resolved {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
             eprintln!("error: cannot resolve `{subject}`: {e}");
             return Ok(EXIT_FAIL);
         }
+        Err(_) => {
+            eprintln!(
+                "error: cannot resolve `{subject}`: the {} ms deadline (executor.deadlineMs) passed",
+                settings.deadline.as_millis()
+            );
+            return Ok(EXIT_FAIL);
+        }
     };
-    let store: &dyn StoreAccess = source.store.as_ref();
-    let nodes = match executor::discover(store, &desc.digest, depth).await {
+    let nodes = match executor::discover(source.store.clone(), &desc.digest, depth, &settings).await
+    {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: cannot list the referrers of `{subject}`: {e}");

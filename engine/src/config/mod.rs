@@ -8,7 +8,9 @@
 //!     artifactTypes: [application/vnd.cncf.notary.signature]  # optional override
 //!     limits: { memoryBytes: 67108864, cpuTime: 1000 }        # optional, runtime Limits
 //!     config: { trustStore: ... }   # optional, any JSON, handed to the verifier
-//! executor: { maxDepth: 3, concurrency: 64, deadlineMs: 2900, resultCacheTtlMs: 10000 }
+//! executor: { maxDepth: 3, concurrency: 64, deadlineMs: 2900, resultCacheTtlMs: 10000,
+//!             maxReferrersPerNode: 256, maxNodesPerSubject: 1024,
+//!             maxVerifierCallsPerSubject: 2048, maxBytesPerSubject: 268435456 }
 //! stores:
 //!   layouts: { maxManifestBytes: 4194304, maxBlobBytes: 33554432 }
 //!   registries:                     # see `config::stores`
@@ -141,6 +143,15 @@ pub struct ExecutorConfig {
     pub deadline_ms: u64,
     /// How long a verdict stays in the result cache, in milliseconds (0 disables the cache).
     pub result_cache_ttl_ms: u64,
+    /// Referrers one node of the graph may list; a longer list fails the subject.
+    pub max_referrers_per_node: u32,
+    /// Distinct referrers (nodes) one subject's walk may visit; more fails the subject.
+    pub max_nodes_per_subject: u32,
+    /// Verifier calls one subject may need; more fails the subject.
+    pub max_verifier_calls_per_subject: u32,
+    /// Manifest and blob bytes one subject's walk and its verifiers may read, summed over every
+    /// read; more fails the subject.
+    pub max_bytes_per_subject: u64,
     /// Share verdicts between replicas through Redis (off when absent; see
     /// [`crate::executor::redis_cache`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +165,10 @@ impl Default for ExecutorConfig {
             concurrency: 64,
             deadline_ms: 2900,
             result_cache_ttl_ms: 10_000,
+            max_referrers_per_node: 256,
+            max_nodes_per_subject: 1024,
+            max_verifier_calls_per_subject: 2048,
+            max_bytes_per_subject: 256 << 20,
             redis: None,
         }
     }
@@ -371,6 +386,19 @@ impl Config {
         }
         if e.deadline_ms == 0 {
             return Err(invalid("executor.deadlineMs".into(), "must be at least 1"));
+        }
+        for (field, value) in [
+            ("maxReferrersPerNode", u64::from(e.max_referrers_per_node)),
+            ("maxNodesPerSubject", u64::from(e.max_nodes_per_subject)),
+            (
+                "maxVerifierCallsPerSubject",
+                u64::from(e.max_verifier_calls_per_subject),
+            ),
+            ("maxBytesPerSubject", e.max_bytes_per_subject),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("executor.{field}"), "must be at least 1"));
+            }
         }
         if let Some(redis) = &e.redis {
             if e.result_cache_ttl_ms == 0 {

@@ -14,10 +14,11 @@ pub mod build;
 pub mod redis_cache;
 pub mod report;
 pub mod sources;
+pub mod walk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -30,6 +31,7 @@ use tracing::Instrument;
 use self::report::{
     DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
 };
+use self::walk::{Claim, Refusal, Walk, WalkLimits};
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
@@ -169,6 +171,8 @@ pub struct Settings {
     pub deadline: Duration,
     /// How long a verdict stays in the result cache (zero disables it).
     pub result_cache_ttl: Duration,
+    /// Per-subject caps on the referrer graph walk.
+    pub limits: WalkLimits,
 }
 
 impl Default for Settings {
@@ -184,6 +188,7 @@ impl From<&ExecutorConfig> for Settings {
             concurrency: c.concurrency.max(1),
             deadline: c.deadline(),
             result_cache_ttl: c.result_cache_ttl(),
+            limits: WalkLimits::from(c),
         }
     }
 }
@@ -391,7 +396,8 @@ impl Executor {
     }
 
     /// sha256 over the verifiers' names, module digests, configs, artifact types and limits, the
-    /// nesting depth and the policy: everything a verdict depends on besides the subject.
+    /// nesting depth, the walk's caps and the policy: everything a verdict depends on besides
+    /// the subject.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
@@ -549,28 +555,59 @@ impl Executor {
         started: Instant,
         resolve_time: Duration,
     ) -> (SubjectReport, bool) {
-        let walk = Walk {
-            store: source.store.clone(),
-            name: subject_name(&source.reference).to_owned(),
+        let walk = Walk::new(
+            source.store.clone(),
+            subject_name(&source.reference).to_owned(),
             deadline,
-            store_nanos: AtomicU64::new(nanos(resolve_time)),
-            guest_nanos: AtomicU64::new(0),
-            transient: AtomicBool::new(false),
-        };
-        let reports = self
-            .verify_referrers(&walk, source.reference.clone(), desc.clone(), 0)
-            .await;
+            self.settings.limits.clone(),
+        );
+        walk.store_nanos
+            .store(nanos(resolve_time), Ordering::Relaxed);
+        // The deadline holds for the walk as a whole too (not only at each store read and
+        // verifier call), whichever front end asked.
+        let walked = tokio::time::timeout_at(
+            deadline,
+            self.verify_referrers(&walk, source.reference.clone(), desc.clone(), 0, Vec::new()),
+        )
+        .await;
+        let reports = walked.unwrap_or_else(|_| {
+            walk.transient.store(true, Ordering::Relaxed);
+            vec![executor_report(
+                &source.reference,
+                &desc,
+                DEADLINE_EXCEEDED,
+                format!(
+                    "verifying the referrer graph of {} was cancelled: the {} ms request deadline passed",
+                    desc.digest,
+                    self.settings.deadline.as_millis()
+                ),
+            )]
+        });
         let digest = desc.digest.to_string();
         let verdict = self.policy.decide(&PolicyInput {
             subject: &source.reference,
             digest: Some(&digest),
             verifier_reports: &reports,
         });
+        // A refused graph fails the subject whatever the policy makes of the reports.
+        let (is_success, message) = match walk.refusal() {
+            Some(refusal) => (
+                false,
+                format!("referrer graph refused [{}]: {refusal}", refusal.reason()),
+            ),
+            None => (verdict.allow, verdict.message),
+        };
+        tracing::debug!(
+            nodes = walk.nodes(),
+            bytes = walk.bytes_read(),
+            refused = walk.refusal().is_some(),
+            "referrer graph walked"
+        );
         let report = SubjectReport {
             subject: source.reference.clone(),
             digest: Some(digest),
-            is_success: verdict.allow,
-            message: verdict.message,
+            is_success,
+            message,
             verifier_reports: reports,
             timings: Timings::new(
                 started.elapsed(),
@@ -582,25 +619,33 @@ impl Executor {
         (report, !walk.transient.load(Ordering::Relaxed))
     }
 
-    /// Reports for every (referrer of `subject`, verifier) pair, with nested results.
+    /// Reports for every (referrer of `subject`, verifier) pair, with nested results; `path` is
+    /// the chain of nodes above `subject` (the root subject first).
     fn verify_referrers<'a>(
         &'a self,
         walk: &'a Walk,
         subject_str: String,
         subject: Descriptor,
         depth: u32,
+        path: Vec<Digest>,
     ) -> BoxFuture<'a, Vec<VerifierReport>> {
         async move {
+            if walk.refusal().is_some() {
+                return Vec::new();
+            }
             let t = Instant::now();
-            let listed = tokio::time::timeout_at(
-                walk.deadline,
-                walk.store.list_referrers(&subject.digest, None),
-            )
-            .await;
+            let listed = tokio::select! {
+                listed = tokio::time::timeout_at(
+                    walk.deadline,
+                    walk.store.list_referrers(&subject.digest, None),
+                ) => Some(listed),
+                () = walk.refused() => None,
+            };
             walk.store_nanos.fetch_add(nanos(t.elapsed()), Ordering::Relaxed);
             let referrers = match listed {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
+                None => return Vec::new(),
+                Some(Ok(Ok(r))) => r,
+                Some(Ok(Err(e))) => {
                     walk.transient.store(true, Ordering::Relaxed);
                     return vec![executor_report(
                         &subject_str,
@@ -609,7 +654,7 @@ impl Executor {
                         format!("cannot list the referrers of {}: {e}", subject.digest),
                     )];
                 }
-                Err(_) => {
+                Some(Err(_)) => {
                     walk.transient.store(true, Ordering::Relaxed);
                     return vec![executor_report(
                         &subject_str,
@@ -623,10 +668,18 @@ impl Executor {
                     )];
                 }
             };
+            let referrers = match walk.check_list(&subject.digest, referrers) {
+                Ok(r) => r,
+                Err(refusal) => return vec![refused_report(&subject_str, &subject, &refusal)],
+            };
             tracing::debug!(subject = %subject.digest, depth, referrers = referrers.len(), "listed referrers");
+            let child_path: Vec<Digest> =
+                path.iter().cloned().chain([subject.digest.clone()]).collect();
             let per_referrer = referrers.into_iter().map(|referrer| {
                 let subject_str = subject_str.clone();
                 let subject = subject.clone();
+                let path = &path;
+                let child_path = child_path.clone();
                 async move {
                     let artifact_type = referrer
                         .artifact_type
@@ -638,12 +691,17 @@ impl Executor {
                         tracing::debug!(referrer = %referrer.digest, artifact_type, "no verifier handles this referrer; skipped");
                         return Vec::new();
                     }
+                    if let Err(report) =
+                        self.admit(walk, &subject_str, &subject, path, &referrer, handling.len()).await
+                    {
+                        return report.into_iter().collect();
+                    }
                     let calls = join_all(handling.into_iter().map(|v| {
                         self.call(walk, v, &subject_str, &subject, &referrer, &artifact_type)
                     }));
                     let nested = if depth < self.settings.max_depth {
                         let nested_str = format!("{}@{}", walk.name, referrer.digest);
-                        self.verify_referrers(walk, nested_str, referrer.clone(), depth + 1)
+                        self.verify_referrers(walk, nested_str, referrer.clone(), depth + 1, child_path)
                     } else {
                         futures::future::ready(Vec::new()).boxed()
                     };
@@ -659,7 +717,76 @@ impl Executor {
         .boxed()
     }
 
-    /// One verifier call, under the concurrency limit and the deadline.
+    /// Whether `referrer`, listed under `subject`, may be verified: reached for the first time,
+    /// under the node caps, with a manifest whose `subject` is that node, within the call cap.
+    /// `Err` holds the report saying why not (the walk is refused, or the read failed); none
+    /// when the walk was already refused (its first refusal is reported once, not per node).
+    async fn admit(
+        &self,
+        walk: &Walk,
+        subject_str: &str,
+        subject: &Descriptor,
+        path: &[Digest],
+        referrer: &Descriptor,
+        calls: usize,
+    ) -> Result<(), Option<VerifierReport>> {
+        if walk.refusal().is_some() {
+            return Err(None);
+        }
+        let refused = |refusal: &Refusal| Some(refused_report(subject_str, referrer, refusal));
+        if let Claim::Refused(refusal) = walk.claim(&referrer.digest, &subject.digest, path) {
+            return Err(refused(&refusal));
+        }
+        let t = Instant::now();
+        let manifest = tokio::select! {
+            m = tokio::time::timeout_at(walk.deadline, walk.store.get_manifest(referrer)) => m,
+            () = walk.refused() => {
+                let refusal = walk.refusal().cloned().expect("refused walks carry a refusal");
+                return Err(refused(&refusal));
+            }
+        };
+        walk.store_nanos
+            .fetch_add(nanos(t.elapsed()), Ordering::Relaxed);
+        let manifest = match manifest {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                if let Some(refusal) = walk.refusal() {
+                    return Err(refused(refusal));
+                }
+                walk.transient.store(true, Ordering::Relaxed);
+                return Err(Some(executor_report(
+                    subject_str,
+                    referrer,
+                    STORE_ERROR,
+                    format!(
+                        "cannot read the manifest of referrer {}: {e}",
+                        referrer.digest
+                    ),
+                )));
+            }
+            Err(_) => {
+                walk.transient.store(true, Ordering::Relaxed);
+                return Err(Some(executor_report(
+                    subject_str,
+                    referrer,
+                    DEADLINE_EXCEEDED,
+                    format!(
+                        "reading the manifest of referrer {} was cancelled: the {} ms request deadline passed",
+                        referrer.digest,
+                        self.settings.deadline.as_millis()
+                    ),
+                )));
+            }
+        };
+        if let Err(refusal) = walk::check_subject(referrer, &subject.digest, &manifest) {
+            walk.refuse(refusal.clone());
+            return Err(refused(&refusal));
+        }
+        walk.reserve_calls(calls).map_err(|r| refused(&r))
+    }
+
+    /// One verifier call, under the concurrency limit and the deadline; cancelled when the walk
+    /// is refused.
     async fn call(
         &self,
         walk: &Walk,
@@ -702,9 +829,10 @@ impl Executor {
                 )
                 .await
         };
-        let result = tokio::time::timeout_at(walk.deadline, run)
-            .instrument(span.clone())
-            .await;
+        let result = tokio::select! {
+            r = tokio::time::timeout_at(walk.deadline, run).instrument(span.clone()) => Some(r),
+            () = walk.refused() => None,
+        };
         let mut report = VerifierReport {
             subject: subject_str.to_owned(),
             is_success: false,
@@ -720,7 +848,21 @@ impl Executor {
             timings: Timings::default(),
         };
         match result {
-            Ok(Ok(out)) => {
+            None => {
+                let elapsed = started.elapsed();
+                let refusal = walk
+                    .refusal()
+                    .cloned()
+                    .expect("refused walks carry a refusal");
+                report.error_reason = Some(refusal.reason().to_owned());
+                report.message = format!(
+                    "verifier `{}` on {} was cancelled: the referrer graph was refused: {refusal}",
+                    v.verifier.name(),
+                    referrer.digest
+                );
+                report.timings = Timings::new(elapsed, Duration::ZERO, Duration::ZERO);
+            }
+            Some(Ok(Ok(out))) => {
                 let store = out.stats.store_time;
                 let guest = out.duration.saturating_sub(store);
                 walk.store_nanos.fetch_add(nanos(store), Ordering::Relaxed);
@@ -739,7 +881,7 @@ impl Executor {
                 report.extensions = out.report.extensions.into_iter().collect();
                 report.timings = Timings::new(out.duration, store, guest);
             }
-            Ok(Err(e)) => {
+            Some(Ok(Err(e))) => {
                 if matches!(e, CallError::Instantiate { .. }) {
                     walk.transient.store(true, Ordering::Relaxed);
                 }
@@ -750,7 +892,7 @@ impl Executor {
                 report.message = e.to_string();
                 report.timings = Timings::new(elapsed, Duration::ZERO, elapsed);
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 walk.transient.store(true, Ordering::Relaxed);
                 let elapsed = started.elapsed();
                 report.error_reason = Some(DEADLINE_EXCEEDED.to_owned());
@@ -774,20 +916,13 @@ impl Executor {
     }
 }
 
-/// State shared by one subject's walk.
-struct Walk {
-    store: Arc<dyn StoreAccess>,
-    /// The reference without tag or digest, for nested subjects (`name@digest`).
-    name: String,
-    deadline: tokio::time::Instant,
-    store_nanos: AtomicU64,
-    guest_nanos: AtomicU64,
-    /// Set when the verdict depends on something transient and must not be cached.
-    transient: AtomicBool,
-}
-
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The failed report of a node the walk refused (named by `node`, listed under `subject_str`).
+fn refused_report(subject_str: &str, node: &Descriptor, refusal: &Refusal) -> VerifierReport {
+    executor_report(subject_str, node, refusal.reason(), refusal.to_string())
 }
 
 /// A failed report the executor itself produces (store failure or deadline while walking).
@@ -838,8 +973,18 @@ fn fingerprint(
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     };
-    field(b"vouch-result-v1");
+    field(b"vouch-result-v2");
     field(&settings.max_depth.to_le_bytes());
+    // The caps decide verdicts too (a graph over a cap fails).
+    let l = &settings.limits;
+    for cap in [
+        l.max_referrers_per_node as u64,
+        l.max_nodes as u64,
+        l.max_verifier_calls as u64,
+        l.max_bytes,
+    ] {
+        field(&cap.to_le_bytes());
+    }
     for v in verifiers {
         field(v.verifier.name().as_bytes());
         field(v.verifier.module_digest().to_string().as_bytes());
@@ -865,18 +1010,60 @@ pub struct ReferrerNode {
     pub referrers: Vec<ReferrerNode>,
 }
 
-/// The referrer graph of `digest`: its referrers and theirs, `max_depth` levels below the first.
-pub fn discover<'a>(
-    store: &'a dyn StoreAccess,
+/// Why `vouch discover` could not walk a referrer graph.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// A store read failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The graph broke a rule or a cap of the walk (see [`walk`]).
+    #[error("referrer graph refused [{reason}]: {refusal}", reason = .0.reason(), refusal = .0)]
+    Refused(Refusal),
+    /// The deadline passed.
+    #[error("the {0} ms deadline passed while walking the referrer graph")]
+    Deadline(u128),
+}
+
+/// The referrer graph of `digest`: its referrers and theirs, `max_depth` levels below the first,
+/// under the same rules and caps as a verification (each referrer's `subject` checked, each node
+/// once, no cycles, `settings.limits`) and within `settings.deadline`.
+pub async fn discover(
+    store: Arc<dyn StoreAccess>,
+    digest: &Digest,
+    max_depth: u32,
+    settings: &Settings,
+) -> Result<Vec<ReferrerNode>, DiscoverError> {
+    let deadline = tokio::time::Instant::now() + settings.deadline;
+    let walk = Walk::new(store, String::new(), deadline, settings.limits.clone());
+    tokio::time::timeout_at(
+        deadline,
+        discover_node(&walk, digest, max_depth, Vec::new()),
+    )
+    .await
+    .map_err(|_| DiscoverError::Deadline(settings.deadline.as_millis()))?
+}
+
+fn discover_node<'a>(
+    walk: &'a Walk,
     digest: &'a Digest,
     max_depth: u32,
-) -> BoxFuture<'a, Result<Vec<ReferrerNode>, StoreError>> {
+    path: Vec<Digest>,
+) -> BoxFuture<'a, Result<Vec<ReferrerNode>, DiscoverError>> {
     async move {
-        let referrers = store.list_referrers(digest, None).await?;
+        let listed = walk.store.list_referrers(digest, None).await?;
+        let referrers = walk
+            .check_list(digest, listed)
+            .map_err(DiscoverError::Refused)?;
+        let child_path: Vec<Digest> = path.iter().cloned().chain([digest.clone()]).collect();
         let mut out = Vec::with_capacity(referrers.len());
         for descriptor in referrers {
+            if let Claim::Refused(r) = walk.claim(&descriptor.digest, digest, &path) {
+                return Err(DiscoverError::Refused(r));
+            }
+            let manifest = walk.store.get_manifest(&descriptor).await?;
+            walk::check_subject(&descriptor, digest, &manifest).map_err(DiscoverError::Refused)?;
             let nested = if max_depth > 0 {
-                discover(store, &descriptor.digest, max_depth - 1).await?
+                discover_node(walk, &descriptor.digest, max_depth - 1, child_path.clone()).await?
             } else {
                 Vec::new()
             };

@@ -11,6 +11,15 @@ use serde::{Deserialize, Serialize};
 pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
 /// `errorReason` of a store read (resolve, referrers) that failed.
 pub const STORE_ERROR: &str = "store_error";
+/// `errorReason` of a referrer whose manifest's `subject` is not the node it was listed under
+/// (or that is listed under two nodes).
+pub const REFERRER_SUBJECT_MISMATCH: &str = "REFERRER_SUBJECT_MISMATCH";
+/// `errorReason` of a referrer listed under itself or one of its ancestors.
+pub const REFERRER_CYCLE: &str = "REFERRER_CYCLE";
+/// `errorReason` of a subject whose referrer graph went over a per-subject cap
+/// (`executor.maxReferrersPerNode`, `maxNodesPerSubject`, `maxVerifierCallsPerSubject`,
+/// `maxBytesPerSubject`).
+pub const WALK_LIMIT_EXCEEDED: &str = "WALK_LIMIT_EXCEEDED";
 /// `verifierName` of reports the executor itself produces (store failures while walking).
 pub const EXECUTOR_NAME: &str = "vouch";
 

@@ -8,3 +8,4 @@ pub mod process;
 pub mod redis;
 pub mod registry;
 pub mod served;
+pub mod vouch_serve;

@@ -38,8 +38,12 @@ use crate::policy::{DefaultPolicy, Policy, PolicyInput};
 use crate::runtime::{CallError, CpuQuota, Runtime, RuntimeError, Verifier, VerifyInput};
 use crate::store::{StoreAccess, StoreError};
 
-/// Entries the result cache holds at most.
-const RESULT_CACHE_CAPACITY: u64 = 10_000;
+/// Bytes of verdicts (their JSON size plus [`RESULT_ENTRY_OVERHEAD`] each) the local result
+/// cache holds at most: a verdict of a big graph weighs what it holds, so a burst of large reports
+/// evicts older entries instead of growing the process.
+const RESULT_CACHE_BYTES: u64 = 64 << 20;
+/// Bytes charged per cached verdict on top of its JSON (key, `Arc`, moka's node).
+const RESULT_ENTRY_OVERHEAD: u64 = 256;
 
 /// Why the executor could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +267,14 @@ impl ResultCache {
         ResultCache {
             inner: Some(
                 moka::future::Cache::builder()
-                    .max_capacity(RESULT_CACHE_CAPACITY)
+                    .max_capacity(RESULT_CACHE_BYTES)
+                    .weigher(|key: &CacheKey, value: &CachedVerdict| {
+                        let bytes = value.report.json_size()
+                            + key.scope.len() as u64
+                            + key.fingerprint.len() as u64
+                            + RESULT_ENTRY_OVERHEAD;
+                        u32::try_from(bytes).unwrap_or(u32::MAX)
+                    })
                     .expire_after(VerdictExpiry)
                     .build(),
             ),

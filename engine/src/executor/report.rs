@@ -23,6 +23,20 @@ pub const WALK_LIMIT_EXCEEDED: &str = "WALK_LIMIT_EXCEEDED";
 /// `verifierName` of reports the executor itself produces (store failures while walking).
 pub const EXECUTOR_NAME: &str = "vouch";
 
+/// Counts the bytes written to it (to size a value's JSON without building it).
+struct ByteCounter(u64);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Where the time went, in milliseconds (fractional).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,6 +134,16 @@ pub struct SubjectReport {
     pub timings: Timings,
     /// Whether the verdict came from the result cache (or an identical in-flight request).
     pub cached: bool,
+}
+
+impl SubjectReport {
+    /// Size of its JSON in bytes, counted without building it (what a cached copy weighs).
+    pub fn json_size(&self) -> u64 {
+        let mut counter = ByteCounter(0);
+        // Writing to a counter cannot fail, and every field serializes.
+        let _ = serde_json::to_writer(&mut counter, self);
+        counter.0
+    }
 }
 
 /// The subject-level decision: every verifier report (nested included) successful and at least
@@ -291,6 +315,27 @@ mod tests {
         )]);
         assert!(!ok);
         assert!(msg.contains("1 of 2") && msg.contains("sha256:bb"), "{msg}");
+    }
+
+    #[test]
+    fn json_size_is_the_length_of_the_json() {
+        let subject = SubjectReport {
+            subject: "reg/app:v1".into(),
+            digest: Some("sha256:aa".into()),
+            is_success: false,
+            message: "why".into(),
+            verifier_reports: vec![report(
+                "sha256:aa",
+                true,
+                vec![report("sha256:bb", false, vec![])],
+            )],
+            timings: Timings::default(),
+            cached: false,
+        };
+        assert_eq!(
+            subject.json_size(),
+            serde_json::to_vec(&subject).unwrap().len() as u64
+        );
     }
 
     #[test]

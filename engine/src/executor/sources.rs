@@ -10,7 +10,9 @@ use std::sync::Arc;
 use super::SubjectSource;
 use crate::oci::registry::RegistryClient;
 use crate::oci::{Digest, Reference, ReferenceError};
-use crate::store::cache::{CacheConfig, CacheConfigError, CacheStats, CachedStore, SharedCounters};
+use crate::store::cache::{
+    CacheConfig, CacheConfigError, CacheStats, CachedStore, SharedContent, SharedCounters,
+};
 use crate::store::disk::DiskCache;
 use crate::store::registry::RegistryStore;
 use crate::store::{LayoutLimits, LayoutStore};
@@ -47,6 +49,8 @@ pub struct Sources {
     disk: Option<DiskCache>,
     layout_limits: LayoutLimits,
     repositories: moka::sync::Cache<String, Arc<CachedStore>>,
+    /// One content budget (`memoryBytes`) for every repository, not one each.
+    content: SharedContent,
     /// What every repository's caches counted, evicted ones included.
     counters: SharedCounters,
 }
@@ -60,12 +64,14 @@ impl Sources {
         layout_limits: LayoutLimits,
     ) -> Result<Self, SourceError> {
         cache.validate()?;
+        let content = SharedContent::new(cache.memory_bytes);
         Ok(Sources {
             client: Arc::new(client),
             cache,
             disk,
             layout_limits,
             repositories: moka::sync::Cache::new(MAX_REPOSITORIES),
+            content,
             counters: SharedCounters::default(),
         })
     }
@@ -78,8 +84,9 @@ impl Sources {
             Some(store) => store,
             None => {
                 let inner = Arc::new(RegistryStore::new(self.client.clone(), reference.clone()));
-                let mut cached =
-                    CachedStore::new(inner, self.cache.clone())?.with_counters(&self.counters);
+                let mut cached = CachedStore::new(inner, self.cache.clone())?
+                    .with_counters(&self.counters)
+                    .with_shared_content(&self.content);
                 if let Some(disk) = &self.disk {
                     cached = cached.with_disk(disk.clone());
                 }

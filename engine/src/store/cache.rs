@@ -73,7 +73,9 @@ pub struct CacheConfig {
     /// never expires (it is immutable); the least valuable entries are evicted to stay under the
     /// budget. 0 disables the memory level (and with it the coalescing of content misses).
     pub memory_bytes: u64,
-    /// Most entries each of the resolve and referrers caches holds. Default 10 000.
+    /// Most entries the resolve cache holds, and most descriptors the referrers cache holds over
+    /// all its lists (a list weighs its length, an empty one 1, so a registry listing thousands
+    /// of referrers evicts other lists instead of growing the cache). Default 10 000.
     pub max_entries: u64,
     /// Largest manifest served from or put in the caches. Default 4 MiB. Larger manifests go
     /// straight to the inner store, which applies its own cap; keep this ≤ that cap, since a
@@ -270,6 +272,35 @@ struct ContentKey {
 
 type ReferrersKey = (Digest, Option<String>);
 
+/// A content (manifest and blob) memory cache with one byte budget, shareable by the
+/// [`CachedStore`]s of many repositories ([`CachedStore::with_shared_content`]), so the memory a
+/// process spends on content does not grow with the number of repositories it reads.
+#[derive(Clone)]
+pub struct SharedContent(Option<Cache<ContentKey, Bytes>>);
+
+impl SharedContent {
+    /// A cache holding at most `memory_bytes` of content (none when 0).
+    pub fn new(memory_bytes: u64) -> SharedContent {
+        SharedContent((memory_bytes > 0).then(|| {
+            Cache::builder()
+                .name("vouch-content")
+                .max_capacity(memory_bytes)
+                .weigher(|_key: &ContentKey, value: &Bytes| {
+                    u32::try_from(value.len() as u64 + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .build()
+        }))
+    }
+}
+
+impl fmt::Debug for SharedContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedContent")
+            .field("bytes", &self.0.as_ref().map(Cache::weighted_size))
+            .finish()
+    }
+}
+
 /// Per-entry expiry of the resolve cache: short for tags, long for digests.
 struct ResolveExpiry {
     tag_ttl: Duration,
@@ -336,17 +367,12 @@ impl CachedStore {
         let referrers = Cache::builder()
             .name("vouch-referrers")
             .max_capacity(config.max_entries)
+            .weigher(|_key: &ReferrersKey, list: &Arc<Vec<Descriptor>>| {
+                u32::try_from(list.len().max(1)).unwrap_or(u32::MAX)
+            })
             .time_to_live(config.referrers_ttl)
             .build();
-        let memory = (config.memory_bytes > 0).then(|| {
-            Cache::builder()
-                .name("vouch-content")
-                .max_capacity(config.memory_bytes)
-                .weigher(|_key: &ContentKey, value: &Bytes| {
-                    u32::try_from(value.len() as u64 + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
-                })
-                .build()
-        });
+        let memory = SharedContent::new(config.memory_bytes).0;
         let disk_permits = Arc::new(Semaphore::new(config.max_pending_disk_writes));
         Ok(CachedStore {
             inner,
@@ -393,6 +419,14 @@ impl CachedStore {
     /// Count into `counters` (shared with other stores) instead of counters of its own.
     pub fn with_counters(mut self, counters: &SharedCounters) -> CachedStore {
         self.counters = counters.0.clone();
+        self
+    }
+
+    /// Keep content in `shared` (one byte budget for every store using it) instead of a memory
+    /// level of its own. Content is addressed by digest and checked before it is cached, so a
+    /// copy read through one repository is what any other would read.
+    pub fn with_shared_content(mut self, shared: &SharedContent) -> CachedStore {
+        self.memory = shared.0.clone();
         self
     }
 

@@ -55,6 +55,9 @@ pub struct Timestamp {
     pub accuracy: i64,
     /// Subject DN of the TSA's signing certificate.
     pub tsa_subject: String,
+    /// The certificates the token carries, DER, the TSA's signing certificate first (the chain
+    /// that was validated to the `tsa` trust store).
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl Timestamp {
@@ -505,7 +508,16 @@ pub fn verify_token<H: Host>(
         gen_time: info.gen_time,
         accuracy: info.accuracy,
         tsa_subject,
+        chain,
     })
+}
+
+/// Checks that `token` parses as a timestamp token (CMS structure and `TSTInfo`), without
+/// verifying anything.
+pub fn check_structure(token: &[u8]) -> Result<(), String> {
+    let t = parse(token).map_err(|e| format!("malformed timestamp token: {e}"))?;
+    parse_tst_info(t.tst_info).map_err(|e| format!("malformed timestamp token: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -755,18 +767,26 @@ mod tests {
     #[test]
     fn a_well_formed_token_verifies() {
         let t = verify(&spec()).unwrap();
-        // 1 s + 500 ms of accuracy rounds up to 2 s; both certificates go to the chain.
+        let bytes = token(&spec());
+        let parsed = parse(&bytes).unwrap();
+        // 1 s + 500 ms of accuracy rounds up to 2 s; both certificates go to the chain, the
+        // signer's first.
         assert_eq!(
             t,
             Timestamp {
                 gen_time: 1_709_210_096,
                 accuracy: 2,
-                tsa_subject: "CN=TSA 2".into()
+                tsa_subject: "CN=TSA 2".into(),
+                chain: vec![parsed.certs[1].to_vec(), parsed.certs[0].to_vec()],
             }
         );
         assert_eq!((t.earliest(), t.latest()), (1_709_210_094, 1_709_210_098));
-        let bytes = token(&spec());
-        let parsed = parse(&bytes).unwrap();
+        assert_eq!(check_structure(&bytes), Ok(()));
+        assert!(
+            check_structure(b"\x30\x03\x02\x01\x01")
+                .unwrap_err()
+                .contains("malformed timestamp token")
+        );
         assert_eq!(parsed.certs.len(), 2);
         let (serial, issuer, ski) = cert_ids(parsed.certs[1]).unwrap();
         assert_eq!((serial, ski), (&[7u8][..], None));

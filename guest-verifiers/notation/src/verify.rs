@@ -9,25 +9,34 @@
 //!   for `notary.x509`, `signingAuthority` for `notary.x509.signingAuthority`) at the *signing
 //!   time* in the envelope, with the code-signing EKU, and matches the leaf subject against the
 //!   trusted identities.
-//! * **Authentic timestamp**: for `notary.x509` the signing time is only the signer's claim.
-//!   When every certificate of the chain is valid *now* (the guest's clock) no timestamp is
-//!   needed. Otherwise an RFC 3161 timestamp countersignature must rescue it: the token
-//!   ([`crate::tsp`]) must be over the envelope's signature, signed by a TSA chaining to the
-//!   policy's `tsa` trust store (EKU timeStamping), and its time range (`genTime ± accuracy`) must
-//!   lie inside the validity of every certificate of the signing chain. With `verifyTimestamp:
-//!   always` (the default) a present timestamp is verified even when the chain is valid now (and
-//!   must then pass); with `afterCertExpiry` it is only looked at once a certificate has expired.
-//!   A verified timestamp is reported as the `timestamp` extension (and `timestampAuthority`).
-//!   For `notary.x509.signingAuthority` the authentic signing time was already checked by
-//!   authenticity and the check passes.
+//! * **Authentic timestamp** (`notary.x509`; the signing time is only the signer's claim): as
+//!   notation-go does, a timestamp is verified only when the policy names a `tsa` trust store.
+//!   With one, `verifyTimestamp: always` (the default) requires an RFC 3161 timestamp
+//!   countersignature: a signature without one fails ("no timestamp countersignature was found
+//!   in the signature envelope"); `afterCertExpiry` requires it only once a certificate of the
+//!   chain has expired. The token ([`crate::tsp`]) must be over the envelope's signature, signed
+//!   by a TSA chaining to the `tsa` store (EKU timeStamping), and its time range
+//!   (`genTime ± accuracy`) must lie inside the validity of every certificate of the signing
+//!   chain; a verified timestamp is reported as the `timestamp` extension (and
+//!   `timestampAuthority`). When no timestamp is verified every certificate of the chain must be
+//!   valid *now* (the guest's clock). A timestamp that is present but cannot be parsed always
+//!   fails, whether or not it would have been verified (fail closed; notation-go ignores an
+//!   unverified one). For `notary.x509.signingAuthority` the authentic signing time was already
+//!   checked by authenticity and the check passes.
 //! * **Expiry**: `io.cncf.notary.expiry` must be after now.
-//! * **Revocation** needs OCSP/CRL fetches, which a sandboxed verifier cannot make: it is reported
-//!   as `not checked (offline)` (with a warning log) and never counts as a failure.
+//! * **Revocation**: a sandboxed verifier cannot fetch OCSP responses or CRLs. Following the
+//!   specification's certificate revocation evaluation, a certificate of the signing chain (or of
+//!   a verified timestamp's TSA chain) without OCSP or CRL information is considered not revoked;
+//!   one that names either has an undeterminable status, which fails the validation (enforced or
+//!   logged as the level's `revocation` action says). The outcome is the `revocationStatus`
+//!   extension ([`crate::revocation::Status`]: `skipped`, `nonRevokable` or `unknown`), which
+//!   the engine counts in a metric.
 
 use std::collections::BTreeMap;
 
 use crate::envelope::{self, Envelope, EnvelopeError, Scheme};
 use crate::policy::{self, Action, Check, Config, Policy, VerifyTimestamp};
+use crate::revocation::{self, Status};
 use crate::time::format_rfc3339;
 use crate::{cose, tsp};
 
@@ -169,6 +178,8 @@ struct Run<'a, H: Host> {
     text: Vec<(String, String)>,
     checks: BTreeMap<&'static str, String>,
     logged: Vec<String>,
+    /// DER certificates of the verified timestamp's TSA chain (empty when none was verified).
+    tsa_chain: Vec<Vec<u8>>,
 }
 
 /// A failed outcome in progress.
@@ -263,6 +274,7 @@ pub fn verify<H: Host>(
         text: Vec::new(),
         checks: BTreeMap::new(),
         logged: Vec::new(),
+        tsa_chain: Vec::new(),
     };
     let Some(policy) = config.policy_for(subject_ref) else {
         return run.finish(Err((
@@ -396,21 +408,74 @@ fn run_policy<H: Host>(
     };
     run.apply(Check::Expiry, level.action(Check::Expiry), expiry)?;
 
-    if level.action(Check::Revocation) == Action::Skip {
-        run.checks
-            .insert(Check::Revocation.name(), "skipped".into());
-    } else {
-        host.log(
-            LogLevel::Warn,
-            "revocation not checked: OCSP/CRL cannot be fetched by a sandboxed verifier (offline)",
-        );
-        run.checks
-            .insert(Check::Revocation.name(), "not checked (offline)".into());
-    }
+    let status = check_revocation(run, &env, level.action(Check::Revocation))?;
     Ok(format!(
-        "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation not checked (offline)",
-        leaf.subject, env.signing_time_text, policy.name, level.name
+        "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation status {}",
+        leaf.subject,
+        env.signing_time_text,
+        policy.name,
+        level.name,
+        status.name()
     ))
+}
+
+/// The revocation validation (see the module documentation): records the `revocationStatus`
+/// extension and the check; an undeterminable status fails under `enforce` and is recorded as a
+/// logged failure under `log` (no log line: the extension and the engine's metric carry it).
+fn check_revocation<H: Host>(
+    run: &mut Run<'_, H>,
+    env: &Envelope,
+    action: Action,
+) -> Result<Status, Fail> {
+    let name = Check::Revocation.name();
+    let status = if action == Action::Skip {
+        Status::Skipped
+    } else {
+        let host = run.host;
+        let mut certs = Vec::with_capacity(env.chain.len() + run.tsa_chain.len());
+        for (i, der) in env.chain.iter().enumerate() {
+            certs.push(revocation::Subject {
+                role: format!("signing chain certificate #{}", i + 1),
+                der,
+            });
+        }
+        for (i, der) in run.tsa_chain.iter().enumerate() {
+            certs.push(revocation::Subject {
+                role: format!("timestamp authority certificate #{}", i + 1),
+                der,
+            });
+        }
+        revocation::evaluate(&certs, &|der| {
+            host.parse_certificate(der)
+                .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject)
+        })
+    };
+    run.text
+        .push(("revocationStatus".into(), status.name().into()));
+    match &status {
+        Status::Skipped => {
+            run.checks.insert(name, "skipped".into());
+        }
+        Status::NonRevokable => {
+            run.checks.insert(
+                name,
+                "passed (no certificate names an OCSP responder or a CRL distribution point)"
+                    .into(),
+            );
+        }
+        Status::Unknown(why) => {
+            if action == Action::Enforce {
+                run.checks.insert(name, format!("failed: {why}"));
+                return Err((
+                    "REVOCATION_STATUS_UNKNOWN",
+                    format!("{name} validation failed: {why}"),
+                ));
+            }
+            run.checks.insert(name, format!("failed (logged): {why}"));
+            run.logged.push(format!("{name}: {why}"));
+        }
+    }
+    Ok(status)
 }
 
 /// Reads the signature manifest and its one envelope layer: (media type, bytes).
@@ -536,6 +601,14 @@ fn check_authentic_timestamp<H: Host>(
         return Ok(());
     }
     let host = run.host;
+    if let Some(token) = &env.timestamp {
+        tsp::check_structure(token).map_err(|e| {
+            (
+                "TIMESTAMP_INVALID",
+                format!("the timestamp countersignature cannot be parsed ({e})"),
+            )
+        })?;
+    }
     let mut chain = Vec::with_capacity(env.chain.len());
     for (i, der) in env.chain.iter().enumerate() {
         chain.push(host.parse_certificate(der).map_err(|e| {
@@ -545,27 +618,34 @@ fn check_authentic_timestamp<H: Host>(
             )
         })?);
     }
-    let invalid_now = chain
-        .iter()
-        .find(|c| now < c.not_before || now > c.not_after);
-    let check_token = match (&env.timestamp, policy.verify_timestamp) {
-        (None, _) => false,
-        (Some(_), VerifyTimestamp::Always) => true,
-        (Some(_), VerifyTimestamp::AfterCertExpiry) => invalid_now.is_some(),
+    let expired = chain.iter().any(|c| now > c.not_after);
+    // Why no timestamp is verified, if none is.
+    let unverified = if !policy.has_tsa_store() {
+        Some(format!(
+            "trust policy {:?} names no \"tsa\" trust store, so no timestamp is verified",
+            policy.name
+        ))
+    } else if policy.verify_timestamp == VerifyTimestamp::AfterCertExpiry && !expired {
+        Some("verifyTimestamp is \"afterCertExpiry\" and no certificate has expired".to_owned())
+    } else {
+        None
     };
-    if !check_token {
+    if let Some(why) = unverified {
         if env.timestamp.is_some() {
             host.log(
                 LogLevel::Debug,
-                "timestamp not checked: verifyTimestamp is afterCertExpiry and the certificate chain is valid now",
+                &format!("timestamp countersignature not verified: {why}"),
             );
         }
-        return match invalid_now {
+        return match chain
+            .iter()
+            .find(|c| now < c.not_before || now > c.not_after)
+        {
             None => Ok(()),
             Some(c) => Err((
                 "CERTIFICATE_EXPIRED",
                 format!(
-                    "the signing time is not authentic (the envelope has no timestamp countersignature) and certificate {:?} is not valid now ({}): valid from {} to {}",
+                    "the signing time is not authentic ({why}) and certificate {:?} is not valid now ({}): valid from {} to {}",
                     c.subject,
                     format_rfc3339(now),
                     format_rfc3339(c.not_before),
@@ -574,7 +654,20 @@ fn check_authentic_timestamp<H: Host>(
             )),
         };
     }
-    let token = env.timestamp.as_deref().unwrap_or_default();
+    let token = env.timestamp.as_deref().ok_or_else(|| {
+        (
+            "TIMESTAMP_MISSING",
+            format!(
+                "no timestamp countersignature was found in the signature envelope; trust policy {:?} requires one (it names a \"tsa\" trust store and verifyTimestamp is {})",
+                policy.name,
+                match policy.verify_timestamp {
+                    VerifyTimestamp::Always => "\"always\"",
+                    VerifyTimestamp::AfterCertExpiry =>
+                        "\"afterCertExpiry\" and a certificate of the chain has expired",
+                }
+            ),
+        )
+    })?;
     let ts = tsp::verify_token(host, token, &env.signature, &config.certs(policy, "tsa")).map_err(
         |e| {
             (
@@ -602,5 +695,193 @@ fn check_authentic_timestamp<H: Host>(
         .push(("timestamp".into(), format_rfc3339(ts.gen_time)));
     run.text
         .push(("timestampAuthority".into(), ts.tsa_subject.clone()));
+    run.tsa_chain = ts.chain;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Alg;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Certificates are named by their bytes: `valid` (valid now), `expired` (expired a second
+    /// ago) or `future` (not valid yet). Nothing else is reachable from the timestamp check.
+    struct FakeHost;
+
+    impl Host for FakeHost {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn verify_signature(
+            &self,
+            _: SigAlg,
+            _: SigEncoding,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> Result<(), String> {
+            Err("unused".into())
+        }
+        fn digest(&self, _: HashAlg, _: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn verify_chain(
+            &self,
+            _: &[Vec<u8>],
+            _: &[Vec<u8>],
+            _: i64,
+            _: &str,
+        ) -> Result<Vec<CertInfo>, String> {
+            Err("unused".into())
+        }
+        fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
+            let (not_before, not_after) = match der {
+                b"valid" => (NOW - 100, NOW + 100),
+                b"expired" => (NOW - 100, NOW - 1),
+                b"future" => (NOW + 1, NOW + 100),
+                _ => return Err("not a certificate".into()),
+            };
+            Ok(CertInfo {
+                subject: format!("CN={}", String::from_utf8_lossy(der)),
+                issuer: String::new(),
+                serial: "01".into(),
+                not_before,
+                not_after,
+            })
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+    }
+
+    /// A config with one `*` policy; `tsa` adds a `tsa` trust store to it; an empty
+    /// `verify_timestamp` leaves the option out.
+    fn config(tsa: bool, verify_timestamp: &str) -> Config {
+        let pem = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----";
+        let mut stores = vec!["ca:acme"];
+        if tsa {
+            stores.push("tsa:ts");
+        }
+        let mut doc = serde_json::json!({
+            "trustPolicy": {"version": "1.0", "trustPolicies": [{
+                "name": "p", "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": stores, "trustedIdentities": ["*"],
+            }]},
+            "trustStores": {"ca": {"acme": [pem]}, "tsa": {"ts": [pem]}},
+        });
+        if !verify_timestamp.is_empty() {
+            doc["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["verifyTimestamp"] =
+                verify_timestamp.into();
+        }
+        policy::parse(&doc.to_string(), &|_| Ok(())).unwrap()
+    }
+
+    fn envelope(leaf: &[u8], timestamp: Option<&[u8]>) -> Envelope {
+        Envelope {
+            signing_input: Vec::new(),
+            signature: vec![1, 2, 3],
+            payload: Vec::new(),
+            alg: Alg::Es256,
+            scheme: Scheme::X509,
+            signing_time: NOW - 50,
+            signing_time_text: String::new(),
+            expiry: None,
+            chain: vec![leaf.to_vec(), b"valid".to_vec()],
+            signing_agent: None,
+            timestamp: timestamp.map(<[u8]>::to_vec),
+        }
+    }
+
+    fn check(tsa: bool, verify_timestamp: &str, env: &Envelope) -> Result<(), Fail> {
+        let config = config(tsa, verify_timestamp);
+        let mut run = Run {
+            host: &FakeHost,
+            text: Vec::new(),
+            checks: BTreeMap::new(),
+            logged: Vec::new(),
+            tsa_chain: Vec::new(),
+        };
+        check_authentic_timestamp(&mut run, &config, &config.policies[0], env, NOW)
+    }
+
+    #[track_caller]
+    fn fails(result: Result<(), Fail>, reason: &str, text: &str) {
+        let (r, m) = result.expect_err("the check passed");
+        assert_eq!(r, reason, "{m}");
+        assert!(m.contains(text), "{m:?} lacks {text:?}");
+    }
+
+    /// notation-go (`verifyTimestamp`): with a `tsa` trust store in the policy and
+    /// `verifyTimestamp` `always`, "Timestamp countersignature MUST be present": "no timestamp
+    /// countersignature was found in the signature envelope".
+    #[test]
+    fn a_tsa_store_with_always_requires_a_timestamp() {
+        // "" leaves verifyTimestamp out: `always` is the default.
+        for always in ["always", ""] {
+            fails(
+                check(true, always, &envelope(b"valid", None)),
+                "TIMESTAMP_MISSING",
+                "no timestamp countersignature was found in the signature envelope",
+            );
+        }
+    }
+
+    /// notation-go: "Timestamp verification disabled: verifyTimestamp is set to
+    /// afterCertExpiry and signing cert chain unexpired"; once a certificate has expired the
+    /// timestamp MUST be present.
+    #[test]
+    fn after_cert_expiry_requires_a_timestamp_only_once_a_certificate_expired() {
+        assert_eq!(
+            check(true, "afterCertExpiry", &envelope(b"valid", None)),
+            Ok(())
+        );
+        fails(
+            check(true, "afterCertExpiry", &envelope(b"expired", None)),
+            "TIMESTAMP_MISSING",
+            "a certificate of the chain has expired",
+        );
+        // Not verifying the timestamp, the chain must be valid now: not-yet-valid fails.
+        fails(
+            check(true, "afterCertExpiry", &envelope(b"future", None)),
+            "CERTIFICATE_EXPIRED",
+            "\"CN=future\" is not valid now",
+        );
+    }
+
+    /// notation-go: "Timestamp verification disabled: no tsa trust store is configured in
+    /// trust policy"; spec: "In the absence of an Authentic Timestamp, a signature is
+    /// considered invalid if the signing certificate or chain is either expired".
+    #[test]
+    fn without_a_tsa_store_the_chain_must_be_valid_now() {
+        for option in ["always", "afterCertExpiry"] {
+            assert_eq!(check(false, option, &envelope(b"valid", None)), Ok(()));
+            fails(
+                check(false, option, &envelope(b"expired", None)),
+                "CERTIFICATE_EXPIRED",
+                "names no \"tsa\" trust store",
+            );
+        }
+    }
+
+    /// A present timestamp that cannot be parsed fails in every configuration, saying so
+    /// (fail closed, also where the timestamp would not have been verified).
+    #[test]
+    fn an_unparsable_timestamp_always_fails() {
+        for (tsa, option) in [
+            (true, "always"),
+            (true, "afterCertExpiry"),
+            (false, "always"),
+            (false, "afterCertExpiry"),
+        ] {
+            fails(
+                check(tsa, option, &envelope(b"valid", Some(b"garbage"))),
+                "TIMESTAMP_INVALID",
+                "the timestamp countersignature cannot be parsed (malformed timestamp token",
+            );
+        }
+    }
 }

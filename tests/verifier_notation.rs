@@ -931,7 +931,7 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
     let envelope = e.sign(&sign);
     let token = fx::timestamp_token(&tsa, b"some other signature", signed, None).unwrap();
     let mut v: Value = serde_json::from_slice(&envelope).unwrap();
-    v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
+    v["header"]["io.cncf.notary.timestampSignature"] = base64::engine::general_purpose::STANDARD
         .encode(&token)
         .into();
     let r = e
@@ -963,9 +963,10 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
             "malformed timestamp token",
         ),
     ] {
-        v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
-            .encode(&token)
-            .into();
+        v["header"]["io.cncf.notary.timestampSignature"] =
+            base64::engine::general_purpose::STANDARD
+                .encode(&token)
+                .into();
         let r = e
             .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
             .await;
@@ -1327,4 +1328,48 @@ async fn a_tsa_certificate_with_revocation_endpoints_is_undeterminable() {
         assert!(r.is_success, "{r:#?}");
         assert_eq!(r.extensions["revocationStatus"], "skipped");
     }
+}
+
+/// signature-envelope-jws.md, Unprotected Headers: "`io.cncf.notary.timestampSignature`
+/// (*string*): This OPTIONAL header is used to store countersignature that provides authentic
+/// signing time". A JWS timestamp is read from that header (a valid one rescues an expired
+/// certificate, a garbage one fails); the same token under `io.cncf.notary.timestamp` is not a
+/// timestamp (notation ignores that name), so a policy requiring one fails.
+#[tokio::test]
+async fn jws_timestamps_are_read_from_the_timestamp_signature_header() {
+    let (e, _) = expired_env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let mut sign = JwsOptions::now();
+    sign.signing_time = unix_now() - 5 * DAY;
+    sign.timestamp = stamp(&tsa, sign.signing_time, None);
+    let strict = with_tsa(e.config("strict"), &tsa.root_pem);
+    let envelope = e.sign(&sign);
+    let mut v: Value = serde_json::from_slice(&envelope).unwrap();
+    let token = v["header"]["io.cncf.notary.timestampSignature"].clone();
+    assert!(
+        token.is_string(),
+        "the fixture writes the spec's header: {v}"
+    );
+    let r = e.verify_envelope(&envelope, &strict).await;
+    assert!(r.is_success, "{r:#?}");
+    assert!(r.extensions.contains_key("timestamp"));
+
+    let header = v["header"].as_object_mut().unwrap();
+    header.remove("io.cncf.notary.timestampSignature");
+    header.insert("io.cncf.notary.timestamp".into(), token);
+    let renamed = serde_json::to_vec(&v).unwrap();
+    let r = e.verify_envelope(&renamed, &strict).await;
+    assert_fails(
+        &r,
+        "TIMESTAMP_MISSING",
+        "no timestamp countersignature was found",
+    );
+
+    v["header"]["io.cncf.notary.timestampSignature"] = base64::engine::general_purpose::STANDARD
+        .encode(b"garbage")
+        .into();
+    let r = e
+        .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
+        .await;
+    assert_fails(&r, "TIMESTAMP_INVALID", "cannot be parsed");
 }

@@ -1373,3 +1373,44 @@ async fn jws_timestamps_are_read_from_the_timestamp_signature_header() {
         .await;
     assert_fails(&r, "TIMESTAMP_INVALID", "cannot be parsed");
 }
+
+/// Signature specification, Leaf Certificates: "Extended Key Usage: The `extendedKeyUsage`
+/// extension is OPTIONAL and can OPTIONALLY be marked as critical. For signing certificate: If
+/// present, the value MAY contain `id-kp-codeSigning` and MUST NOT contain
+/// `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`, `emailProtection` and `timeStamping`."
+/// A leaf without the extension is accepted (as notation-go does); one listing a TLS or
+/// timestamping purpose fails authenticity.
+#[tokio::test]
+async fn signing_certificate_extended_key_usage_follows_the_spec() {
+    let sign = JwsOptions::now();
+    let mut no_eku = ChainOptions::valid_now();
+    no_eku.code_signing = false;
+    let no_eku = env_with(&no_eku).await;
+    let mut server = ChainOptions::valid_now();
+    server.leaf_extra_ekus = vec![vec![1, 3, 6, 1, 5, 5, 7, 3, 1]];
+    let server = env_with(&server).await;
+    let mut stamping = ChainOptions::valid_now();
+    stamping.code_signing = false;
+    stamping.leaf_extra_ekus = vec![vec![1, 3, 6, 1, 5, 5, 7, 3, 8]];
+    let stamping = env_with(&stamping).await;
+    for kind in KINDS {
+        let r = no_eku
+            .sign_and_verify(kind, &sign, &no_eku.config("strict"))
+            .await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(checks(&r)["authenticity"], "passed");
+        let r = server
+            .sign_and_verify(kind, &sign, &server.config("strict"))
+            .await;
+        assert_fails(&r, "UNTRUSTED", "extended key usage lists serverAuth");
+        let r = stamping
+            .sign_and_verify(kind, &sign, &stamping.config("strict"))
+            .await;
+        assert_fails(&r, "UNTRUSTED", "extended key usage lists timeStamping");
+        // audit logs authenticity failures.
+        let r = stamping
+            .sign_and_verify(kind, &sign, &stamping.config("audit"))
+            .await;
+        assert!(r.is_success, "{r:#?}");
+    }
+}

@@ -25,6 +25,7 @@ pub mod revocation;
 pub mod time;
 pub mod tsp;
 pub mod verify;
+pub mod x509;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
@@ -106,10 +107,9 @@ impl Host for Imports {
         chain: &[Vec<u8>],
         roots: &[Vec<u8>],
         at: i64,
-        eku: &str,
+        eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String> {
-        crypto::verify_chain(chain, roots, at, Some(eku))
-            .map(|p| p.into_iter().map(cert_info).collect())
+        crypto::verify_chain(chain, roots, at, eku).map(|p| p.into_iter().map(cert_info).collect())
     }
 
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {

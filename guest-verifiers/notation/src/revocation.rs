@@ -10,6 +10,7 @@
 //! says which case a set of chains is in.
 
 use crate::der::{self, Reader};
+use crate::x509;
 
 /// CRL distribution points extension.
 const CRL_DISTRIBUTION_POINTS: &str = "2.5.29.31";
@@ -50,32 +51,19 @@ impl Endpoints {
 
 /// Reads the revocation endpoints of a DER certificate.
 pub fn endpoints(cert: &[u8]) -> Result<Endpoints, String> {
-    let c = der::single(cert, der::SEQUENCE, "certificate")?;
-    let mut tbs = Reader::new(c.value).nested(der::SEQUENCE, "tbsCertificate")?;
     let mut out = Endpoints::default();
-    while !tbs.is_empty() {
-        let t = tbs.any()?;
-        if t.tag != der::context(3) {
-            continue;
-        }
-        let mut exts = Reader::new(t.value).nested(der::SEQUENCE, "extensions")?;
-        while !exts.is_empty() {
-            let mut ext = exts.nested(der::SEQUENCE, "extension")?;
-            let id = der::oid_string(ext.expect(der::OID, "extnID")?.value);
-            ext.optional(der::BOOLEAN)?;
-            let value = ext.expect(der::OCTET_STRING, "extnValue")?.value;
-            match id.as_str() {
-                CRL_DISTRIBUTION_POINTS => {
-                    out.has_crl = true;
-                    out.crl_uris.extend(
-                        crl_uris(value).map_err(|e| format!("cRLDistributionPoints: {e}"))?,
-                    );
-                }
-                AUTHORITY_INFO_ACCESS => out
-                    .ocsp_uris
-                    .extend(ocsp_uris(value).map_err(|e| format!("authorityInfoAccess: {e}"))?),
-                _ => {}
+    for ext in x509::extensions(cert)? {
+        match ext.id.as_str() {
+            CRL_DISTRIBUTION_POINTS => {
+                out.has_crl = true;
+                out.crl_uris.extend(
+                    crl_uris(ext.value).map_err(|e| format!("cRLDistributionPoints: {e}"))?,
+                );
             }
+            AUTHORITY_INFO_ACCESS => out
+                .ocsp_uris
+                .extend(ocsp_uris(ext.value).map_err(|e| format!("authorityInfoAccess: {e}"))?),
+            _ => {}
         }
     }
     Ok(out)
@@ -201,17 +189,7 @@ pub fn evaluate(certs: &[Subject<'_>], name: &dyn Fn(&[u8]) -> String) -> Status
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-        assert!(value.len() < 0x80);
-        let mut out = vec![tag, value.len() as u8];
-        out.extend_from_slice(value);
-        out
-    }
-
-    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-        tlv(der::SEQUENCE, &parts.concat())
-    }
+    use crate::x509::tests::{cert, ext, seq, tlv};
 
     /// DER of an OID from its first byte and its later arcs (each below 128).
     fn oid(first: u8, rest: &[u8]) -> Vec<u8> {
@@ -227,33 +205,6 @@ mod tests {
     fn aia_oid() -> Vec<u8> {
         // 1.3.6.1.5.5.7.1.1
         oid(0x2b, &[6, 1, 5, 5, 7, 1, 1])
-    }
-
-    fn ext(id: Vec<u8>, value: Vec<u8>, critical: bool) -> Vec<u8> {
-        let mut parts = vec![id];
-        if critical {
-            parts.push(tlv(der::BOOLEAN, &[0xff]));
-        }
-        parts.push(tlv(der::OCTET_STRING, &value));
-        seq(&parts)
-    }
-
-    /// A certificate skeleton: version, serial, algorithm, issuer, validity, subject, SPKI and
-    /// the given extensions (empty: no `[3]` at all).
-    fn cert(exts: &[Vec<u8>]) -> Vec<u8> {
-        let mut tbs = vec![
-            tlv(der::context(0), &tlv(der::INTEGER, &[2])),
-            tlv(der::INTEGER, &[7]),
-            seq(&[]),
-            seq(&[]),
-            seq(&[]),
-            seq(&[]),
-            seq(&[]),
-        ];
-        if !exts.is_empty() {
-            tbs.push(tlv(der::context(3), &seq(exts)));
-        }
-        seq(&[seq(&tbs), seq(&[]), tlv(0x03, &[0])])
     }
 
     fn uri(s: &str) -> Vec<u8> {

@@ -7,8 +7,10 @@
 //!
 //! * **Authenticity** validates the chain to the policy's trust store of the scheme's type (`ca`
 //!   for `notary.x509`, `signingAuthority` for `notary.x509.signingAuthority`) at the *signing
-//!   time* in the envelope, with the code-signing EKU, and matches the leaf subject against the
-//!   trusted identities.
+//!   time* in the envelope, with the signature specification's extended key usage rule for the
+//!   signing certificate ([`signing_eku`]: optional; if present, code signing is checked and the
+//!   TLS, e-mail, timestamping and any-purpose usages are refused), and matches the leaf subject
+//!   against the trusted identities.
 //! * **Authentic timestamp** (`notary.x509`; the signing time is only the signer's claim): as
 //!   notation-go does, a timestamp is verified only when the policy names a `tsa` trust store.
 //!   With one, `verifyTimestamp: always` (the default) requires an RFC 3161 timestamp
@@ -38,7 +40,7 @@ use crate::envelope::{self, Envelope, EnvelopeError, Scheme};
 use crate::policy::{self, Action, Check, Config, Policy, VerifyTimestamp};
 use crate::revocation::{self, Status};
 use crate::time::format_rfc3339;
-use crate::{cose, tsp};
+use crate::{cose, tsp, x509};
 
 /// Artifact type of notation signatures.
 pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
@@ -46,8 +48,18 @@ pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature
 pub const JWS: &str = "application/jose+json";
 /// COSE envelope media type.
 pub const COSE: &str = "application/cose";
-/// Extended key usage required of the signing certificate: code signing.
+/// Extended key usage `id-kp-codeSigning`.
 pub const CODE_SIGNING_EKU: &str = "1.3.6.1.5.5.7.3.3";
+/// Key purposes a signing certificate's extended key usage MUST NOT contain (signature
+/// specification, Leaf Certificates): `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`,
+/// `emailProtection`, `timeStamping`.
+const FORBIDDEN_SIGNING_EKUS: [(&str, &str); 5] = [
+    ("2.5.29.37.0", "anyExtendedKeyUsage"),
+    ("1.3.6.1.5.5.7.3.1", "serverAuth"),
+    ("1.3.6.1.5.5.7.3.2", "clientAuth"),
+    ("1.3.6.1.5.5.7.3.4", "emailProtection"),
+    ("1.3.6.1.5.5.7.3.8", "timeStamping"),
+];
 
 /// A descriptor, in the guest's own terms.
 #[derive(Debug, Clone)]
@@ -144,13 +156,14 @@ pub trait Host {
     ) -> Result<(), String>;
     /// Digest `data`.
     fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8>;
-    /// Validate `chain` to one of `roots` at `at`, requiring `eku`.
+    /// Validate `chain` to one of `roots` at `at`, requiring `eku` when given (the leaf must list
+    /// it, intermediates with an EKU extension must allow it); `None` requires no EKU.
     fn verify_chain(
         &self,
         chain: &[Vec<u8>],
         roots: &[Vec<u8>],
         at: i64,
-        eku: &str,
+        eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String>;
     /// Parse a certificate.
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
@@ -569,8 +582,9 @@ fn check_authenticity<H: Host>(
             ),
         ));
     }
+    let eku = signing_eku(&env.chain[0])?;
     let path = host
-        .verify_chain(&env.chain, &roots, env.signing_time, CODE_SIGNING_EKU)
+        .verify_chain(&env.chain, &roots, env.signing_time, eku)
         .map_err(|e| ("UNTRUSTED", format!("the certificate chain does not lead to trust store type {kind:?} of policy {:?} at the signing time {}: {e}", policy.name, env.signing_time_text)))?;
     let leaf = path
         .first()
@@ -586,6 +600,40 @@ fn check_authenticity<H: Host>(
         )),
         Err(e) => Err(("UNTRUSTED_IDENTITY", e)),
     }
+}
+
+/// The extended key usage the chain validation must require of the signing certificate
+/// `leaf`. Signature specification, Leaf Certificates: "The `extendedKeyUsage` extension is
+/// OPTIONAL"; "For signing certificate: If present, the value MAY contain `id-kp-codeSigning` and
+/// MUST NOT contain `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`, `emailProtection` and
+/// `timeStamping`". A leaf without the extension (or with only other purposes) needs none; one
+/// listing code signing has it checked by the host (with EKU nesting through intermediates);
+/// a forbidden purpose fails authenticity.
+fn signing_eku(leaf: &[u8]) -> Result<Option<&'static str>, Fail> {
+    let usages = x509::extended_key_usages(leaf).map_err(|e| {
+        (
+            "UNTRUSTED",
+            format!("the signing certificate's extended key usage cannot be read: {e}"),
+        )
+    })?;
+    let Some(usages) = usages else {
+        return Ok(None);
+    };
+    if let Some((oid, name)) = FORBIDDEN_SIGNING_EKUS
+        .iter()
+        .find(|(oid, _)| usages.iter().any(|u| u == oid))
+    {
+        return Err((
+            "UNTRUSTED",
+            format!(
+                "the signing certificate's extended key usage lists {name} ({oid}), which a Notary Project signing certificate MUST NOT contain (nor anyExtendedKeyUsage, serverAuth, clientAuth, emailProtection or timeStamping)"
+            ),
+        ));
+    }
+    Ok(usages
+        .iter()
+        .any(|u| u == CODE_SIGNING_EKU)
+        .then_some(CODE_SIGNING_EKU))
 }
 
 /// The authentic timestamp validation (see the module documentation).
@@ -735,7 +783,7 @@ mod tests {
             _: &[Vec<u8>],
             _: &[Vec<u8>],
             _: i64,
-            _: &str,
+            _: Option<&str>,
         ) -> Result<Vec<CertInfo>, String> {
             Err("unused".into())
         }
@@ -865,6 +913,41 @@ mod tests {
                 "names no \"tsa\" trust store",
             );
         }
+    }
+
+    /// Signature specification, Leaf Certificates: "The `extendedKeyUsage` extension is
+    /// OPTIONAL" and "For signing certificate: If present, the value MAY contain
+    /// `id-kp-codeSigning` and MUST NOT contain `anyExtendedKeyUsage`, `serverAuth`,
+    /// `clientAuth`, `emailProtection` and `timeStamping`."
+    #[test]
+    fn signing_certificate_eku_rule() {
+        use crate::x509::tests::{cert, eku};
+        // Absent: nothing to require.
+        assert_eq!(signing_eku(&cert(&[])), Ok(None));
+        // Code signing: required of the chain (the host checks it and EKU nesting).
+        assert_eq!(signing_eku(&cert(&[eku(&[3])])), Ok(Some(CODE_SIGNING_EKU)));
+        // Another, unlisted purpose (id-kp 17): allowed, nothing to require.
+        assert_eq!(signing_eku(&cert(&[eku(&[17])])), Ok(None));
+        for (kp, name) in [
+            (1, "serverAuth"),
+            (2, "clientAuth"),
+            (4, "emailProtection"),
+            (8, "timeStamping"),
+        ] {
+            let (reason, msg) = signing_eku(&cert(&[eku(&[3, kp])])).unwrap_err();
+            assert_eq!(reason, "UNTRUSTED");
+            assert!(msg.contains(&format!("lists {name}")), "{msg}");
+        }
+        let any = crate::x509::tests::ext(
+            crate::x509::tests::tlv(crate::der::OID, &[0x55, 0x1d, 0x25]),
+            crate::x509::tests::seq(&[crate::x509::tests::tlv(
+                crate::der::OID,
+                &[0x55, 0x1d, 0x25, 0x00],
+            )]),
+            false,
+        );
+        let (_, msg) = signing_eku(&cert(&[any])).unwrap_err();
+        assert!(msg.contains("lists anyExtendedKeyUsage"), "{msg}");
     }
 
     /// A present timestamp that cannot be parsed fails in every configuration, saying so

@@ -1414,3 +1414,48 @@ async fn signing_certificate_extended_key_usage_follows_the_spec() {
         assert!(r.is_success, "{r:#?}");
     }
 }
+
+/// Trust store and trust policy specification, Validate Authenticity: "Validate that the
+/// signature envelope contains a complete certificate chain that starts from a code signing
+/// certificate and terminates with a root certificate" and "Validate that certificate and
+/// certificate-chain lead to a trusted certificate present in the named store" (notation-go
+/// compares the chain's last certificate with the store's). An `x5c` without the root, or ending
+/// in a root the store does not hold, fails authenticity even when the leaf chains to the store.
+#[tokio::test]
+async fn the_envelope_chain_must_end_in_a_certificate_of_the_trust_store() {
+    let e = env().await;
+    let stranger = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    let opts = JwsOptions::now();
+    let key = &e.chain.leaf_key_pkcs8;
+    let leaf_only = vec![e.chain.leaf_der.clone()];
+    let foreign_end = vec![e.chain.leaf_der.clone(), stranger.root_der.clone()];
+    for chain in [&leaf_only, &foreign_end] {
+        let jws = fx::sign_jws(&e.f.target(), key, chain, &opts).unwrap();
+        let cose = fx::sign_cose(&e.f.target(), key, chain, &opts).unwrap();
+        let reports = [
+            e.verify(&e.f.store_envelope(&jws, chain), &e.config("strict"))
+                .await,
+            e.verify(
+                &e.f.store_envelope_as(fx::COSE_MEDIA_TYPE, &cose, chain),
+                &e.config("strict"),
+            )
+            .await,
+        ];
+        for r in reports {
+            assert_fails(
+                &r,
+                "UNTRUSTED",
+                "does not end in a certificate of trust store type \"ca\"",
+            );
+            assert!(
+                r.message
+                    .contains(&format!("last certificate (#{}", chain.len())),
+                "{}",
+                r.message
+            );
+        }
+    }
+    // The complete chain (leaf, root) passes.
+    let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
+    assert!(r.is_success, "{r:#?}");
+}

@@ -7,7 +7,8 @@
 //!
 //! * **Authenticity** validates the chain to the policy's trust store of the scheme's type (`ca`
 //!   for `notary.x509`, `signingAuthority` for `notary.x509.signingAuthority`) at the *signing
-//!   time* in the envelope, with the signature specification's extended key usage rule for the
+//!   time* in the envelope (the envelope's chain must end in a certificate of that store, byte for
+//!   byte, as notation-go compares it), with the signature specification's extended key usage rule for the
 //!   signing certificate ([`signing_eku`]: optional; if present, code signing is checked and the
 //!   TLS, e-mail, timestamping and any-purpose usages are refused), and matches the leaf subject
 //!   against the trusted identities.
@@ -582,6 +583,7 @@ fn check_authenticity<H: Host>(
             ),
         ));
     }
+    check_chain_end(host, policy, kind, &env.chain, &roots)?;
     let eku = signing_eku(&env.chain[0])?;
     let path = host
         .verify_chain(&env.chain, &roots, env.signing_time, eku)
@@ -600,6 +602,41 @@ fn check_authenticity<H: Host>(
         )),
         Err(e) => Err(("UNTRUSTED_IDENTITY", e)),
     }
+}
+
+/// Trust policy specification, Validate Authenticity: "Validate that the signature envelope
+/// contains a complete certificate chain that starts from a code signing certificate and
+/// terminates with a root certificate", which must be "a trusted certificate present in the named
+/// store": the last certificate of the envelope's chain must be byte for byte one of `roots` (as
+/// notation-go compares it). A chain that stops short of the root, or ends in a copy of it that
+/// differs, is not trusted even if a path to the store could be built.
+fn check_chain_end<H: Host>(
+    host: &H,
+    policy: &Policy,
+    kind: &str,
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+) -> Result<(), Fail> {
+    let Some(last) = chain.last() else {
+        return Err((
+            "INVALID_ENVELOPE",
+            "the signature envelope has no certificate chain".to_owned(),
+        ));
+    };
+    if roots.iter().any(|r| r == last) {
+        return Ok(());
+    }
+    let subject = host
+        .parse_certificate(last)
+        .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject);
+    Err((
+        "UNTRUSTED",
+        format!(
+            "the certificate chain in the signature envelope does not end in a certificate of trust store type {kind:?} of policy {:?}: its last certificate (#{}, {subject:?}) is not in the store; the envelope must carry the complete chain up to a trusted root",
+            policy.name,
+            chain.len()
+        ),
+    ))
 }
 
 /// The extended key usage the chain validation must require of the signing certificate
@@ -948,6 +985,29 @@ mod tests {
         );
         let (_, msg) = signing_eku(&cert(&[any])).unwrap_err();
         assert!(msg.contains("lists anyExtendedKeyUsage"), "{msg}");
+    }
+
+    /// Trust policy specification, Validate Authenticity: the envelope "contains a complete
+    /// certificate chain that starts from a code signing certificate and terminates with a root
+    /// certificate", a "trusted certificate present in the named store".
+    #[test]
+    fn the_chain_must_end_in_a_store_certificate() {
+        let config = config(false, "");
+        let policy = &config.policies[0];
+        let roots = vec![b"valid".to_vec()];
+        let check = |chain: &[&[u8]]| {
+            let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+            check_chain_end(&FakeHost, policy, "ca", &chain, &roots)
+        };
+        assert_eq!(check(&[b"leaf", b"valid"]), Ok(()));
+        assert_eq!(check(&[b"valid"]), Ok(()));
+        fails(
+            check(&[b"valid", b"expired"]),
+            "UNTRUSTED",
+            "its last certificate (#2, \"CN=expired\") is not in the store",
+        );
+        fails(check(&[b"leaf"]), "UNTRUSTED", "(#1, \"(unparsable");
+        fails(check(&[]), "INVALID_ENVELOPE", "no certificate chain");
     }
 
     /// A present timestamp that cannot be parsed fails in every configuration, saying so

@@ -28,8 +28,8 @@ use vouch::runtime::{
 };
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::notation::{
-    self as fx, ChainOptions, JwsOptions, KeyKind, SigningAlg, SigningScheme, Subject, Target,
-    TestChain, TestTsa, TimestampOptions, unix_now,
+    self as fx, ChainOptions, JwsOptions, KeyKind, RevocationInfo, SigningAlg, SigningScheme,
+    Subject, Target, TestChain, TestTsa, TimestampOptions, unix_now,
 };
 
 use layout::{EMPTY_CONFIG, LayoutBuilder};
@@ -299,11 +299,13 @@ async fn valid_signature_passes_with_extensions() {
         checks(&r),
         json!({
             "integrity": "passed", "authenticity": "passed", "authenticTimestamp": "passed",
-            "expiry": "passed", "revocation": "not checked (offline)"
+            "expiry": "passed",
+            "revocation": "passed (no certificate names an OCSP responder or a CRL distribution point)"
         })
     );
+    assert_eq!(x["revocationStatus"], "nonRevokable");
     assert!(
-        r.message.contains("revocation not checked (offline)"),
+        r.message.contains("revocation status nonRevokable"),
         "{}",
         r.message
     );
@@ -475,6 +477,7 @@ async fn levels_follow_the_spec_table_for_an_expired_signature() {
     let r = e.verify_envelope(&envelope, &c).await;
     assert!(r.is_success, "{r:#?}");
     assert_eq!(checks(&r)["revocation"], "skipped");
+    assert_eq!(r.extensions["revocationStatus"], "skipped");
 
     // skip verifies nothing: even a garbage envelope passes, and says so.
     let skip = json!({
@@ -687,9 +690,11 @@ async fn cose_es256_passes_with_extensions() {
         checks(&r),
         json!({
             "integrity": "passed", "authenticity": "passed", "authenticTimestamp": "passed",
-            "expiry": "passed", "revocation": "not checked (offline)"
+            "expiry": "passed",
+            "revocation": "passed (no certificate names an OCSP responder or a CRL distribution point)"
         })
     );
+    assert_eq!(x["revocationStatus"], "nonRevokable");
 }
 
 #[tokio::test]
@@ -814,7 +819,7 @@ async fn cose_levels_follow_the_spec_table() {
     assert_fails(
         &e.verify_cose(&envelope, &e.config("strict")).await,
         "CERTIFICATE_EXPIRED",
-        "no timestamp countersignature",
+        "names no \"tsa\" trust store",
     );
     for level in ["permissive", "audit"] {
         let r = e.verify_cose(&envelope, &e.config(level)).await;
@@ -868,9 +873,11 @@ async fn a_valid_timestamp_rescues_an_expired_certificate() {
         assert!(r.is_success, "{kind:?}: {r:#?}");
         assert!(r.extensions.contains_key("timestamp"));
 
-        // Without a tsa trust store the timestamp cannot be trusted.
+        // Without a tsa trust store no timestamp is verified (notation-go: "Timestamp
+        // verification disabled: no tsa trust store is configured in trust policy"), so the
+        // expired certificate fails.
         let r = e.sign_and_verify(kind, &sign, &e.config("strict")).await;
-        assert_fails(&r, "TIMESTAMP_INVALID", "no \"tsa\" trust store");
+        assert_fails(&r, "CERTIFICATE_EXPIRED", "names no \"tsa\" trust store");
     }
 }
 
@@ -924,7 +931,7 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
     let envelope = e.sign(&sign);
     let token = fx::timestamp_token(&tsa, b"some other signature", signed, None).unwrap();
     let mut v: Value = serde_json::from_slice(&envelope).unwrap();
-    v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
+    v["header"]["io.cncf.notary.timestampSignature"] = base64::engine::general_purpose::STANDARD
         .encode(&token)
         .into();
     let r = e
@@ -956,9 +963,10 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
             "malformed timestamp token",
         ),
     ] {
-        v["header"]["io.cncf.notary.timestamp"] = base64::engine::general_purpose::STANDARD
-            .encode(&token)
-            .into();
+        v["header"]["io.cncf.notary.timestampSignature"] =
+            base64::engine::general_purpose::STANDARD
+                .encode(&token)
+                .into();
         let r = e
             .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
             .await;
@@ -1036,4 +1044,418 @@ async fn signing_authority_scheme_uses_the_signing_authority_store() {
         let r = e.sign_and_verify(kind, &late, &sa).await;
         assert_fails(&r, "UNTRUSTED", "at the signing time");
     }
+}
+
+/// Sets the `override` map of the first policy of `config`.
+fn with_override(mut config: Value, overrides: Value) -> Value {
+    config["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["override"] = overrides;
+    config
+}
+
+/// Spec (trust-store-trust-policy.md, Validate Trusted Timestamp) and notation-go
+/// (`verifyTimestamp`): when the policy names a `tsa` trust store and `verifyTimestamp` is
+/// `always` (the default), "Timestamp countersignature MUST be present": a signature without one
+/// fails authentic timestamp validation with "no timestamp countersignature was found in the
+/// signature envelope" (enforced by strict, logged by permissive and audit). Without a `tsa`
+/// store, or under `afterCertExpiry` while the chain is unexpired, no timestamp is needed and the
+/// chain must be valid now.
+#[tokio::test]
+async fn a_tsa_store_with_verify_timestamp_always_requires_a_timestamp() {
+    let e = env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let unstamped = JwsOptions::now();
+    let default_always = with_tsa(e.config("strict"), &tsa.root_pem);
+    let explicit_always = verify_timestamp(default_always.clone(), "always");
+    let after = verify_timestamp(default_always.clone(), "afterCertExpiry");
+    for kind in KINDS {
+        for config in [&default_always, &explicit_always] {
+            let r = e.sign_and_verify(kind, &unstamped, config).await;
+            assert_fails(
+                &r,
+                "TIMESTAMP_MISSING",
+                "no timestamp countersignature was found in the signature envelope",
+            );
+            assert!(r.message.contains("authenticTimestamp validation failed"));
+            assert_eq!(checks(&r)["authenticity"], "passed");
+        }
+        // permissive and audit log the missing timestamp.
+        for level in ["permissive", "audit"] {
+            let r = e
+                .sign_and_verify(kind, &unstamped, &with_tsa(e.config(level), &tsa.root_pem))
+                .await;
+            assert!(r.is_success, "{level}: {r:#?}");
+            let ts = checks(&r)["authenticTimestamp"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(ts.starts_with("failed (logged)"), "{ts}");
+            assert!(ts.contains("no timestamp countersignature"), "{ts}");
+        }
+        // strict with authenticTimestamp overridden to log passes.
+        let logged = with_override(default_always.clone(), json!({"authenticTimestamp": "log"}));
+        assert!(
+            e.sign_and_verify(kind, &unstamped, &logged)
+                .await
+                .is_success
+        );
+        // afterCertExpiry: the chain is valid now, no timestamp needed.
+        let r = e.sign_and_verify(kind, &unstamped, &after).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(checks(&r)["authenticTimestamp"], "passed");
+        // No tsa store: no timestamp is verified, the valid chain passes.
+        let r = e
+            .sign_and_verify(kind, &unstamped, &e.config("strict"))
+            .await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        // A stamped signature passes under `always`.
+        let mut stamped = unstamped.clone();
+        stamped.timestamp = stamp(&tsa, stamped.signing_time, None);
+        let r = e.sign_and_verify(kind, &stamped, &default_always).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert!(r.extensions.contains_key("timestamp"));
+    }
+}
+
+/// notation-go (`verifyTimestamp`, `afterCertExpiry`): once a certificate of the signing chain
+/// has expired, the timestamp is verified and "Timestamp countersignature MUST be present"; spec:
+/// "In the absence of an Authentic Timestamp, a signature is considered invalid if the signing
+/// certificate or chain is either expired or revoked".
+#[tokio::test]
+async fn after_cert_expiry_requires_a_timestamp_once_the_certificate_expired() {
+    let (e, _) = expired_env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let mut unstamped = JwsOptions::now();
+    unstamped.signing_time = unix_now() - 5 * DAY;
+    let after = verify_timestamp(
+        with_tsa(e.config("strict"), &tsa.root_pem),
+        "afterCertExpiry",
+    );
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &unstamped, &after).await;
+        assert_fails(
+            &r,
+            "TIMESTAMP_MISSING",
+            "a certificate of the chain has expired",
+        );
+        // Without a tsa store the expired certificate fails, naming why no timestamp helps.
+        let r = e
+            .sign_and_verify(kind, &unstamped, &e.config("strict"))
+            .await;
+        assert_fails(&r, "CERTIFICATE_EXPIRED", "names no \"tsa\" trust store");
+    }
+}
+
+/// A timestamp countersignature that is present but cannot be parsed fails authentic timestamp
+/// validation, saying so (notation-go: "failed to parse timestamp countersignature"), under every
+/// `verifyTimestamp` option, with or without a `tsa` store (fail closed: notation-go ignores a
+/// timestamp it does not verify; this verifier does not accept a malformed envelope attribute).
+#[tokio::test]
+async fn a_present_but_unparsable_timestamp_fails_saying_so() {
+    let e = env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let mut garbage = JwsOptions::now();
+    garbage.raw_timestamp = Some(b"\x30\x03\x02\x01\x01 not a timestamp token".to_vec());
+    let always = with_tsa(e.config("strict"), &tsa.root_pem);
+    let configs = [
+        always.clone(),
+        verify_timestamp(always, "afterCertExpiry"),
+        e.config("strict"),
+        verify_timestamp(e.config("strict"), "afterCertExpiry"),
+    ];
+    for kind in KINDS {
+        for config in &configs {
+            let r = e.sign_and_verify(kind, &garbage, config).await;
+            assert_fails(
+                &r,
+                "TIMESTAMP_INVALID",
+                "the timestamp countersignature cannot be parsed (malformed timestamp token",
+            );
+        }
+        let r = e
+            .sign_and_verify(kind, &garbage, &e.config("permissive"))
+            .await;
+        assert!(r.is_success, "{r:#?}");
+        assert!(
+            checks(&r)["authenticTimestamp"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be parsed")
+        );
+    }
+}
+
+/// A chain whose leaf and root carry the revocation endpoints `leaf` and `root`.
+async fn revocable_env(leaf: RevocationInfo, root: RevocationInfo) -> Env {
+    let mut opts = ChainOptions::valid_now();
+    opts.leaf_revocation = leaf;
+    opts.root_revocation = root;
+    env_with(&opts).await
+}
+
+/// Spec (Certificate Revocation Evaluation): "If the revocation status of any of the
+/// certificates is revoked or cannot be determined (revocation unavailable), fail this step.
+/// This will fail the overall signature verification or log the error, depending on if
+/// revocations status check is `enforced` or `logged`". A certificate naming a CRL distribution
+/// point or an OCSP responder has an undeterminable status here (no OCSP/CRL fetching): strict
+/// fails, permissive and audit pass with the status recorded, overrides apply.
+#[tokio::test]
+async fn revocation_endpoints_follow_the_levels_revocation_action() {
+    let crl = "http://crl.test/leaf.crl";
+    let e = revocable_env(RevocationInfo::crl(crl), RevocationInfo::default()).await;
+    let sign = JwsOptions::now();
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &sign, &e.config("strict")).await;
+        assert_fails(
+            &r,
+            "REVOCATION_STATUS_UNKNOWN",
+            "revocation validation failed",
+        );
+        assert!(r.message.contains(&format!("CRL {crl}")), "{}", r.message);
+        assert!(
+            r.message
+                .contains("signing chain certificate #1 \"CN=Vouch Test Signer"),
+            "{}",
+            r.message
+        );
+        assert_eq!(r.extensions["revocationStatus"], "unknown");
+        assert_eq!(checks(&r)["expiry"], "passed");
+
+        for level in ["permissive", "audit"] {
+            let r = e.sign_and_verify(kind, &sign, &e.config(level)).await;
+            assert!(r.is_success, "{level}: {r:#?}");
+            assert_eq!(r.extensions["revocationStatus"], "unknown");
+            assert!(
+                checks(&r)["revocation"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("failed (logged): the revocation status cannot be determined")
+            );
+            assert!(
+                r.message
+                    .contains("logged (not enforced) failures: revocation:"),
+                "{}",
+                r.message
+            );
+            assert!(r.message.contains("revocation status unknown"));
+        }
+        // Overrides: strict logging revocation passes, strict skipping it does not check it,
+        // permissive enforcing it fails.
+        let logged = with_override(e.config("strict"), json!({"revocation": "log"}));
+        let r = e.sign_and_verify(kind, &sign, &logged).await;
+        assert!(r.is_success, "{r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "unknown");
+        let skipped = with_override(e.config("strict"), json!({"revocation": "skip"}));
+        let r = e.sign_and_verify(kind, &sign, &skipped).await;
+        assert!(r.is_success, "{r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "skipped");
+        assert_eq!(checks(&r)["revocation"], "skipped");
+        let enforced = with_override(e.config("permissive"), json!({"revocation": "enforce"}));
+        let r = e.sign_and_verify(kind, &sign, &enforced).await;
+        assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", crl);
+    }
+}
+
+/// Spec: "If the certificate being validated includes either OCSP or CRL information, then the
+/// one which is present is used for revocation check", checked "for each certificate in the
+/// certificate chain" "Starting from Root to leaf": an OCSP responder (authority information
+/// access) on the leaf, or a CRL distribution point on the root alone, makes the status
+/// undeterminable; a chain with neither is "considered valid (not revoked)".
+#[tokio::test]
+async fn ocsp_responders_and_root_distribution_points_are_revocation_information() {
+    let sign = JwsOptions::now();
+    let ocsp = revocable_env(RevocationInfo::ocsp("http://ocsp.test"), Default::default()).await;
+    let root = revocable_env(
+        Default::default(),
+        RevocationInfo::crl("http://crl.test/root.crl"),
+    )
+    .await;
+    let plain = env().await;
+    for kind in KINDS {
+        let r = ocsp
+            .sign_and_verify(kind, &sign, &ocsp.config("strict"))
+            .await;
+        assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "OCSP http://ocsp.test");
+        let r = root
+            .sign_and_verify(kind, &sign, &root.config("strict"))
+            .await;
+        assert_fails(
+            &r,
+            "REVOCATION_STATUS_UNKNOWN",
+            "signing chain certificate #2 \"CN=Vouch Test Root",
+        );
+        assert!(!r.message.contains("certificate #1"), "{}", r.message);
+        let r = plain
+            .sign_and_verify(kind, &sign, &plain.config("strict"))
+            .await;
+        assert!(r.is_success, "{r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "nonRevokable");
+    }
+}
+
+/// Spec (Validate Trusted Timestamp): "Validate timestamp certificate and certificate chain
+/// revocation status using certificate revocation evaluation section" — a TSA certificate naming
+/// an OCSP responder has an undeterminable status under the level's `revocation` action.
+#[tokio::test]
+async fn a_tsa_certificate_with_revocation_endpoints_is_undeterminable() {
+    let e = env().await;
+    let tsa = fx::test_tsa_with(
+        "Vouch OCSP TSA",
+        &RevocationInfo::ocsp("http://ocsp.tsa.test"),
+    )
+    .unwrap();
+    let mut sign = JwsOptions::now();
+    sign.timestamp = stamp(&tsa, sign.signing_time, None);
+    let strict = with_tsa(e.config("strict"), &tsa.root_pem);
+    for kind in KINDS {
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(
+            &r,
+            "REVOCATION_STATUS_UNKNOWN",
+            "timestamp authority certificate #1 \"CN=Vouch OCSP TSA",
+        );
+        assert!(
+            r.message.contains("OCSP http://ocsp.tsa.test"),
+            "{}",
+            r.message
+        );
+        assert_eq!(checks(&r)["authenticTimestamp"], "passed");
+        let permissive = with_tsa(e.config("permissive"), &tsa.root_pem);
+        let r = e.sign_and_verify(kind, &sign, &permissive).await;
+        assert!(r.is_success, "{r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "unknown");
+        let skipped = with_override(strict.clone(), json!({"revocation": "skip"}));
+        let r = e.sign_and_verify(kind, &sign, &skipped).await;
+        assert!(r.is_success, "{r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "skipped");
+    }
+}
+
+/// signature-envelope-jws.md, Unprotected Headers: "`io.cncf.notary.timestampSignature`
+/// (*string*): This OPTIONAL header is used to store countersignature that provides authentic
+/// signing time". A JWS timestamp is read from that header (a valid one rescues an expired
+/// certificate, a garbage one fails); the same token under `io.cncf.notary.timestamp` is not a
+/// timestamp (notation ignores that name), so a policy requiring one fails.
+#[tokio::test]
+async fn jws_timestamps_are_read_from_the_timestamp_signature_header() {
+    let (e, _) = expired_env().await;
+    let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
+    let mut sign = JwsOptions::now();
+    sign.signing_time = unix_now() - 5 * DAY;
+    sign.timestamp = stamp(&tsa, sign.signing_time, None);
+    let strict = with_tsa(e.config("strict"), &tsa.root_pem);
+    let envelope = e.sign(&sign);
+    let mut v: Value = serde_json::from_slice(&envelope).unwrap();
+    let token = v["header"]["io.cncf.notary.timestampSignature"].clone();
+    assert!(
+        token.is_string(),
+        "the fixture writes the spec's header: {v}"
+    );
+    let r = e.verify_envelope(&envelope, &strict).await;
+    assert!(r.is_success, "{r:#?}");
+    assert!(r.extensions.contains_key("timestamp"));
+
+    let header = v["header"].as_object_mut().unwrap();
+    header.remove("io.cncf.notary.timestampSignature");
+    header.insert("io.cncf.notary.timestamp".into(), token);
+    let renamed = serde_json::to_vec(&v).unwrap();
+    let r = e.verify_envelope(&renamed, &strict).await;
+    assert_fails(
+        &r,
+        "TIMESTAMP_MISSING",
+        "no timestamp countersignature was found",
+    );
+
+    v["header"]["io.cncf.notary.timestampSignature"] = base64::engine::general_purpose::STANDARD
+        .encode(b"garbage")
+        .into();
+    let r = e
+        .verify_envelope(&serde_json::to_vec(&v).unwrap(), &strict)
+        .await;
+    assert_fails(&r, "TIMESTAMP_INVALID", "cannot be parsed");
+}
+
+/// Signature specification, Leaf Certificates: "Extended Key Usage: The `extendedKeyUsage`
+/// extension is OPTIONAL and can OPTIONALLY be marked as critical. For signing certificate: If
+/// present, the value MAY contain `id-kp-codeSigning` and MUST NOT contain
+/// `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`, `emailProtection` and `timeStamping`."
+/// A leaf without the extension is accepted (as notation-go does); one listing a TLS or
+/// timestamping purpose fails authenticity.
+#[tokio::test]
+async fn signing_certificate_extended_key_usage_follows_the_spec() {
+    let sign = JwsOptions::now();
+    let mut no_eku = ChainOptions::valid_now();
+    no_eku.code_signing = false;
+    let no_eku = env_with(&no_eku).await;
+    let mut server = ChainOptions::valid_now();
+    server.leaf_extra_ekus = vec![vec![1, 3, 6, 1, 5, 5, 7, 3, 1]];
+    let server = env_with(&server).await;
+    let mut stamping = ChainOptions::valid_now();
+    stamping.code_signing = false;
+    stamping.leaf_extra_ekus = vec![vec![1, 3, 6, 1, 5, 5, 7, 3, 8]];
+    let stamping = env_with(&stamping).await;
+    for kind in KINDS {
+        let r = no_eku
+            .sign_and_verify(kind, &sign, &no_eku.config("strict"))
+            .await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
+        assert_eq!(checks(&r)["authenticity"], "passed");
+        let r = server
+            .sign_and_verify(kind, &sign, &server.config("strict"))
+            .await;
+        assert_fails(&r, "UNTRUSTED", "extended key usage lists serverAuth");
+        let r = stamping
+            .sign_and_verify(kind, &sign, &stamping.config("strict"))
+            .await;
+        assert_fails(&r, "UNTRUSTED", "extended key usage lists timeStamping");
+        // audit logs authenticity failures.
+        let r = stamping
+            .sign_and_verify(kind, &sign, &stamping.config("audit"))
+            .await;
+        assert!(r.is_success, "{r:#?}");
+    }
+}
+
+/// Trust store and trust policy specification, Validate Authenticity: "Validate that the
+/// signature envelope contains a complete certificate chain that starts from a code signing
+/// certificate and terminates with a root certificate" and "Validate that certificate and
+/// certificate-chain lead to a trusted certificate present in the named store" (notation-go
+/// compares the chain's last certificate with the store's). An `x5c` without the root, or ending
+/// in a root the store does not hold, fails authenticity even when the leaf chains to the store.
+#[tokio::test]
+async fn the_envelope_chain_must_end_in_a_certificate_of_the_trust_store() {
+    let e = env().await;
+    let stranger = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    let opts = JwsOptions::now();
+    let key = &e.chain.leaf_key_pkcs8;
+    let leaf_only = vec![e.chain.leaf_der.clone()];
+    let foreign_end = vec![e.chain.leaf_der.clone(), stranger.root_der.clone()];
+    for chain in [&leaf_only, &foreign_end] {
+        let jws = fx::sign_jws(&e.f.target(), key, chain, &opts).unwrap();
+        let cose = fx::sign_cose(&e.f.target(), key, chain, &opts).unwrap();
+        let reports = [
+            e.verify(&e.f.store_envelope(&jws, chain), &e.config("strict"))
+                .await,
+            e.verify(
+                &e.f.store_envelope_as(fx::COSE_MEDIA_TYPE, &cose, chain),
+                &e.config("strict"),
+            )
+            .await,
+        ];
+        for r in reports {
+            assert_fails(
+                &r,
+                "UNTRUSTED",
+                "does not end in a certificate of trust store type \"ca\"",
+            );
+            assert!(
+                r.message
+                    .contains(&format!("last certificate (#{}", chain.len())),
+                "{}",
+                r.message
+            );
+        }
+    }
+    // The complete chain (leaf, root) passes.
+    let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
+    assert!(r.is_success, "{r:#?}");
 }

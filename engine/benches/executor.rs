@@ -122,9 +122,9 @@ impl Host for NativeHost {
         chain: &[Vec<u8>],
         roots: &[Vec<u8>],
         at: i64,
-        eku: &str,
+        eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String> {
-        crypto::verify_chain(chain, roots, at, Some(eku))
+        crypto::verify_chain(chain, roots, at, eku)
             .map(|v| v.into_iter().map(cert_info).collect())
             .map_err(|e| e.to_string())
     }

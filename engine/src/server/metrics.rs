@@ -1,5 +1,6 @@
 //! A small Prometheus text exposition (format 0.0.4): request counts and latencies per endpoint,
-//! verifier call durations and guest limit hits per verifier, result cache hits and misses; and,
+//! verifier call durations, guest limit hits and reported revocation statuses per verifier, result
+//! cache hits and misses; and,
 //! rendered from the tenants at scrape time, store cache hits and misses per cache, registry
 //! requests per registry and status, Redis operations and guest CPU quotas per tenant.
 
@@ -56,6 +57,8 @@ struct Inner {
     verifiers: BTreeMap<String, Histogram>,
     /// (verifier name, limit) → calls that hit it.
     limit_hits: BTreeMap<(String, &'static str), u64>,
+    /// (verifier name, revocation status) → reports carrying it.
+    revocation: BTreeMap<(String, &'static str), u64>,
     cache_hits: u64,
     cache_misses: u64,
     /// tenant → keys refused over its quota.
@@ -102,6 +105,15 @@ impl Metrics {
                 if let Some(limit) = limit {
                     *m.limit_hits
                         .entry((r.verifier_name.clone(), limit.error_type()))
+                        .or_default() += 1;
+                }
+                if let Some(status) = r
+                    .extensions
+                    .get(REVOCATION_STATUS)
+                    .and_then(serde_json::Value::as_str)
+                {
+                    *m.revocation
+                        .entry((r.verifier_name.clone(), revocation_label(status)))
                         .or_default() += 1;
                 }
                 walk(m, &r.nested_results);
@@ -172,6 +184,19 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "vouch_guest_limit_hits_total{{verifier=\"{}\",limit=\"{limit}\"}} {n}",
+                escape(verifier)
+            );
+        }
+        family(
+            &mut out,
+            "vouch_verifier_revocation_total",
+            "counter",
+            "Verifier reports by the revocation status they carry (revocationStatus extension).",
+        );
+        for ((verifier, status), n) in &m.revocation {
+            let _ = writeln!(
+                out,
+                "vouch_verifier_revocation_total{{verifier=\"{}\",status=\"{status}\"}} {n}",
                 escape(verifier)
             );
         }
@@ -329,6 +354,23 @@ pub fn render_cpu_quotas(out: &mut String, tenants: &[(String, &crate::runtime::
     }
 }
 
+/// The report extension in which a verifier states the revocation status it established.
+pub const REVOCATION_STATUS: &str = "revocationStatus";
+
+/// The label for a reported revocation status: the values verifiers report (`skipped`,
+/// `nonRevokable`, `unknown`, `good`, `revoked`), anything else `other` (a guest's text must not
+/// grow the label set without bound).
+fn revocation_label(status: &str) -> &'static str {
+    match status {
+        "skipped" => "skipped",
+        "nonRevokable" => "nonRevokable",
+        "unknown" => "unknown",
+        "good" => "good",
+        "revoked" => "revoked",
+        _ => "other",
+    }
+}
+
 /// The `# HELP` and `# TYPE` lines that open a metric family.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -397,8 +439,20 @@ mod tests {
         bomb.error_reason = Some("memory_limit_exceeded".into());
         let mut bad_signature = verifier.clone();
         bad_signature.error_reason = Some("SIGNATURE_INVALID".into());
+        // Revocation statuses, nested or not, by verifier; an unknown value is `other`.
+        let mut unknown = verifier.clone();
+        unknown
+            .extensions
+            .insert(REVOCATION_STATUS.into(), "unknown".into());
+        let mut invented = verifier.clone();
+        invented
+            .extensions
+            .insert(REVOCATION_STATUS.into(), "made-up-by-a-guest".into());
         let mut outer = verifier;
-        outer.nested_results = vec![bomb, bad_signature];
+        outer
+            .extensions
+            .insert(REVOCATION_STATUS.into(), "unknown".into());
+        outer.nested_results = vec![bomb, bad_signature, unknown, invented];
         report.cached = false;
         report.verifier_reports = vec![outer];
         m.report(&report);
@@ -407,6 +461,15 @@ mod tests {
             "vouch_guest_limit_hits_total{verifier=\"notation\",limit=\"memory_limit_exceeded\"} 1"
         ));
         assert_eq!(text.matches("vouch_guest_limit_hits_total{").count(), 1);
+        assert!(text.contains(
+            "vouch_verifier_revocation_total{verifier=\"notation\",status=\"unknown\"} 2"
+        ));
+        assert!(
+            text.contains(
+                "vouch_verifier_revocation_total{verifier=\"notation\",status=\"other\"} 1"
+            )
+        );
+        assert_eq!(text.matches("vouch_verifier_revocation_total{").count(), 2);
         assert!(
             text.contains("vouch_http_requests_total{endpoint=\"/v1/verify\",status=\"200\"} 1")
         );
@@ -417,7 +480,7 @@ mod tests {
             "vouch_http_request_duration_seconds_bucket{endpoint=\"/v1/verify\",le=\"0.025\"} 2"
         ));
         assert!(text.contains(
-            "vouch_verifier_duration_seconds_bucket{verifier=\"notation\",le=\"0.05\"} 4"
+            "vouch_verifier_duration_seconds_bucket{verifier=\"notation\",le=\"0.05\"} 6"
         ));
         assert!(text.contains("vouch_result_cache_hits_total 1"));
         assert!(text.contains("vouch_result_cache_misses_total 2"));

@@ -22,6 +22,10 @@ pub const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
 pub const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
 /// Expiry of the signature.
 pub const EXPIRY: &str = "io.cncf.notary.expiry";
+/// The RFC 3161 timestamp countersignature in the unprotected header (signature-envelope-jws.md:
+/// "`io.cncf.notary.timestampSignature` (*string*): This OPTIONAL header is used to store
+/// countersignature that provides authentic signing time", base64 of the `TimeStampToken`).
+pub const TIMESTAMP_SIGNATURE: &str = "io.cncf.notary.timestampSignature";
 /// Verification plugin headers (plugins are not supported here).
 pub(crate) const PLUGIN_HEADERS: [&str; 2] = [
     "io.cncf.notary.verificationPlugin",
@@ -134,8 +138,8 @@ pub struct Envelope {
     pub chain: Vec<Vec<u8>>,
     /// `io.cncf.notary.signingAgent`.
     pub signing_agent: Option<String>,
-    /// The RFC 3161 timestamp token over [`Envelope::signature`] (`io.cncf.notary.timestamp`
-    /// in JWS, `io.cncf.notary.timestampSignature` in COSE), verified by the caller.
+    /// The RFC 3161 timestamp token over [`Envelope::signature`] (the unprotected header
+    /// `io.cncf.notary.timestampSignature`, in JWS and COSE alike), verified by the caller.
     pub timestamp: Option<Vec<u8>>,
 }
 
@@ -418,10 +422,10 @@ fn check_unprotected(h: &Map<String, Value>) -> Result<Unprotected, EnvelopeErro
     };
     let agent =
         string_field(h, "io.cncf.notary.signingAgent", "unprotected header")?.map(str::to_owned);
-    let timestamp = string_field(h, "io.cncf.notary.timestamp", "unprotected header")?
+    let timestamp = string_field(h, TIMESTAMP_SIGNATURE, "unprotected header")?
         .map(|s| {
             STANDARD.decode(s).map_err(|e| {
-                EnvelopeError::Invalid(format!("io.cncf.notary.timestamp is not base64: {e}"))
+                EnvelopeError::Invalid(format!("{TIMESTAMP_SIGNATURE} is not base64: {e}"))
             })
         })
         .transpose()?;
@@ -582,6 +586,39 @@ mod tests {
         let mut p = protected();
         p[SIGNING_SCHEME] = json!(s);
         p
+    }
+
+    /// signature-envelope-jws.md, Unprotected Headers: "`io.cncf.notary.timestampSignature`
+    /// (*string*): This OPTIONAL header is used to store countersignature that provides authentic
+    /// signing time" (base64 of the RFC 3161 `TimeStampToken`). Any other name (such as the
+    /// `io.cncf.notary.timestamp` of the spec's example envelope, which notation ignores too) is
+    /// not a timestamp.
+    #[test]
+    fn the_timestamp_is_read_from_io_cncf_notary_timestamp_signature() {
+        let with_header = |name: &str, value: Value| {
+            let mut v: Value = serde_json::from_slice(&envelope(&protected())).unwrap();
+            v["header"][name] = value;
+            serde_json::to_vec(&v).unwrap()
+        };
+        let token = STANDARD.encode(b"token bytes");
+        let e = parse(&with_header(TIMESTAMP_SIGNATURE, json!(token))).unwrap();
+        assert_eq!(e.timestamp.as_deref(), Some(&b"token bytes"[..]));
+        let e = parse(&with_header("io.cncf.notary.timestamp", json!(token))).unwrap();
+        assert_eq!(e.timestamp, None);
+        assert_eq!(parse(&envelope(&protected())).unwrap().timestamp, None);
+        match parse(&with_header(TIMESTAMP_SIGNATURE, json!("!!not base64"))) {
+            Err(EnvelopeError::Invalid(m)) => {
+                assert!(
+                    m.contains("io.cncf.notary.timestampSignature is not base64"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&with_header(TIMESTAMP_SIGNATURE, json!(7))) {
+            Err(EnvelopeError::Invalid(m)) => assert!(m.contains("must be a string"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,24 +4,28 @@
 //!
 //! This file is only the wit-bindgen glue; the logic lives in [`policy`] (trust policy and trust
 //! stores), [`envelope`] (JWS parsing and the shared header rules), [`cose`] (COSE_Sign1, on
-//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]), [`verify`] (the verification flow)
+//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]), [`revocation`] (OCSP and CRL
+//! endpoints of certificates), [`verify`] (the verification flow)
 //! and [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
 //!
 //! Report extensions: `trustPolicy`, `verificationLevel`, `Issuer` (leaf issuer DN), `SN` (leaf
 //! subject DN, as Ratify's notation verifier reports it), `serialNumber` (leaf serial, hex),
 //! `signingTime`, `signingScheme`, `expiry`, `signingAgent`, `timestamp` (the verified RFC 3161
-//! `genTime`) and `timestampAuthority` (the TSA's subject DN) when a timestamp was verified, and
-//! `checks` (JSON: the result of each validation, e.g. `{"integrity":"passed",
-//! "revocation":"not checked (offline)"}`).
+//! `genTime`) and `timestampAuthority` (the TSA's subject DN) when a timestamp was verified,
+//! `revocationStatus` (`skipped`, `nonRevokable` or `unknown`, see [`revocation::Status`]) once
+//! the revocation validation ran, and `checks` (JSON: the result of each validation, e.g.
+//! `{"integrity":"passed","revocation":"skipped"}`).
 
 pub mod cbor;
 pub mod cose;
 pub mod der;
 pub mod envelope;
 pub mod policy;
+pub mod revocation;
 pub mod time;
 pub mod tsp;
 pub mod verify;
+pub mod x509;
 
 wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
@@ -103,10 +107,9 @@ impl Host for Imports {
         chain: &[Vec<u8>],
         roots: &[Vec<u8>],
         at: i64,
-        eku: &str,
+        eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String> {
-        crypto::verify_chain(chain, roots, at, Some(eku))
-            .map(|p| p.into_iter().map(cert_info).collect())
+        crypto::verify_chain(chain, roots, at, eku).map(|p| p.into_iter().map(cert_info).collect())
     }
 
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {

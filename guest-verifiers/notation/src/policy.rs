@@ -170,6 +170,13 @@ pub struct Policy {
     pub identities: Identities,
 }
 
+impl Policy {
+    /// Whether the policy names a `tsa` trust store: timestamps are verified only then.
+    pub fn has_tsa_store(&self) -> bool {
+        self.stores.iter().any(|r| r.kind == "tsa")
+    }
+}
+
 /// The parsed configuration.
 #[derive(Debug, Clone)]
 pub struct Config {

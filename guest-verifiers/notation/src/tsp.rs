@@ -55,6 +55,9 @@ pub struct Timestamp {
     pub accuracy: i64,
     /// Subject DN of the TSA's signing certificate.
     pub tsa_subject: String,
+    /// The certificates the token carries, DER, the TSA's signing certificate first (the chain
+    /// that was validated to the `tsa` trust store).
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl Timestamp {
@@ -496,7 +499,7 @@ pub fn verify_token<H: Host>(
             .map(|(_, c)| c.to_vec()),
     );
     let path = host
-        .verify_chain(&chain, tsa_roots, info.gen_time, TIME_STAMPING_EKU)
+        .verify_chain(&chain, tsa_roots, info.gen_time, Some(TIME_STAMPING_EKU))
         .map_err(|e| {
             format!("the timestamp authority is not trusted by the \"tsa\" trust store: {e}")
         })?;
@@ -505,7 +508,16 @@ pub fn verify_token<H: Host>(
         gen_time: info.gen_time,
         accuracy: info.accuracy,
         tsa_subject,
+        chain,
     })
+}
+
+/// Checks that `token` parses as a timestamp token (CMS structure and `TSTInfo`), without
+/// verifying anything.
+pub fn check_structure(token: &[u8]) -> Result<(), String> {
+    let t = parse(token).map_err(|e| format!("malformed timestamp token: {e}"))?;
+    parse_tst_info(t.tst_info).map_err(|e| format!("malformed timestamp token: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -589,9 +601,9 @@ mod tests {
             chain: &[Vec<u8>],
             roots: &[Vec<u8>],
             at: i64,
-            eku: &str,
+            eku: Option<&str>,
         ) -> Result<Vec<CertInfo>, String> {
-            assert_eq!(eku, TIME_STAMPING_EKU);
+            assert_eq!(eku, Some(TIME_STAMPING_EKU));
             if roots != [b"tsa root".to_vec()] {
                 return Err("unknown root".into());
             }
@@ -755,18 +767,26 @@ mod tests {
     #[test]
     fn a_well_formed_token_verifies() {
         let t = verify(&spec()).unwrap();
-        // 1 s + 500 ms of accuracy rounds up to 2 s; both certificates go to the chain.
+        let bytes = token(&spec());
+        let parsed = parse(&bytes).unwrap();
+        // 1 s + 500 ms of accuracy rounds up to 2 s; both certificates go to the chain, the
+        // signer's first.
         assert_eq!(
             t,
             Timestamp {
                 gen_time: 1_709_210_096,
                 accuracy: 2,
-                tsa_subject: "CN=TSA 2".into()
+                tsa_subject: "CN=TSA 2".into(),
+                chain: vec![parsed.certs[1].to_vec(), parsed.certs[0].to_vec()],
             }
         );
         assert_eq!((t.earliest(), t.latest()), (1_709_210_094, 1_709_210_098));
-        let bytes = token(&spec());
-        let parsed = parse(&bytes).unwrap();
+        assert_eq!(check_structure(&bytes), Ok(()));
+        assert!(
+            check_structure(b"\x30\x03\x02\x01\x01")
+                .unwrap_err()
+                .contains("malformed timestamp token")
+        );
         assert_eq!(parsed.certs.len(), 2);
         let (serial, issuer, ski) = cert_ids(parsed.certs[1]).unwrap();
         assert_eq!((serial, ski), (&[7u8][..], None));

@@ -7,29 +7,41 @@
 //!
 //! * **Authenticity** validates the chain to the policy's trust store of the scheme's type (`ca`
 //!   for `notary.x509`, `signingAuthority` for `notary.x509.signingAuthority`) at the *signing
-//!   time* in the envelope, with the code-signing EKU, and matches the leaf subject against the
-//!   trusted identities.
-//! * **Authentic timestamp**: for `notary.x509` the signing time is only the signer's claim.
-//!   When every certificate of the chain is valid *now* (the guest's clock) no timestamp is
-//!   needed. Otherwise an RFC 3161 timestamp countersignature must rescue it: the token
-//!   ([`crate::tsp`]) must be over the envelope's signature, signed by a TSA chaining to the
-//!   policy's `tsa` trust store (EKU timeStamping), and its time range (`genTime ± accuracy`) must
-//!   lie inside the validity of every certificate of the signing chain. With `verifyTimestamp:
-//!   always` (the default) a present timestamp is verified even when the chain is valid now (and
-//!   must then pass); with `afterCertExpiry` it is only looked at once a certificate has expired.
-//!   A verified timestamp is reported as the `timestamp` extension (and `timestampAuthority`).
-//!   For `notary.x509.signingAuthority` the authentic signing time was already checked by
-//!   authenticity and the check passes.
+//!   time* in the envelope (the envelope's chain must end in a certificate of that store, byte for
+//!   byte, as notation-go compares it), with the signature specification's extended key usage rule for the
+//!   signing certificate ([`signing_eku`]: optional; if present, code signing is checked and the
+//!   TLS, e-mail, timestamping and any-purpose usages are refused), and matches the leaf subject
+//!   against the trusted identities.
+//! * **Authentic timestamp** (`notary.x509`; the signing time is only the signer's claim): as
+//!   notation-go does, a timestamp is verified only when the policy names a `tsa` trust store.
+//!   With one, `verifyTimestamp: always` (the default) requires an RFC 3161 timestamp
+//!   countersignature: a signature without one fails ("no timestamp countersignature was found
+//!   in the signature envelope"); `afterCertExpiry` requires it only once a certificate of the
+//!   chain has expired. The token ([`crate::tsp`]) must be over the envelope's signature, signed
+//!   by a TSA chaining to the `tsa` store (EKU timeStamping), and its time range
+//!   (`genTime ± accuracy`) must lie inside the validity of every certificate of the signing
+//!   chain; a verified timestamp is reported as the `timestamp` extension (and
+//!   `timestampAuthority`). When no timestamp is verified every certificate of the chain must be
+//!   valid *now* (the guest's clock). A timestamp that is present but cannot be parsed always
+//!   fails, whether or not it would have been verified (fail closed; notation-go ignores an
+//!   unverified one). For `notary.x509.signingAuthority` the authentic signing time was already
+//!   checked by authenticity and the check passes.
 //! * **Expiry**: `io.cncf.notary.expiry` must be after now.
-//! * **Revocation** needs OCSP/CRL fetches, which a sandboxed verifier cannot make: it is reported
-//!   as `not checked (offline)` (with a warning log) and never counts as a failure.
+//! * **Revocation**: a sandboxed verifier cannot fetch OCSP responses or CRLs. Following the
+//!   specification's certificate revocation evaluation, a certificate of the signing chain (or of
+//!   a verified timestamp's TSA chain) without OCSP or CRL information is considered not revoked;
+//!   one that names either has an undeterminable status, which fails the validation (enforced or
+//!   logged as the level's `revocation` action says). The outcome is the `revocationStatus`
+//!   extension ([`crate::revocation::Status`]: `skipped`, `nonRevokable` or `unknown`), which
+//!   the engine counts in a metric.
 
 use std::collections::BTreeMap;
 
 use crate::envelope::{self, Envelope, EnvelopeError, Scheme};
 use crate::policy::{self, Action, Check, Config, Policy, VerifyTimestamp};
+use crate::revocation::{self, Status};
 use crate::time::format_rfc3339;
-use crate::{cose, tsp};
+use crate::{cose, tsp, x509};
 
 /// Artifact type of notation signatures.
 pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
@@ -37,8 +49,18 @@ pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature
 pub const JWS: &str = "application/jose+json";
 /// COSE envelope media type.
 pub const COSE: &str = "application/cose";
-/// Extended key usage required of the signing certificate: code signing.
+/// Extended key usage `id-kp-codeSigning`.
 pub const CODE_SIGNING_EKU: &str = "1.3.6.1.5.5.7.3.3";
+/// Key purposes a signing certificate's extended key usage MUST NOT contain (signature
+/// specification, Leaf Certificates): `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`,
+/// `emailProtection`, `timeStamping`.
+const FORBIDDEN_SIGNING_EKUS: [(&str, &str); 5] = [
+    ("2.5.29.37.0", "anyExtendedKeyUsage"),
+    ("1.3.6.1.5.5.7.3.1", "serverAuth"),
+    ("1.3.6.1.5.5.7.3.2", "clientAuth"),
+    ("1.3.6.1.5.5.7.3.4", "emailProtection"),
+    ("1.3.6.1.5.5.7.3.8", "timeStamping"),
+];
 
 /// A descriptor, in the guest's own terms.
 #[derive(Debug, Clone)]
@@ -135,13 +157,14 @@ pub trait Host {
     ) -> Result<(), String>;
     /// Digest `data`.
     fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8>;
-    /// Validate `chain` to one of `roots` at `at`, requiring `eku`.
+    /// Validate `chain` to one of `roots` at `at`, requiring `eku` when given (the leaf must list
+    /// it, intermediates with an EKU extension must allow it); `None` requires no EKU.
     fn verify_chain(
         &self,
         chain: &[Vec<u8>],
         roots: &[Vec<u8>],
         at: i64,
-        eku: &str,
+        eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String>;
     /// Parse a certificate.
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
@@ -169,6 +192,8 @@ struct Run<'a, H: Host> {
     text: Vec<(String, String)>,
     checks: BTreeMap<&'static str, String>,
     logged: Vec<String>,
+    /// DER certificates of the verified timestamp's TSA chain (empty when none was verified).
+    tsa_chain: Vec<Vec<u8>>,
 }
 
 /// A failed outcome in progress.
@@ -263,6 +288,7 @@ pub fn verify<H: Host>(
         text: Vec::new(),
         checks: BTreeMap::new(),
         logged: Vec::new(),
+        tsa_chain: Vec::new(),
     };
     let Some(policy) = config.policy_for(subject_ref) else {
         return run.finish(Err((
@@ -396,21 +422,74 @@ fn run_policy<H: Host>(
     };
     run.apply(Check::Expiry, level.action(Check::Expiry), expiry)?;
 
-    if level.action(Check::Revocation) == Action::Skip {
-        run.checks
-            .insert(Check::Revocation.name(), "skipped".into());
-    } else {
-        host.log(
-            LogLevel::Warn,
-            "revocation not checked: OCSP/CRL cannot be fetched by a sandboxed verifier (offline)",
-        );
-        run.checks
-            .insert(Check::Revocation.name(), "not checked (offline)".into());
-    }
+    let status = check_revocation(run, &env, level.action(Check::Revocation))?;
     Ok(format!(
-        "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation not checked (offline)",
-        leaf.subject, env.signing_time_text, policy.name, level.name
+        "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation status {}",
+        leaf.subject,
+        env.signing_time_text,
+        policy.name,
+        level.name,
+        status.name()
     ))
+}
+
+/// The revocation validation (see the module documentation): records the `revocationStatus`
+/// extension and the check; an undeterminable status fails under `enforce` and is recorded as a
+/// logged failure under `log` (no log line: the extension and the engine's metric carry it).
+fn check_revocation<H: Host>(
+    run: &mut Run<'_, H>,
+    env: &Envelope,
+    action: Action,
+) -> Result<Status, Fail> {
+    let name = Check::Revocation.name();
+    let status = if action == Action::Skip {
+        Status::Skipped
+    } else {
+        let host = run.host;
+        let mut certs = Vec::with_capacity(env.chain.len() + run.tsa_chain.len());
+        for (i, der) in env.chain.iter().enumerate() {
+            certs.push(revocation::Subject {
+                role: format!("signing chain certificate #{}", i + 1),
+                der,
+            });
+        }
+        for (i, der) in run.tsa_chain.iter().enumerate() {
+            certs.push(revocation::Subject {
+                role: format!("timestamp authority certificate #{}", i + 1),
+                der,
+            });
+        }
+        revocation::evaluate(&certs, &|der| {
+            host.parse_certificate(der)
+                .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject)
+        })
+    };
+    run.text
+        .push(("revocationStatus".into(), status.name().into()));
+    match &status {
+        Status::Skipped => {
+            run.checks.insert(name, "skipped".into());
+        }
+        Status::NonRevokable => {
+            run.checks.insert(
+                name,
+                "passed (no certificate names an OCSP responder or a CRL distribution point)"
+                    .into(),
+            );
+        }
+        Status::Unknown(why) => {
+            if action == Action::Enforce {
+                run.checks.insert(name, format!("failed: {why}"));
+                return Err((
+                    "REVOCATION_STATUS_UNKNOWN",
+                    format!("{name} validation failed: {why}"),
+                ));
+            }
+            run.checks.insert(name, format!("failed (logged): {why}"));
+            run.logged.push(format!("{name}: {why}"));
+        }
+    }
+    Ok(status)
 }
 
 /// Reads the signature manifest and its one envelope layer: (media type, bytes).
@@ -504,8 +583,10 @@ fn check_authenticity<H: Host>(
             ),
         ));
     }
+    check_chain_end(host, policy, kind, &env.chain, &roots)?;
+    let eku = signing_eku(&env.chain[0])?;
     let path = host
-        .verify_chain(&env.chain, &roots, env.signing_time, CODE_SIGNING_EKU)
+        .verify_chain(&env.chain, &roots, env.signing_time, eku)
         .map_err(|e| ("UNTRUSTED", format!("the certificate chain does not lead to trust store type {kind:?} of policy {:?} at the signing time {}: {e}", policy.name, env.signing_time_text)))?;
     let leaf = path
         .first()
@@ -523,6 +604,75 @@ fn check_authenticity<H: Host>(
     }
 }
 
+/// Trust policy specification, Validate Authenticity: "Validate that the signature envelope
+/// contains a complete certificate chain that starts from a code signing certificate and
+/// terminates with a root certificate", which must be "a trusted certificate present in the named
+/// store": the last certificate of the envelope's chain must be byte for byte one of `roots` (as
+/// notation-go compares it). A chain that stops short of the root, or ends in a copy of it that
+/// differs, is not trusted even if a path to the store could be built.
+fn check_chain_end<H: Host>(
+    host: &H,
+    policy: &Policy,
+    kind: &str,
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+) -> Result<(), Fail> {
+    let Some(last) = chain.last() else {
+        return Err((
+            "INVALID_ENVELOPE",
+            "the signature envelope has no certificate chain".to_owned(),
+        ));
+    };
+    if roots.iter().any(|r| r == last) {
+        return Ok(());
+    }
+    let subject = host
+        .parse_certificate(last)
+        .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject);
+    Err((
+        "UNTRUSTED",
+        format!(
+            "the certificate chain in the signature envelope does not end in a certificate of trust store type {kind:?} of policy {:?}: its last certificate (#{}, {subject:?}) is not in the store; the envelope must carry the complete chain up to a trusted root",
+            policy.name,
+            chain.len()
+        ),
+    ))
+}
+
+/// The extended key usage the chain validation must require of the signing certificate
+/// `leaf`. Signature specification, Leaf Certificates: "The `extendedKeyUsage` extension is
+/// OPTIONAL"; "For signing certificate: If present, the value MAY contain `id-kp-codeSigning` and
+/// MUST NOT contain `anyExtendedKeyUsage`, `serverAuth`, `clientAuth`, `emailProtection` and
+/// `timeStamping`". A leaf without the extension (or with only other purposes) needs none; one
+/// listing code signing has it checked by the host (with EKU nesting through intermediates);
+/// a forbidden purpose fails authenticity.
+fn signing_eku(leaf: &[u8]) -> Result<Option<&'static str>, Fail> {
+    let usages = x509::extended_key_usages(leaf).map_err(|e| {
+        (
+            "UNTRUSTED",
+            format!("the signing certificate's extended key usage cannot be read: {e}"),
+        )
+    })?;
+    let Some(usages) = usages else {
+        return Ok(None);
+    };
+    if let Some((oid, name)) = FORBIDDEN_SIGNING_EKUS
+        .iter()
+        .find(|(oid, _)| usages.iter().any(|u| u == oid))
+    {
+        return Err((
+            "UNTRUSTED",
+            format!(
+                "the signing certificate's extended key usage lists {name} ({oid}), which a Notary Project signing certificate MUST NOT contain (nor anyExtendedKeyUsage, serverAuth, clientAuth, emailProtection or timeStamping)"
+            ),
+        ));
+    }
+    Ok(usages
+        .iter()
+        .any(|u| u == CODE_SIGNING_EKU)
+        .then_some(CODE_SIGNING_EKU))
+}
+
 /// The authentic timestamp validation (see the module documentation).
 fn check_authentic_timestamp<H: Host>(
     run: &mut Run<'_, H>,
@@ -536,6 +686,14 @@ fn check_authentic_timestamp<H: Host>(
         return Ok(());
     }
     let host = run.host;
+    if let Some(token) = &env.timestamp {
+        tsp::check_structure(token).map_err(|e| {
+            (
+                "TIMESTAMP_INVALID",
+                format!("the timestamp countersignature cannot be parsed ({e})"),
+            )
+        })?;
+    }
     let mut chain = Vec::with_capacity(env.chain.len());
     for (i, der) in env.chain.iter().enumerate() {
         chain.push(host.parse_certificate(der).map_err(|e| {
@@ -545,27 +703,34 @@ fn check_authentic_timestamp<H: Host>(
             )
         })?);
     }
-    let invalid_now = chain
-        .iter()
-        .find(|c| now < c.not_before || now > c.not_after);
-    let check_token = match (&env.timestamp, policy.verify_timestamp) {
-        (None, _) => false,
-        (Some(_), VerifyTimestamp::Always) => true,
-        (Some(_), VerifyTimestamp::AfterCertExpiry) => invalid_now.is_some(),
+    let expired = chain.iter().any(|c| now > c.not_after);
+    // Why no timestamp is verified, if none is.
+    let unverified = if !policy.has_tsa_store() {
+        Some(format!(
+            "trust policy {:?} names no \"tsa\" trust store, so no timestamp is verified",
+            policy.name
+        ))
+    } else if policy.verify_timestamp == VerifyTimestamp::AfterCertExpiry && !expired {
+        Some("verifyTimestamp is \"afterCertExpiry\" and no certificate has expired".to_owned())
+    } else {
+        None
     };
-    if !check_token {
+    if let Some(why) = unverified {
         if env.timestamp.is_some() {
             host.log(
                 LogLevel::Debug,
-                "timestamp not checked: verifyTimestamp is afterCertExpiry and the certificate chain is valid now",
+                &format!("timestamp countersignature not verified: {why}"),
             );
         }
-        return match invalid_now {
+        return match chain
+            .iter()
+            .find(|c| now < c.not_before || now > c.not_after)
+        {
             None => Ok(()),
             Some(c) => Err((
                 "CERTIFICATE_EXPIRED",
                 format!(
-                    "the signing time is not authentic (the envelope has no timestamp countersignature) and certificate {:?} is not valid now ({}): valid from {} to {}",
+                    "the signing time is not authentic ({why}) and certificate {:?} is not valid now ({}): valid from {} to {}",
                     c.subject,
                     format_rfc3339(now),
                     format_rfc3339(c.not_before),
@@ -574,7 +739,20 @@ fn check_authentic_timestamp<H: Host>(
             )),
         };
     }
-    let token = env.timestamp.as_deref().unwrap_or_default();
+    let token = env.timestamp.as_deref().ok_or_else(|| {
+        (
+            "TIMESTAMP_MISSING",
+            format!(
+                "no timestamp countersignature was found in the signature envelope; trust policy {:?} requires one (it names a \"tsa\" trust store and verifyTimestamp is {})",
+                policy.name,
+                match policy.verify_timestamp {
+                    VerifyTimestamp::Always => "\"always\"",
+                    VerifyTimestamp::AfterCertExpiry =>
+                        "\"afterCertExpiry\" and a certificate of the chain has expired",
+                }
+            ),
+        )
+    })?;
     let ts = tsp::verify_token(host, token, &env.signature, &config.certs(policy, "tsa")).map_err(
         |e| {
             (
@@ -602,5 +780,251 @@ fn check_authentic_timestamp<H: Host>(
         .push(("timestamp".into(), format_rfc3339(ts.gen_time)));
     run.text
         .push(("timestampAuthority".into(), ts.tsa_subject.clone()));
+    run.tsa_chain = ts.chain;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Alg;
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// Certificates are named by their bytes: `valid` (valid now), `expired` (expired a second
+    /// ago) or `future` (not valid yet). Nothing else is reachable from the timestamp check.
+    struct FakeHost;
+
+    impl Host for FakeHost {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn verify_signature(
+            &self,
+            _: SigAlg,
+            _: SigEncoding,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> Result<(), String> {
+            Err("unused".into())
+        }
+        fn digest(&self, _: HashAlg, _: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn verify_chain(
+            &self,
+            _: &[Vec<u8>],
+            _: &[Vec<u8>],
+            _: i64,
+            _: Option<&str>,
+        ) -> Result<Vec<CertInfo>, String> {
+            Err("unused".into())
+        }
+        fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
+            let (not_before, not_after) = match der {
+                b"valid" => (NOW - 100, NOW + 100),
+                b"expired" => (NOW - 100, NOW - 1),
+                b"future" => (NOW + 1, NOW + 100),
+                _ => return Err("not a certificate".into()),
+            };
+            Ok(CertInfo {
+                subject: format!("CN={}", String::from_utf8_lossy(der)),
+                issuer: String::new(),
+                serial: "01".into(),
+                not_before,
+                not_after,
+            })
+        }
+        fn log(&self, _: LogLevel, _: &str) {}
+    }
+
+    /// A config with one `*` policy; `tsa` adds a `tsa` trust store to it; an empty
+    /// `verify_timestamp` leaves the option out.
+    fn config(tsa: bool, verify_timestamp: &str) -> Config {
+        let pem = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----";
+        let mut stores = vec!["ca:acme"];
+        if tsa {
+            stores.push("tsa:ts");
+        }
+        let mut doc = serde_json::json!({
+            "trustPolicy": {"version": "1.0", "trustPolicies": [{
+                "name": "p", "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": stores, "trustedIdentities": ["*"],
+            }]},
+            "trustStores": {"ca": {"acme": [pem]}, "tsa": {"ts": [pem]}},
+        });
+        if !verify_timestamp.is_empty() {
+            doc["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["verifyTimestamp"] =
+                verify_timestamp.into();
+        }
+        policy::parse(&doc.to_string(), &|_| Ok(())).unwrap()
+    }
+
+    fn envelope(leaf: &[u8], timestamp: Option<&[u8]>) -> Envelope {
+        Envelope {
+            signing_input: Vec::new(),
+            signature: vec![1, 2, 3],
+            payload: Vec::new(),
+            alg: Alg::Es256,
+            scheme: Scheme::X509,
+            signing_time: NOW - 50,
+            signing_time_text: String::new(),
+            expiry: None,
+            chain: vec![leaf.to_vec(), b"valid".to_vec()],
+            signing_agent: None,
+            timestamp: timestamp.map(<[u8]>::to_vec),
+        }
+    }
+
+    fn check(tsa: bool, verify_timestamp: &str, env: &Envelope) -> Result<(), Fail> {
+        let config = config(tsa, verify_timestamp);
+        let mut run = Run {
+            host: &FakeHost,
+            text: Vec::new(),
+            checks: BTreeMap::new(),
+            logged: Vec::new(),
+            tsa_chain: Vec::new(),
+        };
+        check_authentic_timestamp(&mut run, &config, &config.policies[0], env, NOW)
+    }
+
+    #[track_caller]
+    fn fails(result: Result<(), Fail>, reason: &str, text: &str) {
+        let (r, m) = result.expect_err("the check passed");
+        assert_eq!(r, reason, "{m}");
+        assert!(m.contains(text), "{m:?} lacks {text:?}");
+    }
+
+    /// notation-go (`verifyTimestamp`): with a `tsa` trust store in the policy and
+    /// `verifyTimestamp` `always`, "Timestamp countersignature MUST be present": "no timestamp
+    /// countersignature was found in the signature envelope".
+    #[test]
+    fn a_tsa_store_with_always_requires_a_timestamp() {
+        // "" leaves verifyTimestamp out: `always` is the default.
+        for always in ["always", ""] {
+            fails(
+                check(true, always, &envelope(b"valid", None)),
+                "TIMESTAMP_MISSING",
+                "no timestamp countersignature was found in the signature envelope",
+            );
+        }
+    }
+
+    /// notation-go: "Timestamp verification disabled: verifyTimestamp is set to
+    /// afterCertExpiry and signing cert chain unexpired"; once a certificate has expired the
+    /// timestamp MUST be present.
+    #[test]
+    fn after_cert_expiry_requires_a_timestamp_only_once_a_certificate_expired() {
+        assert_eq!(
+            check(true, "afterCertExpiry", &envelope(b"valid", None)),
+            Ok(())
+        );
+        fails(
+            check(true, "afterCertExpiry", &envelope(b"expired", None)),
+            "TIMESTAMP_MISSING",
+            "a certificate of the chain has expired",
+        );
+        // Not verifying the timestamp, the chain must be valid now: not-yet-valid fails.
+        fails(
+            check(true, "afterCertExpiry", &envelope(b"future", None)),
+            "CERTIFICATE_EXPIRED",
+            "\"CN=future\" is not valid now",
+        );
+    }
+
+    /// notation-go: "Timestamp verification disabled: no tsa trust store is configured in
+    /// trust policy"; spec: "In the absence of an Authentic Timestamp, a signature is
+    /// considered invalid if the signing certificate or chain is either expired".
+    #[test]
+    fn without_a_tsa_store_the_chain_must_be_valid_now() {
+        for option in ["always", "afterCertExpiry"] {
+            assert_eq!(check(false, option, &envelope(b"valid", None)), Ok(()));
+            fails(
+                check(false, option, &envelope(b"expired", None)),
+                "CERTIFICATE_EXPIRED",
+                "names no \"tsa\" trust store",
+            );
+        }
+    }
+
+    /// Signature specification, Leaf Certificates: "The `extendedKeyUsage` extension is
+    /// OPTIONAL" and "For signing certificate: If present, the value MAY contain
+    /// `id-kp-codeSigning` and MUST NOT contain `anyExtendedKeyUsage`, `serverAuth`,
+    /// `clientAuth`, `emailProtection` and `timeStamping`."
+    #[test]
+    fn signing_certificate_eku_rule() {
+        use crate::x509::tests::{cert, eku};
+        // Absent: nothing to require.
+        assert_eq!(signing_eku(&cert(&[])), Ok(None));
+        // Code signing: required of the chain (the host checks it and EKU nesting).
+        assert_eq!(signing_eku(&cert(&[eku(&[3])])), Ok(Some(CODE_SIGNING_EKU)));
+        // Another, unlisted purpose (id-kp 17): allowed, nothing to require.
+        assert_eq!(signing_eku(&cert(&[eku(&[17])])), Ok(None));
+        for (kp, name) in [
+            (1, "serverAuth"),
+            (2, "clientAuth"),
+            (4, "emailProtection"),
+            (8, "timeStamping"),
+        ] {
+            let (reason, msg) = signing_eku(&cert(&[eku(&[3, kp])])).unwrap_err();
+            assert_eq!(reason, "UNTRUSTED");
+            assert!(msg.contains(&format!("lists {name}")), "{msg}");
+        }
+        let any = crate::x509::tests::ext(
+            crate::x509::tests::tlv(crate::der::OID, &[0x55, 0x1d, 0x25]),
+            crate::x509::tests::seq(&[crate::x509::tests::tlv(
+                crate::der::OID,
+                &[0x55, 0x1d, 0x25, 0x00],
+            )]),
+            false,
+        );
+        let (_, msg) = signing_eku(&cert(&[any])).unwrap_err();
+        assert!(msg.contains("lists anyExtendedKeyUsage"), "{msg}");
+    }
+
+    /// Trust policy specification, Validate Authenticity: the envelope "contains a complete
+    /// certificate chain that starts from a code signing certificate and terminates with a root
+    /// certificate", a "trusted certificate present in the named store".
+    #[test]
+    fn the_chain_must_end_in_a_store_certificate() {
+        let config = config(false, "");
+        let policy = &config.policies[0];
+        let roots = vec![b"valid".to_vec()];
+        let check = |chain: &[&[u8]]| {
+            let chain: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
+            check_chain_end(&FakeHost, policy, "ca", &chain, &roots)
+        };
+        assert_eq!(check(&[b"leaf", b"valid"]), Ok(()));
+        assert_eq!(check(&[b"valid"]), Ok(()));
+        fails(
+            check(&[b"valid", b"expired"]),
+            "UNTRUSTED",
+            "its last certificate (#2, \"CN=expired\") is not in the store",
+        );
+        fails(check(&[b"leaf"]), "UNTRUSTED", "(#1, \"(unparsable");
+        fails(check(&[]), "INVALID_ENVELOPE", "no certificate chain");
+    }
+
+    /// A present timestamp that cannot be parsed fails in every configuration, saying so
+    /// (fail closed, also where the timestamp would not have been verified).
+    #[test]
+    fn an_unparsable_timestamp_always_fails() {
+        for (tsa, option) in [
+            (true, "always"),
+            (true, "afterCertExpiry"),
+            (false, "always"),
+            (false, "afterCertExpiry"),
+        ] {
+            fails(
+                check(tsa, option, &envelope(b"valid", Some(b"garbage"))),
+                "TIMESTAMP_INVALID",
+                "the timestamp countersignature cannot be parsed (malformed timestamp token",
+            );
+        }
+    }
 }

@@ -324,18 +324,35 @@ fn type_of(r: &VerifierReport) -> &str {
     }
 }
 
-/// One report as Ratify v1's config-policy `VerifierResult` (with `nestedResults`).
+/// Ratify's message of a report whose nested verification failed.
+pub const NESTED_FAILED: &str = "nested verification failed";
+
+/// One report as Ratify v1's config-policy `VerifierResult` (with `nestedResults`). As Ratify's
+/// executor does (`addNestedVerifierResult`), a report whose nested verification failed is
+/// itself failed, with the message `nested verification failed`.
 pub fn verifier_result(r: &VerifierReport) -> Value {
+    let nested_failed = r.nested_results.iter().any(|n| !n.all_successful());
     let mut o = Map::new();
     put_str(&mut o, "subject", &r.subject);
-    o.insert("isSuccess".into(), Value::Bool(r.is_success));
+    o.insert(
+        "isSuccess".into(),
+        Value::Bool(r.is_success && !nested_failed),
+    );
     put_str(&mut o, "name", &r.verifier_name);
     put_str(&mut o, "verifierName", &r.verifier_name);
     put_str(&mut o, "type", type_of(r));
     put_str(&mut o, "verifierType", type_of(r));
     put_str(&mut o, "referenceDigest", &r.reference_digest);
     put_str(&mut o, "artifactType", &r.artifact_type);
-    put_str(&mut o, "message", &r.message);
+    put_str(
+        &mut o,
+        "message",
+        if nested_failed {
+            NESTED_FAILED
+        } else {
+            &r.message
+        },
+    );
     if let Some(reason) = &r.error_reason {
         put_str(&mut o, "errorReason", reason);
     }
@@ -666,6 +683,7 @@ mod tests {
         assert!(r[0].get("errorReason").is_none() && r[0].get("nestedResults").is_none());
         assert!(r[1].get("extensions").is_none());
         assert_eq!(r[1]["nestedResults"][0]["type"], "notation");
+        assert_eq!(r[1]["isSuccess"], true);
         assert_eq!(r[2]["type"], "vulnerabilityreport");
         assert_eq!(r[2]["extensions"]["createdAt"], "2026-01-01T00:00:00Z");
         assert_eq!(r[2]["extensions"]["severityViolations"]["CVE-1"], "high");
@@ -686,6 +704,21 @@ mod tests {
                 .unwrap()
                 .starts_with(NO_VERIFIER_REPORT)
         );
+    }
+
+    #[test]
+    fn a_failed_nested_result_fails_its_parent_as_in_ratify() {
+        let sbom = report(
+            "sbom",
+            "sbom",
+            true,
+            json!({}),
+            vec![report("notation", "notation", false, json!({}), vec![])],
+        );
+        let v = verifier_result(&sbom);
+        assert_eq!(v["isSuccess"], false);
+        assert_eq!(v["message"], NESTED_FAILED);
+        assert_eq!(v["nestedResults"][0]["isSuccess"], false);
     }
 
     #[test]

@@ -479,3 +479,60 @@ async fn ratifys_templates_admit_and_deny_as_with_ratify() {
         "{v:?}"
     );
 }
+
+/// The shipped ConstraintTemplate (`examples/kubernetes/constraint-template.yaml`) sends
+/// `[namespace]image` keys, and `vouch serve` routes such a key to the tenant owning the
+/// namespace (docs/tenancy.md): the tenant's verifier judges it, the default tenant's do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_template_routes_a_tenants_keys() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let served = start(&config(dir.path())).await;
+    let image = registry.reference(REPO, "v1");
+
+    let text =
+        std::fs::read_to_string(examples().join("kubernetes/constraint-template.yaml")).unwrap();
+    let doc = Value::deserialize(serde_yaml_ng::Deserializer::from_str(&text)).unwrap();
+    let rego = doc["spec"]["targets"][0]["rego"].as_str().unwrap();
+    let shipped = Template {
+        file: "constraint-template.yaml".into(),
+        package: rego
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .unwrap()
+            .trim()
+            .to_owned(),
+        provider: "vouch".into(),
+        rego: rego.to_owned(),
+    };
+
+    for (ns, verifiers) in [
+        (TENANT_NS, vec!["notation-b"]),
+        (
+            "team-a",
+            vec!["cosign", "notation", "sbom", "vulnerabilityreport"],
+        ),
+    ] {
+        let key = format!("[{ns}]{image}");
+        let items = ask(
+            &served,
+            "/ratify/gatekeeper/v1/verify",
+            std::slice::from_ref(&key),
+        )
+        .await;
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let v = violations(&shipped, ns, &image, &items, json!({}), asked.clone());
+        assert_eq!(*asked.lock().unwrap(), [key.clone()], "the template's keys");
+        assert!(v.is_empty(), "{ns}: {v:?}");
+        let mut names: Vec<&str> = items[&key]["value"]["verifierReports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["verifierName"].as_str().unwrap())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names, verifiers, "{ns}: judged by its tenant's verifiers");
+    }
+}

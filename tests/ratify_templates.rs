@@ -42,17 +42,43 @@ fn templates_dir() -> PathBuf {
 const NESTED_REPO: &str = "nested";
 /// The namespace the tenant of the routing test owns.
 const TENANT_NS: &str = "team-b";
+/// The namespace of the tenant whose policy is a Ratify Rego policy.
+const RATIFY_POLICY_NS: &str = "team-c";
+/// A policy in Ratify's documented style (`docs/reference/crds/policies.md`), Rego v0.
+const RATIFY_POLICY: &str = r#"package ratify.policy
+
+default valid := false
+
+valid {
+  not failed_verify(input)
+}
+
+failed_verify(reports) {
+  [path, value] := walk(reports)
+  value == false
+  path[count(path) - 1] == "isSuccess"
+}
+
+failed_verify(reports) {
+  [path, value] := walk(reports)
+  path[count(path) - 1] == "verifierReports"
+  count(value) == 0
+}
+"#;
 /// The issuer of the demo's notation signing certificate, as Ratify's `extensions.Issuer`.
 const DEMO_ISSUER: &str = "CN=Vouch Test Root,O=Vouch Test,ST=WA,C=US";
 
 /// The demo's configuration with Ratify's verifier names (the library templates filter on
-/// `name == "notation"`, `"sbom"`, `"vulnerabilityreport"`), plus tenant `team-b` owning
+/// `name == "notation"`, `"sbom"`, `"vulnerabilityreport"`) and the vulnerability-report verifier
+/// passing its report through (as Ratify's does with `passthrough: true`), plus tenant `team-b` owning
 /// namespace `team-b` with one notation verifier named `notation-b`.
 fn config(dir: &Path) -> Config {
     let mut demo = serde_json::to_value(support::demo::demo_config(guests::verifier)).unwrap();
     for v in demo["verifiers"].as_array_mut().unwrap() {
         if v["name"] == "vuln" {
+            // Ratify's vulnerability-report template re-judges the raw report: passthrough.
             v["name"] = json!("vulnerabilityreport");
+            v["config"]["passthrough"] = json!(true);
         }
     }
     let notation = demo["verifiers"]
@@ -64,11 +90,20 @@ fn config(dir: &Path) -> Config {
         .clone();
     let mut tenant_notation = notation;
     tenant_notation["name"] = json!("notation-b");
-    demo["tenants"] = json!([{
-        "name": "b",
-        "namespaces": [TENANT_NS],
-        "verifiers": [tenant_notation],
-    }]);
+    let all_verifiers = demo["verifiers"].clone();
+    demo["tenants"] = json!([
+        {
+            "name": "b",
+            "namespaces": [TENANT_NS],
+            "verifiers": [tenant_notation],
+        },
+        {
+            "name": "c",
+            "namespaces": [RATIFY_POLICY_NS],
+            "verifiers": all_verifiers,
+            "policy": {"type": "rego", "policy": RATIFY_POLICY},
+        },
+    ]);
     let path = dir.join("vouch.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&demo).unwrap()).unwrap();
     Config::load(&path).unwrap()
@@ -108,7 +143,7 @@ async fn ask(served: &Served, path: &str, keys: &[String]) -> BTreeMap<String, V
 /// Push the demo's `v1` tree to [`NESTED_REPO`] with the SBOM's notation signature tampered
 /// with (one character of the JWS signature changed), so only the nested signature fails.
 async fn push_nested_tampered(registry: &Registry) {
-    let layout = OciLayout::open(&examples().join("demo-layout")).unwrap();
+    let layout = OciLayout::open(examples().join("demo-layout")).unwrap();
     let index = layout.index().unwrap();
     let sbom = index
         .manifests
@@ -384,6 +419,17 @@ async fn ratifys_templates_admit_and_deny_as_with_ratify() {
         "notation Issuer must be Go's pkix.Name form: {issuers:?}"
     );
 
+    let vuln = value(&cases.passes)["verifierReports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "vulnerabilityreport")
+        .unwrap();
+    assert_eq!(vuln["extensions"]["scanner"], "trivy", "{vuln:#}");
+    assert_eq!(vuln["extensions"]["passthrough"], true);
+    let raw: Value = serde_json::from_str(vuln["extensions"]["report"].as_str().unwrap()).unwrap();
+    assert_eq!(raw["version"], "2.1.0");
+
     // Ratify's decision per template and case: passes, tampered, unsigned, nested, unreachable.
     let issuer = json!({"issuer": DEMO_ISSUER});
     let table: [(&str, Value, [bool; 5]); 8] = [
@@ -415,8 +461,8 @@ async fn ratifys_templates_admit_and_deny_as_with_ratify() {
             json!({}),
             [ADMIT, DENY, DENY, DENY, DENY],
         ),
-        // Without passthrough (`extensions.report`) a vulnerability report fails the template;
-        // an image without one (tampered: only a signature) is not looked at.
+        // The demo's SARIF rules carry no `help.text` ("Severity: …"), which the template needs,
+        // so its report fails it; an image without a report (tampered) is not looked at.
         (
             "vulnerability-report-validation.yaml",
             json!({}),
@@ -463,6 +509,45 @@ async fn ratifys_templates_admit_and_deny_as_with_ratify() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 
+    // The vulnerability-report template on Trivy-style reports (rules with `help.text`
+    // "Severity: …"): a low finding admits, a high one denies.
+    let t = template("vulnerability-report-validation.yaml");
+    for (tag, severity, admit) in [("trivy-low", "LOW", ADMIT), ("trivy-high", "HIGH", DENY)] {
+        let image = registry.push_image(REPO, tag, tag.as_bytes()).await;
+        let sarif = json!({"version": "2.1.0", "runs": [{
+            "tool": {"driver": {"name": "Trivy", "rules": [{
+                "id": "CVE-2024-1111",
+                "help": {"text": format!("Vulnerability CVE-2024-1111\nSeverity: {severity}\n")},
+                "properties": {"security-severity": if admit { "3.1" } else { "8.1" }},
+            }]}},
+            "results": [{"ruleId": "CVE-2024-1111", "ruleIndex": 0, "level": "warning",
+                         "message": {"text": "a finding"}}],
+        }]});
+        registry
+            .push_referrer(
+                REPO,
+                &image,
+                "application/sarif+json",
+                "application/sarif+json",
+                sarif.to_string().as_bytes(),
+            )
+            .await;
+        let reference = registry.reference(REPO, tag);
+        let items = ask(
+            &served,
+            "/ratify/gatekeeper/v1/verify",
+            std::slice::from_ref(&reference),
+        )
+        .await;
+        let v = violations(&t, ns, &reference, &items, json!({}), Arc::default());
+        assert_eq!(
+            v.is_empty(),
+            admit,
+            "{tag}: {v:?} over {:#}",
+            items[&reference]
+        );
+    }
+
     // The multi-tenancy template sends `[namespace]image`, and its failure message carries the
     // report's timestamp and trace id (undefined, so admitted, if they were missing).
     let t = template("multi-tenancy-validation.yaml");
@@ -507,6 +592,29 @@ async fn the_shipped_template_routes_a_tenants_keys() {
         rego: rego.to_owned(),
     };
 
+    // A tenant with a Ratify Rego policy is answered in Ratify's Rego shape (1.1.0), and the
+    // policy decides: the demo passes, the tampered image does not.
+    for (tag, ok) in [("v1", true), ("v2", false)] {
+        let key = format!("[{RATIFY_POLICY_NS}]{}", registry.reference(REPO, tag));
+        let items = ask(
+            &served,
+            "/ratify/gatekeeper/v1/verify",
+            std::slice::from_ref(&key),
+        )
+        .await;
+        let value = &items[&key]["value"];
+        assert_eq!(value["version"], "1.1.0", "{value:#}");
+        assert_eq!(value["isSuccess"], ok, "{value:#}");
+        assert!(
+            value["message"]
+                .as_str()
+                .unwrap()
+                .contains("data.ratify.policy.valid")
+        );
+        let first = &value["verifierReports"][0];
+        assert!(first["verifierReports"].is_array() && first["nestedReports"].is_array());
+    }
+
     for (ns, verifiers) in [
         (TENANT_NS, vec!["notation-b"]),
         (
@@ -523,7 +631,11 @@ async fn the_shipped_template_routes_a_tenants_keys() {
         .await;
         let asked = Arc::new(Mutex::new(Vec::new()));
         let v = violations(&shipped, ns, &image, &items, json!({}), asked.clone());
-        assert_eq!(*asked.lock().unwrap(), [key.clone()], "the template's keys");
+        assert_eq!(
+            *asked.lock().unwrap(),
+            std::slice::from_ref(&key),
+            "the template's keys"
+        );
         assert!(v.is_empty(), "{ns}: {v:?}");
         let mut names: Vec<&str> = items[&key]["value"]["verifierReports"]
             .as_array()

@@ -577,7 +577,8 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
         json!([{"apiGroups": [""], "kinds": ["Pod"]}])
     );
 
-    let pod = json!({"spec": {
+    // Keys are `[namespace]image` (Ratify's multi-tenancy convention, docs/tenancy.md).
+    let pod = json!({"metadata": {"namespace": "shop"}, "spec": {
         "initContainers": [{"name": "init", "image": "reg.example/init:1"}],
         "containers": [
             {"name": "app", "image": "reg.example/app:1"},
@@ -586,9 +587,9 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
     }});
     let ok = |subject: &str| Ok(json!({"subject": subject, "isSuccess": true, "message": "ok"}));
     let all_ok: BTreeMap<String, Result<Value, String>> = [
-        "reg.example/init:1",
-        "reg.example/app:1",
-        "reg.example/sidecar@sha256:aa",
+        "[shop]reg.example/init:1",
+        "[shop]reg.example/app:1",
+        "[shop]reg.example/sidecar@sha256:aa",
     ]
     .into_iter()
     .map(|k| (k.to_owned(), ok(k)))
@@ -610,9 +611,9 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
     assert_eq!(
         keys,
         [
-            "reg.example/app:1",
-            "reg.example/init:1",
-            "reg.example/sidecar@sha256:aa"
+            "[shop]reg.example/app:1",
+            "[shop]reg.example/init:1",
+            "[shop]reg.example/sidecar@sha256:aa"
         ]
     );
     assert_eq!(calls[0]["provider"], provider);
@@ -620,7 +621,7 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
     // One image failed verification: one violation naming it and Vouch's message.
     let mut answers = all_ok.clone();
     answers.insert(
-        "reg.example/app:1".into(),
+        "[shop]reg.example/app:1".into(),
         Ok(json!({"isSuccess": false, "message": "no valid notation signature"})),
     );
     let mut e = engine_with(&rego, answers, "", Arc::default());
@@ -630,7 +631,10 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
 
     // An item error (e.g. deadline) denies too.
     let mut answers = all_ok.clone();
-    answers.insert("reg.example/init:1".into(), Err("deadline exceeded".into()));
+    answers.insert(
+        "[shop]reg.example/init:1".into(),
+        Err("deadline exceeded".into()),
+    );
     let mut e = engine_with(&rego, answers, "", Arc::default());
     let v = violations(&mut e, &package, &pod);
     assert_eq!(v.len(), 1, "{v:?}");

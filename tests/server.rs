@@ -116,6 +116,29 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
         assert_eq!(ok["error"], "", "{ok:#}");
         assert_eq!(ok["value"]["isSuccess"], true, "{ok:#}");
         assert!(ok["value"]["verifierReports"].as_array().unwrap().len() >= 4);
+        // Ratify v1's shape (config policy): version, a trace id and timestamp per request,
+        // `type`s under Ratify's names; Vouch's `timings` and `cached` kept.
+        let value = &ok["value"];
+        assert_eq!(value["version"], "0.2.0");
+        let trace = value["traceID"].as_str().unwrap();
+        assert_eq!(trace.len(), 36, "{trace}");
+        let timestamp = value["timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+            "{timestamp}"
+        );
+        assert!(value["timings"]["totalMs"].is_number() && value["cached"].is_boolean());
+        // Every key of one request shares its trace id.
+        assert_eq!(item(&resp, &tenant_v1)["value"]["traceID"], trace);
+        let types: Vec<&str> = value["verifierReports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect();
+        for t in ["notation", "cosign", "sbom", "vulnerabilityreport"] {
+            assert!(types.contains(&t), "{t} missing from {types:?}");
+        }
         let tenant = item(&resp, &tenant_v1);
         assert_eq!(tenant["value"]["isSuccess"], true, "{tenant:#}");
         assert_eq!(tenant["value"]["subject"], v1.as_str());
@@ -137,7 +160,25 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
             missing_item["error"].as_str().unwrap().contains("nope"),
             "{missing_item:#}"
         );
+        // As from Ratify, an item with an error carries no value.
+        assert_eq!(missing_item["value"], Value::Null, "{missing_item:#}");
     }
+
+    // Ratify v2's shape, and Vouch's own (the CLI's JSON), on their own paths.
+    let one = provider_request(std::slice::from_ref(&v1)).to_string();
+    let (status, resp) = served
+        .post("/ratify/gatekeeper/v2/verify", one.clone())
+        .await;
+    assert_eq!(status, 200, "{resp:#}");
+    let v2_value = &item(&resp, &v1)["value"];
+    assert_eq!(v2_value["succeeded"], true, "{v2_value:#}");
+    assert!(v2_value["artifactReports"].as_array().unwrap().len() >= 4);
+    assert!(v2_value.get("isSuccess").is_none());
+    let (_, resp) = served.post("/vouch/v1/verify", one).await;
+    let native = &item(&resp, &v1)["value"];
+    assert_eq!(native["isSuccess"], true);
+    assert!(native.get("version").is_none() && native.get("traceID").is_none());
+    assert!(native["verifierReports"][0].get("type").is_none());
 
     // Mutate: tag → digest; a key by digest comes back unchanged.
     let (status, resp) = served
@@ -152,7 +193,16 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
     let prefix = format!("{}/{REPO}@sha256:", registry.host());
     assert!(pinned.starts_with(&prefix), "{pinned}");
     assert_eq!(pinned.len(), prefix.len() + 64);
-    assert!(!item(&resp, &bad)["error"].as_str().unwrap().is_empty());
+    // A key that cannot be pinned: as Ratify, the key itself and why.
+    let failed = item(&resp, &bad);
+    assert_eq!(failed["value"], bad.as_str(), "{failed:#}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("failed to mutate image reference {bad}: ")),
+        "{failed:#}"
+    );
     let (_, resp) = served
         .post(
             "/v1/mutate",
@@ -302,7 +352,9 @@ async fn a_key_past_the_deadline_times_out_alone() {
         item(&resp, &silent_ref)["error"]
             .as_str()
             .unwrap()
-            .starts_with("timed out after 300 ms"),
+            .starts_with(&format!(
+                "failed to mutate image reference {silent_ref}: timed out after 300 ms"
+            )),
         "{resp:#}"
     );
 

@@ -1,6 +1,9 @@
 //! The verification report: JSON compatible with Ratify's v1 response (`isSuccess`,
 //! `verifierReports[]` with `nestedResults`), plus Vouch's additions (`timings`, `cached`,
-//! `digest`, `message`), and a human-readable tree.
+//! `digest`, `message`), and a human-readable tree. This is the CLI's JSON; the server sends
+//! Ratify's exact shapes, built by [`ratify`].
+
+pub mod ratify;
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -86,6 +86,12 @@ pub trait Policy: Send + Sync {
     /// A stable identity of the policy and its settings (part of the result cache key): equal
     /// for equal configurations, different when the decision could differ.
     fn fingerprint(&self) -> &str;
+
+    /// Whether this is a Ratify Rego policy (`package ratify.policy`): Ratify answers Gatekeeper
+    /// in its `1.1.0` shape under such a policy, and so does `vouch serve`.
+    fn is_ratify_rego(&self) -> bool {
+        false
+    }
 }
 
 /// The policy when none is configured: every report (nested included) passed and at least one

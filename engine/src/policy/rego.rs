@@ -19,6 +19,28 @@
 //! }
 //! ```
 //!
+//! # Ratify mode
+//!
+//! A policy written for Ratify runs unchanged: `package ratify.policy` defining `valid`, parsed as
+//! Ratify's embedded OPA (v0.x) parses it (Rego v0 syntax; `import future.keywords…` and
+//! `import rego.v1` work), with Ratify's input: `{"verifierReports": [NestedVerifierReport]}`, the
+//! reports grouped per artifact with their `nestedReports`, as
+//! [`crate::executor::report::ratify::rego_input`] builds it. `valid` undefined counts as `false`.
+//!
+//! ```rego
+//! package ratify.policy
+//!
+//! default valid := false
+//! valid {
+//!   not failed_verify(input)
+//! }
+//! failed_verify(reports) {
+//!   [path, value] := walk(reports)
+//!   value == false
+//!   path[count(path) - 1] == "isSuccess"
+//! }
+//! ```
+//!
 //! The policy is parsed, checked and evaluated once against an empty input when it is built, so
 //! parse errors, a missing `allow` rule or a type error are configuration errors. The prepared
 //! engine is then cloned per decision (regorus engines share the parsed modules; the clone is
@@ -32,9 +54,97 @@ use regorus::{Engine, Value};
 use sha2::Digest as _;
 
 use super::{Policy, PolicyError, PolicyInput, Verdict};
+use crate::executor::report::ratify;
 
 /// The rule deciding the verdict.
 pub const ALLOW_RULE: &str = "data.vouch.allow";
+/// The rule deciding the verdict of a Ratify policy (`package ratify.policy`).
+pub const RATIFY_RULE: &str = "data.ratify.policy.valid";
+/// The package of a Ratify policy.
+pub const RATIFY_PACKAGE: &str = "ratify.policy";
+
+/// Which package convention a policy follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `package vouch`: `allow`, optional `reasons`, Vouch's report as input.
+    Vouch,
+    /// `package ratify.policy`: `valid`, Ratify's nested reports as input, Rego v0 syntax.
+    Ratify,
+}
+
+/// `[path, value] := walk(x)` (or `=`) rewritten as `walk(x, [path, value])`, line by line.
+///
+/// OPA accepts both forms; regorus 0.14 enumerates `walk` only in the output-argument form (the
+/// assignment form binds nothing, so a rule built on it is silently undefined). Ratify's
+/// documented policies and its nested-validation template use the assignment form, so Ratify
+/// policies are normalized before parsing. A line is rewritten only when the left side is a
+/// two-variable array and the call's parentheses close on the same line; the meaning is the same
+/// (the two variables are fresh in both forms).
+pub fn normalize_walk(text: &str) -> std::borrow::Cow<'_, str> {
+    fn ident(s: &str) -> bool {
+        let mut c = s.chars();
+        matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic())
+            && c.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    }
+    fn rewrite(line: &str) -> Option<String> {
+        let at = line.find("walk(")?;
+        let before = line[..at].trim_end();
+        let lhs = before
+            .strip_suffix(":=")
+            .or_else(|| before.strip_suffix('='))?
+            .trim_end();
+        let open = lhs.rfind('[')?;
+        let vars = lhs[open..].strip_prefix('[')?.strip_suffix(']')?;
+        let (a, b) = vars.split_once(',')?;
+        let (a, b) = (a.trim(), b.trim());
+        if !ident(a) || !ident(b) {
+            return None;
+        }
+        let args_start = at + "walk(".len();
+        let mut depth = 1usize;
+        let mut end = None;
+        for (i, c) in line[args_start..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(args_start + i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        let arg = &line[args_start..end];
+        Some(format!(
+            "{}walk({arg}, [{a}, {b}]){}",
+            &line[..open],
+            &line[end + 1..]
+        ))
+    }
+    if !text.contains("walk(") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        match rewrite(line) {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The package a module declares (its first `package` line), if any.
+fn declared_package(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix("package "))
+        .map(str::trim)
+}
 /// The optional rule giving the verdict's reasons.
 pub const REASONS_RULE: &str = "data.vouch.reasons";
 /// Longest one evaluation may run before it is stopped (and the subject denied).
@@ -47,6 +157,8 @@ pub struct RegoPolicy {
     engine: Engine,
     /// Whether the policy declares `reasons`.
     has_reasons: bool,
+    /// `package vouch` or `package ratify.policy`.
+    mode: Mode,
     fingerprint: String,
 }
 
@@ -54,14 +166,16 @@ impl std::fmt::Debug for RegoPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegoPolicy")
             .field("has_reasons", &self.has_reasons)
+            .field("mode", &self.mode)
             .field("fingerprint", &self.fingerprint)
             .finish_non_exhaustive()
     }
 }
 
 impl RegoPolicy {
-    /// Parse `text` (named `origin` in errors), check it declares `data.vouch.allow`, and
-    /// evaluate it once against an empty input.
+    /// Parse `text` (named `origin` in errors), check it declares `data.vouch.allow` (or, as
+    /// `package ratify.policy`, `data.ratify.policy.valid`), and evaluate it once against an
+    /// empty input.
     pub fn new(origin: &str, text: &str) -> Result<RegoPolicy, PolicyError> {
         let err = |message: String| PolicyError::Rego {
             origin: origin.to_owned(),
@@ -72,15 +186,27 @@ impl RegoPolicy {
             limit: EVAL_TIME_LIMIT,
             check_interval: NonZeroU32::new(64).expect("non-zero"),
         });
+        let (mode, source) = if declared_package(text) == Some(RATIFY_PACKAGE) {
+            // Ratify evaluates with OPA v0.x: Rego v0 syntax unless the module imports rego.v1.
+            engine.set_rego_v0(true);
+            (Mode::Ratify, normalize_walk(text).into_owned())
+        } else {
+            (Mode::Vouch, text.to_owned())
+        };
         engine
-            .add_policy(origin.to_owned(), text.to_owned())
+            .add_policy(origin.to_owned(), source)
             .map_err(|e| err(format!("does not parse: {e}")))?;
         let packages = engine
             .get_packages()
             .map_err(|e| err(format!("cannot list its packages: {e}")))?;
-        if packages.iter().all(|p| p != "data.vouch") {
+        let wanted = match mode {
+            Mode::Vouch => "data.vouch",
+            Mode::Ratify => "data.ratify.policy",
+        };
+        if packages.iter().all(|p| p != wanted) {
             return Err(err(format!(
-                "it must be `package vouch` and define `{ALLOW_RULE}`; it declares {}",
+                "it must be `package vouch` and define `{ALLOW_RULE}`, or `package \
+                 {RATIFY_PACKAGE}` and define `{RATIFY_RULE}`; it declares {}",
                 packages.join(", ")
             )));
         }
@@ -90,15 +216,29 @@ impl RegoPolicy {
                 .has_declared_rule_rooted_at(origin, rule)
                 .map_err(|e| err(format!("cannot inspect its rules: {e}")))
         };
-        if !declares(&engine, "allow")? {
-            return Err(err(format!(
-                "it does not define `{ALLOW_RULE}` (an `allow` rule in `package vouch`)"
-            )));
-        }
-        let has_reasons = declares(&engine, "reasons")?;
+        let has_reasons = match mode {
+            Mode::Vouch => {
+                if !declares(&engine, "allow")? {
+                    return Err(err(format!(
+                        "it does not define `{ALLOW_RULE}` (an `allow` rule in `package vouch`)"
+                    )));
+                }
+                declares(&engine, "reasons")?
+            }
+            Mode::Ratify => {
+                if !declares(&engine, "valid")? {
+                    return Err(err(format!(
+                        "it does not define `{RATIFY_RULE}` (a `valid` rule in `package \
+                         {RATIFY_PACKAGE}`)"
+                    )));
+                }
+                false
+            }
+        };
         let policy = RegoPolicy {
             engine,
             has_reasons,
+            mode,
             fingerprint: format!(
                 "rego:sha256:{}",
                 hex::encode(sha2::Sha256::digest(text.as_bytes()))
@@ -117,22 +257,34 @@ impl RegoPolicy {
         Ok(policy)
     }
 
+    /// The rule deciding the verdict.
+    fn rule(&self) -> &'static str {
+        match self.mode {
+            Mode::Vouch => ALLOW_RULE,
+            Mode::Ratify => RATIFY_RULE,
+        }
+    }
+
     /// Evaluate on a clone of the prepared engine; returns the clone (prepared) and the result.
     fn evaluate(&self, input: &PolicyInput<'_>) -> (Engine, Result<(bool, Vec<String>), String>) {
         let mut engine = self.engine.clone();
+        let rule = self.rule();
         let result = (|| {
-            let json =
-                serde_json::to_value(input).map_err(|e| format!("cannot encode the input: {e}"))?;
+            let json = match self.mode {
+                Mode::Vouch => serde_json::to_value(input)
+                    .map_err(|e| format!("cannot encode the input: {e}"))?,
+                Mode::Ratify => ratify::rego_input(input.verifier_reports),
+            };
             engine.set_input(Value::from(json));
             let allow = match engine
-                .eval_rule(ALLOW_RULE.to_owned())
-                .map_err(|e| format!("evaluating `{ALLOW_RULE}`: {e}"))?
+                .eval_rule(rule.to_owned())
+                .map_err(|e| format!("evaluating `{rule}`: {e}"))?
             {
                 Value::Bool(b) => b,
                 Value::Undefined => false,
                 other => {
                     return Err(format!(
-                        "`{ALLOW_RULE}` must be a boolean, not {}",
+                        "`{rule}` must be a boolean, not {}",
                         describe(&other)
                     ));
                 }
@@ -160,14 +312,13 @@ impl Policy for RegoPolicy {
     fn decide(&self, input: &PolicyInput<'_>) -> Verdict {
         match self.evaluate(input).1 {
             Ok((allow, reasons)) => {
+                let rule = self.rule();
                 let message = if !reasons.is_empty() {
                     reasons.join("; ")
                 } else if allow {
-                    format!("the Rego policy allowed the subject (`{ALLOW_RULE}` is true)")
+                    format!("the Rego policy allowed the subject (`{rule}` is true)")
                 } else {
-                    format!(
-                        "the Rego policy denied the subject (`{ALLOW_RULE}` is false or undefined)"
-                    )
+                    format!("the Rego policy denied the subject (`{rule}` is false or undefined)")
                 };
                 Verdict { allow, message }
             }
@@ -180,6 +331,10 @@ impl Policy for RegoPolicy {
 
     fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    fn is_ratify_rego(&self) -> bool {
+        self.mode == Mode::Ratify
     }
 }
 
@@ -342,6 +497,75 @@ allow if {
             "{}",
             v.message
         );
+    }
+
+    /// A policy in Ratify's documented style (`docs/reference/crds/policies.md`: "all reports MUST
+    /// pass the verification", "each artifact MUST have at least one report"), Rego v0 syntax,
+    /// runs unchanged on Ratify's input shape.
+    const RATIFY_POLICY: &str = r#"
+package ratify.policy
+
+default valid := false
+
+valid {
+  not failed_verify(input)
+}
+
+failed_verify(reports) {
+  [path, value] := walk(reports)
+  value == false
+  path[count(path) - 1] == "isSuccess"
+}
+
+failed_verify(reports) {
+  [path, value] := walk(reports)
+  path[count(path) - 1] == "verifierReports"
+  count(value) == 0
+}
+"#;
+
+    #[test]
+    fn walk_assignments_are_rewritten_to_the_output_form() {
+        assert_eq!(
+            normalize_walk("  [path, value] := walk(reports)\n  x := 1\n"),
+            "  walk(reports, [path, value])\n  x := 1\n"
+        );
+        assert_eq!(
+            normalize_walk("[p,v] = walk(f(a, b)) # c"),
+            "walk(f(a, b), [p, v]) # c"
+        );
+        // Anything else is left alone.
+        for keep in ["walk(x, [p, v])", "y := walk(x)", "[a.b, c] := walk(x)"] {
+            assert_eq!(normalize_walk(keep), keep);
+        }
+    }
+
+    #[test]
+    fn a_ratify_policy_runs_unchanged() {
+        let p = new(RATIFY_POLICY).unwrap();
+        assert!(p.is_ratify_rego());
+        let nested = |ok| {
+            [report(
+                "sbom",
+                "application/spdx+json",
+                "sha256:bb",
+                true,
+                vec![report("notation", SIG, "sha256:cc", ok, vec![])],
+            )]
+        };
+        let v = p.decide(&input(&nested(true)));
+        assert!(v.allow, "{}", v.message);
+        assert!(v.message.contains(RATIFY_RULE), "{}", v.message);
+        // A failed nested signature fails the walk.
+        assert!(!p.decide(&input(&nested(false))).allow);
+        // No report at all: the top-level `verifierReports` is empty.
+        assert!(!p.decide(&input(&[])).allow);
+        // Rego v1 policies stay `package vouch`; a Ratify policy without `valid` is refused.
+        let e = new("package ratify.policy\nallow := true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(RATIFY_RULE), "{e}");
+        assert!(!new(POLICY).unwrap().is_ratify_rego());
     }
 
     /// Cost of one decision (engine clone + input conversion + two rules), printed for the notes.

@@ -2,12 +2,22 @@
 //! (`externaldata.gatekeeper.sh/v1beta1`), on top of the [`Executor`].
 //!
 //! - `POST /ratify/gatekeeper/v1/verify` (and `/v1/verify`): each key is verified concurrently;
-//!   an item's `value` is the key's [`crate::executor::report::SubjectReport`] (Ratify v1 JSON).
-//!   A key that cannot be parsed, resolved or finished within the deadline gets an item `error`;
-//!   the other keys are unaffected. `idempotent` is `false`.
+//!   an item's `value` is the key's report in Ratify v1's shape, exactly as Ratify serializes it
+//!   ([`crate::executor::report::ratify`]): `version: "0.2.0"` (config policy), or `"1.1.0"` when
+//!   the key's tenant has a Ratify Rego policy (`package ratify.policy`), as Ratify does. A key
+//!   that cannot be parsed, resolved or finished within the deadline gets an item `error` and no
+//!   value; so does (as in Ratify, `NO_VERIFIER_REPORT`) a `0.2.0` subject without any verifier
+//!   report. The other keys are unaffected. `idempotent` is `false`.
+//! - `POST /ratify/gatekeeper/v2/verify`: the same in Ratify v2's shape (`succeeded`,
+//!   `artifactReports`).
+//! - `POST /vouch/v1/verify`: the same with Vouch's own report shape (the CLI's JSON).
+//! - Every verify request has a trace id (`traceID` in the value, `trace_id` on the request's
+//!   log span) and a `timestamp` (RFC 3339, when the request arrived).
 //! - `POST /ratify/gatekeeper/v1/mutate` (and `/v1/mutate`): each `image:tag` key is resolved to
 //!   `registry/repo@sha256:…`; a key already by digest is returned unchanged. `idempotent` is
-//!   `true` (as Ratify answers: resolving again gives the same digest).
+//!   `true` (as Ratify answers: resolving again gives the same digest). A key that cannot be
+//!   resolved gets, as from Ratify, the key itself as its value and the error
+//!   `failed to mutate image reference <key>: <why>`.
 //! - Keys may carry Ratify's tenant prefix `[namespace]image`: the namespace picks the tenant
 //!   (see [`tenants`]) whose verifiers, credentials, policy and quotas apply; keys without one go
 //!   to the default tenant. A key over its tenant's quota of keys in flight waits briefly for a
@@ -40,6 +50,8 @@ use serde::{Deserialize, Serialize};
 use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
+use crate::executor::report::SubjectReport;
+use crate::executor::report::ratify::{self, RequestMeta, Shape};
 use crate::executor::sources::Sources;
 use crate::oci::Reference;
 
@@ -176,8 +188,10 @@ pub fn router_with_tenants(
         metrics,
     });
     Router::new()
-        .route("/ratify/gatekeeper/v1/verify", post(verify))
-        .route("/v1/verify", post(verify))
+        .route("/ratify/gatekeeper/v1/verify", post(verify_v1))
+        .route("/v1/verify", post(verify_v1))
+        .route("/ratify/gatekeeper/v2/verify", post(verify_v2))
+        .route("/vouch/v1/verify", post(verify_vouch))
         .route("/ratify/gatekeeper/v1/mutate", post(mutate))
         .route("/v1/mutate", post(mutate))
         .route("/healthz", get(healthz))
@@ -458,48 +472,109 @@ where
     items
 }
 
+/// The shape a verify endpoint answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// Ratify v1: `0.2.0`, or `1.1.0` for a tenant with a Ratify Rego policy.
+    RatifyV1,
+    /// Ratify v2.
+    RatifyV2,
+    /// Vouch's own report.
+    Vouch,
+}
+
+async fn verify_v1(state: State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    verify(state, body, Answer::RatifyV1).await
+}
+
+async fn verify_v2(state: State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    verify(state, body, Answer::RatifyV2).await
+}
+
+async fn verify_vouch(
+    state: State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    verify(state, body, Answer::Vouch).await
+}
+
+/// One key's item: its value in the endpoint's shape, or its error (and no value, as Ratify).
+fn verify_item(
+    key: String,
+    report: &SubjectReport,
+    ratify_rego: bool,
+    answer: Answer,
+    meta: &RequestMeta,
+) -> Item {
+    // An unresolvable subject (unknown tag, unreachable registry) is an error of the key.
+    if report.digest.is_none() {
+        return Item {
+            key,
+            value: serde_json::Value::Null,
+            error: report.message.clone(),
+        };
+    }
+    let value = match answer {
+        Answer::Vouch => serde_json::to_value(report).unwrap_or_default(),
+        Answer::RatifyV2 => ratify::response(Shape::V2, report, meta),
+        Answer::RatifyV1 if ratify_rego => ratify::response(Shape::Rego, report, meta),
+        Answer::RatifyV1 => {
+            if let Some(error) = ratify::no_verifier_report(report) {
+                return Item {
+                    key,
+                    value: serde_json::Value::Null,
+                    error,
+                };
+            }
+            ratify::response(Shape::Config, report, meta)
+        }
+    };
+    Item {
+        key,
+        value,
+        error: String::new(),
+    }
+}
+
 async fn verify(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
+    answer: Answer,
 ) -> Response {
+    let meta = RequestMeta::now();
+    let span = tracing::info_span!("verify_request", trace_id = %meta.trace_id);
+    let _entered = span.enter();
     let keys = match parse_request(body, state.settings.max_keys) {
         Ok(keys) => keys,
         Err((status, message)) => return system_error(status, false, message),
     };
+    tracing::debug!(keys = keys.len(), "verify request");
     let timeout = state.settings.verify_timeout;
+    drop(_entered);
     let results = per_key(
         &state,
         keys,
         timeout,
         "verifying",
-        |state, tenant, image| async move {
-            let source = tenant
-                .sources()
-                .registry(&image)
-                .map_err(|e| e.to_string())?;
-            let report = tenant.executor().verify(source).await;
-            state.metrics.report(&report);
-            Ok(report)
+        |state, tenant, image| {
+            let span = span.clone();
+            async move {
+                let source = tenant
+                    .sources()
+                    .registry(&image)
+                    .map_err(|e| e.to_string())?;
+                let report =
+                    tracing::Instrument::instrument(tenant.executor().verify(source), span).await;
+                state.metrics.report(&report);
+                Ok((report, tenant.executor().policy().is_ratify_rego()))
+            }
         },
     )
     .await;
     let items = results
         .into_iter()
         .map(|(key, result)| match result {
-            Ok(report) => {
-                // An unresolvable subject (unknown tag, unreachable registry) is an error of
-                // the key; the report still says why.
-                let error = if report.digest.is_none() {
-                    report.message.clone()
-                } else {
-                    String::new()
-                };
-                Item {
-                    key,
-                    value: serde_json::to_value(&report).unwrap_or_default(),
-                    error,
-                }
-            }
+            Ok((report, ratify_rego)) => verify_item(key, &report, ratify_rego, answer, &meta),
             Err(error) => Item {
                 key,
                 value: serde_json::Value::Null,
@@ -553,10 +628,11 @@ async fn mutate(
                 value: serde_json::Value::String(pinned),
                 error: String::new(),
             },
+            // Ratify answers a key it cannot pin with the key itself and the reason.
             Err(error) => Item {
+                value: serde_json::Value::String(key.clone()),
+                error: format!("failed to mutate image reference {key}: {error}"),
                 key,
-                value: serde_json::Value::Null,
-                error,
             },
         })
         .collect();

@@ -14,7 +14,11 @@
 //!
 //! Report extensions: `findings`, `severityCounts` (`{critical, high, medium, low, none}`),
 //! `allowed` (findings skipped by `allowCVEs`), `denied` (count of distinct denied ids),
-//! `deniedCVEs` (the first `maxReportedIds` ids with why), `created` and `ageSeconds` when known.
+//! `deniedCVEs` (the first `maxReportedIds` ids with why), `created` and `ageSeconds` when known,
+//! `scanner` (the first report's `runs[0].tool.driver.name`) when present. With
+//! `passthrough: true` also `passthrough: true` and `report`, the first report layer's text, so a
+//! Gatekeeper policy can re-judge it (Ratify's vulnerability-report verifier does the same; unlike
+//! Ratify's, this one still judges the report itself).
 //!
 //! Error reasons: `CONFIG_INVALID`, `INVALID_MANIFEST`, `INVALID_SARIF` (with the JSON path, or no
 //! report layer), `TOO_LARGE`, `STORE_ERROR`, `REPORT_AGE_UNKNOWN`, `REPORT_TOO_OLD`,
@@ -54,7 +58,8 @@ const CONFIG_SCHEMA: &str = r#"{
     "maxAge": {"type": "string", "pattern": "^([0-9]+[smhdw])+$"},
     "mediaTypes": {"type": "array", "minItems": 1, "items": {"type": "string"}},
     "maxBlobBytes": {"type": "integer", "minimum": 1},
-    "maxReportedIds": {"type": "integer", "minimum": 1}
+    "maxReportedIds": {"type": "integer", "minimum": 1},
+    "passthrough": {"type": "boolean"}
   }
 }"#;
 
@@ -128,6 +133,7 @@ fn run(req: Request) -> Report {
         );
     }
     let mut eval = Evaluation::default();
+    let mut first: Option<Vec<u8>> = None;
     for layer in layers {
         let what = format!("report layer {} ({})", layer.index, layer.digest);
         let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
@@ -148,6 +154,9 @@ fn run(req: Request) -> Report {
             &format!("{what}: {} findings", findings.len()),
         );
         policy::evaluate(&config, &findings, &mut eval);
+        if first.is_none() {
+            first = Some(blob);
+        }
     }
 
     let counts: Map<String, Value> = Severity::ALL
@@ -173,6 +182,24 @@ fn run(req: Request) -> Report {
         ("denied".into(), json(eval.denied.len())),
         ("deniedCVEs".into(), json(denied)),
     ];
+    if let Some(raw) = &first {
+        let scanner = serde_json::from_slice::<Value>(raw).ok().and_then(|v| {
+            v.pointer("/runs/0/tool/driver/name")?
+                .as_str()
+                .map(str::to_owned)
+        });
+        if let Some(scanner) = scanner {
+            extensions.push(("scanner".into(), ExtensionValue::Text(scanner)));
+        }
+        if config.passthrough {
+            // The layer parsed as SARIF JSON, so it is UTF-8.
+            extensions.push(("passthrough".into(), json(true)));
+            extensions.push((
+                "report".into(),
+                ExtensionValue::Text(String::from_utf8_lossy(raw).into_owned()),
+            ));
+        }
+    }
     let mut problems: Vec<(&str, String)> = Vec::new();
     match check_age(&config, &manifest, now_unix()) {
         Age::Unchecked => {}

@@ -51,9 +51,13 @@ pub struct Config {
     pub max_blob_bytes: u64,
     /// How many denied ids the report lists.
     pub max_reported_ids: usize,
+    /// Also hand the raw report on (extensions `report` and `passthrough`, as Ratify's
+    /// vulnerability-report verifier does with `passthrough: true`). The report is still judged.
+    pub passthrough: bool,
 }
 
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 8] = [
+    "passthrough",
     "denySeverity",
     "denyCVEs",
     "allowCVEs",
@@ -133,6 +137,13 @@ impl Config {
             max_blob_bytes: positive_u64(&map, "maxBlobBytes")?.unwrap_or(DEFAULT_MAX_BLOB_BYTES),
             max_reported_ids: positive_usize(&map, "maxReportedIds")?
                 .unwrap_or(DEFAULT_MAX_REPORTED_IDS),
+            passthrough: match map.get("passthrough") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(format!("`passthrough` must be true or false, got {other}"));
+                }
+            },
         })
     }
 
@@ -246,6 +257,12 @@ mod tests {
                 .unwrap();
         assert_eq!(c.max_age_secs, Some(604_800));
         assert_eq!(c.media_types, ["application/json"]);
+        assert!(!c.passthrough);
+        assert!(
+            Config::parse(r#"{"passthrough": true}"#)
+                .unwrap()
+                .passthrough
+        );
         for (text, needle) in [
             ("[1]", "JSON object"),
             (
@@ -264,6 +281,10 @@ mod tests {
             (r#"{"maxAge": 3600}"#, "maxAge"),
             (r#"{"mediaTypes": []}"#, "mediaTypes"),
             (r#"{"maxBlobBytes": "big"}"#, "maxBlobBytes"),
+            (
+                r#"{"passthrough": "yes"}"#,
+                "`passthrough` must be true or false",
+            ),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.contains(needle), "{text}: {e}");

@@ -305,3 +305,57 @@ async fn a_registry_cannot_forge_the_tag_binding() {
     .await;
     assert!(report.is_success, "{report:#?}");
 }
+
+/// The tag lookup costs one request per listed node, a missing tag (404) is no signature, and any
+/// other failure of the lookup is an error, never "unsigned": a `.sig` tag the registry cannot
+/// describe (no digest on HEAD) and whose manifest is not JSON fails the listing.
+#[tokio::test]
+async fn the_tag_lookup_is_one_request_and_its_failures_are_errors() {
+    use std::sync::Arc;
+    use vouch::oci::registry::{RegistryClient, RegistryConfig};
+    use vouch::store::StoreAccess;
+    use vouch::store::registry::RegistryStore;
+
+    let reg = TestRegistry::start().await;
+    let layer = reg.put_blob(REPO, "application/octet-stream", b"image layer");
+    let image_manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": reg.put_blob(REPO, IMAGE_CONFIG, b"{}"),
+        "layers": [layer],
+    });
+    let image = reg.put_manifest(
+        REPO,
+        Some("v1"),
+        image_manifest.to_string().as_bytes(),
+        OCI_MANIFEST,
+    );
+    let client = Arc::new(RegistryClient::new(RegistryConfig::default()).unwrap());
+    let store = RegistryStore::new(client, format!("{}/{REPO}:v1", reg.host()).parse().unwrap());
+
+    let before = reg.requests();
+    let listed = store.list_referrers(&image.digest, None).await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_eq!(
+        reg.requests() - before,
+        2,
+        "the referrers API and one HEAD of the `.sig` tag"
+    );
+    // Asking for another artifact type skips the lookup.
+    let before = reg.requests();
+    store
+        .list_referrers(&image.digest, Some("application/spdx+json"))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests() - before, 1);
+
+    reg.put_manifest(
+        REPO,
+        Some(&format!("sha256-{}.sig", image.digest.hex())),
+        b"not json",
+        OCI_MANIFEST,
+    );
+    reg.behave(|b| b.omit_head_digest = true);
+    let err = store.list_referrers(&image.digest, None).await.unwrap_err();
+    assert!(err.to_string().contains(".sig"), "{err}");
+}

@@ -4,7 +4,10 @@
 //! - **Subjects are checked.** A referrer is verified only after its own manifest's `subject`
 //!   names the node it was listed under ([`check_subject`]); otherwise the subject fails with
 //!   [`REFERRER_SUBJECT_MISMATCH`]. A registry (or a stale `sha256-<hex>` fallback index) can list
-//!   anything; the manifest's digest-checked bytes cannot lie about what they refer to.
+//!   anything; the manifest's digest-checked bytes cannot lie about what they refer to. The one
+//!   exception: a cosign signature the store itself found under the tag `sha256-<hex>.sig` is
+//!   bound by that tag and may lack a `subject` (the reserved binding annotation, which stores
+//!   strip from everything a registry or layout lists).
 //! - **Each node once.** A manifest has one `subject`, so a correct graph is a tree: a digest
 //!   listed under two different nodes is a lie about at least one of them (a mismatch), and a
 //!   digest listed under itself or one of its ancestors is a cycle ([`REFERRER_CYCLE`]). Neither
@@ -327,11 +330,16 @@ impl Walk {
 }
 
 /// Check that the manifest of `referrer` (its digest-checked bytes) names `node` as its subject.
+///
+/// A cosign signature the store found under the tag `sha256-<hex>.sig` (the reserved binding
+/// annotation, which stores strip from anything a registry lists) is bound to `node` by that tag
+/// and may have no `subject`; when it has one, it must still be `node`.
 pub fn check_subject(referrer: &Descriptor, node: &Digest, manifest: &[u8]) -> Result<(), Refusal> {
     let actual = match Manifest::parse(manifest) {
         Ok(m) => match m.subject {
             Some(s) if s.digest == *node => return Ok(()),
             Some(s) => s.digest.to_string(),
+            None if referrer.is_cosign_tag_bound() => return Ok(()),
             None => "absent".to_owned(),
         },
         Err(e) => format!("unreadable ({e})"),
@@ -570,6 +578,33 @@ mod tests {
         let absent = check_subject(&referrer, &node.digest, &manifest(None)).unwrap_err();
         assert!(absent.to_string().contains("absent"), "{absent}");
         let garbage = check_subject(&referrer, &node.digest, b"not json").unwrap_err();
+        assert_eq!(garbage.reason(), REFERRER_SUBJECT_MISMATCH);
+    }
+
+    /// A tag-bound cosign signature (no `subject` in cosign's `.sig` manifests) is accepted
+    /// without a subject, but a subject it does carry must still be the node; the binding never
+    /// excuses an unreadable manifest, and an unbound descriptor still needs its subject.
+    #[test]
+    fn tag_bound_signature_needs_no_subject_but_a_present_one_must_match() {
+        let node = desc(1);
+        let manifest = |subject: Option<&Descriptor>| {
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": desc(2),
+                "layers": [desc(3)],
+                "subject": subject,
+            }))
+            .unwrap()
+        };
+        let unbound = desc(4);
+        let bound = desc(4).into_cosign_tag_bound();
+        assert!(check_subject(&bound, &node.digest, &manifest(None)).is_ok());
+        assert!(check_subject(&unbound, &node.digest, &manifest(None)).is_err());
+        assert!(check_subject(&bound, &node.digest, &manifest(Some(&node))).is_ok());
+        let other = check_subject(&bound, &node.digest, &manifest(Some(&desc(5)))).unwrap_err();
+        assert_eq!(other.reason(), REFERRER_SUBJECT_MISMATCH);
+        let garbage = check_subject(&bound, &node.digest, b"not json").unwrap_err();
         assert_eq!(garbage.reason(), REFERRER_SUBJECT_MISMATCH);
     }
 }

@@ -92,6 +92,11 @@ impl Digest {
     pub fn fallback_tag(&self) -> String {
         format!("{}-{}", self.algorithm.name(), self.hex)
     }
+
+    /// The tag cosign stores this digest's signature under by default: `sha256-<hex>.sig`.
+    pub fn cosign_signature_tag(&self) -> String {
+        format!("{}.sig", self.fallback_tag())
+    }
 }
 
 impl FromStr for Digest {
@@ -155,6 +160,7 @@ mod tests {
         assert!(d.matches(b"hello"));
         assert!(!d.matches(b"hello!"));
         assert_eq!(d.fallback_tag(), format!("sha256-{}", d.hex()));
+        assert_eq!(d.cosign_signature_tag(), format!("sha256-{}.sig", d.hex()));
     }
 
     #[test]

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cap_std::fs::Dir;
 
-use super::manifest::{DOCKER_MANIFEST_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST};
+use super::manifest::{
+    BINDING_ANNOTATION, DOCKER_MANIFEST_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST,
+};
 use super::{Descriptor, Digest, Manifest};
 use crate::store::{StoreError, check_content};
 
@@ -115,6 +117,8 @@ type ReferrersMap = HashMap<Digest, Vec<Descriptor>>;
 struct ReferrersSnapshot {
     index_digest: Digest,
     map: ReferrersMap,
+    /// Cosign signatures tagged `sha256-<hex>.sig` in `index.json`, by the digest the tag names.
+    cosign_tags: HashMap<Digest, Descriptor>,
 }
 
 /// An open, read-only OCI image layout.
@@ -358,21 +362,70 @@ impl OciLayout {
 
     /// Referrers of the manifest `digest`: the manifests in `index.json` (and in indexes nested in
     /// it) whose `subject` is `digest`, optionally only those whose artifact type is `artifact_type`.
-    /// Descriptors carry the manifest's effective artifact type and annotations.
+    /// Descriptors carry the manifest's effective artifact type and annotations (Vouch-reserved
+    /// ones stripped). A manifest tagged `sha256-<hex>.sig` in `index.json` (cosign's default
+    /// signature tag) is added as a tag-bound cosign signature of `digest`.
     pub fn referrers(
         &self,
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, LayoutError> {
         let snapshot = self.referrers_snapshot()?;
-        Ok(snapshot
+        let tagged = snapshot.cosign_tags.get(digest);
+        let mut found: Vec<Descriptor> = snapshot
             .map
             .get(digest)
             .into_iter()
             .flatten()
-            .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
+            .filter(|d| tagged.is_none_or(|t| t.digest != d.digest))
             .cloned()
-            .collect())
+            .collect();
+        found.extend(tagged.cloned());
+        found.retain(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)));
+        Ok(found)
+    }
+
+    /// The `index.json` entries tagged `<alg>-<hex>.sig`, by the digest their tag names, marked
+    /// as tag-bound cosign signatures. A tag naming two different manifests binds neither.
+    fn cosign_tags(index: &Manifest) -> HashMap<Digest, Descriptor> {
+        let mut tags: HashMap<Digest, Option<Descriptor>> = HashMap::new();
+        for entry in &index.manifests {
+            let Some(tag) = entry.annotations.get(REF_NAME_ANNOTATION) else {
+                continue;
+            };
+            let Some(subject) = tag
+                .strip_suffix(".sig")
+                .and_then(|t| t.split_once('-'))
+                .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok())
+            else {
+                continue;
+            };
+            if !MANIFEST_MEDIA_TYPES.contains(&entry.media_type.as_str()) {
+                continue;
+            }
+            let bound = Descriptor {
+                media_type: entry.media_type.clone(),
+                digest: entry.digest.clone(),
+                size: entry.size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            }
+            .into_cosign_tag_bound();
+            match tags.get_mut(&subject) {
+                None => {
+                    tags.insert(subject, Some(bound));
+                }
+                Some(Some(prev)) if prev.digest != bound.digest => {
+                    tracing::warn!(%tag, first = %prev.digest, second = %bound.digest,
+                        "cosign signature tag names two manifests in index.json; using neither");
+                    tags.insert(subject, None);
+                }
+                Some(_) => {}
+            }
+        }
+        tags.into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
     }
 
     /// The referrers map for the current `index.json`, rebuilt only when its content changed.
@@ -392,6 +445,7 @@ impl OciLayout {
         let index = self.parse_index(&bytes)?;
         drop(bytes);
         let map = self.build_referrers(&index)?;
+        let cosign_tags = Self::cosign_tags(&index);
         tracing::debug!(
             path = %self.path.display(),
             index = %index_digest,
@@ -399,7 +453,11 @@ impl OciLayout {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "built OCI layout referrers map"
         );
-        let snapshot = Arc::new(ReferrersSnapshot { index_digest, map });
+        let snapshot = Arc::new(ReferrersSnapshot {
+            index_digest,
+            map,
+            cosign_tags,
+        });
         *self.referrers.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&snapshot));
         Ok(snapshot)
     }
@@ -446,14 +504,17 @@ impl OciLayout {
                 }
             }
             if let Some(subject) = &manifest.subject {
+                let artifact_type = manifest.effective_artifact_type().map(str::to_owned);
+                let mut annotations = manifest.annotations;
+                annotations.remove(BINDING_ANNOTATION);
                 map.entry(subject.digest.clone())
                     .or_default()
                     .push(Descriptor {
                         media_type: manifest.media_type.clone().unwrap_or(entry.media_type),
                         digest: entry.digest,
                         size: entry.size,
-                        artifact_type: manifest.effective_artifact_type().map(str::to_owned),
-                        annotations: manifest.annotations,
+                        artifact_type,
+                        annotations,
                     });
             }
         }
@@ -897,6 +958,69 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// Cosign's default storage: a manifest tagged `sha256-<hex>.sig` (no `subject`) is a
+    /// tag-bound cosign signature of that digest; the reserved binding annotation is never taken
+    /// from a manifest's own annotations.
+    #[test]
+    fn cosign_sig_tags_are_tag_bound_referrers_and_the_binding_is_unforgeable() {
+        use crate::oci::manifest::{BINDING_ANNOTATION, COSIGN_SIGNATURE_ARTIFACT_TYPE};
+        let mut b = LayoutBuilder::new();
+        let image = b.image(b"img");
+        let other = b.image(b"other");
+        let sig_manifest = |b: &LayoutBuilder, payload: &[u8]| {
+            let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
+            let layer = b.blob("application/vnd.dev.cosign.simplesigning.v1+json", payload);
+            b.manifest(&Manifest {
+                schema_version: 2,
+                media_type: Some(OCI_MANIFEST.into()),
+                artifact_type: None,
+                config: Some(config),
+                layers: vec![layer],
+                manifests: vec![],
+                subject: None,
+                annotations: BTreeMap::new(),
+            })
+        };
+        let sig = sig_manifest(&b, b"payload");
+        // An attached artifact claiming the binding in its own annotations.
+        let mut forged = b.artifact(COSIGN_SIGNATURE_ARTIFACT_TYPE, &other, b"forged");
+        let mut m =
+            Manifest::parse(&std::fs::read(b.path().join(LayoutBuilder::rel(&forged))).unwrap())
+                .unwrap();
+        m.annotations
+            .insert(BINDING_ANNOTATION.into(), "cosign-tag".into());
+        forged = b.manifest(&m);
+        b.add(&image, Some("v1"));
+        b.add(&other, Some("v2"));
+        b.add(&sig, Some(&format!("sha256-{}.sig", image.digest.hex())));
+        b.add(&forged, None);
+        b.write_index();
+        let layout = OciLayout::open(b.path()).unwrap();
+
+        let refs = layout.referrers(&image.digest, None).unwrap();
+        assert_eq!(digests(&refs), vec![sig.digest.clone()]);
+        assert!(refs[0].is_cosign_tag_bound());
+        assert_eq!(
+            refs[0].artifact_type.as_deref(),
+            Some(COSIGN_SIGNATURE_ARTIFACT_TYPE)
+        );
+        let filtered = layout
+            .referrers(&image.digest, Some(COSIGN_SIGNATURE_ARTIFACT_TYPE))
+            .unwrap();
+        assert_eq!(digests(&filtered), vec![sig.digest.clone()]);
+        assert!(
+            layout
+                .referrers(&image.digest, Some(SIG))
+                .unwrap()
+                .is_empty()
+        );
+
+        let on_other = layout.referrers(&other.digest, None).unwrap();
+        assert_eq!(digests(&on_other), vec![forged.digest.clone()]);
+        assert!(!on_other[0].is_cosign_tag_bound());
+        assert!(!on_other[0].annotations.contains_key(BINDING_ANNOTATION));
     }
 
     #[test]

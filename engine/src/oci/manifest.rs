@@ -22,6 +22,16 @@ pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
     DOCKER_MANIFEST_LIST,
 ];
 
+/// Artifact type Vouch gives cosign's tag-stored signatures (`sha256-<hex>.sig`), the one cosign's
+/// OCI 1.1 referrers carry and Vouch's cosign verifier handles.
+pub const COSIGN_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// Vouch-reserved descriptor annotation: how a referrer is bound to its subject when its manifest
+/// has no `subject` field. Only the store's own tag lookup sets it; stores strip it from every
+/// descriptor a registry or layout lists ([`Descriptor::strip_reserved`]).
+pub const BINDING_ANNOTATION: &str = "dev.vouch.referrer.binding";
+/// Value of [`BINDING_ANNOTATION`] for a cosign signature found under the tag `sha256-<hex>.sig`.
+pub const COSIGN_TAG_BINDING: &str = "cosign-tag";
+
 /// An OCI content descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,6 +51,27 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
+    /// Whether the store bound this descriptor to its subject by cosign's `.sig` tag (the
+    /// reserved [`BINDING_ANNOTATION`]), so its manifest may lack a `subject` field.
+    pub fn is_cosign_tag_bound(&self) -> bool {
+        self.annotations.get(BINDING_ANNOTATION).map(String::as_str) == Some(COSIGN_TAG_BINDING)
+    }
+
+    /// Remove Vouch-reserved annotations: what a registry or layout lists can never claim a
+    /// binding only the store's own tag lookup may make. Returns whether one was removed.
+    pub fn strip_reserved(&mut self) -> bool {
+        self.annotations.remove(BINDING_ANNOTATION).is_some()
+    }
+
+    /// Mark this descriptor (of the manifest tagged `sha256-<hex>.sig`) as cosign's tag-bound
+    /// signature of that digest: cosign's artifact type and the reserved binding annotation.
+    pub fn into_cosign_tag_bound(mut self) -> Descriptor {
+        self.artifact_type = Some(COSIGN_SIGNATURE_ARTIFACT_TYPE.to_owned());
+        self.annotations
+            .insert(BINDING_ANNOTATION.to_owned(), COSIGN_TAG_BINDING.to_owned());
+        self
+    }
+
     /// A descriptor for `data` with the given media type.
     pub fn for_content(media_type: &str, data: &[u8]) -> Self {
         Descriptor {

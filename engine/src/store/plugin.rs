@@ -880,6 +880,7 @@ impl PluginStore {
             source,
         };
         let mut candidates: Vec<Manifest> = Vec::new();
+        // The client lists cosign's `sha256-<hex>.sig` tag among the referrers of this type.
         let referrers = self
             .client
             .referrers(pinned, digest, Some(COSIGN_SIG_ARTIFACT_TYPE))
@@ -894,12 +895,6 @@ impl PluginStore {
                 },
                 Err(e) => reasons.push(e.to_string()),
             }
-        }
-        let legacy_tag = format!("{}.sig", digest.fallback_tag());
-        match self.client.fetch_manifest_ref(pinned, &legacy_tag).await {
-            Ok(f) => candidates.push(f.manifest),
-            Err(RegistryError::NotFound { .. }) => {}
-            Err(e) => reasons.push(e.to_string()),
         }
         let layers: Vec<Descriptor> = candidates
             .iter()

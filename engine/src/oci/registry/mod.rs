@@ -32,7 +32,9 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use self::auth::{Challenge, Credentials, DockerConfig, TokenCache, TokenResponse};
 use self::retry::RetryPolicy;
-use super::manifest::{MANIFEST_MEDIA_TYPES, OCI_INDEX};
+use super::manifest::{
+    BINDING_ANNOTATION, COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_MEDIA_TYPES, OCI_INDEX,
+};
 use super::{Descriptor, Digest, Manifest, Reference};
 use crate::store::{StoreError, check_content};
 
@@ -624,8 +626,71 @@ impl RegistryClient {
     ///
     /// Uses the referrers API (following `Link` pagination); when the registry answers 404, reads
     /// the tag-schema fallback index (`sha256-<hex>`). The artifact type is filtered here in both
-    /// cases, whatever the registry did with the `artifactType` parameter.
+    /// cases, whatever the registry did with the `artifactType` parameter. Vouch-reserved
+    /// annotations are stripped from what the registry lists.
+    ///
+    /// Then, unless another artifact type is asked for, looks up cosign's default signature tag
+    /// `sha256-<hex>.sig` (one HEAD request more per listed node): when it exists, its manifest
+    /// is added as a referrer of artifact type [`COSIGN_SIGNATURE_ARTIFACT_TYPE`] bound to
+    /// `subject` by the tag ([`Descriptor::into_cosign_tag_bound`]). A missing tag is no
+    /// signature; any other failure of that lookup is an error.
     pub async fn referrers(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let mut found = self
+            .listed_referrers(reference, subject, artifact_type)
+            .await?;
+        for d in &mut found {
+            if d.strip_reserved() {
+                tracing::warn!(
+                    registry = %reference.registry(),
+                    repository = %reference.repository(),
+                    %subject,
+                    referrer = %d.digest,
+                    annotation = BINDING_ANNOTATION,
+                    "the registry listed a referrer carrying a Vouch-reserved annotation; stripped"
+                );
+            }
+        }
+        if artifact_type.is_some_and(|at| at != COSIGN_SIGNATURE_ARTIFACT_TYPE) {
+            return Ok(found);
+        }
+        if let Some(sig) = self.cosign_tag_signature(reference, subject).await? {
+            // The tag binds it whatever the registry listed: one entry, the bound one.
+            found.retain(|d| d.digest != sig.digest);
+            found.push(sig);
+        }
+        Ok(found)
+    }
+
+    /// The manifest cosign's tag `sha256-<hex>.sig` names in `reference`'s repository, as a
+    /// tag-bound signature descriptor of `subject`; `None` when the tag does not exist.
+    async fn cosign_tag_signature(
+        &self,
+        reference: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Descriptor>, RegistryError> {
+        let tag = subject.cosign_signature_tag();
+        match self.resolve(reference, &tag).await {
+            Ok(desc) => {
+                tracing::debug!(
+                    repository = %reference.repository(),
+                    %subject,
+                    signature = %desc.digest,
+                    "found cosign's tag-stored signature"
+                );
+                Ok(Some(desc.into_cosign_tag_bound()))
+            }
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What the registry itself lists as referrers of `subject` (API, else the fallback index).
+    async fn listed_referrers(
         &self,
         reference: &Reference,
         subject: &Digest,

@@ -25,10 +25,10 @@ use vouch::runtime::{
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::cosign::{
     ARTIFACT_TYPE, BUNDLE_ANNOTATION, BUNDLE_V03, BundleSigner, Fulcio, IN_TOTO, IssuerExtension,
-    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SignatureManifest,
-    SubjectRef, bundle_manifest, dsse_bundle, generate_ed25519_key, generate_key,
-    in_toto_statement, message_signature_bundle, signature_manifest, simple_signing_payload,
-    simple_signing_payload_with, trusted_root,
+    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SctMode,
+    SignatureManifest, SubjectRef, bundle_manifest, ctlog_entry, dsse_bundle, generate_ed25519_key,
+    generate_key, in_toto_statement, message_signature_bundle, signature_manifest,
+    simple_signing_payload, simple_signing_payload_with, trusted_root,
 };
 
 use layout::LayoutBuilder;
@@ -1160,6 +1160,105 @@ async fn transparency_log_entries_are_enforced() {
         "TLOG_INVALID",
         "no transparency-log entry",
     );
+}
+
+/// RFC 6962 §3.3: a certificate's SCTs are embedded as "an X.509v3 certificate extension with
+/// OID 1.3.6.1.4.1.11129.2.4.2"; §3.2: the log signs the precertificate entry (the TBSCertificate
+/// without that extension, and "the SHA-256 hash of the certificate issuer's public key"), and its
+/// `LogID` is "the SHA-256 hash of the log's public key". sigstore-go verifies certificates with
+/// `WithSignedCertificateTimestamps(1)` and cosign refuses a certificate without a valid SCT: an
+/// SCT that is missing, tampered, from a log the trusted root does not list, or issued outside the
+/// log key's `validFor` fails the bundle.
+#[tokio::test]
+async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
+    let s = Sigstore::new();
+    let log_id: String = b64d(&s.root()["ctlogs"][0]["logId"]["keyId"])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "sct"), log_id);
+
+    let issued = s.at - 30;
+    let leaf = |mode: SctMode| {
+        s.fulcio
+            .issue_with_sct(
+                &San::Email(EMAIL.into()),
+                ISSUER,
+                IssuerExtension::Both,
+                issued,
+                mode,
+            )
+            .unwrap()
+    };
+    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(None), |_| {});
+
+    // No SCT list extension.
+    let c = signed_by(&leaf(SctMode::Missing));
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
+
+    // The SCT's signature changed.
+    let c = signed_by(&leaf(SctMode::Tampered));
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "does not verify");
+
+    // A correctly signed SCT from a CT log the trusted root does not list.
+    let other = generate_key().unwrap();
+    let c = signed_by(&leaf(SctMode::SignedBy(&other)));
+    failed(
+        &run(&c, &s.config()).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+    // ... and accepted once the root lists that log.
+    let mut root = s.root();
+    root["ctlogs"] = json!([ctlog_entry(&other, 1)]);
+    ok(&run(&c, &s.config_with(root)).await);
+
+    // A trusted root without ctlogs trusts no SCT.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let mut root = s.root();
+    root["ctlogs"] = json!([]);
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+
+    // The root's entry for the log ID holds another key (the log ID is not its key's SHA-256).
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["rawBytes"] = json!(b64e(&other.public_key_der()));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "is not its logId",
+    );
+
+    // The CT log key's window ([start, end], both inclusive) must cover the SCT's timestamp.
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued + 1));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "outside the validity",
+    );
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(issued - 1));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "outside the validity",
+    );
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued));
+    root["ctlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(issued));
+    ok(&run(&c, &s.config_with(root)).await);
+
+    // DSSE bundles are held to the same rule.
+    let l = leaf(SctMode::Missing);
+    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(None), |_| {});
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
 }
 
 #[tokio::test]

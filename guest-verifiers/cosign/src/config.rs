@@ -31,6 +31,8 @@
 //!   authorities' `validFor`) must have a `start`; a root where one is missing is refused by
 //!   `check-config` naming the field. A log key or CA is trusted only inside its window, end
 //!   inclusive, at the entry's integrated time.
+//!   A certificate bundle also needs an embedded SCT that verifies with one of the root's
+//!   `ctlogs` (see `bundle.rs`, step 6).
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,9 @@
 //! each with its validity window.
 //!
 //! Only the parts bundle verification uses are read: `certificateAuthorities[].certChain` and
-//! `validFor`, `tlogs[].publicKey` (`rawBytes`, `validFor`) and `tlogs[].logId.keyId`. The
-//! `validFor` windows of `ctlogs[]` and `timestampAuthorities[]` are checked at load time too
-//! (see [`TrustedRoot::from_value`]); other members are accepted and ignored.
+//! `validFor`, and of `tlogs[]` and `ctlogs[]` the `publicKey` (`rawBytes`, `validFor`) and
+//! `logId.keyId`. The `validFor` windows of `timestampAuthorities[]` are checked at load time
+//! too (see [`TrustedRoot::from_value`]); other members are accepted and ignored.
 //!
 //! Validity windows (protobuf-specs `TimeRange`: "The time range is closed and includes both the
 //! start and end times, (i.e., [start, end]). End is optional to be able to capture a period that
@@ -57,7 +57,7 @@ pub struct CertificateAuthority {
     pub valid_for: Window,
 }
 
-/// A Rekor transparency log.
+/// A transparency log: a Rekor log (`tlogs`) or a Certificate Transparency log (`ctlogs`).
 #[derive(Debug, Clone)]
 pub struct TransparencyLog {
     /// The log's base URL, for messages (may be empty).
@@ -79,6 +79,8 @@ pub struct TrustedRoot {
     pub certificate_authorities: Vec<CertificateAuthority>,
     /// Rekor logs.
     pub tlogs: Vec<TransparencyLog>,
+    /// Certificate Transparency logs: the keys embedded SCTs verify with.
+    pub ctlogs: Vec<TransparencyLog>,
 }
 
 #[derive(Deserialize)]
@@ -227,31 +229,18 @@ impl TrustedRoot {
         for (i, tsa) in raw.timestamp_authorities.into_iter().enumerate() {
             window(tsa.valid_for, &format!("timestampAuthorities[{i}]"))?;
         }
-        for (i, ct) in raw.ctlogs.into_iter().enumerate() {
-            window(ct.public_key.valid_for, &format!("ctlogs[{i}].publicKey"))?;
-        }
-        let mut tlogs = Vec::new();
-        for (i, t) in raw.tlogs.into_iter().enumerate() {
-            let at = format!("tlogs[{i}]");
-            let key_der = decode_bytes(&t.public_key.raw_bytes)
-                .map_err(|e| format!("{at}.publicKey.rawBytes: {e}"))?;
-            let alg = pem::spki_alg(&key_der).map_err(|e| format!("{at}.publicKey: {e}"))?;
-            let key_id =
-                decode_bytes(&t.log_id.key_id).map_err(|e| format!("{at}.logId.keyId: {e}"))?;
-            if key_id.len() != 32 {
-                return Err(format!(
-                    "{at}.logId.keyId is {} bytes; a log ID is a 32-byte SHA-256",
-                    key_id.len()
-                ));
-            }
-            tlogs.push(TransparencyLog {
-                base_url: t.base_url,
-                key_id,
-                key_der,
-                alg,
-                valid_for: window(t.public_key.valid_for, &format!("{at}.publicKey"))?,
-            });
-        }
+        let ctlogs = raw
+            .ctlogs
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| log(t, &format!("ctlogs[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tlogs = raw
+            .tlogs
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| log(t, &format!("tlogs[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         if tlogs.is_empty() {
             return Err(
                 "the trusted root has no tlogs: Sigstore bundles are verified against a \
@@ -262,8 +251,30 @@ impl TrustedRoot {
         Ok(TrustedRoot {
             certificate_authorities: cas,
             tlogs,
+            ctlogs,
         })
     }
+}
+
+/// Reads one transparency-log instance (a Rekor log or a CT log) found at `at`.
+fn log(t: RawTlog, at: &str) -> Result<TransparencyLog, String> {
+    let key_der = decode_bytes(&t.public_key.raw_bytes)
+        .map_err(|e| format!("{at}.publicKey.rawBytes: {e}"))?;
+    let alg = pem::spki_alg(&key_der).map_err(|e| format!("{at}.publicKey: {e}"))?;
+    let key_id = decode_bytes(&t.log_id.key_id).map_err(|e| format!("{at}.logId.keyId: {e}"))?;
+    if key_id.len() != 32 {
+        return Err(format!(
+            "{at}.logId.keyId is {} bytes; a log ID is a 32-byte SHA-256",
+            key_id.len()
+        ));
+    }
+    Ok(TransparencyLog {
+        base_url: t.base_url,
+        key_id,
+        key_der,
+        alg,
+        valid_for: window(t.public_key.valid_for, &format!("{at}.publicKey"))?,
+    })
 }
 
 /// Parses an RFC 3339 timestamp (`2021-01-12T11:53:27.000Z`, `…+02:00`) to Unix seconds;

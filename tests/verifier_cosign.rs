@@ -1102,6 +1102,37 @@ async fn transparency_log_entries_are_enforced() {
     root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(s.at));
     ok(&run(&c, &s.config_with(root)).await);
 
+    // Rekor v2 entries (kindVersion 0.0.2) carry no integratedTime and no signed entry timestamp;
+    // their signing time must come from an RFC 3161 timestamp, which is not verified yet: they
+    // fail closed with a reason naming that, not as a malformed envelope.
+    let c = s.message(&s.cert(), &s.log(Some(5)), |b| {
+        let e = b.pointer_mut(entry).unwrap().as_object_mut().unwrap();
+        e.remove("integratedTime");
+        e.remove("inclusionPromise");
+        e.insert(
+            "kindVersion".into(),
+            json!({"kind": "hashedrekord", "version": "0.0.2"}),
+        );
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "Rekor v2 entry",
+    );
+    // A v1 entry without integratedTime.
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        b.pointer_mut(entry)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("integratedTime");
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "no integratedTime",
+    );
+
     // A genuine log entry, but for another signature (the SET verifies, the body does not bind).
     let other_entry = {
         let b = message_signature_bundle(b"other", &s.cert(), &s.log(None)).unwrap();

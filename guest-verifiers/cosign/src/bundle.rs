@@ -30,7 +30,9 @@
 //!    extension names that log. There is no opt-out: a certificate without one fails.
 //!
 //! Signed timestamps from timestamp authorities are not used: the log's `integratedTime` is the
-//! signing time, so a log entry is required.
+//! signing time, so a log entry is required. Rekor v2 entries (`kindVersion.version` 0.0.2: no
+//! `integratedTime`, no signed entry timestamp, the time coming from an RFC 3161 timestamp) are
+//! therefore refused with a `TLOG_INVALID` reason saying so.
 
 use std::collections::BTreeMap;
 
@@ -114,7 +116,9 @@ struct TlogEntry {
     log_index: Int64,
     log_id: LogId,
     kind_version: KindVersion,
-    integrated_time: Int64,
+    /// Absent in Rekor v2 entries (`kindVersion.version` 0.0.2).
+    #[serde(default)]
+    integrated_time: Option<Int64>,
     inclusion_promise: Option<InclusionPromise>,
     inclusion_proof: Option<InclusionProof>,
     canonicalized_body: String,
@@ -573,7 +577,7 @@ fn verify_tlog(
     let mut why = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         match verify_entry(host, root, entry, signed, signer) {
-            Ok(ext) => return Ok((entry.integrated_time.0, ext)),
+            Ok(done) => return Ok(done),
             Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
         }
     }
@@ -586,7 +590,21 @@ fn verify_entry(
     entry: &TlogEntry,
     signed: &Signed,
     signer: &Signer,
-) -> Result<BTreeMap<String, String>, Failure> {
+) -> Result<(i64, BTreeMap<String, String>), Failure> {
+    let Some(Int64(t)) = entry.integrated_time else {
+        // Rekor v2 (tile-based) entries carry an inclusion proof and a checkpoint but no
+        // integrated time and no signed entry timestamp: their signing time must come from an
+        // RFC 3161 timestamp, which this verifier does not verify yet. Fail closed, saying so.
+        if entry.kind_version.version == "0.0.2" {
+            return tlog_invalid(format!(
+                "the entry is a Rekor v2 entry ({} 0.0.2): it has no integratedTime or signed \
+                 entry timestamp, and its signing time would come from an RFC 3161 timestamp, \
+                 which this verifier does not verify yet",
+                entry.kind_version.kind
+            ));
+        }
+        return tlog_invalid("the entry has no integratedTime");
+    };
     let key_id = decode_bytes(&entry.log_id.key_id)
         .or_else(|e| tlog_invalid(format!("logId.keyId is {e}")))?;
     let Some(log) = root.tlogs.iter().find(|t| t.key_id == key_id) else {
@@ -601,7 +619,6 @@ fn verify_entry(
             hex(&key_id)
         ));
     }
-    let t = entry.integrated_time.0;
     if !log.valid_for.contains(t) {
         return tlog_invalid(format!(
             "the entry was integrated at {t}, outside the validity {} of the log key",
@@ -653,7 +670,7 @@ fn verify_entry(
         None => "signedEntryTimestamp",
     };
     ext.insert("rekorVerified".into(), proof.into());
-    Ok(ext)
+    Ok((t, ext))
 }
 
 /// Whether a log entry's `verifier`/`publicKey` content (base64 of PEM) decodes to `der`.

@@ -25,10 +25,10 @@ use vouch::runtime::{
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::cosign::{
     ARTIFACT_TYPE, BUNDLE_ANNOTATION, BUNDLE_V03, BundleSigner, Fulcio, IN_TOTO, IssuerExtension,
-    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SignatureManifest,
-    SubjectRef, bundle_manifest, dsse_bundle, generate_ed25519_key, generate_key,
-    in_toto_statement, message_signature_bundle, signature_manifest, simple_signing_payload,
-    simple_signing_payload_with, trusted_root,
+    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SctMode,
+    SignatureManifest, SubjectRef, bundle_manifest, ctlog_entry, dsse_bundle, generate_ed25519_key,
+    generate_key, in_toto_statement, message_signature_bundle, signature_manifest,
+    simple_signing_payload, simple_signing_payload_with, trusted_root,
 };
 
 use layout::LayoutBuilder;
@@ -823,6 +823,34 @@ fn b64d(text: &Value) -> Vec<u8> {
         .unwrap()
 }
 
+/// Unix seconds as an RFC 3339 UTC timestamp (`2026-12-06T05:59:12Z`), for trusted-root windows.
+fn rfc3339_utc(unix: i64) -> String {
+    // Howard Hinnant's civil-from-days.
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn rfc3339_utc_formats_known_instants() {
+    assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339_utc(951_868_800), "2000-03-01T00:00:00Z");
+    assert_eq!(rfc3339_utc(1_610_452_407), "2021-01-12T11:53:27Z");
+}
+
 /// Flips the last bit of the base64 bytes at `v`.
 fn flip(v: &mut Value) {
     let mut bytes = b64d(v);
@@ -1059,6 +1087,52 @@ async fn transparency_log_entries_are_enforced() {
         "outside the validity",
     );
 
+    // protobuf-specs `TimeRange`: "The time range is closed and includes both the start and end
+    // times, (i.e., [start, end])". A log key whose window ended before the entry's integrated
+    // time is not trusted for it; one ending exactly at that second still is.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let mut root = s.root();
+    root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(s.at - 1));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "TLOG_INVALID",
+        "outside the validity",
+    );
+    let mut root = s.root();
+    root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(s.at));
+    ok(&run(&c, &s.config_with(root)).await);
+
+    // Rekor v2 entries (kindVersion 0.0.2) carry no integratedTime and no signed entry timestamp;
+    // their signing time must come from an RFC 3161 timestamp, which is not verified yet: they
+    // fail closed with a reason naming that, not as a malformed envelope.
+    let c = s.message(&s.cert(), &s.log(Some(5)), |b| {
+        let e = b.pointer_mut(entry).unwrap().as_object_mut().unwrap();
+        e.remove("integratedTime");
+        e.remove("inclusionPromise");
+        e.insert(
+            "kindVersion".into(),
+            json!({"kind": "hashedrekord", "version": "0.0.2"}),
+        );
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "Rekor v2 entry",
+    );
+    // A v1 entry without integratedTime.
+    let c = s.message(&s.cert(), &s.log(None), |b| {
+        b.pointer_mut(entry)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("integratedTime");
+    });
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "no integratedTime",
+    );
+
     // A genuine log entry, but for another signature (the SET verifies, the body does not bind).
     let other_entry = {
         let b = message_signature_bundle(b"other", &s.cert(), &s.log(None)).unwrap();
@@ -1117,6 +1191,105 @@ async fn transparency_log_entries_are_enforced() {
         "TLOG_INVALID",
         "no transparency-log entry",
     );
+}
+
+/// RFC 6962 §3.3: a certificate's SCTs are embedded as "an X.509v3 certificate extension with
+/// OID 1.3.6.1.4.1.11129.2.4.2"; §3.2: the log signs the precertificate entry (the TBSCertificate
+/// without that extension, and "the SHA-256 hash of the certificate issuer's public key"), and its
+/// `LogID` is "the SHA-256 hash of the log's public key". sigstore-go verifies certificates with
+/// `WithSignedCertificateTimestamps(1)` and cosign refuses a certificate without a valid SCT: an
+/// SCT that is missing, tampered, from a log the trusted root does not list, or issued outside the
+/// log key's `validFor` fails the bundle.
+#[tokio::test]
+async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
+    let s = Sigstore::new();
+    let log_id: String = b64d(&s.root()["ctlogs"][0]["logId"]["keyId"])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let r = run(&c, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "sct"), log_id);
+
+    let issued = s.at - 30;
+    let leaf = |mode: SctMode| {
+        s.fulcio
+            .issue_with_sct(
+                &San::Email(EMAIL.into()),
+                ISSUER,
+                IssuerExtension::Both,
+                issued,
+                mode,
+            )
+            .unwrap()
+    };
+    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(None), |_| {});
+
+    // No SCT list extension.
+    let c = signed_by(&leaf(SctMode::Missing));
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
+
+    // The SCT's signature changed.
+    let c = signed_by(&leaf(SctMode::Tampered));
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "does not verify");
+
+    // A correctly signed SCT from a CT log the trusted root does not list.
+    let other = generate_key().unwrap();
+    let c = signed_by(&leaf(SctMode::SignedBy(&other)));
+    failed(
+        &run(&c, &s.config()).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+    // ... and accepted once the root lists that log.
+    let mut root = s.root();
+    root["ctlogs"] = json!([ctlog_entry(&other, 1)]);
+    ok(&run(&c, &s.config_with(root)).await);
+
+    // A trusted root without ctlogs trusts no SCT.
+    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let mut root = s.root();
+    root["ctlogs"] = json!([]);
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+
+    // The root's entry for the log ID holds another key (the log ID is not its key's SHA-256).
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["rawBytes"] = json!(b64e(&other.public_key_der()));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "is not its logId",
+    );
+
+    // The CT log key's window ([start, end], both inclusive) must cover the SCT's timestamp.
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued + 1));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "outside the validity",
+    );
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(issued - 1));
+    failed(
+        &run(&c, &s.config_with(root)).await,
+        "UNTRUSTED",
+        "outside the validity",
+    );
+    let mut root = s.root();
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued));
+    root["ctlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(issued));
+    ok(&run(&c, &s.config_with(root)).await);
+
+    // DSSE bundles are held to the same rule.
+    let l = leaf(SctMode::Missing);
+    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(None), |_| {});
+    failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
 }
 
 #[tokio::test]
@@ -1243,6 +1416,30 @@ async fn bad_trusted_roots_are_rejected_by_check_config() {
     bad_key["tlogs"][0]["publicKey"]["rawBytes"] = json!("AAAA");
     let mut bad_time = s.root();
     bad_time["certificateAuthorities"][0]["validFor"]["start"] = json!("last tuesday");
+    // sigstore-go refuses a log key without `validFor.start` ("tlog missing public key validity
+    // period start time"); protobuf-specs' `TimeRange` makes only `end` optional. Vouch refuses a
+    // missing start for every kind of entry.
+    let mut tlog_no_start = s.root();
+    tlog_no_start["tlogs"][0]["publicKey"]["validFor"] = json!({"end": "2999-01-01T00:00:00Z"});
+    let mut tlog_no_window = s.root();
+    tlog_no_window["tlogs"][0]["publicKey"]
+        .as_object_mut()
+        .unwrap()
+        .remove("validFor");
+    let mut ca_no_start = s.root();
+    ca_no_start["certificateAuthorities"][0]["validFor"] = json!({});
+    let mut ctlog_no_start = s.root();
+    ctlog_no_start["ctlogs"] = json!([{
+        "baseUrl": "https://ctfe.test", "hashAlgorithm": "SHA2_256",
+        "publicKey": s.root()["tlogs"][0]["publicKey"].clone(),
+        "logId": s.root()["tlogs"][0]["logId"].clone(),
+    }]);
+    ctlog_no_start["ctlogs"][0]["publicKey"]["validFor"] = json!({"end": "2999-01-01T00:00:00Z"});
+    let mut tsa_no_start = s.root();
+    tsa_no_start["timestampAuthorities"] = json!([{
+        "certChain": s.root()["certificateAuthorities"][0]["certChain"].clone(),
+        "validFor": {"end": "2999-01-01T00:00:00Z"},
+    }]);
     let bad = [
         (json!({"trustedRoot": s.root()}), "trustedRoot alone"),
         (
@@ -1260,6 +1457,26 @@ async fn bad_trusted_roots_are_rejected_by_check_config() {
         (
             json!({"trustedRoot": bad_time, "identities": ids}),
             "certificateAuthorities[0].validFor.start",
+        ),
+        (
+            json!({"trustedRoot": tlog_no_start, "identities": ids}),
+            "tlogs[0].publicKey.validFor.start is missing",
+        ),
+        (
+            json!({"trustedRoot": tlog_no_window, "identities": ids}),
+            "tlogs[0].publicKey.validFor is missing",
+        ),
+        (
+            json!({"trustedRoot": ca_no_start, "identities": ids}),
+            "certificateAuthorities[0].validFor.start is missing",
+        ),
+        (
+            json!({"trustedRoot": ctlog_no_start, "identities": ids}),
+            "ctlogs[0].publicKey.validFor.start is missing",
+        ),
+        (
+            json!({"trustedRoot": tsa_no_start, "identities": ids}),
+            "timestampAuthorities[0].validFor.start is missing",
         ),
         (json!({"trustedRoot": 7, "identities": ids}), "trustedRoot"),
     ];

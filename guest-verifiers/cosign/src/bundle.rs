@@ -22,10 +22,17 @@
 //!    Merkle path to a root hash that a checkpoint signed by the same log key commits to;
 //! 5. for certificates: the certificate chains, with the code-signing EKU, to a certificate
 //!    authority of the trusted root that was valid at `integratedTime`, and names an accepted
-//!    identity (SAN) and OIDC issuer.
+//!    identity (SAN) and OIDC issuer;
+//! 6. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
+//!    verifies with a CT log of the trusted root's `ctlogs` (log ID = SHA-256 of its key, SCT
+//!    issued inside the key's `validFor`), over the precertificate entry rebuilt from the
+//!    certificate (TBS without the SCT extension, SHA-256 of the issuer's key); the report's `sct`
+//!    extension names that log. There is no opt-out: a certificate without one fails.
 //!
 //! Signed timestamps from timestamp authorities are not used: the log's `integratedTime` is the
-//! signing time, so a log entry is required.
+//! signing time, so a log entry is required. Rekor v2 entries (`kindVersion.version` 0.0.2: no
+//! `integratedTime`, no signed entry timestamp, the time coming from an RFC 3161 timestamp) are
+//! therefore refused with a `TLOG_INVALID` reason saying so.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +42,8 @@ use serde_json::Value;
 
 use crate::config::{Config, Key};
 use crate::der;
-use crate::pem;
+use crate::pem::{self, Alg};
+use crate::sct;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
     BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, all_failed, canonical_payload,
@@ -108,7 +116,9 @@ struct TlogEntry {
     log_index: Int64,
     log_id: LogId,
     kind_version: KindVersion,
-    integrated_time: Int64,
+    /// Absent in Rekor v2 entries (`kindVersion.version` 0.0.2).
+    #[serde(default)]
+    integrated_time: Option<Int64>,
     inclusion_promise: Option<InclusionPromise>,
     inclusion_proof: Option<InclusionProof>,
     canonicalized_body: String,
@@ -399,7 +409,9 @@ fn verify_layer(
                     "the bundle is signed with a certificate, and no `identities` are configured",
                 );
             };
-            let (ca, path) = verify_certificate(host, root, der, integrated_time)?;
+            let (ca, path, issuer) = verify_certificate(host, root, der, integrated_time)?;
+            let ct_log = verify_sct(host, root, der, &issuer)?;
+            ext.insert("sct".into(), ct_log);
             let (subject, issuer) = match_identity(keyless, fields)?;
             ext.insert("verificationMode".into(), "keyless".into());
             ext.insert("subject".into(), subject);
@@ -565,7 +577,7 @@ fn verify_tlog(
     let mut why = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         match verify_entry(host, root, entry, signed, signer) {
-            Ok(ext) => return Ok((entry.integrated_time.0, ext)),
+            Ok(done) => return Ok(done),
             Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
         }
     }
@@ -578,7 +590,21 @@ fn verify_entry(
     entry: &TlogEntry,
     signed: &Signed,
     signer: &Signer,
-) -> Result<BTreeMap<String, String>, Failure> {
+) -> Result<(i64, BTreeMap<String, String>), Failure> {
+    let Some(Int64(t)) = entry.integrated_time else {
+        // Rekor v2 (tile-based) entries carry an inclusion proof and a checkpoint but no
+        // integrated time and no signed entry timestamp: their signing time must come from an
+        // RFC 3161 timestamp, which this verifier does not verify yet. Fail closed, saying so.
+        if entry.kind_version.version == "0.0.2" {
+            return tlog_invalid(format!(
+                "the entry is a Rekor v2 entry ({} 0.0.2): it has no integratedTime or signed \
+                 entry timestamp, and its signing time would come from an RFC 3161 timestamp, \
+                 which this verifier does not verify yet",
+                entry.kind_version.kind
+            ));
+        }
+        return tlog_invalid("the entry has no integratedTime");
+    };
     let key_id = decode_bytes(&entry.log_id.key_id)
         .or_else(|e| tlog_invalid(format!("logId.keyId is {e}")))?;
     let Some(log) = root.tlogs.iter().find(|t| t.key_id == key_id) else {
@@ -593,7 +619,6 @@ fn verify_entry(
             hex(&key_id)
         ));
     }
-    let t = entry.integrated_time.0;
     if !log.valid_for.contains(t) {
         return tlog_invalid(format!(
             "the entry was integrated at {t}, outside the validity {} of the log key",
@@ -645,7 +670,7 @@ fn verify_entry(
         None => "signedEntryTimestamp",
     };
     ext.insert("rekorVerified".into(), proof.into());
-    Ok(ext)
+    Ok((t, ext))
 }
 
 /// Whether a log entry's `verifier`/`publicKey` content (base64 of PEM) decodes to `der`.
@@ -888,13 +913,13 @@ fn verify_checkpoint(
 }
 
 /// Validates the leaf against each certificate authority of `root` valid at `at`; returns the
-/// first one's URI and the validated path.
+/// first one's URI, the validated path and the DER of the leaf's issuer.
 fn verify_certificate(
     host: &dyn Host,
     root: &TrustedRoot,
     leaf: &[u8],
     at: i64,
-) -> Result<(String, Vec<CertInfo>), Failure> {
+) -> Result<(String, Vec<CertInfo>, Vec<u8>), Failure> {
     if root.certificate_authorities.is_empty() {
         return fail(
             "UNTRUSTED",
@@ -915,7 +940,19 @@ fn verify_certificate(
         let mut chain = vec![leaf.to_vec()];
         chain.extend(ca.intermediates.iter().cloned());
         match host.verify_chain(chain, vec![ca.root.clone()], at, CODE_SIGNING) {
-            Ok(path) => return Ok((ca.uri.clone(), path)),
+            Ok(path) => {
+                // The issuer is the path's second certificate: one of this CA's, by fingerprint.
+                let issuer = path.get(1).and_then(|p| {
+                    ca.intermediates
+                        .iter()
+                        .chain(std::iter::once(&ca.root))
+                        .find(|c| hex(&host.sha256(c)).eq_ignore_ascii_case(&p.fingerprint))
+                });
+                match issuer {
+                    Some(issuer) => return Ok((ca.uri.clone(), path, issuer.clone())),
+                    None => why.push(format!("{name}: the leaf's issuer is not in the chain")),
+                }
+            }
             Err(e) => why.push(format!("{name}: {e}")),
         }
     }
@@ -927,6 +964,91 @@ fn verify_certificate(
             why.join("; ")
         ),
     )
+}
+
+/// Verifies the certificate's embedded SCTs against the trusted root's `ctlogs`; returns the
+/// hex log ID of the first SCT that verifies.
+///
+/// sigstore-go verifies certificate bundles with `WithSignedCertificateTimestamps(1)` by default
+/// and cosign refuses a Fulcio certificate without a valid SCT unless `--insecure-ignore-sct`:
+/// at least one embedded SCT must come from a CT log of the trusted root (RFC 6962 §3.2: its
+/// `LogID` is "the SHA-256 hash of the log's public key, calculated over the DER encoding of the
+/// key represented as SubjectPublicKeyInfo"), be issued inside that log key's `validFor`, and
+/// carry a signature of the log over the precertificate entry rebuilt from the certificate.
+fn verify_sct(
+    host: &dyn Host,
+    root: &TrustedRoot,
+    leaf: &[u8],
+    issuer: &[u8],
+) -> Result<String, Failure> {
+    let untrusted = |m: String| fail("UNTRUSTED", m);
+    let pre = match sct::precert(leaf) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return untrusted(
+                "the certificate has no embedded SCT (extension 1.3.6.1.4.1.11129.2.4.2): \
+                 it was not logged to a Certificate Transparency log"
+                    .into(),
+            );
+        }
+        Err(e) => return untrusted(format!("the certificate's SCT list is malformed: {e}")),
+    };
+    let issuer_spki = der::cert_fields(issuer)
+        .or_else(|e| fail("UNTRUSTED", format!("the certificate's issuer: {e}")))?
+        .spki;
+    let issuer_key_hash = host.sha256(&issuer_spki);
+    let mut why = Vec::new();
+    for (i, s) in pre.scts.iter().enumerate() {
+        let id = hex(&s.log_id);
+        let Some(log) = root.ctlogs.iter().find(|l| l.key_id == s.log_id) else {
+            why.push(format!(
+                "SCT {i} is from CT log {id}, which is not in the trusted root's ctlogs"
+            ));
+            continue;
+        };
+        if host.sha256(&log.key_der) != log.key_id {
+            why.push(format!(
+                "SCT {i}: the trusted root's CT log {id} has a key whose SHA-256 is not its logId"
+            ));
+            continue;
+        }
+        let t = i64::try_from(s.timestamp_ms / 1000).unwrap_or(i64::MAX);
+        if !log.valid_for.contains(t) {
+            why.push(format!(
+                "SCT {i} was issued at {t}, outside the validity {} of CT log {id}",
+                log.valid_for.describe()
+            ));
+            continue;
+        }
+        let alg_ok = matches!(
+            (s.hash_alg, s.sig_alg, log.alg),
+            (4, 3, Alg::EcdsaP256Sha256) | (4, 1, Alg::RsaPkcs1Sha256)
+        );
+        if !alg_ok {
+            why.push(format!(
+                "SCT {i} is signed with hash {} / signature {} which CT log {id}'s {} key does not make",
+                s.hash_alg,
+                s.sig_alg,
+                log.alg.name()
+            ));
+            continue;
+        }
+        let data = match sct::signed_data(s, &issuer_key_hash, &pre.tbs) {
+            Ok(d) => d,
+            Err(e) => {
+                why.push(format!("SCT {i}: {e}"));
+                continue;
+            }
+        };
+        match host.verify_signature(log.alg, &log.key_der, &data, &s.signature) {
+            Ok(()) => return Ok(id),
+            Err(e) => why.push(format!("SCT {i} from CT log {id} does not verify: {e}")),
+        }
+    }
+    untrusted(format!(
+        "the certificate has no valid SCT from a trusted CT log: {}",
+        why.join("; ")
+    ))
 }
 
 #[cfg(test)]

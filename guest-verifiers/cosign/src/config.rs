@@ -27,6 +27,12 @@
 //!   log's `integratedTime`, and the signed entry timestamp verifies with one of its `tlogs`.
 //!   Certificate bundles are matched against `identities` (then `fulcioRoots` may be omitted);
 //!   public-key bundles against `keys`. The legacy simple-signing form does not use it.
+//!   Every `validFor` window (tlogs' and ctlogs' `publicKey.validFor`, certificate and timestamp
+//!   authorities' `validFor`) must have a `start`; a root where one is missing is refused by
+//!   `check-config` naming the field. A log key or CA is trusted only inside its window, end
+//!   inclusive, at the entry's integrated time.
+//!   A certificate bundle also needs an embedded SCT that verifies with one of the root's
+//!   `ctlogs` (see `bundle.rs`, step 6).
 
 use std::collections::BTreeMap;
 

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod config;
 pub mod der;
 pub mod pem;
+pub mod sct;
 pub mod trusted_root;
 pub mod verify;
 

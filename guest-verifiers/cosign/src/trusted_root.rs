@@ -3,8 +3,14 @@
 //! each with its validity window.
 //!
 //! Only the parts bundle verification uses are read: `certificateAuthorities[].certChain` and
-//! `validFor`, `tlogs[].publicKey` (`rawBytes`, `validFor`) and `tlogs[].logId.keyId`. Other
-//! members (`ctlogs`, `timestampAuthorities`, …) are accepted and ignored.
+//! `validFor`, and of `tlogs[]` and `ctlogs[]` the `publicKey` (`rawBytes`, `validFor`) and
+//! `logId.keyId`. The `validFor` windows of `timestampAuthorities[]` are checked at load time
+//! too (see [`TrustedRoot::from_value`]); other members are accepted and ignored.
+//!
+//! Validity windows (protobuf-specs `TimeRange`: "The time range is closed and includes both the
+//! start and end times, (i.e., [start, end]). End is optional to be able to capture a period that
+//! has started but has no known end.") must have a start: a root where one is missing is refused
+//! at load, never read as "valid since forever".
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -51,7 +57,7 @@ pub struct CertificateAuthority {
     pub valid_for: Window,
 }
 
-/// A Rekor transparency log.
+/// A transparency log: a Rekor log (`tlogs`) or a Certificate Transparency log (`ctlogs`).
 #[derive(Debug, Clone)]
 pub struct TransparencyLog {
     /// The log's base URL, for messages (may be empty).
@@ -73,6 +79,8 @@ pub struct TrustedRoot {
     pub certificate_authorities: Vec<CertificateAuthority>,
     /// Rekor logs.
     pub tlogs: Vec<TransparencyLog>,
+    /// Certificate Transparency logs: the keys embedded SCTs verify with.
+    pub ctlogs: Vec<TransparencyLog>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +91,10 @@ struct RawRoot {
     tlogs: Vec<RawTlog>,
     #[serde(default)]
     certificate_authorities: Vec<RawCa>,
+    #[serde(default)]
+    ctlogs: Vec<RawTlog>,
+    #[serde(default)]
+    timestamp_authorities: Vec<RawCa>,
 }
 
 #[derive(Deserialize)]
@@ -145,18 +157,36 @@ pub fn decode_bytes(text: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("not valid base64: {e}"))
 }
 
+/// Reads the `validFor` of the trusted-root entry at `at` (e.g. `tlogs[0].publicKey`).
+///
+/// sigstore-go's root parsing refuses a log key without `validFor` ("tlog missing public key
+/// validity period") or without `validFor.start` ("tlog missing public key validity period start
+/// time"); `TimeRange.start` is not optional in protobuf-specs (only `end` is). Vouch applies the
+/// same rule to every entry — tlogs, ctlogs, certificate authorities and timestamp authorities —
+/// so no key or CA is ever trusted from the beginning of time by omission.
 fn window(raw: Option<RawWindow>, at: &str) -> Result<Window, String> {
     let Some(raw) = raw else {
-        return Ok(Window::default());
+        return Err(format!(
+            "{at}.validFor is missing: every trusted key and CA needs a validity window with a start"
+        ));
     };
     let parse = |v: Option<String>, which: &str| {
         v.map(|s| rfc3339(&s).map_err(|e| format!("{at}.validFor.{which} {s:?}: {e}")))
             .transpose()
     };
-    Ok(Window {
-        start: parse(raw.start, "start")?,
-        end: parse(raw.end, "end")?,
-    })
+    let start = parse(raw.start, "start")?;
+    if start.is_none() {
+        return Err(format!(
+            "{at}.validFor.start is missing: a validity window must have a start"
+        ));
+    }
+    let end = parse(raw.end, "end")?;
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        return Err(format!("{at}.validFor ends before it starts"));
+    }
+    Ok(Window { start, end })
 }
 
 impl TrustedRoot {
@@ -196,28 +226,21 @@ impl TrustedRoot {
                 valid_for: window(ca.valid_for, &at)?,
             });
         }
-        let mut tlogs = Vec::new();
-        for (i, t) in raw.tlogs.into_iter().enumerate() {
-            let at = format!("tlogs[{i}]");
-            let key_der = decode_bytes(&t.public_key.raw_bytes)
-                .map_err(|e| format!("{at}.publicKey.rawBytes: {e}"))?;
-            let alg = pem::spki_alg(&key_der).map_err(|e| format!("{at}.publicKey: {e}"))?;
-            let key_id =
-                decode_bytes(&t.log_id.key_id).map_err(|e| format!("{at}.logId.keyId: {e}"))?;
-            if key_id.len() != 32 {
-                return Err(format!(
-                    "{at}.logId.keyId is {} bytes; a log ID is a 32-byte SHA-256",
-                    key_id.len()
-                ));
-            }
-            tlogs.push(TransparencyLog {
-                base_url: t.base_url,
-                key_id,
-                key_der,
-                alg,
-                valid_for: window(t.public_key.valid_for, &format!("{at}.publicKey"))?,
-            });
+        for (i, tsa) in raw.timestamp_authorities.into_iter().enumerate() {
+            window(tsa.valid_for, &format!("timestampAuthorities[{i}]"))?;
         }
+        let ctlogs = raw
+            .ctlogs
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| log(t, &format!("ctlogs[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tlogs = raw
+            .tlogs
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| log(t, &format!("tlogs[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         if tlogs.is_empty() {
             return Err(
                 "the trusted root has no tlogs: Sigstore bundles are verified against a \
@@ -228,8 +251,30 @@ impl TrustedRoot {
         Ok(TrustedRoot {
             certificate_authorities: cas,
             tlogs,
+            ctlogs,
         })
     }
+}
+
+/// Reads one transparency-log instance (a Rekor log or a CT log) found at `at`.
+fn log(t: RawTlog, at: &str) -> Result<TransparencyLog, String> {
+    let key_der = decode_bytes(&t.public_key.raw_bytes)
+        .map_err(|e| format!("{at}.publicKey.rawBytes: {e}"))?;
+    let alg = pem::spki_alg(&key_der).map_err(|e| format!("{at}.publicKey: {e}"))?;
+    let key_id = decode_bytes(&t.log_id.key_id).map_err(|e| format!("{at}.logId.keyId: {e}"))?;
+    if key_id.len() != 32 {
+        return Err(format!(
+            "{at}.logId.keyId is {} bytes; a log ID is a 32-byte SHA-256",
+            key_id.len()
+        ));
+    }
+    Ok(TransparencyLog {
+        base_url: t.base_url,
+        key_id,
+        key_der,
+        alg,
+        valid_for: window(t.public_key.valid_for, &format!("{at}.publicKey"))?,
+    })
 }
 
 /// Parses an RFC 3339 timestamp (`2021-01-12T11:53:27.000Z`, `…+02:00`) to Unix seconds;
@@ -357,6 +402,67 @@ mod tests {
             assert_eq!(t.tlogs[0].valid_for.start, Some(1_610_452_407));
             assert_eq!(t.tlogs[0].valid_for.end, None);
         }
+    }
+
+    /// sigstore-go `ParseTransparencyLogs`: a log key without `validFor` or without
+    /// `validFor.start` is refused ("tlog missing public key validity period [start time]");
+    /// protobuf-specs `TimeRange`: "End is optional", the start is not. Vouch refuses a missing
+    /// start for tlogs, ctlogs, certificate authorities and timestamp authorities alike, naming the
+    /// field.
+    #[test]
+    fn missing_validity_starts_are_refused_naming_the_field() {
+        let id = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let ca = json!({"certChain": {"certificates": [{"rawBytes": "AAAA"}]}});
+        let err = |v: Value| TrustedRoot::from_value(&v).unwrap_err();
+
+        let mut t = tlog(&id);
+        t["publicKey"]["validFor"] = json!({"end": "2030-01-01T00:00:00Z"});
+        let e = err(json!({"tlogs": [t]}));
+        assert!(
+            e.contains("tlogs[0].publicKey.validFor.start is missing"),
+            "{e}"
+        );
+
+        let mut t = tlog(&id);
+        t["publicKey"].as_object_mut().unwrap().remove("validFor");
+        let e = err(json!({"tlogs": [tlog(&id), t]}));
+        assert!(e.contains("tlogs[1].publicKey.validFor is missing"), "{e}");
+
+        let mut ct = tlog(&id);
+        ct["publicKey"]["validFor"] = json!({});
+        let e = err(json!({"tlogs": [tlog(&id)], "ctlogs": [ct]}));
+        assert!(
+            e.contains("ctlogs[0].publicKey.validFor.start is missing"),
+            "{e}"
+        );
+
+        // Windows are checked before certificates are parsed, so the bogus chain is not reached.
+        let mut c = ca.clone();
+        c["validFor"] = json!({"end": "2030-01-01T00:00:00Z"});
+        let e = err(json!({"tlogs": [tlog(&id)], "timestampAuthorities": [c]}));
+        assert!(
+            e.contains("timestampAuthorities[0].validFor.start is missing"),
+            "{e}"
+        );
+
+        let mut t = tlog(&id);
+        t["publicKey"]["validFor"] =
+            json!({"start": "2030-01-01T00:00:00Z", "end": "2029-01-01T00:00:00Z"});
+        let e = err(json!({"tlogs": [t]}));
+        assert!(
+            e.contains("tlogs[0].publicKey.validFor ends before it starts"),
+            "{e}"
+        );
+
+        // A root whose every entry has a start loads; an open end is allowed.
+        let mut ct = tlog(&id);
+        ct["publicKey"]["validFor"] = json!({"start": "2021-01-01T00:00:00Z"});
+        let tsa = json!({"certChain": {"certificates": []},
+                         "validFor": {"start": "2021-01-01T00:00:00Z"}});
+        TrustedRoot::from_value(
+            &json!({"tlogs": [tlog(&id)], "ctlogs": [ct], "timestampAuthorities": [tsa]}),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -1042,6 +1042,15 @@ mod tests {
         };
         let tier = base(ok.clone()).unwrap();
         assert!(matches!(tier.auth(), ValueAuth::Hmac(k) if k.len() == 1));
+        // A reload builds the tier again and so reads the files again: a rotated key file is
+        // picked up without a change to the configuration.
+        let signing = |t: &RedisTier| match t.auth() {
+            ValueAuth::Hmac(k) => k.signing_id(),
+            ValueAuth::Unauthenticated => unreachable!(),
+        };
+        std::fs::write(dir.path().join("key"), [b'B'; 44]).unwrap();
+        let reloaded = base(ok.clone()).unwrap();
+        assert_ne!(signing(&tier), signing(&reloaded));
         assert!(!format!("{tier:?}").contains("s3cret"));
         assert_eq!(read_password(&dir.path().join("pw")).unwrap(), "s3cret");
         for (config, needle) in [

@@ -2,7 +2,11 @@
 //! standing in for replicas share verdicts (and never across configurations), the TTL is the
 //! local cache's and a verdict read from Redis does not outlive it there, a dead or hung Redis
 //! degrades to local caching with one warning, and two real `vouch serve` processes share a
-//! verdict.
+//! verdict. Values are authenticated: an attacker who can write to Redis (flipping a field,
+//! swapping values between keys, replaying an expired value, signing with a retired key, writing
+//! garbage) causes a miss and a fresh verification, never a pass; keys rotate without a flag day;
+//! TLS with a CA file and a client certificate, and ACL users with a password file, work against
+//! the real server.
 
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/guests.rs"]
@@ -19,13 +23,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use support::demo::{REPO, examples, push_demo};
 use support::redis::Redis;
 use support::registry::Registry;
-use vouch::config::ExecutorConfig;
-use vouch::executor::redis_cache::RedisCacheConfig;
+use vouch::config::{Config, ExecutorConfig};
+use vouch::executor::build;
+use vouch::executor::redis_cache::auth::{AuthKeys, Rejection, ValueAuth};
+use vouch::executor::redis_cache::{RedisCacheConfig, RedisTier, verdict_key};
 use vouch::executor::report::SubjectReport;
 use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings, SubjectSource};
 use vouch::oci::{Descriptor, Digest};
@@ -107,13 +115,44 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-/// The Redis settings of a test: a prefix of its own and a timeout roomy enough for a loaded CI
-/// machine (the default 50 ms is for production).
+/// The secret of test key `name`: 32 bytes derived from the name.
+fn secret(name: &str) -> Vec<u8> {
+    sha2::Sha256::digest(format!("vouch test redis key {name}")).to_vec()
+}
+
+/// The key file of test key `name` (base64 of [`secret`]), in `redis`'s directory.
+fn key_file(redis: &Redis, name: &str) -> std::path::PathBuf {
+    let path = redis.dir().join(format!("key-{name}"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret(name));
+    std::fs::write(&path, format!("{b64}\n")).unwrap();
+    path
+}
+
+/// The Redis settings of a test: a prefix of its own, a timeout roomy enough for a loaded CI
+/// machine (the default 50 ms is for production) and values authenticated with key `a`.
 fn redis_config(redis: &Redis, prefix: &str) -> RedisCacheConfig {
     RedisCacheConfig {
         key_prefix: prefix.to_owned(),
         timeout_ms: 1000,
+        auth_key_files: vec![key_file(redis, "a")],
         ..RedisCacheConfig::new(redis.url())
+    }
+}
+
+/// [`redis_config`] whose first key (the signing one) and then the others are `keys`.
+fn keyed(redis: &Redis, prefix: &str, keys: &[&str]) -> RedisCacheConfig {
+    RedisCacheConfig {
+        auth_key_files: keys.iter().map(|k| key_file(redis, k)).collect(),
+        ..redis_config(redis, prefix)
+    }
+}
+
+/// A configuration that accepts unauthenticated values (for tests about availability, where
+/// there is nothing to authenticate).
+fn unauthenticated(url: String) -> RedisCacheConfig {
+    RedisCacheConfig {
+        insecure_unauthenticated: true,
+        ..RedisCacheConfig::new(url)
     }
 }
 
@@ -134,7 +173,7 @@ async fn replica(
         redis: Some(redis),
         ..ExecutorConfig::default()
     };
-    let cache = ResultCache::from_config(&config).unwrap();
+    let cache = ResultCache::from_config(&config, Path::new("/")).unwrap();
     let ex = Executor::new(
         rt.clone(),
         vec![ExecVerifier::new(v, verifier_config)],
@@ -181,7 +220,7 @@ async fn a_second_replica_gets_the_verdict_from_redis_without_verifying() {
     assert!(store_a.listings.load(Ordering::Relaxed) > 0);
     written(&cache_a, 1).await;
     assert_eq!(redis.command("DBSIZE"), ":1\r\n");
-    assert!(redis.command("KEYS share:v1:*").contains("share:v1:"));
+    assert!(redis.command("KEYS share:v2:*").contains("share:v2:"));
 
     // B has never seen the subject: the verdict comes from Redis and nothing is walked.
     let (src, store_b) = source(dir.path(), "v1");
@@ -264,7 +303,7 @@ async fn the_ttl_is_honoured_and_a_verdict_from_redis_does_not_outlive_it() {
 
     assert!(!a.verify(source(dir.path(), "v1").0).await.cached);
     let seen = written(&cache_a, 1).await;
-    let key = redis.command("KEYS ttl:v1:*");
+    let key = redis.command("KEYS ttl:v2:*");
     // Inline-protocol reply: `*1`, `$<len>`, the key.
     let key = key.lines().nth(2).expect("one key").to_owned();
     let pttl: i64 = redis.command(&format!("PTTL {key}")).trim()[1..]
@@ -405,7 +444,7 @@ async fn a_hung_redis_costs_at_most_its_timeout() {
     let config = RedisCacheConfig {
         timeout_ms: 100,
         retry_after_ms: 60_000,
-        ..RedisCacheConfig::new(format!("redis://127.0.0.1:{port}"))
+        ..unauthenticated(format!("redis://127.0.0.1:{port}"))
     };
     let (ex, cache) = replica(&rt, "{}", Duration::from_secs(30), config).await;
     // The verification alone, by a replica without any cache (TTL zero: Redis is never used).
@@ -413,7 +452,7 @@ async fn a_hung_redis_costs_at_most_its_timeout() {
         &rt,
         "{}",
         Duration::ZERO,
-        RedisCacheConfig::new("redis://127.0.0.1:1"),
+        unauthenticated("redis://127.0.0.1:1".into()),
     )
     .await;
     let t = Instant::now();
@@ -532,7 +571,11 @@ async fn two_serve_processes_share_a_verdict_through_redis() {
         let name = v["name"].as_str().unwrap().to_owned();
         v["path"] = json!(guests::verifier(&name));
     }
-    config["executor"] = json!({ "redis": { "url": redis.url(), "timeoutMs": 1000 } });
+    config["executor"] = json!({ "redis": {
+        "url": redis.url(),
+        "timeoutMs": 1000,
+        "authKeyFiles": [key_file(&redis, "a")],
+    } });
     let file = dir.path().join("vouch.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
@@ -583,4 +626,416 @@ async fn two_serve_processes_share_a_verdict_through_redis() {
         !metrics.contains("vouch_verifier_duration_seconds_count{"),
         "a verifier ran on B:\n{metrics}"
     );
+}
+
+/// The demo's config (its four real verifiers and its policy, `demo:v1` passes and `demo:v2`'s
+/// signature was tampered with) sharing `redis` with `tier`; compiled code is kept in `cache` so
+/// that each replica built from it is cheap.
+fn demo_replica_config(cache: &Path, tier: RedisCacheConfig) -> Config {
+    let mut config = support::demo::demo_config(guests::verifier);
+    config.stores.disk_cache = Some(cache.to_owned());
+    config.executor.result_cache_ttl_ms = 60_000;
+    config.executor.redis = Some(tier);
+    config
+}
+
+/// A replica of `config`: a whole executor built from it, as `vouch serve` builds one.
+async fn demo_replica(rt: &Runtime, config: &Config) -> Executor {
+    build::executor(rt, config, "").await.expect("demo replica")
+}
+
+fn demo_layout() -> std::path::PathBuf {
+    support::demo::examples().join("demo-layout")
+}
+
+/// The Redis key of `tag`'s verdict as `ex` computes it.
+fn demo_key(ex: &Executor, prefix: &str, report: &SubjectReport, tag: &str) -> String {
+    let (src, _) = source(&demo_layout(), tag);
+    let digest: Digest = report.digest.as_deref().unwrap().parse().unwrap();
+    verdict_key(prefix, &src.scope, &digest, ex.fingerprint())
+}
+
+/// The verdict JSON inside a value read from Redis (what an attacker sees in clear).
+fn verdict_of(value: &[u8]) -> Value {
+    let json = &value[vouch::executor::redis_cache::auth::HEADER_LEN..];
+    serde_json::from_slice(json).unwrap()
+}
+
+/// What the shared tier promises (issue 21): "A value that fails authentication, is expired by
+/// its own expiry, or does not parse is a **miss** (the subject is verified afresh) … never a
+/// pass." Each attack of someone who can write to Redis is played against a fresh replica of
+/// the demo deployment, on the key of the tampered image `demo:v2` (or of `demo:v1` for the
+/// replay): the replica must verify afresh, count the rejection under its reason, and fail
+/// `demo:v2`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_swapped_replayed_retired_and_garbage_values_are_misses() {
+    let redis = Redis::start();
+    let compiled = tempfile::tempdir().unwrap();
+    let config = demo_replica_config(compiled.path(), keyed(&redis, "atk", &["new"]));
+    let rt = Runtime::new(build::runtime_config(&config)).unwrap();
+    let a = demo_replica(&rt, &config).await;
+
+    let ra1 = a.verify(source(&demo_layout(), "v1").0).await;
+    assert!(ra1.is_success && !ra1.cached, "{}", dump(&ra1));
+    let ra2 = a.verify(source(&demo_layout(), "v2").0).await;
+    assert!(!ra2.is_success && !ra2.cached, "{}", dump(&ra2));
+    written(a.result_cache(), 2).await;
+    let key1 = demo_key(&a, "atk", &ra1, "v1");
+    let key2 = demo_key(&a, "atk", &ra2, "v2");
+    assert_eq!(redis.keys("atk:*"), {
+        let mut k = vec![key1.clone(), key2.clone()];
+        k.sort();
+        k
+    });
+    let value1 = redis.get(&key1).expect("v1's verdict");
+    let value2 = redis.get(&key2).expect("v2's verdict");
+    assert_eq!(verdict_of(&value2)["isSuccess"], false);
+
+    // A replica reads each untouched value as a hit: the attacks below start from real values.
+    let honest = demo_replica(&rt, &config).await;
+    let (src, store) = source(&demo_layout(), "v2");
+    let r = honest.verify(src).await;
+    assert!(r.cached && !r.is_success, "{}", dump(&r));
+    assert_eq!(store.listings.load(Ordering::Relaxed), 0);
+
+    // 1. A flipped field: every `isSuccess` of v2's verdict set to true, MAC kept.
+    let flipped = String::from_utf8(value2.clone())
+        .unwrap()
+        .replace("\"isSuccess\":false", "\"isSuccess\":true");
+    assert_ne!(flipped.as_bytes(), &value2[..]);
+    assert_eq!(verdict_of(flipped.as_bytes())["isSuccess"], true);
+    // 2. v1's passing value copied under v2's key.
+    let swapped = value1.clone();
+    // 3. A passing verdict for v2 signed with a retired key (say, one that leaked): the replicas
+    //    list only `new` now.
+    let retired = ValueAuth::Hmac(AuthKeys::from_secrets(&[&secret("old")]).unwrap());
+    let mut forged_verdict = verdict_of(&value1);
+    forged_verdict["digest"] = json!(ra2.digest);
+    let far = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+        + 3_600_000;
+    let retired_value = retired.seal(&key2, far, &serde_json::to_vec(&forged_verdict).unwrap());
+    // 4. Garbage.
+    let garbage: Vec<u8> = (0..512u32).map(|i| (i * 7919 % 251) as u8).collect();
+
+    for (attack, value, reason) in [
+        ("flipped field", flipped.into_bytes(), Rejection::BadMac),
+        ("value swapped from v1's key", swapped, Rejection::BadMac),
+        (
+            "signed with a retired key",
+            retired_value.clone(),
+            Rejection::UnknownKey,
+        ),
+        ("garbage bytes", garbage, Rejection::Malformed),
+    ] {
+        redis.set(&key2, &value, 600_000);
+        let b = demo_replica(&rt, &config).await;
+        let (src, store) = source(&demo_layout(), "v2");
+        let r = b.verify(src).await;
+        assert!(
+            !r.is_success && !r.cached,
+            "{attack}: the tampered image must fail, verified afresh: {}",
+            dump(&r)
+        );
+        assert!(
+            store.listings.load(Ordering::Relaxed) > 0,
+            "{attack}: not verified afresh"
+        );
+        let s = b.result_cache().redis_stats().unwrap();
+        assert_eq!((s.hits, s.misses), (0, 1), "{attack}: {s:?}");
+        assert_eq!(s.rejected(reason), 1, "{attack}: {s:?}");
+        assert_eq!(s.rejected_total(), 1, "{attack}: {s:?}");
+    }
+
+    // The retired-key forgery is well formed: a replica that still listed the old key would have
+    // believed it, so listing only current keys is what stops it.
+    redis.set(&key2, &retired_value, 600_000);
+    let stale = demo_replica_config(compiled.path(), keyed(&redis, "atk", &["new", "old"]));
+    let c = demo_replica(&rt, &stale).await;
+    assert_eq!(c.fingerprint(), a.fingerprint());
+    let r = c.verify(source(&demo_layout(), "v2").0).await;
+    assert!(r.cached && r.is_success, "{}", dump(&r));
+
+    // 5. Replay: v1's authentic value stored again after its own expiry (here: a replica whose
+    //    verdicts live 1 s), with a long Redis TTL.
+    let short = {
+        let mut c = demo_replica_config(compiled.path(), keyed(&redis, "atk", &["new"]));
+        c.executor.result_cache_ttl_ms = 1000;
+        c
+    };
+    let writer = demo_replica(&rt, &short).await;
+    assert_eq!(
+        writer.fingerprint(),
+        a.fingerprint(),
+        "the TTL is not part of the identity"
+    );
+    redis.call(&[b"DEL", key1.as_bytes()]);
+    assert!(!writer.verify(source(&demo_layout(), "v1").0).await.cached);
+    written(writer.result_cache(), 1).await;
+    let captured = redis.get(&key1).expect("the short-lived value");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    redis.set(&key1, &captured, 600_000);
+    let b = demo_replica(&rt, &config).await;
+    let (src, store) = source(&demo_layout(), "v1");
+    let r = b.verify(src).await;
+    assert!(r.is_success && !r.cached, "replayed value: {}", dump(&r));
+    assert!(store.listings.load(Ordering::Relaxed) > 0);
+    let s = b.result_cache().redis_stats().unwrap();
+    assert_eq!((s.hits, s.rejected(Rejection::Expired)), (0, 1), "{s:?}");
+}
+
+/// "the first signs, every listed key verifies, so a key can be rotated without a flag day":
+/// replicas on `[a]`, then `[b, a]`, then `[b]` share verdicts at each step of a rotation, and
+/// a replica that dropped a key no longer believes values signed with it.
+#[tokio::test]
+async fn keys_rotate_without_a_flag_day() {
+    let redis = Redis::start();
+    let rt = runtime();
+    let dir = fixture();
+    let ttl = Duration::from_secs(30);
+    let (old, cache_old) = replica(&rt, "{}", ttl, keyed(&redis, "rot", &["a"])).await;
+    assert!(!old.verify(source(dir.path(), "v1").0).await.cached);
+    written(&cache_old, 1).await;
+
+    // Step 1: the new key is listed second, then first (signing) on the next replicas.
+    let (both, cache_both) = replica(&rt, "{}", ttl, keyed(&redis, "rot", &["b", "a"])).await;
+    let (src, store) = source(dir.path(), "v1");
+    let r = both.verify(src).await;
+    assert!(
+        r.cached,
+        "a value signed with the old key verifies: {}",
+        dump(&r)
+    );
+    assert_eq!(store.listings.load(Ordering::Relaxed), 0);
+    assert!(!both.verify(source(dir.path(), "v2").0).await.cached);
+    written(&cache_both, 1).await;
+    // The rotated replica signs with `b`: an old replica (only `a`) cannot verify that.
+    let (old2, cache_old2) = replica(&rt, "{}", ttl, keyed(&redis, "rot", &["a"])).await;
+    assert!(!old2.verify(source(dir.path(), "v2").0).await.cached);
+    let s = cache_old2.redis_stats().unwrap();
+    assert_eq!(s.rejected(Rejection::UnknownKey), 1, "{s:?}");
+
+    // Step 2: `a` retired. v2 was rewritten by `old2` (signed `a`) — no longer believed; a value
+    // signed `b` is.
+    written(&cache_old2, 1).await;
+    let (new, cache_new) = replica(&rt, "{}", ttl, keyed(&redis, "rot", &["b"])).await;
+    assert!(!new.verify(source(dir.path(), "v2").0).await.cached);
+    assert!(!new.verify(source(dir.path(), "v1").0).await.cached);
+    let s = cache_new.redis_stats().unwrap();
+    assert_eq!((s.hits, s.rejected(Rejection::UnknownKey)), (0, 2), "{s:?}");
+    written(&cache_new, 2).await;
+    let (new2, cache_new2) = replica(&rt, "{}", ttl, keyed(&redis, "rot", &["b"])).await;
+    assert!(new2.verify(source(dir.path(), "v1").0).await.cached);
+    assert_eq!(cache_new2.redis_stats().unwrap().hits, 1);
+}
+
+/// "A Redis tier without `authKeyFiles` is refused at load unless the user sets
+/// `insecureUnauthenticated: true`, which logs a warning at every start." Its values are then
+/// refused by authenticated replicas (`unsigned`), and a rejection is logged with its key, once
+/// per burst.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unauthenticated_tier_warns_and_authenticated_replicas_refuse_its_values() {
+    let (logs, _guard) = capture_logs();
+    let redis = Redis::start();
+    let rt = runtime();
+    let dir = fixture();
+    let ttl = Duration::from_secs(30);
+    let insecure = RedisCacheConfig {
+        key_prefix: "mix".into(),
+        timeout_ms: 1000,
+        ..unauthenticated(redis.url())
+    };
+    let warning = "verdicts in Redis are not authenticated";
+    let (open, cache_open) = replica(&rt, "{}", ttl, insecure.clone()).await;
+    assert_eq!(logs.text().matches(warning).count(), 1, "{}", logs.text());
+    let _ = RedisTier::new(&insecure, Path::new("/")).unwrap();
+    assert_eq!(logs.text().matches(warning).count(), 2, "every start warns");
+    assert!(!open.verify(source(dir.path(), "v1").0).await.cached);
+    assert!(!open.verify(source(dir.path(), "v2").0).await.cached);
+    written(&cache_open, 2).await;
+
+    let (strict, cache_strict) = replica(&rt, "{}", ttl, redis_config(&redis, "mix")).await;
+    assert_eq!(logs.text().matches(warning).count(), 2);
+    for tag in ["v1", "v2"] {
+        let (src, store) = source(dir.path(), tag);
+        let r = strict.verify(src).await;
+        assert!(r.is_success && !r.cached, "{}", dump(&r));
+        assert!(store.listings.load(Ordering::Relaxed) > 0);
+    }
+    let s = cache_strict.redis_stats().unwrap();
+    assert_eq!((s.hits, s.rejected(Rejection::Unsigned)), (0, 2), "{s:?}");
+    // Two rejections within the interval: one warning, naming the key and the reason.
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("redis_value_rejected"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].contains("key=\"mix:v2:") || warnings[0].contains("key=mix:v2:"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("unsigned"), "{}", warnings[0]);
+}
+
+/// A certificate authority for the TLS test.
+struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        TestCa {
+            issuer: rcgen::CertifiedIssuer::self_signed(
+                params,
+                rcgen::KeyPair::generate().unwrap(),
+            )
+            .unwrap(),
+        }
+    }
+
+    /// A leaf for `sans` with `usage`, written as `<name>.pem` and `<name>.key` in `dir`.
+    fn leaf(
+        &self,
+        dir: &Path,
+        name: &str,
+        sans: &[&str],
+        usage: rcgen::ExtendedKeyUsagePurpose,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let mut params =
+            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (c, k) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    fn write(&self, path: &Path) -> std::path::PathBuf {
+        std::fs::write(path, self.issuer.pem()).unwrap();
+        path.to_owned()
+    }
+}
+
+/// "TLS to Redis (`rediss://`, a CA file, optional client certificate) and Redis ACL users
+/// (`username`, password from a file, never inline in the config)": a real `redis-server` with
+/// a TLS port that requires client certificates and an ACL user. A replica with the right CA,
+/// client certificate and password shares verdicts; a wrong CA, a missing client certificate or
+/// a wrong password is an unavailable Redis (a miss, nothing written), never a crash.
+#[tokio::test]
+async fn tls_with_a_ca_file_a_client_certificate_and_an_acl_user() {
+    let files = tempfile::tempdir().unwrap();
+    let d = files.path();
+    let ca = TestCa::new("redis test CA");
+    let ca_file = ca.write(&d.join("ca.pem"));
+    let (server_cert, server_key) = ca.leaf(
+        d,
+        "server",
+        &["127.0.0.1", "localhost"],
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) =
+        ca.leaf(d, "client", &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+    let other_ca = TestCa::new("another CA").write(&d.join("other-ca.pem"));
+    let redis = Redis::start_tls(&support::redis::TlsFiles {
+        cert: server_cert,
+        key: server_key,
+        client_ca: ca_file.clone(),
+        require_client_cert: true,
+    });
+    let acl = redis.command("ACL SETUSER vouch on >s3cret-pass ~tls:* +get +set");
+    assert_eq!(acl, "+OK\r\n");
+    std::fs::write(d.join("password"), "s3cret-pass\n").unwrap();
+    std::fs::write(d.join("wrong-password"), "nope\n").unwrap();
+
+    let good = RedisCacheConfig {
+        url: redis.tls_url(),
+        ca_file: Some(ca_file),
+        client_cert_file: Some(client_cert),
+        client_key_file: Some(client_key),
+        username: Some("vouch".into()),
+        password_file: Some(d.join("password")),
+        ..redis_config(&redis, "tls")
+    };
+    let rt = runtime();
+    let dir = fixture();
+    let ttl = Duration::from_secs(30);
+    let (a, cache_a) = replica(&rt, "{}", ttl, good.clone()).await;
+    let r = a.verify(source(dir.path(), "v1").0).await;
+    assert!(r.is_success && !r.cached, "{}", dump(&r));
+    written(&cache_a, 1).await;
+    assert_eq!(redis.keys("tls:*").len(), 1);
+    let (b, cache_b) = replica(&rt, "{}", ttl, good.clone()).await;
+    let (src, store) = source(dir.path(), "v1");
+    assert!(b.verify(src).await.cached);
+    assert_eq!(store.listings.load(Ordering::Relaxed), 0);
+    assert_eq!(cache_b.redis_stats().unwrap().errors, 0);
+
+    for (what, config) in [
+        (
+            "a CA that did not sign Redis's certificate",
+            RedisCacheConfig {
+                ca_file: Some(other_ca.clone()),
+                ..good.clone()
+            },
+        ),
+        (
+            "no client certificate",
+            RedisCacheConfig {
+                client_cert_file: None,
+                client_key_file: None,
+                ..good.clone()
+            },
+        ),
+        (
+            "a wrong password",
+            RedisCacheConfig {
+                password_file: Some(d.join("wrong-password")),
+                ..good.clone()
+            },
+        ),
+        (
+            "an unknown ACL user on the plain port",
+            RedisCacheConfig {
+                url: redis.url(),
+                ca_file: None,
+                client_cert_file: None,
+                client_key_file: None,
+                username: Some("nobody".into()),
+                ..good.clone()
+            },
+        ),
+    ] {
+        let (c, cache_c) = replica(&rt, "{}", ttl, config).await;
+        let (src, store) = source(dir.path(), "v1");
+        let r = c.verify(src).await;
+        assert!(r.is_success && !r.cached, "{what}: {}", dump(&r));
+        assert!(store.listings.load(Ordering::Relaxed) > 0, "{what}");
+        let s = cache_c.redis_stats().unwrap();
+        assert_eq!((s.errors, s.hits), (1, 0), "{what}: {s:?}");
+    }
 }

@@ -607,29 +607,62 @@ mod tests {
 
     #[test]
     fn redis_cache_section_parses_and_validates() {
-        let c = parse("executor: { redis: { url: \"redis://127.0.0.1:6379/0\" } }\n").unwrap();
+        let c = parse(
+            "executor: { redis: { url: \"redis://127.0.0.1:6379/0\", authKeyFiles: [k1, k0] } }\n",
+        )
+        .unwrap();
         let r = c.executor.redis.as_ref().unwrap();
         assert_eq!(
             (r.key_prefix.as_str(), r.timeout_ms, r.retry_after_ms),
             ("vouch", 50, 5000)
         );
+        assert_eq!(r.auth_key_files, [PathBuf::from("k1"), PathBuf::from("k0")]);
+        assert!(!r.insecure_unauthenticated);
         let c = parse(
-            "executor:\n  redis: { url: \"redis://r:6379\", keyPrefix: prod, timeoutMs: 20, retryAfterMs: 100 }\n",
+            "executor:\n  redis: { url: \"rediss://r:6379\", keyPrefix: prod, timeoutMs: 20, retryAfterMs: 100,\n    \
+             authKeyFiles: [k], caFile: ca.pem, clientCertFile: c.pem, clientKeyFile: c.key,\n    \
+             username: vouch, passwordFile: pw }\n",
         )
         .unwrap();
-        assert_eq!(c.executor.redis.unwrap().key_prefix, "prod");
+        let r = c.executor.redis.unwrap();
+        assert_eq!(r.key_prefix, "prod");
+        assert_eq!(r.username.as_deref(), Some("vouch"));
+        assert_eq!(r.password_file, Some(PathBuf::from("pw")));
+        let c =
+            parse("executor: { redis: { url: \"redis://r\", insecureUnauthenticated: true } }\n")
+                .unwrap();
+        assert!(c.executor.redis.unwrap().insecure_unauthenticated);
         for (text, field) in [
             (
-                "executor: { redis: { url: \"http://r\" } }\n",
+                "executor: { redis: { url: \"http://r\", authKeyFiles: [k] } }\n",
                 "executor.redis.url",
             ),
             (
-                "executor: { redis: { url: \"redis://r\", timeoutMs: 0 } }\n",
+                "executor: { redis: { url: \"redis://r\", authKeyFiles: [k], timeoutMs: 0 } }\n",
                 "executor.redis.timeoutMs",
             ),
             (
-                "executor: { resultCacheTtlMs: 0, redis: { url: \"redis://r\" } }\n",
+                "executor: { resultCacheTtlMs: 0, redis: { url: \"redis://r\", authKeyFiles: [k] } }\n",
                 "executor.redis",
+            ),
+            // Unauthenticated values are refused unless asked for by name.
+            (
+                "executor: { redis: { url: \"redis://r\" } }\n",
+                "executor.redis.authKeyFiles",
+            ),
+            (
+                "executor: { redis: { url: \"redis://:pw@r\", authKeyFiles: [k] } }\n",
+                "executor.redis.url",
+            ),
+            (
+                "executor: { redis: { url: \"redis://r\", authKeyFiles: [k], caFile: ca.pem } }\n",
+                "executor.redis.caFile",
+            ),
+            // A tenant's own Redis section is checked as well.
+            (
+                "tenants:\n  - name: t\n    namespaces: [t]\n    verifiers: [{name: v, path: v.wasm}]\n    \
+                 executor: { redis: { url: \"redis://r\" } }\n",
+                "tenants[0].executor.redis.authKeyFiles",
             ),
         ] {
             let e = parse(text).unwrap_err().to_string();
@@ -639,5 +672,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("executor.redis") && e.contains("prefix"), "{e}");
+        let e =
+            parse("executor: { redis: { url: \"redis://r\", authKeyFiles: [k], password: x } }\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("executor.redis") && e.contains("password"),
+            "{e}"
+        );
     }
 }

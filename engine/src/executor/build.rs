@@ -78,7 +78,7 @@ pub async fn executor(
         .await
         .map_err(|e| BuildError::Verifier(Box::new(e)))?;
     let policy = crate::policy::from_config(config)?;
-    let cache = ResultCache::from_config(&config.executor)?;
+    let cache = ResultCache::from_config(&config.executor, &config.base_dir)?;
     let mut executor = Executor::new(runtime.clone(), verifiers, Settings::from(&config.executor))
         .with_policy(policy)
         .with_result_cache(cache);

@@ -283,13 +283,15 @@ impl ResultCache {
         }
     }
 
-    /// The cache `config` describes: `resultCacheTtlMs`, plus the Redis tier when `redis` is set.
+    /// The cache `config` describes: `resultCacheTtlMs`, plus the Redis tier when `redis` is set
+    /// (its files resolved against `base_dir`, the config file's directory).
     pub fn from_config(
         config: &ExecutorConfig,
+        base_dir: &std::path::Path,
     ) -> Result<ResultCache, redis_cache::RedisCacheError> {
         let cache = ResultCache::new(config.result_cache_ttl());
         Ok(match &config.redis {
-            Some(r) => cache.with_redis(redis_cache::RedisTier::new(r)?),
+            Some(r) => cache.with_redis(redis_cache::RedisTier::new(r, base_dir)?),
             None => cache,
         })
     }

@@ -278,6 +278,22 @@ pub fn render_redis(
             );
         }
     }
+    family(
+        out,
+        "vouch_redis_rejected_total",
+        "counter",
+        "Values read from the shared Redis verdict cache that were not believed (each a miss), by tenant and reason.",
+    );
+    for (tenant, s) in tenants {
+        for reason in crate::executor::redis_cache::auth::Rejection::ALL {
+            let _ = writeln!(
+                out,
+                "vouch_redis_rejected_total{{tenant=\"{}\",reason=\"{reason}\"}} {}",
+                escape(tenant),
+                s.rejected(reason)
+            );
+        }
+    }
 }
 
 /// Append each tenant's store counters: cache hits and misses per cache (`resolve`,
@@ -490,10 +506,11 @@ mod tests {
         assert!(text.contains("vouch_tenant_quota_rejected_total{tenant=\"team-a\"} 1"));
         assert!(text.contains("vouch_config_reloads_total{outcome=\"failure\"} 1"));
         let mut text = String::new();
-        let stats = crate::executor::redis_cache::RedisStats {
+        let mut stats = crate::executor::redis_cache::RedisStats {
             hits: 3,
             ..Default::default()
         };
+        stats.rejected[crate::executor::redis_cache::auth::Rejection::BadMac.index()] = 2;
         render_redis(&mut text, &[("a\"b".into(), stats)]);
         let quota = crate::runtime::CpuQuota::new(500, Duration::from_millis(5));
         quota.charge(Duration::from_millis(80));
@@ -512,6 +529,12 @@ mod tests {
             text.contains(
                 "vouch_redis_cache_operations_total{tenant=\"a\\\"b\",outcome=\"hit\"} 3"
             )
+        );
+        assert!(
+            text.contains("vouch_redis_rejected_total{tenant=\"a\\\"b\",reason=\"bad_mac\"} 2")
+        );
+        assert!(
+            text.contains("vouch_redis_rejected_total{tenant=\"a\\\"b\",reason=\"expired\"} 0")
         );
         assert_eq!(escape("a\"b\\"), "a\\\"b\\\\");
     }

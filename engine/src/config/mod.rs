@@ -42,13 +42,14 @@ pub const MAX_DEPTH_LIMIT: u32 = 16;
 /// Why a configuration file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    /// The file could not be read (missing, not a regular file, over
+    /// [`crate::localfile::MAX_CONFIG_FILE_BYTES`], not UTF-8, I/O error).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (names the file).
+        source: crate::localfile::LocalFileError,
     },
     /// The file is not valid YAML/JSON or does not match the schema.
     #[error("config file {path}: at `{field}`: {message}")]
@@ -271,7 +272,12 @@ impl Config {
 
     /// Read, parse and validate the file at `path` (JSON if it ends in `.json`, else YAML).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = crate::localfile::read_regular_file_capped_to_string(
+            path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "config file",
+        )
+        .map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -575,6 +581,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.yaml"), "{e}");
+    }
+
+    /// A config file that is a device or a directory is refused by type, never read.
+    #[test]
+    fn special_files_are_refused_as_config() {
+        let e = Config::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config file `/dev/zero` is a character device, not a regular file"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 
     #[test]

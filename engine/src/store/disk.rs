@@ -30,7 +30,7 @@
 //!   dropped and the index published first, blob files are unlinked afterwards.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{StoreError, check_content};
+use crate::localfile::OpenInDirError;
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::{Descriptor, Digest, Manifest};
@@ -57,6 +58,9 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const LOCK_FILE: &str = ".lock";
 const TMP_DIR: &str = "tmp";
+/// Cap on `index.json` (256 MiB, about a million entries; the default `max_bytes` of 1 GiB keeps
+/// it far smaller). A larger index is treated like an unparsable one: moved aside.
+const MAX_INDEX_BYTES: u64 = 256 << 20;
 /// From this many new blobs in a batch, one `syncfs` is cheaper than a `fdatasync` per file.
 const SYNCFS_MIN_BLOBS: usize = 16;
 /// Threads used to `fdatasync` a small batch's files concurrently (the journal groups them).
@@ -423,21 +427,21 @@ impl DiskCache {
             return Ok(None);
         };
         let path = blob_path(digest);
-        let mut file = match self.inner.shared.root.open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("open", path)(e)),
+        let (file, meta) = match crate::localfile::open_regular_in(&self.inner.shared.root, &path) {
+            Ok(opened) => opened,
+            Err(OpenInDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(OpenInDirError::Io(e)) => return Err(io_err("open", path)(e)),
+            Err(OpenInDirError::NotRegular(kind)) => {
+                tracing::warn!(%digest, kind, "disk cache: blob is not a regular file, treated as a miss");
+                return Ok(None);
+            }
         };
-        let len = file
-            .metadata()
-            .map_err(io_err("stat", path.as_str()))?
-            .len();
+        let len = meta.len();
         if len != size {
             tracing::warn!(%digest, expected = size, found = len, "disk cache: blob has the wrong size, treated as a miss");
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut buf)
+        let buf = crate::localfile::read_to_end_capped(file, size, size)
             .map_err(io_err("read", path.as_str()))?;
         if buf.len() as u64 != size {
             tracing::warn!(%digest, expected = size, found = buf.len(), "disk cache: blob has the wrong size, treated as a miss");
@@ -837,20 +841,36 @@ impl WriterState {
     /// Read `index.json` (missing: empty). An unparsable index (never written by this code) is
     /// moved aside and replaced by an empty one rather than blocking the cache forever.
     fn read_index(&mut self) -> Result<Arc<Snapshot>, DiskCacheError> {
-        let bytes = match self.shared.root.read(INDEX_FILE) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err("read", INDEX_FILE)(e)),
+        let bytes = match crate::localfile::open_regular_in(&self.shared.root, INDEX_FILE) {
+            Ok((file, meta)) => {
+                crate::localfile::read_to_end_capped(file, MAX_INDEX_BYTES, meta.len())
+                    .map_err(io_err("read", INDEX_FILE))?
+            }
+            Err(OpenInDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(OpenInDirError::Io(e)) => return Err(io_err("read", INDEX_FILE)(e)),
+            Err(OpenInDirError::NotRegular(kind)) => {
+                return Err(io_err("read", INDEX_FILE)(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("it is {kind}, not a regular file"),
+                )));
+            }
         };
         if let Some((last, snap)) = &self.last_index
             && *last == bytes
         {
             return Ok(snap.clone());
         }
+        let parsed = if bytes.len() as u64 > MAX_INDEX_BYTES {
+            Err(format!(
+                "the file is over the {MAX_INDEX_BYTES}-byte limit on the cache index"
+            ))
+        } else {
+            Snapshot::parse(&bytes)
+        };
         let snap = if bytes.is_empty() {
             Arc::new(Snapshot::default())
         } else {
-            match Snapshot::parse(&bytes) {
+            match parsed {
                 Ok(s) => Arc::new(s),
                 Err(reason) => {
                     let aside = format!("{INDEX_FILE}.corrupt-{}", now_ms());

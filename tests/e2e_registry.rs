@@ -157,3 +157,63 @@ async fn the_vouch_binary_verifies_registry_subjects() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["referrers"].as_array().unwrap().len(), 4);
 }
+
+/// Issue 11 item 6: content a short `vouch verify` run read from the registry is in the disk
+/// cache's index when the process has exited — every time, not only when the background writes
+/// happened to win the race with the exit. Each run starts from an empty cache.
+#[test]
+fn short_cli_runs_leave_what_they_read_in_the_disk_cache() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = Registry::start();
+    rt.block_on(push_demo(&registry));
+    // Every referrer manifest of the demo is read by a verifier (the subject's own manifest is
+    // only resolved), so each must be in the index after a run.
+    let layout =
+        vouch::oci::OciLayout::open(support::demo::examples().join("demo-layout")).unwrap();
+    let v1 = layout.resolve("v1").unwrap().digest;
+    let mut referrers = Vec::new();
+    for r in layout.referrers(&v1, None).unwrap() {
+        for nested in layout.referrers(&r.digest, None).unwrap() {
+            referrers.push(nested.digest.to_string());
+        }
+        referrers.push(r.digest.to_string());
+    }
+    assert_eq!(referrers.len(), 5, "{referrers:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..4 {
+        let cache = dir.path().join(format!("cache-{run}"));
+        let mut config = demo_config();
+        config.stores.disk_cache = Some(cache.clone());
+        let config_path = dir.path().join(format!("vouch-{run}.json"));
+        std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(["verify", &registry.reference(REPO, "v1"), "--config"])
+            .arg(&config_path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cache.join("index.json")).unwrap()).unwrap();
+        let indexed: Vec<&str> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap())
+            .collect();
+        for digest in &referrers {
+            assert!(
+                indexed.contains(&digest.as_str()),
+                "run {run}: {digest} missing from the disk cache index {indexed:?}"
+            );
+        }
+        for digest in &indexed {
+            let hex = digest.strip_prefix("sha256:").unwrap();
+            assert!(cache.join("blobs/sha256").join(hex).is_file(), "{digest}");
+        }
+    }
+}

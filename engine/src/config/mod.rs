@@ -222,6 +222,23 @@ pub struct StoresConfig {
     /// Directory of the single-writer content cache shared by every registry (off when absent;
     /// relative to the config file).
     pub disk_cache: Option<PathBuf>,
+    /// How long `vouch verify`/`discover` (at exit) and `vouch serve` (after SIGTERM) wait for
+    /// the disk cache's background writes, in milliseconds. Absent: 2000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_cache_flush_timeout_ms: Option<u64>,
+}
+
+/// Default of `stores.diskCacheFlushTimeoutMs`.
+pub const DEFAULT_DISK_CACHE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl StoresConfig {
+    /// How long to wait for the disk cache's background writes at exit.
+    pub fn disk_cache_flush_timeout(&self) -> std::time::Duration {
+        self.disk_cache_flush_timeout_ms.map_or(
+            DEFAULT_DISK_CACHE_FLUSH_TIMEOUT,
+            std::time::Duration::from_millis,
+        )
+    }
 }
 
 /// Caps for OCI layout stores.

@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{StoreError, check_content};
@@ -132,6 +132,14 @@ pub enum DiskCacheError {
     /// The writer task failed unexpectedly (panicked).
     #[error("disk cache writer failed: {0}")]
     Writer(String),
+    /// [`DiskCache::flush`] gave up with background writes still in flight.
+    #[error("disk cache: {pending} background write(s) still in flight after {timeout:?}")]
+    FlushTimeout {
+        /// Writes not finished.
+        pending: usize,
+        /// How long it waited.
+        timeout: Duration,
+    },
 }
 
 fn io_err(op: &'static str, path: impl Into<String>) -> impl FnOnce(io::Error) -> DiskCacheError {
@@ -329,6 +337,8 @@ impl Shared {
 struct Inner {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Request>,
+    /// Background writes registered with [`DiskCache::pending_write`] and not finished.
+    pending: Arc<watch::Sender<usize>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     max_blob_bytes: u64,
 }
@@ -347,6 +357,24 @@ impl std::fmt::Debug for DiskCache {
             .field("path", &self.inner.shared.path)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// A write to the cache that its caller makes in the background (the read it serves has already
+/// been answered). [`DiskCache::flush`] waits until every one is dropped, so a process that exits
+/// normally does not lose content it already handed out.
+#[must_use = "the write counts as pending until this is dropped"]
+pub struct PendingWrite(Arc<watch::Sender<usize>>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl std::fmt::Debug for PendingWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingWrite").finish_non_exhaustive()
     }
 }
 
@@ -387,6 +415,7 @@ impl DiskCache {
             inner: Arc::new(Inner {
                 shared,
                 tx,
+                pending: Arc::new(watch::Sender::new(0)),
                 writer: tokio::sync::Mutex::new(Some(handle)),
                 max_blob_bytes: config.max_blob_bytes,
             }),
@@ -500,6 +529,63 @@ impl DiskCache {
             .await
             .map_err(|_| DiskCacheError::Closed)?;
         done.await.map_err(|_| DiskCacheError::Closed)?
+    }
+
+    /// Register a write the caller is about to make in the background; hold the returned guard
+    /// until [`DiskCache::put`] has answered (or the write was given up).
+    pub fn pending_write(&self) -> PendingWrite {
+        self.inner.pending.send_modify(|n| *n += 1);
+        PendingWrite(Arc::clone(&self.inner.pending))
+    }
+
+    /// Background writes registered with [`DiskCache::pending_write`] and not finished yet.
+    pub fn pending_writes(&self) -> usize {
+        *self.inner.pending.borrow()
+    }
+
+    /// Wait until every background write registered so far has finished (durably indexed, or
+    /// failed and logged by its caller), for at most `timeout`.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), DiskCacheError> {
+        let mut rx = self.inner.pending.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await {
+            // The sender lives in `self`, so `wait_for` cannot see it closed.
+            Ok(_) => Ok(()),
+            Err(_) => Err(DiskCacheError::FlushTimeout {
+                pending: self.pending_writes(),
+                timeout,
+            }),
+        }
+    }
+
+    /// At the end of a process: [`DiskCache::flush`], then [`DiskCache::shutdown`], together
+    /// within `timeout`. A timeout or a failure is logged (nothing is corrupted by it: an
+    /// unfinished write is simply missing from the index) and returned.
+    pub async fn close(self, timeout: Duration) -> Result<(), DiskCacheError> {
+        let started = std::time::Instant::now();
+        let path = self.path().to_path_buf();
+        if let Err(e) = self.flush(timeout).await {
+            tracing::warn!(path = %path.display(), error = %e, "disk cache: exiting with writes still pending; their content will be fetched again next time");
+            return Err(e);
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        let result = match tokio::time::timeout(left, self.shutdown()).await {
+            Ok(result) => result,
+            Err(_) => Err(DiskCacheError::FlushTimeout {
+                pending: 0,
+                timeout,
+            }),
+        };
+        match &result {
+            Ok(()) => tracing::debug!(
+                path = %path.display(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "disk cache: flushed and closed"
+            ),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "disk cache: the writer did not stop cleanly")
+            }
+        }
+        result
     }
 
     /// Stop accepting requests, finish every request already queued, and wait for the writer.
@@ -1239,6 +1325,37 @@ mod tests {
 
     fn on_disk_index(dir: &Path) -> Snapshot {
         Snapshot::parse(&std::fs::read(dir.join(INDEX_FILE)).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_pending_writes_and_gives_up_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        cache.flush(Duration::from_millis(10)).await.unwrap();
+        let pending = cache.pending_write();
+        assert_eq!(cache.pending_writes(), 1);
+        let t = std::time::Instant::now();
+        match cache.flush(Duration::from_millis(100)).await {
+            Err(DiskCacheError::FlushTimeout { pending: 1, .. }) => {}
+            other => panic!("expected a flush timeout, got {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.flush(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(pending);
+        waiter.await.unwrap().unwrap();
+        assert_eq!(cache.pending_writes(), 0);
+        cache.close(Duration::from_secs(2)).await.unwrap();
+        // The writer is stopped: its temp directory is gone.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
+            0
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,8 +20,8 @@
 //! them); the other callers wait for it and share its answer, success or error.
 //!
 //! Trust: the inner store digest-checks and size-caps everything it returns. Content read back
-//! from disk is trusted by name (blob files are immutable and were checked before they were
-//! written) but must have the size its descriptor declares. Content is written to disk through
+//! from disk is digest-checked by [`DiskCache::get`] on every hit (a damaged file is a miss) and
+//! must have the size its descriptor declares. Content is written to disk through
 //! [`DiskCache::put`] (which checks it again) in the background: a failed or skipped disk write
 //! only costs a future miss, it never fails the read. Each background write is registered with
 //! [`DiskCache::pending_write`], so that [`DiskCache::flush`] at exit waits for it.

@@ -450,7 +450,9 @@ impl DiskCache {
 
     /// The blob `digest` names, if the snapshot names it and its file is intact.
     ///
-    /// A blob that was collected, or whose file has the wrong size, is a miss (`Ok(None)`).
+    /// A blob that was collected, whose file has the wrong size, or whose content does not hash
+    /// to `digest` is a miss (`Ok(None)`); a corrupt file is removed so the next put rewrites it.
+    /// Every hit is digest-checked (see `benches/disk_cache.rs` for what it costs).
     pub fn get(&self, digest: &Digest) -> Result<Option<Bytes>, DiskCacheError> {
         let Some(size) = self.inner.shared.snapshot().blobs.get(digest).copied() else {
             return Ok(None);
@@ -474,6 +476,21 @@ impl DiskCache {
             .map_err(io_err("read", path.as_str()))?;
         if buf.len() as u64 != size {
             tracing::warn!(%digest, expected = size, found = buf.len(), "disk cache: blob has the wrong size, treated as a miss");
+            return Ok(None);
+        }
+        let actual = digest.recompute(&buf);
+        if actual != *digest {
+            // Blob files are immutable once renamed into place, so this is damage (disk, or
+            // someone writing into the cache): never hand the bytes out. The file is unlinked
+            // so the next put of this content writes it again; the index entry stays.
+            tracing::warn!(%digest, %actual, "disk cache: blob content does not match its digest; treated as a miss and removed");
+            match self.inner.shared.root.remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(%digest, error = %e, "disk cache: cannot remove a corrupt blob")
+                }
+            }
             return Ok(None);
         }
         Ok(Some(Bytes::from(buf)))
@@ -1325,6 +1342,36 @@ mod tests {
 
     fn on_disk_index(dir: &Path) -> Snapshot {
         Snapshot::parse(&std::fs::read(dir.join(INDEX_FILE)).unwrap()).unwrap()
+    }
+
+    /// Issue 11 item 7: a blob file damaged in place (same size, other bytes) is a miss, never
+    /// the bad bytes; nothing else stored is lost, and the next put of the content repairs it.
+    #[tokio::test]
+    async fn a_corrupt_blob_of_the_right_size_is_a_miss_and_is_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        let good = Bytes::from_static(b"the content as it was checked and written");
+        let other = Bytes::from_static(b"another entry, left alone");
+        let desc = Descriptor::for_content("application/octet-stream", &good);
+        let other_desc = Descriptor::for_content("application/octet-stream", &other);
+        cache.put(desc.clone(), good.clone()).await.unwrap();
+        cache.put(other_desc.clone(), other.clone()).await.unwrap();
+        let file = dir.path().join(blob_path(&desc.digest));
+        let mut damaged = good.to_vec();
+        damaged[3] ^= 0x01;
+        std::fs::write(&file, &damaged).unwrap();
+
+        assert_eq!(cache.get(&desc.digest).unwrap(), None);
+        assert!(!file.exists(), "the damaged file is removed");
+        assert!(cache.contains(&desc.digest), "the index entry stays");
+        assert_eq!(cache.get(&other_desc.digest).unwrap(), Some(other));
+        assert_eq!(cache.stats().entries, 2);
+
+        cache.put(desc.clone(), good.clone()).await.unwrap();
+        assert_eq!(cache.get(&desc.digest).unwrap(), Some(good));
+        cache.shutdown().await.unwrap();
     }
 
     #[tokio::test]

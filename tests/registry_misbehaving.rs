@@ -93,7 +93,13 @@ async fn wrong_digest_is_a_mismatch_naming_both() {
     assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
     // By tag: the registry's Docker-Content-Digest header is checked against the bytes.
     let err = s.resolve("t").await.unwrap_err();
-    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Invalid(_))
+            && text.contains(&claimed.digest.to_string())
+            && text.contains(&Digest::sha256_of(&other).to_string()),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -279,4 +285,101 @@ async fn transient_errors_recover_within_the_attempt_budget() {
         dead_client.request_counts(),
         [(format!("127.0.0.1:{port}"), "error".into(), 3)]
     );
+}
+
+/// Issue 11 item 7: a tag's `Docker-Content-Digest` header is compared with the digest of the
+/// manifest the registry sends for the tag; a registry naming another (say, signed) manifest in
+/// the header than the one the tag serves is an error naming both digests and the registry.
+#[tokio::test]
+async fn a_lying_tag_digest_header_is_refused() {
+    let (reg, s) = setup(config()).await;
+    let signed = reg.put_manifest("repo", Some("signed"), MANIFEST, OCI_MANIFEST);
+    let served = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[],"annotations":{"evil":"yes"}}"#;
+    let evil = reg.put_manifest("repo", Some("v1"), served, OCI_MANIFEST);
+    // Honest answers: the tag resolves to what it serves.
+    assert_eq!(s.resolve("v1").await.unwrap().digest, evil.digest);
+    reg.behave(|b| b.tag_digest_header = Some(signed.digest.to_string()));
+    for omit_head_digest in [false, true] {
+        // Whether HEAD answers carry a digest or not, a tag is resolved from the bytes.
+        reg.behave(|b| b.omit_head_digest = omit_head_digest);
+        let err = s.resolve("v1").await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Invalid(_)), "{text}");
+        assert!(
+            text.contains(&signed.digest.to_string())
+                && text.contains(&evil.digest.to_string())
+                && text.contains(&reg.host())
+                && text.contains("Docker-Content-Digest"),
+            "{text}"
+        );
+    }
+    // By digest, nothing changes: the digest itself is checked against the bytes.
+    assert_eq!(
+        s.resolve(&evil.digest.to_string()).await.unwrap().digest,
+        evil.digest
+    );
+}
+
+/// Issue 11 item 7: a referrers answer that is not an image index with a `manifests` list (the
+/// distribution spec: "the response MUST be a JSON body with an image index containing a list
+/// of descriptors"; "if a query results in no matching referrers, an empty manifest list MUST
+/// be returned") is an error quoting the registry's answer, never "no referrers"; the same for
+/// the tag-schema fallback index.
+#[tokio::test]
+async fn a_garbage_referrers_answer_is_an_error_naming_it() {
+    let (reg, s) = setup(config()).await;
+    let subject = reg.put_manifest("repo", Some("v1"), MANIFEST, OCI_MANIFEST);
+    for (body, needle) in [
+        (r#"{"schemaVersion":2}"#, "no `manifests` list"),
+        (
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#,
+            "no `manifests` list",
+        ),
+        (
+            r#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1},"layers":[],"manifests":[]}"#,
+            "image manifest",
+        ),
+        (r#"{"manifests":[]}"#, "schemaVersion is missing"),
+        ("<html>gateway says hello</html>", "not valid JSON"),
+    ] {
+        reg.behave(|b| b.referrers_body = Some(body.to_owned()));
+        let err = s.list_referrers(&subject.digest, None).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Invalid(_)), "{body}: {text}");
+        let quoted = format!("{body:?}");
+        assert!(
+            text.contains(needle) && text.contains(&quoted) && text.contains(&reg.host()),
+            "{body}: {text}"
+        );
+    }
+    // An empty list is a valid answer.
+    reg.behave(|b| {
+        b.referrers_body = Some(r#"{"schemaVersion":2,"manifests":[]}"#.to_owned());
+    });
+    assert!(
+        s.list_referrers(&subject.digest, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The tag-schema fallback: an index without `manifests` under `sha256-<hex>`.
+    reg.behave(|b| {
+        b.referrers_body = None;
+        b.no_referrers_api = true;
+    });
+    let bogus = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#;
+    reg.put_manifest(
+        "repo",
+        Some(&subject.digest.fallback_tag()),
+        bogus,
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let err = s.list_referrers(&subject.digest, None).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, StoreError::Invalid(_)) && text.contains("no `manifests` list"),
+        "{text}"
+    );
+    assert!(text.contains(&subject.digest.fallback_tag()), "{text}");
 }

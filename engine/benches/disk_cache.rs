@@ -5,7 +5,9 @@
 //!    per batch — writes/s (goal ≥ 20 000/s);
 //! 2. the baseline: one file lock per write (write the blob durably, lock, read `index.json`,
 //!    merge one entry, write it durably, unlock) — writes/s, and the ratio;
-//! 3. the latency of a disk hit, `get` of a 4 KiB blob (goal ≤ 50 µs).
+//! 3. the latency of a disk hit, `get` of a 4 KiB blob (goal ≤ 50 µs);
+//! 4. what the digest check of every hit costs: `get` of 4 KiB and 1 MiB blobs next to a bare
+//!    read of the same file and a bare sha256 of the same bytes, with the check's share.
 //!
 //! Then criterion measures the hit latency again with statistics. `cargo bench --bench
 //! disk_cache` runs everything at full size; without `--bench` (e.g. `cargo test --benches`)
@@ -116,6 +118,43 @@ fn baseline(dir: &Path, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Mean time of `f` over `n` calls.
+fn mean_of(n: usize, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    start.elapsed() / n as u32
+}
+
+/// For a blob of `len` bytes on disk: mean `get` (digest-checked), mean bare read of its file,
+/// mean sha256 of its bytes.
+fn digest_check_cost(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    len: usize,
+    n: usize,
+) -> (Duration, Duration, Duration) {
+    let data = Bytes::from((0..len).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    let desc = Descriptor::for_content("application/octet-stream", &data);
+    rt.block_on(async {
+        let cache = DiskCache::open(dir, config()).await.unwrap();
+        cache.put(desc.clone(), data.clone()).await.unwrap();
+        let file = dir.join("blobs/sha256").join(desc.digest.hex());
+        let get = mean_of(n, || {
+            assert_eq!(cache.get(&desc.digest).unwrap().map(|b| b.len()), Some(len));
+        });
+        let read = mean_of(n, || {
+            assert_eq!(fs::read(&file).unwrap().len(), len);
+        });
+        let hash = mean_of(n, || {
+            assert!(desc.digest.matches(&data));
+        });
+        cache.shutdown().await.unwrap();
+        (get, read, hash)
+    })
+}
+
 /// Per-call latencies of `get` for a 4 KiB blob that is on disk: (mean, p50, p99).
 fn read_latency(
     rt: &tokio::runtime::Runtime,
@@ -174,6 +213,18 @@ fn main() {
     println!(
         "  get 4 KiB disk hit: mean {mean:?}, p50 {p50:?}, p99 {p99:?} (goal <= 50 us), {n_reads} reads"
     );
+    for (len, n) in [
+        (4096, n_reads / 10),
+        (1 << 20, if full { 2_000 } else { 20 }),
+    ] {
+        let d = tempfile::tempdir_in(&base).unwrap();
+        let (get, read, hash) = digest_check_cost(&rt, d.path(), len, n);
+        println!(
+            "  digest check, {:>4} KiB: get {get:?} (checked), bare file read {read:?}, sha256 {hash:?}: the check is {:.0}% of a hit",
+            len / 1024,
+            100.0 * hash.as_secs_f64() / get.as_secs_f64()
+        );
+    }
 
     if full {
         let d4 = tempfile::tempdir_in(&base).unwrap();

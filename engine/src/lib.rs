@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod executor;
+pub mod localfile;
 pub mod oci;
 pub mod policy;
 pub mod runtime;

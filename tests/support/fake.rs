@@ -63,6 +63,11 @@ pub struct Behaviour {
     /// Answer every referrers request with this list, whatever the node asked about (a hostile
     /// registry: fan-out, cycles, referrers of other subjects).
     pub hostile_referrers: Option<Vec<Descriptor>>,
+    /// Manifest answers by tag (HEAD and GET) carry this `Docker-Content-Digest` instead of the
+    /// digest of the bytes they send (a registry lying about what a tag names).
+    pub tag_digest_header: Option<String>,
+    /// The referrers API answers 200 with this body (content type: image index).
+    pub referrers_body: Option<String>,
 }
 
 #[derive(Default)]
@@ -294,6 +299,7 @@ fn handle(state: &Inner, method: Method, uri: Uri, headers: HeaderMap) -> Respon
         let Some(repo) = repos.get(name) else {
             return error(StatusCode::NOT_FOUND, "NAME_UNKNOWN");
         };
+        let by_tag = repo.tags.contains_key(reference);
         let digest = repo
             .tags
             .get(reference)
@@ -301,6 +307,10 @@ fn handle(state: &Inner, method: Method, uri: Uri, headers: HeaderMap) -> Respon
             .unwrap_or_else(|| reference.to_owned());
         let Some((bytes, media_type)) = repo.manifests.get(&digest) else {
             return error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN");
+        };
+        let digest = match &behaviour.tag_digest_header {
+            Some(lie) if by_tag => lie.clone(),
+            _ => digest,
         };
         let mut h = vec![("content-type", media_type.clone())];
         if method == Method::HEAD {
@@ -324,6 +334,10 @@ fn handle(state: &Inner, method: Method, uri: Uri, headers: HeaderMap) -> Respon
         state.referrer_requests.fetch_add(1, Ordering::SeqCst);
         if behaviour.no_referrers_api {
             return error(StatusCode::NOT_FOUND, "NOT_FOUND");
+        }
+        if let Some(body) = &behaviour.referrers_body {
+            let h = [("content-type", vouch::oci::manifest::OCI_INDEX.to_owned())];
+            return respond(StatusCode::OK, &h, Body::from(body.clone()));
         }
         let empty = Repo::default();
         let repo = repos.get(name).unwrap_or(&empty);

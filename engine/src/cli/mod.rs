@@ -229,10 +229,14 @@ async fn open_disk(config: &Config) -> anyhow::Result<Option<DiskCache>> {
     Ok(Some(disk))
 }
 
-/// Where the config's subjects come from: registries (with caches) and OCI layouts.
-pub async fn sources_for(config: &Config) -> anyhow::Result<Sources> {
-    let disk = open_disk(config).await?;
-    Ok(build::sources(config, disk.as_ref())?)
+/// Wait (bounded by `stores.diskCacheFlushTimeoutMs`) for the background writes of the disk
+/// cache, so content this process already used is in the cache index when it exits; then stop
+/// the writer. A timeout is logged, never an error of the command.
+pub async fn close_disk(disk: Option<DiskCache>, config: &Config) {
+    if let Some(disk) = disk {
+        // `close` logs what went wrong; the command's outcome does not depend on the cache.
+        let _ = disk.close(config.stores.disk_cache_flush_timeout()).await;
+    }
 }
 
 /// The source of one subject as the user named it.
@@ -318,6 +322,7 @@ async fn serve(
         .with_context(|| format!("config file {}", config_path.display()))?;
     let tenants = Arc::new(arc_swap::ArcSwap::from_pointee(tenants));
     let metrics = Arc::new(Metrics::default());
+    let exit_disk = disk.clone();
     let reloader = Arc::new(Reloader::new(
         config_path,
         &config,
@@ -361,6 +366,8 @@ async fn serve(
     if let Some(health) = health {
         health.abort();
     }
+    // In-flight requests have finished: wait for the disk writes they started.
+    close_disk(exit_disk, &config).await;
     served?;
     Ok(EXIT_PASS)
 }
@@ -381,12 +388,35 @@ async fn verify(
         );
     }
     tracing::debug!(tenant, "verifying with this tenant's configuration");
-    let resolver = sources_for(&config).await?;
+    let disk = open_disk(&config).await?;
+    let outcome = verify_with(
+        subjects,
+        oci_layout,
+        config_path,
+        output,
+        &config,
+        disk.as_ref(),
+    )
+    .await;
+    close_disk(disk, &config).await;
+    outcome
+}
+
+/// `vouch verify` once the configuration and the disk cache are open.
+async fn verify_with(
+    subjects: &[String],
+    oci_layout: bool,
+    config_path: &Path,
+    output: Output,
+    config: &Config,
+    disk: Option<&DiskCache>,
+) -> anyhow::Result<u8> {
+    let resolver = build::sources(config, disk)?;
     let sources = subjects
         .iter()
         .map(|s| source(&resolver, s, oci_layout))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let executor = executor_for(&config, config_path).await?;
+    let executor = executor_for(config, config_path).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =
         futures::future::join_all(sources.into_iter().map(|s| async {
@@ -427,7 +457,22 @@ async fn discover(
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let source = source(&sources_for(&config).await?, subject, oci_layout)?;
+    let disk = open_disk(&config).await?;
+    let outcome = discover_with(subject, oci_layout, depth, output, &config, disk.as_ref()).await;
+    close_disk(disk, &config).await;
+    outcome
+}
+
+/// `vouch discover` once the configuration and the disk cache are open.
+async fn discover_with(
+    subject: &str,
+    oci_layout: bool,
+    depth: u32,
+    output: Output,
+    config: &Config,
+    disk: Option<&DiskCache>,
+) -> anyhow::Result<u8> {
+    let source = source(&build::sources(config, disk)?, subject, oci_layout)?;
     let settings = executor::Settings::from(&config.executor);
     let resolved = tokio::time::timeout(
         settings.deadline,

@@ -138,9 +138,12 @@ pub async fn push(
     config: Option<&Path>,
 ) -> anyhow::Result<u8> {
     let key = sign_key.map(SigningKey::load).transpose()?;
-    let bytes = tokio::fs::read(wasm)
-        .await
-        .with_context(|| format!("cannot read {}", wasm.display()))?;
+    let bytes = crate::localfile::read_regular_file_capped_async(
+        wasm,
+        crate::localfile::MAX_WASM_BYTES,
+        "verifier component",
+    )
+    .await?;
     let title = wasm
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -44,13 +44,14 @@ pub const MAX_DEPTH_LIMIT: u32 = 16;
 /// Why a configuration file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    /// The file could not be read (missing, not a regular file, over
+    /// [`crate::localfile::MAX_CONFIG_FILE_BYTES`], not UTF-8, I/O error).
+    #[error("{source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (names the file).
+        source: crate::localfile::LocalFileError,
     },
     /// The file is not valid YAML/JSON or does not match the schema.
     #[error("config file {path}: at `{field}`: {message}")]
@@ -236,6 +237,23 @@ pub struct StoresConfig {
     /// Directory of the single-writer content cache shared by every registry (off when absent;
     /// relative to the config file).
     pub disk_cache: Option<PathBuf>,
+    /// How long `vouch verify`/`discover` (at exit) and `vouch serve` (after SIGTERM) wait for
+    /// the disk cache's background writes, in milliseconds. Absent: 2000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_cache_flush_timeout_ms: Option<u64>,
+}
+
+/// Default of `stores.diskCacheFlushTimeoutMs`.
+pub const DEFAULT_DISK_CACHE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl StoresConfig {
+    /// How long to wait for the disk cache's background writes at exit.
+    pub fn disk_cache_flush_timeout(&self) -> std::time::Duration {
+        self.disk_cache_flush_timeout_ms.map_or(
+            DEFAULT_DISK_CACHE_FLUSH_TIMEOUT,
+            std::time::Duration::from_millis,
+        )
+    }
 }
 
 /// Caps for OCI layout stores.
@@ -286,7 +304,12 @@ impl Config {
 
     /// Read, parse and validate the file at `path` (JSON if it ends in `.json`, else YAML).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = crate::localfile::read_regular_file_capped_to_string(
+            path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "config file",
+        )
+        .map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -603,6 +626,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.yaml"), "{e}");
+    }
+
+    /// A config file that is a device or a directory is refused by type, never read.
+    #[test]
+    fn special_files_are_refused_as_config() {
+        let e = Config::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config file `/dev/zero` is a character device, not a regular file"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 
     #[test]

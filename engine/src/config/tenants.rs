@@ -167,6 +167,7 @@ impl TenantConfig {
                     .clone()
                     .unwrap_or_else(|| top.stores.cache.clone()),
                 disk_cache: top.stores.disk_cache.clone(),
+                disk_cache_flush_timeout_ms: top.stores.disk_cache_flush_timeout_ms,
             },
             policy: self.policy.clone(),
             quota: self.quota.clone(),

@@ -6,7 +6,7 @@
 //! are built only from parsed [`Digest`]s (algorithm name and lower-case hex), never from tags.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -97,6 +97,16 @@ pub enum LayoutError {
         digest: Digest,
         /// What was wrong.
         reason: String,
+    },
+    /// A file of the layout is a directory, FIFO, socket or device instead of a regular file.
+    #[error("{what} in OCI layout `{path}` is {kind}, not a regular file")]
+    NotRegular {
+        /// The layout directory.
+        path: PathBuf,
+        /// The file, relative to the layout.
+        what: String,
+        /// What it is instead.
+        kind: &'static str,
     },
     /// Reading a file failed.
     #[error("cannot read {what} in OCI layout `{path}`: {source}")]
@@ -521,8 +531,12 @@ impl OciLayout {
         Ok(map)
     }
 
-    /// Open a file relative to the layout root and return it with its size on disk.
-    fn open_file(&self, rel: &str) -> Result<(cap_std::fs::File, u64), LayoutError> {
+    /// Open a regular file relative to the layout root and return it with its size on disk.
+    ///
+    /// The type is checked before opening (a FIFO, socket or device is never opened) and again on
+    /// the descriptor, which is opened non-blocking so that a FIFO swapped in between cannot
+    /// block the open (see [`crate::localfile`]).
+    fn open_file(&self, rel: &str) -> Result<(std::fs::File, u64), LayoutError> {
         let io_err = |source: io::Error| {
             if source.kind() == io::ErrorKind::NotFound {
                 LayoutError::NotFound(format!(
@@ -537,15 +551,15 @@ impl OciLayout {
                 }
             }
         };
-        let file = self.root.open(rel).map_err(io_err)?;
-        let meta = file.metadata().map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(LayoutError::Io {
-                path: self.path.clone(),
-                what: format!("`{rel}`"),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            });
-        }
+        let (file, meta) =
+            crate::localfile::open_regular_in(&self.root, rel).map_err(|e| match e {
+                crate::localfile::OpenInDirError::Io(source) => io_err(source),
+                crate::localfile::OpenInDirError::NotRegular(kind) => LayoutError::NotRegular {
+                    path: self.path.clone(),
+                    what: format!("`{rel}`"),
+                    kind,
+                },
+            })?;
         Ok((file, meta.len()))
     }
 
@@ -573,19 +587,15 @@ impl OciLayout {
     /// Read at most `limit + 1` bytes, so a file that grew after its metadata was read is caught.
     fn read_capped(
         &self,
-        file: &mut cap_std::fs::File,
+        file: &mut std::fs::File,
         rel: &str,
         limit: u64,
     ) -> Result<Vec<u8>, LayoutError> {
-        let mut data = Vec::new();
-        file.take(limit.saturating_add(1))
-            .read_to_end(&mut data)
-            .map_err(|source| LayoutError::Io {
-                path: self.path.clone(),
-                what: format!("`{rel}`"),
-                source,
-            })?;
-        Ok(data)
+        crate::localfile::read_to_end_capped(file, limit, 0).map_err(|source| LayoutError::Io {
+            path: self.path.clone(),
+            what: format!("`{rel}`"),
+            source,
+        })
     }
 }
 
@@ -1296,5 +1306,83 @@ mod tests {
         let layout = OciLayout::open(f.b.path()).unwrap();
         let err = layout.read_blob(&f.sig, 1 << 20).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    /// A FIFO, socket or directory in place of a blob, a manifest, `index.json` or `oci-layout`
+    /// is an error naming the file and its type, at once: never a read that blocks forever.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_at_once() {
+        use std::time::{Duration, Instant};
+
+        fn mkfifo(path: &Path) {
+            rustix::fs::mkfifoat(
+                rustix::fs::CWD,
+                path,
+                rustix::fs::Mode::from_raw_mode(0o600),
+            )
+            .unwrap();
+        }
+        let within_a_second = |t: Instant| {
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        };
+
+        // A blob (and the manifest the referrers walk reads).
+        let f = fixture();
+        let blob = f.b.path().join(LayoutBuilder::rel(&f.sig));
+        std::fs::remove_file(&blob).unwrap();
+        mkfifo(&blob);
+        let layout = OciLayout::open(f.b.path()).unwrap();
+        let t = Instant::now();
+        let err = layout.read_blob(&f.sig, 1 << 20).unwrap_err();
+        within_a_second(t);
+        assert!(matches!(err, LayoutError::NotRegular { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("a FIFO (named pipe), not a regular file")
+                && text.contains(&f.sig.digest.hex().to_string()),
+            "{text}"
+        );
+        let t = Instant::now();
+        let err = layout.referrers(&f.image.digest, None).unwrap_err();
+        within_a_second(t);
+        assert!(err.to_string().contains("FIFO"), "{err}");
+
+        // A socket in place of a blob.
+        std::fs::remove_file(&blob).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(&blob).unwrap();
+        let err = layout.read_blob(&f.sig, 1 << 20).unwrap_err();
+        assert!(
+            err.to_string().contains("a socket, not a regular file"),
+            "{err}"
+        );
+
+        // index.json.
+        let index = f.b.path().join("index.json");
+        std::fs::remove_file(&index).unwrap();
+        mkfifo(&index);
+        let t = Instant::now();
+        let err = layout.index().unwrap_err();
+        within_a_second(t);
+        assert!(
+            err.to_string().contains("`index.json`") && err.to_string().contains("FIFO"),
+            "{err}"
+        );
+
+        // The oci-layout marker: a FIFO, then a directory.
+        let marker = f.b.path().join("oci-layout");
+        std::fs::remove_file(&marker).unwrap();
+        mkfifo(&marker);
+        let t = Instant::now();
+        let err = OciLayout::open(f.b.path()).unwrap_err();
+        within_a_second(t);
+        assert!(
+            err.to_string().contains("`oci-layout`") && err.to_string().contains("FIFO"),
+            "{err}"
+        );
+        std::fs::remove_file(&marker).unwrap();
+        std::fs::create_dir(&marker).unwrap();
+        let err = OciLayout::open(f.b.path()).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
     }
 }

@@ -122,12 +122,12 @@ pub enum PolicyError {
         message: String,
     },
     /// The Rego policy file could not be read.
-    #[error("`policy.policyPath`: cannot read Rego policy {path}: {source}")]
+    #[error("`policy.policyPath`: {source}")]
     ReadRego {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (names the file).
+        source: crate::localfile::LocalFileError,
     },
     /// The Rego policy does not parse, does not define `data.vouch.allow`, or fails when
     /// evaluated against an empty input.
@@ -250,11 +250,15 @@ impl PolicyConfig {
                 (Some(text), _) => RegoPolicy::new("policy.policy", text)?,
                 (None, Some(path)) => {
                     let path = base_dir.join(path);
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|source| PolicyError::ReadRego {
-                            path: path.clone(),
-                            source,
-                        })?;
+                    let text = crate::localfile::read_regular_file_capped_to_string(
+                        &path,
+                        crate::localfile::MAX_CONFIG_FILE_BYTES,
+                        "Rego policy file",
+                    )
+                    .map_err(|source| PolicyError::ReadRego {
+                        path: path.clone(),
+                        source,
+                    })?;
                     RegoPolicy::new(&path.display().to_string(), &text)?
                 }
                 (None, None) => unreachable!("validate() rejects a Rego policy without text"),
@@ -406,6 +410,14 @@ pub(crate) mod tests {
             e.contains("missing.rego") && e.contains("policyPath"),
             "{e}"
         );
+        // A device is refused by type, never read.
+        let e = parse("type: rego\npolicyPath: /dev/zero\n")
+            .unwrap()
+            .build(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is a character device"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub(crate) struct CompileCache {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Cap on a compiled component read back from the cache (1 GiB: four times the cap on the
+/// `.wasm` it was compiled from; native code is larger than wasm).
+const MAX_COMPILED_BYTES: u64 = 4 * crate::localfile::MAX_WASM_BYTES;
+
 impl CompileCache {
     /// A cache in `dir` (created if missing) for components compiled by `engine`.
     pub(crate) fn new(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
@@ -48,7 +52,18 @@ impl CompileCache {
         let path = self.path(module);
         // Read into memory rather than `deserialize_file`: an mmap of a file that someone later
         // truncates in place would fault (SIGBUS) in the middle of a verification.
-        let bytes = fs::read(&path).ok()?;
+        let bytes = match crate::localfile::read_regular_file_capped(
+            &path,
+            MAX_COMPILED_BYTES,
+            "compiled-component cache entry",
+        ) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "compiled-component cache entry unreadable; compiling again");
+                return None;
+            }
+        };
         // SAFETY: the file was produced by `Engine::precompile_component` of an engine with the
         // same compatibility hash and written atomically by this host into its own directory;
         // wasmtime still checks the header, version and compatibility before using it.

@@ -87,15 +87,16 @@ pub enum RuntimeError {
     /// The engine could not be configured.
     #[error("cannot create the wasm engine: {0}")]
     Engine(String),
-    /// The `.wasm` file could not be read.
-    #[error("cannot read verifier `{name}` from {path}: {source}")]
+    /// The `.wasm` file could not be read (missing, not a regular file, over
+    /// [`crate::localfile::MAX_WASM_BYTES`], I/O error).
+    #[error("cannot load verifier `{name}`: {source}")]
     Read {
         /// Verifier name.
         name: String,
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (names the file).
+        source: Box<crate::localfile::LocalFileError>,
     },
     /// The bytes are not a valid component, or it does not implement the `verifier` world.
     #[error("verifier `{name}` is not a valid vouch:verifier component: {reason}")]
@@ -371,20 +372,25 @@ impl Runtime {
         &self.config
     }
 
-    /// Load a verifier from a `.wasm` file.
+    /// Load a verifier from a `.wasm` file: a regular file of at most
+    /// [`crate::localfile::MAX_WASM_BYTES`].
     pub async fn load_file(
         &self,
         name: &str,
         path: &Path,
         limits: Limits,
     ) -> Result<Verifier, RuntimeError> {
-        let wasm = tokio::fs::read(path)
-            .await
-            .map_err(|source| RuntimeError::Read {
-                name: name.to_owned(),
-                path: path.to_owned(),
-                source,
-            })?;
+        let wasm = crate::localfile::read_regular_file_capped_async(
+            path,
+            crate::localfile::MAX_WASM_BYTES,
+            "verifier component",
+        )
+        .await
+        .map_err(|source| RuntimeError::Read {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
         self.load_bytes(name, wasm, limits).await
     }
 

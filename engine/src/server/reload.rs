@@ -75,19 +75,31 @@ impl Reloader {
             metrics,
             disk,
             disk_dir: initial.disk_cache_dir(),
-            last: Mutex::new(std::fs::read(path).ok().map(|b| content_digest(&b))),
+            last: Mutex::new(
+                crate::localfile::read_regular_file_capped(
+                    path,
+                    crate::localfile::MAX_CONFIG_FILE_BYTES,
+                    "config file",
+                )
+                .ok()
+                .map(|b| content_digest(&b)),
+            ),
         }
     }
 
     /// Reload the file: when `force` (SIGHUP) even if its content did not change. On error the
     /// served tenants are untouched.
     pub async fn reload(&self, force: bool) -> Result<ReloadOutcome, ReloadError> {
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|source| ConfigError::Read {
-                path: self.path.clone(),
-                source,
-            })?;
+        let bytes = crate::localfile::read_regular_file_capped_async(
+            &self.path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "config file",
+        )
+        .await
+        .map_err(|source| ConfigError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
         let digest = content_digest(&bytes);
         {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,7 +22,7 @@
 //!   then is dropped.
 
 use std::future::Future;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -194,23 +194,30 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// Read a PEM file of at most [`MAX_PEM_BYTES`].
+/// Read a PEM file of at most [`MAX_PEM_BYTES`]: a regular file, never a FIFO or device.
 fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
-    let read_err = |source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PEM_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_PEM_BYTES {
-        return Err(TlsError::TooLarge {
+    use crate::localfile::LocalFileError;
+    crate::localfile::read_regular_file_capped(path, MAX_PEM_BYTES, "PEM file").map_err(|e| match e
+    {
+        LocalFileError::TooLarge { .. } => TlsError::TooLarge {
             path: path.to_owned(),
-        });
-    }
-    Ok(bytes)
+        },
+        LocalFileError::Io { source, .. } => TlsError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        other @ (LocalFileError::NotFound { .. } | LocalFileError::NotRegular { .. }) => {
+            let kind = if other.is_not_found() {
+                io::ErrorKind::NotFound
+            } else {
+                io::ErrorKind::InvalidInput
+            };
+            TlsError::Read {
+                path: path.to_owned(),
+                source: io::Error::new(kind, other.to_string()),
+            }
+        }
+    })
 }
 
 /// The `CERTIFICATE` sections of `pem_bytes` (read from `path`), at least one.

@@ -20,10 +20,11 @@
 //! them); the other callers wait for it and share its answer, success or error.
 //!
 //! Trust: the inner store digest-checks and size-caps everything it returns. Content read back
-//! from disk is trusted by name (blob files are immutable and were checked before they were
-//! written) but must have the size its descriptor declares. Content is written to disk through
+//! from disk is digest-checked by [`DiskCache::get`] on every hit (a damaged file is a miss) and
+//! must have the size its descriptor declares. Content is written to disk through
 //! [`DiskCache::put`] (which checks it again) in the background: a failed or skipped disk write
-//! only costs a future miss, it never fails the read.
+//! only costs a future miss, it never fails the read. Each background write is registered with
+//! [`DiskCache::pending_write`], so that [`DiskCache::flush`] at exit waits for it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -567,11 +568,14 @@ impl CachedStore {
             tracing::debug!(digest = %desc.digest, "content cache: disk write skipped, too many in flight");
             return;
         };
+        // Registered before the task starts, so a flush right after this read waits for it.
+        let pending = disk.pending_write();
         let disk = disk.clone();
         let desc = disk_descriptor(desc);
         let counters = Arc::clone(&self.counters);
         tokio::spawn(async move {
             let _permit = permit;
+            let _pending = pending;
             if let Err(e) = disk_write(&disk, desc.clone(), bytes).await {
                 bump(&counters.disk_write_errors);
                 tracing::warn!(digest = %desc.digest, error = %e, "content cache: disk write failed; the read is unaffected");
@@ -1161,6 +1165,35 @@ mod tests {
         store.invalidate_all();
         read_all().await;
         assert_eq!(inner.total(), 4 + 3 + 4);
+    }
+
+    /// Issue 11 item 6: a read answered by the inner store returns before its background disk
+    /// write is done; [`DiskCache::close`] at exit waits for that write, so the content is in the
+    /// cache index afterwards. (A current-thread runtime: the write task has not even started
+    /// when the read returns.)
+    #[tokio::test]
+    async fn close_waits_for_background_disk_writes() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let inner = counting(&f, Duration::ZERO);
+        let disk = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        let store = cached(&inner, CacheConfig::default()).with_disk(disk.clone());
+        store.get_manifest(&f.sig).await.unwrap();
+        store.get_manifest(&f.image).await.unwrap();
+        assert_eq!(disk.pending_writes(), 2);
+        disk.close(Duration::from_secs(2)).await.unwrap();
+        drop(store);
+
+        let reopened = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        for d in [&f.sig, &f.image] {
+            assert!(reopened.contains(&d.digest), "{} is not indexed", d.digest);
+            assert!(reopened.get(&d.digest).unwrap().is_some());
+        }
+        reopened.shutdown().await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

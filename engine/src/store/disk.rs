@@ -30,7 +30,7 @@
 //!   dropped and the index published first, blob files are unlinked afterwards.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -39,10 +39,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{StoreError, check_content};
+use crate::localfile::OpenInDirError;
 use crate::oci::digest::Algorithm;
 use crate::oci::manifest::OCI_INDEX;
 use crate::oci::{Descriptor, Digest, Manifest};
@@ -57,6 +58,9 @@ const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 const LOCK_FILE: &str = ".lock";
 const TMP_DIR: &str = "tmp";
+/// Cap on `index.json` (256 MiB, about a million entries; the default `max_bytes` of 1 GiB keeps
+/// it far smaller). A larger index is treated like an unparsable one: moved aside.
+const MAX_INDEX_BYTES: u64 = 256 << 20;
 /// From this many new blobs in a batch, one `syncfs` is cheaper than a `fdatasync` per file.
 const SYNCFS_MIN_BLOBS: usize = 16;
 /// Threads used to `fdatasync` a small batch's files concurrently (the journal groups them).
@@ -128,6 +132,14 @@ pub enum DiskCacheError {
     /// The writer task failed unexpectedly (panicked).
     #[error("disk cache writer failed: {0}")]
     Writer(String),
+    /// [`DiskCache::flush`] gave up with background writes still in flight.
+    #[error("disk cache: {pending} background write(s) still in flight after {timeout:?}")]
+    FlushTimeout {
+        /// Writes not finished.
+        pending: usize,
+        /// How long it waited.
+        timeout: Duration,
+    },
 }
 
 fn io_err(op: &'static str, path: impl Into<String>) -> impl FnOnce(io::Error) -> DiskCacheError {
@@ -325,6 +337,8 @@ impl Shared {
 struct Inner {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Request>,
+    /// Background writes registered with [`DiskCache::pending_write`] and not finished.
+    pending: Arc<watch::Sender<usize>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     max_blob_bytes: u64,
 }
@@ -343,6 +357,24 @@ impl std::fmt::Debug for DiskCache {
             .field("path", &self.inner.shared.path)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// A write to the cache that its caller makes in the background (the read it serves has already
+/// been answered). [`DiskCache::flush`] waits until every one is dropped, so a process that exits
+/// normally does not lose content it already handed out.
+#[must_use = "the write counts as pending until this is dropped"]
+pub struct PendingWrite(Arc<watch::Sender<usize>>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl std::fmt::Debug for PendingWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingWrite").finish_non_exhaustive()
     }
 }
 
@@ -383,6 +415,7 @@ impl DiskCache {
             inner: Arc::new(Inner {
                 shared,
                 tx,
+                pending: Arc::new(watch::Sender::new(0)),
                 writer: tokio::sync::Mutex::new(Some(handle)),
                 max_blob_bytes: config.max_blob_bytes,
             }),
@@ -417,30 +450,47 @@ impl DiskCache {
 
     /// The blob `digest` names, if the snapshot names it and its file is intact.
     ///
-    /// A blob that was collected, or whose file has the wrong size, is a miss (`Ok(None)`).
+    /// A blob that was collected, whose file has the wrong size, or whose content does not hash
+    /// to `digest` is a miss (`Ok(None)`); a corrupt file is removed so the next put rewrites it.
+    /// Every hit is digest-checked (see `benches/disk_cache.rs` for what it costs).
     pub fn get(&self, digest: &Digest) -> Result<Option<Bytes>, DiskCacheError> {
         let Some(size) = self.inner.shared.snapshot().blobs.get(digest).copied() else {
             return Ok(None);
         };
         let path = blob_path(digest);
-        let mut file = match self.inner.shared.root.open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("open", path)(e)),
+        let (file, meta) = match crate::localfile::open_regular_in(&self.inner.shared.root, &path) {
+            Ok(opened) => opened,
+            Err(OpenInDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(OpenInDirError::Io(e)) => return Err(io_err("open", path)(e)),
+            Err(OpenInDirError::NotRegular(kind)) => {
+                tracing::warn!(%digest, kind, "disk cache: blob is not a regular file, treated as a miss");
+                return Ok(None);
+            }
         };
-        let len = file
-            .metadata()
-            .map_err(io_err("stat", path.as_str()))?
-            .len();
+        let len = meta.len();
         if len != size {
             tracing::warn!(%digest, expected = size, found = len, "disk cache: blob has the wrong size, treated as a miss");
             return Ok(None);
         }
-        let mut buf = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut buf)
+        let buf = crate::localfile::read_to_end_capped(file, size, size)
             .map_err(io_err("read", path.as_str()))?;
         if buf.len() as u64 != size {
             tracing::warn!(%digest, expected = size, found = buf.len(), "disk cache: blob has the wrong size, treated as a miss");
+            return Ok(None);
+        }
+        let actual = digest.recompute(&buf);
+        if actual != *digest {
+            // Blob files are immutable once renamed into place, so this is damage (disk, or
+            // someone writing into the cache): never hand the bytes out. The file is unlinked
+            // so the next put of this content writes it again; the index entry stays.
+            tracing::warn!(%digest, %actual, "disk cache: blob content does not match its digest; treated as a miss and removed");
+            match self.inner.shared.root.remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(%digest, error = %e, "disk cache: cannot remove a corrupt blob")
+                }
+            }
             return Ok(None);
         }
         Ok(Some(Bytes::from(buf)))
@@ -496,6 +546,63 @@ impl DiskCache {
             .await
             .map_err(|_| DiskCacheError::Closed)?;
         done.await.map_err(|_| DiskCacheError::Closed)?
+    }
+
+    /// Register a write the caller is about to make in the background; hold the returned guard
+    /// until [`DiskCache::put`] has answered (or the write was given up).
+    pub fn pending_write(&self) -> PendingWrite {
+        self.inner.pending.send_modify(|n| *n += 1);
+        PendingWrite(Arc::clone(&self.inner.pending))
+    }
+
+    /// Background writes registered with [`DiskCache::pending_write`] and not finished yet.
+    pub fn pending_writes(&self) -> usize {
+        *self.inner.pending.borrow()
+    }
+
+    /// Wait until every background write registered so far has finished (durably indexed, or
+    /// failed and logged by its caller), for at most `timeout`.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), DiskCacheError> {
+        let mut rx = self.inner.pending.subscribe();
+        match tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await {
+            // The sender lives in `self`, so `wait_for` cannot see it closed.
+            Ok(_) => Ok(()),
+            Err(_) => Err(DiskCacheError::FlushTimeout {
+                pending: self.pending_writes(),
+                timeout,
+            }),
+        }
+    }
+
+    /// At the end of a process: [`DiskCache::flush`], then [`DiskCache::shutdown`], together
+    /// within `timeout`. A timeout or a failure is logged (nothing is corrupted by it: an
+    /// unfinished write is simply missing from the index) and returned.
+    pub async fn close(self, timeout: Duration) -> Result<(), DiskCacheError> {
+        let started = std::time::Instant::now();
+        let path = self.path().to_path_buf();
+        if let Err(e) = self.flush(timeout).await {
+            tracing::warn!(path = %path.display(), error = %e, "disk cache: exiting with writes still pending; their content will be fetched again next time");
+            return Err(e);
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        let result = match tokio::time::timeout(left, self.shutdown()).await {
+            Ok(result) => result,
+            Err(_) => Err(DiskCacheError::FlushTimeout {
+                pending: 0,
+                timeout,
+            }),
+        };
+        match &result {
+            Ok(()) => tracing::debug!(
+                path = %path.display(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "disk cache: flushed and closed"
+            ),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "disk cache: the writer did not stop cleanly")
+            }
+        }
+        result
     }
 
     /// Stop accepting requests, finish every request already queued, and wait for the writer.
@@ -837,20 +944,36 @@ impl WriterState {
     /// Read `index.json` (missing: empty). An unparsable index (never written by this code) is
     /// moved aside and replaced by an empty one rather than blocking the cache forever.
     fn read_index(&mut self) -> Result<Arc<Snapshot>, DiskCacheError> {
-        let bytes = match self.shared.root.read(INDEX_FILE) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err("read", INDEX_FILE)(e)),
+        let bytes = match crate::localfile::open_regular_in(&self.shared.root, INDEX_FILE) {
+            Ok((file, meta)) => {
+                crate::localfile::read_to_end_capped(file, MAX_INDEX_BYTES, meta.len())
+                    .map_err(io_err("read", INDEX_FILE))?
+            }
+            Err(OpenInDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(OpenInDirError::Io(e)) => return Err(io_err("read", INDEX_FILE)(e)),
+            Err(OpenInDirError::NotRegular(kind)) => {
+                return Err(io_err("read", INDEX_FILE)(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("it is {kind}, not a regular file"),
+                )));
+            }
         };
         if let Some((last, snap)) = &self.last_index
             && *last == bytes
         {
             return Ok(snap.clone());
         }
+        let parsed = if bytes.len() as u64 > MAX_INDEX_BYTES {
+            Err(format!(
+                "the file is over the {MAX_INDEX_BYTES}-byte limit on the cache index"
+            ))
+        } else {
+            Snapshot::parse(&bytes)
+        };
         let snap = if bytes.is_empty() {
             Arc::new(Snapshot::default())
         } else {
-            match Snapshot::parse(&bytes) {
+            match parsed {
                 Ok(s) => Arc::new(s),
                 Err(reason) => {
                     let aside = format!("{INDEX_FILE}.corrupt-{}", now_ms());
@@ -1219,6 +1342,67 @@ mod tests {
 
     fn on_disk_index(dir: &Path) -> Snapshot {
         Snapshot::parse(&std::fs::read(dir.join(INDEX_FILE)).unwrap()).unwrap()
+    }
+
+    /// Issue 11 item 7: a blob file damaged in place (same size, other bytes) is a miss, never
+    /// the bad bytes; nothing else stored is lost, and the next put of the content repairs it.
+    #[tokio::test]
+    async fn a_corrupt_blob_of_the_right_size_is_a_miss_and_is_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        let good = Bytes::from_static(b"the content as it was checked and written");
+        let other = Bytes::from_static(b"another entry, left alone");
+        let desc = Descriptor::for_content("application/octet-stream", &good);
+        let other_desc = Descriptor::for_content("application/octet-stream", &other);
+        cache.put(desc.clone(), good.clone()).await.unwrap();
+        cache.put(other_desc.clone(), other.clone()).await.unwrap();
+        let file = dir.path().join(blob_path(&desc.digest));
+        let mut damaged = good.to_vec();
+        damaged[3] ^= 0x01;
+        std::fs::write(&file, &damaged).unwrap();
+
+        assert_eq!(cache.get(&desc.digest).unwrap(), None);
+        assert!(!file.exists(), "the damaged file is removed");
+        assert!(cache.contains(&desc.digest), "the index entry stays");
+        assert_eq!(cache.get(&other_desc.digest).unwrap(), Some(other));
+        assert_eq!(cache.stats().entries, 2);
+
+        cache.put(desc.clone(), good.clone()).await.unwrap();
+        assert_eq!(cache.get(&desc.digest).unwrap(), Some(good));
+        cache.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_pending_writes_and_gives_up_at_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path(), DiskCacheConfig::default())
+            .await
+            .unwrap();
+        cache.flush(Duration::from_millis(10)).await.unwrap();
+        let pending = cache.pending_write();
+        assert_eq!(cache.pending_writes(), 1);
+        let t = std::time::Instant::now();
+        match cache.flush(Duration::from_millis(100)).await {
+            Err(DiskCacheError::FlushTimeout { pending: 1, .. }) => {}
+            other => panic!("expected a flush timeout, got {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(1));
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.flush(Duration::from_secs(5)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(pending);
+        waiter.await.unwrap().unwrap();
+        assert_eq!(cache.pending_writes(), 0);
+        cache.close(Duration::from_secs(2)).await.unwrap();
+        // The writer is stopped: its temp directory is gone.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
+            0
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

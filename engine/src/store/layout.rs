@@ -93,6 +93,7 @@ impl From<LayoutError> for StoreError {
                 StoreError::DigestMismatch { expected, actual }
             }
             e @ (LayoutError::SizeMismatch { .. }
+            | LayoutError::NotRegular { .. }
             | LayoutError::InvalidIndex { .. }
             | LayoutError::InvalidManifest { .. }) => StoreError::Invalid(e.to_string()),
             e @ (LayoutError::Io { .. }

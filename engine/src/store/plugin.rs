@@ -238,9 +238,14 @@ impl SigningKey {
 
     /// Read a PKCS#8 PEM private key from `path`.
     pub fn load(path: &Path) -> Result<SigningKey, PluginError> {
-        let text = std::fs::read(path).map_err(|e| PluginError::Key {
+        let text = crate::localfile::read_regular_file_capped(
+            path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "key file",
+        )
+        .map_err(|e| PluginError::Key {
             path: path.to_owned(),
-            reason: format!("cannot read: {e}"),
+            reason: e.to_string(),
         })?;
         Self::from_pem(&text, path)
     }
@@ -356,9 +361,14 @@ pub struct VerifyingKeys {
 impl VerifyingKeys {
     /// Read every `PUBLIC KEY` (SPKI) PEM block of `path`; at least one is required.
     pub fn load(path: &Path) -> Result<VerifyingKeys, PluginError> {
-        let text = std::fs::read(path).map_err(|e| PluginError::Key {
+        let text = crate::localfile::read_regular_file_capped(
+            path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "key file",
+        )
+        .map_err(|e| PluginError::Key {
             path: path.to_owned(),
-            reason: format!("cannot read: {e}"),
+            reason: e.to_string(),
         })?;
         Self::from_pem(&text, path)
     }

@@ -38,7 +38,9 @@ impl From<RegistryError> for StoreError {
             RegistryError::DigestMismatch {
                 expected, actual, ..
             } => StoreError::DigestMismatch { expected, actual },
-            RegistryError::Invalid { .. } => StoreError::Invalid(e.to_string()),
+            RegistryError::Invalid { .. } | RegistryError::HeaderDigestMismatch { .. } => {
+                StoreError::Invalid(e.to_string())
+            }
             RegistryError::Unauthorized { .. }
             | RegistryError::Unavailable { .. }
             | RegistryError::Timeout { .. }

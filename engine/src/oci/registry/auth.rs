@@ -130,7 +130,12 @@ impl DockerConfig {
             path: path.to_owned(),
             reason,
         };
-        let text = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let text = crate::localfile::read_regular_file_capped(
+            path,
+            crate::localfile::MAX_CONFIG_FILE_BYTES,
+            "Docker config",
+        )
+        .map_err(|e| err(e.to_string()))?;
         serde_json::from_slice(&text).map_err(|e| err(format!("invalid JSON: {e}")))
     }
 

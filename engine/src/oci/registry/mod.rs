@@ -126,6 +126,19 @@ pub enum RegistryError {
         /// The digest of what arrived.
         actual: Digest,
     },
+    /// A manifest fetched by tag hashes to another digest than the registry's
+    /// `Docker-Content-Digest` header names: the header alone never names content.
+    #[error(
+        "{what}: the registry says its digest is {header} (Docker-Content-Digest), but the manifest it sent hashes to {body}"
+    )]
+    HeaderDigestMismatch {
+        /// What was fetched (names the registry host, the repository and the tag).
+        what: String,
+        /// The digest the header names.
+        header: Digest,
+        /// The digest of the bytes that arrived.
+        body: Digest,
+    },
     /// The content or the registry's answer is malformed.
     #[error("{what}: invalid: {reason}")]
     Invalid {
@@ -374,8 +387,11 @@ impl RegistryClient {
 
     /// Resolve `tag_or_digest` in `reference`'s repository to the descriptor of its manifest.
     ///
-    /// Asks with HEAD; when the answer lacks a digest, media type or size, GETs the manifest and
-    /// describes the (verified, parsed) bytes instead.
+    /// A tag is resolved by GETting the manifest and hashing the bytes: the registry's
+    /// `Docker-Content-Digest` header is only compared with that digest, never trusted alone (a
+    /// registry could otherwise name a different, signed manifest than the one the tag serves).
+    /// A digest is asked with HEAD (the bytes are checked against it when fetched); when that
+    /// answer lacks a digest, media type or size, the manifest is fetched and described instead.
     pub async fn resolve(
         &self,
         reference: &Reference,
@@ -388,6 +404,12 @@ impl RegistryClient {
             reference.repository()
         );
         let pinned = pinned_digest(tag_or_digest, &what)?;
+        if pinned.is_none() {
+            return Ok(self
+                .fetch_manifest_by_ref(&st, reference, tag_or_digest, &what)
+                .await?
+                .descriptor);
+        }
         let url = &manifest_url(&st, reference, tag_or_digest)?;
         let (st, what_ref) = (&*st, what.as_str());
         let head = self
@@ -492,9 +514,8 @@ impl RegistryClient {
             })?),
             None => None,
         };
-        let expected = pinned.or(header_digest.clone());
-        let digest = match &expected {
-            Some(expected) => {
+        let digest = match (&pinned, &header_digest) {
+            (Some(expected), _) => {
                 let actual = expected.recompute(&bytes);
                 if actual != *expected {
                     return Err(RegistryError::DigestMismatch {
@@ -505,7 +526,18 @@ impl RegistryClient {
                 }
                 actual
             }
-            None => Digest::sha256_of(&bytes),
+            (None, Some(header)) => {
+                let body = header.recompute(&bytes);
+                if body != *header {
+                    return Err(RegistryError::HeaderDigestMismatch {
+                        what: what.to_owned(),
+                        header: header.clone(),
+                        body,
+                    });
+                }
+                body
+            }
+            (None, None) => Digest::sha256_of(&bytes),
         };
         // A registry that names a different digest than the one pinned is lying about something.
         if let Some(h) = header_digest
@@ -520,7 +552,7 @@ impl RegistryClient {
         }
         let manifest = Manifest::parse(&bytes).map_err(|e| RegistryError::Invalid {
             what: what.to_owned(),
-            reason: e.to_string(),
+            reason: format!("{e}; the registry answered {}", excerpt(&bytes)),
         })?;
         let media_type = manifest
             .media_type
@@ -760,11 +792,12 @@ impl RegistryClient {
                 }
                 Err(e) => return Err(e),
             };
-            let index = Manifest::parse(&bytes).map_err(|e| RegistryError::Invalid {
-                what: what.clone(),
-                reason: e.to_string(),
-            })?;
-            found.extend(index.manifests);
+            found.extend(parse_referrers_answer(&bytes).map_err(|reason| {
+                RegistryError::Invalid {
+                    what: what.clone(),
+                    reason,
+                }
+            })?);
             match next_link(&headers, &url) {
                 Some(Ok(next)) => {
                     if next.origin() != url.origin() {
@@ -800,23 +833,12 @@ impl RegistryClient {
             Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let is_index = fetched.manifest.config.is_none()
-            && fetched.manifest.layers.is_empty()
-            && fetched
-                .manifest
-                .media_type
-                .as_deref()
-                .is_none_or(|m| m == OCI_INDEX || m == super::manifest::DOCKER_MANIFEST_LIST);
-        if !is_index {
-            return Err(RegistryError::Invalid {
-                what,
-                reason: "the fallback tag names an image manifest, not an index".into(),
-            });
-        }
-        Ok(filter_artifact_type(
-            fetched.manifest.manifests,
-            artifact_type,
-        ))
+        // Stricter than the spec's "SHOULD assume there are no referrers" for an invalid
+        // fallback index: a verdict must fail closed, so an answer that is not an index of
+        // referrers is an error naming it, never an empty list.
+        let listed = parse_referrers_answer(&fetched.bytes)
+            .map_err(|reason| RegistryError::Invalid { what, reason })?;
+        Ok(filter_artifact_type(listed, artifact_type))
     }
 
     /// Run `attempt` up to the policy's attempt count, backing off between transient failures,
@@ -1287,6 +1309,63 @@ async fn read_capped(mut resp: Response, limit: u64, what: &str) -> Result<Bytes
             }
         }
     }
+}
+
+/// The start of a registry's answer, quoted and escaped, for error messages.
+fn excerpt(bytes: &[u8]) -> String {
+    const MAX_CHARS: usize = 200;
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(MAX_CHARS).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    format!("{out:?} ({} bytes)", bytes.len())
+}
+
+/// The descriptors of a referrers answer: a page of the referrers API or the tag-schema
+/// fallback index. Both must be an image index (`schemaVersion` 2, an index media type when
+/// one is declared, no `config` or `layers`) with a `manifests` list — the distribution spec:
+/// "the response MUST be a JSON body with an image index containing a list of descriptors",
+/// and "if a query results in no matching referrers, an empty manifest list MUST be returned".
+/// Anything else is an error quoting the answer, never "no referrers".
+fn parse_referrers_answer(bytes: &[u8]) -> Result<Vec<Descriptor>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        schema_version: Option<u32>,
+        media_type: Option<String>,
+        config: Option<serde::de::IgnoredAny>,
+        layers: Option<serde::de::IgnoredAny>,
+        manifests: Option<Vec<Descriptor>>,
+    }
+    let invalid = |why: String| {
+        format!(
+            "the registry's answer is not an image index of referrers ({why}): {}",
+            excerpt(bytes)
+        )
+    };
+    let answer: Answer =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+    if answer.schema_version != Some(2) {
+        return Err(invalid(format!(
+            "schemaVersion is {}, expected 2",
+            answer
+                .schema_version
+                .map_or_else(|| "missing".to_owned(), |v| v.to_string())
+        )));
+    }
+    if let Some(media_type) = &answer.media_type
+        && media_type != OCI_INDEX
+        && media_type != super::manifest::DOCKER_MANIFEST_LIST
+    {
+        return Err(invalid(format!("mediaType is `{media_type}`")));
+    }
+    if answer.config.is_some() || answer.layers.is_some() {
+        return Err(invalid("it is an image manifest".into()));
+    }
+    answer
+        .manifests
+        .ok_or_else(|| invalid("no `manifests` list".into()))
 }
 
 /// A transport error as a retryable failure, with its whole cause chain.

@@ -10,7 +10,6 @@
 //! out the way cosign's documented tag format has them; pushed to Debian's `docker-registry` on
 //! 127.0.0.1, and to the test registry of `support/fake.rs` for a hostile referrers API.
 
-#[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/cli.rs"]
 mod cli;
 #[allow(dead_code)] // shared test support; each binary uses part of it

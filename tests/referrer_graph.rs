@@ -4,7 +4,6 @@
 //! itself. Every case ends within the deadline with a failed verdict naming the rule or cap —
 //! through the library and through the `vouch` binary (`verify` and `discover`).
 
-#[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/cli.rs"]
 mod cli;
 #[allow(dead_code)] // shared test support; each binary uses part of it

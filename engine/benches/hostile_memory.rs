@@ -12,7 +12,6 @@
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "../../tests/support/guests.rs"]
 mod guests;
-#[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "../../tests/support/mod.rs"]
 mod support;
 

@@ -18,7 +18,6 @@ use vouch::config::Config;
 use vouch::executor::report::{
     REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, SubjectReport, VerifierReport, WALK_LIMIT_EXCEEDED,
 };
-use vouch::executor::sources::Sources;
 use vouch::executor::{self, Executor, Settings};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
@@ -57,16 +56,6 @@ async fn executor(config: &Config) -> Executor {
     .unwrap();
     let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
     Executor::new(runtime, verifiers, Settings::from(&config.executor))
-}
-
-fn sources(config: &Config) -> Sources {
-    Sources::new(
-        config.stores.registries.client().unwrap(),
-        config.stores.cache.clone(),
-        None,
-        config.stores.layouts.limits(),
-    )
-    .unwrap()
 }
 
 /// An image tagged `v1` in the test registry.
@@ -125,7 +114,7 @@ fn reasons(report: &SubjectReport) -> Vec<String> {
 async fn verify(reg: &TestRegistry, executor_fields: &str) -> (SubjectReport, Duration) {
     let config = config(reg, executor_fields);
     let exec = executor(&config).await;
-    let sources = sources(&config);
+    let sources = executor::build::sources(&config, None).unwrap();
     let started = Instant::now();
     let report = exec
         .verify(
@@ -170,15 +159,7 @@ async fn fan_out_of_the_same_30_referrers_everywhere_is_refused_quickly() {
 async fn ten_thousand_referrers_hit_the_per_node_cap() {
     let reg = TestRegistry::start().await;
     image(&reg);
-    let mut listed: Vec<Descriptor> = (0..10_000u32)
-        .map(|n| {
-            let mut d = Descriptor::for_content(OCI_MANIFEST, &n.to_le_bytes());
-            d.artifact_type = Some(SIG.into());
-            d
-        })
-        .collect();
-    // The test registry pages by digest order (`last=`), as the distribution spec suggests.
-    listed.sort_by_key(|d| d.digest.to_string());
+    let listed = support::fake::phantom_referrers(10_000, SIG);
     reg.behave(|b| {
         b.hostile_referrers = Some(listed);
         b.page_size = 500;

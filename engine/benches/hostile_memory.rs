@@ -130,14 +130,7 @@ async fn run() {
     fan_out.behave(|b| b.hostile_referrers = Some(sigs));
     let wide = TestRegistry::start().await;
     image(&wide, 0);
-    let mut listed: Vec<Descriptor> = (0..10_000u32)
-        .map(|n| {
-            let mut d = Descriptor::for_content(OCI_MANIFEST, &n.to_le_bytes());
-            d.artifact_type = Some(SIG.into());
-            d
-        })
-        .collect();
-    listed.sort_by_key(|d| d.digest.to_string());
+    let listed = support::fake::phantom_referrers(10_000, SIG);
     wide.behave(|b| {
         b.hostile_referrers = Some(listed);
         b.page_size = 500;

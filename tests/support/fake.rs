@@ -216,6 +216,21 @@ impl TestRegistry {
     }
 }
 
+/// `n` descriptors of manifests that exist nowhere, of `artifact_type`, in digest order (the
+/// order the test registry pages in, `last=`): a registry listing more referrers than it has.
+pub fn phantom_referrers(n: u32, artifact_type: &str) -> Vec<Descriptor> {
+    let mut listed: Vec<Descriptor> = (0..n)
+        .map(|i| {
+            let mut d =
+                Descriptor::for_content(vouch::oci::manifest::OCI_MANIFEST, &i.to_le_bytes());
+            d.artifact_type = Some(artifact_type.to_owned());
+            d
+        })
+        .collect();
+    listed.sort_by_key(|d| d.digest.to_string());
+    listed
+}
+
 fn respond(status: StatusCode, headers: &[(&str, String)], body: Body) -> Response<Body> {
     let mut b = Response::builder().status(status);
     for (k, v) in headers {

@@ -45,26 +45,7 @@ const TENANT_NS: &str = "team-b";
 /// The namespace of the tenant whose policy is a Ratify Rego policy.
 const RATIFY_POLICY_NS: &str = "team-c";
 /// A policy in Ratify's documented style (`docs/reference/crds/policies.md`), Rego v0.
-const RATIFY_POLICY: &str = r#"package ratify.policy
-
-default valid := false
-
-valid {
-  not failed_verify(input)
-}
-
-failed_verify(reports) {
-  [path, value] := walk(reports)
-  value == false
-  path[count(path) - 1] == "isSuccess"
-}
-
-failed_verify(reports) {
-  [path, value] := walk(reports)
-  path[count(path) - 1] == "verifierReports"
-  count(value) == 0
-}
-"#;
+const RATIFY_POLICY: &str = include_str!("../examples/ratify-policy.rego");
 /// The issuer of the demo's notation signing certificate, as Ratify's `extensions.Issuer`.
 const DEMO_ISSUER: &str = "CN=Vouch Test Root,O=Vouch Test,ST=WA,C=US";
 

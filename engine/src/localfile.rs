@@ -82,25 +82,34 @@ impl LocalFileError {
     }
 }
 
+/// What a file type is, for error messages (`None` for a regular file): one body for std's and
+/// cap-std's `FileType`, whose Unix extension traits are distinct.
+macro_rules! kind_of {
+    ($ft:expr) => {{
+        let ft = $ft;
+        if ft.is_file() {
+            None
+        } else if ft.is_dir() {
+            Some("a directory")
+        } else if ft.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if ft.is_socket() {
+            Some("a socket")
+        } else if ft.is_char_device() {
+            Some("a character device")
+        } else if ft.is_block_device() {
+            Some("a block device")
+        } else if ft.is_symlink() {
+            Some("a symbolic link")
+        } else {
+            Some("a special file")
+        }
+    }};
+}
+
 /// What a file type is, for error messages; `None` for a regular file.
 pub fn non_regular_kind(ft: &FileType) -> Option<&'static str> {
-    if ft.is_file() {
-        None
-    } else if ft.is_dir() {
-        Some("a directory")
-    } else if ft.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if ft.is_socket() {
-        Some("a socket")
-    } else if ft.is_char_device() {
-        Some("a character device")
-    } else if ft.is_block_device() {
-        Some("a block device")
-    } else if ft.is_symlink() {
-        Some("a symbolic link")
-    } else {
-        Some("a special file")
-    }
+    kind_of!(ft)
 }
 
 /// Clear `O_NONBLOCK` on a descriptor opened with [`OPEN_FLAGS`] once it is known to be a
@@ -185,23 +194,7 @@ pub enum OpenInDirError {
 /// regular file.
 fn non_regular_cap_kind(ft: &cap_std::fs::FileType) -> Option<&'static str> {
     use cap_std::fs::FileTypeExt as _;
-    if ft.is_file() {
-        None
-    } else if ft.is_dir() {
-        Some("a directory")
-    } else if ft.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if ft.is_socket() {
-        Some("a socket")
-    } else if ft.is_char_device() {
-        Some("a character device")
-    } else if ft.is_block_device() {
-        Some("a block device")
-    } else if ft.is_symlink() {
-        Some("a symbolic link")
-    } else {
-        Some("a special file")
-    }
+    kind_of!(ft)
 }
 
 /// Open `rel` inside `dir` (cap-std: never escaping it) for reading if it is a regular file,

@@ -502,27 +502,7 @@ allow if {
     /// A policy in Ratify's documented style (`docs/reference/crds/policies.md`: "all reports MUST
     /// pass the verification", "each artifact MUST have at least one report"), Rego v0 syntax,
     /// runs unchanged on Ratify's input shape.
-    const RATIFY_POLICY: &str = r#"
-package ratify.policy
-
-default valid := false
-
-valid {
-  not failed_verify(input)
-}
-
-failed_verify(reports) {
-  [path, value] := walk(reports)
-  value == false
-  path[count(path) - 1] == "isSuccess"
-}
-
-failed_verify(reports) {
-  [path, value] := walk(reports)
-  path[count(path) - 1] == "verifierReports"
-  count(value) == 0
-}
-"#;
+    const RATIFY_POLICY: &str = include_str!("../../../examples/ratify-policy.rego");
 
     #[test]
     fn walk_assignments_are_rewritten_to_the_output_form() {

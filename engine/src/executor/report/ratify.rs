@@ -447,10 +447,8 @@ fn inner_result(r: &VerifierReport) -> Value {
     Value::Object(o)
 }
 
-/// Reports grouped per artifact as Ratify's Rego-policy `NestedVerifierReport`s: consecutive
-/// reports on the same referrer form one entry; its `nestedReports` are the referrer's own
-/// (the first non-empty `nestedResults` of its reports, which are the same for each verifier).
-pub fn nested_reports(reports: &[VerifierReport]) -> Vec<Value> {
+/// Consecutive reports on the same referrer (same subject and digest), one group each.
+fn by_referrer(reports: &[VerifierReport]) -> Vec<Vec<&VerifierReport>> {
     let mut groups: Vec<Vec<&VerifierReport>> = Vec::new();
     for r in reports {
         match groups.last_mut() {
@@ -461,6 +459,13 @@ pub fn nested_reports(reports: &[VerifierReport]) -> Vec<Value> {
         }
     }
     groups
+}
+
+/// Reports grouped per artifact as Ratify's Rego-policy `NestedVerifierReport`s: consecutive
+/// reports on the same referrer form one entry; its `nestedReports` are the referrer's own
+/// (the first non-empty `nestedResults` of its reports, which are the same for each verifier).
+pub fn nested_reports(reports: &[VerifierReport]) -> Vec<Value> {
+    by_referrer(reports)
         .into_iter()
         .map(|g| {
             let first = g[0];
@@ -498,16 +503,7 @@ pub fn rego_response(report: &SubjectReport, meta: &RequestMeta) -> Value {
 
 /// One artifact report of the v2 shape.
 fn v2_artifact_reports(reports: &[VerifierReport]) -> Vec<Value> {
-    let mut groups: Vec<Vec<&VerifierReport>> = Vec::new();
-    for r in reports {
-        match groups.last_mut() {
-            Some(g) if g[0].reference_digest == r.reference_digest && g[0].subject == r.subject => {
-                g.push(r)
-            }
-            _ => groups.push(vec![r]),
-        }
-    }
-    groups
+    by_referrer(reports)
         .into_iter()
         .map(|g| {
             let first = g[0];

@@ -3,10 +3,13 @@
 //! are macros ([`report_helpers!`], [`store_error_helper!`]) expanded in the guest.
 
 pub mod config;
+pub mod crypto;
+pub mod der;
 pub mod manifest;
 pub mod media_type;
 pub mod report;
 pub mod time;
+pub mod tsp;
 
 /// Re-exports for the macros' expansions; not a public API.
 #[doc(hidden)]

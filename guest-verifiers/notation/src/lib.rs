@@ -4,7 +4,7 @@
 //!
 //! This file is only the wit-bindgen glue; the logic lives in [`policy`] (trust policy and trust
 //! stores), [`envelope`] (JWS parsing and the shared header rules), [`cose`] (COSE_Sign1, on
-//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]), [`revocation`] (OCSP and CRL
+//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]; both shared from `verifier_common`), [`revocation`] (OCSP and CRL
 //! endpoints of certificates), [`verify`] (the verification flow)
 //! and [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
 //!
@@ -18,12 +18,12 @@
 
 pub mod cbor;
 pub mod cose;
-pub mod der;
+pub use verifier_common::der;
 pub mod envelope;
 pub mod policy;
 pub mod revocation;
 pub mod time;
-pub mod tsp;
+pub use verifier_common::tsp;
 pub mod verify;
 pub mod x509;
 

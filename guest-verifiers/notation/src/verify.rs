@@ -73,20 +73,8 @@ pub struct Desc {
     pub size: u64,
 }
 
-/// What the host says about a certificate.
-#[derive(Debug, Clone)]
-pub struct CertInfo {
-    /// Subject DN (RFC 4514).
-    pub subject: String,
-    /// Issuer DN.
-    pub issuer: String,
-    /// Serial, lower-case hex.
-    pub serial: String,
-    /// Validity start, Unix seconds.
-    pub not_before: i64,
-    /// Validity end, Unix seconds.
-    pub not_after: i64,
-}
+use verifier_common::crypto::Crypto;
+pub use verifier_common::crypto::{CertInfo, HashAlg, SigAlg, SigEncoding};
 
 /// Log levels the flow uses.
 #[derive(Debug, Clone, Copy)]
@@ -97,47 +85,6 @@ pub enum LogLevel {
     Info,
     /// Warning.
     Warn,
-}
-
-/// Signature algorithms the flow asks the host to verify (envelopes and timestamp tokens).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigAlg {
-    /// ECDSA P-256 with SHA-256.
-    EcdsaP256Sha256,
-    /// ECDSA P-384 with SHA-384.
-    EcdsaP384Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RsaPkcs1Sha256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RsaPkcs1Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RsaPkcs1Sha512,
-    /// RSASSA-PSS with SHA-256.
-    RsaPssSha256,
-    /// RSASSA-PSS with SHA-384.
-    RsaPssSha384,
-    /// RSASSA-PSS with SHA-512.
-    RsaPssSha512,
-}
-
-/// How an ECDSA signature is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigEncoding {
-    /// ASN.1 DER `SEQUENCE { r, s }` (CMS, X.509).
-    Der,
-    /// Fixed-width `r || s` (JWS, COSE).
-    Fixed,
-}
-
-/// Digest algorithms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashAlg {
-    /// SHA-256.
-    Sha256,
-    /// SHA-384.
-    Sha384,
-    /// SHA-512.
-    Sha512,
 }
 
 /// The imports the flow needs.
@@ -170,6 +117,36 @@ pub trait Host {
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
     /// Log a line.
     fn log(&self, level: LogLevel, msg: &str);
+}
+
+/// A [`Host`]'s cryptography as the shared [`Crypto`] the timestamp verifier takes.
+struct HostCrypto<'a, H>(&'a H);
+
+impl<H: Host> Crypto for HostCrypto<'_, H> {
+    fn verify_signature(
+        &self,
+        alg: SigAlg,
+        encoding: SigEncoding,
+        cert: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String> {
+        self.0.verify_signature(alg, encoding, cert, msg, sig)
+    }
+
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
+        self.0.digest(alg, data)
+    }
+
+    fn verify_chain(
+        &self,
+        chain: &[Vec<u8>],
+        roots: &[Vec<u8>],
+        at: i64,
+        eku: Option<&str>,
+    ) -> Result<Vec<CertInfo>, String> {
+        self.0.verify_chain(chain, roots, at, eku)
+    }
 }
 
 /// One verifier report, in the guest's own terms.
@@ -753,14 +730,18 @@ fn check_authentic_timestamp<H: Host>(
             ),
         )
     })?;
-    let ts = tsp::verify_token(host, token, &env.signature, &config.certs(policy, "tsa")).map_err(
-        |e| {
-            (
-                "TIMESTAMP_INVALID",
-                format!("the timestamp countersignature is not valid: {e}"),
-            )
-        },
-    )?;
+    let ts = tsp::verify_token(
+        &HostCrypto(host),
+        token,
+        &env.signature,
+        &config.certs(policy, "tsa"),
+    )
+    .map_err(|e| {
+        (
+            "TIMESTAMP_INVALID",
+            format!("the timestamp countersignature is not valid: {e}"),
+        )
+    })?;
     for c in &chain {
         if ts.earliest() < c.not_before || ts.latest() > c.not_after {
             return Err((

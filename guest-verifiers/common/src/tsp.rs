@@ -12,8 +12,8 @@
 //! `timeStamping` extended key usage (on the host). All parsing is here; all cryptography is the
 //! host's, except the SHA-1 of a v1 ESS certificate hash.
 
+use crate::crypto::{Crypto, HashAlg, SigAlg, SigEncoding};
 use crate::der::{self, Reader, Tlv};
-use crate::verify::{HashAlg, Host, SigAlg, SigEncoding};
 
 /// `id-signedData`.
 const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
@@ -292,7 +292,11 @@ fn ess_cert_id(value: &[u8], v2: bool) -> Result<EssCertId<'_>, String> {
 }
 
 /// Whether `cert` is the certificate `ess` hashes.
-fn ess_names<H: Host>(host: &H, ess: &EssCertId<'_>, cert: &[u8]) -> Result<bool, String> {
+fn ess_names<H: Crypto + ?Sized>(
+    host: &H,
+    ess: &EssCertId<'_>,
+    cert: &[u8],
+) -> Result<bool, String> {
     use sha1::Digest as _;
     let digest = if ess.hash_alg == SHA1 {
         sha1::Sha1::digest(cert).to_vec()
@@ -434,7 +438,7 @@ fn signature_alg(token: &Token<'_>) -> Result<SigAlg, String> {
 
 /// Verifies `token` as a timestamp over `signature` (the envelope's signature bytes), its TSA
 /// chaining to `tsa_roots`.
-pub fn verify_token<H: Host>(
+pub fn verify_token<H: Crypto + ?Sized>(
     host: &H,
     token: &[u8],
     signature: &[u8],
@@ -523,7 +527,7 @@ pub fn check_structure(token: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{CertInfo, LogLevel};
+    use crate::crypto::CertInfo;
 
     fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
         let mut out = vec![tag];
@@ -570,13 +574,7 @@ mod tests {
     /// Signatures are valid when they are `fake_digest` of the message with the cert's last byte.
     struct FakeHost;
 
-    impl Host for FakeHost {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
+    impl Crypto for FakeHost {
         fn verify_signature(
             &self,
             alg: SigAlg,
@@ -615,10 +613,6 @@ mod tests {
                 not_after: at,
             }])
         }
-        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
-            Err("unused".into())
-        }
-        fn log(&self, _: LogLevel, _: &str) {}
     }
 
     const SHA256: &str = "2.16.840.1.101.3.4.2.1";

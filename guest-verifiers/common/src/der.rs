@@ -1,6 +1,7 @@
-//! A small DER reader for RFC 3161 timestamp tokens (CMS SignedData) and the certificate fields
-//! they reference. It reads definite-length TLVs with single-byte tags (all CMS and X.509 use)
-//! and hands out borrowed slices; interpretation is left to the caller.
+//! A small DER reader for X.509 certificates, CMS `SignedData` (RFC 3161 timestamp tokens) and
+//! the like. It reads definite-length TLVs with single-byte tags (all CMS and X.509 use) and hands
+//! out borrowed slices; interpretation is left to the caller. Malformed input is an error, never
+//! a panic.
 
 /// Universal tag: BOOLEAN.
 pub const BOOLEAN: u8 = 0x01;
@@ -10,6 +11,10 @@ pub const INTEGER: u8 = 0x02;
 pub const OCTET_STRING: u8 = 0x04;
 /// Universal tag: OBJECT IDENTIFIER.
 pub const OID: u8 = 0x06;
+/// Universal tag: BIT STRING.
+pub const BIT_STRING: u8 = 0x03;
+/// Universal tag: UTF8String.
+pub const UTF8_STRING: u8 = 0x0c;
 /// Universal tag: GeneralizedTime.
 pub const GENERALIZED_TIME: u8 = 0x18;
 /// Universal constructed tag: SEQUENCE.

@@ -1,0 +1,84 @@
+//! The host cryptography a guest's pure code asks for, in guest terms: algorithms, what the host
+//! says about a certificate, and the [`Crypto`] trait a guest implements over its WIT imports
+//! (and tests implement with fakes).
+
+/// Signature algorithms a guest asks the host to verify (envelopes and timestamp tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigAlg {
+    /// ECDSA P-256 with SHA-256.
+    EcdsaP256Sha256,
+    /// ECDSA P-384 with SHA-384.
+    EcdsaP384Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RsaPkcs1Sha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RsaPkcs1Sha384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS with SHA-256.
+    RsaPssSha256,
+    /// RSASSA-PSS with SHA-384.
+    RsaPssSha384,
+    /// RSASSA-PSS with SHA-512.
+    RsaPssSha512,
+}
+
+/// How an ECDSA signature is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigEncoding {
+    /// ASN.1 DER `SEQUENCE { r, s }` (CMS, X.509).
+    Der,
+    /// Fixed-width `r || s` (JWS, COSE).
+    Fixed,
+}
+
+/// Digest algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+/// What the host says about a certificate.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// Subject DN (RFC 4514).
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Validity start, Unix seconds.
+    pub not_before: i64,
+    /// Validity end, Unix seconds.
+    pub not_after: i64,
+}
+
+/// The host cryptography shared code needs (all of it runs natively on the host).
+pub trait Crypto {
+    /// Verify `sig` over `msg` with the key of the DER certificate (or SPKI) `cert`.
+    fn verify_signature(
+        &self,
+        alg: SigAlg,
+        encoding: SigEncoding,
+        cert: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String>;
+    /// Digest `data`.
+    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8>;
+    /// Validate `chain` (leaf first, DER) to one of `roots` at `at`, requiring `eku` when given
+    /// (the leaf must list it, intermediates with an EKU extension must allow it); returns the
+    /// path, leaf first.
+    fn verify_chain(
+        &self,
+        chain: &[Vec<u8>],
+        roots: &[Vec<u8>],
+        at: i64,
+        eku: Option<&str>,
+    ) -> Result<Vec<CertInfo>, String>;
+}

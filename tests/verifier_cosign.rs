@@ -25,11 +25,13 @@ use vouch::runtime::{
 use vouch::store::layout::LayoutStore;
 use xtask::fixtures::cosign::{
     ARTIFACT_TYPE, BUNDLE_ANNOTATION, BUNDLE_V03, BundleSigner, Fulcio, IN_TOTO, IssuerExtension,
-    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, SIGNATURE_ANNOTATION, San, SctMode,
-    SignatureManifest, SubjectRef, bundle_manifest, ctlog_entry, dsse_bundle, generate_ed25519_key,
-    generate_key, in_toto_statement, message_signature_bundle, signature_manifest,
-    simple_signing_payload, simple_signing_payload_with, trusted_root,
+    Key, Layer, Leaf, LogEntry, PAYLOAD_TYPE, Rekor, RekorV2, SIGNATURE_ANNOTATION, San, SctMode,
+    SignatureManifest, SubjectRef, add_timestamps, bundle_manifest, bundle_signature, ctlog_entry,
+    dsse_bundle, dsse_bundle_v2, generate_ed25519_key, generate_key, in_toto_statement,
+    message_signature_bundle, message_signature_bundle_v2, signature_manifest,
+    simple_signing_payload, simple_signing_payload_with, timestamp_authority_entry, trusted_root,
 };
+use xtask::fixtures::notation::{TestTsa, test_tsa, timestamp_token};
 
 use layout::LayoutBuilder;
 
@@ -1002,13 +1004,31 @@ async fn certificate_trust_and_identity_are_enforced() {
     .to_string();
     failed(&run(&c, &cfg).await, "IDENTITY_MISMATCH", EMAIL);
 
-    // Integrated after the certificate expired (leaves live ten minutes).
+    // Integrated after the certificate expired (leaves live ten minutes): a leaf issued an hour
+    // ago, logged half an hour ago (an integrated time in the future is refused by itself).
+    let old = s
+        .fulcio
+        .issue(
+            &San::Email(EMAIL.into()),
+            ISSUER,
+            IssuerExtension::Both,
+            now() - 3600,
+        )
+        .unwrap();
     let late = LogEntry {
-        integrated_time: s.at + 3600,
+        integrated_time: now() - 1800,
         ..s.log(None)
     };
-    let c = s.message(&s.cert(), &late, |_| {});
+    let c = s.message(&BundleSigner::Certificate(&old), &late, |_| {});
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "integrated time");
+
+    // Rekor v1: an integrated time in the future is refused.
+    let future = LogEntry {
+        integrated_time: now() + 3600,
+        ..s.log(None)
+    };
+    let c = s.message(&s.cert(), &future, |_| {});
+    failed(&run(&c, &s.config()).await, "TLOG_INVALID", "in the future");
 
     // The CA's validity in the trusted root ended before the entry was integrated.
     let c = s.message(&s.cert(), &s.log(None), |_| {});
@@ -1103,8 +1123,8 @@ async fn transparency_log_entries_are_enforced() {
     ok(&run(&c, &s.config_with(root)).await);
 
     // Rekor v2 entries (kindVersion 0.0.2) carry no integratedTime and no signed entry timestamp;
-    // their signing time must come from an RFC 3161 timestamp, which is not verified yet: they
-    // fail closed with a reason naming that, not as a malformed envelope.
+    // their signing time must come from an RFC 3161 timestamp: without one they fail closed
+    // with a reason naming that, not as a malformed envelope.
     let c = s.message(&s.cert(), &s.log(Some(5)), |b| {
         let e = b.pointer_mut(entry).unwrap().as_object_mut().unwrap();
         e.remove("integratedTime");
@@ -1499,4 +1519,352 @@ async fn bad_trusted_roots_are_rejected_by_check_config() {
     )
     .await
     .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rekor v2 entries and RFC 3161 signed timestamps
+
+/// A [`Sigstore`] with Rekor v2 logs (Ed25519 and ECDSA) and a timestamp authority.
+struct SigstoreV2 {
+    s: Sigstore,
+    ed: RekorV2,
+    ec: RekorV2,
+    tsa: TestTsa,
+}
+
+impl SigstoreV2 {
+    fn new() -> SigstoreV2 {
+        SigstoreV2 {
+            s: Sigstore::new(),
+            ed: RekorV2::ed25519("log2025-1.rekor.test").unwrap(),
+            ec: RekorV2::ecdsa("rekor-ecdsa.test").unwrap(),
+            tsa: test_tsa("sigstore tsa").unwrap(),
+        }
+    }
+
+    /// The test root plus both v2 logs and the TSA (valid from 2020).
+    fn root(&self) -> Value {
+        let mut root = self.s.root();
+        let tlogs = root["tlogs"].as_array_mut().unwrap();
+        tlogs.push(self.ed.trusted_root_entry("2020-01-01T00:00:00Z"));
+        tlogs.push(self.ec.trusted_root_entry("2020-01-01T00:00:00Z"));
+        root["timestampAuthorities"] = json!([timestamp_authority_entry(
+            &self.tsa.cert_der,
+            &self.tsa.root_der,
+            "2020-01-01T00:00:00Z",
+            None
+        )]);
+        root
+    }
+
+    fn config(&self) -> String {
+        self.s.config_with(self.root())
+    }
+
+    /// A timestamp by `tsa` at `at` over the bundle's signature.
+    fn stamp(tsa: &TestTsa, bundle: &Value, at: i64) -> Vec<u8> {
+        timestamp_token(tsa, &bundle_signature(bundle), at, None).unwrap()
+    }
+
+    /// A message-signature bundle logged to `log` (v2), timestamped by the TSA at the
+    /// Sigstore's signing time, then edited.
+    fn message(&self, signer: &BundleSigner, log: &RekorV2, edit: impl FnOnce(&mut Value)) -> Case {
+        bundle_case(|_, subject| {
+            let mut b = message_signature_bundle_v2(subject, signer, log, 2, 7).unwrap();
+            let t = Self::stamp(&self.tsa, &b, self.s.at);
+            add_timestamps(&mut b, &[t]);
+            edit(&mut b);
+            (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+        })
+    }
+
+    /// A DSSE bundle logged to `log` (v2), timestamped, then edited.
+    fn dsse(&self, signer: &BundleSigner, log: &RekorV2, edit: impl FnOnce(&mut Value)) -> Case {
+        bundle_case(|s, _| {
+            let hex = s.digest.strip_prefix("sha256:").unwrap();
+            let stmt = in_toto_statement(DOCKER_REF, hex, SLSA);
+            let mut b = dsse_bundle_v2(&stmt, signer, log, 0, 1).unwrap();
+            let t = Self::stamp(&self.tsa, &b, self.s.at);
+            add_timestamps(&mut b, &[t]);
+            edit(&mut b);
+            (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+        })
+    }
+}
+
+/// protobuf-specs `TransparencyLogEntry`: "integrated_time … MUST be populated for Rekor v1
+/// entries" only, and `inclusion_promise` is v1's; a Rekor v2 entry is proven by its
+/// `inclusion_proof` ("the inclusion proof … with a checkpoint") and its body is the JSON of
+/// `rekor.v2.Entry` (`spec.hashedRekordV002` / `spec.dsseV002`). sigstore-go takes its signing
+/// time from RFC 3161 timestamps (`WithSignedTimestamps`/`WithObserverTimestamps(1)`), checks the
+/// leaf certificate at each verified time, and verifies the checkpoint with rekor-tiles' note
+/// verifier: Ed25519 key ID = `SHA-256(origin || "\n" || 0x01 || key)`, ECDSA key ID = the
+/// SHA-256 of the SPKI.
+#[tokio::test]
+async fn rekor_v2_bundles_with_signed_timestamps_pass() {
+    let v = SigstoreV2::new();
+    for log in [&v.ed, &v.ec] {
+        let r = run(&v.message(&v.s.cert(), log, |_| {}), &v.config()).await;
+        ok(&r);
+        assert_eq!(ext(&r, "rekorKindVersion"), "0.0.2");
+        assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
+        assert_eq!(ext(&r, "signingTimeSource"), "timestamp-authority");
+        assert_eq!(ext(&r, "signingTime"), v.s.at.to_string());
+        assert_eq!(ext(&r, "timestampAuthority"), "https://tsa.test");
+        assert_eq!(ext(&r, "verificationMode"), "keyless");
+        let r = run(&v.dsse(&v.s.cert(), log, |_| {}), &v.config()).await;
+        ok(&r);
+        assert_eq!(ext(&r, "rekorKind"), "dsse");
+    }
+    let r = run(&v.message(&v.s.key_signer(), &v.ed, |_| {}), &v.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "verificationMode"), "key");
+    // A v1 bundle with a timestamp too: both times are verified; the earliest is reported.
+    let c = bundle_case(|_, subject| {
+        let mut b = message_signature_bundle(subject, &v.s.cert(), &v.s.log(None)).unwrap();
+        let t = SigstoreV2::stamp(&v.tsa, &b, v.s.at + 60);
+        add_timestamps(&mut b, &[t]);
+        (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
+    });
+    let r = run(&c, &v.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "signingTimeSource"), "rekor");
+    assert_eq!(ext(&r, "timestamp"), (v.s.at + 60).to_string());
+}
+
+/// C2SP signed-note / tlog-checkpoint: the note is "origin\nsize\nbase64(root)\n", a signature
+/// line is "— <name> base64(key hint || signature)" and only a signature by a trusted key counts;
+/// RFC 9162 §2.1.3.2: the inclusion proof must lead to the checkpoint's root hash; sigstore-go
+/// `VerifyArtifactTransparencyLog`: "entry must contain an inclusion proof and/or promise", and
+/// the entry's signature and key must be the bundle's ("transparency log signature does not
+/// match", "transparency log certificate does not match").
+#[tokio::test]
+async fn rekor_v2_entries_are_enforced() {
+    let v = SigstoreV2::new();
+    let entry = "/verificationMaterial/tlogEntries/0";
+    let cfg = v.config();
+
+    // The checkpoint is signed by another key under the same origin.
+    let impostor = RekorV2::ed25519(&v.ed.origin).unwrap();
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let root = b64d(
+            b.pointer(&format!("{entry}/inclusionProof/rootHash"))
+                .unwrap(),
+        );
+        *b.pointer_mut(&format!("{entry}/inclusionProof/checkpoint/envelope"))
+            .unwrap() = json!(impostor.checkpoint(7, &root).unwrap());
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "no signature by the log's key",
+    );
+
+    // An ECDSA log's checkpoint signed by another ECDSA key.
+    let impostor = RekorV2::ecdsa(&v.ec.origin).unwrap();
+    let c = v.message(&v.s.cert(), &v.ec, |b| {
+        let root = b64d(
+            b.pointer(&format!("{entry}/inclusionProof/rootHash"))
+                .unwrap(),
+        );
+        *b.pointer_mut(&format!("{entry}/inclusionProof/checkpoint/envelope"))
+            .unwrap() = json!(impostor.checkpoint(7, &root).unwrap());
+    });
+    failed(&run(&c, &cfg).await, "TLOG_INVALID", "checkpoint");
+
+    // The right key, but the checkpoint names another origin than the one the log ID binds.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let root = b64d(
+            b.pointer(&format!("{entry}/inclusionProof/rootHash"))
+                .unwrap(),
+        );
+        *b.pointer_mut(&format!("{entry}/inclusionProof/checkpoint/envelope"))
+            .unwrap() = json!(v.ed.checkpoint_as("other.rekor.test", 7, &root).unwrap());
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "does not hash to the log's ID",
+    );
+
+    // A root hash that the proof does not lead to.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        flip(
+            b.pointer_mut(&format!("{entry}/inclusionProof/rootHash"))
+                .unwrap(),
+        )
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "does not lead to its root hash",
+    );
+
+    // A wrong sibling hash.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        flip(
+            b.pointer_mut(&format!("{entry}/inclusionProof/hashes/0"))
+                .unwrap(),
+        )
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "does not lead to its root hash",
+    );
+
+    // No inclusion proof.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        b.pointer_mut(entry)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .remove("inclusionProof");
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "has no inclusionProof",
+    );
+
+    // A genuine v2 entry, but of another signature.
+    let foreign = message_signature_bundle_v2(b"other", &v.s.cert(), &v.ed, 2, 7).unwrap();
+    let foreign_entry = foreign.pointer(entry).unwrap().clone();
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        *b.pointer_mut(entry).unwrap() = foreign_entry;
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "digest is not the signed digest",
+    );
+
+    // The entry names another signer (the key instead of the certificate).
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let body: Value = serde_json::from_slice(&b64d(
+            b.pointer(&format!("{entry}/canonicalizedBody")).unwrap(),
+        ))
+        .unwrap();
+        let mut body = body;
+        body["spec"]["hashedRekordV002"]["signature"]["verifier"] =
+            json!({"publicKey": {"rawBytes": b64e(&v.s.key.public_key_der())}});
+        *b.pointer_mut(&format!("{entry}/canonicalizedBody"))
+            .unwrap() = json!(b64e(&serde_json::to_vec(&body).unwrap()));
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "verifier is not this signature's signer",
+    );
+
+    // No timestamp: a v2 entry proves no signing time.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        b["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timestampVerificationData");
+    });
+    failed(
+        &run(&c, &cfg).await,
+        "TLOG_INVALID",
+        "no RFC 3161 signed timestamp",
+    );
+
+    // A v2 log the trusted root does not list.
+    let unknown = RekorV2::ed25519("unknown.rekor.test").unwrap();
+    let c = v.message(&v.s.cert(), &unknown, |_| {});
+    failed(&run(&c, &cfg).await, "TLOG_INVALID", "unknown Rekor log");
+}
+
+/// sigstore-go `verifySignedTimestamp`: a timestamp must verify with a timestamp authority of the
+/// trusted root (`VerifyTimestampResponse` with its root, intermediates and leaf), its time must
+/// lie inside the authority's `validFor`, and the leaf certificate must be valid at it
+/// ("Check tlog entry time against bundle certificates"); "disallow duplicate timestamps, as a
+/// malicious actor could use duplicates to bypass the threshold"; RFC 3161 §2.4.2: the
+/// `messageImprint` is the hash of the timestamped data (here the bundle's signature bytes).
+#[tokio::test]
+async fn signed_timestamps_are_verified() {
+    let v = SigstoreV2::new();
+    let stamps = "/verificationMaterial/timestampVerificationData/rfc3161Timestamps";
+
+    // The trusted root lists no timestamp authority.
+    let c = v.message(&v.s.cert(), &v.ed, |_| {});
+    let mut root = v.root();
+    root["timestampAuthorities"] = json!([]);
+    failed(
+        &run(&c, &v.s.config_with(root)).await,
+        "UNTRUSTED",
+        "no timestampAuthorities",
+    );
+
+    // Signed by a TSA the trusted root does not list.
+    let rogue = test_tsa("rogue tsa").unwrap();
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let t = SigstoreV2::stamp(&rogue, b, v.s.at);
+        add_timestamps(b, &[t]);
+    });
+    failed(
+        &run(&c, &v.config()).await,
+        "TIMESTAMP_INVALID",
+        "does not verify with a timestamp authority",
+    );
+
+    // genTime outside the authority's validFor.
+    let c = v.message(&v.s.cert(), &v.ed, |_| {});
+    let mut root = v.root();
+    root["timestampAuthorities"][0]["validFor"]["end"] = json!(rfc3339_utc(v.s.at - 1));
+    failed(
+        &run(&c, &v.s.config_with(root)).await,
+        "TIMESTAMP_INVALID",
+        "outside the authority's validity",
+    );
+
+    // genTime outside the leaf certificate's validity (it is valid for 600 s from not-before).
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let t = SigstoreV2::stamp(&v.tsa, b, v.s.at + 3600);
+        add_timestamps(b, &[t]);
+    });
+    failed(&run(&c, &v.config()).await, "UNTRUSTED", "does not chain");
+
+    // A timestamp over other bytes.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let t = timestamp_token(&v.tsa, b"another signature", v.s.at, None).unwrap();
+        add_timestamps(b, &[t]);
+    });
+    failed(
+        &run(&c, &v.config()).await,
+        "TIMESTAMP_INVALID",
+        "message imprint",
+    );
+
+    // The same timestamp twice.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let first = b.pointer(&format!("{stamps}/0")).unwrap().clone();
+        b.pointer_mut(stamps)
+            .unwrap()
+            .as_array_mut()
+            .unwrap()
+            .push(first);
+    });
+    failed(
+        &run(&c, &v.config()).await,
+        "TIMESTAMP_INVALID",
+        "duplicate",
+    );
+
+    // A second timestamp that does not verify fails the bundle, even beside a good one.
+    let c = v.message(&v.s.cert(), &v.ed, |b| {
+        let mut bad = b.pointer(&format!("{stamps}/0")).unwrap().clone();
+        flip(&mut bad["signedTimestamp"]);
+        b.pointer_mut(stamps)
+            .unwrap()
+            .as_array_mut()
+            .unwrap()
+            .push(bad);
+    });
+    failed(
+        &run(&c, &v.config()).await,
+        "TIMESTAMP_INVALID",
+        "signed timestamp 1",
+    );
 }

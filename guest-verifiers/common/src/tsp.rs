@@ -444,6 +444,20 @@ pub fn verify_token<H: Crypto + ?Sized>(
     signature: &[u8],
     tsa_roots: &[Vec<u8>],
 ) -> Result<Timestamp, String> {
+    verify_token_with_certs(host, token, signature, tsa_roots, &[])
+}
+
+/// [`verify_token`] for tokens that may omit their certificates (RFC 3161 §2.4.1: they are
+/// included only when the request's `certReq` asked for them): the signer is looked up in the
+/// token's `certificates` and then in `known` (DER; e.g. a Sigstore trusted root's TSA leaf and
+/// intermediates), and `known` joins the chain handed to the host.
+pub fn verify_token_with_certs<H: Crypto + ?Sized>(
+    host: &H,
+    token: &[u8],
+    signature: &[u8],
+    tsa_roots: &[Vec<u8>],
+    known: &[Vec<u8>],
+) -> Result<Timestamp, String> {
     let t = parse(token).map_err(|e| format!("malformed timestamp token: {e}"))?;
     let info = parse_tst_info(t.tst_info).map_err(|e| format!("malformed timestamp token: {e}"))?;
     let imprint_alg = hash_alg(&info.imprint_alg, "the message imprint's hash algorithm")?;
@@ -454,8 +468,14 @@ pub fn verify_token<H: Crypto + ?Sized>(
     if host.digest(digest_alg, t.tst_info) != t.message_digest {
         return Err("the timestamp's signed messageDigest does not match its TSTInfo (the token was altered)".into());
     }
+    let certs: Vec<&[u8]> = t
+        .certs
+        .iter()
+        .copied()
+        .chain(known.iter().map(Vec::as_slice))
+        .collect();
     let mut signer = None;
-    for (i, c) in t.certs.iter().enumerate() {
+    for (i, c) in certs.iter().enumerate() {
         let (serial, issuer, ski) =
             cert_ids(c).map_err(|e| format!("timestamp certificate {i}: {e}"))?;
         let matches = match t.sid {
@@ -474,7 +494,7 @@ pub fn verify_token<H: Crypto + ?Sized>(
         "the timestamp's signed attributes have no signingCertificateV2 or signingCertificate \
          (RFC 3161 §2.4.1): nothing binds the TSA certificate to the signature",
     )?;
-    if !ess_names(host, ess, t.certs[signer])? {
+    if !ess_names(host, ess, certs[signer])? {
         return Err("the timestamp's signed signingCertificate attribute names another certificate than its signer's (the certificate was substituted)".into());
     }
     let mut set = t.signed_attrs.to_vec();
@@ -482,7 +502,7 @@ pub fn verify_token<H: Crypto + ?Sized>(
     host.verify_signature(
         signature_alg(&t)?,
         SigEncoding::Der,
-        t.certs[signer],
+        certs[signer],
         &set,
         t.signature,
     )
@@ -494,14 +514,12 @@ pub fn verify_token<H: Crypto + ?Sized>(
             "the trust policy has no \"tsa\" trust store to verify the timestamp with".into(),
         );
     }
-    let mut chain = vec![t.certs[signer].to_vec()];
-    chain.extend(
-        t.certs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != signer)
-            .map(|(_, c)| c.to_vec()),
-    );
+    let mut chain = vec![certs[signer].to_vec()];
+    for (i, c) in certs.iter().enumerate() {
+        if i != signer && !chain.iter().any(|have| have.as_slice() == *c) {
+            chain.push(c.to_vec());
+        }
+    }
     let path = host
         .verify_chain(&chain, tsa_roots, info.gen_time, Some(TIME_STAMPING_EKU))
         .map_err(|e| {
@@ -638,6 +656,7 @@ mod tests {
         sid_serial: u8,
         good_signature: bool,
         ess: Ess,
+        embed_certs: bool,
     }
 
     /// Which ESS signing-certificate attribute the token signs.
@@ -664,6 +683,7 @@ mod tests {
             sid_serial: 7,
             good_signature: true,
             ess: Ess::V2,
+            embed_certs: true,
         }
     }
 
@@ -743,7 +763,11 @@ mod tests {
                 oid(TST_INFO),
                 tlv(der::context(0), &tlv(der::OCTET_STRING, &tst)),
             ]),
-            tlv(der::context(0), &[cert(3), signer].concat()),
+            if s.embed_certs {
+                tlv(der::context(0), &[cert(3), signer].concat())
+            } else {
+                Vec::new()
+            },
             tlv(der::SET, &signer_info),
         ]);
         seq(&[oid(SIGNED_DATA), tlv(der::context(0), &signed_data)])
@@ -756,6 +780,36 @@ mod tests {
             b"envelope signature",
             &[b"tsa root".to_vec()],
         )
+    }
+
+    /// RFC 3161 §2.4.1: "If the certReq field is present and set to true, the TSA's public key
+    /// certificate that is referenced by the ESSCertID identifier inside a SigningCertificate
+    /// attribute in the response MUST be provided by the TSA in the certificates field" — and
+    /// otherwise it may be left out, so the verifier must find it in the certificates it trusts.
+    #[test]
+    fn a_token_without_certificates_verifies_with_known_ones() {
+        let s = Spec {
+            embed_certs: false,
+            ..spec()
+        };
+        let roots = [b"tsa root".to_vec()];
+        let e = verify_token(&FakeHost, &token(&s), b"envelope signature", &roots).unwrap_err();
+        assert!(e.contains("does not carry its signer's certificate"), "{e}");
+        let known = [cert(3), cert(7)];
+        let t =
+            verify_token_with_certs(&FakeHost, &token(&s), b"envelope signature", &roots, &known)
+                .unwrap();
+        assert_eq!(t.chain, vec![cert(7), cert(3)]);
+        // A known certificate that is not the signer's does not stand in for it.
+        let e = verify_token_with_certs(
+            &FakeHost,
+            &token(&s),
+            b"envelope signature",
+            &roots,
+            &known[..1],
+        )
+        .unwrap_err();
+        assert!(e.contains("does not carry its signer's certificate"), "{e}");
     }
 
     #[test]

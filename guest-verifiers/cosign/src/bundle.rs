@@ -39,11 +39,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
+use verifier_common::time::now_unix;
 
 use crate::config::{Config, Key};
 use crate::der;
 use crate::pem::{self, Alg};
 use crate::sct;
+use crate::timestamp;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
     BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, all_failed, canonical_payload,
@@ -96,6 +98,20 @@ struct Material {
     public_key: Option<PublicKeyId>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
+    timestamp_verification_data: Option<TimestampData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimestampData {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<SignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTimestamp {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -390,13 +406,57 @@ fn verify_layer(
     };
     let signer = verify_signature(host, signers, &message, signature)?;
 
-    // 4: the transparency log.
-    let (integrated_time, log) = verify_tlog(host, root, &material.tlog_entries, &signed, &signer)?;
-    ext.extend(log);
-    ext.insert("signingTime".into(), integrated_time.to_string());
-    ext.insert("signingTimeSource".into(), "rekor".into());
+    // 4: signed timestamps (RFC 3161) over the signature.
+    let tokens = material
+        .timestamp_verification_data
+        .iter()
+        .flat_map(|d| &d.rfc3161_timestamps)
+        .enumerate()
+        .map(|(i, t)| {
+            bytes(
+                &format!("rfc3161Timestamps[{i}].signedTimestamp"),
+                &t.signed_timestamp,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stamps = timestamp::verify_all(host, root, &tokens, signature)?;
 
-    // 5: the certificate's chain and identity.
+    // 5: the transparency log.
+    let stamp_times: Vec<i64> = stamps.iter().map(|s| s.time).collect();
+    let (integrated_time, log) = verify_tlog(
+        host,
+        root,
+        &material.tlog_entries,
+        &signed,
+        &signer,
+        &stamp_times,
+        now_unix(),
+    )?;
+    ext.extend(log);
+    // The verified signing times: the timestamps', and a v1 entry's integrated time (vouched for
+    // by its signed entry timestamp). sigstore-go's default threshold is one of either.
+    let mut times: Vec<(i64, &str)> = stamps
+        .iter()
+        .map(|s| (s.time, "timestamp-authority"))
+        .collect();
+    if let Some(t) = integrated_time {
+        times.push((t, "rekor"));
+    }
+    let Some(&(first, source)) = times.iter().min() else {
+        return fail(
+            "TIMESTAMP_MISSING",
+            "the bundle proves no signing time: its log entry carries no integrated time (Rekor \
+             v2) and it has no RFC 3161 signed timestamp",
+        );
+    };
+    ext.insert("signingTime".into(), first.to_string());
+    ext.insert("signingTimeSource".into(), source.into());
+    if let Some(s) = stamps.first() {
+        ext.insert("timestamp".into(), s.time.to_string());
+        ext.insert("timestampAuthority".into(), s.authority.clone());
+    }
+
+    // 6: the certificate's chain (at every verified time) and identity.
     match &signer {
         Signer::Key(key) => {
             ext.insert("verificationMode".into(), "key".into());
@@ -409,7 +469,11 @@ fn verify_layer(
                     "the bundle is signed with a certificate, and no `identities` are configured",
                 );
             };
-            let (ca, path, issuer) = verify_certificate(host, root, der, integrated_time)?;
+            // sigstore-go checks the leaf against the trusted root at each verified timestamp.
+            let (ca, path, issuer) = verify_certificate(host, root, der, first)?;
+            for &(at, _) in times.iter().filter(|(at, _)| *at != first) {
+                verify_certificate(host, root, der, at)?;
+            }
             let ct_log = verify_sct(host, root, der, &issuer)?;
             ext.insert("sct".into(), ct_log);
             let (subject, issuer) = match_identity(keyless, fields)?;
@@ -561,27 +625,58 @@ fn verify_signature<'a>(
     )
 }
 
-/// The first tlog entry that verifies: its integrated time and extensions.
+/// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32-byte key.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// The most transparency-log entries a bundle may carry (sigstore-go's `maxAllowedTlogEntries`).
+const MAX_TLOG_ENTRIES: usize = 32;
+
+/// The first tlog entry that verifies: its integrated time (`None` for a Rekor v2 entry, which
+/// has none) and extensions. `stamp_times` are the verified RFC 3161 times; `now` bounds
+/// integrated times.
 fn verify_tlog(
     host: &dyn Host,
     root: &TrustedRoot,
     entries: &[TlogEntry],
     signed: &Signed,
     signer: &Signer,
-) -> Result<(i64, BTreeMap<String, String>), Failure> {
+    stamp_times: &[i64],
+    now: i64,
+) -> Result<(Option<i64>, BTreeMap<String, String>), Failure> {
     if entries.is_empty() {
-        return tlog_invalid(
-            "the bundle has no transparency-log entry (signed timestamps alone are not supported)",
-        );
+        return tlog_invalid("the bundle has no transparency-log entry");
+    }
+    if entries.len() > MAX_TLOG_ENTRIES {
+        return tlog_invalid(format!(
+            "the bundle has {} transparency-log entries; at most {MAX_TLOG_ENTRIES} are read",
+            entries.len()
+        ));
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if entries[..i]
+            .iter()
+            .any(|o| o.log_id.key_id == e.log_id.key_id && o.log_index.0 == e.log_index.0)
+        {
+            return tlog_invalid(format!(
+                "tlogEntries[{i}] duplicates an earlier entry (same log and index)"
+            ));
+        }
     }
     let mut why = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        match verify_entry(host, root, entry, signed, signer) {
+        match verify_entry(host, root, entry, signed, signer, stamp_times, now) {
             Ok(done) => return Ok(done),
             Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
         }
     }
     tlog_invalid(why.join("; "))
+}
+
+/// Whether `kind_version` is a Rekor v2 entry type (`hashedrekord` or `dsse` 0.0.2).
+fn is_rekor_v2(kind_version: &KindVersion) -> bool {
+    matches!(kind_version.kind.as_str(), "hashedrekord" | "dsse") && kind_version.version == "0.0.2"
 }
 
 fn verify_entry(
@@ -590,21 +685,9 @@ fn verify_entry(
     entry: &TlogEntry,
     signed: &Signed,
     signer: &Signer,
-) -> Result<(i64, BTreeMap<String, String>), Failure> {
-    let Some(Int64(t)) = entry.integrated_time else {
-        // Rekor v2 (tile-based) entries carry an inclusion proof and a checkpoint but no
-        // integrated time and no signed entry timestamp: their signing time must come from an
-        // RFC 3161 timestamp, which this verifier does not verify yet. Fail closed, saying so.
-        if entry.kind_version.version == "0.0.2" {
-            return tlog_invalid(format!(
-                "the entry is a Rekor v2 entry ({} 0.0.2): it has no integratedTime or signed \
-                 entry timestamp, and its signing time would come from an RFC 3161 timestamp, \
-                 which this verifier does not verify yet",
-                entry.kind_version.kind
-            ));
-        }
-        return tlog_invalid("the entry has no integratedTime");
-    };
+    stamp_times: &[i64],
+    now: i64,
+) -> Result<(Option<i64>, BTreeMap<String, String>), Failure> {
     let key_id = decode_bytes(&entry.log_id.key_id)
         .or_else(|e| tlog_invalid(format!("logId.keyId is {e}")))?;
     let Some(log) = root.tlogs.iter().find(|t| t.key_id == key_id) else {
@@ -613,10 +696,71 @@ fn verify_entry(
             hex(&key_id)
         ));
     };
-    if host.sha256(&log.key_der) != log.key_id {
+    // An Ed25519 log's ID is bound to its checkpoint origin, checked with the checkpoint.
+    if log.alg != Alg::Ed25519 && host.sha256(&log.key_der) != log.key_id {
         return tlog_invalid(format!(
             "the trusted root's log {} has a key whose SHA-256 is not its logId",
             hex(&key_id)
+        ));
+    }
+    let body = decode_bytes(&entry.canonicalized_body)
+        .or_else(|e| tlog_invalid(format!("canonicalizedBody is {e}")))?;
+    let mut ext = BTreeMap::from([
+        ("rekorLogIndex".to_owned(), entry.log_index.0.to_string()),
+        ("rekorLogId".to_owned(), hex(&key_id)),
+        ("rekorKind".to_owned(), entry.kind_version.kind.clone()),
+        (
+            "rekorKindVersion".to_owned(),
+            entry.kind_version.version.clone(),
+        ),
+    ]);
+    if !log.base_url.is_empty() {
+        ext.insert("rekorLog".into(), log.base_url.clone());
+    }
+    let Some(Int64(t)) = entry.integrated_time else {
+        if !is_rekor_v2(&entry.kind_version) {
+            return tlog_invalid(format!(
+                "the {} {} entry has no integratedTime",
+                entry.kind_version.kind, entry.kind_version.version
+            ));
+        }
+        // Rekor v2: no integrated time and no signed entry timestamp; the entry is proven by
+        // its inclusion proof and checkpoint, and the signing time comes from RFC 3161
+        // timestamps, at each of which the log key must have been valid.
+        if stamp_times.is_empty() {
+            return tlog_invalid(format!(
+                "the entry is a Rekor v2 entry ({} 0.0.2), which carries no integrated time, and \
+                 the bundle has no RFC 3161 signed timestamp to prove when it was signed",
+                entry.kind_version.kind
+            ));
+        }
+        if let Some(at) = stamp_times.iter().find(|&&at| !log.valid_for.contains(at)) {
+            return tlog_invalid(format!(
+                "the signature was timestamped at {at}, outside the validity {} of the log key",
+                log.valid_for.describe()
+            ));
+        }
+        let Some(proof) = &entry.inclusion_proof else {
+            return tlog_invalid(
+                "the Rekor v2 entry has no inclusionProof: without an integrated time or a signed \
+                 entry timestamp only an inclusion proof and checkpoint show it was logged",
+            );
+        };
+        check_body(host, &body, &entry.kind_version, signed, signer)?;
+        verify_inclusion(host, log, proof, &body)?;
+        ext.insert("rekorVerified".into(), "inclusionProof+checkpoint".into());
+        return Ok((None, ext));
+    };
+    if log.alg == Alg::Ed25519 {
+        return tlog_invalid(format!(
+            "the entry has an integrated time but log {} has an Ed25519 key, which only Rekor v2 \
+             logs use",
+            hex(&key_id)
+        ));
+    }
+    if t > now {
+        return tlog_invalid(format!(
+            "the entry's integratedTime {t} is in the future (now is {now})"
         ));
     }
     if !log.valid_for.contains(t) {
@@ -632,8 +776,6 @@ fn verify_entry(
     };
     let set = decode_bytes(&promise.signed_entry_timestamp)
         .or_else(|e| tlog_invalid(format!("the signed entry timestamp is {e}")))?;
-    let body = decode_bytes(&entry.canonicalized_body)
-        .or_else(|e| tlog_invalid(format!("canonicalizedBody is {e}")))?;
     let payload = BundlePayload {
         body: base64::engine::general_purpose::STANDARD.encode(&body),
         integrated_time: t,
@@ -654,14 +796,6 @@ fn verify_entry(
         ))
     })?;
     check_body(host, &body, &entry.kind_version, signed, signer)?;
-    let mut ext = BTreeMap::from([
-        ("rekorLogIndex".to_owned(), entry.log_index.0.to_string()),
-        ("rekorLogId".to_owned(), hex(&key_id)),
-        ("rekorKind".to_owned(), entry.kind_version.kind.clone()),
-    ]);
-    if !log.base_url.is_empty() {
-        ext.insert("rekorLog".into(), log.base_url.clone());
-    }
     let proof = match &entry.inclusion_proof {
         Some(p) => {
             verify_inclusion(host, log, p, &body)?;
@@ -670,7 +804,7 @@ fn verify_entry(
         None => "signedEntryTimestamp",
     };
     ext.insert("rekorVerified".into(), proof.into());
-    Ok((t, ext))
+    Ok((Some(t), ext))
 }
 
 /// Whether a log entry's `verifier`/`publicKey` content (base64 of PEM) decodes to `der`.
@@ -708,6 +842,9 @@ fn check_body(
     let sig_eq = |b64: Option<&str>, sig: &[u8]| {
         b64.and_then(|s| decode_bytes(s).ok()).as_deref() == Some(sig)
     };
+    if version == "0.0.2" {
+        return check_body_v2(host, &body, kind, signed, signer);
+    }
     match (kind, signed) {
         ("hashedrekord", Signed::Message { digest, signature }) => {
             if text("/spec/data/hash/algorithm") != Some("sha256")
@@ -758,6 +895,106 @@ fn check_body(
         (kind, Signed::Dsse { .. }) => {
             return tlog_invalid(format!(
                 "the entry is of kind {kind:?}; a DSSE envelope is logged as dsse"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a Rekor v2 `Verifier` (`{"publicKey": {"rawBytes"}}` or
+/// `{"x509Certificate": {"rawBytes"}}`, base64 DER) is `der`.
+fn same_verifier_v2(verifier: Option<&Value>, der: &[u8]) -> bool {
+    let raw = |field: &str| {
+        verifier
+            .and_then(|v| v.pointer(field))
+            .and_then(Value::as_str)
+            .and_then(|b| decode_bytes(b).ok())
+    };
+    match (raw("/publicKey/rawBytes"), raw("/x509Certificate/rawBytes")) {
+        (Some(key), None) => key == der,
+        (None, Some(cert)) => cert == der,
+        _ => false,
+    }
+}
+
+/// Checks a Rekor v2 entry body (protobuf-specs `rekor/v2` `Entry`: `kind`, `apiVersion`,
+/// `spec.hashedRekordV002` / `spec.dsseV002`) against this content, signature and signer.
+///
+/// `HashedRekordLogEntryV002 { data: HashOutput { algorithm, digest }, signature: Signature {
+/// content, verifier: Verifier { public_key | x509_certificate, key_details } } }` and
+/// `DSSELogEntryV002 { payloadHash: HashOutput, signatures: [Signature] }`; bytes are base64 in
+/// protobuf JSON, and the digest algorithm is the `HashAlgorithm` name `SHA2_256`.
+fn check_body_v2(
+    host: &dyn Host,
+    body: &Value,
+    kind: &str,
+    signed: &Signed,
+    signer: &Signer,
+) -> Result<(), Failure> {
+    let bytes_at = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .and_then(|b| decode_bytes(b).ok())
+    };
+    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str);
+    match (kind, signed) {
+        ("hashedrekord", Signed::Message { digest, signature }) => {
+            let spec = "/spec/hashedRekordV002";
+            if text(&format!("{spec}/data/algorithm")) != Some("SHA2_256")
+                || bytes_at(&format!("{spec}/data/digest")).as_deref() != Some(digest.as_slice())
+            {
+                return tlog_invalid(
+                    "the hashedrekord 0.0.2 entry's digest is not the signed digest",
+                );
+            }
+            if bytes_at(&format!("{spec}/signature/content")).as_deref()
+                != Some(signature.as_slice())
+            {
+                return tlog_invalid(
+                    "the hashedrekord 0.0.2 entry's signature is not this signature",
+                );
+            }
+            if !same_verifier_v2(
+                body.pointer(&format!("{spec}/signature/verifier")),
+                signer.der(),
+            ) {
+                return tlog_invalid(
+                    "the hashedrekord 0.0.2 entry's verifier is not this signature's signer",
+                );
+            }
+        }
+        ("dsse", Signed::Dsse { payload, signature }) => {
+            let spec = "/spec/dsseV002";
+            if text(&format!("{spec}/payloadHash/algorithm")) != Some("SHA2_256")
+                || bytes_at(&format!("{spec}/payloadHash/digest")) != Some(host.sha256(payload))
+            {
+                return tlog_invalid(
+                    "the dsse 0.0.2 entry's payloadHash is not the SHA-256 of this payload",
+                );
+            }
+            let sigs = body
+                .pointer(&format!("{spec}/signatures"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let found = sigs.iter().any(|s| {
+                s.get("content")
+                    .and_then(Value::as_str)
+                    .and_then(|b| decode_bytes(b).ok())
+                    .as_deref()
+                    == Some(signature.as_slice())
+                    && same_verifier_v2(s.get("verifier"), signer.der())
+            });
+            if !found {
+                return tlog_invalid(
+                    "the dsse 0.0.2 entry does not record this signature by this signature's signer",
+                );
+            }
+        }
+        (kind, _) => {
+            return tlog_invalid(format!(
+                "the 0.0.2 entry is of kind {kind:?}; a message signature is logged as \
+                 hashedrekord and a DSSE envelope as dsse"
             ));
         }
     }
@@ -872,7 +1109,10 @@ fn verify_checkpoint(
         .ok_or("no blank line between the note and its signatures")?;
     let text = &envelope[..=split];
     let mut lines = text.lines();
-    let _origin = lines.next().ok_or("empty note")?;
+    let origin = lines
+        .next()
+        .filter(|o| !o.is_empty())
+        .ok_or("the note has no origin line")?;
     let size: u64 = lines
         .next()
         .and_then(|l| l.parse().ok())
@@ -881,6 +1121,27 @@ fn verify_checkpoint(
         .next()
         .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
         .ok_or("the third line is not a base64 root hash")?;
+    if log.alg == Alg::Ed25519 {
+        // C2SP signed-note: an Ed25519 key's ID is SHA-256(name || "\n" || 0x01 || 32-byte
+        // key); Rekor v2 names its key by the checkpoint origin and uses the whole hash as its
+        // log ID, so the origin, the key and the trusted root's log ID must agree.
+        let raw = log
+            .key_der
+            .strip_prefix(ED25519_SPKI_PREFIX.as_slice())
+            .filter(|k| k.len() == 32)
+            .ok_or("the log's Ed25519 key is not a 32-byte SubjectPublicKeyInfo")?;
+        let mut named = format!("{origin}\n").into_bytes();
+        named.push(0x01);
+        named.extend_from_slice(raw);
+        if host.sha256(&named) != log.key_id {
+            return Err(format!(
+                "the checkpoint origin {origin:?} with the log's Ed25519 key does not hash to the \
+                 log's ID (signed-note key ID): the checkpoint is for another log"
+            ));
+        }
+    }
+    // The key hint is the first four bytes of the key ID: SHA-256 of the SPKI for ECDSA logs
+    // (Rekor v1 and rekor-tiles' ECDSA keys), the signed-note hash for Ed25519.
     let hint = &log.key_id[..4];
     let key_pem = pem::encode("PUBLIC KEY", &log.key_der);
     let mut tried = 0;
@@ -888,9 +1149,12 @@ fn verify_checkpoint(
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             continue;
         };
-        let Some((_, sig)) = rest.rsplit_once(' ') else {
+        let Some((name, sig)) = rest.rsplit_once(' ') else {
             continue;
         };
+        if log.alg == Alg::Ed25519 && name != origin {
+            continue;
+        }
         let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig) else {
             continue;
         };
@@ -1087,6 +1351,9 @@ mod tests {
         fn sha256(&self, data: &[u8]) -> Vec<u8> {
             use sha2::Digest as _;
             sha2::Sha256::digest(data).to_vec()
+        }
+        fn digest(&self, _: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8> {
+            self.sha256(data)
         }
         fn debug(&self, _: &str) {}
     }

@@ -49,10 +49,7 @@ pub fn spki_algorithm(spki: &[u8]) -> Result<SpkiAlgorithm, DerError> {
     inner.expect(0x03, "subjectPublicKey")?;
     let mut alg = Reader::new(alg.value);
     let algorithm = oid_string(alg.expect(OID, "algorithm")?.value);
-    let curve = match alg.optional(OID)? {
-        Some(c) => Some(oid_string(c.value)),
-        None => None,
-    };
+    let curve = alg.optional(OID)?.map(|c| oid_string(c.value));
     Ok(SpkiAlgorithm { algorithm, curve })
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod der;
 pub mod pem;
 pub mod sct;
+pub mod timestamp;
 pub mod trusted_root;
 pub mod verify;
 
@@ -56,6 +57,7 @@ fn cert_info(c: crypto::CertInfo) -> verify::CertInfo {
         subject: c.subject,
         issuer: c.issuer,
         not_before: c.not_before,
+        not_after: c.not_after,
         fingerprint: c.sha256_fingerprint,
     }
 }
@@ -106,6 +108,16 @@ impl verify::Host for WitHost {
 
     fn sha256(&self, data: &[u8]) -> Vec<u8> {
         crypto::digest(DigestAlgorithm::Sha256, data)
+    }
+
+    fn digest(&self, alg: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8> {
+        use verifier_common::crypto::HashAlg;
+        let alg = match alg {
+            HashAlg::Sha256 => DigestAlgorithm::Sha256,
+            HashAlg::Sha384 => DigestAlgorithm::Sha384,
+            HashAlg::Sha512 => DigestAlgorithm::Sha512,
+        };
+        crypto::digest(alg, data)
     }
 
     fn debug(&self, message: &str) {

@@ -4,8 +4,8 @@
 //!
 //! Only the parts bundle verification uses are read: `certificateAuthorities[].certChain` and
 //! `validFor`, and of `tlogs[]` and `ctlogs[]` the `publicKey` (`rawBytes`, `validFor`) and
-//! `logId.keyId`. The `validFor` windows of `timestampAuthorities[]` are checked at load time
-//! too (see [`TrustedRoot::from_value`]); other members are accepted and ignored.
+//! `logId.keyId`, and of `timestampAuthorities[]` the `certChain` and `validFor`; other members
+//! are accepted and ignored.
 //!
 //! Validity windows (protobuf-specs `TimeRange`: "The time range is closed and includes both the
 //! start and end times, (i.e., [start, end]). End is optional to be able to capture a period that
@@ -44,7 +44,8 @@ impl Window {
     }
 }
 
-/// A Fulcio certificate authority.
+/// A certificate authority: Fulcio (`certificateAuthorities`) or a timestamp authority
+/// (`timestampAuthorities`, whose first certificate is the TSA's signing certificate).
 #[derive(Debug, Clone)]
 pub struct CertificateAuthority {
     /// The CA's URI, for messages (may be empty).
@@ -62,7 +63,8 @@ pub struct CertificateAuthority {
 pub struct TransparencyLog {
     /// The log's base URL, for messages (may be empty).
     pub base_url: String,
-    /// The log's key ID (`logId.keyId`): SHA-256 of the key's DER SubjectPublicKeyInfo.
+    /// The log's key ID (`logId.keyId`): SHA-256 of the key's DER SubjectPublicKeyInfo, or for an
+    /// Ed25519 Rekor v2 log the signed-note key hash `SHA-256(origin || "\n" || 0x01 || key)`.
     pub key_id: Vec<u8>,
     /// The DER SubjectPublicKeyInfo of the log's key.
     pub key_der: Vec<u8>,
@@ -77,6 +79,8 @@ pub struct TransparencyLog {
 pub struct TrustedRoot {
     /// Fulcio CAs.
     pub certificate_authorities: Vec<CertificateAuthority>,
+    /// RFC 3161 timestamp authorities.
+    pub timestamp_authorities: Vec<CertificateAuthority>,
     /// Rekor logs.
     pub tlogs: Vec<TransparencyLog>,
     /// Certificate Transparency logs: the keys embedded SCTs verify with.
@@ -204,31 +208,18 @@ impl TrustedRoot {
                 "mediaType {mt:?} is not a Sigstore trusted root ({MEDIA_TYPE_PREFIX}+json;version=…)"
             ));
         }
-        let mut cas = Vec::new();
-        for (i, ca) in raw.certificate_authorities.into_iter().enumerate() {
-            let at = format!("certificateAuthorities[{i}]");
-            let mut chain = Vec::new();
-            for (j, c) in ca.cert_chain.certificates.iter().enumerate() {
-                let d = decode_bytes(&c.raw_bytes)
-                    .map_err(|e| format!("{at}.certChain.certificates[{j}].rawBytes: {e}"))?;
-                der::cert_fields(&d).map_err(|e| {
-                    format!("{at}.certChain.certificates[{j}] is not a certificate: {e}")
-                })?;
-                chain.push(d);
-            }
-            let Some(root) = chain.pop() else {
-                return Err(format!("{at}.certChain has no certificates"));
-            };
-            cas.push(CertificateAuthority {
-                uri: ca.uri,
-                intermediates: chain,
-                root,
-                valid_for: window(ca.valid_for, &at)?,
-            });
-        }
-        for (i, tsa) in raw.timestamp_authorities.into_iter().enumerate() {
-            window(tsa.valid_for, &format!("timestampAuthorities[{i}]"))?;
-        }
+        let cas = raw
+            .certificate_authorities
+            .into_iter()
+            .enumerate()
+            .map(|(i, ca)| authority(ca, &format!("certificateAuthorities[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tsas = raw
+            .timestamp_authorities
+            .into_iter()
+            .enumerate()
+            .map(|(i, ca)| authority(ca, &format!("timestampAuthorities[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         let ctlogs = raw
             .ctlogs
             .into_iter()
@@ -250,10 +241,34 @@ impl TrustedRoot {
         }
         Ok(TrustedRoot {
             certificate_authorities: cas,
+            timestamp_authorities: tsas,
             tlogs,
             ctlogs,
         })
     }
+}
+
+/// Reads one certificate authority (Fulcio or a timestamp authority) found at `at`: its
+/// `certChain` (leaf or intermediates first, the root last) and `validFor`.
+fn authority(ca: RawCa, at: &str) -> Result<CertificateAuthority, String> {
+    let valid_for = window(ca.valid_for, at)?;
+    let mut chain = Vec::new();
+    for (j, c) in ca.cert_chain.certificates.iter().enumerate() {
+        let d = decode_bytes(&c.raw_bytes)
+            .map_err(|e| format!("{at}.certChain.certificates[{j}].rawBytes: {e}"))?;
+        der::cert_fields(&d)
+            .map_err(|e| format!("{at}.certChain.certificates[{j}] is not a certificate: {e}"))?;
+        chain.push(d);
+    }
+    let Some(root) = chain.pop() else {
+        return Err(format!("{at}.certChain has no certificates"));
+    };
+    Ok(CertificateAuthority {
+        uri: ca.uri,
+        intermediates: chain,
+        root,
+        valid_for,
+    })
 }
 
 /// Reads one transparency-log instance (a Rekor log or a CT log) found at `at`.
@@ -459,10 +474,13 @@ mod tests {
         ct["publicKey"]["validFor"] = json!({"start": "2021-01-01T00:00:00Z"});
         let tsa = json!({"certChain": {"certificates": []},
                          "validFor": {"start": "2021-01-01T00:00:00Z"}});
-        TrustedRoot::from_value(
-            &json!({"tlogs": [tlog(&id)], "ctlogs": [ct], "timestampAuthorities": [tsa]}),
-        )
-        .unwrap();
+        TrustedRoot::from_value(&json!({"tlogs": [tlog(&id)], "ctlogs": [ct.clone()]})).unwrap();
+        // A timestamp authority is used now, so one without certificates is refused.
+        let e = err(json!({"tlogs": [tlog(&id)], "ctlogs": [ct], "timestampAuthorities": [tsa]}));
+        assert!(
+            e.contains("timestampAuthorities[0].certChain has no certificates"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -479,12 +497,14 @@ mod tests {
         let mut t = tlog(&id);
         t["publicKey"]["validFor"]["start"] = json!("yesterday");
         assert!(err(json!({"tlogs": [t]})).contains("validFor.start"));
-        let ca = json!({"certChain": {"certificates": [{"rawBytes": "AAAA"}]}});
+        let ca = json!({"certChain": {"certificates": [{"rawBytes": "AAAA"}]},
+                        "validFor": {"start": "2021-01-01T00:00:00Z"}});
         assert!(
             err(json!({"tlogs": [tlog(&id)], "certificateAuthorities": [ca]}))
                 .contains("certificateAuthorities[0].certChain.certificates[0]")
         );
-        let ca = json!({"certChain": {"certificates": []}});
+        let ca = json!({"certChain": {"certificates": []},
+                        "validFor": {"start": "2021-01-01T00:00:00Z"}});
         assert!(
             err(json!({"tlogs": [tlog(&id)], "certificateAuthorities": [ca]}))
                 .contains("no certificates")

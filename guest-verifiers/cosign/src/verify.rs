@@ -61,6 +61,8 @@ pub struct CertInfo {
     pub issuer: String,
     /// Start of validity, Unix seconds.
     pub not_before: i64,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
     /// SHA-256 fingerprint, hex.
     pub fingerprint: String,
 }
@@ -93,6 +95,8 @@ pub trait Host {
     fn parse_certificate(&self, cert: &[u8]) -> Result<CertInfo, String>;
     /// SHA-256 of `data`.
     fn sha256(&self, data: &[u8]) -> Vec<u8>;
+    /// Digest of `data` with `alg` (RFC 3161 message imprints may use SHA-384 or SHA-512).
+    fn digest(&self, alg: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8>;
     /// Emit a debug log line.
     fn debug(&self, message: &str);
 }

@@ -13,26 +13,28 @@
 //!    bytes (re-read from the store, so what is verified is what the digest names), a DSSE
 //!    signature over `PAE("DSSEv1", payloadType, payload)`; the signer is the certificate's key,
 //!    or a configured key (the one named by `publicKey.hint` when it names one, else any);
-//! 4. a transparency-log entry verifies: its `logId` names a log of the trusted root (whose key
-//!    hashes to that ID) whose key was valid at `integratedTime`; the entry's signed entry
-//!    timestamp (`inclusionPromise`) verifies with that key over the canonical JSON
-//!    `{"body","integratedTime","logID","logIndex"}`; its `canonicalizedBody` is a
-//!    `hashedrekord` (message signature) or `dsse` (envelope) entry naming this digest or payload,
-//!    this signature and this signer; and an `inclusionProof`, when present, is a valid RFC 6962
-//!    Merkle path to a root hash that a checkpoint signed by the same log key commits to;
-//! 5. for certificates: the certificate chains, with the code-signing EKU, to a certificate
-//!    authority of the trusted root that was valid at `integratedTime`, and names an accepted
+//! 4. every RFC 3161 signed timestamp (`timestampVerificationData.rfc3161Timestamps`) verifies
+//!    with a timestamp authority of the trusted root over the signature bytes (see
+//!    [`crate::timestamp`]);
+//! 5. a transparency-log entry verifies: its `logId` names a log of the trusted root (whose key
+//!    hashes to that ID); a Rekor v1 entry (`integratedTime`, not in the future, inside the log
+//!    key's validity) needs its signed entry timestamp (`inclusionPromise`), which verifies with
+//!    that key over the canonical JSON `{"body","integratedTime","logID","logIndex"}`; a Rekor v2
+//!    entry (`hashedrekord`/`dsse` 0.0.2: no integrated time, no promise) needs a signed timestamp
+//!    (at each of which the log key was valid) and an inclusion proof; its `canonicalizedBody`
+//!    (v1: `spec.data`/`spec.signature`; v2: `spec.hashedRekordV002`/`spec.dsseV002`) names this
+//!    digest or payload, this signature and this signer; and an `inclusionProof` is a valid
+//!    RFC 6962 Merkle path to a root hash that a checkpoint signed by the same log key commits to
+//!    (an Ed25519 log's ID must be the signed-note key hash of the checkpoint origin and key);
+//! 6. at least one signing time is verified — a timestamp's `genTime` or a v1 entry's integrated
+//!    time — and for certificates the certificate chains, with the code-signing EKU, to a
+//!    certificate authority of the trusted root valid at each of them, and names an accepted
 //!    identity (SAN) and OIDC issuer;
-//! 6. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
+//! 7. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
 //!    verifies with a CT log of the trusted root's `ctlogs` (log ID = SHA-256 of its key, SCT
 //!    issued inside the key's `validFor`), over the precertificate entry rebuilt from the
 //!    certificate (TBS without the SCT extension, SHA-256 of the issuer's key); the report's `sct`
 //!    extension names that log. There is no opt-out: a certificate without one fails.
-//!
-//! Signed timestamps from timestamp authorities are not used: the log's `integratedTime` is the
-//! signing time, so a log entry is required. Rekor v2 entries (`kindVersion.version` 0.0.2: no
-//! `integratedTime`, no signed entry timestamp, the time coming from an RFC 3161 timestamp) are
-//! therefore refused with a `TLOG_INVALID` reason saying so.
 
 use std::collections::BTreeMap;
 

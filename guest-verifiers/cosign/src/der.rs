@@ -168,6 +168,26 @@ mod tests {
         }
     }
 
+    /// cosign `CertExtensions.GetIssuer` / sigstore-go `certificate.ParseExtensions`: the OIDC
+    /// issuer is read from `1.3.6.1.4.1.57264.1.8` (a DER UTF8String) when the certificate has
+    /// it, and from the deprecated `1.3.6.1.4.1.57264.1.1` (raw bytes) otherwise — certificates
+    /// from before Fulcio added the v2 extension carry only the latter.
+    #[test]
+    fn the_v2_issuer_extension_wins_over_the_deprecated_one() {
+        let both = CertFields {
+            issuer_v1: Some("https://v1.example".into()),
+            issuer_v2: Some("https://v2.example".into()),
+            ..CertFields::default()
+        };
+        assert_eq!(both.issuer(), Some("https://v2.example"));
+        let old = CertFields {
+            issuer_v1: Some("https://v1.example".into()),
+            ..CertFields::default()
+        };
+        assert_eq!(old.issuer(), Some("https://v1.example"));
+        assert_eq!(CertFields::default().issuer(), None);
+    }
+
     #[test]
     fn garbage_certificate_is_an_error() {
         assert!(cert_fields(b"not a certificate").is_err());

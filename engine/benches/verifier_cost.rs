@@ -1,7 +1,8 @@
 //! Per-verification cost of each shipped verifier on its fixture
 //! (`cargo bench -p vouch --bench verifier_cost`; build the guests first with `cargo xtask guests`).
 //!
-//! For every verifier (notation, cosign — legacy simple-signing and Sigstore bundle —, sbom,
+//! For every verifier (notation, cosign — legacy simple-signing, Sigstore bundle with a Rekor v1
+//! entry, and with a Rekor v2 entry + RFC 3161 timestamp —, sbom,
 //! schema, vuln) one passing fixture is built the way the `tests/verifier_*.rs` tests build
 //! theirs, the verifier is loaded once, warmed up, then called `VOUCH_BENCH_ITERS` times (default
 //! 200) in sequence. Each call's wall time (fresh store + instantiate + call + drop, what
@@ -248,6 +249,45 @@ fn cosign_bundle() -> Fixture {
     )
 }
 
+/// Cosign, Sigstore bundle v0.3 logged to Rekor v2: the same keyless DSSE bundle, proven by an
+/// inclusion proof (1 000-leaf tree) and an Ed25519 checkpoint, timed by an RFC 3161 timestamp.
+fn cosign_bundle_v2() -> Fixture {
+    let (fulcio, _, leaf, nb) = keyless();
+    let log = cx::RekorV2::ed25519("log2025-1.rekor.test").expect("a Rekor v2 log");
+    let tsa = nx::test_tsa("bench tsa").expect("a TSA");
+    let mut root = cx::trusted_root(&[&fulcio], &[]);
+    root["tlogs"] = json!([log.trusted_root_entry("2020-01-01T00:00:00Z")]);
+    root["timestampAuthorities"] = json!([cx::timestamp_authority_entry(
+        &tsa.cert_der,
+        &tsa.root_der,
+        "2020-01-01T00:00:00Z",
+        None
+    )]);
+    let config = json!({
+        "trustedRoot": root,
+        "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],
+    });
+    raw_fixture(
+        "cosign (bundle v0.3, DSSE, keyless, Rekor v2 + RFC 3161)",
+        "cosign",
+        cx::BUNDLE_V03,
+        config,
+        |subject, _| {
+            let s = sref(subject);
+            let hex = s.digest.trim_start_matches("sha256:");
+            let stmt =
+                cx::in_toto_statement("example.test/app", hex, "https://slsa.dev/provenance/v1");
+            let signer = cx::BundleSigner::Certificate(&leaf);
+            let mut bundle = cx::dsse_bundle_v2(&stmt, &signer, &log, 617, 1000).expect("a bundle");
+            let token = nx::timestamp_token(&tsa, &cx::bundle_signature(&bundle), nb + 30, None)
+                .expect("a timestamp");
+            cx::add_timestamps(&mut bundle, &[token]);
+            let bytes = serde_json::to_vec(&bundle).expect("JSON serialises");
+            blobs(cx::bundle_manifest(&s, &bytes, cx::BUNDLE_V03))
+        },
+    )
+}
+
 const SPDX: &str = "application/spdx+json";
 
 /// SBOM: an SPDX 2.3 document of three packages against a license allow-list.
@@ -418,6 +458,7 @@ fn main() {
             notation(),
             cosign_simple(),
             cosign_bundle(),
+            cosign_bundle_v2(),
             sbom(),
             schema(),
             vuln(),

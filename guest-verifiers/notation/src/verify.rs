@@ -415,7 +415,7 @@ fn run_policy<H: Host>(
     )?;
 
     let timestamp = check_authentic_timestamp(run, config, policy, &env, now)
-        .and_then(|()| check_tsa_revocation(run, now));
+        .and_then(|()| check_tsa_revocation(run, &config.certs(policy, "tsa"), now));
     run.apply(
         Check::AuthenticTimestamp,
         level.action(Check::AuthenticTimestamp),
@@ -502,11 +502,27 @@ fn check_revocation<H: Host>(
 /// notation-go's authentic timestamp step 5: "Perform the timestamping certificate chain
 /// revocation check" of a verified timestamp's TSA chain (without a signing time); a revoked or
 /// undeterminable TSA certificate fails the authentic timestamp validation.
-fn check_tsa_revocation<H: Host>(run: &mut Run<'_, H>, now: i64) -> Result<(), Fail> {
-    if run.tsa_chain.is_empty() {
+/// The token carries the TSA's certificates, not always its root: the chain is completed with
+/// the `tsa` store certificate that issued its last certificate (as notation-go's verified chain
+/// ends in the trusted root), so every TSA certificate but the root has an issuer to check with.
+fn check_tsa_revocation<H: Host>(
+    run: &mut Run<'_, H>,
+    roots: &[Vec<u8>],
+    now: i64,
+) -> Result<(), Fail> {
+    let mut chain = run.tsa_chain.clone();
+    let Some(last) = chain.last() else {
         return Ok(());
+    };
+    if let Ok(id) = crate::pkix::cert_id(last)
+        && id.issuer != id.subject
+        && let Some(root) = roots.iter().find(|r| {
+            crate::pkix::cert_id(r).is_ok_and(|r| r.subject == id.issuer) && *r != last
+        })
+    {
+        chain.push(root.clone());
     }
-    match revocation::evaluate(run.host, &run.tsa_chain, "timestamping certificate", now, None) {
+    match revocation::evaluate(run.host, &chain, "timestamping certificate", now, None) {
         Status::Revoked(why) => Err(("CERTIFICATE_REVOKED", why)),
         Status::Unknown(why) => Err(("REVOCATION_STATUS_UNKNOWN", why)),
         _ => Ok(()),

@@ -1316,7 +1316,12 @@ async fn a_tsa_certificate_with_revocation_endpoints_is_undeterminable() {
             "{}",
             r.message
         );
-        assert!(checks(&r)["authenticTimestamp"].as_str().unwrap().starts_with("failed"));
+        assert!(
+            checks(&r)["authenticTimestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("failed")
+        );
         let permissive = with_tsa(e.config("permissive"), &tsa.root_pem);
         let r = e.sign_and_verify(kind, &sign, &permissive).await;
         assert!(r.is_success, "{r:#?}");

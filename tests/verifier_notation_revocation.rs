@@ -137,7 +137,9 @@ impl Env {
     /// A fresh CRL by the root listing `entries`.
     fn crl(&self, entries: &[CrlEntry]) -> Vec<u8> {
         let now = unix_now();
-        self.chain.crl(entries, now - DAY, now + DAY, false).unwrap()
+        self.chain
+            .crl(entries, now - DAY, now + DAY, false)
+            .unwrap()
     }
 
     /// The leaf listed as revoked yesterday.
@@ -157,8 +159,13 @@ impl Env {
             size: self.subject.size,
         };
         let x5c = self.chain.x5c();
-        let envelope =
-            fx::sign_jws(&target, &self.chain.leaf_key_pkcs8, &x5c, &JwsOptions::now()).unwrap();
+        let envelope = fx::sign_jws(
+            &target,
+            &self.chain.leaf_key_pkcs8,
+            &x5c,
+            &JwsOptions::now(),
+        )
+        .unwrap();
         let mut b = LayoutBuilder::new(self.dir.path());
         b.blob(EMPTY_CONFIG, b"{}");
         b.blob(fx::JWS_MEDIA_TYPE, &envelope);
@@ -218,7 +225,10 @@ async fn a_revoked_certificate_fails_strict_and_is_logged_by_audit() {
         let r = e.verify(level).await;
         assert!(r.is_success, "{level}: {r:#?}");
         assert_eq!(r.extensions["revocationStatus"], "revoked");
-        assert!(r.message.contains("logged (not enforced) failures: revocation"));
+        assert!(
+            r.message
+                .contains("logged (not enforced) failures: revocation")
+        );
     }
 }
 
@@ -292,7 +302,11 @@ async fn a_cached_crl_costs_no_request() {
     assert_eq!(server.requests(), 1);
     let r = e.verify("strict").await;
     assert!(r.is_success, "{r:#?}");
-    assert_eq!(server.requests(), 1, "the second verification fetched again");
+    assert_eq!(
+        server.requests(),
+        1,
+        "the second verification fetched again"
+    );
     assert_eq!(e.fetcher.network_requests(), 1);
 }
 

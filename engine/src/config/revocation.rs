@@ -150,7 +150,10 @@ mod tests {
             crl_files: [("ldap://x".to_owned(), PathBuf::from("a"))].into(),
             ..RevocationConfig::default()
         };
-        assert_eq!(c.validate().unwrap_err().0, "revocation.crlFiles[\"ldap://x\"]");
+        assert_eq!(
+            c.validate().unwrap_err().0,
+            "revocation.crlFiles[\"ldap://x\"]"
+        );
         let c = RevocationConfig {
             crl_timeout_ms: 0,
             ..RevocationConfig::default()

@@ -429,7 +429,9 @@ impl HostState {
             None => Err(wit_revocation::FetchError::Denied(NO_SUBJECT.into())),
             Some(CallScope {
                 revocation: None, ..
-            }) => Err(wit_revocation::FetchError::Unavailable(NO_REVOCATION.into())),
+            }) => Err(wit_revocation::FetchError::Unavailable(
+                NO_REVOCATION.into(),
+            )),
             Some(CallScope {
                 revocation: Some(r),
                 ..
@@ -467,7 +469,12 @@ impl wit_revocation::Host for HostState {
         };
         let started = Instant::now();
         let res = source.fetch_crl(&cert, &url).await;
-        tracing::debug!(verifier = &*self.verifier, url, ok = res.is_ok(), "revocation: CRL");
+        tracing::debug!(
+            verifier = &*self.verifier,
+            url,
+            ok = res.is_ok(),
+            "revocation: CRL"
+        );
         self.fetched(res, started)
     }
 
@@ -484,7 +491,12 @@ impl wit_revocation::Host for HostState {
         };
         let started = Instant::now();
         let res = source.fetch_ocsp(&cert, &url, &request).await;
-        tracing::debug!(verifier = &*self.verifier, url, ok = res.is_ok(), "revocation: OCSP");
+        tracing::debug!(
+            verifier = &*self.verifier,
+            url,
+            ok = res.is_ok(),
+            "revocation: OCSP"
+        );
         self.fetched(res, started)
     }
 }

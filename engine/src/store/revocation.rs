@@ -244,7 +244,7 @@ impl RevocationFetcher {
     }
 
     /// A stored, still fresh CRL for `url` from the disk cache.
-    async fn from_disk(&self, url: &str) -> Option<Entry> {
+    async fn read_disk(&self, url: &str) -> Option<Entry> {
         let disk = self.disk.as_ref()?;
         let desc = disk.resolve(&format!("{DISK_NAME_PREFIX}{url}"))?;
         let expires: i64 = desc.annotations.get(EXPIRES_ANNOTATION)?.parse().ok()?;
@@ -260,7 +260,7 @@ impl RevocationFetcher {
     }
 
     /// Stores a fresh CRL in the disk cache (failures are logged: the cache is an optimisation).
-    async fn to_disk(&self, url: &str, bytes: &Bytes, expires: i64) {
+    async fn write_disk(&self, url: &str, bytes: &Bytes, expires: i64) {
         let Some(disk) = &self.disk else { return };
         let desc = Descriptor {
             media_type: CRL_MEDIA_TYPE.to_owned(),
@@ -322,7 +322,7 @@ impl RevocationFetcher {
 
     /// A CRL from the disk cache or the network (the cache miss path).
     async fn load_crl(&self, url: &str) -> Result<Entry, FetchError> {
-        if let Some(entry) = self.from_disk(url).await {
+        if let Some(entry) = self.read_disk(url).await {
             tracing::debug!(url, "revocation: CRL from the disk cache");
             return Ok(entry);
         }
@@ -337,7 +337,7 @@ impl RevocationFetcher {
             .and_then(|t| ttl_until(t, s.max_ttl))
             .unwrap_or_default();
         if let (Some(t), false) = (next_update, ttl.is_zero()) {
-            self.to_disk(url, &bytes, t).await;
+            self.write_disk(url, &bytes, t).await;
         }
         Ok(Entry { bytes, ttl })
     }
@@ -391,7 +391,9 @@ impl RevocationSource for RevocationFetcher {
                 .header("content-type", "application/ocsp-request")
                 .header("accept", "application/ocsp-response")
                 .body(request.to_vec());
-            let bytes = self.send(req, url, s.max_ocsp_bytes, s.ocsp_timeout).await?;
+            let bytes = self
+                .send(req, url, s.max_ocsp_bytes, s.ocsp_timeout)
+                .await?;
             Ok::<_, FetchError>(Entry {
                 bytes,
                 ttl: s.ocsp_ttl,
@@ -441,8 +443,8 @@ fn uri(name: &GeneralName<'_>) -> Option<String> {
 /// A CRL file's DER: DER as is, or the first `X509 CRL` PEM block; it must parse as a CRL.
 fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let der = if bytes.starts_with(b"-----BEGIN") {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(bytes)
-            .map_err(|e| format!("not a PEM CRL: {e}"))?;
+        let (_, pem) =
+            x509_parser::pem::parse_x509_pem(bytes).map_err(|e| format!("not a PEM CRL: {e}"))?;
         if pem.label != "X509 CRL" {
             return Err(format!("a PEM {:?} block, not an X509 CRL", pem.label));
         }
@@ -580,12 +582,18 @@ mod tests {
         let cert = cert_with(&["ldap://127.0.0.1/x", "http://127.0.0.1:9/a.crl"], &[]);
         let f = fetcher(&["crl.example"], false);
         let e = f.fetch_crl(&cert, "ldap://127.0.0.1/x").await.unwrap_err();
-        assert!(matches!(&e, FetchError::Denied(m) if m.contains("only http")), "{e}");
+        assert!(
+            matches!(&e, FetchError::Denied(m) if m.contains("only http")),
+            "{e}"
+        );
         let e = f
             .fetch_crl(&cert, "http://127.0.0.1:9/a.crl")
             .await
             .unwrap_err();
-        assert!(matches!(&e, FetchError::Denied(m) if m.contains("allowedHosts")), "{e}");
+        assert!(
+            matches!(&e, FetchError::Denied(m) if m.contains("allowedHosts")),
+            "{e}"
+        );
         // Listed with its port: allowed (and then unreachable: port 9 is closed).
         let f = fetcher(&["127.0.0.1:9"], false);
         let e = f
@@ -604,12 +612,18 @@ mod tests {
             .fetch_crl(&cert, "http://127.0.0.1:9/a.crl")
             .await
             .unwrap_err();
-        assert!(matches!(&e, FetchError::Unavailable(m) if m.contains("offline")), "{e}");
+        assert!(
+            matches!(&e, FetchError::Unavailable(m) if m.contains("offline")),
+            "{e}"
+        );
         let e = f
             .fetch_ocsp(&cert, "http://127.0.0.1:9/o", b"r")
             .await
             .unwrap_err();
-        assert!(matches!(&e, FetchError::Unavailable(m) if m.contains("offline")), "{e}");
+        assert!(
+            matches!(&e, FetchError::Unavailable(m) if m.contains("offline")),
+            "{e}"
+        );
         assert_eq!(f.network_requests(), 0);
     }
 

@@ -295,7 +295,12 @@ pub(crate) mod tests {
 
     #[test]
     fn parses_fields() {
-        let data = crl(ISSUER, "20300101000000Z", &[entry(7, "20250101000000Z", &[])], &[]);
+        let data = crl(
+            ISSUER,
+            "20300101000000Z",
+            &[entry(7, "20250101000000Z", &[])],
+            &[],
+        );
         let c = parse(&data).unwrap();
         assert_eq!(c.issuer, ISSUER);
         assert_eq!(c.signature_algorithm, "1.2.840.10045.4.3.2");
@@ -327,7 +332,11 @@ pub(crate) mod tests {
     /// after the invalidity date."
     #[test]
     fn invalidity_date_against_the_signing_time() {
-        let e = [entry(7, "20250601000000Z", &[invalidity("20250101000000Z")])];
+        let e = [entry(
+            7,
+            "20250601000000Z",
+            &[invalidity("20250101000000Z")],
+        )];
         let before = 1_700_000_000; // 2023
         let after = 1_740_000_000; // 2025-02
         assert_eq!(status(&e, Some(before)), Ok(CrlStatus::Good));
@@ -352,7 +361,11 @@ pub(crate) mod tests {
     /// processed: fail closed.
     #[test]
     fn unknown_critical_entry_extension_is_an_error() {
-        let e = [entry(7, "20250101000000Z", &[ext(&[0x55, 0x1d, 0x1d], true, &[5, 0])])];
+        let e = [entry(
+            7,
+            "20250101000000Z",
+            &[ext(&[0x55, 0x1d, 0x1d], true, &[5, 0])],
+        )];
         assert!(status(&e, None).unwrap_err().contains("2.5.29.29"));
     }
 }

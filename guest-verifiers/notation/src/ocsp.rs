@@ -44,8 +44,11 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The SHA-1 `CertID` fields of `cert` issued by `issuer`: (name hash, key hash, serial).
-fn cert_id_hashes(cert: &[u8], issuer: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), String> {
+/// The SHA-1 `CertID` fields: (issuer name hash, issuer key hash, serial).
+type CertIdHashes = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// The SHA-1 `CertID` fields of `cert` issued by `issuer`.
+fn cert_id_hashes(cert: &[u8], issuer: &[u8]) -> Result<CertIdHashes, String> {
     let c = pkix::cert_id(cert)?;
     let i = pkix::cert_id(issuer).map_err(|e| format!("issuer certificate: {e}"))?;
     if c.issuer != i.subject {
@@ -68,7 +71,10 @@ pub fn request(cert: &[u8], issuer: &[u8]) -> Result<Vec<u8>, String> {
     let cert_id = tlv(
         der::SEQUENCE,
         &[
-            tlv(der::SEQUENCE, &[tlv(der::OID, SHA1_OID), tlv(NULL, &[])].concat()),
+            tlv(
+                der::SEQUENCE,
+                &[tlv(der::OID, SHA1_OID), tlv(NULL, &[])].concat(),
+            ),
             tlv(der::OCTET_STRING, &name_hash),
             tlv(der::OCTET_STRING, &key_hash),
             tlv(der::INTEGER, &serial_int),
@@ -121,12 +127,15 @@ pub fn check<H: Host>(
     let mut rb = Reader::new(der::single(bytes.value, der::SEQUENCE, "responseBytes")?.value);
     let kind = der::oid_string(rb.expect(der::OID, "responseType")?.value);
     if kind != OCSP_BASIC {
-        return Err(format!("OCSP response type {kind} is not id-pkix-ocsp-basic"));
+        return Err(format!(
+            "OCSP response type {kind} is not id-pkix-ocsp-basic"
+        ));
     }
     let basic = rb.expect(der::OCTET_STRING, "response")?.value;
     let mut b = Reader::new(der::single(basic, der::SEQUENCE, "BasicOCSPResponse")?.value);
     let tbs = b.expect(der::SEQUENCE, "tbsResponseData")?;
-    let (alg, encoding) = pkix::signature_algorithm(&pkix::algorithm_oid(&mut b, "signatureAlgorithm")?)?;
+    let (alg, encoding) =
+        pkix::signature_algorithm(&pkix::algorithm_oid(&mut b, "signatureAlgorithm")?)?;
     let signature = pkix::bits(b.expect(pkix::BIT_STRING, "signature")?.value)?;
     let responder = match b.optional(der::context(0))? {
         Some(certs) => {

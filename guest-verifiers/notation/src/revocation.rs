@@ -240,10 +240,7 @@ fn cert_status<H: Host>(
         match ocsp_status(host, cert, issuer, &e.ocsp_uris, now, signing_time) {
             Ok(ocsp::OcspStatus::Good) => return CertStatus::Good,
             Ok(ocsp::OcspStatus::Revoked(at)) => {
-                return CertStatus::Revoked(format!(
-                    "OCSP: revoked at {}",
-                    format_rfc3339(at)
-                ));
+                return CertStatus::Revoked(format!("OCSP: revoked at {}", format_rfc3339(at)));
             }
             Ok(ocsp::OcspStatus::Unknown) => {
                 why.push("OCSP: the responder's status is unknown".to_owned())
@@ -255,7 +252,9 @@ fn cert_status<H: Host>(
         }
     }
     if e.has_freshest_crl {
-        why.push("CRL: the certificate names a delta CRL (freshest CRL), which is not supported".into());
+        why.push(
+            "CRL: the certificate names a delta CRL (freshest CRL), which is not supported".into(),
+        );
         return CertStatus::Unknown(why.join("; "));
     }
     if e.crl_uris.is_empty() {
@@ -449,7 +448,10 @@ mod tests {
             panic!("not unknown")
         };
         assert!(text.contains("signing certificate #1"), "{text}");
-        assert!(text.contains("http://crl.test/a.crl is unreachable"), "{text}");
+        assert!(
+            text.contains("http://crl.test/a.crl is unreachable"),
+            "{text}"
+        );
         let Status::Unknown(text) = status(&[ocsp, root.clone()]) else {
             panic!("not unknown")
         };

@@ -462,7 +462,13 @@ fn check_revocation<H: Host>(
         Status::Skipped
     } else {
         let signing_time = (env.scheme == Scheme::SigningAuthority).then_some(env.signing_time);
-        revocation::evaluate(run.host, &env.chain, "signing certificate", now, signing_time)
+        revocation::evaluate(
+            run.host,
+            &env.chain,
+            "signing certificate",
+            now,
+            signing_time,
+        )
     };
     run.text
         .push(("revocationStatus".into(), status.name().into()));
@@ -516,9 +522,9 @@ fn check_tsa_revocation<H: Host>(
     };
     if let Ok(id) = crate::pkix::cert_id(last)
         && id.issuer != id.subject
-        && let Some(root) = roots.iter().find(|r| {
-            crate::pkix::cert_id(r).is_ok_and(|r| r.subject == id.issuer) && *r != last
-        })
+        && let Some(root) = roots
+            .iter()
+            .find(|r| crate::pkix::cert_id(r).is_ok_and(|r| r.subject == id.issuer) && *r != last)
     {
         chain.push(root.clone());
     }

@@ -90,9 +90,8 @@ struct Env {
     fetcher: Arc<RevocationFetcher>,
 }
 
-async fn env(crl_url: &str, settings: Settings) -> Env {
-    let mut opts = ChainOptions::valid_now();
-    opts.leaf_revocation = RevocationInfo::crl(crl_url);
+/// A runtime answering the `revocation` import with a fetcher of `settings`, and notation on it.
+async fn runtime(settings: Settings) -> (Runtime, Verifier, Arc<RevocationFetcher>) {
     let fetcher = Arc::new(RevocationFetcher::new(settings, None).unwrap());
     let rt = Runtime::new(RuntimeConfig::default())
         .unwrap()
@@ -101,6 +100,13 @@ async fn env(crl_url: &str, settings: Settings) -> Env {
         .load_file("notation", &guests::verifier("notation"), Limits::default())
         .await
         .unwrap();
+    (rt, notation, fetcher)
+}
+
+async fn env(crl_url: &str, settings: Settings) -> Env {
+    let mut opts = ChainOptions::valid_now();
+    opts.leaf_revocation = RevocationInfo::crl(crl_url);
+    let (rt, notation, fetcher) = runtime(settings).await;
     let dir = tempfile::tempdir().unwrap();
     let mut b = LayoutBuilder::new(dir.path());
     let subject = b.image("v1", &[b"layer one"]);
@@ -324,14 +330,7 @@ async fn offline_mode_reads_crl_files_and_fetches_nothing() {
         crl_files: vec![(url.clone(), path)],
         ..Settings::default()
     };
-    let fetcher = Arc::new(RevocationFetcher::new(offline, None).unwrap());
-    let rt = Runtime::new(RuntimeConfig::default())
-        .unwrap()
-        .with_revocation(fetcher.clone());
-    let notation = rt
-        .load_file("notation", &guests::verifier("notation"), Limits::default())
-        .await
-        .unwrap();
+    let (rt, notation, fetcher) = runtime(offline).await;
     let e = Env {
         rt,
         notation,

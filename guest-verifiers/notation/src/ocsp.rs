@@ -223,6 +223,7 @@ pub fn check<H: Host>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revocation::tests::FetchlessHost;
 
     #[test]
     fn tlv_lengths() {
@@ -237,41 +238,6 @@ mod tests {
 
     #[test]
     fn non_successful_and_garbage_responses_are_errors() {
-        struct NoHost;
-        impl Host for NoHost {
-            fn manifest(&self) -> Result<Vec<u8>, String> {
-                Err(String::new())
-            }
-            fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-                Err(String::new())
-            }
-            fn verify_signature(
-                &self,
-                _: crate::verify::SigAlg,
-                _: crate::verify::SigEncoding,
-                _: &[u8],
-                _: &[u8],
-                _: &[u8],
-            ) -> Result<(), String> {
-                Err("no".into())
-            }
-            fn digest(&self, _: crate::verify::HashAlg, _: &[u8]) -> Vec<u8> {
-                Vec::new()
-            }
-            fn verify_chain(
-                &self,
-                _: &[Vec<u8>],
-                _: &[Vec<u8>],
-                _: i64,
-                _: Option<&str>,
-            ) -> Result<Vec<crate::verify::CertInfo>, String> {
-                Err("no".into())
-            }
-            fn parse_certificate(&self, _: &[u8]) -> Result<crate::verify::CertInfo, String> {
-                Err("no".into())
-            }
-            fn log(&self, _: crate::verify::LogLevel, _: &str) {}
-        }
         // Certificates that parse: issuer and leaf naming it.
         let name = tlv(der::SEQUENCE, &tlv(der::SET, b"n"));
         let mk = |issuer: &[u8], subject: &[u8]| {
@@ -300,9 +266,9 @@ mod tests {
         let req = request(&leaf, &issuer).unwrap();
         assert_eq!(req[0], der::SEQUENCE);
         let try_later = tlv(der::SEQUENCE, &tlv(ENUMERATED, &[3]));
-        let e = check(&NoHost, &try_later, &leaf, &issuer, 0, None).unwrap_err();
+        let e = check(&FetchlessHost, &try_later, &leaf, &issuer, 0, None).unwrap_err();
         assert!(e.contains("tryLater"), "{e}");
-        assert!(check(&NoHost, b"junk", &leaf, &issuer, 0, None).is_err());
+        assert!(check(&FetchlessHost, b"junk", &leaf, &issuer, 0, None).is_err());
         // The issuer must be the leaf's issuer.
         assert!(request(&leaf, &leaf).is_err());
     }

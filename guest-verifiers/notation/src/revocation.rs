@@ -307,7 +307,7 @@ fn ocsp_status<H: Host>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::x509::tests::{cert, ext, seq, tlv};
 
@@ -352,8 +352,9 @@ mod tests {
         ext(aia_oid(), seq(&descs), false)
     }
 
-    /// Answers `parse_certificate` with `CN=<length>`; every fetch fails naming its URL.
-    struct FetchlessHost;
+    /// Answers `parse_certificate` with `CN=<length>`; every fetch fails naming its URL; the rest
+    /// fails.
+    pub(crate) struct FetchlessHost;
 
     impl Host for FetchlessHost {
         fn manifest(&self) -> Result<Vec<u8>, String> {

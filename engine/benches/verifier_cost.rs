@@ -32,6 +32,7 @@ use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifyInput};
 use vouch::store::StoreAccess;
 use vouch::store::layout::LayoutStore;
+use vouch::store::revocation::{RevocationFetcher, Settings};
 use xtask::fixtures::cosign as cx;
 use xtask::fixtures::notation as nx;
 
@@ -129,9 +130,31 @@ fn blobs(m: cx::SignatureManifest) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
     (m.manifest, blobs)
 }
 
+/// The CRL URL the revocation fixture's leaf names.
+const BENCH_CRL_URL: &str = "http://crl.bench.test/leaf.crl";
+
 /// Notation: a JWS (ES256) signature by a leaf of a test root, `strict` trust policy.
 fn notation() -> Fixture {
-    let opts = nx::ChainOptions::valid_now();
+    notation_fixture(
+        "notation (JWS, ES256, 2-cert chain)",
+        nx::ChainOptions::valid_now(),
+    )
+    .0
+}
+
+/// Notation with revocation: the leaf names a CRL distribution point; returns the fixture and
+/// the root's fresh CRL for it (served warm: from memory, no request).
+fn notation_with_crl() -> (Fixture, Vec<u8>) {
+    let mut opts = nx::ChainOptions::valid_now();
+    opts.leaf_revocation = nx::RevocationInfo::crl(BENCH_CRL_URL);
+    let (f, chain) = notation_fixture("notation + CRL (warm, revocation good)", opts);
+    let crl = chain
+        .crl(&[], now() - 3600, now() + 86_400, false)
+        .expect("a CRL");
+    (f, crl)
+}
+
+fn notation_fixture(label: &'static str, opts: nx::ChainOptions) -> (Fixture, nx::TestChain) {
     let chain = nx::test_chain(&opts).expect("a notation test chain");
     let identity = opts.leaf_subject.identity();
     let config = json!({
@@ -144,8 +167,8 @@ fn notation() -> Fixture {
         }]},
         "trustStores": {"ca": {"test": [chain.root_pem.clone()]}},
     });
-    raw_fixture(
-        "notation (JWS, ES256, 2-cert chain)",
+    let fixture = raw_fixture(
+        label,
         "notation",
         nx::SIGNATURE_ARTIFACT_TYPE,
         config,
@@ -172,7 +195,8 @@ fn notation() -> Fixture {
                 ],
             )
         },
-    )
+    );
+    (fixture, chain)
 }
 
 /// A test Fulcio and Rekor, and a Fulcio leaf for `dev@example.test` valid from `nb` (returned
@@ -453,9 +477,23 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let runtime = Runtime::new(RuntimeConfig::default()).expect("a wasm runtime");
+        // The revocation row's CRL is a file of an offline fetcher: a warm cache, no request.
+        let (with_crl, crl) = notation_with_crl();
+        let crl_dir = tempfile::tempdir().expect("a temp dir");
+        let crl_path = crl_dir.path().join("leaf.crl");
+        std::fs::write(&crl_path, crl).expect("the CRL file");
+        let settings = Settings {
+            offline: true,
+            crl_files: vec![(BENCH_CRL_URL.to_owned(), crl_path)],
+            ..Settings::default()
+        };
+        let fetcher = RevocationFetcher::new(settings, None).expect("the revocation fetcher");
+        let runtime = Runtime::new(RuntimeConfig::default())
+            .expect("a wasm runtime")
+            .with_revocation(Arc::new(fetcher));
         let fixtures = [
             notation(),
+            with_crl,
             cosign_simple(),
             cosign_bundle(),
             cosign_bundle_v2(),
@@ -479,10 +517,12 @@ fn main() {
             "guest%",
             "calls"
         );
+        let mut totals = Vec::new();
         for f in &fixtures {
             let r = measure(&runtime, f, iters).await;
             let n = f64::from(r.iters);
             let total = us(r.total) / n;
+            totals.push(total);
             let crypto = us(r.crypto) / n;
             let store = us(r.store) / n;
             let guest = (total - crypto - store).max(0.0);
@@ -502,6 +542,10 @@ fn main() {
             "crypto = time inside host crypto imports (verify-signature, verify-chain, digest, \
              parse-certificate); store = inside host store imports; guest = the rest (guest code, \
              instantiation, component-model glue); calls = host calls per verification."
+        );
+        println!(
+            "revocation (warm CRL) / plain notation verification: {:.3}x",
+            totals[1] / totals[0]
         );
     });
 }

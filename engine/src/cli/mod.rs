@@ -284,9 +284,16 @@ impl Progress {
 
 /// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
 /// verifiers (loaded and config-checked), policy and settings.
-pub async fn executor_for(config: &Config, config_path: &Path) -> anyhow::Result<Executor> {
+pub async fn executor_for(
+    config: &Config,
+    config_path: &Path,
+    disk: Option<&DiskCache>,
+) -> anyhow::Result<Executor> {
+    let revocation = build::revocation(config, disk)
+        .with_context(|| format!("config file {}", config_path.display()))?;
     let runtime = Runtime::new(build::runtime_config(config))
-        .context("cannot create the verifier runtime")?;
+        .context("cannot create the verifier runtime")?
+        .with_revocation(revocation);
     build::executor(&runtime, config, "")
         .await
         .with_context(|| format!("config file {}", config_path.display()))
@@ -416,7 +423,7 @@ async fn verify_with(
         .iter()
         .map(|s| source(&resolver, s, oci_layout))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let executor = executor_for(config, config_path).await?;
+    let executor = executor_for(config, config_path, disk).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =
         futures::future::join_all(sources.into_iter().map(|s| async {

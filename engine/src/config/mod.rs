@@ -23,10 +23,12 @@
 //! quota: { maxKeysInFlight: 1024 }  # the default tenant's admission limit (`vouch serve`) and
 //!                                   # optional guestCpuMillicores (see `config::tenants`)
 //! tenants: []                       # see `config::tenants`
+//! revocation: { offline: false }    # CRL/OCSP fetching for the guests; see `config::revocation`
 //! ```
 //!
 //! Unknown fields are rejected; every error names the file and the field.
 
+pub mod revocation;
 pub mod stores;
 pub mod tenants;
 
@@ -93,6 +95,8 @@ pub struct Config {
     pub tenants: Vec<tenants::TenantConfig>,
     /// Process-wide settings of the wasm runtime.
     pub runtime: RuntimeSection,
+    /// How the host fetches CRLs and OCSP responses for the guests (process-wide).
+    pub revocation: revocation::RevocationConfig,
     /// Directory of the config file (paths are relative to it); set by [`Config::load`].
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -359,6 +363,9 @@ impl Config {
         }
         if let Err(e) = self.stores.cache.validate() {
             return Err(invalid("stores.cache".into(), &e.to_string()));
+        }
+        if let Err((field, message)) = self.revocation.validate() {
+            return Err(invalid(field, &message));
         }
         let mut names = HashSet::new();
         for (i, v) in self.verifiers.iter().enumerate() {

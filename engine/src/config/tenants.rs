@@ -173,6 +173,7 @@ impl TenantConfig {
             quota: self.quota.clone(),
             tenants: Vec::new(),
             runtime: top.runtime.clone(),
+            revocation: top.revocation.clone(),
             base_dir: top.base_dir.clone(),
         }
     }

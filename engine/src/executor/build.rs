@@ -11,6 +11,7 @@ use crate::oci::registry::RegistryError;
 use crate::policy::PolicyError;
 use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
+use crate::store::revocation::{RevocationError, RevocationFetcher, SharedSource};
 
 /// Wasm instance slots at most, whatever the tenants' call quotas add up to.
 const MAX_SLOTS: u32 = 1000;
@@ -33,6 +34,9 @@ pub enum BuildError {
     /// The caches could not be set up.
     #[error(transparent)]
     Sources(#[from] SourceError),
+    /// The revocation fetcher could not be set up (a CRL file, the HTTP client).
+    #[error(transparent)]
+    Revocation(#[from] RevocationError),
 }
 
 /// The runtime every tenant of `config` shares: instance slots for the sum of their call quotas
@@ -65,6 +69,16 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         guest_scheduling: config.runtime.guest_scheduling(),
         ..RuntimeConfig::default()
     }
+}
+
+/// The source of the guests' `revocation` imports `config` describes: its CRL files read, CRLs
+/// also stored in `disk` when there is one.
+pub fn revocation(
+    config: &Config,
+    disk: Option<&DiskCache>,
+) -> Result<SharedSource, RevocationError> {
+    let settings = config.revocation.settings(&config.base_dir);
+    Ok(Arc::new(RevocationFetcher::new(settings, disk.cloned())?))
 }
 
 /// The executor `config` describes, on `runtime`; `tenant` (empty for none) enters its verdicts'

@@ -1,6 +1,6 @@
 //! Host bindings for the `vouch:verifier` world, generated from `wit/` by wasmtime's `bindgen!`.
 //!
-//! Store imports are async (they may reach a registry); every import is trappable so the host can
+//! Store and revocation imports are async (they may reach a registry or a CRL/OCSP server); every import is trappable so the host can
 //! end a call that exceeds its host-call, byte or log budget.
 
 wasmtime::component::bindgen!({
@@ -8,6 +8,7 @@ wasmtime::component::bindgen!({
     world: "verifier",
     imports: {
         "vouch:verifier/store": async | trappable,
+        "vouch:verifier/revocation": async | trappable,
         default: trappable,
     },
     exports: {

@@ -1,7 +1,7 @@
 //! Host functions: the guest's only way out of its sandbox.
 //!
 //! [`HostState`] is the data of one wasmtime `Store`, created fresh for every call. It implements
-//! the traits `bindgen!` generated for the `store`, `crypto` and `log` imports, counts every call
+//! the traits `bindgen!` generated for the `store`, `crypto`, `log` and `revocation` imports, counts every call
 //! against the call's [`Limits`], and checks every store read against the subject's [`Scope`].
 
 use std::sync::Arc;
@@ -11,12 +11,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::vouch::verifier::{crypto as wit_crypto, log as wit_log, store, types};
+use super::bindings::vouch::verifier::{
+    crypto as wit_crypto, log as wit_log, revocation as wit_revocation, store, types,
+};
 use super::bindings::{StoreError as WitStoreError, Subject, WitDescriptor};
 use super::crypto;
 use super::limits::{LimitExceeded, LimitKind, Limiter, Limits};
 use super::scope::Scope;
 use crate::oci::{Descriptor, Manifest};
+use crate::store::revocation::{FetchError, SharedSource};
 use crate::store::{StoreAccess, StoreError};
 
 /// Everything one call's `Store` holds.
@@ -40,6 +43,9 @@ pub(crate) struct CallScope {
     pub(crate) scope: Scope,
     /// What `get-subject` answers.
     pub(crate) subject: Subject,
+    /// Where the `revocation` import fetches CRLs and OCSP responses (none: every fetch is
+    /// `unavailable`).
+    pub(crate) revocation: Option<SharedSource>,
 }
 
 impl CallScope {
@@ -58,6 +64,7 @@ impl CallScope {
                 reference,
                 descriptor: to_wit(subject),
             },
+            revocation: None,
         }
     }
 }
@@ -402,5 +409,94 @@ impl wit_log::Host for HostState {
             }
         }
         Ok(())
+    }
+}
+
+const NO_REVOCATION: &str = "this engine has no revocation source configured";
+
+fn to_wit_fetch_error(e: FetchError) -> wit_revocation::FetchError {
+    match e {
+        FetchError::Denied(s) => wit_revocation::FetchError::Denied(s),
+        FetchError::TooLarge(n) => wit_revocation::FetchError::TooLarge(n),
+        FetchError::Unavailable(s) => wit_revocation::FetchError::Unavailable(s),
+    }
+}
+
+impl HostState {
+    /// The revocation source of a `verify` call, or the error a guest gets without one.
+    fn revocation_source(&self) -> Result<SharedSource, wit_revocation::FetchError> {
+        match &self.call {
+            None => Err(wit_revocation::FetchError::Denied(NO_SUBJECT.into())),
+            Some(CallScope {
+                revocation: None, ..
+            }) => Err(wit_revocation::FetchError::Unavailable(
+                NO_REVOCATION.into(),
+            )),
+            Some(CallScope {
+                revocation: Some(r),
+                ..
+            }) => Ok(r.clone()),
+        }
+    }
+
+    /// Counts a fetch's answer against the byte budget (refusing one that cannot fit).
+    fn fetched(
+        &mut self,
+        res: Result<bytes::Bytes, FetchError>,
+        started: Instant,
+    ) -> wasmtime::Result<Result<Vec<u8>, wit_revocation::FetchError>> {
+        self.stats.store_time += started.elapsed();
+        match res {
+            Ok(b) => {
+                self.count_bytes(b.len() as u64)?;
+                Ok(Ok(b.to_vec()))
+            }
+            Err(e) => Ok(Err(to_wit_fetch_error(e))),
+        }
+    }
+}
+
+impl wit_revocation::Host for HostState {
+    async fn fetch_crl(
+        &mut self,
+        cert: Vec<u8>,
+        url: String,
+    ) -> wasmtime::Result<Result<Vec<u8>, wit_revocation::FetchError>> {
+        self.count_call()?;
+        let source = match self.revocation_source() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let started = Instant::now();
+        let res = source.fetch_crl(&cert, &url).await;
+        tracing::debug!(
+            verifier = &*self.verifier,
+            url,
+            ok = res.is_ok(),
+            "revocation: CRL"
+        );
+        self.fetched(res, started)
+    }
+
+    async fn fetch_ocsp(
+        &mut self,
+        cert: Vec<u8>,
+        url: String,
+        request: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, wit_revocation::FetchError>> {
+        self.count_call()?;
+        let source = match self.revocation_source() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let started = Instant::now();
+        let res = source.fetch_ocsp(&cert, &url, &request).await;
+        tracing::debug!(
+            verifier = &*self.verifier,
+            url,
+            ok = res.is_ok(),
+            "revocation: OCSP"
+        );
+        self.fetched(res, started)
     }
 }

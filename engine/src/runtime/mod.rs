@@ -313,6 +313,7 @@ pub struct Runtime {
     compile_cache: Option<CompileCache>,
     pooling: bool,
     guest_pool: Option<Arc<pool::GuestPool>>,
+    revocation: Option<crate::store::revocation::SharedSource>,
 }
 
 impl Runtime {
@@ -359,7 +360,15 @@ impl Runtime {
             config: Arc::new(config),
             compile_cache,
             pooling,
+            revocation: None,
         })
+    }
+
+    /// This runtime, answering the guests' `revocation` imports from `source` (without one every
+    /// fetch is `unavailable`).
+    pub fn with_revocation(mut self, source: crate::store::revocation::SharedSource) -> Self {
+        self.revocation = Some(source);
+        self
     }
 
     /// Whether the pooling allocator is in use.
@@ -526,13 +535,14 @@ impl Runtime {
         input: VerifyInput,
     ) -> Result<VerifyOutcome, CallError> {
         let started = Instant::now();
-        let scope = CallScope::new(
+        let mut scope = CallScope::new(
             input.store,
             input.subject_reference,
             &input.subject,
             &input.artifact,
             self.config.max_nesting_depth,
         );
+        scope.revocation = self.revocation.clone();
         let request = bindings::Request {
             subject: bindings::Subject {
                 reference: scope.subject.reference.clone(),

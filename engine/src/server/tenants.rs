@@ -212,7 +212,13 @@ impl TenantSet {
         if top.verifiers.is_empty() && config.tenants.is_empty() {
             return Err(BuildError::NoVerifiers);
         }
-        let runtime = Runtime::new(build::runtime_config(config)).map_err(BuildError::Runtime)?;
+        let revocation = build::revocation(config, disk).map_err(|e| BuildError::Tenant {
+            tenant: DEFAULT_TENANT.to_owned(),
+            source: e.into(),
+        })?;
+        let runtime = Runtime::new(build::runtime_config(config))
+            .map_err(BuildError::Runtime)?
+            .with_revocation(revocation);
         let quota_of = |name: &str| {
             let tenant = previous?.iter().find(|t| t.name() == name)?;
             tenant.executor().cpu_quota().cloned()

@@ -14,6 +14,7 @@ pub mod disk;
 pub mod layout;
 pub mod plugin;
 pub mod registry;
+pub mod revocation;
 
 pub use layout::{LayoutStore, Limits as LayoutLimits};
 

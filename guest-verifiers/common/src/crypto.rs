@@ -82,3 +82,11 @@ pub trait Crypto {
         eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String>;
 }
+
+/// SHA-1 of `data`, computed in the guest: only for identifiers the protocols define over SHA-1
+/// (the ESS `signingCertificate` v1 hash, the OCSP `CertID` name and key hashes), never for a
+/// signature, which the host verifies with the algorithms above.
+pub fn sha1_digest(data: &[u8]) -> Vec<u8> {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(data).to_vec()
+}

@@ -297,9 +297,8 @@ fn ess_names<H: Crypto + ?Sized>(
     ess: &EssCertId<'_>,
     cert: &[u8],
 ) -> Result<bool, String> {
-    use sha1::Digest as _;
     let digest = if ess.hash_alg == SHA1 {
-        sha1::Sha1::digest(cert).to_vec()
+        crate::crypto::sha1_digest(cert)
     } else {
         host.digest(
             hash_alg(&ess.hash_alg, "the ESS certificate hash algorithm")?,
@@ -722,14 +721,7 @@ mod tests {
         let ess = match s.ess {
             Ess::V2 => ess(ATTR_SIGNING_CERT_V2, None, v2(&signer)),
             Ess::V2Explicit => ess(ATTR_SIGNING_CERT_V2, Some(seq(&[oid(SHA256)])), v2(&signer)),
-            Ess::V1 => {
-                use sha1::Digest as _;
-                ess(
-                    ATTR_SIGNING_CERT,
-                    None,
-                    sha1::Sha1::digest(&signer).to_vec(),
-                )
-            }
+            Ess::V1 => ess(ATTR_SIGNING_CERT, None, crate::crypto::sha1_digest(&signer)),
             Ess::OtherCert => ess(ATTR_SIGNING_CERT_V2, None, v2(&cert(3))),
             Ess::Absent => Vec::new(),
         };

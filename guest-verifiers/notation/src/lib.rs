@@ -4,22 +4,26 @@
 //!
 //! This file is only the wit-bindgen glue; the logic lives in [`policy`] (trust policy and trust
 //! stores), [`envelope`] (JWS parsing and the shared header rules), [`cose`] (COSE_Sign1, on
-//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]; both shared from `verifier_common`), [`revocation`] (OCSP and CRL
-//! endpoints of certificates), [`verify`] (the verification flow)
+//! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]; both shared from `verifier_common`),
+//! [`revocation`] (chain revocation status, from [`crl`] and [`ocsp`] on [`pkix`]), [`verify`]
+//! (the verification flow)
 //! and [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
 //!
 //! Report extensions: `trustPolicy`, `verificationLevel`, `Issuer` (leaf issuer DN), `SN` (leaf
 //! subject DN, as Ratify's notation verifier reports it), `serialNumber` (leaf serial, hex),
 //! `signingTime`, `signingScheme`, `expiry`, `signingAgent`, `timestamp` (the verified RFC 3161
 //! `genTime`) and `timestampAuthority` (the TSA's subject DN) when a timestamp was verified,
-//! `revocationStatus` (`skipped`, `nonRevokable` or `unknown`, see [`revocation::Status`]) once
+//! `revocationStatus` (`skipped`, `nonRevokable`, `good`, `revoked` or `unknown`, see [`revocation::Status`]) once
 //! the revocation validation ran, and `checks` (JSON: the result of each validation, e.g.
 //! `{"integrity":"passed","revocation":"skipped"}`).
 
 pub mod cbor;
 pub mod cose;
+pub mod crl;
 pub use verifier_common::der;
 pub mod envelope;
+pub mod ocsp;
+pub mod pkix;
 pub mod policy;
 pub mod revocation;
 pub mod time;
@@ -32,6 +36,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 use verifier_common::time::now_unix;
 use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::verifier::log::{Level, log};
+use vouch::verifier::revocation::{FetchError, fetch_crl, fetch_ocsp};
 use vouch::verifier::store::{get_blob, get_manifest};
 use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
@@ -116,6 +121,14 @@ impl Host for Imports {
         crypto::parse_certificate(der).map(cert_info)
     }
 
+    fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Vec<u8>, String> {
+        fetch_crl(cert, url).map_err(fetch_error)
+    }
+
+    fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        fetch_ocsp(cert, url, request).map_err(fetch_error)
+    }
+
     fn log(&self, level: LogLevel, msg: &str) {
         let level = match level {
             LogLevel::Debug => Level::Debug,
@@ -123,6 +136,15 @@ impl Host for Imports {
             LogLevel::Warn => Level::Warn,
         };
         log(level, msg);
+    }
+}
+
+/// A fetch error as text.
+fn fetch_error(e: FetchError) -> String {
+    match e {
+        FetchError::Denied(m) => format!("the host refused: {m}"),
+        FetchError::TooLarge(cap) => format!("the response is over the host's {cap}-byte cap"),
+        FetchError::Unavailable(m) => format!("unavailable: {m}"),
     }
 }
 

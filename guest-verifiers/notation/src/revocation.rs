@@ -1,19 +1,23 @@
-//! Revocation information of a certificate: the OCSP responders named by its authority
-//! information access extension and the CRL distribution points, read from the DER.
+//! Revocation of a certificate chain: the OCSP responders and CRL distribution points a
+//! certificate names (read from the DER), and the chain's status from them ([`evaluate`]).
 //!
 //! The Notary Project's certificate revocation evaluation (trust-store-trust-policy.md) says: "If
 //! the certificate being validated doesn't include information OCSP or CRLs then no revocation
 //! check is performed and the certificate is considered valid (not revoked)", and "If the
 //! revocation status of any of the certificates is revoked or cannot be determined (revocation
-//! unavailable), fail this step". This verifier cannot fetch OCSP responses or CRLs (a guest has
-//! no network), so a certificate that names either has an undeterminable status; [`Status`]
-//! says which case a set of chains is in.
+//! unavailable), fail this step". The guest has no network: the host's `revocation` import
+//! fetches the CRLs and OCSP responses (only from URLs the certificate names, cached), and the
+//! guest judges them ([`crate::crl`], [`crate::ocsp`]).
 
 use crate::der::{self, Reader};
-use crate::x509;
+use crate::time::format_rfc3339;
+use crate::verify::Host;
+use crate::{crl, ocsp, x509};
 
 /// CRL distribution points extension.
 const CRL_DISTRIBUTION_POINTS: &str = "2.5.29.31";
+/// Freshest CRL (delta CRL distribution points) extension.
+const FRESHEST_CRL: &str = "2.5.29.46";
 /// Authority information access extension.
 const AUTHORITY_INFO_ACCESS: &str = "1.3.6.1.5.5.7.1.1";
 /// `id-ad-ocsp` access method.
@@ -30,6 +34,8 @@ pub struct Endpoints {
     pub crl_uris: Vec<String>,
     /// OCSP responder URIs of its authority information access extension.
     pub ocsp_uris: Vec<String>,
+    /// The certificate names delta CRLs (freshest CRL extension).
+    pub has_freshest_crl: bool,
 }
 
 impl Endpoints {
@@ -60,6 +66,7 @@ pub fn endpoints(cert: &[u8]) -> Result<Endpoints, String> {
                     crl_uris(ext.value).map_err(|e| format!("cRLDistributionPoints: {e}"))?,
                 );
             }
+            FRESHEST_CRL => out.has_freshest_crl = true,
             AUTHORITY_INFO_ACCESS => out
                 .ocsp_uris
                 .extend(ocsp_uris(ext.value).map_err(|e| format!("authorityInfoAccess: {e}"))?),
@@ -132,8 +139,12 @@ pub enum Status {
     /// No certificate names an OCSP responder or a CRL distribution point: the specification
     /// considers every one of them not revoked.
     NonRevokable,
-    /// Some certificate names revocation endpoints this verifier cannot query: the status is
-    /// undeterminable ("revocation unavailable"). The text names the certificates.
+    /// Every certificate that names revocation information was checked and is not revoked.
+    Good,
+    /// A certificate is revoked (the text names it and the source).
+    Revoked(String),
+    /// Some certificate's status could not be determined ("revocation unavailable"); the text
+    /// names the certificates and why.
     Unknown(String),
 }
 
@@ -143,51 +154,160 @@ impl Status {
         match self {
             Status::Skipped => "skipped",
             Status::NonRevokable => "nonRevokable",
+            Status::Good => "good",
+            Status::Revoked(_) => "revoked",
             Status::Unknown(_) => "unknown",
         }
     }
 }
 
-/// One certificate to evaluate: what it is (for messages) and its DER.
-pub struct Subject<'a> {
-    /// E.g. `signing certificate chain #1`.
-    pub role: String,
-    /// The certificate.
-    pub der: &'a [u8],
+/// The status of one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CertStatus {
+    NonRevokable,
+    Good,
+    Revoked(String),
+    Unknown(String),
 }
 
-/// Evaluates the revocation status of `certs` offline. `name` gives a certificate's subject DN
-/// for the message (a host call, made only for the certificates that have endpoints).
-pub fn evaluate(certs: &[Subject<'_>], name: &dyn Fn(&[u8]) -> String) -> Status {
-    let mut problems = Vec::new();
-    for c in certs {
-        match endpoints(c.der) {
-            Ok(e) if !e.any() => {}
-            Ok(e) => problems.push(format!(
-                "{} {:?} names {}",
-                c.role,
-                name(c.der),
-                e.describe()
-            )),
-            Err(e) => problems.push(format!(
-                "{} {:?} has revocation extensions that cannot be read ({e})",
-                c.role,
-                name(c.der)
+/// Evaluates the revocation status of `chain` (leaf first, ending in its root), as
+/// notation-core-go does: every certificate but the root is checked against its issuer (the next
+/// certificate), by OCSP when it names a responder, falling back to its CRLs when OCSP does not
+/// give a good or revoked answer, else by its CRLs; the root is not revokable. A revoked
+/// certificate makes the chain revoked, else an undeterminable one makes it unknown. `role`
+/// names the chain's certificates in messages (`signing certificate`); `signing_time` is the
+/// authentic signing time, compared with an `invalidityDate`.
+pub fn evaluate<H: Host>(
+    host: &H,
+    chain: &[Vec<u8>],
+    role: &str,
+    now: i64,
+    signing_time: Option<i64>,
+) -> Status {
+    let mut revoked = Vec::new();
+    let mut unknown = Vec::new();
+    let mut good = false;
+    for (i, pair) in chain.windows(2).enumerate() {
+        let name = || {
+            host.parse_certificate(&pair[0])
+                .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject)
+        };
+        match cert_status(host, &pair[0], &pair[1], now, signing_time) {
+            CertStatus::NonRevokable => {}
+            CertStatus::Good => good = true,
+            CertStatus::Revoked(why) => {
+                revoked.push(format!("{role} #{} {:?} is revoked ({why})", i + 1, name()))
+            }
+            CertStatus::Unknown(why) => unknown.push(format!(
+                "{role} #{} {:?}: revocation status is unknown ({why})",
+                i + 1,
+                name()
             )),
         }
     }
-    if problems.is_empty() {
-        Status::NonRevokable
-    } else {
+    if !revoked.is_empty() {
+        Status::Revoked(revoked.join("; "))
+    } else if !unknown.is_empty() {
         Status::Unknown(format!(
-            "the revocation status cannot be determined: {}; this verifier cannot fetch OCSP responses or CRLs (offline), and the Notary Project specification treats an undeterminable status as a revocation failure",
-            problems.join("; ")
+            "{}; the Notary Project specification treats an undeterminable status as a revocation failure",
+            unknown.join("; ")
         ))
+    } else if good {
+        Status::Good
+    } else {
+        Status::NonRevokable
     }
 }
 
+fn cert_status<H: Host>(
+    host: &H,
+    cert: &[u8],
+    issuer: &[u8],
+    now: i64,
+    signing_time: Option<i64>,
+) -> CertStatus {
+    let e = match endpoints(cert) {
+        Ok(e) => e,
+        Err(e) => {
+            return CertStatus::Unknown(format!("its revocation extensions cannot be read: {e}"));
+        }
+    };
+    if !e.any() {
+        return CertStatus::NonRevokable;
+    }
+    let mut why = Vec::new();
+    if !e.ocsp_uris.is_empty() {
+        match ocsp_status(host, cert, issuer, &e.ocsp_uris, now, signing_time) {
+            Ok(ocsp::OcspStatus::Good) => return CertStatus::Good,
+            Ok(ocsp::OcspStatus::Revoked(at)) => {
+                return CertStatus::Revoked(format!("OCSP: revoked at {}", format_rfc3339(at)));
+            }
+            Ok(ocsp::OcspStatus::Unknown) => {
+                why.push("OCSP: the responder's status is unknown".to_owned())
+            }
+            Err(e) => why.push(format!("OCSP: {e}")),
+        }
+        if !e.has_crl {
+            return CertStatus::Unknown(why.join("; "));
+        }
+    }
+    if e.has_freshest_crl {
+        why.push(
+            "CRL: the certificate names a delta CRL (freshest CRL), which is not supported".into(),
+        );
+        return CertStatus::Unknown(why.join("; "));
+    }
+    if e.crl_uris.is_empty() {
+        why.push("CRL: its distribution point names no URI".into());
+        return CertStatus::Unknown(why.join("; "));
+    }
+    // Every distribution point is checked: they may be partitioned CRLs.
+    for url in &e.crl_uris {
+        let status = host
+            .fetch_crl(cert, url)
+            .and_then(|data| crl::check(host, &data, cert, issuer, now, signing_time));
+        match status {
+            Ok(crl::CrlStatus::Good) => {}
+            Ok(crl::CrlStatus::Revoked(at)) => {
+                return CertStatus::Revoked(format!(
+                    "CRL {url}: revoked at {}",
+                    format_rfc3339(at)
+                ));
+            }
+            Err(e) => {
+                why.push(format!("CRL {url}: {e}"));
+                return CertStatus::Unknown(why.join("; "));
+            }
+        }
+    }
+    CertStatus::Good
+}
+
+/// Asks the responders in turn; the first definite answer (good, revoked or unknown) counts.
+fn ocsp_status<H: Host>(
+    host: &H,
+    cert: &[u8],
+    issuer: &[u8],
+    urls: &[String],
+    now: i64,
+    signing_time: Option<i64>,
+) -> Result<ocsp::OcspStatus, String> {
+    let request = ocsp::request(cert, issuer)?;
+    let mut errors = Vec::new();
+    for url in urls {
+        match host
+            .fetch_ocsp(cert, url, &request)
+            .and_then(|data| ocsp::check(host, &data, cert, issuer, now, signing_time))
+        {
+            Ok(status) => return Ok(status),
+            Err(e) => errors.push(format!("{url}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::x509::tests::{cert, ext, seq, tlv};
 
@@ -232,6 +352,58 @@ mod tests {
         ext(aia_oid(), seq(&descs), false)
     }
 
+    /// Answers `parse_certificate` with `CN=<length>`; every fetch fails naming its URL; the rest
+    /// fails.
+    pub(crate) struct FetchlessHost;
+
+    impl Host for FetchlessHost {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn verify_signature(
+            &self,
+            _: crate::verify::SigAlg,
+            _: crate::verify::SigEncoding,
+            _: &[u8],
+            _: &[u8],
+            _: &[u8],
+        ) -> Result<(), String> {
+            Err("unused".into())
+        }
+        fn digest(&self, _: crate::verify::HashAlg, _: &[u8]) -> Vec<u8> {
+            Vec::new()
+        }
+        fn verify_chain(
+            &self,
+            _: &[Vec<u8>],
+            _: &[Vec<u8>],
+            _: i64,
+            _: Option<&str>,
+        ) -> Result<Vec<crate::verify::CertInfo>, String> {
+            Err("unused".into())
+        }
+        fn parse_certificate(&self, der: &[u8]) -> Result<crate::verify::CertInfo, String> {
+            Ok(crate::verify::CertInfo {
+                subject: format!("CN={}", der.len()),
+                issuer: String::new(),
+                serial: String::new(),
+                not_before: 0,
+                not_after: 0,
+            })
+        }
+        fn log(&self, _: crate::verify::LogLevel, _: &str) {}
+        fn fetch_crl(&self, _: &[u8], url: &str) -> Result<Vec<u8>, String> {
+            Err(format!("{url} is unreachable"))
+        }
+    }
+
+    fn status(chain: &[Vec<u8>]) -> Status {
+        evaluate(&FetchlessHost, chain, "signing certificate", 0, None)
+    }
+
     /// Spec: "If the certificate being validated doesn't include information OCSP or CRLs then
     /// no revocation check is performed and the certificate is considered valid(not revoked)."
     #[test]
@@ -241,24 +413,23 @@ mod tests {
         // A caIssuers access description is not revocation information.
         let ca_issuers = cert(&[aia(&[], &["http://ca.test/root.crt"])]);
         assert!(!endpoints(&ca_issuers).unwrap().any());
-        let certs = [
-            Subject {
-                role: "a".into(),
-                der: &bare,
-            },
-            Subject {
-                role: "b".into(),
-                der: &ca_issuers,
-            },
-        ];
-        assert_eq!(evaluate(&certs, &|_| "x".into()), Status::NonRevokable);
+        assert_eq!(status(&[bare, ca_issuers]), Status::NonRevokable);
+    }
+
+    /// notation-core-go checks every certificate but the last: "Last is root cert, which will
+    /// never be revoked by OCSP or CRL".
+    #[test]
+    fn the_root_is_not_checked() {
+        let crl = cert(&[crl_dp(&["http://crl.test/a.crl"])]);
+        assert_eq!(status(std::slice::from_ref(&crl)), Status::NonRevokable);
+        assert_eq!(status(&[]), Status::NonRevokable);
     }
 
     /// Spec: "If the certificate being validated includes either OCSP or CRL information, then
-    /// the one which is present is used for revocation check" — here it cannot be, so the status
-    /// "cannot be determined (revocation unavailable)".
+    /// the one which is present is used for revocation check"; one that cannot be checked has a
+    /// status that "cannot be determined (revocation unavailable)".
     #[test]
-    fn ocsp_or_crl_information_makes_the_status_unknown() {
+    fn ocsp_or_crl_information_that_cannot_be_fetched_is_unknown() {
         let crl = cert(&[crl_dp(&["http://crl.test/a.crl", "ldap://x"])]);
         let e = endpoints(&crl).unwrap();
         assert!(e.has_crl && e.ocsp_uris.is_empty());
@@ -273,31 +444,32 @@ mod tests {
         assert!(e.any());
         assert_eq!(e.describe(), "a CRL distribution point without a URI");
 
-        let plain = cert(&[]);
-        let certs = [
-            Subject {
-                role: "signing certificate #1".into(),
-                der: &plain,
-            },
-            Subject {
-                role: "TSA certificate #1".into(),
-                der: &ocsp,
-            },
-            Subject {
-                role: "signing certificate #2".into(),
-                der: &crl,
-            },
-        ];
-        let status = evaluate(&certs, &|d| format!("CN={}", d.len()));
-        assert_eq!(status.name(), "unknown");
-        let Status::Unknown(text) = status else {
-            unreachable!()
+        let root = cert(&[]);
+        let Status::Unknown(text) = status(&[crl.clone(), root.clone()]) else {
+            panic!("not unknown")
         };
-        assert!(text.contains("TSA certificate #1"), "{text}");
-        assert!(text.contains("OCSP http://ocsp.test"), "{text}");
-        assert!(text.contains("signing certificate #2"), "{text}");
-        assert!(text.contains("CRL http://crl.test/a.crl"), "{text}");
-        assert!(!text.contains("signing certificate #1"), "{text}");
+        assert!(text.contains("signing certificate #1"), "{text}");
+        assert!(
+            text.contains("http://crl.test/a.crl is unreachable"),
+            "{text}"
+        );
+        let Status::Unknown(text) = status(&[ocsp, root.clone()]) else {
+            panic!("not unknown")
+        };
+        assert!(text.contains("OCSP"), "{text}");
+        let Status::Unknown(text) = status(&[bare_point, root.clone()]) else {
+            panic!("not unknown")
+        };
+        assert!(text.contains("names no URI"), "{text}");
+        // Delta CRLs are not supported: fail closed.
+        let delta = cert(&[
+            crl_dp(&["http://crl.test/a.crl"]),
+            ext(tlv(der::OID, &[0x55, 0x1d, 0x2e]), seq(&[]), false),
+        ]);
+        let Status::Unknown(text) = status(&[delta, root]) else {
+            panic!("not unknown")
+        };
+        assert!(text.contains("delta CRL"), "{text}");
     }
 
     /// Fail closed: revocation extensions that cannot be read leave the status undeterminable.
@@ -305,11 +477,7 @@ mod tests {
     fn unreadable_revocation_extensions_make_the_status_unknown() {
         let broken = cert(&[ext(crl_dp_oid(), vec![0x30, 0x05, 0x01], false)]);
         assert!(endpoints(&broken).is_err());
-        let certs = [Subject {
-            role: "signing certificate #1".into(),
-            der: &broken,
-        }];
-        let Status::Unknown(text) = evaluate(&certs, &|_| "CN=x".into()) else {
+        let Status::Unknown(text) = status(&[broken, cert(&[])]) else {
             panic!("an unreadable extension passed")
         };
         assert!(text.contains("cannot be read"), "{text}");

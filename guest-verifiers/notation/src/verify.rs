@@ -27,13 +27,16 @@
 //!   unverified one). For `notary.x509.signingAuthority` the authentic signing time was already
 //!   checked by authenticity and the check passes.
 //! * **Expiry**: `io.cncf.notary.expiry` must be after now.
-//! * **Revocation**: a sandboxed verifier cannot fetch OCSP responses or CRLs. Following the
-//!   specification's certificate revocation evaluation, a certificate of the signing chain (or of
-//!   a verified timestamp's TSA chain) without OCSP or CRL information is considered not revoked;
-//!   one that names either has an undeterminable status, which fails the validation (enforced or
-//!   logged as the level's `revocation` action says). The outcome is the `revocationStatus`
-//!   extension ([`crate::revocation::Status`]: `skipped`, `nonRevokable` or `unknown`), which
-//!   the engine counts in a metric.
+//! * **Revocation**: following the specification's certificate revocation evaluation and
+//!   notation-core-go, every certificate of the signing chain but the root is checked by OCSP
+//!   (falling back to its CRLs) or its CRLs, fetched by the host's `revocation` import and judged
+//!   here ([`crate::revocation::evaluate`]); one without OCSP or CRL information is not revoked.
+//!   Revoked (`CERTIFICATE_REVOKED`) or undeterminable (`REVOCATION_STATUS_UNKNOWN`) fails the
+//!   validation, enforced or logged as the level's `revocation` action says. The outcome is the
+//!   `revocationStatus` extension ([`crate::revocation::Status`]: `skipped`, `nonRevokable`,
+//!   `good`, `revoked` or `unknown`), which the engine counts in a metric. A verified
+//!   timestamp's TSA chain is checked the same way inside the authentic timestamp validation, as
+//!   notation-go does.
 
 use std::collections::BTreeMap;
 
@@ -117,6 +120,15 @@ pub trait Host {
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
     /// Log a line.
     fn log(&self, level: LogLevel, msg: &str);
+    /// The DER CRL at `url`, a CRL distribution point of `cert` (the host's `revocation`
+    /// import; a host without one cannot fetch).
+    fn fetch_crl(&self, _cert: &[u8], url: &str) -> Result<Vec<u8>, String> {
+        Err(format!("this host cannot fetch the CRL {url}"))
+    }
+    /// The DER OCSP response of responder `url` (named by `cert`) to the DER `request`.
+    fn fetch_ocsp(&self, _cert: &[u8], url: &str, _request: &[u8]) -> Result<Vec<u8>, String> {
+        Err(format!("this host cannot ask the OCSP responder {url}"))
+    }
 }
 
 /// A [`Host`]'s cryptography as the shared [`Crypto`] the timestamp verifier takes.
@@ -379,7 +391,8 @@ fn run_policy<H: Host>(
         authenticity,
     )?;
 
-    let timestamp = check_authentic_timestamp(run, config, policy, &env, now);
+    let timestamp = check_authentic_timestamp(run, config, policy, &env, now)
+        .and_then(|()| check_tsa_revocation(run, &config.certs(policy, "tsa"), now));
     run.apply(
         Check::AuthenticTimestamp,
         level.action(Check::AuthenticTimestamp),
@@ -399,7 +412,7 @@ fn run_policy<H: Host>(
     };
     run.apply(Check::Expiry, level.action(Check::Expiry), expiry)?;
 
-    let status = check_revocation(run, &env, level.action(Check::Revocation))?;
+    let status = check_revocation(run, &env, level.action(Check::Revocation), now)?;
     Ok(format!(
         "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation status {}",
         leaf.subject,
@@ -411,41 +424,35 @@ fn run_policy<H: Host>(
 }
 
 /// The revocation validation (see the module documentation): records the `revocationStatus`
-/// extension and the check; an undeterminable status fails under `enforce` and is recorded as a
-/// logged failure under `log` (no log line: the extension and the engine's metric carry it).
+/// extension and the check; a revoked or undeterminable status fails under `enforce` and is
+/// recorded as a logged failure under `log`. As notation-go does, the signing chain is checked
+/// with the authentic signing time only for `notary.x509.signingAuthority` (compared with an
+/// `invalidityDate`); for `notary.x509` any revocation entry counts.
 fn check_revocation<H: Host>(
     run: &mut Run<'_, H>,
     env: &Envelope,
     action: Action,
+    now: i64,
 ) -> Result<Status, Fail> {
     let name = Check::Revocation.name();
     let status = if action == Action::Skip {
         Status::Skipped
     } else {
-        let host = run.host;
-        let mut certs = Vec::with_capacity(env.chain.len() + run.tsa_chain.len());
-        for (i, der) in env.chain.iter().enumerate() {
-            certs.push(revocation::Subject {
-                role: format!("signing chain certificate #{}", i + 1),
-                der,
-            });
-        }
-        for (i, der) in run.tsa_chain.iter().enumerate() {
-            certs.push(revocation::Subject {
-                role: format!("timestamp authority certificate #{}", i + 1),
-                der,
-            });
-        }
-        revocation::evaluate(&certs, &|der| {
-            host.parse_certificate(der)
-                .map_or_else(|e| format!("(unparsable: {e})"), |c| c.subject)
-        })
+        let signing_time = (env.scheme == Scheme::SigningAuthority).then_some(env.signing_time);
+        revocation::evaluate(
+            run.host,
+            &env.chain,
+            "signing certificate",
+            now,
+            signing_time,
+        )
     };
     run.text
         .push(("revocationStatus".into(), status.name().into()));
-    match &status {
+    let (reason, why) = match &status {
         Status::Skipped => {
             run.checks.insert(name, "skipped".into());
+            return Ok(status);
         }
         Status::NonRevokable => {
             run.checks.insert(
@@ -453,20 +460,56 @@ fn check_revocation<H: Host>(
                 "passed (no certificate names an OCSP responder or a CRL distribution point)"
                     .into(),
             );
+            return Ok(status);
         }
-        Status::Unknown(why) => {
-            if action == Action::Enforce {
-                run.checks.insert(name, format!("failed: {why}"));
-                return Err((
-                    "REVOCATION_STATUS_UNKNOWN",
-                    format!("{name} validation failed: {why}"),
-                ));
-            }
-            run.checks.insert(name, format!("failed (logged): {why}"));
-            run.logged.push(format!("{name}: {why}"));
+        Status::Good => {
+            run.checks.insert(name, "passed (not revoked)".into());
+            return Ok(status);
         }
+        Status::Revoked(why) => ("CERTIFICATE_REVOKED", why.clone()),
+        Status::Unknown(why) => ("REVOCATION_STATUS_UNKNOWN", why.clone()),
+    };
+    if action == Action::Enforce {
+        run.checks.insert(name, format!("failed: {why}"));
+        return Err((reason, format!("{name} validation failed: {why}")));
     }
+    run.host.log(
+        LogLevel::Warn,
+        &format!("{name} validation failed (logged, not enforced): {why}"),
+    );
+    run.checks.insert(name, format!("failed (logged): {why}"));
+    run.logged.push(format!("{name}: {why}"));
     Ok(status)
+}
+
+/// notation-go's authentic timestamp step 5: "Perform the timestamping certificate chain
+/// revocation check" of a verified timestamp's TSA chain (without a signing time); a revoked or
+/// undeterminable TSA certificate fails the authentic timestamp validation.
+/// The token carries the TSA's certificates, not always its root: the chain is completed with
+/// the `tsa` store certificate that issued its last certificate (as notation-go's verified chain
+/// ends in the trusted root), so every TSA certificate but the root has an issuer to check with.
+fn check_tsa_revocation<H: Host>(
+    run: &mut Run<'_, H>,
+    roots: &[Vec<u8>],
+    now: i64,
+) -> Result<(), Fail> {
+    let mut chain = run.tsa_chain.clone();
+    let Some(last) = chain.last() else {
+        return Ok(());
+    };
+    if let Ok(id) = crate::pkix::cert_id(last)
+        && id.issuer != id.subject
+        && let Some(root) = roots
+            .iter()
+            .find(|r| crate::pkix::cert_id(r).is_ok_and(|r| r.subject == id.issuer) && *r != last)
+    {
+        chain.push(root.clone());
+    }
+    match revocation::evaluate(run.host, &chain, "timestamping certificate", now, None) {
+        Status::Revoked(why) => Err(("CERTIFICATE_REVOKED", why)),
+        Status::Unknown(why) => Err(("REVOCATION_STATUS_UNKNOWN", why)),
+        _ => Ok(()),
+    }
 }
 
 /// Reads the signature manifest and its one envelope layer: (media type, bytes).

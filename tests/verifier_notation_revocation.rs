@@ -1,0 +1,343 @@
+//! The notation verifier's revocation validation end to end: the real notation `.wasm` asks the
+//! host's `revocation` import for the CRL its signing certificate names; the host fetches it
+//! from a CRL server on 127.0.0.1 (counting requests), caches it, or reads it from a file in
+//! offline mode; the guest judges it (issuer signature, `nextUpdate`, serial number) and applies
+//! the level's `revocation` action.
+
+#[allow(dead_code)] // `guest()` is for the test guests
+#[path = "support/guests.rs"]
+mod guests;
+#[allow(dead_code)] // shared with other test binaries that use all of it
+#[path = "support/layout.rs"]
+mod layout;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use vouch::oci::Descriptor;
+use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::runtime::{GuestReport, Limits, Runtime, RuntimeConfig, Verifier, VerifyInput};
+use vouch::store::layout::LayoutStore;
+use vouch::store::revocation::{RevocationFetcher, Settings};
+use xtask::fixtures::notation::{
+    self as fx, ChainOptions, CrlEntry, JwsOptions, RevocationInfo, Target, TestChain, unix_now,
+};
+
+use layout::{EMPTY_CONFIG, LayoutBuilder};
+
+const REFERENCE: &str = "registry.test/team/app:v1";
+const DAY: i64 = 86_400;
+
+/// A CRL server on 127.0.0.1: path → body, and a request counter.
+#[derive(Clone, Default)]
+struct CrlServer {
+    bodies: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    requests: Arc<AtomicU64>,
+}
+
+impl CrlServer {
+    /// Starts serving; returns the base URL.
+    async fn start(&self) -> String {
+        async fn serve(
+            State(s): State<CrlServer>,
+            UrlPath(path): UrlPath<String>,
+        ) -> (StatusCode, Vec<u8>) {
+            s.requests.fetch_add(1, Ordering::SeqCst);
+            match s.bodies.lock().unwrap().get(&path) {
+                Some(b) => (StatusCode::OK, b.clone()),
+                None => (StatusCode::NOT_FOUND, Vec::new()),
+            }
+        }
+        let app = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    fn set(&self, path: &str, body: Vec<u8>) {
+        self.bodies.lock().unwrap().insert(path.into(), body);
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// A closed port on 127.0.0.1 (bound, then released).
+async fn closed_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}/leaf.crl")
+}
+
+/// A layout with one image, a chain whose leaf names `crl_url`, and the notation verifier on a
+/// runtime whose revocation fetcher has `settings`.
+struct Env {
+    rt: Runtime,
+    notation: Verifier,
+    dir: tempfile::TempDir,
+    subject: Descriptor,
+    chain: TestChain,
+    identity: String,
+    fetcher: Arc<RevocationFetcher>,
+}
+
+/// A runtime answering the `revocation` import with a fetcher of `settings`, and notation on it.
+async fn runtime(settings: Settings) -> (Runtime, Verifier, Arc<RevocationFetcher>) {
+    let fetcher = Arc::new(RevocationFetcher::new(settings, None).unwrap());
+    let rt = Runtime::new(RuntimeConfig::default())
+        .unwrap()
+        .with_revocation(fetcher.clone());
+    let notation = rt
+        .load_file("notation", &guests::verifier("notation"), Limits::default())
+        .await
+        .unwrap();
+    (rt, notation, fetcher)
+}
+
+async fn env(crl_url: &str, settings: Settings) -> Env {
+    let mut opts = ChainOptions::valid_now();
+    opts.leaf_revocation = RevocationInfo::crl(crl_url);
+    let (rt, notation, fetcher) = runtime(settings).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path());
+    let subject = b.image("v1", &[b"layer one"]);
+    b.finish();
+    Env {
+        rt,
+        notation,
+        dir,
+        subject,
+        chain: fx::test_chain(&opts).unwrap(),
+        identity: opts.leaf_subject.identity(),
+        fetcher,
+    }
+}
+
+impl Env {
+    fn config(&self, level: &str) -> Value {
+        json!({
+            "trustPolicy": {"version": "1.0", "trustPolicies": [{
+                "name": "default", "registryScopes": ["*"],
+                "signatureVerification": {"level": level},
+                "trustStores": ["ca:test"], "trustedIdentities": [self.identity],
+            }]},
+            "trustStores": {"ca": {"test": [self.chain.root_pem]}},
+        })
+    }
+
+    /// The leaf's serial number.
+    fn leaf_serial(&self) -> Vec<u8> {
+        let (_, c) = x509_parser::parse_x509_certificate(&self.chain.leaf_der).unwrap();
+        c.tbs_certificate.raw_serial().to_vec()
+    }
+
+    /// A fresh CRL by the root listing `entries`.
+    fn crl(&self, entries: &[CrlEntry]) -> Vec<u8> {
+        let now = unix_now();
+        self.chain
+            .crl(entries, now - DAY, now + DAY, false)
+            .unwrap()
+    }
+
+    /// The leaf listed as revoked yesterday.
+    fn revoked_entry(&self) -> CrlEntry {
+        CrlEntry {
+            serial: self.leaf_serial(),
+            revoked_at: unix_now() - DAY,
+            invalidity: None,
+        }
+    }
+
+    /// Signs the subject (JWS, `notary.x509`) and verifies it under `level`.
+    async fn verify(&self, level: &str) -> GuestReport {
+        let target = Target {
+            media_type: self.subject.media_type.clone(),
+            digest: self.subject.digest.to_string(),
+            size: self.subject.size,
+        };
+        let x5c = self.chain.x5c();
+        let envelope = fx::sign_jws(
+            &target,
+            &self.chain.leaf_key_pkcs8,
+            &x5c,
+            &JwsOptions::now(),
+        )
+        .unwrap();
+        let mut b = LayoutBuilder::new(self.dir.path());
+        b.blob(EMPTY_CONFIG, b"{}");
+        b.blob(fx::JWS_MEDIA_TYPE, &envelope);
+        let manifest = fx::signature_manifest(&target, &envelope, fx::JWS_MEDIA_TYPE, &x5c);
+        let mut artifact = b.blob(OCI_MANIFEST, &manifest);
+        artifact.artifact_type = Some(fx::SIGNATURE_ARTIFACT_TYPE.into());
+        let store = LayoutStore::open(self.dir.path(), Default::default()).unwrap();
+        let input = VerifyInput {
+            store: Arc::new(store),
+            subject_reference: REFERENCE.into(),
+            subject: self.subject.clone(),
+            artifact,
+            config: self.config(level).to_string().into(),
+            cpu_quota: None,
+        };
+        self.rt.verify(&self.notation, input).await.unwrap().report
+    }
+}
+
+#[track_caller]
+fn assert_fails(r: &GuestReport, reason: &str, text: &str) {
+    assert!(!r.is_success, "passed: {r:#?}");
+    assert_eq!(r.error_reason.as_deref(), Some(reason), "{}", r.message);
+    assert!(r.message.contains(text), "{:?} lacks {text:?}", r.message);
+}
+
+/// Spec (Certificate Revocation Evaluation): "If the certificate being validated includes
+/// either OCSP or CRL information, then the one which is present is used for revocation check";
+/// a CRL by the issuer that does not list the certificate makes it not revoked.
+#[tokio::test]
+async fn a_fresh_crl_without_the_certificate_passes() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env(&format!("{base}/leaf.crl"), Settings::default()).await;
+    server.set("leaf.crl", e.crl(&[]));
+    let r = e.verify("strict").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "good");
+    assert_eq!(server.requests(), 1);
+}
+
+/// Spec: "If the revocation status of any of the certificates is revoked or cannot be
+/// determined (revocation unavailable), fail this step. This will fail the overall signature
+/// verification or log the error, depending on if revocations status check is `enforced` or
+/// `logged`." A revoked leaf fails strict (`CERTIFICATE_REVOKED`) and is logged by audit.
+#[tokio::test]
+async fn a_revoked_certificate_fails_strict_and_is_logged_by_audit() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env(&format!("{base}/leaf.crl"), Settings::default()).await;
+    server.set("leaf.crl", e.crl(&[e.revoked_entry()]));
+    let r = e.verify("strict").await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "signing certificate #1");
+    assert!(r.message.contains("is revoked"), "{}", r.message);
+    assert_eq!(r.extensions["revocationStatus"], "revoked");
+    for level in ["permissive", "audit"] {
+        let r = e.verify(level).await;
+        assert!(r.is_success, "{level}: {r:#?}");
+        assert_eq!(r.extensions["revocationStatus"], "revoked");
+        assert!(
+            r.message
+                .contains("logged (not enforced) failures: revocation")
+        );
+    }
+}
+
+/// notation-core-go checks the CRL's validity: "expired CRL. Current time ... is after CRL
+/// NextUpdate"; an expired CRL leaves the status undeterminable (spec: "cannot be determined
+/// (revocation unavailable)").
+#[tokio::test]
+async fn a_stale_crl_is_undeterminable() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env(&format!("{base}/leaf.crl"), Settings::default()).await;
+    let now = unix_now();
+    server.set(
+        "leaf.crl",
+        e.chain.crl(&[], now - 3 * DAY, now - DAY, false).unwrap(),
+    );
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "expired CRL");
+    assert_eq!(r.extensions["revocationStatus"], "unknown");
+}
+
+/// notation-core-go: a CRL must be signed by the certificate's issuer ("CRL is not signed by
+/// CA"); one signed by another key is unusable.
+#[tokio::test]
+async fn a_crl_signed_by_another_key_is_undeterminable() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env(&format!("{base}/leaf.crl"), Settings::default()).await;
+    let now = unix_now();
+    server.set(
+        "leaf.crl",
+        e.chain.crl(&[], now - DAY, now + DAY, true).unwrap(),
+    );
+    let r = e.verify("strict").await;
+    assert_fails(
+        &r,
+        "REVOCATION_STATUS_UNKNOWN",
+        "not signed by the certificate's issuer",
+    );
+}
+
+/// Spec: a status that "cannot be determined (revocation unavailable)" fails this step: an
+/// unreachable CRL server, and a CRL over the host's size cap.
+#[tokio::test]
+async fn unreachable_and_oversized_crls_are_undeterminable() {
+    let e = env(&closed_url().await, Settings::default()).await;
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "unavailable");
+
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let small = Settings {
+        max_crl_bytes: 64,
+        ..Settings::default()
+    };
+    let e = env(&format!("{base}/leaf.crl"), small).await;
+    server.set("leaf.crl", e.crl(&[]));
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "64-byte cap");
+}
+
+/// The host's TTL cache keyed by URL, honouring `nextUpdate`: a second verification asks the
+/// server nothing.
+#[tokio::test]
+async fn a_cached_crl_costs_no_request() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env(&format!("{base}/leaf.crl"), Settings::default()).await;
+    server.set("leaf.crl", e.crl(&[]));
+    assert!(e.verify("strict").await.is_success);
+    assert_eq!(server.requests(), 1);
+    let r = e.verify("strict").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(
+        server.requests(),
+        1,
+        "the second verification fetched again"
+    );
+    assert_eq!(e.fetcher.network_requests(), 1);
+}
+
+/// Offline mode: CRLs supplied as files answer for their URL; nothing is fetched.
+#[tokio::test]
+async fn offline_mode_reads_crl_files_and_fetches_nothing() {
+    let url = closed_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The chain is made first (the file holds its CRL), then the runtime reads the file.
+    let probe = env(&url, Settings::default()).await;
+    let path = dir.path().join("leaf.crl");
+    std::fs::write(&path, probe.crl(&[probe.revoked_entry()])).unwrap();
+    let offline = Settings {
+        offline: true,
+        crl_files: vec![(url.clone(), path)],
+        ..Settings::default()
+    };
+    let (rt, notation, fetcher) = runtime(offline).await;
+    let e = Env {
+        rt,
+        notation,
+        fetcher,
+        ..probe
+    };
+    let r = e.verify("strict").await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "is revoked");
+    assert_eq!(e.fetcher.network_requests(), 0);
+}

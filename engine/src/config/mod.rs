@@ -27,6 +27,7 @@
 //!
 //! Unknown fields are rejected; every error names the file and the field.
 
+pub mod filerefs;
 pub mod stores;
 pub mod tenants;
 

@@ -739,6 +739,39 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir(home.join("truststore/x509/ca/acme/sub")).unwrap();
+        // trust-store-trust-policy.md: "Symlinks are not supported for the named store
+        // directories or certificate files. Implementation MUST validate … and fail".
+        let ca = ca_cert("linked");
+        write(d.path(), "elsewhere/ca.pem", ca.pem().as_bytes());
+        let link = home.join("truststore/x509/ca/acme/link.pem");
+        std::os::unix::fs::symlink(d.path().join("elsewhere/ca.pem"), &link).unwrap();
+        let e = err();
+        assert!(
+            e.contains("link.pem") && e.contains("symbolic links are not supported"),
+            "{e}"
+        );
+        std::fs::remove_file(&link).unwrap();
+        std::fs::rename(
+            home.join("truststore/x509/ca/acme"),
+            d.path().join("real-acme"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            d.path().join("real-acme"),
+            home.join("truststore/x509/ca/acme"),
+        )
+        .unwrap();
+        let e = err();
+        assert!(
+            e.contains("trust store ca:acme is not a regular directory"),
+            "{e}"
+        );
+        std::fs::remove_file(home.join("truststore/x509/ca/acme")).unwrap();
+        std::fs::rename(
+            d.path().join("real-acme"),
+            home.join("truststore/x509/ca/acme"),
+        )
+        .unwrap();
         // A self-signed leaf (no CA flag) is acceptable, as in notation-go.
         let key = rcgen::KeyPair::generate().unwrap();
         let leaf = rcgen::CertificateParams::new(vec!["signer".into()])

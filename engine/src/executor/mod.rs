@@ -79,7 +79,7 @@ pub enum ExecutorError {
         /// Configured name.
         name: String,
         /// Why (names the field and the file).
-        source: crate::config::filerefs::FileRefError,
+        source: Box<crate::config::filerefs::FileRefError>,
     },
 }
 
@@ -164,7 +164,13 @@ pub async fn load_verifiers(
                 .await
                 .map_err(err)?
         };
-        let json = resolved_config(config, index, vc, &verifier)?;
+        let json = resolved_config(config, index, vc, &verifier).map_err(|source| {
+            ExecutorError::ConfigFile {
+                index,
+                name: vc.name.clone(),
+                source,
+            }
+        })?;
         runtime.check_config(&verifier, &json).await.map_err(err)?;
         out.push(ExecVerifier {
             verifier,
@@ -183,7 +189,7 @@ fn resolved_config(
     index: usize,
     vc: &crate::config::VerifierConfig,
     verifier: &Verifier,
-) -> Result<String, ExecutorError> {
+) -> Result<String, Box<crate::config::filerefs::FileRefError>> {
     let (Some(value), Some(schema)) = (&vc.config, verifier.metadata().config_schema.as_deref())
     else {
         return Ok(vc.config_json());
@@ -195,11 +201,7 @@ fn resolved_config(
         &config.base_dir,
         &format!("verifiers[{index}].config"),
     )
-    .map_err(|source| ExecutorError::ConfigFile {
-        index,
-        name: vc.name.clone(),
-        source,
-    })?;
+    .map_err(Box::new)?;
     Ok(value.to_string())
 }
 

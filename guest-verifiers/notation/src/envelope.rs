@@ -552,6 +552,23 @@ mod tests {
         }
     }
 
+    /// RFC 7515 §7.2.1 (the JWS JSON serialization notation uses): "The Header Parameter
+    /// values used when creating or validating individual signature or MAC values MUST be the
+    /// union of the two sets of Header Parameter values … [which] MUST be disjoint".
+    #[test]
+    fn a_header_in_both_the_protected_and_the_unprotected_header_is_refused() {
+        let p = protected();
+        let mut v: Value = serde_json::from_slice(&envelope(&p)).unwrap();
+        v["header"][SIGNING_TIME] = json!("2024-01-01T00:00:00Z");
+        match parse(&serde_json::to_vec(&v).unwrap()) {
+            Err(EnvelopeError::Invalid(m)) => assert!(
+                m.contains("\"io.cncf.notary.signingTime\" is in both the protected and the unprotected header"),
+                "{m}"
+            ),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
     #[test]
     fn parses_a_valid_envelope() {
         let p = protected();

@@ -637,6 +637,18 @@ fn parse_identities(raw: &[String]) -> Result<Identities, String> {
         }
         dns.push(dn);
     }
+    // trust-store-trust-policy.md: "trustedIdentities list items MUST NOT have overlapping
+    // values" — one is overlapping another when its attributes are a subset of the other's (a
+    // certificate matching the larger matches both; notation-go `validateOverlappingDNs`).
+    let subset = |a: &Dn, b: &Dn| a.iter().all(|(k, v)| b.get(k) == Some(v));
+    for (i, a) in dns.iter().enumerate() {
+        if let Some(j) = (0..dns.len()).find(|&j| j != i && subset(a, &dns[j])) {
+            return Err(format!(
+                "trusted identities {:?} and {:?} overlap (every certificate matching the second matches the first); trusted identities must not overlap",
+                raw[i], raw[j]
+            ));
+        }
+    }
     Ok(Identities::Subjects(dns))
 }
 
@@ -977,6 +989,15 @@ mod tests {
             (
                 Box::new(|v| v["trustPolicy"]["trustPolicies"][0]["trustedIdentities"] = json!([])),
                 "trustedIdentities is empty",
+            ),
+            (
+                Box::new(|v| {
+                    v["trustPolicy"]["trustPolicies"][0]["trustedIdentities"] = json!([
+                        "x509.subject: C=US, ST=WA, O=Acme",
+                        "x509.subject: C=US, ST=WA, O=Acme, OU=Build"
+                    ])
+                }),
+                "overlap (every certificate matching the second matches the first)",
             ),
             (
                 Box::new(|v| {

@@ -1601,6 +1601,39 @@ async fn a_notation_home_is_trust_material_by_reference() {
         err.contains("verifiers[0].config.notationHome") && err.contains("root.crt"),
         "{err}"
     );
+    // On reload (`vouch serve`), a broken trust file is rejected naming it and the previous
+    // configuration keeps serving.
+    std::fs::write(store.join("root.crt"), &e.chain.root_der).unwrap();
+    let config = vouch::config::Config::load(&config_file).unwrap();
+    let set = vouch::server::tenants::TenantSet::build(&config, None)
+        .await
+        .unwrap();
+    let tenants: vouch::server::SharedTenants = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+    let reloader = vouch::server::reload::Reloader::new(
+        &config_file,
+        &config,
+        tenants.clone(),
+        Arc::new(vouch::server::metrics::Metrics::default()),
+        None,
+    );
+    let served = tenants.load_full();
+    std::fs::write(store.join("root.crt"), b"not a certificate").unwrap();
+    let err = reloader.reload(true).await.unwrap_err().to_string();
+    assert!(
+        err.contains("root.crt") && err.contains("vouch.yaml"),
+        "{err}"
+    );
+    assert!(
+        Arc::ptr_eq(&served, &tenants.load_full()),
+        "the previous set serves"
+    );
+    std::fs::write(store.join("root.crt"), &e.chain.root_der).unwrap();
+    reloader.reload(true).await.unwrap();
+    assert!(
+        !Arc::ptr_eq(&served, &tenants.load_full()),
+        "a fixed file is applied"
+    );
+
     // PEM text where the path belongs says so.
     let yaml = format!(
         "verifiers:\n  - name: notation\n    path: {}\n    config: {{ notationHome: {:?} }}\n",

@@ -229,16 +229,11 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     let mut unknown_critical =
         envelope::check_crit(&crit, &|name| protected.text(name).is_some(), scheme)?;
     unknown_critical.extend(unknown_labels);
-    let plugin_text = |name: &str| -> Result<Option<String>, EnvelopeError> {
-        Ok(protected.text_value(name, "protected")?.map(str::to_owned))
-    };
-    for name in envelope::PLUGIN_HEADERS {
-        plugin_text(name)?;
-    }
-    let requires = envelope::Requirements {
-        plugin: envelope::Requirements::plugin_from(&|name| plugin_text(name).ok().flatten()),
+    let requires = envelope::Requirements::new(
+        protected.text_value(envelope::VERIFICATION_PLUGIN, "protected")?,
+        protected.text_value(envelope::VERIFICATION_PLUGIN_MIN_VERSION, "protected")?,
         unknown_critical,
-    };
+    );
     let expiry = protected.time(EXPIRY)?.map(|(t, _)| t);
     let (signing_time, signing_time_text) = envelope::resolve_times(
         scheme,

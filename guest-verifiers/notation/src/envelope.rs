@@ -159,13 +159,17 @@ pub struct Requirements {
 }
 
 impl Requirements {
-    /// The plugin requirement from the two plugin headers (`get` reads a string header); a
-    /// minimum version without a plugin name requires nothing (notation-go reads the name first).
-    pub(crate) fn plugin_from(
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<(String, Option<String>)> {
-        let name = get(VERIFICATION_PLUGIN)?;
-        Some((name, get(VERIFICATION_PLUGIN_MIN_VERSION)))
+    /// From the two plugin headers and the unknown critical names; a minimum version without a
+    /// plugin name requires no plugin (notation-go reads the name first).
+    pub(crate) fn new(
+        plugin: Option<&str>,
+        min_version: Option<&str>,
+        unknown_critical: Vec<String>,
+    ) -> Requirements {
+        Requirements {
+            plugin: plugin.map(|name| (name.to_owned(), min_version.map(str::to_owned))),
+            unknown_critical,
+        }
     }
 }
 
@@ -231,16 +235,13 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     let (alg, scheme, signing_time, signing_time_text, expiry, unknown_critical) =
         check_protected(&protected)?;
     let (chain, signing_agent, timestamp) = check_unprotected(header)?;
-    let text = |name: &str| -> Result<Option<String>, EnvelopeError> {
-        Ok(string_field(&protected, name, "protected header")?.map(str::to_owned))
-    };
-    for name in PLUGIN_HEADERS {
-        text(name)?;
-    }
-    let requires = Requirements {
-        plugin: Requirements::plugin_from(&|name| text(name).ok().flatten()),
-        unknown_critical,
-    };
+    let plugin = string_field(&protected, VERIFICATION_PLUGIN, "protected header")?;
+    let min_version = string_field(
+        &protected,
+        VERIFICATION_PLUGIN_MIN_VERSION,
+        "protected header",
+    )?;
+    let requires = Requirements::new(plugin, min_version, unknown_critical);
 
     let mut signing_input = Vec::with_capacity(protected_b64.len() + 1 + payload_b64.len());
     signing_input.extend_from_slice(protected_b64.as_bytes());

@@ -1857,3 +1857,72 @@ async fn signed_timestamps_are_verified() {
         "signed timestamp 1",
     );
 }
+
+/// The resolved config the engine hands the cosign verifier for a `vouch.yaml` in `dir` whose
+/// verifier config is `config_yaml` (file references read by the host at load).
+async fn load_resolved(dir: &std::path::Path, config_yaml: &str) -> Result<String, String> {
+    let path = dir.join("vouch.yaml");
+    let yaml = format!(
+        "verifiers:\n  - name: cosign\n    path: {}\n    config: {config_yaml}\n",
+        guests::verifier("cosign").display()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let config = vouch::config::Config::load(&path).map_err(|e| e.to_string())?;
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let loaded = vouch::executor::load_verifiers(&rt, &config)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(loaded[0].config.to_string())
+}
+
+/// Trust material by reference, as cosign users keep it: `keys[].pemFile: cosign.pub` and a
+/// `keysDir` of `*.pub` files (relative to the config file), read by the host at load; a
+/// verification with them is the same as with the PEM inline; a missing file is refused at
+/// load naming it; a path in `pem` says to use `pemFile`.
+#[tokio::test]
+async fn keys_by_reference_verify_like_inline_keys() {
+    let key = generate_key().unwrap();
+    let other = generate_key().unwrap();
+    let c = key_signed(&key, |d| simple_signing_payload(DOCKER_REF, d));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cosign.pub"), key.public_key_pem()).unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("keys/other.pub"), other.public_key_pem()).unwrap();
+    std::fs::write(dir.path().join("keys/release.pub"), key.public_key_pem()).unwrap();
+    std::fs::write(dir.path().join("keys/notes.txt"), "not a key").unwrap();
+
+    let resolved = load_resolved(
+        dir.path(),
+        "{ keys: [ { name: release, pemFile: cosign.pub } ] }",
+    )
+    .await
+    .unwrap();
+    let r = run(&c, &resolved).await;
+    ok(&r);
+    assert_eq!(ext(&r, "key"), "release");
+
+    let resolved = load_resolved(dir.path(), "{ keysDir: keys }")
+        .await
+        .unwrap();
+    let r = run(&c, &resolved).await;
+    ok(&r);
+    assert_eq!(ext(&r, "key"), "release.pub");
+
+    let e = load_resolved(
+        dir.path(),
+        "{ keys: [ { name: a, pemFile: missing.pub } ] }",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains("verifiers[0].config.keys[0].pemFile") && e.contains("missing.pub"),
+        "{e}"
+    );
+    let e = load_resolved(dir.path(), "{ keys: [ { name: a, pem: cosign.pub } ] }")
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("keys[0].pem looks like a file path") && e.contains("use `pemFile`"),
+        "{e}"
+    );
+}

@@ -527,8 +527,8 @@ async fn unknown_critical_header_is_rejected() {
     let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
     assert_fails(
         &r,
-        "INVALID_ENVELOPE",
-        "\"com.example.mustUnderstand\" is not understood",
+        "UNSUPPORTED_CRITICAL_ATTRIBUTE",
+        "[\"com.example.mustUnderstand\"] critical, which this verifier does not understand",
     );
 
     // The same header, not critical, is an ignored extended attribute.
@@ -803,8 +803,8 @@ async fn cose_tampering_and_malformed_envelopes_fail_precisely() {
     opts.extra_crit.push("com.example.mustUnderstand".into());
     assert_fails(
         &e.verify_cose(&e.sign_cose(&opts), &config).await,
-        "INVALID_ENVELOPE",
-        "\"com.example.mustUnderstand\" is not understood",
+        "UNSUPPORTED_CRITICAL_ATTRIBUTE",
+        "[\"com.example.mustUnderstand\"] critical",
     );
     opts.extra_crit.clear();
     assert!(e.verify_cose(&e.sign_cose(&opts), &config).await.is_success);
@@ -1461,4 +1461,192 @@ async fn the_envelope_chain_must_end_in_a_certificate_of_the_trust_store() {
     // The complete chain (leaf, root) passes.
     let r = e.verify_envelope(&e.sign(&opts), &e.config("strict")).await;
     assert!(r.is_success, "{r:#?}");
+}
+
+/// signature-specification.md, extended attributes: `io.cncf.notary.verificationPlugin` names
+/// the plugin verification requires and `io.cncf.notary.verificationPluginMinVersion` its
+/// minimum version. This verifier runs no plugins: the signature fails, saying which plugin
+/// and version it needs, with a reason of its own, in JWS and COSE alike and at every level
+/// but `skip` (notation-go fails it as inconclusive right after integrity). A missing
+/// certificate chain is reported as that, first.
+#[tokio::test]
+async fn a_required_verification_plugin_is_named_with_its_minimum_version() {
+    let e = env().await;
+    let mut opts = JwsOptions::now();
+    opts.extra_protected.insert(
+        "io.cncf.notary.verificationPlugin".into(),
+        "com.example.verifier".into(),
+    );
+    opts.extra_protected.insert(
+        "io.cncf.notary.verificationPluginMinVersion".into(),
+        "1.2.0".into(),
+    );
+    opts.extra_crit
+        .push("io.cncf.notary.verificationPlugin".into());
+    opts.extra_crit
+        .push("io.cncf.notary.verificationPluginMinVersion".into());
+    for kind in KINDS {
+        for level in ["strict", "permissive", "audit"] {
+            let r = e.sign_and_verify(kind, &opts, &e.config(level)).await;
+            assert_fails(
+                &r,
+                "VERIFICATION_PLUGIN_REQUIRED",
+                "plugin \"com.example.verifier\" version 1.2.0 or later",
+            );
+            assert_eq!(
+                r.extensions["verificationPluginMinVersion"],
+                json!("1.2.0"),
+                "{kind:?} {level}"
+            );
+        }
+    }
+    // Tampered: integrity fails first.
+    let envelope = e.sign(&opts);
+    let mut v: Value = serde_json::from_slice(&envelope).unwrap();
+    v["signature"] = json!(URL_SAFE_NO_PAD.encode([0u8; 64]));
+    let r = e
+        .verify_envelope(&serde_json::to_vec(&v).unwrap(), &e.config("strict"))
+        .await;
+    assert_fails(&r, "SIGNATURE_INVALID", "does not verify");
+    // No chain: reported as that.
+    let mut v: Value = serde_json::from_slice(&envelope).unwrap();
+    v["header"].as_object_mut().unwrap().remove("x5c");
+    let r = e
+        .verify_envelope(&serde_json::to_vec(&v).unwrap(), &e.config("strict"))
+        .await;
+    assert_fails(&r, "INVALID_ENVELOPE", "x5c");
+}
+
+/// `notation verify --user-metadata k=v` (notation-go `verifyUserMetadata`): every pair must be
+/// among the signed annotations of the target artifact in the payload, with an equal value;
+/// otherwise the verification fails (`USER_METADATA_MISMATCH`), naming what is missing.
+#[tokio::test]
+async fn user_metadata_must_be_signed_into_the_payload() {
+    let e = env().await;
+    let payload = json!({"targetArtifact": {
+        "mediaType": e.f.subject.media_type,
+        "digest": e.f.subject.digest.to_string(),
+        "size": e.f.subject.size,
+        "annotations": {"env": "prod", "io.wabbit-networks.buildId": "123"},
+    }});
+    let envelope = fx::sign_jws_payload(
+        &serde_json::to_vec(&payload).unwrap(),
+        &e.chain.leaf_key_pkcs8,
+        &e.chain.x5c(),
+        &JwsOptions::now(),
+    )
+    .unwrap();
+    let with_metadata = |pairs: Value| {
+        let mut c = e.config("strict");
+        c["userMetadata"] = pairs;
+        c
+    };
+    let r = e
+        .verify_envelope(&envelope, &with_metadata(json!({"env": "prod"})))
+        .await;
+    assert!(r.is_success, "{r:#?}");
+    let r = e
+        .verify_envelope(&envelope, &with_metadata(json!({"env": "dev"})))
+        .await;
+    assert_fails(&r, "USER_METADATA_MISMATCH", "env=dev (signed: env=prod)");
+    // A signature without annotations lacks any required pair.
+    let r = e
+        .verify_envelope(
+            &e.sign(&JwsOptions::now()),
+            &with_metadata(json!({"env": "prod"})),
+        )
+        .await;
+    assert_fails(&r, "USER_METADATA_MISMATCH", "env=prod (absent)");
+}
+
+/// A notation home as the notation CLI keeps it (`trustpolicy.oci.json`,
+/// `truststore/x509/ca/<name>/` with a DER `.crt`), referenced by `notationHome` in the engine's
+/// config: the host reads it at load, the guest verifies with it exactly as with inline PEM, and
+/// the resolved config (the verdicts' fingerprint) follows the files' contents, not their path.
+#[tokio::test]
+async fn a_notation_home_is_trust_material_by_reference() {
+    let e = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("notation");
+    let store = home.join("truststore/x509/ca/test");
+    std::fs::create_dir_all(&store).unwrap();
+    let policy = &e.config("strict")["trustPolicy"];
+    std::fs::write(home.join("trustpolicy.oci.json"), policy.to_string()).unwrap();
+    std::fs::write(store.join("root.crt"), &e.chain.root_der).unwrap();
+    let config_file = dir.path().join("vouch.yaml");
+    let yaml = format!(
+        "verifiers:\n  - name: notation\n    path: {}\n    config: {{ notationHome: notation }}\n",
+        guests::verifier("notation").display()
+    );
+    std::fs::write(&config_file, yaml).unwrap();
+    let load = || async {
+        let config = vouch::config::Config::load(&config_file).unwrap();
+        vouch::executor::load_verifiers(&e.rt, &config).await
+    };
+    let resolved: Value = serde_json::from_str(&load().await.unwrap()[0].config).unwrap();
+    assert_eq!(resolved["notationHome"]["file"], "notation");
+    let envelope = e.sign(&JwsOptions::now());
+    let r = e.verify_envelope(&envelope, &resolved).await;
+    assert!(r.is_success, "{r:#?}");
+
+    // Another root under the same path: another config (and fingerprint), and untrusted.
+    let other = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    std::fs::write(store.join("root.crt"), &other.root_der).unwrap();
+    let changed: Value = serde_json::from_str(&load().await.unwrap()[0].config).unwrap();
+    assert_ne!(changed, resolved);
+    let r = e.verify_envelope(&envelope, &changed).await;
+    assert_fails(&r, "UNTRUSTED", "");
+
+    // A broken certificate file is refused at load, naming the field and the file.
+    std::fs::write(store.join("root.crt"), b"not a certificate").unwrap();
+    let err = load().await.unwrap_err().to_string();
+    assert!(
+        err.contains("verifiers[0].config.notationHome") && err.contains("root.crt"),
+        "{err}"
+    );
+    // On reload (`vouch serve`), a broken trust file is rejected naming it and the previous
+    // configuration keeps serving.
+    std::fs::write(store.join("root.crt"), &e.chain.root_der).unwrap();
+    let config = vouch::config::Config::load(&config_file).unwrap();
+    let set = vouch::server::tenants::TenantSet::build(&config, None)
+        .await
+        .unwrap();
+    let tenants: vouch::server::SharedTenants = Arc::new(arc_swap::ArcSwap::from_pointee(set));
+    let reloader = vouch::server::reload::Reloader::new(
+        &config_file,
+        &config,
+        tenants.clone(),
+        Arc::new(vouch::server::metrics::Metrics::default()),
+        None,
+    );
+    let served = tenants.load_full();
+    std::fs::write(store.join("root.crt"), b"not a certificate").unwrap();
+    let err = reloader.reload(true).await.unwrap_err().to_string();
+    assert!(
+        err.contains("root.crt") && err.contains("vouch.yaml"),
+        "{err}"
+    );
+    assert!(
+        Arc::ptr_eq(&served, &tenants.load_full()),
+        "the previous set serves"
+    );
+    std::fs::write(store.join("root.crt"), &e.chain.root_der).unwrap();
+    reloader.reload(true).await.unwrap();
+    assert!(
+        !Arc::ptr_eq(&served, &tenants.load_full()),
+        "a fixed file is applied"
+    );
+
+    // PEM text where the path belongs says so.
+    let yaml = format!(
+        "verifiers:\n  - name: notation\n    path: {}\n    config: {{ notationHome: {:?} }}\n",
+        guests::verifier("notation").display(),
+        e.chain.root_pem
+    );
+    std::fs::write(&config_file, yaml).unwrap();
+    let err = load().await.unwrap_err().to_string();
+    assert!(
+        err.contains("holds PEM text; give it inline in `trustPolicy`"),
+        "{err}"
+    );
 }

@@ -28,6 +28,7 @@
 //!
 //! Unknown fields are rejected; every error names the file and the field.
 
+pub mod filerefs;
 pub mod revocation;
 pub mod stores;
 pub mod tenants;

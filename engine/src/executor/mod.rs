@@ -70,6 +70,17 @@ pub enum ExecutorError {
         /// Why (names the reference and the check that failed).
         source: crate::store::plugin::PluginError,
     },
+    /// A file its configuration references (trust material by reference) could not be read or
+    /// is not what the field takes.
+    #[error("verifiers[{index}] (`{name}`): {source}")]
+    ConfigFile {
+        /// Position in the config's `verifiers` list.
+        index: usize,
+        /// Configured name.
+        name: String,
+        /// Why (names the field and the file).
+        source: Box<crate::config::filerefs::FileRefError>,
+    },
 }
 
 /// A loaded verifier with the configuration the executor hands it.
@@ -153,7 +164,13 @@ pub async fn load_verifiers(
                 .await
                 .map_err(err)?
         };
-        let json = vc.config_json();
+        let json = resolved_config(config, index, vc, &verifier).map_err(|source| {
+            ExecutorError::ConfigFile {
+                index,
+                name: vc.name.clone(),
+                source,
+            }
+        })?;
         runtime.check_config(&verifier, &json).await.map_err(err)?;
         out.push(ExecVerifier {
             verifier,
@@ -162,6 +179,30 @@ pub async fn load_verifiers(
         });
     }
     Ok(out)
+}
+
+/// The JSON config `vc`'s verifier receives: its file references (declared by the verifier's
+/// config schema, see [`crate::config::filerefs`]) replaced by the files' contents, read now, so
+/// that the verdicts' fingerprint covers those contents.
+fn resolved_config(
+    config: &Config,
+    index: usize,
+    vc: &crate::config::VerifierConfig,
+    verifier: &Verifier,
+) -> Result<String, Box<crate::config::filerefs::FileRefError>> {
+    let (Some(value), Some(schema)) = (&vc.config, verifier.metadata().config_schema.as_deref())
+    else {
+        return Ok(vc.config_json());
+    };
+    let mut value = value.clone();
+    crate::config::filerefs::resolve(
+        schema,
+        &mut value,
+        &config.base_dir,
+        &format!("verifiers[{index}].config"),
+    )
+    .map_err(Box::new)?;
+    Ok(value.to_string())
 }
 
 /// Executor settings.

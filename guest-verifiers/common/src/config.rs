@@ -50,9 +50,48 @@ pub fn positive_usize(map: &Map<String, Value>, key: &str) -> Result<Option<usiz
     Ok(positive_u64(map, key)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
+/// Whether `s`, found where PEM text (or other inline material) is expected, looks like a file
+/// path instead: one line, no PEM armour, and a `/` or a file extension usual for keys and
+/// certificates, or a rooted or relative path. Used to answer "looks like a file path; use …File" rather than "no PEM block".
+pub fn looks_like_path(s: &str) -> bool {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 4096 || s.contains('\n') || s.contains("-----") {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    let ext = [".pub", ".pem", ".crt", ".cer", ".der", ".key", ".json"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    // Base64 (a key without its armour) has `/` but never `.`: a bare `/` is not enough.
+    let rooted = ["/", "./", "../", "~/"].iter().any(|p| s.starts_with(p));
+    let dotted_file = s.rsplit('/').next().is_some_and(|last| last.contains('.'));
+    !s.contains(' ') && (ext || rooted || (s.contains('/') && dotted_file))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_told_from_inline_material() {
+        for p in [
+            "cosign.pub",
+            "keys/release.pem",
+            "/etc/notation",
+            "./root.crt",
+            "trusted_root.json",
+        ] {
+            assert!(looks_like_path(p), "{p}");
+        }
+        for t in [
+            "",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/x+Yz",
+            "not a key at all",
+        ] {
+            assert!(!looks_like_path(t), "{t}");
+        }
+    }
 
     const KEYS: [&str; 2] = ["maxBlobBytes", "mode"];
 

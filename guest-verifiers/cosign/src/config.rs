@@ -20,6 +20,12 @@
 //! * `rekorPublicKey`: when set, keyless signatures must carry a Rekor bundle whose signed entry
 //!   timestamp verifies with this key; the bundle's `integratedTime` is then the signing time.
 //!   Key-based signatures that carry a bundle have it verified too.
+//! * `keys[].pemFile`: the key by path instead of `pem` (e.g. `cosign.pub`); `keysDir`: a
+//!   directory whose `*.pub` / `*.pem` files are keys named after their file names;
+//!   `trustedRootFile`: `trusted_root.json` by path. Paths are relative to the engine's config
+//!   file; the host reads them at load and on reload and hands this verifier
+//!   `{"file": path, "content": …}` (see the engine's `config::filerefs`). A path put in `pem`,
+//!   `trustedRoot`, `fulcioRoots` or `rekorPublicKey` is reported as such.
 //! * `annotations`: every pair must appear in the payload's `optional` section.
 //! * `trustedRoot`: Sigstore's `trusted_root.json` (the object inline, or the file's text as a
 //!   string). It is what Sigstore bundles (`application/vnd.dev.sigstore.bundle.v0.3+json`) are
@@ -135,14 +141,52 @@ struct RawConfig {
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     trusted_root: Option<serde_json::Value>,
+    /// `trusted_root.json` by path, resolved by the host into a [`FileRef`] of its JSON.
+    trusted_root_file: Option<serde_json::Value>,
+    /// A directory of PEM keys by path, resolved by the host into a [`FileRef`] of
+    /// `{file name: PEM text}`.
+    keys_dir: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawKey {
     name: String,
-    pem: String,
+    pem: Option<String>,
+    /// The key by path, resolved by the host into a [`FileRef`] of its PEM text.
+    pem_file: Option<serde_json::Value>,
     algorithm: Option<String>,
+}
+
+/// A file reference as the host resolves it (the engine's `config::filerefs`): the path as
+/// given and the file's content.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRef<T> {
+    file: String,
+    content: T,
+}
+
+impl<T: serde::de::DeserializeOwned> FileRef<T> {
+    /// The resolved reference at `field`; a bare path there means the host did not resolve it.
+    fn from_value(field: &str, value: serde_json::Value) -> Result<FileRef<T>, String> {
+        if let serde_json::Value::String(path) = &value {
+            return Err(format!(
+                "{field} ({path:?}) was not resolved by the host: file references are read by the engine at load (is the engine older than this verifier?)"
+            ));
+        }
+        serde_json::from_value(value).map_err(|e| format!("{field}: {e}"))
+    }
+}
+
+/// "looks like a file path; use `file_field`" when `text`, found in `field`, is a path.
+fn path_given(field: &str, text: &str, file_field: &str) -> Result<(), String> {
+    if verifier_common::config::looks_like_path(text) {
+        return Err(format!(
+            "{field} looks like a file path ({text:?}), not PEM/JSON text; use `{file_field}` for a file (relative to the config file)"
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -181,15 +225,50 @@ impl Config {
         let raw: RawConfig =
             serde_json::from_str(text).map_err(|e| format!("config is not valid: {e}"))?;
         let mut keys = Vec::with_capacity(raw.keys.len());
-        for (i, k) in raw.keys.into_iter().enumerate() {
+        let keys_dir = raw
+            .keys_dir
+            .map(|v| FileRef::<BTreeMap<String, String>>::from_value("keysDir", v))
+            .transpose()?;
+        let from_dir = keys_dir.into_iter().flat_map(|d| {
+            let dir = d.file;
+            d.content.into_iter().map(move |(name, pem)| RawKey {
+                name: name.clone(),
+                pem: None,
+                pem_file: Some(
+                    serde_json::json!({"file": format!("{dir}/{name}"), "content": pem}),
+                ),
+                algorithm: None,
+            })
+        });
+        for (i, k) in raw.keys.into_iter().chain(from_dir).enumerate() {
             if k.name.is_empty() {
                 return Err(format!("keys[{i}].name is empty"));
             }
             if keys.iter().any(|x: &Key| x.name == k.name) {
                 return Err(format!("keys[{i}]: duplicate key name `{}`", k.name));
             }
-            let mut key = pem::public_key(&k.pem)
-                .map_err(|e| format!("keys[{i}] (`{}`): cannot parse the PEM key: {e}", k.name))?;
+            let (pem, source) = match (k.pem, k.pem_file) {
+                (Some(p), None) => {
+                    path_given(&format!("keys[{i}].pem"), &p, "pemFile")?;
+                    (p, String::new())
+                }
+                (None, Some(f)) => {
+                    let f = FileRef::<String>::from_value(&format!("keys[{i}].pemFile"), f)?;
+                    (f.content, format!(" from `{}`", f.file))
+                }
+                _ => {
+                    return Err(format!(
+                        "keys[{i}] (`{}`) needs exactly one of `pem` (PEM text) and `pemFile` (a path)",
+                        k.name
+                    ));
+                }
+            };
+            let mut key = pem::public_key(&pem).map_err(|e| {
+                format!(
+                    "keys[{i}] (`{}`){source}: cannot parse the PEM key: {e}",
+                    k.name
+                )
+            })?;
             if let Some(a) = k.algorithm {
                 key.alg = Alg::parse(&a).ok_or_else(|| {
                     format!(
@@ -201,13 +280,30 @@ impl Config {
             }
             keys.push(Key {
                 name: k.name,
-                pem: k.pem,
+                pem,
                 key,
             });
         }
-        let trusted_root = match &raw.trusted_root {
-            Some(v) => Some(TrustedRoot::from_value(v).map_err(|e| format!("trustedRoot: {e}"))?),
-            None => None,
+        let trusted_root = match (&raw.trusted_root, raw.trusted_root_file) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give `trustedRoot` (inline) or `trustedRootFile` (a path), not both".into(),
+                );
+            }
+            (Some(v), None) => {
+                if let Some(s) = v.as_str() {
+                    path_given("trustedRoot", s, "trustedRootFile")?;
+                }
+                Some(TrustedRoot::from_value(v).map_err(|e| format!("trustedRoot: {e}"))?)
+            }
+            (None, Some(f)) => {
+                let f = FileRef::<serde_json::Value>::from_value("trustedRootFile", f)?;
+                Some(
+                    TrustedRoot::from_value(&f.content)
+                        .map_err(|e| format!("trustedRootFile `{}`: {e}", f.file))?,
+                )
+            }
+            (None, None) => None,
         };
         let root_has_cas = trusted_root
             .as_ref()
@@ -236,6 +332,7 @@ impl Config {
             _ => {
                 let mut roots = Vec::new();
                 for (i, r) in raw.fulcio_roots.iter().enumerate() {
+                    path_given(&format!("fulcioRoots[{i}]"), r, "trustedRootFile")?;
                     let certs =
                         pem::certificates(r).map_err(|e| format!("fulcioRoots[{i}]: {e}"))?;
                     for c in &certs {
@@ -271,6 +368,7 @@ impl Config {
         }
         let rekor = match raw.rekor_public_key {
             Some(p) => {
+                path_given("rekorPublicKey", &p, "trustedRootFile")?;
                 let key = pem::public_key(&p)
                     .map_err(|e| format!("rekorPublicKey: cannot parse the PEM key: {e}"))?;
                 Some(Rekor { pem: p, key })
@@ -294,16 +392,19 @@ pub const SCHEMA: &str = r#"{
   "additionalProperties": false,
   "properties": {
     "keys": {"type": "array", "items": {"type": "object", "additionalProperties": false,
-      "required": ["name", "pem"],
+      "required": ["name"],
       "properties": {"name": {"type": "string"}, "pem": {"type": "string"},
+                     "pemFile": {"type": "string", "x-vouch-file": "pem", "x-vouch-inline": "pem"},
                      "algorithm": {"type": "string"}}}},
+    "keysDir": {"type": "string", "x-vouch-file": "pem-dir", "x-vouch-inline": "keys"},
     "fulcioRoots": {"type": "array", "items": {"type": "string"}},
     "identities": {"type": "array", "items": {"type": "object", "additionalProperties": false,
       "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
                      "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-    "trustedRoot": {"type": ["object", "string"]}
+    "trustedRoot": {"type": ["object", "string"]},
+    "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"}
   }
 }"#;
 
@@ -355,6 +456,69 @@ mod tests {
             ))
             .contains("rekorPublicKey")
         );
+    }
+
+    #[test]
+    fn keys_by_reference_arrive_resolved() {
+        let c = Config::parse(&format!(
+            r#"{{"keys":[{{"name":"a","pemFile":{{"file":"cosign.pub","content":"{KEY}"}}}}],
+                "keysDir":{{"file":"keys","content":{{"b.pub":"{KEY}","c.pem":"{KEY}"}}}}}}"#
+        ))
+        .unwrap();
+        let names: Vec<&str> = c.keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["a", "b.pub", "c.pem"]);
+        let e = err(r#"{"keysDir":{"file":"keys","content":{"b.pub":"junk"}}}"#);
+        assert!(
+            e.contains("keys[0] (`b.pub`) from `keys/b.pub`: cannot parse"),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}","pemFile":{{"file":"k","content":"{KEY}"}}}}]}}"#
+        ));
+        assert!(e.contains("exactly one of `pem`"), "{e}");
+        // An unresolved path (no host resolution) is refused, not read as PEM.
+        let e = err(r#"{"keys":[{"name":"a","pemFile":"cosign.pub"}]}"#);
+        assert!(
+            e.contains("keys[0].pemFile (\"cosign.pub\") was not resolved by the host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_path_where_pem_is_expected_says_so() {
+        let e = err(r#"{"keys":[{"name":"a","pem":"keys/cosign.pub"}]}"#);
+        assert!(
+            e.contains("keys[0].pem looks like a file path (\"keys/cosign.pub\")")
+                && e.contains("use `pemFile`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":"trusted_root.json"}}"#
+        ));
+        assert!(
+            e.contains("trustedRoot looks like a file path") && e.contains("`trustedRootFile`"),
+            "{e}"
+        );
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"rekorPublicKey":"/etc/rekor.pub"}}"#
+        ));
+        assert!(e.contains("rekorPublicKey looks like a file path"), "{e}");
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":{{}},"trustedRootFile":{{"file":"t","content":{{}}}}}}"#
+        ));
+        assert!(e.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn the_schema_declares_the_file_references() {
+        let v: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let p = &v["properties"];
+        assert_eq!(
+            p["keys"]["items"]["properties"]["pemFile"]["x-vouch-file"],
+            "pem"
+        );
+        assert_eq!(p["keysDir"]["x-vouch-file"], "pem-dir");
+        assert_eq!(p["trustedRootFile"]["x-vouch-file"], "json");
     }
 
     #[test]

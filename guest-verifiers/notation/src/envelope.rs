@@ -26,11 +26,12 @@ pub const EXPIRY: &str = "io.cncf.notary.expiry";
 /// "`io.cncf.notary.timestampSignature` (*string*): This OPTIONAL header is used to store
 /// countersignature that provides authentic signing time", base64 of the `TimeStampToken`).
 pub const TIMESTAMP_SIGNATURE: &str = "io.cncf.notary.timestampSignature";
-/// Verification plugin headers (plugins are not supported here).
-pub(crate) const PLUGIN_HEADERS: [&str; 2] = [
-    "io.cncf.notary.verificationPlugin",
-    "io.cncf.notary.verificationPluginMinVersion",
-];
+/// The verification plugin a signature requires (signature-specification.md).
+pub const VERIFICATION_PLUGIN: &str = "io.cncf.notary.verificationPlugin";
+/// The minimum version of that plugin.
+pub const VERIFICATION_PLUGIN_MIN_VERSION: &str = "io.cncf.notary.verificationPluginMinVersion";
+/// Verification plugin headers (understood; this verifier runs no plugins).
+pub(crate) const PLUGIN_HEADERS: [&str; 2] = [VERIFICATION_PLUGIN, VERIFICATION_PLUGIN_MIN_VERSION];
 /// Largest certificate chain accepted in `x5c` / `x5chain`.
 pub(crate) const MAX_CHAIN: usize = 10;
 
@@ -141,6 +142,35 @@ pub struct Envelope {
     /// The RFC 3161 timestamp token over [`Envelope::signature`] (the unprotected header
     /// `io.cncf.notary.timestampSignature`, in JWS and COSE alike), verified by the caller.
     pub timestamp: Option<Vec<u8>>,
+    /// What the signature requires beyond this verifier; refused after integrity.
+    pub requires: Requirements,
+}
+
+/// What a signature requires that this verifier cannot provide. notation-go parses such
+/// envelopes and refuses them only after the integrity validation (the plugin lookup comes
+/// right after it), so they are recorded here and reported by the caller in that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirements {
+    /// `io.cncf.notary.verificationPlugin` and `io.cncf.notary.verificationPluginMinVersion`.
+    pub plugin: Option<(String, Option<String>)>,
+    /// Critical attributes that are neither notation's own nor plugin headers (COSE integer
+    /// labels as `label N`).
+    pub unknown_critical: Vec<String>,
+}
+
+impl Requirements {
+    /// From the two plugin headers and the unknown critical names; a minimum version without a
+    /// plugin name requires no plugin (notation-go reads the name first).
+    pub(crate) fn new(
+        plugin: Option<&str>,
+        min_version: Option<&str>,
+        unknown_critical: Vec<String>,
+    ) -> Requirements {
+        Requirements {
+            plugin: plugin.map(|name| (name.to_owned(), min_version.map(str::to_owned))),
+            unknown_critical,
+        }
+    }
 }
 
 fn invalid<T>(msg: impl Into<String>) -> Result<T, EnvelopeError> {
@@ -202,8 +232,16 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         ));
     }
 
-    let (alg, scheme, signing_time, signing_time_text, expiry) = check_protected(&protected)?;
+    let (alg, scheme, signing_time, signing_time_text, expiry, unknown_critical) =
+        check_protected(&protected)?;
     let (chain, signing_agent, timestamp) = check_unprotected(header)?;
+    let plugin = string_field(&protected, VERIFICATION_PLUGIN, "protected header")?;
+    let min_version = string_field(
+        &protected,
+        VERIFICATION_PLUGIN_MIN_VERSION,
+        "protected header",
+    )?;
+    let requires = Requirements::new(plugin, min_version, unknown_critical);
 
     let mut signing_input = Vec::with_capacity(protected_b64.len() + 1 + payload_b64.len());
     signing_input.extend_from_slice(protected_b64.as_bytes());
@@ -221,10 +259,11 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         chain,
         signing_agent,
         timestamp,
+        requires,
     })
 }
 
-type Protected = (Alg, Scheme, i64, String, Option<i64>);
+type Protected = (Alg, Scheme, i64, String, Option<i64>, Vec<String>);
 
 fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
     let what = "protected header";
@@ -267,7 +306,7 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
             "protected header: crit lists {name:?}, a standard JWS header that must not be marked critical"
         ));
     }
-    check_crit(&crit, &|name| h.contains_key(name), scheme)?;
+    let unknown_critical = check_crit(&crit, &|name| h.contains_key(name), scheme)?;
 
     let time = |name: &str| -> Result<Option<(i64, String)>, EnvelopeError> {
         match string_field(h, name, what)? {
@@ -281,18 +320,20 @@ fn check_protected(h: &Map<String, Value>) -> Result<Protected, EnvelopeError> {
     let authentic = time(AUTHENTIC_SIGNING_TIME)?;
     let expiry = time(EXPIRY)?.map(|(t, _)| t);
     let (signing_time, text) = resolve_times(scheme, signing, authentic, expiry)?;
-    Ok((alg, scheme, signing_time, text, expiry))
+    Ok((alg, scheme, signing_time, text, expiry, unknown_critical))
 }
 
-/// Checks notation's `crit` rules: every listed header is present, listed once and understood
-/// (the signing scheme, the expiry and, under `notary.x509.signingAuthority`, the authentic
-/// signing time; plugin headers are understood but unsupported); the signing scheme is listed,
-/// and the expiry, authentic signing time and plugin headers are listed when present.
+/// Checks notation's `crit` rules: every listed header is present and listed once; the signing
+/// scheme is listed, and the expiry, authentic signing time and plugin headers are listed when
+/// present. Returns the listed headers this verifier does not understand (anything but the
+/// signing scheme, the expiry, the plugin headers and, under `notary.x509.signingAuthority`,
+/// the authentic signing time), which fail the verification after integrity.
 pub(crate) fn check_crit(
     crit: &[&str],
     present: &dyn Fn(&str) -> bool,
     scheme: Scheme,
-) -> Result<(), EnvelopeError> {
+) -> Result<Vec<String>, EnvelopeError> {
+    let mut unknown = Vec::new();
     let mut seen = Vec::new();
     for &name in crit {
         if seen.contains(&name) {
@@ -304,18 +345,12 @@ pub(crate) fn check_crit(
                 "protected header: {name:?} is marked critical but is not present"
             ));
         }
-        if PLUGIN_HEADERS.contains(&name) {
-            return Err(EnvelopeError::Unsupported(format!(
-                "critical header {name:?} requires a notation verification plugin; plugins are not supported"
-            )));
-        }
         let known = name == SIGNING_SCHEME
             || name == EXPIRY
+            || PLUGIN_HEADERS.contains(&name)
             || (name == AUTHENTIC_SIGNING_TIME && scheme == Scheme::SigningAuthority);
         if !known {
-            return invalid(format!(
-                "protected header: critical header {name:?} is not understood by this verifier"
-            ));
+            unknown.push(name.to_owned());
         }
     }
     if !crit.contains(&SIGNING_SCHEME) {
@@ -333,7 +368,7 @@ pub(crate) fn check_crit(
             ));
         }
     }
-    Ok(())
+    Ok(unknown)
 }
 
 /// Picks the signing time the scheme requires (`io.cncf.notary.signingTime` for `notary.x509`,
@@ -441,6 +476,8 @@ pub struct Target {
     pub digest: String,
     /// Size.
     pub size: u64,
+    /// The signed annotations (`notation sign --user-metadata`), empty when absent.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Parses the payload `{"targetArtifact": {mediaType, digest, size, annotations?}}`.
@@ -458,17 +495,23 @@ pub fn parse_payload(bytes: &[u8]) -> Result<Target, EnvelopeError> {
     let size = t.get("size").and_then(Value::as_u64).ok_or_else(|| {
         EnvelopeError::Invalid("payload targetArtifact has no non-negative integer size".into())
     })?;
-    if let Some(a) = t.get("annotations")
-        && !a
-            .as_object()
-            .is_some_and(|m| m.values().all(Value::is_string))
-    {
-        return invalid("payload targetArtifact annotations must be an object of strings");
+    let mut annotations = std::collections::BTreeMap::new();
+    if let Some(a) = t.get("annotations") {
+        let Some(map) = a.as_object() else {
+            return invalid("payload targetArtifact annotations must be an object of strings");
+        };
+        for (k, v) in map {
+            let Some(v) = v.as_str() else {
+                return invalid("payload targetArtifact annotations must be an object of strings");
+            };
+            annotations.insert(k.clone(), v.to_owned());
+        }
     }
     Ok(Target {
         media_type: text("mediaType")?,
         digest: text("digest")?,
         size,
+        annotations,
     })
 }
 
@@ -510,6 +553,23 @@ mod tests {
         }
     }
 
+    /// RFC 7515 §7.2.1 (the JWS JSON serialization notation uses): "The Header Parameter
+    /// values used when creating or validating individual signature or MAC values MUST be the
+    /// union of the two sets of Header Parameter values … [which] MUST be disjoint".
+    #[test]
+    fn a_header_in_both_the_protected_and_the_unprotected_header_is_refused() {
+        let p = protected();
+        let mut v: Value = serde_json::from_slice(&envelope(&p)).unwrap();
+        v["header"][SIGNING_TIME] = json!("2024-01-01T00:00:00Z");
+        match parse(&serde_json::to_vec(&v).unwrap()) {
+            Err(EnvelopeError::Invalid(m)) => assert!(
+                m.contains("\"io.cncf.notary.signingTime\" is in both the protected and the unprotected header"),
+                "{m}"
+            ),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
     #[test]
     fn parses_a_valid_envelope() {
         let p = protected();
@@ -542,7 +602,9 @@ mod tests {
         );
         let mut p = with("x.y", json!(1));
         p["crit"] = json!([SIGNING_SCHEME, EXPIRY, "x.y"]);
-        assert!(invalid_msg(p).contains("critical header \"x.y\" is not understood"));
+        let env = parse(&envelope(&p)).expect("an unknown critical header is refused later");
+        assert_eq!(env.requires.unknown_critical, ["x.y"]);
+        assert_eq!(env.requires.plugin, None);
         assert!(invalid_msg(with("crit", json!([SIGNING_SCHEME]))).contains("not listed in crit"));
         assert!(invalid_msg(with("crit", json!([EXPIRY]))).contains("crit does not list"));
         assert!(invalid_msg(without("crit")).contains("no crit"));
@@ -555,12 +617,24 @@ mod tests {
             invalid_msg(with(EXPIRY, json!("2023-01-01T00:00:00Z")))
                 .contains("not after the signing time")
         );
-        let mut plugin = with("io.cncf.notary.verificationPlugin", json!("p"));
-        plugin["crit"] = json!([SIGNING_SCHEME, EXPIRY, "io.cncf.notary.verificationPlugin"]);
-        assert!(matches!(
-            parse(&envelope(&plugin)),
-            Err(EnvelopeError::Unsupported(_))
-        ));
+        let mut plugin = with(VERIFICATION_PLUGIN, json!("com.example.v"));
+        plugin[VERIFICATION_PLUGIN_MIN_VERSION] = json!("1.2.0");
+        plugin["crit"] = json!([
+            SIGNING_SCHEME,
+            EXPIRY,
+            VERIFICATION_PLUGIN,
+            VERIFICATION_PLUGIN_MIN_VERSION
+        ]);
+        let env = parse(&envelope(&plugin)).expect("a plugin requirement is refused later");
+        assert_eq!(
+            env.requires.plugin,
+            Some(("com.example.v".to_owned(), Some("1.2.0".to_owned())))
+        );
+        plugin[VERIFICATION_PLUGIN] = json!(7);
+        assert!(invalid_msg(plugin).contains("must be a string"));
+        let mut uncritical = with(VERIFICATION_PLUGIN, json!("p"));
+        uncritical["crit"] = json!([SIGNING_SCHEME, EXPIRY]);
+        assert!(invalid_msg(uncritical).contains("not listed in crit"));
         assert!(matches!(
             parse(&envelope(&with("alg", json!("ES512")))),
             Err(EnvelopeError::Unsupported(_))
@@ -666,7 +740,8 @@ mod tests {
             Target {
                 media_type: "m".into(),
                 digest: "d".into(),
-                size: 1
+                size: 1,
+                annotations: [("a".to_owned(), "b".to_owned())].into(),
             }
         );
     }

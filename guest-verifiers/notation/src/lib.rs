@@ -43,7 +43,8 @@ use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 use crate::verify::{CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding};
 
 /// JSON Schema of the config (the top level; the trust policy is validated by `check-config`).
-const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","required":["trustPolicy"],"additionalProperties":false,"properties":{"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
+/// `notationHome` is a file reference the host resolves (`x-vouch-file`, see `docs/configuration.md`).
+const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","oneOf":[{"required":["trustPolicy"]},{"required":["notationHome"]}],"additionalProperties":false,"properties":{"notationHome":{"type":"string","description":"a notation configuration directory (trustpolicy.oci.json or trustpolicy.json, truststore/x509/), relative to the config file; read by the host","x-vouch-file":"notation-home","x-vouch-inline":"trustPolicy"},"userMetadata":{"type":"object","additionalProperties":{"type":"string"}},"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
 
 struct Notation;
 

@@ -184,14 +184,60 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// Trust stores: `type:name` → DER certificates.
     pub stores: BTreeMap<StoreRef, Vec<Vec<u8>>>,
+    /// `notation verify --user-metadata`: pairs the signed annotations of the target artifact
+    /// must contain (`userMetadata` in the config).
+    pub user_metadata: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawConfig {
+    trust_policy: Option<RawDocument>,
+    #[serde(default)]
+    trust_stores: RawStores,
+    /// A notation home, resolved by the host into `{"file", "content": RawHome}`.
+    notation_home: Option<serde_json::Value>,
+    #[serde(default)]
+    user_metadata: BTreeMap<String, String>,
+}
+
+/// Trust stores: type → name → PEM texts.
+type RawStores = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// What the host reads from a notation home (see the engine's `config::filerefs`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawHome {
+    trust_policy_file: String,
     trust_policy: RawDocument,
     #[serde(default)]
-    trust_stores: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    trust_stores: RawStores,
+}
+
+/// The trust policy document and stores of a config: inline, or from `notationHome` (then with
+/// the prefix that names the home and its policy file in error messages).
+fn document_and_stores(raw: RawConfig) -> Result<(RawDocument, RawStores, String), String> {
+    let Some(home) = raw.notation_home else {
+        let doc = raw.trust_policy.ok_or(
+            "config: give `trustPolicy` (with `trustStores`) inline, or `notationHome` (a notation configuration directory)",
+        )?;
+        return Ok((doc, raw.trust_stores, String::new()));
+    };
+    if raw.trust_policy.is_some() || !raw.trust_stores.is_empty() {
+        return Err(
+            "config: `notationHome` brings its own trust policy and trust stores; remove `trustPolicy` and `trustStores`, or `notationHome`".into(),
+        );
+    }
+    let file = home.get("file").and_then(|f| f.as_str()).map(str::to_owned);
+    let (Some(file), Some(content)) = (file, home.get("content")) else {
+        return Err(format!(
+            "config: `notationHome` must be a directory path that the host resolves; got {home} unresolved (is the engine older than this verifier?)"
+        ));
+    };
+    let home: RawHome = serde_json::from_value(content.clone())
+        .map_err(|e| format!("notationHome `{file}`: {e}"))?;
+    let prefix = format!("notationHome `{file}` ({}): ", home.trust_policy_file);
+    Ok((home.trust_policy, home.trust_stores, prefix))
 }
 
 #[derive(Deserialize)]
@@ -231,9 +277,23 @@ pub fn parse(
     text: &str,
     check_cert: &dyn Fn(&[u8]) -> Result<(), String>,
 ) -> Result<Config, String> {
-    let raw: RawConfig = serde_json::from_str(text).map_err(|e| format!("config: {e}"))?;
-    let stores = parse_stores(&raw.trust_stores, check_cert)?;
-    let doc = raw.trust_policy;
+    let mut raw: RawConfig = serde_json::from_str(text).map_err(|e| format!("config: {e}"))?;
+    let user_metadata = std::mem::take(&mut raw.user_metadata);
+    if user_metadata.keys().any(String::is_empty) {
+        return Err("userMetadata: a key is empty".into());
+    }
+    let (doc, raw_stores, prefix) = document_and_stores(raw)?;
+    let in_home = |e: String| format!("{prefix}{e}");
+    let stores = parse_stores(&raw_stores, check_cert).map_err(in_home)?;
+    let mut config = parse_document(doc, stores).map_err(in_home)?;
+    config.user_metadata = user_metadata;
+    Ok(config)
+}
+
+fn parse_document(
+    doc: RawDocument,
+    stores: BTreeMap<StoreRef, Vec<Vec<u8>>>,
+) -> Result<Config, String> {
     if doc.version != "1.0" {
         return Err(format!(
             "trustPolicy: version {:?} is not supported, supported versions are [\"1.0\"]",
@@ -266,7 +326,11 @@ pub fn parse(
         }
         policies.push(policy);
     }
-    Ok(Config { policies, stores })
+    Ok(Config {
+        policies,
+        stores,
+        user_metadata: BTreeMap::new(),
+    })
 }
 
 fn parse_stores(
@@ -288,6 +352,11 @@ fn parse_stores(
             check_store_name(name).map_err(|e| format!("trustStores.{kind}: {e}"))?;
             let mut certs = Vec::new();
             for (i, pem) in pems.iter().enumerate() {
+                if verifier_common::config::looks_like_path(pem) {
+                    return Err(format!(
+                        "trust store {r}, entry {i}: {pem:?} looks like a file path; entries are PEM text — to read certificates from files, use `notationHome` (a notation directory with truststore/x509/{kind}/{name}/)"
+                    ));
+                }
                 let ders =
                     split_pem(pem).map_err(|e| format!("trust store {r}, entry {i}: {e}"))?;
                 for (j, der) in ders.into_iter().enumerate() {
@@ -567,6 +636,18 @@ fn parse_identities(raw: &[String]) -> Result<Identities, String> {
             return Err(format!("trusted identity {s:?} is listed twice"));
         }
         dns.push(dn);
+    }
+    // trust-store-trust-policy.md: "trustedIdentities list items MUST NOT have overlapping
+    // values" — one is overlapping another when its attributes are a subset of the other's (a
+    // certificate matching the larger matches both; notation-go `validateOverlappingDNs`).
+    let subset = |a: &Dn, b: &Dn| a.iter().all(|(k, v)| b.get(k) == Some(v));
+    for (i, a) in dns.iter().enumerate() {
+        if let Some(j) = (0..dns.len()).find(|&j| j != i && subset(a, &dns[j])) {
+            return Err(format!(
+                "trusted identities {:?} and {:?} overlap (every certificate matching the second matches the first); trusted identities must not overlap",
+                raw[i], raw[j]
+            ));
+        }
     }
     Ok(Identities::Subjects(dns))
 }
@@ -911,6 +992,15 @@ mod tests {
             ),
             (
                 Box::new(|v| {
+                    v["trustPolicy"]["trustPolicies"][0]["trustedIdentities"] = json!([
+                        "x509.subject: C=US, ST=WA, O=Acme",
+                        "x509.subject: C=US, ST=WA, O=Acme, OU=Build"
+                    ])
+                }),
+                "overlap (every certificate matching the second matches the first)",
+            ),
+            (
+                Box::new(|v| {
                     v["trustPolicy"]["trustPolicies"][0]["registryScopes"] =
                         json!(["ghcr.io/acme/app:v1"])
                 }),
@@ -955,6 +1045,50 @@ mod tests {
                 "error {e:?} does not mention {expected:?}"
             );
         }
+    }
+
+    /// A config whose policy and stores come from a notation home, as the host resolves it.
+    fn home_config(policy: serde_json::Value) -> serde_json::Value {
+        json!({"notationHome": {"file": "notation", "content": {
+            "trustPolicyFile": "trustpolicy.oci.json",
+            "trustPolicy": {"version": "1.0", "trustPolicies": [policy]},
+            "trustStores": {"ca": {"acme": [PEM]}}}}})
+    }
+
+    #[test]
+    fn a_resolved_notation_home_is_a_policy_and_its_stores() {
+        let c = parse_value(&home_config(policy())).unwrap();
+        assert_eq!(c.certs(&c.policies[0], "ca"), vec![vec![1, 2, 3]]);
+        let mut bad = policy();
+        bad["trustStores"] = json!(["ca:missing"]);
+        let e = parse_value(&home_config(bad)).unwrap_err();
+        assert!(
+            e.starts_with("notationHome `notation` (trustpolicy.oci.json): trust policy \"p\": trust store ca:missing"),
+            "{e}"
+        );
+        let mut both = home_config(policy());
+        both["trustPolicy"] = json!({"version": "1.0", "trustPolicies": []});
+        assert!(
+            parse_value(&both)
+                .unwrap_err()
+                .contains("remove `trustPolicy`")
+        );
+        let unresolved = json!({"notationHome": "notation"});
+        assert!(parse_value(&unresolved).unwrap_err().contains("unresolved"));
+        assert!(
+            parse_value(&json!({}))
+                .unwrap_err()
+                .contains("or `notationHome`")
+        );
+    }
+
+    #[test]
+    fn a_path_in_a_trust_store_says_so() {
+        let e = err_with(|v| v["trustStores"]["ca"]["acme"] = json!(["certs/root.pem"]));
+        assert!(
+            e.contains("\"certs/root.pem\" looks like a file path") && e.contains("`notationHome`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn run_policy<H: Host>(
             )
         });
     run.apply(Check::Integrity, level.action(Check::Integrity), integrity)?;
+    check_requirements(run, &env.requires)?;
     let target = envelope::parse_payload(&env.payload).map_err(envelope_err)?;
     if target.digest != subject.digest
         || target.size != subject.size
@@ -413,6 +414,7 @@ fn run_policy<H: Host>(
     run.apply(Check::Expiry, level.action(Check::Expiry), expiry)?;
 
     let status = check_revocation(run, &env, level.action(Check::Revocation), now)?;
+    check_user_metadata(&config.user_metadata, &target.annotations)?;
     Ok(format!(
         "notation signature verified: signed by {:?} at {}, trust policy {:?} (level {}); revocation status {}",
         leaf.subject,
@@ -420,6 +422,73 @@ fn run_policy<H: Host>(
         policy.name,
         level.name,
         status.name()
+    ))
+}
+
+/// What the signature requires that this verifier cannot provide, refused right after the
+/// integrity validation as notation-go does (it looks the verification plugin up there): a
+/// verification plugin (`VERIFICATION_PLUGIN_REQUIRED`, naming it and its minimum version,
+/// also reported in the `verificationPlugin` / `verificationPluginMinVersion` extensions), then
+/// critical attributes not understood (`UNSUPPORTED_CRITICAL_ATTRIBUTE`). Whatever the level:
+/// notation-go fails such a signature as inconclusive, outside the level's actions.
+fn check_requirements<H: Host>(
+    run: &mut Run<'_, H>,
+    requires: &envelope::Requirements,
+) -> Result<(), Fail> {
+    if let Some((name, min)) = &requires.plugin {
+        run.text.push(("verificationPlugin".into(), name.clone()));
+        let version = match min {
+            Some(v) => {
+                run.text
+                    .push(("verificationPluginMinVersion".into(), v.clone()));
+                format!(" version {v} or later")
+            }
+            None => String::new(),
+        };
+        return Err((
+            "VERIFICATION_PLUGIN_REQUIRED",
+            format!(
+                "the signature requires the notation verification plugin {name:?}{version} (protected header {}); this verifier runs no verification plugins",
+                envelope::VERIFICATION_PLUGIN
+            ),
+        ));
+    }
+    if !requires.unknown_critical.is_empty() {
+        return Err((
+            "UNSUPPORTED_CRITICAL_ATTRIBUTE",
+            format!(
+                "the signature marks {:?} critical, which this verifier does not understand; a verifier MUST fail on a critical attribute it does not understand",
+                requires.unknown_critical
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `notation verify --user-metadata`: every configured pair must be among the signed
+/// annotations of the target artifact (`USER_METADATA_MISMATCH`), checked once the signature is
+/// otherwise verified, as notation-go does.
+fn check_user_metadata(
+    wanted: &BTreeMap<String, String>,
+    signed: &BTreeMap<String, String>,
+) -> Result<(), Fail> {
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|(k, v)| signed.get(*k) != Some(*v))
+        .map(|(k, v)| match signed.get(k) {
+            Some(got) => format!("{k}={v} (signed: {k}={got})"),
+            None => format!("{k}={v} (absent)"),
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err((
+        "USER_METADATA_MISMATCH",
+        format!(
+            "the signed annotations of the target artifact lack the required user metadata: {}",
+            missing.join(", ")
+        ),
     ))
 }
 
@@ -902,7 +971,68 @@ mod tests {
             chain: vec![leaf.to_vec(), b"valid".to_vec()],
             signing_agent: None,
             timestamp: timestamp.map(<[u8]>::to_vec),
+            requires: Default::default(),
         }
+    }
+
+    fn run() -> Run<'static, FakeHost> {
+        Run {
+            host: &FakeHost,
+            text: Vec::new(),
+            checks: BTreeMap::new(),
+            logged: Vec::new(),
+            tsa_chain: Vec::new(),
+        }
+    }
+
+    /// signature-specification.md, verification plugins: a signature naming
+    /// `io.cncf.notary.verificationPlugin` needs that plugin (of at least
+    /// `io.cncf.notary.verificationPluginMinVersion`); "if the verifier encounters a critical
+    /// attribute it does not understand, it MUST fail".
+    #[test]
+    fn plugin_and_unknown_critical_requirements_fail_precisely() {
+        let mut requires = envelope::Requirements {
+            plugin: Some(("com.example.plugin".into(), Some("1.2.0".into()))),
+            unknown_critical: vec!["com.example.x".into()],
+        };
+        let mut r = run();
+        let (reason, msg) = check_requirements(&mut r, &requires).unwrap_err();
+        assert_eq!(reason, "VERIFICATION_PLUGIN_REQUIRED");
+        assert!(
+            msg.contains("\"com.example.plugin\" version 1.2.0 or later"),
+            "{msg}"
+        );
+        assert!(
+            r.text
+                .contains(&("verificationPluginMinVersion".into(), "1.2.0".into()))
+        );
+        requires.plugin = None;
+        let (reason, msg) = check_requirements(&mut run(), &requires).unwrap_err();
+        assert_eq!(reason, "UNSUPPORTED_CRITICAL_ATTRIBUTE");
+        assert!(msg.contains("[\"com.example.x\"]"), "{msg}");
+        assert!(check_requirements(&mut run(), &Default::default()).is_ok());
+    }
+
+    /// notation verify --user-metadata: "the signed annotations of the target artifact must
+    /// contain the pairs" (notation-go `verifyUserMetadata`: key present, value equal).
+    #[test]
+    fn user_metadata_must_be_among_the_signed_annotations() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let signed = map(&[("env", "prod"), ("team", "a")]);
+        assert!(check_user_metadata(&map(&[]), &signed).is_ok());
+        assert!(check_user_metadata(&map(&[("env", "prod")]), &signed).is_ok());
+        let (reason, msg) =
+            check_user_metadata(&map(&[("env", "dev"), ("x", "1")]), &signed).unwrap_err();
+        assert_eq!(reason, "USER_METADATA_MISMATCH");
+        assert!(
+            msg.contains("env=dev (signed: env=prod)") && msg.contains("x=1 (absent)"),
+            "{msg}"
+        );
     }
 
     fn check(tsa: bool, verify_timestamp: &str, env: &Envelope) -> Result<(), Fail> {

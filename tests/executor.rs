@@ -22,7 +22,7 @@ use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
 use vouch::oci::Descriptor;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
 
-use cli::vouch;
+use cli::{vouch, vouch_env};
 use graph::{Graph, SBOM_TYPE, SIG_TYPE};
 use guests::guest;
 
@@ -367,6 +367,93 @@ fn write_config(dir: &Path, name: &str, verifier: &str, extra: &str) -> String {
     file.display().to_string()
 }
 
+/// `vouch verify` keeps compiled verifiers in the user's cache directory (here
+/// `$XDG_CACHE_HOME/vouch/compiled`), so the next process does not compile them; `--no-cache`
+/// writes nothing there.
+#[test]
+fn cli_verify_caches_compiled_verifiers_for_the_user() {
+    let f = Graph::new();
+    let cfg = tempfile::tempdir().unwrap();
+    let pass = write_config(cfg.path(), "pass.yaml", "noop", "");
+    let subject = format!("{}:v1", f.dir.path().display());
+    let cache = tempfile::tempdir().unwrap();
+    let compiled = cache.path().join("vouch/compiled");
+    let xdg: &[(&str, &Path)] = &[("XDG_CACHE_HOME", cache.path())];
+    let args = ["verify", "--oci-layout", &subject, "-c", &pass];
+    // VOUCH_CACHE_DIR wins over XDG_CACHE_HOME: empty it so that the XDG default applies.
+    let no_override: &[(&str, &Path)] = &[xdg[0], ("VOUCH_CACHE_DIR", Path::new(""))];
+
+    let (code, out, err) = vouch_env(&[&args[..], &["--no-cache"]].concat(), no_override);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !compiled.exists(),
+        "--no-cache wrote {}",
+        compiled.display()
+    );
+    let (code, out, err) = vouch_env(&args, no_override);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let files = std::fs::read_dir(&compiled).unwrap().count();
+    assert_eq!(files, 1, "one compiled verifier in {}", compiled.display());
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&compiled).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "private to the user: {mode:o}");
+    let (code, out, err) = vouch_env(&args, no_override);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read_dir(&compiled).unwrap().count(), files);
+}
+
+/// A verifier file that is not a component is named as what it is, once.
+#[test]
+fn cli_names_a_file_that_is_not_a_component() {
+    let f = Graph::new();
+    let cfg = tempfile::tempdir().unwrap();
+    let script = cfg.path().join("verifier.wasm");
+    std::fs::write(&script, "#!/bin/sh\necho ok\n").unwrap();
+    let config = cfg.path().join("vouch.yaml");
+    std::fs::write(
+        &config,
+        format!("verifiers:\n  - name: sh\n    path: {}\n", script.display()),
+    )
+    .unwrap();
+    let subject = format!("{}:v1", f.dir.path().display());
+    let (code, _, err) = vouch(&[
+        "verify",
+        "--oci-layout",
+        &subject,
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("not a WebAssembly binary: it looks like a text file"),
+        "{err}"
+    );
+    let missing = cfg.path().join("missing.yaml");
+    std::fs::write(
+        &config,
+        format!("verifiers:\n  - name: m\n    path: {}\n", missing.display()),
+    )
+    .unwrap();
+    let (code, _, err) = vouch(&[
+        "verify",
+        "--oci-layout",
+        &subject,
+        "-c",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.matches("does not exist").count(),
+        1,
+        "the cause once: {err}"
+    );
+    assert_eq!(
+        err.matches("missing.yaml").count(),
+        2,
+        "the file and the verifier: {err}"
+    );
+}
+
 #[test]
 fn cli_exit_codes_and_json_output() {
     let f = Graph::new();
@@ -438,6 +525,21 @@ fn cli_exit_codes_and_json_output() {
     assert_eq!(code, 2);
     let (code, _, _) = vouch(&["verify"]);
     assert_eq!(code, 2);
+
+    // 3: a subject that cannot be resolved (nothing listens on port 1), unless another failed.
+    let unreachable = "127.0.0.1:1/app:v1";
+    let (code, out, err) = vouch(&["verify", unreachable, "-c", &pass]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(out.contains("127.0.0.1:1"), "{out}");
+    let (code, out, err) = vouch(&["verify", unreachable, "--oci-layout", "-c", &fail]);
+    assert_eq!(
+        code, 2,
+        "a registry reference is not a layout: {out}\n{err}"
+    );
+    let (code, out, err) = vouch(&["verify", "--oci-layout", &subject, &bare, "-c", &fail]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let help = vouch(&["verify", "--help"]).1;
+    assert!(help.contains("3 a subject could not be resolved"), "{help}");
 
     let (code, out, err) = vouch(&["discover", "--oci-layout", &subject, "-o", "json"]);
     assert_eq!(code, 0, "{err}");

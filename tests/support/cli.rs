@@ -6,10 +6,23 @@ use std::process::Command;
 /// Run `vouch` with `args` to completion: its exit code (-1 when a signal ended it), stdout and
 /// stderr.
 pub fn vouch(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
-        .output()
-        .expect("run the vouch binary");
+    vouch_env(args, &[])
+}
+
+/// [`vouch`] with these environment variables set. Unless `VOUCH_CACHE_DIR` is among them, the
+/// compile cache of `vouch verify` is one under cargo's temporary directory for tests, not the
+/// user's (`~/.cache/vouch`).
+pub fn vouch_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vouch"));
+    command.args(args);
+    if let Some(tmp) = option_env!("CARGO_TARGET_TMPDIR") {
+        command.env(
+            "VOUCH_CACHE_DIR",
+            std::path::Path::new(tmp).join("vouch-cache"),
+        );
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().expect("run the vouch binary");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

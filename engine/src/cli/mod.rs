@@ -1,8 +1,9 @@
 //! The `vouch` command line: `verify`, `discover`, `inspect` and `serve`.
 //!
-//! Exit codes: 0 every subject passed (or the command succeeded), 1 a subject failed (or could
-//! not be found), 2 a usage or configuration error. Logs go to stderr, filtered by `RUST_LOG`
-//! (default `warn`).
+//! Exit codes: 0 every subject passed (or the command succeeded), 1 a subject failed
+//! verification, 2 a usage or configuration error, 3 a subject could not be resolved (registry
+//! unreachable, refused or without that tag or digest; layout missing) and none failed
+//! verification. Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 
 pub mod plugin;
 
@@ -25,17 +26,35 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 /// Exit code: usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: a subject could not be resolved (and no subject failed verification).
+pub const EXIT_UNREACHABLE: u8 = 3;
 
-const SUBJECT_HELP: &str = "A subject is an image reference (`registry/repo:tag`, \
+/// `--help` text on exit codes (a macro so that `verify`'s help can append it).
+macro_rules! exit_help {
+    () => {
+        "Exit codes: 0 every subject verified; 1 a subject failed verification; 2 usage or \
+         configuration error; 3 a subject could not be resolved (registry unreachable or \
+         refusing, tag or digest not found) and none failed verification."
+    };
+}
+
+/// `--help` text on subjects (a macro so that `verify`'s help can append the exit codes).
+macro_rules! subject_help {
+    () => {
+        "A subject is an image reference (`registry/repo:tag`, \
 `registry/repo@sha256:<hex>`, `nginx`), read from its registry through the TTL caches with the \
 config's `stores.registries` settings (plain HTTP only for loopback or `insecure` registries), or, \
 with --oci-layout, an OCI image layout on disk named like notation does: `<dir>:<tag>` or \
-`<dir>@sha256:<hex>`.";
+`<dir>@sha256:<hex>`."
+    };
+}
+
+const SUBJECT_HELP: &str = subject_help!();
 
 /// Verifies the supply-chain artifacts (signatures, SBOMs, ...) attached to OCI images with
 /// sandboxed WebAssembly verifiers.
 #[derive(Debug, Parser)]
-#[command(name = "vouch", version, about, long_about = None)]
+#[command(name = "vouch", version, about, long_about = None, after_help = exit_help!())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +63,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Verify subjects: run the configured verifiers on every referrer, recursively.
-    #[command(after_help = SUBJECT_HELP)]
+    #[command(after_help = concat!(subject_help!(), "\n\n", exit_help!()))]
     Verify {
         /// Subjects to verify: image references, or `<dir>:<tag>` / `<dir>@<digest>` with --oci-layout.
         #[arg(required = true)]
@@ -62,6 +81,11 @@ enum Command {
         /// the tenant owning it (else the top level).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Compile the verifiers afresh: no compile cache (by default compiled verifiers are
+        /// kept in the config's disk cache, else in `$VOUCH_CACHE_DIR`, `$XDG_CACHE_HOME/vouch`
+        /// or `~/.cache/vouch`, so the next run starts in milliseconds).
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
@@ -148,7 +172,7 @@ pub fn main() -> anyhow::Result<()> {
     let code = match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             EXIT_USAGE
         }
     };
@@ -158,6 +182,23 @@ pub fn main() -> anyhow::Result<()> {
         std::process::exit(i32::from(code));
     }
     Ok(())
+}
+
+/// `e` and its causes on one line, `: `-separated, skipping a cause whose text is already
+/// printed (an error that formats its source into its own message would otherwise repeat it).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_tracing() {
@@ -179,7 +220,20 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             config,
             output,
             namespace,
-        } => verify(&subjects, oci_layout, &config, output, namespace.as_deref()).await,
+            no_cache,
+        } => {
+            let compile_cache = if no_cache {
+                CompileCacheChoice::Off
+            } else {
+                CompileCacheChoice::UserDefault
+            };
+            let options = VerifyOptions {
+                oci_layout,
+                output,
+                compile_cache,
+            };
+            verify(&subjects, &config, namespace.as_deref(), options).await
+        }
         Command::Discover {
             subject,
             oci_layout,
@@ -282,16 +336,87 @@ impl Progress {
     }
 }
 
+/// Where `vouch verify` keeps compiled verifiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompileCacheChoice {
+    /// The config's (inside its disk cache), else the user's cache directory (see
+    /// [`user_compile_cache`]).
+    UserDefault,
+    /// None: compile every verifier afresh (`--no-cache`).
+    Off,
+}
+
+/// The compile cache in the user's cache directory: `compiled/` in `$VOUCH_CACHE_DIR`, else in
+/// `$XDG_CACHE_HOME/vouch`, else in `$HOME/.cache/vouch` (relative paths are ignored, as the XDG
+/// specification says), created private to the user. `None` (every run compiles afresh, said
+/// in a warning) when no such directory can be made safe: deserializing native code is only
+/// sound from a directory no one else can write.
+pub fn user_compile_cache() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let base = var("VOUCH_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("vouch")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("vouch")))?;
+    let dir = base.join("compiled");
+    match private_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(why) => {
+            tracing::warn!(dir = %dir.display(), why, "not caching compiled verifiers");
+            None
+        }
+    }
+}
+
+/// Create `dir` (mode 0700, parents as needed) unless it exists, then check that it is a
+/// directory (not a symlink) owned by this user and writable by no one else.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create it: {e}"))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot stat it: {e}"))?;
+    if !meta.is_dir() {
+        return Err("it is not a directory".into());
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(format!(
+            "it is owned by uid {}, not by this user",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "it is writable by others (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
 /// verifiers (loaded and config-checked), policy and settings.
 pub async fn executor_for(
     config: &Config,
     config_path: &Path,
     disk: Option<&DiskCache>,
+    compile_cache: CompileCacheChoice,
 ) -> anyhow::Result<Executor> {
     let revocation = build::revocation(config, disk)
         .with_context(|| format!("config file {}", config_path.display()))?;
-    let runtime = Runtime::new(build::runtime_config(config))
+    let mut runtime_config = build::runtime_config(config);
+    match compile_cache {
+        CompileCacheChoice::Off => runtime_config.compile_cache_dir = None,
+        CompileCacheChoice::UserDefault if runtime_config.compile_cache_dir.is_none() => {
+            runtime_config.compile_cache_dir = user_compile_cache();
+        }
+        CompileCacheChoice::UserDefault => {}
+    }
+    let runtime = Runtime::new(runtime_config)
         .context("cannot create the verifier runtime")?
         .with_revocation(revocation);
     build::executor(&runtime, config, "")
@@ -379,12 +504,19 @@ async fn serve(
     Ok(EXIT_PASS)
 }
 
+/// How `vouch verify` runs, besides its subjects and configuration.
+#[derive(Clone, Copy, Debug)]
+struct VerifyOptions {
+    oci_layout: bool,
+    output: Output,
+    compile_cache: CompileCacheChoice,
+}
+
 async fn verify(
     subjects: &[String],
-    oci_layout: bool,
     config_path: &Path,
-    output: Output,
     namespace: Option<&str>,
+    options: VerifyOptions,
 ) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
@@ -396,15 +528,7 @@ async fn verify(
     }
     tracing::debug!(tenant, "verifying with this tenant's configuration");
     let disk = open_disk(&config).await?;
-    let outcome = verify_with(
-        subjects,
-        oci_layout,
-        config_path,
-        output,
-        &config,
-        disk.as_ref(),
-    )
-    .await;
+    let outcome = verify_with(subjects, config_path, &config, disk.as_ref(), options).await;
     close_disk(disk, &config).await;
     outcome
 }
@@ -412,18 +536,17 @@ async fn verify(
 /// `vouch verify` once the configuration and the disk cache are open.
 async fn verify_with(
     subjects: &[String],
-    oci_layout: bool,
     config_path: &Path,
-    output: Output,
     config: &Config,
     disk: Option<&DiskCache>,
+    options: VerifyOptions,
 ) -> anyhow::Result<u8> {
     let resolver = build::sources(config, disk)?;
     let sources = subjects
         .iter()
-        .map(|s| source(&resolver, s, oci_layout))
+        .map(|s| source(&resolver, s, options.oci_layout))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let executor = executor_for(config, config_path, disk).await?;
+    let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =
         futures::future::join_all(sources.into_iter().map(|s| async {
@@ -433,9 +556,9 @@ async fn verify_with(
         }))
         .await;
     progress.finish();
-    let all_pass = reports.iter().all(|r| r.is_success);
+    let code = exit_code(&reports);
     let mut out = std::io::stdout().lock();
-    match output {
+    match options.output {
         Output::Json => {
             let json = if reports.len() == 1 {
                 serde_json::to_string_pretty(&reports[0])
@@ -450,7 +573,20 @@ async fn verify_with(
             }
         }
     }
-    Ok(if all_pass { EXIT_PASS } else { EXIT_FAIL })
+    Ok(code)
+}
+
+/// The exit code of `vouch verify` for these reports: a failed verification (1) outranks a
+/// subject that could not be resolved (3), which outranks success (0).
+fn exit_code(reports: &[SubjectReport]) -> u8 {
+    let failed = |r: &&SubjectReport| !r.is_success;
+    if reports.iter().filter(failed).any(|r| r.digest.is_some()) {
+        EXIT_FAIL
+    } else if reports.iter().any(|r| !r.is_success) {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_PASS
+    }
 }
 
 async fn discover(
@@ -589,6 +725,72 @@ async fn inspect(wasm: &Path, output: Output) -> anyhow::Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn subject(digest: Option<&str>, ok: bool) -> SubjectReport {
+        SubjectReport {
+            subject: "r/x:1".into(),
+            digest: digest.map(str::to_owned),
+            is_success: ok,
+            message: String::new(),
+            verifier_reports: Vec::new(),
+            timings: Default::default(),
+            cached: false,
+        }
+    }
+
+    /// 1 (a verification failed) outranks 3 (a subject could not be resolved) outranks 0.
+    #[test]
+    fn exit_codes_rank_a_failed_verification_first() {
+        let pass = subject(Some("sha256:aa"), true);
+        let fail = subject(Some("sha256:bb"), false);
+        let unresolved = subject(None, false);
+        assert_eq!(exit_code(std::slice::from_ref(&pass)), EXIT_PASS);
+        assert_eq!(
+            exit_code(&[pass.clone(), unresolved.clone()]),
+            EXIT_UNREACHABLE
+        );
+        assert_eq!(exit_code(&[unresolved.clone(), fail.clone()]), EXIT_FAIL);
+        assert_eq!(exit_code(&[fail, pass]), EXIT_FAIL);
+    }
+
+    #[test]
+    fn an_error_chain_prints_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x.wasm: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Read { source: io }).context("verifier `a`");
+        assert_eq!(
+            error_chain(&e),
+            "verifier `a`: cannot read x.wasm: No such file (os error 2)"
+        );
+    }
+
+    /// Compiled native code is only loaded from a directory no one else can write.
+    #[test]
+    fn the_user_compile_cache_must_be_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/compiled");
+        private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = private_dir(&dir).unwrap_err();
+        assert!(e.contains("writable by others (mode 777)"), "{e}");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(tmp.path(), &link).unwrap();
+        assert_eq!(private_dir(&link).unwrap_err(), "it is not a directory");
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(
+            private_dir(&file)
+                .unwrap_err()
+                .starts_with("cannot create it")
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -14,8 +14,8 @@
 //!    an SBOM report, and under `any` another SBOM (or another verifier's report on it) can still
 //!    carry the type.
 //!
-//! Failures are reported in artifact-type order (required types first considered in the same
-//! sorted order), the message naming the first failing type and why.
+//! A failed verdict's message names every failure: the required types that are missing (in
+//! sorted order), then each failing type (sorted) with each failing report in it and why.
 
 use std::collections::BTreeMap;
 
@@ -49,38 +49,49 @@ impl ConfigPolicy {
             .unwrap_or(self.config.default_verification_policy)
     }
 
-    /// Check one level of reports grouped by type; `Ok` carries a summary per type.
+    /// Check one level of reports grouped by type; `Ok` carries a summary per type, `Err` every
+    /// failing type with every failure in it (a headline names all reasons, not only the first).
     fn check_level(&self, reports: &[VerifierReport]) -> Result<Vec<String>, String> {
         let mut summaries = Vec::new();
+        let mut failures = Vec::new();
         for (artifact_type, group) in group_by_type(reports) {
-            summaries.push(self.check_group(artifact_type, &group)?);
+            match self.check_group(artifact_type, &group) {
+                Ok(summary) => summaries.push(summary),
+                Err(why) => failures.push(why),
+            }
         }
-        Ok(summaries)
+        if failures.is_empty() {
+            Ok(summaries)
+        } else {
+            Err(failures.join("; "))
+        }
     }
 
-    /// Apply the type's rule to its reports.
+    /// Apply the type's rule to its reports; a failing group names each of its failures.
     fn check_group(
         &self,
         artifact_type: &str,
         group: &[&VerifierReport],
     ) -> Result<String, String> {
         let rule = self.rule_for(artifact_type);
-        let outcomes: Vec<Result<(), String>> = group.iter().map(|r| self.effective(r)).collect();
-        let passed = outcomes.iter().filter(|o| o.is_ok()).count();
-        let first_failure = outcomes.iter().find_map(|o| o.as_ref().err());
+        let failures: Vec<String> = group
+            .iter()
+            .filter_map(|r| self.effective(r).err())
+            .collect();
+        let passed = group.len() - failures.len();
         let ok = match rule {
             Rule::Any => passed > 0,
-            Rule::All => first_failure.is_none(),
+            Rule::All => failures.is_empty(),
         };
         let head = format!(
             "artifact type `{artifact_type}` (policy `{}`): {passed} of {} reports passed",
             rule.as_str(),
             group.len()
         );
-        match (ok, first_failure) {
-            (true, _) => Ok(head),
-            (false, Some(why)) => Err(format!("{head}; {why}")),
-            (false, None) => Err(head),
+        if ok {
+            Ok(head)
+        } else {
+            Err(format!("{head}; {}", failures.join("; ")))
         }
     }
 
@@ -113,18 +124,30 @@ impl Policy for ConfigPolicy {
                  ...) that a configured verifier handles",
             );
         }
-        for (artifact_type, rule) in &self.config.artifact_verification_policies {
-            if !reports.iter().any(|r| &r.artifact_type == artifact_type) {
-                return Verdict::deny(format!(
+        let mut failures: Vec<String> = self
+            .config
+            .artifact_verification_policies
+            .iter()
+            .filter(|(artifact_type, _)| {
+                !reports.iter().any(|r| &r.artifact_type == *artifact_type)
+            })
+            .map(|(artifact_type, rule)| {
+                format!(
                     "artifact type `{artifact_type}` is required by the policy (`{}`) but no \
                      referrer of that type was verified",
                     rule.as_str()
-                ));
-            }
-        }
+                )
+            })
+            .collect();
         match self.check_level(reports) {
-            Ok(summaries) => Verdict::allow(format!("policy passed: {}", summaries.join("; "))),
-            Err(why) => Verdict::deny(format!("policy failed: {why}")),
+            Ok(summaries) if failures.is_empty() => {
+                Verdict::allow(format!("policy passed: {}", summaries.join("; ")))
+            }
+            Ok(_) => Verdict::deny(format!("policy failed: {}", failures.join("; "))),
+            Err(why) => {
+                failures.push(why);
+                Verdict::deny(format!("policy failed: {}", failures.join("; ")))
+            }
         }
     }
 
@@ -221,8 +244,8 @@ mod tests {
         assert_eq!(
             v.message,
             format!(
-                "artifact type `{SBOM}` is required by the policy (`all`) but no referrer of \
-                 that type was verified"
+                "policy failed: artifact type `{SBOM}` is required by the policy (`all`) but no \
+                 referrer of that type was verified"
             )
         );
         let v = policy(&[], Rule::All).decide(&input(&[]));
@@ -288,6 +311,37 @@ mod tests {
                 .decide(&input(&reports))
                 .allow
         );
+    }
+
+    /// The headline of a failed verdict names every failure, not only the first: each missing
+    /// required type, and each failing report of each failing type.
+    #[test]
+    fn a_failed_verdict_names_every_failure() {
+        const VULN: &str = "application/sarif+json";
+        let reports = [
+            report("notation", SIG, "sha256:aa", false, vec![]),
+            report("cosign", SIG, "sha256:ab", false, vec![]),
+            report("notation", SIG, "sha256:ac", true, vec![]),
+            report("sbom", SBOM, "sha256:bb", false, vec![]),
+        ];
+        let v = policy(&[(VULN, Rule::Any), (SIG, Rule::All)], Rule::All).decide(&input(&reports));
+        assert!(!v.allow);
+        assert_eq!(
+            v.message,
+            format!(
+                "policy failed: artifact type `{VULN}` is required by the policy (`any`) but no \
+                 referrer of that type was verified; artifact type `{SBOM}` (policy `all`): 0 of \
+                 1 reports passed; `sbom` on sha256:bb failed [CHECK_FAILED]: bad signature; \
+                 artifact type `{SIG}` (policy `all`): 1 of 3 reports passed; `notation` on \
+                 sha256:aa failed [CHECK_FAILED]: bad signature; `cosign` on sha256:ab failed \
+                 [CHECK_FAILED]: bad signature"
+            )
+        );
+        // Under `any` the failures of a passing group are not the verdict's reasons.
+        let v = policy(&[(SIG, Rule::Any)], Rule::Any).decide(&input(&reports));
+        assert!(!v.allow);
+        assert!(!v.message.contains("sha256:aa"), "{}", v.message);
+        assert!(v.message.contains("sha256:bb"), "{}", v.message);
     }
 
     #[test]

@@ -422,6 +422,7 @@ impl Runtime {
             name: name.to_owned(),
             reason,
         };
+        check_wasm_header(&wasm).map_err(invalid)?;
         let module_digest = Digest::sha256_of(&wasm);
         let wasm_size = wasm.len() as u64;
         let engine = self.engine.clone();
@@ -797,18 +798,101 @@ fn classify(
     if state.stdout.contents().len() >= cap || stderr.len() >= cap {
         return limit(LimitKind::LogBytes, limits.log_bytes);
     }
-    let mut message = format!("{err:#}");
-    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(1024)..]);
-    let tail = tail.trim();
-    if !tail.is_empty() {
-        message.push_str("; guest stderr: ");
-        message.push_str(tail);
-    }
+    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(4096)..]);
+    let message = trap_message(&err.root_cause().to_string(), &tail);
+    // The wasm backtrace (function names and offsets) helps whoever debugs the guest, not
+    // whoever reads the verdict.
+    tracing::debug!(verifier, backtrace = ?err, "verifier trap backtrace");
     tracing::warn!(verifier, "error.type" = "verifier_trapped", error = %message, "verifier trapped");
     CallError::Trap {
         verifier: verifier.to_owned(),
         message,
     }
+}
+
+/// Refuses what is not a WebAssembly component before the compiler sees it, naming what it is
+/// instead (the compiler's own message dumps magic bytes).
+fn check_wasm_header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT: &[u8] = &[0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: &[u8] = &[0x01, 0x00, 0x00, 0x00];
+    if bytes.len() < 8 || !bytes.starts_with(MAGIC) {
+        let head = &bytes[..bytes.len().min(64)];
+        let kind = if head.is_empty() {
+            "the file is empty"
+        } else if head.starts_with(b"(component") || head.starts_with(b"(module") {
+            "it looks like WebAssembly text (.wat); compile it to binary first"
+        } else if std::str::from_utf8(head).is_ok() {
+            "it looks like a text file"
+        } else {
+            "it does not start with the WebAssembly magic number"
+        };
+        return Err(format!("not a WebAssembly binary: {kind}"));
+    }
+    match &bytes[4..8] {
+        v if v == COMPONENT => Ok(()),
+        v if v == CORE_MODULE => Err(
+            "a core WebAssembly module, not a component: build the verifier for wasm32-wasip2 \
+             (or wrap the module with `wasm-tools component new`)"
+                .to_owned(),
+        ),
+        v => Err(format!(
+            "a WebAssembly binary of an unsupported version/layer {v:02x?} (expected a component, \
+             version 0x0d layer 1)"
+        )),
+    }
+}
+
+/// What a trapped guest's verdict says: the Rust panic it printed to stderr (`panicked at LOC:
+/// MESSAGE`) when there is one, else the trap's cause followed by the end of its stderr. Guest
+/// output is untrusted: control characters are escaped and the text is bounded.
+fn trap_message(cause: &str, stderr: &str) -> String {
+    let message = match panic_message(stderr) {
+        Some(panic) => panic,
+        None => match stderr.trim() {
+            "" => cause.to_owned(),
+            tail => {
+                let cut = tail.char_indices().rev().nth(1023).map_or(0, |(i, _)| i);
+                format!("{cause}; guest stderr: {}", &tail[cut..])
+            }
+        },
+    };
+    escape_controls(&message)
+}
+
+/// The last Rust panic in `stderr`, as std prints it (`thread '…' (ID) panicked at LOC:` then the
+/// message lines, then an optional `note: …`), rendered `panicked at LOC: MESSAGE`.
+fn panic_message(stderr: &str) -> Option<String> {
+    // `thread 'NAME' panicked at` (rustc < 1.89) or `thread 'NAME' (ID) panicked at`.
+    const MARK: &str = " panicked at ";
+    let start = stderr.rfind(MARK)? + MARK.len();
+    let (location, rest) = stderr[start..].split_once(":\n")?;
+    let lines: Vec<&str> = rest
+        .lines()
+        .take_while(|l| !l.starts_with("note: "))
+        .map(str::trim_end)
+        .collect();
+    let text = lines.join("\n");
+    let text = text.trim();
+    let text = match text.char_indices().nth(1024) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    };
+    Some(format!("panicked at {location}: {text}"))
+}
+
+/// `s` with control characters (but for a plain space) escaped as Rust escapes them, so that
+/// untrusted text cannot forge log lines or terminal output.
+fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn convert_report(verifier: &Verifier, r: bindings::Report) -> Result<GuestReport, CallError> {
@@ -854,4 +938,77 @@ fn convert_report(verifier: &Verifier, r: bindings::Report) -> Result<GuestRepor
         error_reason: r.error_reason,
         extensions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rust's std prints a panic as `thread '…' panicked at LOC:`, the message, then a note.
+    #[test]
+    fn a_guest_panic_is_its_message_and_location() {
+        let stderr = "starting\nthread '<unnamed>' (1) panicked at src/lib.rs:12:9:\nboom: bad input\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            trap_message("wasm `unreachable` instruction executed", stderr),
+            "panicked at src/lib.rs:12:9: boom: bad input"
+        );
+        // The last panic wins (a panic while panicking prints two).
+        let twice = format!("{stderr}thread '<unnamed>' panicked at src/x.rs:1:1:\nagain\n");
+        assert_eq!(trap_message("c", &twice), "panicked at src/x.rs:1:1: again");
+    }
+
+    #[test]
+    fn other_traps_name_the_cause_and_the_end_of_stderr() {
+        assert_eq!(trap_message("out of bounds", "  "), "out of bounds");
+        assert_eq!(
+            trap_message("out of bounds", "last words\n"),
+            "out of bounds; guest stderr: last words"
+        );
+        let long = "é".repeat(3000);
+        let m = trap_message("oob", &long);
+        assert_eq!(
+            m.chars().filter(|c| *c == 'é').count(),
+            1024,
+            "bounded on a char boundary"
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_component_is_named() {
+        let component = [b"\0asm".as_slice(), &[0x0d, 0, 1, 0]].concat();
+        check_wasm_header(&component).unwrap();
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "the file is empty"),
+            (b"#!/bin/sh\necho hi\n", "a text file"),
+            (b"(component (core module))", "WebAssembly text"),
+            (&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0xff], "magic number"),
+            (
+                &[0, b'a', b's', b'm', 1, 0, 0, 0],
+                "a core WebAssembly module, not a component",
+            ),
+            (
+                &[0, b'a', b's', b'm', 2, 0, 1, 0],
+                "unsupported version/layer [02, 00, 01, 00]",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let e = check_wasm_header(bytes).unwrap_err();
+            assert!(e.contains(want), "{bytes:?}: {e}");
+        }
+    }
+
+    /// Guest output is untrusted: it cannot forge a log line or drive a terminal.
+    #[test]
+    fn control_characters_are_escaped() {
+        let stderr = "thread 'main' panicked at a.rs:1:1:\nline\u{1b}[2J\rforged\n";
+        assert_eq!(
+            trap_message("c", stderr),
+            "panicked at a.rs:1:1: line\\u{1b}[2J\\rforged"
+        );
+        assert_eq!(
+            trap_message("c", "a\tb\u{7}"),
+            "c; guest stderr: a\\tb\\u{7}"
+        );
+    }
 }

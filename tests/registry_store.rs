@@ -2,6 +2,8 @@
 //! referrers API, so referrers come from the tag-schema fallback) and against the test registry
 //! for what distribution 2.8 lacks (referrers API pagination, bearer tokens).
 
+#[path = "support/cli.rs"]
+mod cli;
 mod support;
 
 use std::sync::Arc;
@@ -176,6 +178,31 @@ async fn real_registry_docker_config_credentials() {
     );
     let s = store(&client, &reg.host(), "app");
     assert_eq!(s.resolve("v1").await.unwrap().digest, image.digest);
+}
+
+/// The CLI reads the user's Docker credentials (`$DOCKER_CONFIG/config.json`) as docker, oras,
+/// notation and cosign do, without a config file naming them; without them the registry refuses.
+#[tokio::test]
+async fn the_cli_reads_the_users_docker_credentials() {
+    let reg = Registry::start_with_basic_auth("bob", "pw");
+    let image = reg.push_image("app", "v1", b"x").await;
+    let docker = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"http://{}":{{"auth":"Ym9iOnB3"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let subject = reg.reference("app", "v1");
+    let args = ["discover", subject.as_str(), "-o", "json"];
+    let (code, out, err) = cli::vouch_env(&args, &[("DOCKER_CONFIG", docker.path())]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&image.digest.to_string()), "{out}");
+    let (code, out, err) = cli::vouch(&args);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(err.contains("unauthorized") || err.contains("401"), "{err}");
 }
 
 #[tokio::test]

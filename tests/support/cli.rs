@@ -9,9 +9,9 @@ pub fn vouch(args: &[&str]) -> (i32, String, String) {
     vouch_env(args, &[])
 }
 
-/// [`vouch`] with these environment variables set. Unless `VOUCH_CACHE_DIR` is among them, the
-/// compile cache of `vouch verify` is one under cargo's temporary directory for tests, not the
-/// user's (`~/.cache/vouch`).
+/// [`vouch`] with these environment variables set. Unless they say otherwise, the compile cache
+/// of `vouch verify` is one under cargo's temporary directory for tests, not the user's
+/// (`~/.cache/vouch`), and no Docker `config.json` is read.
 pub fn vouch_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vouch"));
     command.args(args);

@@ -398,6 +398,31 @@ fn private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Docker's credentials file where docker, oras, notation and cosign look for it:
+/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; `None` when there is none.
+pub fn user_docker_config() -> Option<PathBuf> {
+    let dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".docker"),
+    };
+    Some(dir.join("config.json")).filter(|f| f.is_file())
+}
+
+/// The CLI reads registry credentials as docker does: every registry entry of `config` without
+/// credentials of its own (no `username`, no `dockerConfig`) uses `docker_config`. Only for the
+/// CLI: `vouch serve` uses exactly the credentials each tenant's configuration names.
+fn with_user_credentials(config: &mut Config, docker_config: Option<PathBuf>) {
+    let Some(file) = docker_config else {
+        return;
+    };
+    let registries = &mut config.stores.registries;
+    for settings in std::iter::once(&mut registries.default).chain(registries.hosts.values_mut()) {
+        if settings.username.is_none() && settings.docker_config.is_none() {
+            settings.docker_config = Some(file.clone());
+        }
+    }
+}
+
 /// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
 /// verifiers (loaded and config-checked), policy and settings.
 pub async fn executor_for(
@@ -519,7 +544,8 @@ async fn verify(
     options: VerifyOptions,
 ) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
+    let (tenant, mut config) = config.for_namespace(namespace.unwrap_or_default());
+    with_user_credentials(&mut config, user_docker_config());
     if config.verifiers.is_empty() {
         bail!(
             "config file {}: tenant `{tenant}` has no verifiers: nothing could verify a subject",
@@ -596,10 +622,11 @@ async fn discover(
     depth: u32,
     output: Output,
 ) -> anyhow::Result<u8> {
-    let config = match config_path {
+    let mut config = match config_path {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    with_user_credentials(&mut config, user_docker_config());
     let disk = open_disk(&config).await?;
     let outcome = discover_with(subject, oci_layout, depth, output, &config, disk.as_ref()).await;
     close_disk(disk, &config).await;
@@ -766,6 +793,31 @@ mod tests {
             error_chain(&e),
             "verifier `a`: cannot read x.wasm: No such file (os error 2)"
         );
+    }
+
+    /// Entries with credentials of their own keep them; the others read the user's file.
+    #[test]
+    fn the_cli_falls_back_to_the_users_docker_credentials() {
+        let mut config: Config = serde_yaml_ng::from_str(
+            "stores:\n  registries:\n    hosts:\n      \
+             a.example: { username: u, password: p }\n      \
+             b.example: { dockerConfig: /etc/b.json }\n      \
+             c.example: { insecure: true }\n",
+        )
+        .unwrap();
+        let mine = PathBuf::from("/home/me/.docker/config.json");
+        with_user_credentials(&mut config, Some(mine.clone()));
+        let r = &config.stores.registries;
+        assert_eq!(r.default.docker_config.as_ref(), Some(&mine));
+        assert_eq!(r.hosts["a.example"].docker_config, None);
+        assert_eq!(
+            r.hosts["b.example"].docker_config,
+            Some(PathBuf::from("/etc/b.json"))
+        );
+        assert_eq!(r.hosts["c.example"].docker_config.as_ref(), Some(&mine));
+        let before = config.clone();
+        with_user_credentials(&mut config, None);
+        assert_eq!(config, before);
     }
 
     /// Compiled native code is only loaded from a directory no one else can write.

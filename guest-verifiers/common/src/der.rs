@@ -239,6 +239,8 @@ mod tests {
             (&[0x1f, 0x01, 0x00], "multi-byte tag"),
             (&[0x04], "no length"),
             (&[0x04, 0x85, 1, 1, 1, 1, 1], "too large"),
+            (&[0x04, 0x82, 0x01], "truncated or too large"),
+            (&[0x04, 0x81, 0x80], "declares 128 bytes, 0 remain"),
         ] {
             let e = Reader::new(bytes).any().unwrap_err();
             assert!(e.contains(text), "{bytes:02x?}: {e}");
@@ -272,9 +274,29 @@ mod tests {
             b"2024022912345Z",
             b"20240229123456.Z",
             b"20241329123456Z",
+            b"20240229123456X",
+            b"2024022912345aZ",
+            b"2024Z",
         ] {
             assert!(generalized_time(bad).is_err(), "{bad:?}");
         }
         assert_eq!(unsigned(&[0, 0, 0x80, 1]), &[0x80, 1]);
+    }
+
+    /// X.690 §8.1.2: a context-specific tag has class bits `10`, bit 6 set when constructed.
+    #[test]
+    fn context_tags() {
+        assert_eq!((context(0), context(3)), (0xa0, 0xa3));
+        assert_eq!((context_primitive(0), context_primitive(1)), (0x80, 0x81));
+    }
+
+    /// X.690 §8.1.3.5: the long form takes up to 4 length octets here (16 MiB and more).
+    #[test]
+    fn four_length_octets_are_read() {
+        let len = 1usize << 24;
+        let mut data = vec![0x04, 0x84, 0x01, 0x00, 0x00, 0x00];
+        data.resize(data.len() + len, 0);
+        let t = Reader::new(&data).any().unwrap();
+        assert_eq!(t.value.len(), len);
     }
 }

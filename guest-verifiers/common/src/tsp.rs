@@ -656,6 +656,9 @@ mod tests {
         good_signature: bool,
         ess: Ess,
         embed_certs: bool,
+        /// Identify the signer by this subjectKeyIdentifier (its certificate carrying it)
+        /// instead of issuer and serial.
+        sid_key_id: Option<Vec<u8>>,
     }
 
     /// Which ESS signing-certificate attribute the token signs.
@@ -683,7 +686,48 @@ mod tests {
             good_signature: true,
             ess: Ess::V2,
             embed_certs: true,
+            sid_key_id: None,
         }
+    }
+
+    /// A certificate like [`cert`] with a validity, subject, key and extensions: a basic
+    /// constraints one, then a subjectKeyIdentifier of `ski`.
+    fn cert_with_ski(serial: u8, ski: &[u8]) -> Vec<u8> {
+        let name = seq(&[tlv(der::SET, &seq(&[oid("2.5.4.3"), tlv(0x0c, b"Root")]))]);
+        let ext = |id: &str, value: Vec<u8>| seq(&[oid(id), tlv(der::OCTET_STRING, &value)]);
+        seq(&[
+            seq(&[
+                tlv(der::context(0), &tlv(der::INTEGER, &[2])),
+                tlv(der::INTEGER, &[0, serial]),
+                seq(&[oid("1.2.840.10045.4.3.2")]),
+                name.clone(),
+                seq(&[tlv(0x17, b"240101000000Z"), tlv(0x17, b"340101000000Z")]),
+                name,
+                seq(&[seq(&[oid("1.2.840.10045.2.1")]), tlv(0x03, &[0, 4, 1])]),
+                tlv(
+                    der::context(3),
+                    &seq(&[
+                        ext("2.5.29.19", seq(&[])),
+                        ext(SUBJECT_KEY_ID, tlv(der::OCTET_STRING, ski)),
+                    ]),
+                ),
+            ]),
+            seq(&[oid("1.2.840.10045.4.3.2")]),
+            tlv(0x03, &[0, serial]),
+        ])
+    }
+
+    /// A TSTInfo (policy, imprint, serial 9, genTime 2024-02-29T12:34:56Z) with `accuracy` (an
+    /// encoded Accuracy SEQUENCE, or nothing).
+    fn tst_info(imprint_alg: &str, imprint: &[u8], accuracy: &[u8]) -> Vec<u8> {
+        seq(&[
+            tlv(der::INTEGER, &[1]),
+            oid("2.5.29.32.0"),
+            seq(&[seq(&[oid(imprint_alg)]), tlv(der::OCTET_STRING, imprint)]),
+            tlv(der::INTEGER, &[9]),
+            tlv(der::GENERALIZED_TIME, b"20240229123456Z"),
+            accuracy.to_vec(),
+        ])
     }
 
     fn token(s: &Spec) -> Vec<u8> {
@@ -692,27 +736,20 @@ mod tests {
             SHA256 => HashAlg::Sha256,
             _ => HashAlg::Sha512,
         };
-        let mut tst_parts = vec![
-            tlv(der::INTEGER, &[1]),
-            oid("2.5.29.32.0"),
-            seq(&[
-                seq(&[oid(s.imprint_alg)]),
-                tlv(
-                    der::OCTET_STRING,
-                    &fake_digest(imprint_alg, &s.imprint_over),
-                ),
-            ]),
-            tlv(der::INTEGER, &[9]),
-            tlv(der::GENERALIZED_TIME, b"20240229123456Z"),
-        ];
-        tst_parts.push(s.accuracy.clone());
-        let tst = seq(&tst_parts);
+        let tst = tst_info(
+            s.imprint_alg,
+            &fake_digest(imprint_alg, &s.imprint_over),
+            &s.accuracy,
+        );
         let digest_of = if s.tamper_tst {
             b"other".as_slice()
         } else {
             &tst
         };
-        let signer = cert(7);
+        let signer = match &s.sid_key_id {
+            Some(ski) => cert_with_ski(7, ski),
+            None => cert(7),
+        };
         let ess = |attr: &str, alg: Option<Vec<u8>>, hash: Vec<u8>| {
             let id = seq(&[alg.unwrap_or_default(), tlv(der::OCTET_STRING, &hash)]);
             seq(&[oid(attr), tlv(der::SET, &seq(&[seq(&[id])]))])
@@ -742,7 +779,10 @@ mod tests {
         let issuer = seq(&[tlv(der::SET, &seq(&[oid("2.5.4.3"), tlv(0x0c, b"Root")]))]);
         let signer_info = seq(&[
             tlv(der::INTEGER, &[1]),
-            seq(&[issuer, tlv(der::INTEGER, &[s.sid_serial])]),
+            match &s.sid_key_id {
+                Some(ski) => tlv(der::context_primitive(0), ski),
+                None => seq(&[issuer, tlv(der::INTEGER, &[s.sid_serial])]),
+            },
             alg.clone(),
             tlv(der::context(0), &attrs),
             seq(&[oid("1.2.840.10045.4.3.2")]),
@@ -924,5 +964,168 @@ mod tests {
                 .unwrap_err()
                 .contains("malformed")
         );
+    }
+
+    /// RFC 5652 §5.3: `SignerIdentifier ::= CHOICE { issuerAndSerialNumber, subjectKeyIdentifier
+    /// [0] SubjectKeyIdentifier }` — a signer named by its key identifier is the certificate
+    /// whose subjectKeyIdentifier extension has that value, and no other.
+    #[test]
+    fn a_signer_named_by_its_key_identifier_is_found_by_it() {
+        let ski = b"tsa key id".to_vec();
+        let s = Spec {
+            sid_key_id: Some(ski.clone()),
+            ..spec()
+        };
+        let t = verify(&s).unwrap();
+        assert_eq!(t.chain[0], cert_with_ski(7, &ski), "the signer first");
+        let c = cert_with_ski(7, &ski);
+        assert_eq!(cert_ids(&c).unwrap().2, Some(ski.as_slice()));
+        // A token naming another key identifier has no signer among the certificates.
+        let bytes = token(&s);
+        let other = bytes
+            .windows(ski.len())
+            .rposition(|w| w == ski.as_slice())
+            .unwrap();
+        let mut renamed = bytes.clone();
+        renamed[other] ^= 1;
+        let e = verify_token(
+            &FakeHost,
+            &renamed,
+            b"envelope signature",
+            &[b"tsa root".to_vec()],
+        )
+        .unwrap_err();
+        assert!(e.contains("does not carry its signer's certificate"), "{e}");
+    }
+
+    /// Certificates the token carries and certificates known beforehand are one chain: each
+    /// once, the signer's first.
+    #[test]
+    fn the_chain_holds_each_certificate_once() {
+        let roots = [b"tsa root".to_vec()];
+        let known = [cert(3), cert(7)];
+        let t = verify_token_with_certs(
+            &FakeHost,
+            &token(&spec()),
+            b"envelope signature",
+            &roots,
+            &known,
+        )
+        .unwrap();
+        assert_eq!(t.chain, vec![cert(7), cert(3)]);
+        assert_eq!(t.tsa_subject, "CN=TSA 2");
+    }
+
+    /// RFC 5652 §5.3: "signedAttrs ... MUST contain, at a minimum ... content-type ... and
+    /// message-digest"; §11.1/§11.2: each "MUST have a single attribute value" and the
+    /// SignedAttributes "MUST NOT include multiple instances of the content-type [and]
+    /// message-digest attribute"; the values are an OBJECT IDENTIFIER and an OCTET STRING (RFC 5035
+    /// ESS signing certificates: a SEQUENCE).
+    #[test]
+    fn signed_attributes_are_single_and_typed() {
+        let attr = |id: &str, values: &[Vec<u8>]| seq(&[oid(id), tlv(der::SET, &values.concat())]);
+        let content_type = attr(ATTR_CONTENT_TYPE, &[oid(TST_INFO)]);
+        let digest = attr(ATTR_MESSAGE_DIGEST, &[tlv(der::OCTET_STRING, b"d")]);
+        let good = [content_type.clone(), digest.clone()].concat();
+        let (ct, d, ess) = signed_attributes(&good).unwrap();
+        assert_eq!((ct.as_str(), d, ess.is_none()), (TST_INFO, &b"d"[..], true));
+        let other = attr(
+            "1.2.3.4",
+            &[tlv(der::INTEGER, &[1]), tlv(der::INTEGER, &[2])],
+        );
+        signed_attributes(&[content_type.clone(), other, digest.clone()].concat()).unwrap();
+
+        let ess_id = seq(&[seq(&[seq(&[tlv(der::OCTET_STRING, b"h")])])]);
+        let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+            (
+                vec![
+                    attr(ATTR_CONTENT_TYPE, &[tlv(der::OCTET_STRING, b"x")]),
+                    digest.clone(),
+                ],
+                "1.2.840.113549.1.9.3 has a value of the wrong type",
+            ),
+            (
+                vec![
+                    content_type.clone(),
+                    attr(ATTR_MESSAGE_DIGEST, &[oid(TST_INFO)]),
+                ],
+                "1.2.840.113549.1.9.4 has a value of the wrong type",
+            ),
+            (
+                vec![
+                    content_type.clone(),
+                    digest.clone(),
+                    attr(ATTR_SIGNING_CERT_V2, &[tlv(der::OCTET_STRING, b"h")]),
+                ],
+                "1.2.840.113549.1.9.16.2.47 has a value of the wrong type",
+            ),
+            (
+                vec![
+                    content_type.clone(),
+                    digest.clone(),
+                    attr(ATTR_SIGNING_CERT, &[tlv(der::OCTET_STRING, b"h")]),
+                ],
+                "1.2.840.113549.1.9.16.2.12 has a value of the wrong type",
+            ),
+            (
+                vec![content_type.clone(), digest.clone(), digest.clone()],
+                "1.2.840.113549.1.9.4 appears or has values more than once",
+            ),
+            (
+                vec![
+                    content_type.clone(),
+                    attr(
+                        ATTR_MESSAGE_DIGEST,
+                        &[tlv(der::OCTET_STRING, b"d"), tlv(der::OCTET_STRING, b"e")],
+                    ),
+                ],
+                "1.2.840.113549.1.9.4 appears or has values more than once",
+            ),
+            (
+                vec![
+                    content_type.clone(),
+                    digest.clone(),
+                    attr(ATTR_SIGNING_CERT_V2, &[ess_id.clone(), ess_id]),
+                ],
+                "1.2.840.113549.1.9.16.2.47 appears or has values more than once",
+            ),
+            (vec![digest.clone()], "no contentType"),
+        ];
+        for (attrs, want) in cases {
+            let e = signed_attributes(&attrs.concat()).map(|_| ()).unwrap_err();
+            assert!(e.contains(want), "{e:?} lacks {want:?}");
+        }
+    }
+
+    /// RFC 3161 §2.4.2: `Accuracy ::= SEQUENCE { seconds INTEGER OPTIONAL, millis [0] INTEGER
+    /// (1..999) OPTIONAL, micros [1] INTEGER (1..999) OPTIONAL }`; "If either seconds, millis or
+    /// micros is missing, then a value of zero MUST be taken for the missing field." Vouch
+    /// widens the interval to whole seconds, rounding up.
+    #[test]
+    fn the_accuracy_is_read_field_by_field_and_rounded_up() {
+        let accuracy = |parts: &[Vec<u8>]| {
+            let info = tst_info(SHA256, b"imprint", &seq(parts));
+            parse_tst_info(&info).map(|t| t.accuracy)
+        };
+        let secs = |v: &[u8]| tlv(der::INTEGER, v);
+        let millis = |v: &[u8]| tlv(der::context_primitive(0), v);
+        let micros = |v: &[u8]| tlv(der::context_primitive(1), v);
+        assert_eq!(accuracy(&[]), Ok(0));
+        assert_eq!(accuracy(&[secs(&[2])]), Ok(2));
+        assert_eq!(accuracy(&[secs(&[1, 2])]), Ok(258));
+        assert_eq!(accuracy(&[secs(&[1, 0, 0, 0])]), Ok(1 << 24));
+        assert_eq!(accuracy(&[millis(&[1])]), Ok(1));
+        assert_eq!(accuracy(&[micros(&[5])]), Ok(1));
+        assert_eq!(
+            accuracy(&[secs(&[3]), millis(&[0x03, 0xe7]), micros(&[0x03, 0xe7])]),
+            Ok(4)
+        );
+        assert!(
+            accuracy(&[secs(&[1, 0, 0, 0, 0])])
+                .unwrap_err()
+                .contains("out of range")
+        );
+        let none = parse_tst_info(&tst_info(SHA256, b"imprint", &[])).unwrap();
+        assert_eq!(none.accuracy, 0);
     }
 }

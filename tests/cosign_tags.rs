@@ -25,7 +25,8 @@ use vouch::executor::report::{REFERRER_SUBJECT_MISMATCH, SubjectReport};
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, Executor, Settings};
 use vouch::oci::manifest::{
-    BINDING_ANNOTATION, COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
+    BINDING_ANNOTATION, BOUND_SUBJECT_ANNOTATION, COSIGN_ATTESTATION_ARTIFACT_TYPE,
+    COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
 };
 use vouch::oci::{Descriptor, Digest};
 use vouch::runtime::{Runtime, RuntimeConfig};
@@ -275,6 +276,9 @@ async fn a_registry_cannot_forge_the_tag_binding() {
     listed
         .annotations
         .insert(BINDING_ANNOTATION.into(), COSIGN_TAG_BINDING.into());
+    listed
+        .annotations
+        .insert(BOUND_SUBJECT_ANNOTATION.into(), image.digest.to_string());
     reg.behave(|b| b.hostile_referrers = Some(vec![listed.clone()]));
 
     let report = verify(
@@ -337,16 +341,22 @@ async fn the_tag_lookup_is_one_request_and_its_failures_are_errors() {
     assert!(listed.is_empty(), "{listed:?}");
     assert_eq!(
         reg.requests() - before,
-        2,
-        "the referrers API and one HEAD of the `.sig` tag"
+        3,
+        "the referrers API and one request for each of the `.sig` and `.att` tags"
     );
-    // Asking for another artifact type skips the lookup.
+    // Asking for another artifact type skips the lookups; asking for one kind makes one.
     let before = reg.requests();
     store
         .list_referrers(&image.digest, Some("application/spdx+json"))
         .await
         .unwrap();
     assert_eq!(reg.requests() - before, 1);
+    let before = reg.requests();
+    store
+        .list_referrers(&image.digest, Some(COSIGN_ATTESTATION_ARTIFACT_TYPE))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests() - before, 2);
 
     reg.put_manifest(
         REPO,

@@ -136,6 +136,23 @@ impl Descriptor {
             .map(String::as_str)
     }
 
+    /// Where a tag-bound descriptor was found, for people: `tag sha256-<hex>.att` (and
+    /// ` in <repository>` when it is not the subject's); `None` for any other descriptor.
+    pub fn cosign_tag_origin(&self) -> Option<String> {
+        if !self.is_cosign_tag_bound() {
+            return None;
+        }
+        let kind = CosignTag::ALL
+            .into_iter()
+            .find(|k| self.artifact_type.as_deref() == Some(k.artifact_type()))?;
+        let subject: Digest = self.cosign_bound_subject()?.parse().ok()?;
+        let mut out = format!("tag {}", subject.cosign_tag(kind));
+        if let Some(repo) = self.cosign_repository() {
+            out.push_str(&format!(" in {repo}"));
+        }
+        Some(out)
+    }
+
     /// Remove Vouch-reserved annotations: what a registry or layout lists can never claim a
     /// binding only the store's own tag lookup may make. Returns whether one was removed.
     pub fn strip_reserved(&mut self) -> bool {
@@ -314,12 +331,21 @@ mod tests {
             bound.cosign_bound_subject(),
             Some(subject.to_string().as_str())
         );
+        assert_eq!(
+            bound.cosign_tag_origin(),
+            Some(format!("tag sha256-{}.att", subject.hex()))
+        );
         let mut listed = bound.clone();
         listed
             .annotations
             .insert(REPOSITORY_ANNOTATION.into(), "r.example/sigs".into());
         listed.annotations.insert("keep".into(), "me".into());
+        assert_eq!(
+            listed.cosign_tag_origin(),
+            Some(format!("tag sha256-{}.att in r.example/sigs", subject.hex()))
+        );
         assert!(listed.strip_reserved());
+        assert_eq!(listed.cosign_tag_origin(), None);
         assert!(!listed.is_cosign_tag_bound());
         assert_eq!(listed.cosign_bound_subject(), None);
         assert_eq!(listed.cosign_repository(), None);

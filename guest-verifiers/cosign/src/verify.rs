@@ -233,6 +233,11 @@ fn verify_inner(
             ),
         );
     }
+    if crate::attestation::is_attestation(manifest.artifact_type.as_deref(), || {
+        manifest.layers.iter().map(|l| l.media_type.as_str())
+    }) {
+        return crate::attestation::verify_manifest(host, config, subject_digest, &bytes);
+    }
     if is_bundle {
         let layers: Vec<&str> = manifest
             .layers
@@ -499,7 +504,7 @@ fn key_spki_pem(key: &Key) -> Vec<u8> {
     key.key.der.clone()
 }
 
-fn verify_with_keys<'a>(
+pub(crate) fn verify_with_keys<'a>(
     host: &dyn Host,
     keys: &'a [Key],
     payload: &[u8],
@@ -531,23 +536,12 @@ fn verify_keyless(
     payload: &[u8],
     signature: &[u8],
 ) -> Result<BTreeMap<String, String>, Failure> {
-    let leaf = pem::certificates(cert_pem)
-        .or_else(|e| {
-            fail(
-                "INVALID_ENVELOPE",
-                format!("the `{CERTIFICATE_ANN}` annotation: {e}"),
-            )
-        })?
-        .remove(0);
-    let fields = der::cert_fields(&leaf)
-        .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
-    let alg = pem::spki_alg(&fields.spki).or_else(|e| {
-        fail(
-            "INVALID_ENVELOPE",
-            format!("the signing certificate's key: {e}"),
-        )
-    })?;
-    let leaf_pem = pem::encode("CERTIFICATE", &leaf);
+    let SigningCertificate {
+        der: leaf,
+        fields,
+        alg,
+        pem: leaf_pem,
+    } = signing_certificate(cert_pem)?;
     host.verify_signature(alg, leaf_pem.as_bytes(), payload, signature)
         .or_else(|e| {
             fail(
@@ -579,6 +573,67 @@ fn verify_keyless(
             (info.not_before, "certificate")
         }
     };
+    ext.extend(trust_certificate(
+        host,
+        keyless,
+        leaf,
+        &fields,
+        layer.annotations.get(CHAIN_ANN).map(String::as_str),
+        (at, source),
+    )?);
+    Ok(ext)
+}
+
+/// A keyless signing certificate read from the `dev.sigstore.cosign/certificate` annotation.
+pub(crate) struct SigningCertificate {
+    /// The leaf, DER.
+    pub(crate) der: Vec<u8>,
+    /// Its parsed fields.
+    pub(crate) fields: der::CertFields,
+    /// The algorithm its key signs with.
+    pub(crate) alg: Alg,
+    /// The leaf, PEM (what the host's `verify-signature` takes).
+    pub(crate) pem: String,
+}
+
+/// Parse the first certificate of `cert_pem` (the certificate annotation) and its key's algorithm.
+pub(crate) fn signing_certificate(cert_pem: &str) -> Result<SigningCertificate, Failure> {
+    let leaf = pem::certificates(cert_pem)
+        .or_else(|e| {
+            fail(
+                "INVALID_ENVELOPE",
+                format!("the `{CERTIFICATE_ANN}` annotation: {e}"),
+            )
+        })?
+        .remove(0);
+    let fields = der::cert_fields(&leaf)
+        .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+    let alg = pem::spki_alg(&fields.spki).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the signing certificate's key: {e}"),
+        )
+    })?;
+    let pem = pem::encode("CERTIFICATE", &leaf);
+    Ok(SigningCertificate {
+        der: leaf,
+        fields,
+        alg,
+        pem,
+    })
+}
+
+/// Trust a keyless signing certificate (`leaf`, DER): it chains through `chain_pem` to a
+/// configured Fulcio root at the signing time `at` (from `source`) with the code-signing EKU and
+/// names an accepted identity. Returns the report's extensions.
+pub(crate) fn trust_certificate(
+    host: &dyn Host,
+    keyless: &Keyless,
+    leaf: Vec<u8>,
+    fields: &der::CertFields,
+    chain_pem: Option<&str>,
+    (at, source): (i64, &str),
+) -> Result<BTreeMap<String, String>, Failure> {
     if keyless.roots.is_empty() {
         return fail(
             "UNTRUSTED",
@@ -586,7 +641,7 @@ fn verify_keyless(
         );
     }
     let mut chain = vec![leaf];
-    if let Some(chain_pem) = layer.annotations.get(CHAIN_ANN) {
+    if let Some(chain_pem) = chain_pem {
         let certs = pem::certificates(chain_pem).or_else(|e| {
             fail(
                 "INVALID_ENVELOPE",
@@ -604,7 +659,8 @@ fn verify_keyless(
             )
         })?;
 
-    let (subject, issuer) = match_identity(keyless, &fields)?;
+    let (subject, issuer) = match_identity(keyless, fields)?;
+    let mut ext = BTreeMap::new();
     ext.insert("verificationMode".into(), "keyless".into());
     ext.insert("subject".into(), subject);
     ext.insert("issuer".into(), issuer);
@@ -670,6 +726,57 @@ fn verify_bundle(
     signature: &[u8],
     signer_der: &[u8],
 ) -> Result<VerifiedBundle, Failure> {
+    let (b, body) = verified_entry(host, config, bundle)?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind != "hashedrekord" && kind != "rekord" {
+        return fail(
+            "TLOG_INVALID",
+            format!("the Rekor entry is of kind {kind:?}; expected hashedrekord or rekord"),
+        );
+    }
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let want_hash = hex(&host.sha256(payload));
+    if !text("/spec/data/hash/value").eq_ignore_ascii_case(&want_hash) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's payload hash is not the SHA-256 of this payload",
+        );
+    }
+    if b64(text("/spec/signature/content")).ok().as_deref() != Some(signature) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's signature is not this signature",
+        );
+    }
+    let entry_key = b64(text("/spec/signature/publicKey/content"))
+        .ok()
+        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
+        .and_then(|pem_text| pem::decode_all(&pem_text).ok())
+        .and_then(|blocks| blocks.into_iter().next());
+    if entry_key.map(|b| b.der).as_deref() != Some(signer_der) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's public key or certificate is not this signature's signer",
+        );
+    }
+    Ok(VerifiedBundle {
+        integrated_time: b.integrated_time,
+        log_index: b.log_index,
+    })
+}
+
+/// A Rekor bundle whose signed entry timestamp verifies with the configured Rekor key and whose
+/// log ID is that key's: its payload and its decoded entry body (what the caller still has to
+/// match against the signature it is about).
+pub(crate) fn verified_entry(
+    host: &dyn Host,
+    config: &Config,
+    bundle: &str,
+) -> Result<(BundlePayload, Value), Failure> {
     let Some(rekor) = &config.rekor else {
         return fail("TLOG_INVALID", "no Rekor public key is configured");
     };
@@ -716,46 +823,7 @@ fn verify_bundle(
     })?;
     let body: Value = serde_json::from_slice(&body)
         .or_else(|e| fail("TLOG_INVALID", format!("the bundle body is not JSON: {e}")))?;
-    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if kind != "hashedrekord" && kind != "rekord" {
-        return fail(
-            "TLOG_INVALID",
-            format!("the Rekor entry is of kind {kind:?}; expected hashedrekord or rekord"),
-        );
-    }
-    let text = |ptr: &str| {
-        body.pointer(ptr)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    let want_hash = hex(&host.sha256(payload));
-    if !text("/spec/data/hash/value").eq_ignore_ascii_case(&want_hash) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's payload hash is not the SHA-256 of this payload",
-        );
-    }
-    if b64(text("/spec/signature/content")).ok().as_deref() != Some(signature) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's signature is not this signature",
-        );
-    }
-    let entry_key = b64(text("/spec/signature/publicKey/content"))
-        .ok()
-        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
-        .and_then(|pem_text| pem::decode_all(&pem_text).ok())
-        .and_then(|blocks| blocks.into_iter().next());
-    if entry_key.map(|b| b.der).as_deref() != Some(signer_der) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's public key or certificate is not this signature's signer",
-        );
-    }
-    Ok(VerifiedBundle {
-        integrated_time: b.payload.integrated_time,
-        log_index: b.payload.log_index,
-    })
+    Ok((b.payload, body))
 }
 
 #[cfg(test)]

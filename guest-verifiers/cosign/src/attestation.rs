@@ -1,0 +1,443 @@
+//! Cosign attestations in cosign's OCI layout: the manifest `cosign attest` pushes under the tag
+//! `sha256-<hex>.att` (the engine lists it with artifact type [`ARTIFACT_TYPE`]), one layer per
+//! attestation of media type [`DSSE_ENVELOPE`], whose blob is a DSSE envelope
+//! (`{"payloadType", "payload", "signatures": [{"keyid", "sig"}]}`) around an in-toto statement.
+//! cosign puts the signature inside the envelope (the layer's `dev.cosignproject.cosign/signature`
+//! annotation is empty) and the keyless certificate, chain and Rekor bundle in the same layer
+//! annotations as for signatures.
+//!
+//! The artifact passes when at least one layer verifies, each check failing closed:
+//! 1. the envelope's `payloadType` is `application/vnd.in-toto+json` and its payload an in-toto
+//!    statement (`_type` `https://in-toto.io/Statement/…`) one of whose `subject[].digest.sha256`
+//!    is the image's digest (`SUBJECT_MISMATCH` otherwise);
+//! 2. one of the envelope's signatures verifies over `PAE("DSSEv1", payloadType, payload)` — DSSE's
+//!    pre-authentication encoding, what cosign's `dsse.WrapVerifier` checks — with a configured
+//!    key, or with the layer's Fulcio certificate, trusted as for `.sig` signatures (chain to a
+//!    configured root at the signing time, code-signing EKU, accepted identity);
+//! 3. when a Rekor key is configured, the layer's Rekor bundle (required for keyless, checked
+//!    when present for keys): its signed entry timestamp and log ID, an `intoto` entry whose
+//!    `spec.content.hash` is the SHA-256 of the envelope bytes (cosign's `bundleHash` rule) and
+//!    whose public key is the signer's;
+//! 4. the statement's `predicateType` is in the configured `attestationTypes`, when given
+//!    (`PREDICATE_TYPE_NOT_ACCEPTED` otherwise); without it any predicate type passes and the
+//!    report names it (`predicateType` extension).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, Keyless};
+use crate::verify::{
+    self, BUNDLE_ANN, CERTIFICATE_ANN, CHAIN_ANN, Failure, Host, Outcome, b64, fail,
+};
+
+/// Artifact type the engine gives cosign's tag-stored attestations (`sha256-<hex>.att`), the one
+/// cosign computes for its `att` attachment in OCI 1.1 mode.
+pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.att.v1+json";
+/// Media type of an attestation layer: a DSSE envelope.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The DSSE payload type of in-toto statements.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// Reason when the statement's predicate type is not in `attestationTypes`.
+pub const PREDICATE_TYPE_NOT_ACCEPTED: &str = "PREDICATE_TYPE_NOT_ACCEPTED";
+/// Envelopes above this size are rejected before parsing.
+const MAX_ENVELOPE: usize = 4 << 20;
+
+/// Whether a manifest of `artifact_type` with layers of the given media types is a cosign
+/// attestation: the attestation artifact type, or (the tag form has no artifact type) DSSE
+/// envelope layers.
+pub fn is_attestation<'a, I: Iterator<Item = &'a str>>(
+    artifact_type: Option<&str>,
+    layer_media_types: impl FnOnce() -> I,
+) -> bool {
+    artifact_type == Some(ARTIFACT_TYPE) || layer_media_types().any(|m| m == DSSE_ENVELOPE)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    #[serde(default)]
+    layers: Vec<Layer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Layer {
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    payload_type: String,
+    payload: String,
+    #[serde(default)]
+    signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeSignature {
+    #[serde(default)]
+    keyid: String,
+    sig: String,
+}
+
+/// The statement fields checked here.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Statement {
+    #[serde(rename = "_type")]
+    kind: String,
+    #[serde(default)]
+    subject: Vec<Value>,
+    #[serde(default)]
+    predicate_type: String,
+}
+
+/// Verifies the attestation manifest `bytes` (already read from the store) against the subject.
+pub fn verify_manifest(
+    host: &dyn Host,
+    config: &Config,
+    subject_digest: &str,
+    bytes: &[u8],
+) -> Result<Outcome, Failure> {
+    let manifest: Manifest = serde_json::from_slice(bytes).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the attestation manifest is not a valid OCI manifest: {e}"),
+        )
+    })?;
+    let layers: Vec<&Layer> = manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == DSSE_ENVELOPE)
+        .collect();
+    if layers.is_empty() {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the attestation manifest has no {DSSE_ENVELOPE} layer ({} layers in all)",
+                manifest.layers.len()
+            ),
+        );
+    }
+    let mut failures = Vec::new();
+    for layer in &layers {
+        match verify_layer(host, config, subject_digest, layer) {
+            Ok(mut ext) => {
+                ext.insert("layer".into(), layer.digest.clone());
+                ext.insert("attestations".into(), layers.len().to_string());
+                let who = verify::signer(&ext);
+                let predicate = ext.get("predicateType").cloned().unwrap_or_default();
+                return Ok(Outcome {
+                    ok: true,
+                    message: format!(
+                        "cosign attestation ({predicate}) of {subject_digest} verified with {who}"
+                    ),
+                    reason: None,
+                    extensions: ext,
+                });
+            }
+            Err(f) => {
+                host.debug(&format!("attestation layer {}: {}", layer.digest, f.message));
+                failures.push((layer.digest.clone(), f));
+            }
+        }
+    }
+    verify::all_failed(failures, "cosign attestation")
+}
+
+/// Verifies one DSSE layer; returns the extensions on success.
+fn verify_layer(
+    host: &dyn Host,
+    config: &Config,
+    subject_digest: &str,
+    layer: &Layer,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let envelope_bytes = host
+        .blob(&layer.digest)
+        .or_else(|e| fail("STORE_ERROR", format!("cannot read the DSSE envelope: {e}")))?;
+    if envelope_bytes.len() > MAX_ENVELOPE {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the DSSE envelope is {} bytes; the limit is {MAX_ENVELOPE}",
+                envelope_bytes.len()
+            ),
+        );
+    }
+    let envelope: Envelope = serde_json::from_slice(&envelope_bytes).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the layer is not a DSSE envelope: {e}"),
+        )
+    })?;
+    let (payload, statement) = statement_about(&envelope, subject_digest)?;
+    let message = crate::bundle::pae(&envelope.payload_type, &payload);
+    let signatures = envelope
+        .signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            b64(&s.sig).or_else(|e| {
+                fail(
+                    "INVALID_ENVELOPE",
+                    format!("the DSSE signatures[{i}].sig is not base64: {e}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if signatures.is_empty() {
+        return fail("INVALID_ENVELOPE", "the DSSE envelope has no signatures");
+    }
+
+    let mut ext = trust(host, config, layer, &envelope_bytes, &message, &signatures)?;
+    if let Some(keyid) = envelope.signatures.iter().find(|s| !s.keyid.is_empty()) {
+        ext.insert("keyid".into(), keyid.keyid.clone());
+    }
+    if let Some(accepted) = &config.attestation_types
+        && !accepted.contains(&statement.predicate_type)
+    {
+        return fail(
+            PREDICATE_TYPE_NOT_ACCEPTED,
+            format!(
+                "the attestation's predicateType {:?} is not one of the accepted attestationTypes ({})",
+                statement.predicate_type,
+                accepted.join(", ")
+            ),
+        );
+    }
+    ext.insert("predicateType".into(), statement.predicate_type);
+    ext.insert("signedDigest".into(), subject_digest.to_owned());
+    Ok(ext)
+}
+
+/// The envelope's payload, decoded, and its in-toto statement, which must be about the subject.
+fn statement_about(
+    envelope: &Envelope,
+    subject_digest: &str,
+) -> Result<(Vec<u8>, Statement), Failure> {
+    if envelope.payload_type != IN_TOTO {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the DSSE payloadType is {:?}; a cosign attestation carries {IN_TOTO}",
+                envelope.payload_type
+            ),
+        );
+    }
+    let payload = b64(&envelope.payload).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the DSSE payload is not base64: {e}"),
+        )
+    })?;
+    let statement: Statement = serde_json::from_slice(&payload).or_else(|e| {
+        fail(
+            "INVALID_ENVELOPE",
+            format!("the DSSE payload is not an in-toto statement: {e}"),
+        )
+    })?;
+    if !statement.kind.starts_with("https://in-toto.io/Statement/") {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!(
+                "the DSSE payload's _type is {:?}, not an in-toto statement",
+                statement.kind
+            ),
+        );
+    }
+    let want = subject_digest.strip_prefix("sha256:").unwrap_or_default();
+    let sha256_of = |s: &Value| {
+        s.pointer("/digest/sha256")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if want.is_empty()
+        || !statement
+            .subject
+            .iter()
+            .any(|s| sha256_of(s).is_some_and(|d| d.eq_ignore_ascii_case(want)))
+    {
+        let named: Vec<String> = statement
+            .subject
+            .iter()
+            .map(|s| format!("sha256:{}", sha256_of(s).unwrap_or_else(|| "?".into())))
+            .collect();
+        return fail(
+            "SUBJECT_MISMATCH",
+            format!(
+                "the attestation's in-toto subjects ({}) do not include the image {subject_digest}",
+                named.join(", ")
+            ),
+        );
+    }
+    Ok((payload, statement))
+}
+
+/// Who signed `message` with one of `signatures`: a configured key, else the layer's keyless
+/// certificate; then the Rekor bundle when a Rekor key is configured (required for keyless).
+fn trust(
+    host: &dyn Host,
+    config: &Config,
+    layer: &Layer,
+    envelope: &[u8],
+    message: &[u8],
+    signatures: &[Vec<u8>],
+) -> Result<BTreeMap<String, String>, Failure> {
+    let bundle = layer.annotations.get(BUNDLE_ANN);
+    let mut errors = Vec::new();
+    if !config.keys.is_empty() {
+        let by_key = signatures
+            .iter()
+            .find_map(|sig| verify::verify_with_keys(host, &config.keys, message, sig).ok());
+        match by_key {
+            Some(key) => {
+                let mut ext = BTreeMap::from([
+                    ("verificationMode".to_owned(), "key".to_owned()),
+                    ("key".to_owned(), key.name.clone()),
+                ]);
+                if let (Some(bundle), Some(_)) = (bundle, &config.rekor) {
+                    let (index, _) = verify_intoto_entry(host, config, bundle, envelope, &key.key.der)?;
+                    ext.insert("rekorLogIndex".into(), index.to_string());
+                }
+                return Ok(ext);
+            }
+            None => errors.push(Failure {
+                reason: "SIGNATURE_INVALID",
+                message: format!(
+                    "no configured key verifies any of the {} DSSE signature(s) over the envelope's PAE",
+                    signatures.len()
+                ),
+            }),
+        }
+    }
+    let Some(keyless) = &config.keyless else {
+        return Err(errors.pop().unwrap_or(Failure {
+            reason: "SIGNATURE_INVALID",
+            message: "no configured trust applies to this attestation".into(),
+        }));
+    };
+    match layer.annotations.get(CERTIFICATE_ANN) {
+        Some(cert_pem) => keyless_trust(host, config, keyless, layer, envelope, message, signatures, cert_pem),
+        None if config.keys.is_empty() => fail(
+            "UNTRUSTED",
+            format!("keyless verification needs the `{CERTIFICATE_ANN}` annotation, which is missing"),
+        ),
+        None => Err(errors.pop().expect("the key failure was recorded")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn keyless_trust(
+    host: &dyn Host,
+    config: &Config,
+    keyless: &Keyless,
+    layer: &Layer,
+    envelope: &[u8],
+    message: &[u8],
+    signatures: &[Vec<u8>],
+    cert_pem: &str,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let cert = verify::signing_certificate(cert_pem)?;
+    let verified = signatures
+        .iter()
+        .any(|sig| host.verify_signature(cert.alg, cert.pem.as_bytes(), message, sig).is_ok());
+    if !verified {
+        return fail(
+            "SIGNATURE_INVALID",
+            "no DSSE signature verifies over the envelope's PAE with the signing certificate's key",
+        );
+    }
+    let mut ext = BTreeMap::new();
+    let (at, source) = match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
+        (Some(_), Some(bundle)) => {
+            let (index, time) = verify_intoto_entry(host, config, bundle, envelope, &cert.der)?;
+            ext.insert("rekorLogIndex".into(), index.to_string());
+            (time, "rekor")
+        }
+        (Some(_), None) => {
+            return fail(
+                "TLOG_INVALID",
+                format!(
+                    "a Rekor public key is configured but the attestation has no `{BUNDLE_ANN}` annotation"
+                ),
+            );
+        }
+        (None, _) => {
+            let info = host
+                .parse_certificate(&cert.der)
+                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+            (info.not_before, "certificate")
+        }
+    };
+    ext.extend(verify::trust_certificate(
+        host,
+        keyless,
+        cert.der,
+        &cert.fields,
+        layer.annotations.get(CHAIN_ANN).map(String::as_str),
+        (at, source),
+    )?);
+    Ok(ext)
+}
+
+/// Verifies the layer's Rekor bundle for an attestation: signed entry timestamp and log ID
+/// (shared with signatures), an `intoto` entry (0.0.1 or 0.0.2) whose `spec.content.hash` is the
+/// SHA-256 of the envelope bytes and whose public key (0.0.1 `spec.publicKey`, 0.0.2 the
+/// envelope signatures' `publicKey`) is `signer_der`. Returns the log index and integrated time.
+fn verify_intoto_entry(
+    host: &dyn Host,
+    config: &Config,
+    bundle: &str,
+    envelope: &[u8],
+    signer_der: &[u8],
+) -> Result<(i64, i64), Failure> {
+    let (payload, body) = verify::verified_entry(host, config, bundle)?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if kind != "intoto" {
+        return fail(
+            "TLOG_INVALID",
+            format!("the Rekor entry of an attestation is of kind {kind:?}; expected intoto"),
+        );
+    }
+    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
+    let want = verify::hex(&host.sha256(envelope));
+    if text("/spec/content/hash/algorithm") != "sha256"
+        || !text("/spec/content/hash/value").eq_ignore_ascii_case(&want)
+    {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's content hash is not the SHA-256 of this DSSE envelope",
+        );
+    }
+    let mut keys: Vec<&str> = vec![text("/spec/publicKey")];
+    if let Some(sigs) = body
+        .pointer("/spec/content/envelope/signatures")
+        .and_then(Value::as_array)
+    {
+        keys.extend(
+            sigs.iter()
+                .filter_map(|s| s.get("publicKey").and_then(Value::as_str)),
+        );
+    }
+    let is_signer = |key_b64: &str| {
+        b64(key_b64)
+            .ok()
+            .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
+            .and_then(|pem_text| crate::pem::decode_all(&pem_text).ok())
+            .and_then(|blocks| blocks.into_iter().next())
+            .is_some_and(|b| b.der == signer_der)
+    };
+    if !keys.into_iter().any(is_signer) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's public key or certificate is not this attestation's signer",
+        );
+    }
+    Ok((payload.log_index, payload.integrated_time))
+}

@@ -38,8 +38,8 @@ use vouch::oci::{Descriptor, Digest};
 use vouch::runtime::{Runtime, RuntimeConfig};
 use xtask::fixtures::cosign::{
     Attestation, BUNDLE_ANNOTATION, Fulcio, IN_TOTO, IssuerExtension, Key, Layer, Rekor,
-    SIMPLE_SIGNING, San, SignatureManifest, attestation_tag_manifest, dsse_envelope,
-    generate_key, in_toto_statement, simple_signing_payload, tag_manifest,
+    SIMPLE_SIGNING, San, SignatureManifest, attestation_tag_manifest, dsse_envelope, generate_key,
+    in_toto_statement, simple_signing_payload, tag_manifest,
 };
 
 const REPO: &str = "team/app";
@@ -114,7 +114,12 @@ fn write_index(dir: &Path, entries: &[(Descriptor, String)]) {
 async fn skopeo_copy(layout: &Path, tag: &str, reg: &Registry, repo: &str) -> Descriptor {
     support::process::apt_install("skopeo", SKOPEO, "the cosign attestation tests");
     let out = Command::new(SKOPEO)
-        .args(["--insecure-policy", "copy", "--dest-tls-verify=false", "--quiet"])
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            "--quiet",
+        ])
         .arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker://{}/{repo}:{tag}", reg.host()))
         .output()
@@ -267,13 +272,23 @@ async fn a_skopeo_copied_image_with_sig_and_att_tags_verifies_and_discover_shows
     let layout = tempfile::tempdir().unwrap();
     image_layout(layout.path(), "v1", b"hello from skopeo\n");
     let image = skopeo_copy(layout.path(), "v1", &reg, REPO).await;
-    let sig = push_tagged(&reg, REPO, &image.digest, ".sig", &signature(&key, &image.digest)).await;
+    let sig = push_tagged(
+        &reg,
+        REPO,
+        &image.digest,
+        ".sig",
+        &signature(&key, &image.digest),
+    )
+    .await;
     let att_manifest = attestation_tag_manifest(&[attestation(&key, &image.digest, SLSA)]);
     let att = push_tagged(&reg, REPO, &image.digest, ".att", &att_manifest).await;
 
     let text = config_json(
         key_config(&key),
-        &[COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_ATTESTATION_ARTIFACT_TYPE],
+        &[
+            COSIGN_SIGNATURE_ARTIFACT_TYPE,
+            COSIGN_ATTESTATION_ARTIFACT_TYPE,
+        ],
         insecure(&reg),
     );
     let reference = reg.reference(REPO, "v1");
@@ -292,8 +307,16 @@ async fn a_skopeo_copied_image_with_sig_and_att_tags_verifies_and_discover_shows
     let out = discover(text, reference).await;
     let hex = image.digest.hex();
     for (at, d, tag) in [
-        (COSIGN_SIGNATURE_ARTIFACT_TYPE, &sig.digest, format!("sha256-{hex}.sig")),
-        (COSIGN_ATTESTATION_ARTIFACT_TYPE, &att.digest, format!("sha256-{hex}.att")),
+        (
+            COSIGN_SIGNATURE_ARTIFACT_TYPE,
+            &sig.digest,
+            format!("sha256-{hex}.sig"),
+        ),
+        (
+            COSIGN_ATTESTATION_ARTIFACT_TYPE,
+            &att.digest,
+            format!("sha256-{hex}.att"),
+        ),
     ] {
         let line = format!("{at} {d} (tag {tag})");
         assert!(out.contains(&line), "{line} missing from:\n{out}");
@@ -310,11 +333,20 @@ async fn signatures_in_a_signature_repository_are_read_from_there() {
     let layout = tempfile::tempdir().unwrap();
     image_layout(layout.path(), "v2", b"signed elsewhere\n");
     let image = skopeo_copy(layout.path(), "v2", &reg, REPO).await;
-    let sig = push_tagged(&reg, SIG_REPO, &image.digest, ".sig", &signature(&key, &image.digest))
-        .await;
+    let sig = push_tagged(
+        &reg,
+        SIG_REPO,
+        &image.digest,
+        ".sig",
+        &signature(&key, &image.digest),
+    )
+    .await;
     let att_manifest = attestation_tag_manifest(&[attestation(&key, &image.digest, SLSA)]);
     let att = push_tagged(&reg, SIG_REPO, &image.digest, ".att", &att_manifest).await;
-    let required = [COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_ATTESTATION_ARTIFACT_TYPE];
+    let required = [
+        COSIGN_SIGNATURE_ARTIFACT_TYPE,
+        COSIGN_ATTESTATION_ARTIFACT_TYPE,
+    ];
     let reference = reg.reference(REPO, "v2");
 
     // Without the setting: the image's repository has no signature, so it is unsigned.
@@ -368,8 +400,15 @@ async fn a_predicate_type_outside_attestation_types_fails_closed() {
     assert!(!report.is_success, "{report:#?}");
     let a = report_for(&report, COSIGN_ATTESTATION_ARTIFACT_TYPE);
     assert!(!a.is_success);
-    assert_eq!(a.error_reason.as_deref(), Some("PREDICATE_TYPE_NOT_ACCEPTED"));
-    assert!(a.message.contains(SPDX) && a.message.contains(SLSA), "{}", a.message);
+    assert_eq!(
+        a.error_reason.as_deref(),
+        Some("PREDICATE_TYPE_NOT_ACCEPTED")
+    );
+    assert!(
+        a.message.contains(SPDX) && a.message.contains(SLSA),
+        "{}",
+        a.message
+    );
 }
 
 /// The `.att` tag of image A pointing at an attestation about image B: bound to A by the tag,
@@ -411,7 +450,9 @@ impl AttLayout {
         let m = make(&image.digest);
         for b in &m.blobs {
             std::fs::write(
-                dir.path().join("blobs/sha256").join(&b.digest["sha256:".len()..]),
+                dir.path()
+                    .join("blobs/sha256")
+                    .join(&b.digest["sha256:".len()..]),
                 &b.data,
             )
             .unwrap();
@@ -510,7 +551,11 @@ async fn a_non_in_toto_envelope_fails() {
         };
         attestation_tag_manifest(&[a])
     });
-    fails_with(&l.verify(key_config(&key)).await, "INVALID_ENVELOPE", IN_TOTO);
+    fails_with(
+        &l.verify(key_config(&key)).await,
+        "INVALID_ENVELOPE",
+        IN_TOTO,
+    );
 }
 
 /// Keyless attestations are trusted as keyless signatures are: a Fulcio certificate chaining to
@@ -525,7 +570,12 @@ async fn keyless_attestations_with_and_without_rekor() {
         .unwrap()
         .as_secs() as i64;
     let leaf = fulcio
-        .issue(&San::Email(EMAIL.into()), ISSUER, IssuerExtension::Both, now - 120)
+        .issue(
+            &San::Email(EMAIL.into()),
+            ISSUER,
+            IssuerExtension::Both,
+            now - 120,
+        )
         .unwrap();
     let keyless = |d: &Digest| {
         let statement = in_toto_statement("example.test/app", d.hex(), SLSA);
@@ -544,11 +594,19 @@ async fn keyless_attestations_with_and_without_rekor() {
     assert_eq!(ext(a, "subject"), EMAIL);
     assert_eq!(ext(a, "signingTimeSource"), "certificate");
     // A Rekor key configured and no bundle: fails closed.
-    fails_with(&plain.verify(with_rekor.clone()).await, "TLOG_INVALID", BUNDLE_ANNOTATION);
+    fails_with(
+        &plain.verify(with_rekor.clone()).await,
+        "TLOG_INVALID",
+        BUNDLE_ANNOTATION,
+    );
     // Another identity: refused.
     let other_identity = json!({"fulcioRoots": [fulcio.root_pem()],
                                 "identities": [{"issuer": ISSUER, "subject": "x@example.test"}]});
-    fails_with(&plain.verify(other_identity).await, "IDENTITY_MISMATCH", EMAIL);
+    fails_with(
+        &plain.verify(other_identity).await,
+        "IDENTITY_MISMATCH",
+        EMAIL,
+    );
 
     let logged = AttLayout::new(|d| {
         let a = keyless(d);
@@ -567,11 +625,21 @@ async fn keyless_attestations_with_and_without_rekor() {
     let mislogged = AttLayout::new(|d| {
         let a = keyless(d);
         let bundle = rekor
-            .intoto_bundle(b"{\"another\":\"envelope\"}", &a.statement, &leaf.cert_pem, now - 60, 12)
+            .intoto_bundle(
+                b"{\"another\":\"envelope\"}",
+                &a.statement,
+                &leaf.cert_pem,
+                now - 60,
+                12,
+            )
             .unwrap();
         attestation_tag_manifest(&[a.with_annotation(BUNDLE_ANNOTATION, &bundle)])
     });
-    fails_with(&mislogged.verify(with_rekor).await, "TLOG_INVALID", "content hash");
+    fails_with(
+        &mislogged.verify(with_rekor).await,
+        "TLOG_INVALID",
+        "content hash",
+    );
 }
 
 /// `attestationTypes: []` would accept nothing: refused when the configuration is loaded.

@@ -28,13 +28,14 @@ use vouch::oci::manifest::{
     BINDING_ANNOTATION, BOUND_SUBJECT_ANNOTATION, COSIGN_ATTESTATION_ARTIFACT_TYPE,
     COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
 };
-use vouch::oci::{Descriptor, Digest};
+use vouch::oci::Descriptor;
 use vouch::runtime::{Runtime, RuntimeConfig};
-use xtask::fixtures::cosign::{Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload};
+use xtask::fixtures::cosign::{
+    IMAGE_CONFIG, Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload,
+    tag_manifest as cosign_tag_manifest,
+};
 
 const REPO: &str = "team/signed";
-/// Media type of the image config cosign gives its `.sig` manifests.
-const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// A config with only the cosign verifier, trusting `key`, requiring a cosign signature, against
 /// `host` over plain HTTP.
@@ -85,53 +86,22 @@ async fn verify(config: &Config, reference: &str) -> SubjectReport {
     exec.verify(sources.registry(reference).unwrap()).await
 }
 
-/// A cosign `.sig` manifest as cosign lays it out: an OCI image manifest whose config is an image
-/// config listing the layers' diff IDs, one simple-signing layer per signature carrying its
-/// annotations, no `artifactType` and no `subject`. Returns the manifest and its blobs.
+/// A cosign `.sig` manifest as cosign lays it out (`xtask::fixtures::cosign::tag_manifest`): an
+/// OCI image manifest whose config is an image config listing the layers' diff IDs, one
+/// simple-signing layer per signature carrying its annotations, no `artifactType` and no
+/// `subject`. Returns the manifest and its blobs.
 fn tag_manifest(layers: &[Layer]) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
-    let layer_blobs: Vec<Vec<u8>> = layers.iter().map(|l| l.payload.clone()).collect();
-    let diff_ids: Vec<String> = layer_blobs
+    let layers: Vec<_> = layers
         .iter()
-        .map(|b| Digest::sha256_of(b).to_string())
+        .map(|l| (l.payload.clone(), l.annotations.clone()))
         .collect();
-    let config = serde_json::to_vec(&json!({
-        "architecture": "",
-        "created": "0001-01-01T00:00:00Z",
-        "history": [{"created": "0001-01-01T00:00:00Z"}],
-        "os": "",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "config": {},
-    }))
-    .unwrap();
-    let layer_descs: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|l| {
-            json!({
-                "mediaType": SIMPLE_SIGNING,
-                "digest": Digest::sha256_of(&l.payload).to_string(),
-                "size": l.payload.len(),
-                "annotations": l.annotations,
-            })
-        })
+    let m = cosign_tag_manifest(SIMPLE_SIGNING, &layers);
+    let blobs = m
+        .blobs
+        .into_iter()
+        .map(|b| (b.media_type, b.data))
         .collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": IMAGE_CONFIG,
-            "digest": Digest::sha256_of(&config).to_string(),
-            "size": config.len(),
-        },
-        "layers": layer_descs,
-    }))
-    .unwrap();
-    let mut blobs = vec![(IMAGE_CONFIG.to_owned(), config)];
-    blobs.extend(
-        layer_blobs
-            .into_iter()
-            .map(|b| (SIMPLE_SIGNING.to_owned(), b)),
-    );
-    (manifest, blobs)
+    (m.manifest, blobs)
 }
 
 /// Push `layers` as cosign's signature of `subject`: blobs, then the manifest tagged

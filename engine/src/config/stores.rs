@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::oci::Reference;
 use crate::oci::registry::auth::Credentials;
 use crate::oci::registry::retry::RetryPolicy;
-use crate::oci::Reference;
 use crate::oci::registry::{RegistryClient, RegistryConfig, RegistryError};
 
 /// Registry settings: a default and per-host overrides (a host's entry replaces the default).
@@ -227,7 +227,12 @@ mod tests {
             .signature_repository
             .unwrap();
         assert_eq!(repo.name(), "localhost:5000/team/sigs");
-        assert!(c.default.to_registry_config().signature_repository.is_none());
+        assert!(
+            c.default
+                .to_registry_config()
+                .signature_repository
+                .is_none()
+        );
         for bad in [
             "localhost:5000/team/sigs:v1",
             "localhost:5000/team/sigs@sha256:00",
@@ -238,7 +243,10 @@ mod tests {
             )
             .unwrap();
             let (field, message) = c.validate().unwrap_err();
-            assert_eq!(field, "stores.registries.default.signatureRepository", "{bad}");
+            assert_eq!(
+                field, "stores.registries.default.signatureRepository",
+                "{bad}"
+            );
             assert!(!message.is_empty());
         }
     }

@@ -1077,8 +1077,14 @@ mod tests {
         b.add(&other, Some("v2"));
         b.add(&sig, Some(&format!("sha256-{}.sig", image.digest.hex())));
         b.add(&att, Some(&format!("sha256-{}.att", image.digest.hex())));
-        b.add(&twice_a, Some(&format!("sha256-{}.att", other.digest.hex())));
-        b.add(&twice_b, Some(&format!("sha256-{}.att", other.digest.hex())));
+        b.add(
+            &twice_a,
+            Some(&format!("sha256-{}.att", other.digest.hex())),
+        );
+        b.add(
+            &twice_b,
+            Some(&format!("sha256-{}.att", other.digest.hex())),
+        );
         b.write_index();
         let layout = OciLayout::open(b.path()).unwrap();
 

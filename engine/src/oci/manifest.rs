@@ -342,7 +342,10 @@ mod tests {
         listed.annotations.insert("keep".into(), "me".into());
         assert_eq!(
             listed.cosign_tag_origin(),
-            Some(format!("tag sha256-{}.att in r.example/sigs", subject.hex()))
+            Some(format!(
+                "tag sha256-{}.att in r.example/sigs",
+                subject.hex()
+            ))
         );
         assert!(listed.strip_reserved());
         assert_eq!(listed.cosign_tag_origin(), None);

@@ -143,7 +143,10 @@ pub fn verify_manifest(
                 });
             }
             Err(f) => {
-                host.debug(&format!("attestation layer {}: {}", layer.digest, f.message));
+                host.debug(&format!(
+                    "attestation layer {}: {}",
+                    layer.digest, f.message
+                ));
                 failures.push((layer.digest.clone(), f));
             }
         }
@@ -323,10 +326,14 @@ fn trust(
         }));
     };
     match layer.annotations.get(CERTIFICATE_ANN) {
-        Some(cert_pem) => keyless_trust(host, config, keyless, layer, envelope, message, signatures, cert_pem),
+        Some(cert_pem) => keyless_trust(
+            host, config, keyless, layer, envelope, message, signatures, cert_pem,
+        ),
         None if config.keys.is_empty() => fail(
             "UNTRUSTED",
-            format!("keyless verification needs the `{CERTIFICATE_ANN}` annotation, which is missing"),
+            format!(
+                "keyless verification needs the `{CERTIFICATE_ANN}` annotation, which is missing"
+            ),
         ),
         None => Err(errors.pop().expect("the key failure was recorded")),
     }
@@ -344,9 +351,10 @@ fn keyless_trust(
     cert_pem: &str,
 ) -> Result<BTreeMap<String, String>, Failure> {
     let cert = verify::signing_certificate(cert_pem)?;
-    let verified = signatures
-        .iter()
-        .any(|sig| host.verify_signature(cert.alg, cert.pem.as_bytes(), message, sig).is_ok());
+    let verified = signatures.iter().any(|sig| {
+        host.verify_signature(cert.alg, cert.pem.as_bytes(), message, sig)
+            .is_ok()
+    });
     if !verified {
         return fail(
             "SIGNATURE_INVALID",
@@ -405,7 +413,11 @@ fn verify_intoto_entry(
             format!("the Rekor entry of an attestation is of kind {kind:?}; expected intoto"),
         );
     }
-    let text = |ptr: &str| body.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
     let want = verify::hex(&host.sha256(envelope));
     if text("/spec/content/hash/algorithm") != "sha256"
         || !text("/spec/content/hash/value").eq_ignore_ascii_case(&want)

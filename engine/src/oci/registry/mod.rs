@@ -697,7 +697,11 @@ impl RegistryClient {
             .into_iter()
             .filter(|kind| kind.wanted(artifact_type))
             .map(|kind| self.cosign_tagged(reference, subject, kind));
-        for bound in futures::future::try_join_all(lookups).await?.into_iter().flatten() {
+        for bound in futures::future::try_join_all(lookups)
+            .await?
+            .into_iter()
+            .flatten()
+        {
             // The tag binds it whatever the registry listed: one entry, the bound one.
             found.retain(|d| d.digest != bound.digest);
             found.push(bound);

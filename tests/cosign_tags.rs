@@ -20,16 +20,14 @@ mod support;
 use serde_json::json;
 use support::fake::TestRegistry;
 use support::registry::Registry;
+use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor::report::{REFERRER_SUBJECT_MISMATCH, SubjectReport};
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, Settings};
+use vouch::oci::Descriptor;
 use vouch::oci::manifest::{
     BINDING_ANNOTATION, BOUND_SUBJECT_ANNOTATION, COSIGN_ATTESTATION_ARTIFACT_TYPE,
     COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
 };
-use vouch::oci::Descriptor;
-use vouch::runtime::{Runtime, RuntimeConfig};
 use xtask::fixtures::cosign::{
     IMAGE_CONFIG, Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload,
     tag_manifest as cosign_tag_manifest,
@@ -66,24 +64,7 @@ fn config(host: &str, key: &Key) -> Config {
 }
 
 async fn verify(config: &Config, reference: &str) -> SubjectReport {
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 8,
-        max_concurrency: 8,
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
-    let policy = vouch::policy::from_config(config).unwrap();
-    let exec =
-        Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
-    let sources = Sources::new(
-        config.stores.registries.client().unwrap(),
-        config.stores.cache.clone(),
-        None,
-        config.stores.layouts.limits(),
-    )
-    .unwrap();
-    exec.verify(sources.registry(reference).unwrap()).await
+    verify_subject(config, reference, false).await
 }
 
 /// A cosign `.sig` manifest as cosign lays it out (`xtask::fixtures::cosign::tag_manifest`): an

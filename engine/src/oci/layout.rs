@@ -685,11 +685,23 @@ pub(crate) mod testing {
 
         /// Store an image manifest with one layer of `content`.
         pub fn image(&self, content: &[u8]) -> Descriptor {
-            let config = self.blob(
-                "application/vnd.oci.image.config.v1+json",
+            self.single_layer(
                 b"{\"os\":\"linux\"}",
-            );
-            let layer = self.blob("application/vnd.oci.image.layer.v1.tar", content);
+                "application/vnd.oci.image.layer.v1.tar",
+                content,
+            )
+        }
+
+        /// Store a manifest as cosign stores its tagged signatures and attestations: an image
+        /// config, one layer of `media_type` holding `payload`, no `artifactType`, no `subject`.
+        pub fn tag_stored(&self, media_type: &str, payload: &[u8]) -> Descriptor {
+            self.single_layer(b"{}", media_type, payload)
+        }
+
+        /// Store an image manifest with the image config `config` and one `media_type` layer.
+        fn single_layer(&self, config: &[u8], media_type: &str, content: &[u8]) -> Descriptor {
+            let config = self.blob("application/vnd.oci.image.config.v1+json", config);
+            let layer = self.blob(media_type, content);
             self.manifest(&Manifest {
                 schema_version: 2,
                 media_type: Some(OCI_MANIFEST.into()),
@@ -990,21 +1002,10 @@ mod tests {
         let mut b = LayoutBuilder::new();
         let image = b.image(b"img");
         let other = b.image(b"other");
-        let sig_manifest = |b: &LayoutBuilder, payload: &[u8]| {
-            let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
-            let layer = b.blob("application/vnd.dev.cosign.simplesigning.v1+json", payload);
-            b.manifest(&Manifest {
-                schema_version: 2,
-                media_type: Some(OCI_MANIFEST.into()),
-                artifact_type: None,
-                config: Some(config),
-                layers: vec![layer],
-                manifests: vec![],
-                subject: None,
-                annotations: BTreeMap::new(),
-            })
-        };
-        let sig = sig_manifest(&b, b"payload");
+        let sig = b.tag_stored(
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+            b"payload",
+        );
         // An attached artifact claiming the binding in its own annotations.
         let mut forged = b.artifact(COSIGN_SIGNATURE_ARTIFACT_TYPE, &other, b"forged");
         let mut m =
@@ -1055,24 +1056,10 @@ mod tests {
         let mut b = LayoutBuilder::new();
         let image = b.image(b"img");
         let other = b.image(b"other");
-        let tagged = |b: &LayoutBuilder, media_type: &str, payload: &[u8]| {
-            let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
-            let layer = b.blob(media_type, payload);
-            b.manifest(&Manifest {
-                schema_version: 2,
-                media_type: Some(OCI_MANIFEST.into()),
-                artifact_type: None,
-                config: Some(config),
-                layers: vec![layer],
-                manifests: vec![],
-                subject: None,
-                annotations: BTreeMap::new(),
-            })
-        };
-        let sig = tagged(&b, "application/vnd.dev.cosign.simplesigning.v1+json", b"s");
-        let att = tagged(&b, DSSE_ENVELOPE, b"{\"payload\":\"\"}");
-        let twice_a = tagged(&b, DSSE_ENVELOPE, b"a");
-        let twice_b = tagged(&b, DSSE_ENVELOPE, b"b");
+        let sig = b.tag_stored("application/vnd.dev.cosign.simplesigning.v1+json", b"s");
+        let att = b.tag_stored(DSSE_ENVELOPE, b"{\"payload\":\"\"}");
+        let twice_a = b.tag_stored(DSSE_ENVELOPE, b"a");
+        let twice_b = b.tag_stored(DSSE_ENVELOPE, b"b");
         b.add(&image, Some("v1"));
         b.add(&other, Some("v2"));
         b.add(&sig, Some(&format!("sha256-{}.sig", image.digest.hex())));

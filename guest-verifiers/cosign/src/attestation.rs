@@ -29,7 +29,8 @@ use serde_json::Value;
 
 use crate::config::{Config, Keyless};
 use crate::verify::{
-    self, BUNDLE_ANN, CERTIFICATE_ANN, CHAIN_ANN, Failure, Host, Outcome, b64, fail,
+    self, BUNDLE_ANN, CERTIFICATE_ANN, CHAIN_ANN, Failure, Host, Layer, Manifest, Outcome, b64,
+    fail,
 };
 
 /// Artifact type the engine gives cosign's tag-stored attestations (`sha256-<hex>.att`), the one
@@ -56,22 +57,6 @@ pub fn is_attestation<'a, I: Iterator<Item = &'a str>>(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
-    #[serde(default)]
-    layers: Vec<Layer>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Layer {
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Envelope {
     payload_type: String,
     payload: String,
@@ -87,7 +72,7 @@ struct EnvelopeSignature {
 }
 
 /// The statement fields checked here.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Statement {
     #[serde(rename = "_type")]
@@ -98,60 +83,28 @@ struct Statement {
     predicate_type: String,
 }
 
-/// Verifies the attestation manifest `bytes` (already read from the store) against the subject.
-pub fn verify_manifest(
+/// Verifies the attestation manifest (already read from the store) against the subject.
+pub(crate) fn verify_manifest(
     host: &dyn Host,
     config: &Config,
     subject_digest: &str,
-    bytes: &[u8],
+    manifest: &Manifest,
 ) -> Result<Outcome, Failure> {
-    let manifest: Manifest = serde_json::from_slice(bytes).or_else(|e| {
-        fail(
-            "INVALID_ENVELOPE",
-            format!("the attestation manifest is not a valid OCI manifest: {e}"),
-        )
-    })?;
-    let layers: Vec<&Layer> = manifest
-        .layers
-        .iter()
-        .filter(|l| l.media_type == DSSE_ENVELOPE)
-        .collect();
-    if layers.is_empty() {
-        return fail(
-            "INVALID_ENVELOPE",
-            format!(
-                "the attestation manifest has no {DSSE_ENVELOPE} layer ({} layers in all)",
-                manifest.layers.len()
-            ),
-        );
-    }
-    let mut failures = Vec::new();
-    for layer in &layers {
-        match verify_layer(host, config, subject_digest, layer) {
-            Ok(mut ext) => {
-                ext.insert("layer".into(), layer.digest.clone());
-                ext.insert("attestations".into(), layers.len().to_string());
-                let who = verify::signer(&ext);
-                let predicate = ext.get("predicateType").cloned().unwrap_or_default();
-                return Ok(Outcome {
-                    ok: true,
-                    message: format!(
-                        "cosign attestation ({predicate}) of {subject_digest} verified with {who}"
-                    ),
-                    reason: None,
-                    extensions: ext,
-                });
-            }
-            Err(f) => {
-                host.debug(&format!(
-                    "attestation layer {}: {}",
-                    layer.digest, f.message
-                ));
-                failures.push((layer.digest.clone(), f));
-            }
-        }
-    }
-    verify::all_failed(failures, "cosign attestation")
+    let (mut ext, count) =
+        verify::first_verified(host, manifest, DSSE_ENVELOPE, "attestation", |l| {
+            verify_layer(host, config, subject_digest, l)
+        })?;
+    ext.insert("attestations".into(), count.to_string());
+    let who = verify::signer(&ext);
+    let predicate = ext.get("predicateType").cloned().unwrap_or_default();
+    Ok(Outcome {
+        ok: true,
+        message: format!(
+            "cosign attestation ({predicate}) of {subject_digest} verified with {who}"
+        ),
+        reason: None,
+        extensions: ext,
+    })
 }
 
 /// Verifies one DSSE layer; returns the extensions on success.
@@ -161,18 +114,8 @@ fn verify_layer(
     subject_digest: &str,
     layer: &Layer,
 ) -> Result<BTreeMap<String, String>, Failure> {
-    let envelope_bytes = host
-        .blob(&layer.digest)
-        .or_else(|e| fail("STORE_ERROR", format!("cannot read the DSSE envelope: {e}")))?;
-    if envelope_bytes.len() > MAX_ENVELOPE {
-        return fail(
-            "INVALID_ENVELOPE",
-            format!(
-                "the DSSE envelope is {} bytes; the limit is {MAX_ENVELOPE}",
-                envelope_bytes.len()
-            ),
-        );
-    }
+    let envelope_bytes =
+        verify::capped_blob(host, &layer.digest, "the DSSE envelope", MAX_ENVELOPE)?;
     let envelope: Envelope = serde_json::from_slice(&envelope_bytes).or_else(|e| {
         fail(
             "INVALID_ENVELOPE",
@@ -452,4 +395,79 @@ fn verify_intoto_entry(
         );
     }
     Ok((payload.log_index, payload.integrated_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn envelope(payload_type: &str, statement: &Value) -> Envelope {
+        let payload = serde_json::to_vec(statement).unwrap();
+        Envelope {
+            payload_type: payload_type.into(),
+            payload: base64::engine::general_purpose::STANDARD.encode(payload),
+            signatures: Vec::new(),
+        }
+    }
+
+    fn statement(kind: &str, sha256: &str) -> Value {
+        serde_json::json!({
+            "_type": kind,
+            "subject": [{"name": "app", "digest": {"sha256": sha256}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {},
+        })
+    }
+
+    /// The tag form has no artifact type: DSSE layers make an attestation; the OCI 1.1 form is
+    /// recognised by its artifact type alone.
+    #[test]
+    fn recognises_attestation_manifests() {
+        assert!(is_attestation(None, || [DSSE_ENVELOPE].into_iter()));
+        assert!(is_attestation(Some(ARTIFACT_TYPE), || [].into_iter()));
+        assert!(!is_attestation(None, || [
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        ]
+        .into_iter()));
+    }
+
+    /// in-toto: "subject … the set of software artifacts that the attestation applies to"; a
+    /// cosign attestation applies to the image only when one subject's sha256 is its digest.
+    #[test]
+    fn the_statement_must_be_in_toto_and_about_the_subject() {
+        let hex = "ab".repeat(32);
+        let digest = format!("sha256:{hex}");
+        let v1 = "https://in-toto.io/Statement/v1";
+        let (_, s) = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), &digest).unwrap();
+        assert_eq!(s.predicate_type, "https://slsa.dev/provenance/v1");
+        // Upper-case hex names the same digest.
+        let upper = statement(v1, &hex.to_uppercase());
+        assert!(statement_about(&envelope(IN_TOTO, &upper), &digest).is_ok());
+
+        let other = statement(v1, &"cd".repeat(32));
+        let f = statement_about(&envelope(IN_TOTO, &other), &digest).unwrap_err();
+        assert_eq!(f.reason, "SUBJECT_MISMATCH");
+        assert!(f.message.contains(&"cd".repeat(32)), "{}", f.message);
+
+        let f = statement_about(&envelope("application/json", &statement(v1, &hex)), &digest)
+            .unwrap_err();
+        assert_eq!(f.reason, "INVALID_ENVELOPE");
+        let not_in_toto = statement("https://example.test/Statement", &hex);
+        let f = statement_about(&envelope(IN_TOTO, &not_in_toto), &digest).unwrap_err();
+        assert!(
+            f.message.contains("not an in-toto statement"),
+            "{}",
+            f.message
+        );
+        let mut bad = envelope(IN_TOTO, &statement(v1, &hex));
+        bad.payload = "%%%".into();
+        assert_eq!(
+            statement_about(&bad, &digest).unwrap_err().reason,
+            "INVALID_ENVELOPE"
+        );
+        // A subject digest that is not sha256 matches nothing.
+        let f = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), "sha512:00").unwrap_err();
+        assert_eq!(f.reason, "SUBJECT_MISMATCH");
+    }
 }

@@ -141,22 +141,24 @@ impl Outcome {
     }
 }
 
+/// The fields of a cosign signature or attestation manifest the verifier reads.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
+pub(crate) struct Manifest {
     artifact_type: Option<String>,
     #[serde(default)]
-    layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
     subject: Option<Subject>,
 }
 
+/// One layer of a cosign manifest: a payload or envelope blob and its annotations.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Layer {
-    media_type: String,
-    digest: String,
+pub(crate) struct Layer {
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -236,7 +238,7 @@ fn verify_inner(
     if crate::attestation::is_attestation(manifest.artifact_type.as_deref(), || {
         manifest.layers.iter().map(|l| l.media_type.as_str())
     }) {
-        return crate::attestation::verify_manifest(host, config, subject_digest, &bytes);
+        return crate::attestation::verify_manifest(host, config, subject_digest, &manifest);
     }
     if is_bundle {
         let layers: Vec<&str> = manifest
@@ -247,34 +249,51 @@ fn verify_inner(
             .collect();
         return crate::bundle::verify_layers(host, config, subject_digest, &layers);
     }
+    let (mut ext, count) = first_verified(host, &manifest, SIMPLE_SIGNING, "signature", |layer| {
+        verify_layer(host, config, subject_digest, layer)
+    })?;
+    ext.insert("signedDigest".into(), subject_digest.to_owned());
+    ext.insert("signatures".into(), count.to_string());
+    let who = signer(&ext);
+    Ok(Outcome {
+        ok: true,
+        message: format!("cosign signature of {subject_digest} verified with {who}"),
+        reason: None,
+        extensions: ext,
+    })
+}
+
+/// Verify the `media_type` layers of a cosign `what` manifest (`signature`, `attestation`) one
+/// by one: the first that verifies wins (its extensions, with `layer` naming it, and how many such
+/// layers there are); none is every layer's failure ([`all_failed`]); no such layer is an
+/// `INVALID_ENVELOPE`.
+pub(crate) fn first_verified(
+    host: &dyn Host,
+    manifest: &Manifest,
+    media_type: &str,
+    what: &str,
+    verify_layer: impl Fn(&Layer) -> Result<BTreeMap<String, String>, Failure>,
+) -> Result<(BTreeMap<String, String>, usize), Failure> {
     let layers: Vec<&Layer> = manifest
         .layers
         .iter()
-        .filter(|l| l.media_type == SIMPLE_SIGNING)
+        .filter(|l| l.media_type == media_type)
         .collect();
     if layers.is_empty() {
         return fail(
             "INVALID_ENVELOPE",
             format!(
-                "the signature manifest has no {SIMPLE_SIGNING} layer ({} layers in all)",
+                "the {what} manifest has no {media_type} layer ({} layers in all)",
                 manifest.layers.len()
             ),
         );
     }
     let mut failures: Vec<(String, Failure)> = Vec::new();
     for layer in &layers {
-        match verify_layer(host, config, subject_digest, layer) {
+        match verify_layer(layer) {
             Ok(mut ext) => {
                 ext.insert("layer".into(), layer.digest.clone());
-                ext.insert("signedDigest".into(), subject_digest.to_owned());
-                ext.insert("signatures".into(), layers.len().to_string());
-                let who = signer(&ext);
-                return Ok(Outcome {
-                    ok: true,
-                    message: format!("cosign signature of {subject_digest} verified with {who}"),
-                    reason: None,
-                    extensions: ext,
-                });
+                return Ok((ext, layers.len()));
             }
             Err(f) => {
                 host.debug(&format!("layer {}: {}", layer.digest, f.message));
@@ -282,7 +301,26 @@ fn verify_inner(
             }
         }
     }
-    all_failed(failures, "cosign signature")
+    all_failed(failures, &format!("cosign {what}"))
+}
+
+/// The blob `digest` (`what`, for messages), refused when over `limit` bytes.
+pub(crate) fn capped_blob(
+    host: &dyn Host,
+    digest: &str,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, Failure> {
+    let data = host
+        .blob(digest)
+        .or_else(|e| fail("STORE_ERROR", format!("cannot read {what}: {e}")))?;
+    if data.len() > limit {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!("{what} is {} bytes; the limit is {limit}", data.len()),
+        );
+    }
+    Ok(data)
 }
 
 /// Who signed, from a verified layer's extensions: `key `name`` or `keyless identity … (issuer
@@ -383,18 +421,7 @@ fn verify_layer(
             format!("the `{SIGNATURE_ANN}` annotation is not valid base64: {e}"),
         )
     })?;
-    let payload = host
-        .blob(&layer.digest)
-        .or_else(|e| fail("STORE_ERROR", format!("cannot read the payload: {e}")))?;
-    if payload.len() > MAX_PAYLOAD {
-        return fail(
-            "INVALID_ENVELOPE",
-            format!(
-                "the payload is {} bytes; the limit is {MAX_PAYLOAD}",
-                payload.len()
-            ),
-        );
-    }
+    let payload = capped_blob(host, &layer.digest, "the payload", MAX_PAYLOAD)?;
 
     let mut ext = BTreeMap::new();
     let mut errors: Vec<Failure> = Vec::new();

@@ -610,10 +610,61 @@ async fn keyless_attestations_with_and_without_rekor() {
         attestation_tag_manifest(&[a.with_annotation(BUNDLE_ANNOTATION, &bundle)])
     });
     fails_with(
-        &mislogged.verify(with_rekor).await,
+        &mislogged.verify(with_rekor.clone()).await,
         "TLOG_INVALID",
         "content hash",
     );
+
+    // A bundle of this envelope recorded under another signer's certificate is not this
+    // attestation's entry.
+    let stranger = fulcio
+        .issue(
+            &San::Email(EMAIL.into()),
+            ISSUER,
+            IssuerExtension::Both,
+            now - 120,
+        )
+        .unwrap();
+    let other_signer = AttLayout::new(|d| {
+        let a = keyless(d);
+        let bundle = rekor
+            .intoto_bundle(&a.envelope, &a.statement, &stranger.cert_pem, now - 60, 13)
+            .unwrap();
+        attestation_tag_manifest(&[a.with_annotation(BUNDLE_ANNOTATION, &bundle)])
+    });
+    fails_with(
+        &other_signer.verify(with_rekor).await,
+        "TLOG_INVALID",
+        "signer",
+    );
+}
+
+/// A key-signed attestation carrying a Rekor bundle has it checked when a Rekor key is
+/// configured: the entry's key must be the configured key that verified the envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_signed_attestation_bundle_is_checked_with_a_rekor_key() {
+    let key = generate_key().unwrap();
+    let other = generate_key().unwrap();
+    let rekor = Rekor::new().unwrap();
+    let logged_by = |signer: &Key| {
+        let signer_pem = signer.public_key_pem();
+        let (key, rekor) = (&key, &rekor);
+        move |d: &Digest| {
+            let a = attestation(key, d, SLSA);
+            let bundle = rekor
+                .intoto_bundle(&a.envelope, &a.statement, &signer_pem, 1_700_000_000, 5)
+                .unwrap();
+            attestation_tag_manifest(&[a.with_annotation(BUNDLE_ANNOTATION, &bundle)])
+        }
+    };
+    let mut config = key_config(&key);
+    config["rekorPublicKey"] = json!(rekor.public_key_pem());
+    let good = AttLayout::new(logged_by(&key));
+    let report = good.verify(config.clone()).await;
+    assert!(report.is_success, "{report:#?}");
+    assert_eq!(ext(attestation_report(&report), "rekorLogIndex"), "5");
+    let wrong = AttLayout::new(logged_by(&other));
+    fails_with(&wrong.verify(config).await, "TLOG_INVALID", "signer");
 }
 
 /// `attestationTypes: []` would accept nothing: refused when the configuration is loaded.

@@ -309,6 +309,33 @@ async fn the_tag_lookup_is_one_request_and_its_failures_are_errors() {
         .unwrap();
     assert_eq!(reg.requests() - before, 2);
 
+    // Cached like referrers: behind the TTL caches, a found `.att` tag is listed again without
+    // a request until the referrers TTL passes.
+    let att = reg.put_manifest(
+        REPO,
+        Some(&format!("sha256-{}.att", image.digest.hex())),
+        image_manifest.to_string().as_bytes(),
+        OCI_MANIFEST,
+    );
+    let cached = vouch::store::cache::CachedStore::new(
+        Arc::new(store.clone()),
+        vouch::store::cache::CacheConfig::default(),
+    )
+    .unwrap();
+    let first = cached.list_referrers(&image.digest, None).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].digest, att.digest);
+    assert_eq!(
+        first[0].artifact_type.as_deref(),
+        Some(COSIGN_ATTESTATION_ARTIFACT_TYPE)
+    );
+    let before = reg.requests();
+    assert_eq!(
+        cached.list_referrers(&image.digest, None).await.unwrap(),
+        first
+    );
+    assert_eq!(reg.requests(), before, "served from the referrers cache");
+
     reg.put_manifest(
         REPO,
         Some(&format!("sha256-{}.sig", image.digest.hex())),

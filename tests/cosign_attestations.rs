@@ -171,6 +171,25 @@ async fn push_tagged(
         .await
 }
 
+/// An image copied by skopeo to `REPO:tag`, with cosign's `.sig` (a key-based signature by
+/// `key`) and `.att` (a SLSA attestation by `key`) tags pushed to `tags_repo`; returns the image,
+/// the signature and the attestation manifests' descriptors.
+async fn signed_and_attested(
+    reg: &Registry,
+    tag: &str,
+    tags_repo: &str,
+    key: &Key,
+) -> (Descriptor, Descriptor, Descriptor) {
+    let layout = tempfile::tempdir().unwrap();
+    image_layout(layout.path(), tag, format!("image {tag}\n").as_bytes());
+    let image = skopeo_copy(layout.path(), tag, reg, REPO).await;
+    let sig_manifest = signature(key, &image.digest);
+    let sig = push_tagged(reg, tags_repo, &image.digest, ".sig", &sig_manifest).await;
+    let att_manifest = attestation_tag_manifest(&[attestation(key, &image.digest, SLSA)]);
+    let att = push_tagged(reg, tags_repo, &image.digest, ".att", &att_manifest).await;
+    (image, sig, att)
+}
+
 /// The cosign verifier with `cosign_config`, a policy requiring every listed artifact type, and
 /// `registries` as the `stores.registries` section.
 fn config_json(cosign_config: Value, required: &[&str], registries: Value) -> String {
@@ -243,19 +262,7 @@ async fn discover(text: String, subject: String) -> String {
 async fn a_skopeo_copied_image_with_sig_and_att_tags_verifies_and_discover_shows_both() {
     let reg = Registry::start();
     let key = generate_key().unwrap();
-    let layout = tempfile::tempdir().unwrap();
-    image_layout(layout.path(), "v1", b"hello from skopeo\n");
-    let image = skopeo_copy(layout.path(), "v1", &reg, REPO).await;
-    let sig = push_tagged(
-        &reg,
-        REPO,
-        &image.digest,
-        ".sig",
-        &signature(&key, &image.digest),
-    )
-    .await;
-    let att_manifest = attestation_tag_manifest(&[attestation(&key, &image.digest, SLSA)]);
-    let att = push_tagged(&reg, REPO, &image.digest, ".att", &att_manifest).await;
+    let (image, sig, att) = signed_and_attested(&reg, "v1", REPO, &key).await;
 
     let text = config_json(
         key_config(&key),
@@ -304,19 +311,7 @@ async fn a_skopeo_copied_image_with_sig_and_att_tags_verifies_and_discover_shows
 async fn signatures_in_a_signature_repository_are_read_from_there() {
     let reg = Registry::start();
     let key = generate_key().unwrap();
-    let layout = tempfile::tempdir().unwrap();
-    image_layout(layout.path(), "v2", b"signed elsewhere\n");
-    let image = skopeo_copy(layout.path(), "v2", &reg, REPO).await;
-    let sig = push_tagged(
-        &reg,
-        SIG_REPO,
-        &image.digest,
-        ".sig",
-        &signature(&key, &image.digest),
-    )
-    .await;
-    let att_manifest = attestation_tag_manifest(&[attestation(&key, &image.digest, SLSA)]);
-    let att = push_tagged(&reg, SIG_REPO, &image.digest, ".att", &att_manifest).await;
+    let (image, sig, att) = signed_and_attested(&reg, "v2", SIG_REPO, &key).await;
     let required = [
         COSIGN_SIGNATURE_ARTIFACT_TYPE,
         COSIGN_ATTESTATION_ARTIFACT_TYPE,

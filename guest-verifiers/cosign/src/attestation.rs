@@ -305,27 +305,15 @@ fn keyless_trust(
         );
     }
     let mut ext = BTreeMap::new();
-    let (at, source) = match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
-        (Some(_), Some(bundle)) => {
-            let (index, time) = verify_intoto_entry(host, config, bundle, envelope, &cert.der)?;
-            ext.insert("rekorLogIndex".into(), index.to_string());
-            (time, "rekor")
-        }
-        (Some(_), None) => {
-            return fail(
-                "TLOG_INVALID",
-                format!(
-                    "a Rekor public key is configured but the attestation has no `{BUNDLE_ANN}` annotation"
-                ),
-            );
-        }
-        (None, _) => {
-            let info = host
-                .parse_certificate(&cert.der)
-                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
-            (info.not_before, "certificate")
-        }
-    };
+    let (at, source) = verify::signing_time(
+        host,
+        config,
+        layer,
+        &cert.der,
+        "attestation",
+        &mut ext,
+        |b| verify_intoto_entry(host, config, b, envelope, &cert.der),
+    )?;
     ext.extend(verify::trust_certificate(
         host,
         keyless,

@@ -578,28 +578,18 @@ fn verify_keyless(
         })?;
 
     let mut ext = BTreeMap::new();
-    // Signing time: a verified Rekor bundle's integratedTime, else the certificate's notBefore.
-    let (at, source) = match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
-        (Some(_), Some(bundle)) => {
-            let b = verify_bundle(host, config, bundle, payload, signature, &leaf)?;
-            ext.insert("rekorLogIndex".into(), b.log_index.to_string());
-            (b.integrated_time, "rekor")
-        }
-        (Some(_), None) => {
-            return fail(
-                "TLOG_INVALID",
-                format!(
-                    "a Rekor public key is configured but the signature has no `{BUNDLE_ANN}` annotation"
-                ),
-            );
-        }
-        (None, _) => {
-            let info = host
-                .parse_certificate(&leaf)
-                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
-            (info.not_before, "certificate")
-        }
-    };
+    let (at, source) = signing_time(
+        host,
+        config,
+        layer,
+        &leaf,
+        "signature",
+        &mut ext,
+        |bundle| {
+            verify_bundle(host, config, bundle, payload, signature, &leaf)
+                .map(|b| (b.log_index, b.integrated_time))
+        },
+    )?;
     ext.extend(trust_certificate(
         host,
         keyless,
@@ -609,6 +599,40 @@ fn verify_keyless(
         (at, source),
     )?);
     Ok(ext)
+}
+
+/// The signing time of a keyless `what` (`signature`, `attestation`) by the certificate
+/// `leaf_der`: with a Rekor key configured, the layer's bundle is required and `verify_bundle`
+/// (returning its log index and integrated time) must accept it — the index goes into `ext`;
+/// without one, the certificate's `notBefore` (an unverified bundle time is never trusted).
+pub(crate) fn signing_time(
+    host: &dyn Host,
+    config: &Config,
+    layer: &Layer,
+    leaf_der: &[u8],
+    what: &str,
+    ext: &mut BTreeMap<String, String>,
+    verify_bundle: impl FnOnce(&str) -> Result<(i64, i64), Failure>,
+) -> Result<(i64, &'static str), Failure> {
+    match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
+        (Some(_), Some(bundle)) => {
+            let (index, time) = verify_bundle(bundle)?;
+            ext.insert("rekorLogIndex".into(), index.to_string());
+            Ok((time, "rekor"))
+        }
+        (Some(_), None) => fail(
+            "TLOG_INVALID",
+            format!(
+                "a Rekor public key is configured but the {what} has no `{BUNDLE_ANN}` annotation"
+            ),
+        ),
+        (None, _) => {
+            let info = host
+                .parse_certificate(leaf_der)
+                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+            Ok((info.not_before, "certificate"))
+        }
+    }
 }
 
 /// A keyless signing certificate read from the `dev.sigstore.cosign/certificate` annotation.

@@ -659,7 +659,21 @@ async fn a_key_signed_attestation_bundle_is_checked_with_a_rekor_key() {
     assert!(report.is_success, "{report:#?}");
     assert_eq!(ext(attestation_report(&report), "rekorLogIndex"), "5");
     let wrong = AttLayout::new(logged_by(&other));
-    fails_with(&wrong.verify(config).await, "TLOG_INVALID", "signer");
+    fails_with(
+        &wrong.verify(config.clone()).await,
+        "TLOG_INVALID",
+        "signer",
+    );
+    // An attestation is logged as `intoto`: a `hashedrekord` entry of the same bytes is not it.
+    let hashedrekord = AttLayout::new(|d| {
+        let a = attestation(&key, d, SLSA);
+        let sig = base64_std(&key.sign_raw(&a.envelope).unwrap());
+        let bundle = rekor
+            .bundle(&a.envelope, &sig, &key.public_key_pem(), 1_700_000_000, 6)
+            .unwrap();
+        attestation_tag_manifest(&[a.with_annotation(BUNDLE_ANNOTATION, &bundle)])
+    });
+    fails_with(&hashedrekord.verify(config).await, "TLOG_INVALID", "intoto");
 }
 
 /// `attestationTypes: []` would accept nothing: refused when the configuration is loaded.

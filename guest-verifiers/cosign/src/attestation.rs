@@ -336,14 +336,7 @@ fn verify_intoto_entry(
     envelope: &[u8],
     signer_der: &[u8],
 ) -> Result<(i64, i64), Failure> {
-    let (payload, body) = verify::verified_entry(host, config, bundle)?;
-    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if kind != "intoto" {
-        return fail(
-            "TLOG_INVALID",
-            format!("the Rekor entry of an attestation is of kind {kind:?}; expected intoto"),
-        );
-    }
+    let (payload, body) = verify::verified_entry(host, config, bundle, &["intoto"])?;
     let text = |ptr: &str| {
         body.pointer(ptr)
             .and_then(Value::as_str)

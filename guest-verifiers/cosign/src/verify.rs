@@ -777,14 +777,7 @@ fn verify_bundle(
     signature: &[u8],
     signer_der: &[u8],
 ) -> Result<VerifiedBundle, Failure> {
-    let (b, body) = verified_entry(host, config, bundle)?;
-    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if kind != "hashedrekord" && kind != "rekord" {
-        return fail(
-            "TLOG_INVALID",
-            format!("the Rekor entry is of kind {kind:?}; expected hashedrekord or rekord"),
-        );
-    }
+    let (b, body) = verified_entry(host, config, bundle, &["hashedrekord", "rekord"])?;
     let text = |ptr: &str| {
         body.pointer(ptr)
             .and_then(Value::as_str)
@@ -820,13 +813,14 @@ fn verify_bundle(
     })
 }
 
-/// A Rekor bundle whose signed entry timestamp verifies with the configured Rekor key and whose
-/// log ID is that key's: its payload and its decoded entry body (what the caller still has to
-/// match against the signature it is about).
+/// A Rekor bundle whose signed entry timestamp verifies with the configured Rekor key, whose
+/// log ID is that key's and whose entry is of one of `kinds`: its payload and its decoded entry
+/// body (what the caller still has to match against the signature it is about).
 pub(crate) fn verified_entry(
     host: &dyn Host,
     config: &Config,
     bundle: &str,
+    kinds: &[&str],
 ) -> Result<(BundlePayload, Value), Failure> {
     let Some(rekor) = &config.rekor else {
         return fail("TLOG_INVALID", "no Rekor public key is configured");
@@ -874,6 +868,16 @@ pub(crate) fn verified_entry(
     })?;
     let body: Value = serde_json::from_slice(&body)
         .or_else(|e| fail("TLOG_INVALID", format!("the bundle body is not JSON: {e}")))?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if !kinds.contains(&kind) {
+        return fail(
+            "TLOG_INVALID",
+            format!(
+                "the Rekor entry is of kind {kind:?}; expected {}",
+                kinds.join(" or ")
+            ),
+        );
+    }
     Ok((b.payload, body))
 }
 

@@ -20,20 +20,20 @@ mod support;
 use serde_json::json;
 use support::fake::TestRegistry;
 use support::registry::Registry;
+use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor::report::{REFERRER_SUBJECT_MISMATCH, SubjectReport};
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, Settings};
+use vouch::oci::Descriptor;
 use vouch::oci::manifest::{
-    BINDING_ANNOTATION, COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
+    BINDING_ANNOTATION, BOUND_SUBJECT_ANNOTATION, COSIGN_ATTESTATION_ARTIFACT_TYPE,
+    COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
 };
-use vouch::oci::{Descriptor, Digest};
-use vouch::runtime::{Runtime, RuntimeConfig};
-use xtask::fixtures::cosign::{Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload};
+use xtask::fixtures::cosign::{
+    IMAGE_CONFIG, Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload,
+    tag_manifest as cosign_tag_manifest,
+};
 
 const REPO: &str = "team/signed";
-/// Media type of the image config cosign gives its `.sig` manifests.
-const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// A config with only the cosign verifier, trusting `key`, requiring a cosign signature, against
 /// `host` over plain HTTP.
@@ -64,73 +64,25 @@ fn config(host: &str, key: &Key) -> Config {
 }
 
 async fn verify(config: &Config, reference: &str) -> SubjectReport {
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 8,
-        max_concurrency: 8,
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
-    let policy = vouch::policy::from_config(config).unwrap();
-    let exec =
-        Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
-    let sources = Sources::new(
-        config.stores.registries.client().unwrap(),
-        config.stores.cache.clone(),
-        None,
-        config.stores.layouts.limits(),
-    )
-    .unwrap();
-    exec.verify(sources.registry(reference).unwrap()).await
+    verify_subject(config, reference, false).await
 }
 
-/// A cosign `.sig` manifest as cosign lays it out: an OCI image manifest whose config is an image
-/// config listing the layers' diff IDs, one simple-signing layer per signature carrying its
-/// annotations, no `artifactType` and no `subject`. Returns the manifest and its blobs.
+/// A cosign `.sig` manifest as cosign lays it out (`xtask::fixtures::cosign::tag_manifest`): an
+/// OCI image manifest whose config is an image config listing the layers' diff IDs, one
+/// simple-signing layer per signature carrying its annotations, no `artifactType` and no
+/// `subject`. Returns the manifest and its blobs.
 fn tag_manifest(layers: &[Layer]) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
-    let layer_blobs: Vec<Vec<u8>> = layers.iter().map(|l| l.payload.clone()).collect();
-    let diff_ids: Vec<String> = layer_blobs
+    let layers: Vec<_> = layers
         .iter()
-        .map(|b| Digest::sha256_of(b).to_string())
+        .map(|l| (l.payload.clone(), l.annotations.clone()))
         .collect();
-    let config = serde_json::to_vec(&json!({
-        "architecture": "",
-        "created": "0001-01-01T00:00:00Z",
-        "history": [{"created": "0001-01-01T00:00:00Z"}],
-        "os": "",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "config": {},
-    }))
-    .unwrap();
-    let layer_descs: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|l| {
-            json!({
-                "mediaType": SIMPLE_SIGNING,
-                "digest": Digest::sha256_of(&l.payload).to_string(),
-                "size": l.payload.len(),
-                "annotations": l.annotations,
-            })
-        })
+    let m = cosign_tag_manifest(SIMPLE_SIGNING, &layers);
+    let blobs = m
+        .blobs
+        .into_iter()
+        .map(|b| (b.media_type, b.data))
         .collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": IMAGE_CONFIG,
-            "digest": Digest::sha256_of(&config).to_string(),
-            "size": config.len(),
-        },
-        "layers": layer_descs,
-    }))
-    .unwrap();
-    let mut blobs = vec![(IMAGE_CONFIG.to_owned(), config)];
-    blobs.extend(
-        layer_blobs
-            .into_iter()
-            .map(|b| (SIMPLE_SIGNING.to_owned(), b)),
-    );
-    (manifest, blobs)
+    (m.manifest, blobs)
 }
 
 /// Push `layers` as cosign's signature of `subject`: blobs, then the manifest tagged
@@ -275,6 +227,9 @@ async fn a_registry_cannot_forge_the_tag_binding() {
     listed
         .annotations
         .insert(BINDING_ANNOTATION.into(), COSIGN_TAG_BINDING.into());
+    listed
+        .annotations
+        .insert(BOUND_SUBJECT_ANNOTATION.into(), image.digest.to_string());
     reg.behave(|b| b.hostile_referrers = Some(vec![listed.clone()]));
 
     let report = verify(
@@ -337,16 +292,49 @@ async fn the_tag_lookup_is_one_request_and_its_failures_are_errors() {
     assert!(listed.is_empty(), "{listed:?}");
     assert_eq!(
         reg.requests() - before,
-        2,
-        "the referrers API and one HEAD of the `.sig` tag"
+        3,
+        "the referrers API and one request for each of the `.sig` and `.att` tags"
     );
-    // Asking for another artifact type skips the lookup.
+    // Asking for another artifact type skips the lookups; asking for one kind makes one.
     let before = reg.requests();
     store
         .list_referrers(&image.digest, Some("application/spdx+json"))
         .await
         .unwrap();
     assert_eq!(reg.requests() - before, 1);
+    let before = reg.requests();
+    store
+        .list_referrers(&image.digest, Some(COSIGN_ATTESTATION_ARTIFACT_TYPE))
+        .await
+        .unwrap();
+    assert_eq!(reg.requests() - before, 2);
+
+    // Cached like referrers: behind the TTL caches, a found `.att` tag is listed again without
+    // a request until the referrers TTL passes.
+    let att = reg.put_manifest(
+        REPO,
+        Some(&format!("sha256-{}.att", image.digest.hex())),
+        image_manifest.to_string().as_bytes(),
+        OCI_MANIFEST,
+    );
+    let cached = vouch::store::cache::CachedStore::new(
+        Arc::new(store.clone()),
+        vouch::store::cache::CacheConfig::default(),
+    )
+    .unwrap();
+    let first = cached.list_referrers(&image.digest, None).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].digest, att.digest);
+    assert_eq!(
+        first[0].artifact_type.as_deref(),
+        Some(COSIGN_ATTESTATION_ARTIFACT_TYPE)
+    );
+    let before = reg.requests();
+    assert_eq!(
+        cached.list_referrers(&image.digest, None).await.unwrap(),
+        first
+    );
+    assert_eq!(reg.requests(), before, "served from the referrers cache");
 
     reg.put_manifest(
         REPO,

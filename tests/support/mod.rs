@@ -8,4 +8,5 @@ pub mod process;
 pub mod redis;
 pub mod registry;
 pub mod served;
+pub mod verify;
 pub mod vouch_serve;

@@ -7,6 +7,7 @@
 //!     hosts:
 //!       registry.example.com: { username: ci, password: secret }
 //!       localhost:5000: { insecure: true }
+//!       ghcr.io: { signatureRepository: ghcr.io/acme/signatures }  # cosign's COSIGN_REPOSITORY
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::oci::Reference;
 use crate::oci::registry::auth::Credentials;
 use crate::oci::registry::retry::RetryPolicy;
 use crate::oci::registry::{RegistryClient, RegistryConfig, RegistryError};
@@ -51,6 +53,11 @@ pub struct RegistrySettings {
     pub max_manifest_bytes: u64,
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// The repository (`host/path`, no tag or digest) that holds cosign's `sha256-<hex>.sig` and
+    /// `.att` tags of this registry's images, as cosign's `COSIGN_REPOSITORY` does. Credentials
+    /// for it are those of its own host's entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_repository: Option<String>,
 }
 
 impl std::fmt::Debug for RegistrySettings {
@@ -63,6 +70,7 @@ impl std::fmt::Debug for RegistrySettings {
             .field("max_concurrency", &self.max_concurrency)
             .field("timeout_ms", &self.timeout_ms)
             .field("max_attempts", &self.max_attempts)
+            .field("signature_repository", &self.signature_repository)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +88,7 @@ impl Default for RegistrySettings {
             max_attempts: d.retry.max_attempts,
             max_manifest_bytes: d.max_manifest_bytes,
             max_blob_bytes: d.max_blob_bytes,
+            signature_repository: None,
         }
     }
 }
@@ -105,6 +114,9 @@ impl RegistrySettings {
                 "size caps must be at least 1 byte".into(),
             ));
         }
+        if let Some(repo) = &self.signature_repository {
+            parse_repository(repo).map_err(|m| ("signatureRepository", m))?;
+        }
         Ok(())
     }
 
@@ -129,8 +141,24 @@ impl RegistrySettings {
             },
             max_manifest_bytes: self.max_manifest_bytes,
             max_blob_bytes: self.max_blob_bytes,
+            // Checked by `validate`; an unparsable value never reaches here from a loaded config.
+            signature_repository: self
+                .signature_repository
+                .as_deref()
+                .and_then(|r| parse_repository(r).ok()),
         }
     }
+}
+
+/// A repository name `host/path` (no tag, no digest), as `signatureRepository` takes it.
+fn parse_repository(text: &str) -> Result<Reference, String> {
+    let last = text.rsplit('/').next().unwrap_or(text);
+    if text.contains('@') || last.contains(':') {
+        return Err(format!(
+            "`{text}` must name a repository (`host/path`), without a tag or digest"
+        ));
+    }
+    Reference::parse(text).map_err(|e| e.to_string())
 }
 
 impl RegistriesConfig {
@@ -183,5 +211,43 @@ mod tests {
         let (field, _) = c.validate().unwrap_err();
         assert_eq!(field, "stores.registries.hosts.r.example.username");
         assert!(serde_json::from_str::<RegistriesConfig>(r#"{"default": {"tls": true}}"#).is_err());
+    }
+
+    /// `signatureRepository` names a repository: parsed into the client's settings; a tag, a
+    /// digest or a malformed name is refused naming the field.
+    #[test]
+    fn signature_repository_is_a_repository_name() {
+        let c: RegistriesConfig = serde_json::from_str(
+            r#"{"hosts": {"localhost:5000": {"signatureRepository": "localhost:5000/team/sigs"}}}"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let repo = c.hosts["localhost:5000"]
+            .to_registry_config()
+            .signature_repository
+            .unwrap();
+        assert_eq!(repo.name(), "localhost:5000/team/sigs");
+        assert!(
+            c.default
+                .to_registry_config()
+                .signature_repository
+                .is_none()
+        );
+        for bad in [
+            "localhost:5000/team/sigs:v1",
+            "localhost:5000/team/sigs@sha256:00",
+            "Bad/Upper",
+        ] {
+            let c: RegistriesConfig = serde_json::from_value(
+                serde_json::json!({"default": {"signatureRepository": bad}}),
+            )
+            .unwrap();
+            let (field, message) = c.validate().unwrap_err();
+            assert_eq!(
+                field, "stores.registries.default.signatureRepository",
+                "{bad}"
+            );
+            assert!(!message.is_empty());
+        }
     }
 }

@@ -1146,7 +1146,15 @@ pub fn render_discovery(root: &str, digest: &Digest, nodes: &[ReferrerNode]) -> 
                 .artifact_type
                 .as_deref()
                 .unwrap_or(&n.descriptor.media_type);
-            out.push_str(&format!("{indent}{branch}{at} {}\n", n.descriptor.digest));
+            // cosign's tag-stored artifacts say where they were found (tag, other repository).
+            let origin = n
+                .descriptor
+                .cosign_tag_origin()
+                .map_or_else(String::new, |o| format!(" ({o})"));
+            out.push_str(&format!(
+                "{indent}{branch}{at} {}{origin}\n",
+                n.descriptor.digest
+            ));
             walk(out, &n.referrers, &format!("{indent}{cont}"));
         }
     }

@@ -97,9 +97,17 @@ impl Sources {
                 cached
             }
         };
+        // Where cosign's tags are read from decides verdicts too, so it is part of the scope (and
+        // with it of the result cache key) when it is not the image's repository.
+        let signatures = self.client.signature_repository(&reference).name();
+        let scope = if signatures == scope {
+            format!("registry:{scope}")
+        } else {
+            format!("registry:{scope} signatures:{signatures}")
+        };
         Ok(SubjectSource {
             store,
-            scope: format!("registry:{scope}"),
+            scope,
             tag_or_digest: reference.tag_or_digest(),
             reference: subject.to_owned(),
         })
@@ -179,6 +187,20 @@ mod tests {
             .unwrap();
         assert!(Arc::ptr_eq(&a.store, &b.store));
         assert_eq!(a.scope, "registry:127.0.0.1:5000/demo");
+        // A signature repository is part of the scope (the result cache key).
+        let mut settings = crate::config::stores::RegistriesConfig::default();
+        settings.default.signature_repository = Some("127.0.0.1:5000/sigs".into());
+        let with_sigs = Sources::new(
+            settings.client().unwrap(),
+            CacheConfig::default(),
+            None,
+            LayoutLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            with_sigs.registry("127.0.0.1:5000/demo:v1").unwrap().scope,
+            "registry:127.0.0.1:5000/demo signatures:127.0.0.1:5000/sigs"
+        );
         assert_eq!(a.tag_or_digest, "v1");
         assert!(matches!(
             s.registry("Bad/Upper:x"),

@@ -5,9 +5,10 @@
 //!   names the node it was listed under ([`check_subject`]); otherwise the subject fails with
 //!   [`REFERRER_SUBJECT_MISMATCH`]. A registry (or a stale `sha256-<hex>` fallback index) can list
 //!   anything; the manifest's digest-checked bytes cannot lie about what they refer to. The one
-//!   exception: a cosign signature the store itself found under the tag `sha256-<hex>.sig` is
-//!   bound by that tag and may lack a `subject` (the reserved binding annotation, which stores
-//!   strip from everything a registry or layout lists).
+//!   exception: a cosign signature or attestation the store itself found under the tag
+//!   `sha256-<hex>.sig` / `.att` is bound by that tag and may lack a `subject` (the reserved
+//!   binding annotations, which stores strip from everything a registry or layout lists) — under
+//!   the node whose digest the tag names, and no other.
 //! - **Each node once.** A manifest has one `subject`, so a correct graph is a tree: a digest
 //!   listed under two different nodes is a lie about at least one of them (a mismatch), and a
 //!   digest listed under itself or one of its ancestors is a cycle ([`REFERRER_CYCLE`]). Neither
@@ -331,15 +332,22 @@ impl Walk {
 
 /// Check that the manifest of `referrer` (its digest-checked bytes) names `node` as its subject.
 ///
-/// A cosign signature the store found under the tag `sha256-<hex>.sig` (the reserved binding
-/// annotation, which stores strip from anything a registry lists) is bound to `node` by that tag
-/// and may have no `subject`; when it has one, it must still be `node`.
+/// A cosign signature or attestation the store found under the tag `sha256-<hex>.sig` / `.att`
+/// (the reserved binding annotations, which stores strip from anything a registry lists) is
+/// bound by that tag to the digest it names and may have no `subject` when listed under that
+/// digest; under any other node it is refused. When it has a `subject`, it must still be `node`.
 pub fn check_subject(referrer: &Descriptor, node: &Digest, manifest: &[u8]) -> Result<(), Refusal> {
     let actual = match Manifest::parse(manifest) {
         Ok(m) => match m.subject {
             Some(s) if s.digest == *node => return Ok(()),
             Some(s) => s.digest.to_string(),
-            None if referrer.is_cosign_tag_bound() => return Ok(()),
+            None if referrer.is_cosign_tag_bound() => match referrer.cosign_bound_subject() {
+                Some(bound) if bound == node.to_string() => return Ok(()),
+                bound => format!(
+                    "absent, and its cosign tag names {}",
+                    bound.unwrap_or("no digest")
+                ),
+            },
             None => "absent".to_owned(),
         },
         Err(e) => format!("unreadable ({e})"),
@@ -408,6 +416,7 @@ impl StoreAccess for BudgetedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::manifest::CosignTag;
 
     const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -598,8 +607,22 @@ mod tests {
             .unwrap()
         };
         let unbound = desc(4);
-        let bound = desc(4).into_cosign_tag_bound();
+        let bound = desc(4).into_cosign_tag_bound(CosignTag::Signature, &node.digest);
         assert!(check_subject(&bound, &node.digest, &manifest(None)).is_ok());
+        // The tag names one digest: listed under any other node, the binding does not hold.
+        let elsewhere = check_subject(&bound, &desc(6).digest, &manifest(None)).unwrap_err();
+        assert_eq!(elsewhere.reason(), REFERRER_SUBJECT_MISMATCH);
+        assert!(
+            elsewhere.to_string().contains(&node.digest.to_string()),
+            "{elsewhere}"
+        );
+        let attestation = desc(4).into_cosign_tag_bound(CosignTag::Attestation, &node.digest);
+        assert!(check_subject(&attestation, &node.digest, &manifest(None)).is_ok());
+        let mut unnamed = bound.clone();
+        unnamed
+            .annotations
+            .remove(crate::oci::manifest::BOUND_SUBJECT_ANNOTATION);
+        assert!(check_subject(&unnamed, &node.digest, &manifest(None)).is_err());
         assert!(check_subject(&unbound, &node.digest, &manifest(None)).is_err());
         assert!(check_subject(&bound, &node.digest, &manifest(Some(&node))).is_ok());
         let other = check_subject(&bound, &node.digest, &manifest(Some(&desc(5)))).unwrap_err();

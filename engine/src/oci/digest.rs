@@ -95,7 +95,12 @@ impl Digest {
 
     /// The tag cosign stores this digest's signature under by default: `sha256-<hex>.sig`.
     pub fn cosign_signature_tag(&self) -> String {
-        format!("{}.sig", self.fallback_tag())
+        self.cosign_tag(super::manifest::CosignTag::Signature)
+    }
+
+    /// The tag cosign stores this digest's `kind` under: `sha256-<hex>.sig` or `.att`.
+    pub fn cosign_tag(&self, kind: super::manifest::CosignTag) -> String {
+        format!("{}{}", self.fallback_tag(), kind.suffix())
     }
 }
 
@@ -161,6 +166,8 @@ mod tests {
         assert!(!d.matches(b"hello!"));
         assert_eq!(d.fallback_tag(), format!("sha256-{}", d.hex()));
         assert_eq!(d.cosign_signature_tag(), format!("sha256-{}.sig", d.hex()));
+        let att = d.cosign_tag(crate::oci::manifest::CosignTag::Attestation);
+        assert_eq!(att, format!("sha256-{}.att", d.hex()));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use bytes::Bytes;
 use cap_std::fs::Dir;
 
 use super::manifest::{
-    BINDING_ANNOTATION, DOCKER_MANIFEST_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST,
+    CosignTag, DOCKER_MANIFEST_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST,
+    RESERVED_ANNOTATIONS,
 };
 use super::{Descriptor, Digest, Manifest};
 use crate::store::{StoreError, check_content};
@@ -127,8 +128,9 @@ type ReferrersMap = HashMap<Digest, Vec<Descriptor>>;
 struct ReferrersSnapshot {
     index_digest: Digest,
     map: ReferrersMap,
-    /// Cosign signatures tagged `sha256-<hex>.sig` in `index.json`, by the digest the tag names.
-    cosign_tags: HashMap<Digest, Descriptor>,
+    /// Cosign signatures and attestations tagged `sha256-<hex>.sig` / `.att` in `index.json`, by
+    /// the digest the tag names (signature first).
+    cosign_tags: HashMap<Digest, Vec<Descriptor>>,
 }
 
 /// An open, read-only OCI image layout.
@@ -373,41 +375,39 @@ impl OciLayout {
     /// Referrers of the manifest `digest`: the manifests in `index.json` (and in indexes nested in
     /// it) whose `subject` is `digest`, optionally only those whose artifact type is `artifact_type`.
     /// Descriptors carry the manifest's effective artifact type and annotations (Vouch-reserved
-    /// ones stripped). A manifest tagged `sha256-<hex>.sig` in `index.json` (cosign's default
-    /// signature tag) is added as a tag-bound cosign signature of `digest`.
+    /// ones stripped). A manifest tagged `sha256-<hex>.sig` or `sha256-<hex>.att` in `index.json`
+    /// (cosign's default signature and attestation tags) is added as a tag-bound cosign
+    /// signature or attestation of `digest`.
     pub fn referrers(
         &self,
         digest: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>, LayoutError> {
         let snapshot = self.referrers_snapshot()?;
-        let tagged = snapshot.cosign_tags.get(digest);
+        let tagged: &[Descriptor] = snapshot.cosign_tags.get(digest).map_or(&[], Vec::as_slice);
         let mut found: Vec<Descriptor> = snapshot
             .map
             .get(digest)
             .into_iter()
             .flatten()
-            .filter(|d| tagged.is_none_or(|t| t.digest != d.digest))
+            .filter(|d| !tagged.iter().any(|t| t.digest == d.digest))
             .cloned()
             .collect();
-        found.extend(tagged.cloned());
+        found.extend(tagged.iter().cloned());
         found.retain(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)));
         Ok(found)
     }
 
-    /// The `index.json` entries tagged `<alg>-<hex>.sig`, by the digest their tag names, marked
-    /// as tag-bound cosign signatures. A tag naming two different manifests binds neither.
-    fn cosign_tags(index: &Manifest) -> HashMap<Digest, Descriptor> {
-        let mut tags: HashMap<Digest, Option<Descriptor>> = HashMap::new();
+    /// The `index.json` entries tagged `<alg>-<hex>.sig` or `.att`, by the digest their tag
+    /// names, marked as tag-bound cosign signatures or attestations of that digest. A tag naming
+    /// two different manifests binds neither.
+    fn cosign_tags(index: &Manifest) -> HashMap<Digest, Vec<Descriptor>> {
+        let mut tags: BTreeMap<(Digest, CosignTag), Option<Descriptor>> = BTreeMap::new();
         for entry in &index.manifests {
             let Some(tag) = entry.annotations.get(REF_NAME_ANNOTATION) else {
                 continue;
             };
-            let Some(subject) = tag
-                .strip_suffix(".sig")
-                .and_then(|t| t.split_once('-'))
-                .and_then(|(alg, hex)| format!("{alg}:{hex}").parse::<Digest>().ok())
-            else {
+            let Some((subject, kind)) = CosignTag::parse_tag(tag) else {
                 continue;
             };
             if !MANIFEST_MEDIA_TYPES.contains(&entry.media_type.as_str()) {
@@ -420,22 +420,31 @@ impl OciLayout {
                 artifact_type: None,
                 annotations: BTreeMap::new(),
             }
-            .into_cosign_tag_bound();
-            match tags.get_mut(&subject) {
+            .into_cosign_tag_bound(kind, &subject);
+            let key = (subject, kind);
+            match tags.get_mut(&key) {
                 None => {
-                    tags.insert(subject, Some(bound));
+                    tags.insert(key, Some(bound));
                 }
                 Some(Some(prev)) if prev.digest != bound.digest => {
                     tracing::warn!(%tag, first = %prev.digest, second = %bound.digest,
-                        "cosign signature tag names two manifests in index.json; using neither");
-                    tags.insert(subject, None);
+                        "cosign tag names two manifests in index.json; using neither");
+                    tags.insert(key, None);
                 }
                 Some(_) => {}
             }
         }
-        tags.into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect()
+        let mut out: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
+        for ((subject, _), bound) in tags {
+            if let Some(bound) = bound {
+                let list = out.entry(subject).or_default();
+                // The same manifest under both tags is listed once.
+                if !list.iter().any(|d| d.digest == bound.digest) {
+                    list.push(bound);
+                }
+            }
+        }
+        out
     }
 
     /// The referrers map for the current `index.json`, rebuilt only when its content changed.
@@ -516,7 +525,9 @@ impl OciLayout {
             if let Some(subject) = &manifest.subject {
                 let artifact_type = manifest.effective_artifact_type().map(str::to_owned);
                 let mut annotations = manifest.annotations;
-                annotations.remove(BINDING_ANNOTATION);
+                for key in RESERVED_ANNOTATIONS {
+                    annotations.remove(key);
+                }
                 map.entry(subject.digest.clone())
                     .or_default()
                     .push(Descriptor {
@@ -674,11 +685,23 @@ pub(crate) mod testing {
 
         /// Store an image manifest with one layer of `content`.
         pub fn image(&self, content: &[u8]) -> Descriptor {
-            let config = self.blob(
-                "application/vnd.oci.image.config.v1+json",
+            self.single_layer(
                 b"{\"os\":\"linux\"}",
-            );
-            let layer = self.blob("application/vnd.oci.image.layer.v1.tar", content);
+                "application/vnd.oci.image.layer.v1.tar",
+                content,
+            )
+        }
+
+        /// Store a manifest as cosign stores its tagged signatures and attestations: an image
+        /// config, one layer of `media_type` holding `payload`, no `artifactType`, no `subject`.
+        pub fn tag_stored(&self, media_type: &str, payload: &[u8]) -> Descriptor {
+            self.single_layer(b"{}", media_type, payload)
+        }
+
+        /// Store an image manifest with the image config `config` and one `media_type` layer.
+        fn single_layer(&self, config: &[u8], media_type: &str, content: &[u8]) -> Descriptor {
+            let config = self.blob("application/vnd.oci.image.config.v1+json", config);
+            let layer = self.blob(media_type, content);
             self.manifest(&Manifest {
                 schema_version: 2,
                 media_type: Some(OCI_MANIFEST.into()),
@@ -979,21 +1002,10 @@ mod tests {
         let mut b = LayoutBuilder::new();
         let image = b.image(b"img");
         let other = b.image(b"other");
-        let sig_manifest = |b: &LayoutBuilder, payload: &[u8]| {
-            let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
-            let layer = b.blob("application/vnd.dev.cosign.simplesigning.v1+json", payload);
-            b.manifest(&Manifest {
-                schema_version: 2,
-                media_type: Some(OCI_MANIFEST.into()),
-                artifact_type: None,
-                config: Some(config),
-                layers: vec![layer],
-                manifests: vec![],
-                subject: None,
-                annotations: BTreeMap::new(),
-            })
-        };
-        let sig = sig_manifest(&b, b"payload");
+        let sig = b.tag_stored(
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+            b"payload",
+        );
         // An attached artifact claiming the binding in its own annotations.
         let mut forged = b.artifact(COSIGN_SIGNATURE_ARTIFACT_TYPE, &other, b"forged");
         let mut m =
@@ -1031,6 +1043,60 @@ mod tests {
         assert_eq!(digests(&on_other), vec![forged.digest.clone()]);
         assert!(!on_other[0].is_cosign_tag_bound());
         assert!(!on_other[0].annotations.contains_key(BINDING_ANNOTATION));
+    }
+
+    /// cosign's attestation tag `sha256-<hex>.att` (DSSE layers, no `subject`) is a tag-bound
+    /// attestation of that digest next to the `.sig` one, bound to that digest only; a tag naming
+    /// two manifests binds neither.
+    #[test]
+    fn cosign_att_tags_are_tag_bound_attestations_of_the_digest_they_name() {
+        use crate::oci::manifest::{
+            COSIGN_ATTESTATION_ARTIFACT_TYPE, COSIGN_SIGNATURE_ARTIFACT_TYPE, DSSE_ENVELOPE,
+        };
+        let mut b = LayoutBuilder::new();
+        let image = b.image(b"img");
+        let other = b.image(b"other");
+        let sig = b.tag_stored("application/vnd.dev.cosign.simplesigning.v1+json", b"s");
+        let att = b.tag_stored(DSSE_ENVELOPE, b"{\"payload\":\"\"}");
+        let twice_a = b.tag_stored(DSSE_ENVELOPE, b"a");
+        let twice_b = b.tag_stored(DSSE_ENVELOPE, b"b");
+        b.add(&image, Some("v1"));
+        b.add(&other, Some("v2"));
+        b.add(&sig, Some(&format!("sha256-{}.sig", image.digest.hex())));
+        b.add(&att, Some(&format!("sha256-{}.att", image.digest.hex())));
+        b.add(
+            &twice_a,
+            Some(&format!("sha256-{}.att", other.digest.hex())),
+        );
+        b.add(
+            &twice_b,
+            Some(&format!("sha256-{}.att", other.digest.hex())),
+        );
+        b.write_index();
+        let layout = OciLayout::open(b.path()).unwrap();
+
+        let refs = layout.referrers(&image.digest, None).unwrap();
+        assert_eq!(digests(&refs), vec![sig.digest.clone(), att.digest.clone()]);
+        assert!(refs.iter().all(Descriptor::is_cosign_tag_bound));
+        let image_digest = image.digest.to_string();
+        assert!(
+            refs.iter()
+                .all(|d| d.cosign_bound_subject() == Some(image_digest.as_str()))
+        );
+        assert_eq!(
+            refs[1].artifact_type.as_deref(),
+            Some(COSIGN_ATTESTATION_ARTIFACT_TYPE)
+        );
+        let atts = layout
+            .referrers(&image.digest, Some(COSIGN_ATTESTATION_ARTIFACT_TYPE))
+            .unwrap();
+        assert_eq!(digests(&atts), vec![att.digest.clone()]);
+        let sigs = layout
+            .referrers(&image.digest, Some(COSIGN_SIGNATURE_ARTIFACT_TYPE))
+            .unwrap();
+        assert_eq!(digests(&sigs), vec![sig.digest.clone()]);
+        // The ambiguous `.att` tag of `other` binds nothing.
+        assert!(layout.referrers(&other.digest, None).unwrap().is_empty());
     }
 
     #[test]

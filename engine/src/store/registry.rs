@@ -1,4 +1,11 @@
 //! [`StoreAccess`] over one repository of an OCI registry.
+//!
+//! cosign's tag-stored signatures and attestations may live in another repository than the
+//! image (cosign's `COSIGN_REPOSITORY`, the registry's `signatureRepository` setting): the
+//! client marks such descriptors with the repository they came from, and this store fetches
+//! their manifests there. Their blobs are named by digest only, so a blob the image's repository
+//! does not have (404) is asked of the signature repository next; content is digest-checked
+//! whichever repository served it.
 
 use std::sync::Arc;
 
@@ -67,11 +74,34 @@ impl StoreAccess for RegistryStore {
     }
 
     async fn get_manifest(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
-        Ok(self.client.get_manifest(&self.reference, desc).await?)
+        let signatures = self.signature_repository();
+        let from = match (&signatures, desc.cosign_repository()) {
+            // Only the configured repository, never any name a descriptor carries.
+            (Some(sig), Some(named)) if sig.name() == named => sig,
+            _ => &self.reference,
+        };
+        Ok(self.client.get_manifest(from, desc).await?)
     }
 
     async fn get_blob(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
-        Ok(self.client.get_blob(&self.reference, desc).await?)
+        match self.client.get_blob(&self.reference, desc).await {
+            Err(RegistryError::NotFound { .. }) if self.signature_repository().is_some() => {
+                let sig = self.signature_repository().expect("checked above");
+                tracing::debug!(blob = %desc.digest, repository = %sig.name(),
+                    "blob not in the image's repository; reading the signature repository");
+                Ok(self.client.get_blob(&sig, desc).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+impl RegistryStore {
+    /// The configured signature repository of this store's registry, when it is another
+    /// repository than this store's.
+    fn signature_repository(&self) -> Option<Reference> {
+        let sig = self.client.signature_repository(&self.reference);
+        (sig.name() != self.reference.name()).then_some(sig)
     }
 }
 

@@ -6,7 +6,8 @@
 //!   "fulcioRoots": ["-----BEGIN CERTIFICATE-----…"],
 //!   "identities": [{"issuer": "https://accounts.google.com", "subjectRegExp": "@example\\.com$"}],
 //!   "rekorPublicKey": "-----BEGIN PUBLIC KEY-----…",
-//!   "annotations": {"env": "prod"}
+//!   "annotations": {"env": "prod"},
+//!   "attestationTypes": ["https://slsa.dev/provenance/v1"]
 //! }
 //! ```
 //!
@@ -27,6 +28,10 @@
 //!   `{"file": path, "content": …}` (see the engine's `config::filerefs`). A path put in `pem`,
 //!   `trustedRoot`, `fulcioRoots` or `rekorPublicKey` is reported as such.
 //! * `annotations`: every pair must appear in the payload's `optional` section.
+//! * `attestationTypes`: the in-toto `predicateType`s accepted in cosign attestations
+//!   (`sha256-<hex>.att`, see `attestation.rs`). Absent: any predicate type passes once the
+//!   envelope verifies (the report names it); present: any other fails with
+//!   `PREDICATE_TYPE_NOT_ACCEPTED`. An empty list is refused (it would accept nothing).
 //! * `trustedRoot`: Sigstore's `trusted_root.json` (the object inline, or the file's text as a
 //!   string). It is what Sigstore bundles (`application/vnd.dev.sigstore.bundle.v0.3+json`) are
 //!   verified against: certificates chain to one of its `certificateAuthorities` valid at the
@@ -126,6 +131,8 @@ pub struct Config {
     pub annotations: BTreeMap<String, String>,
     /// Sigstore trusted root for bundles, when configured.
     pub trusted_root: Option<TrustedRoot>,
+    /// Accepted in-toto predicate types of cosign attestations (`None`: any).
+    pub attestation_types: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +153,7 @@ struct RawConfig {
     /// A directory of PEM keys by path, resolved by the host into a [`FileRef`] of
     /// `{file name: PEM text}`.
     keys_dir: Option<serde_json::Value>,
+    attestation_types: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -375,12 +383,25 @@ impl Config {
             }
             None => None,
         };
+        if let Some(types) = &raw.attestation_types {
+            if types.is_empty() {
+                return Err(
+                    "attestationTypes is empty, which accepts no attestation; omit it to accept \
+                     any predicate type"
+                        .into(),
+                );
+            }
+            if let Some(i) = types.iter().position(String::is_empty) {
+                return Err(format!("attestationTypes[{i}] is empty"));
+            }
+        }
         Ok(Config {
             keys,
             keyless,
             rekor,
             annotations: raw.annotations,
             trusted_root,
+            attestation_types: raw.attestation_types,
         })
     }
 }
@@ -403,6 +424,7 @@ pub const SCHEMA: &str = r#"{
                      "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+    "attestationTypes": {"type": "array", "items": {"type": "string"}},
     "trustedRoot": {"type": ["object", "string"]},
     "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"}
   }

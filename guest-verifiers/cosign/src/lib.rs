@@ -2,12 +2,14 @@
 //! `application/vnd.dev.cosign.artifact.sig.v1+json`, and the legacy `sha256-<hex>.sig` form,
 //! which has the same layers), key-based or keyless (Fulcio certificate + Rekor bundle), and
 //! Sigstore bundles v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json` referrers) against a
-//! configured `trusted_root.json`.
+//! configured `trusted_root.json`; and cosign attestations (`sha256-<hex>.att`, DSSE envelopes of
+//! in-toto statements, artifact type `application/vnd.dev.cosign.artifact.att.v1+json`).
 //!
 //! The wasm glue lives here; the logic is in [`verify`] (see its docs for the checks) and
-//! [`bundle`], the configuration in [`config`] and [`trusted_root`], and the small DER/PEM
+//! [`bundle`] and [`attestation`], the configuration in [`config`] and [`trusted_root`], and the small DER/PEM
 //! readers in [`der`] and [`pem`].
 
+pub mod attestation;
 pub mod bundle;
 pub mod config;
 pub mod der;
@@ -130,7 +132,11 @@ impl Guest for Cosign {
         Metadata {
             name: "cosign".into(),
             version: "0.1.0".into(),
-            artifact_types: vec![verify::ARTIFACT_TYPE.into(), verify::BUNDLE_V03.into()],
+            artifact_types: vec![
+                verify::ARTIFACT_TYPE.into(),
+                verify::BUNDLE_V03.into(),
+                attestation::ARTIFACT_TYPE.into(),
+            ],
             config_schema: Some(config::SCHEMA.into()),
         }
     }

@@ -141,22 +141,24 @@ impl Outcome {
     }
 }
 
+/// The fields of a cosign signature or attestation manifest the verifier reads.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Manifest {
+pub(crate) struct Manifest {
     artifact_type: Option<String>,
     #[serde(default)]
-    layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
     subject: Option<Subject>,
 }
 
+/// One layer of a cosign manifest: a payload or envelope blob and its annotations.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Layer {
-    media_type: String,
-    digest: String,
+pub(crate) struct Layer {
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +235,11 @@ fn verify_inner(
             ),
         );
     }
+    if crate::attestation::is_attestation(manifest.artifact_type.as_deref(), || {
+        manifest.layers.iter().map(|l| l.media_type.as_str())
+    }) {
+        return crate::attestation::verify_manifest(host, config, subject_digest, &manifest);
+    }
     if is_bundle {
         let layers: Vec<&str> = manifest
             .layers
@@ -242,34 +249,51 @@ fn verify_inner(
             .collect();
         return crate::bundle::verify_layers(host, config, subject_digest, &layers);
     }
+    let (mut ext, count) = first_verified(host, &manifest, SIMPLE_SIGNING, "signature", |layer| {
+        verify_layer(host, config, subject_digest, layer)
+    })?;
+    ext.insert("signedDigest".into(), subject_digest.to_owned());
+    ext.insert("signatures".into(), count.to_string());
+    let who = signer(&ext);
+    Ok(Outcome {
+        ok: true,
+        message: format!("cosign signature of {subject_digest} verified with {who}"),
+        reason: None,
+        extensions: ext,
+    })
+}
+
+/// Verify the `media_type` layers of a cosign `what` manifest (`signature`, `attestation`) one
+/// by one: the first that verifies wins (its extensions, with `layer` naming it, and how many such
+/// layers there are); none is every layer's failure ([`all_failed`]); no such layer is an
+/// `INVALID_ENVELOPE`.
+pub(crate) fn first_verified(
+    host: &dyn Host,
+    manifest: &Manifest,
+    media_type: &str,
+    what: &str,
+    verify_layer: impl Fn(&Layer) -> Result<BTreeMap<String, String>, Failure>,
+) -> Result<(BTreeMap<String, String>, usize), Failure> {
     let layers: Vec<&Layer> = manifest
         .layers
         .iter()
-        .filter(|l| l.media_type == SIMPLE_SIGNING)
+        .filter(|l| l.media_type == media_type)
         .collect();
     if layers.is_empty() {
         return fail(
             "INVALID_ENVELOPE",
             format!(
-                "the signature manifest has no {SIMPLE_SIGNING} layer ({} layers in all)",
+                "the {what} manifest has no {media_type} layer ({} layers in all)",
                 manifest.layers.len()
             ),
         );
     }
     let mut failures: Vec<(String, Failure)> = Vec::new();
     for layer in &layers {
-        match verify_layer(host, config, subject_digest, layer) {
+        match verify_layer(layer) {
             Ok(mut ext) => {
                 ext.insert("layer".into(), layer.digest.clone());
-                ext.insert("signedDigest".into(), subject_digest.to_owned());
-                ext.insert("signatures".into(), layers.len().to_string());
-                let who = signer(&ext);
-                return Ok(Outcome {
-                    ok: true,
-                    message: format!("cosign signature of {subject_digest} verified with {who}"),
-                    reason: None,
-                    extensions: ext,
-                });
+                return Ok((ext, layers.len()));
             }
             Err(f) => {
                 host.debug(&format!("layer {}: {}", layer.digest, f.message));
@@ -277,7 +301,26 @@ fn verify_inner(
             }
         }
     }
-    all_failed(failures, "cosign signature")
+    all_failed(failures, &format!("cosign {what}"))
+}
+
+/// The blob `digest` (`what`, for messages), refused when over `limit` bytes.
+pub(crate) fn capped_blob(
+    host: &dyn Host,
+    digest: &str,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, Failure> {
+    let data = host
+        .blob(digest)
+        .or_else(|e| fail("STORE_ERROR", format!("cannot read {what}: {e}")))?;
+    if data.len() > limit {
+        return fail(
+            "INVALID_ENVELOPE",
+            format!("{what} is {} bytes; the limit is {limit}", data.len()),
+        );
+    }
+    Ok(data)
 }
 
 /// Who signed, from a verified layer's extensions: `key `name`` or `keyless identity … (issuer
@@ -378,18 +421,7 @@ fn verify_layer(
             format!("the `{SIGNATURE_ANN}` annotation is not valid base64: {e}"),
         )
     })?;
-    let payload = host
-        .blob(&layer.digest)
-        .or_else(|e| fail("STORE_ERROR", format!("cannot read the payload: {e}")))?;
-    if payload.len() > MAX_PAYLOAD {
-        return fail(
-            "INVALID_ENVELOPE",
-            format!(
-                "the payload is {} bytes; the limit is {MAX_PAYLOAD}",
-                payload.len()
-            ),
-        );
-    }
+    let payload = capped_blob(host, &layer.digest, "the payload", MAX_PAYLOAD)?;
 
     let mut ext = BTreeMap::new();
     let mut errors: Vec<Failure> = Vec::new();
@@ -499,7 +531,7 @@ fn key_spki_pem(key: &Key) -> Vec<u8> {
     key.key.der.clone()
 }
 
-fn verify_with_keys<'a>(
+pub(crate) fn verify_with_keys<'a>(
     host: &dyn Host,
     keys: &'a [Key],
     payload: &[u8],
@@ -531,6 +563,92 @@ fn verify_keyless(
     payload: &[u8],
     signature: &[u8],
 ) -> Result<BTreeMap<String, String>, Failure> {
+    let SigningCertificate {
+        der: leaf,
+        fields,
+        alg,
+        pem: leaf_pem,
+    } = signing_certificate(cert_pem)?;
+    host.verify_signature(alg, leaf_pem.as_bytes(), payload, signature)
+        .or_else(|e| {
+            fail(
+                "SIGNATURE_INVALID",
+                format!("the signature does not verify with the signing certificate's key: {e}"),
+            )
+        })?;
+
+    let mut ext = BTreeMap::new();
+    let (at, source) = signing_time(
+        host,
+        config,
+        layer,
+        &leaf,
+        "signature",
+        &mut ext,
+        |bundle| {
+            verify_bundle(host, config, bundle, payload, signature, &leaf)
+                .map(|b| (b.log_index, b.integrated_time))
+        },
+    )?;
+    ext.extend(trust_certificate(
+        host,
+        keyless,
+        leaf,
+        &fields,
+        layer.annotations.get(CHAIN_ANN).map(String::as_str),
+        (at, source),
+    )?);
+    Ok(ext)
+}
+
+/// The signing time of a keyless `what` (`signature`, `attestation`) by the certificate
+/// `leaf_der`: with a Rekor key configured, the layer's bundle is required and `verify_bundle`
+/// (returning its log index and integrated time) must accept it — the index goes into `ext`;
+/// without one, the certificate's `notBefore` (an unverified bundle time is never trusted).
+pub(crate) fn signing_time(
+    host: &dyn Host,
+    config: &Config,
+    layer: &Layer,
+    leaf_der: &[u8],
+    what: &str,
+    ext: &mut BTreeMap<String, String>,
+    verify_bundle: impl FnOnce(&str) -> Result<(i64, i64), Failure>,
+) -> Result<(i64, &'static str), Failure> {
+    match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
+        (Some(_), Some(bundle)) => {
+            let (index, time) = verify_bundle(bundle)?;
+            ext.insert("rekorLogIndex".into(), index.to_string());
+            Ok((time, "rekor"))
+        }
+        (Some(_), None) => fail(
+            "TLOG_INVALID",
+            format!(
+                "a Rekor public key is configured but the {what} has no `{BUNDLE_ANN}` annotation"
+            ),
+        ),
+        (None, _) => {
+            let info = host
+                .parse_certificate(leaf_der)
+                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
+            Ok((info.not_before, "certificate"))
+        }
+    }
+}
+
+/// A keyless signing certificate read from the `dev.sigstore.cosign/certificate` annotation.
+pub(crate) struct SigningCertificate {
+    /// The leaf, DER.
+    pub(crate) der: Vec<u8>,
+    /// Its parsed fields.
+    pub(crate) fields: der::CertFields,
+    /// The algorithm its key signs with.
+    pub(crate) alg: Alg,
+    /// The leaf, PEM (what the host's `verify-signature` takes).
+    pub(crate) pem: String,
+}
+
+/// Parse the first certificate of `cert_pem` (the certificate annotation) and its key's algorithm.
+pub(crate) fn signing_certificate(cert_pem: &str) -> Result<SigningCertificate, Failure> {
     let leaf = pem::certificates(cert_pem)
         .or_else(|e| {
             fail(
@@ -547,38 +665,26 @@ fn verify_keyless(
             format!("the signing certificate's key: {e}"),
         )
     })?;
-    let leaf_pem = pem::encode("CERTIFICATE", &leaf);
-    host.verify_signature(alg, leaf_pem.as_bytes(), payload, signature)
-        .or_else(|e| {
-            fail(
-                "SIGNATURE_INVALID",
-                format!("the signature does not verify with the signing certificate's key: {e}"),
-            )
-        })?;
+    let pem = pem::encode("CERTIFICATE", &leaf);
+    Ok(SigningCertificate {
+        der: leaf,
+        fields,
+        alg,
+        pem,
+    })
+}
 
-    let mut ext = BTreeMap::new();
-    // Signing time: a verified Rekor bundle's integratedTime, else the certificate's notBefore.
-    let (at, source) = match (&config.rekor, layer.annotations.get(BUNDLE_ANN)) {
-        (Some(_), Some(bundle)) => {
-            let b = verify_bundle(host, config, bundle, payload, signature, &leaf)?;
-            ext.insert("rekorLogIndex".into(), b.log_index.to_string());
-            (b.integrated_time, "rekor")
-        }
-        (Some(_), None) => {
-            return fail(
-                "TLOG_INVALID",
-                format!(
-                    "a Rekor public key is configured but the signature has no `{BUNDLE_ANN}` annotation"
-                ),
-            );
-        }
-        (None, _) => {
-            let info = host
-                .parse_certificate(&leaf)
-                .or_else(|e| fail("INVALID_ENVELOPE", format!("the signing certificate: {e}")))?;
-            (info.not_before, "certificate")
-        }
-    };
+/// Trust a keyless signing certificate (`leaf`, DER): it chains through `chain_pem` to a
+/// configured Fulcio root at the signing time `at` (from `source`) with the code-signing EKU and
+/// names an accepted identity. Returns the report's extensions.
+pub(crate) fn trust_certificate(
+    host: &dyn Host,
+    keyless: &Keyless,
+    leaf: Vec<u8>,
+    fields: &der::CertFields,
+    chain_pem: Option<&str>,
+    (at, source): (i64, &str),
+) -> Result<BTreeMap<String, String>, Failure> {
     if keyless.roots.is_empty() {
         return fail(
             "UNTRUSTED",
@@ -586,7 +692,7 @@ fn verify_keyless(
         );
     }
     let mut chain = vec![leaf];
-    if let Some(chain_pem) = layer.annotations.get(CHAIN_ANN) {
+    if let Some(chain_pem) = chain_pem {
         let certs = pem::certificates(chain_pem).or_else(|e| {
             fail(
                 "INVALID_ENVELOPE",
@@ -604,7 +710,8 @@ fn verify_keyless(
             )
         })?;
 
-    let (subject, issuer) = match_identity(keyless, &fields)?;
+    let (subject, issuer) = match_identity(keyless, fields)?;
+    let mut ext = BTreeMap::new();
     ext.insert("verificationMode".into(), "keyless".into());
     ext.insert("subject".into(), subject);
     ext.insert("issuer".into(), issuer);
@@ -670,6 +777,51 @@ fn verify_bundle(
     signature: &[u8],
     signer_der: &[u8],
 ) -> Result<VerifiedBundle, Failure> {
+    let (b, body) = verified_entry(host, config, bundle, &["hashedrekord", "rekord"])?;
+    let text = |ptr: &str| {
+        body.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let want_hash = hex(&host.sha256(payload));
+    if !text("/spec/data/hash/value").eq_ignore_ascii_case(&want_hash) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's payload hash is not the SHA-256 of this payload",
+        );
+    }
+    if b64(text("/spec/signature/content")).ok().as_deref() != Some(signature) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's signature is not this signature",
+        );
+    }
+    let entry_key = b64(text("/spec/signature/publicKey/content"))
+        .ok()
+        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
+        .and_then(|pem_text| pem::decode_all(&pem_text).ok())
+        .and_then(|blocks| blocks.into_iter().next());
+    if entry_key.map(|b| b.der).as_deref() != Some(signer_der) {
+        return fail(
+            "TLOG_INVALID",
+            "the Rekor entry's public key or certificate is not this signature's signer",
+        );
+    }
+    Ok(VerifiedBundle {
+        integrated_time: b.integrated_time,
+        log_index: b.log_index,
+    })
+}
+
+/// A Rekor bundle whose signed entry timestamp verifies with the configured Rekor key, whose
+/// log ID is that key's and whose entry is of one of `kinds`: its payload and its decoded entry
+/// body (what the caller still has to match against the signature it is about).
+pub(crate) fn verified_entry(
+    host: &dyn Host,
+    config: &Config,
+    bundle: &str,
+    kinds: &[&str],
+) -> Result<(BundlePayload, Value), Failure> {
     let Some(rekor) = &config.rekor else {
         return fail("TLOG_INVALID", "no Rekor public key is configured");
     };
@@ -717,45 +869,16 @@ fn verify_bundle(
     let body: Value = serde_json::from_slice(&body)
         .or_else(|e| fail("TLOG_INVALID", format!("the bundle body is not JSON: {e}")))?;
     let kind = body.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if kind != "hashedrekord" && kind != "rekord" {
+    if !kinds.contains(&kind) {
         return fail(
             "TLOG_INVALID",
-            format!("the Rekor entry is of kind {kind:?}; expected hashedrekord or rekord"),
+            format!(
+                "the Rekor entry is of kind {kind:?}; expected {}",
+                kinds.join(" or ")
+            ),
         );
     }
-    let text = |ptr: &str| {
-        body.pointer(ptr)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    let want_hash = hex(&host.sha256(payload));
-    if !text("/spec/data/hash/value").eq_ignore_ascii_case(&want_hash) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's payload hash is not the SHA-256 of this payload",
-        );
-    }
-    if b64(text("/spec/signature/content")).ok().as_deref() != Some(signature) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's signature is not this signature",
-        );
-    }
-    let entry_key = b64(text("/spec/signature/publicKey/content"))
-        .ok()
-        .and_then(|pem_bytes| String::from_utf8(pem_bytes).ok())
-        .and_then(|pem_text| pem::decode_all(&pem_text).ok())
-        .and_then(|blocks| blocks.into_iter().next());
-    if entry_key.map(|b| b.der).as_deref() != Some(signer_der) {
-        return fail(
-            "TLOG_INVALID",
-            "the Rekor entry's public key or certificate is not this signature's signer",
-        );
-    }
-    Ok(VerifiedBundle {
-        integrated_time: b.payload.integrated_time,
-        log_index: b.payload.log_index,
-    })
+    Ok((b.payload, body))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use self::auth::{Challenge, Credentials, DockerConfig, TokenCache, TokenResponse};
 use self::retry::RetryPolicy;
 use super::manifest::{
-    BINDING_ANNOTATION, COSIGN_SIGNATURE_ARTIFACT_TYPE, MANIFEST_MEDIA_TYPES, OCI_INDEX,
+    BINDING_ANNOTATION, CosignTag, MANIFEST_MEDIA_TYPES, OCI_INDEX, REPOSITORY_ANNOTATION,
 };
 use super::{Descriptor, Digest, Manifest, Reference};
 use crate::store::{StoreError, check_content};
@@ -68,6 +68,10 @@ pub struct RegistryConfig {
     pub max_manifest_bytes: u64,
     /// The largest blob accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// Where cosign's `sha256-<hex>.sig` / `.att` tags of this registry's images live, when not
+    /// in the image's own repository (cosign's `COSIGN_REPOSITORY`). Only the tag lookups go
+    /// there, as in cosign; OCI 1.1 referrers are still read from the image's repository.
+    pub signature_repository: Option<Reference>,
 }
 
 impl Default for RegistryConfig {
@@ -81,6 +85,7 @@ impl Default for RegistryConfig {
             retry: RetryPolicy::default(),
             max_manifest_bytes: 4 << 20,
             max_blob_bytes: 32 << 20,
+            signature_repository: None,
         }
     }
 }
@@ -661,11 +666,12 @@ impl RegistryClient {
     /// cases, whatever the registry did with the `artifactType` parameter. Vouch-reserved
     /// annotations are stripped from what the registry lists.
     ///
-    /// Then, unless another artifact type is asked for, looks up cosign's default signature tag
-    /// `sha256-<hex>.sig` (one HEAD request more per listed node): when it exists, its manifest
-    /// is added as a referrer of artifact type [`COSIGN_SIGNATURE_ARTIFACT_TYPE`] bound to
-    /// `subject` by the tag ([`Descriptor::into_cosign_tag_bound`]). A missing tag is no
-    /// signature; any other failure of that lookup is an error.
+    /// Then, for each kind the artifact type filter admits, looks up cosign's tags
+    /// `sha256-<hex>.sig` and `sha256-<hex>.att` (one request each per listed node, concurrent) in
+    /// the repository cosign keeps them in ([`Self::signature_repository`]): a tag that exists
+    /// adds its manifest as a referrer of the kind's artifact type bound to `subject` by the tag
+    /// ([`Descriptor::into_cosign_tag_bound`]). A missing tag is no signature; any other failure
+    /// of a lookup is an error.
     pub async fn referrers(
         &self,
         reference: &Reference,
@@ -687,34 +693,58 @@ impl RegistryClient {
                 );
             }
         }
-        if artifact_type.is_some_and(|at| at != COSIGN_SIGNATURE_ARTIFACT_TYPE) {
-            return Ok(found);
-        }
-        if let Some(sig) = self.cosign_tag_signature(reference, subject).await? {
+        let lookups = CosignTag::ALL
+            .into_iter()
+            .filter(|kind| kind.wanted(artifact_type))
+            .map(|kind| self.cosign_tagged(reference, subject, kind));
+        for bound in futures::future::try_join_all(lookups)
+            .await?
+            .into_iter()
+            .flatten()
+        {
             // The tag binds it whatever the registry listed: one entry, the bound one.
-            found.retain(|d| d.digest != sig.digest);
-            found.push(sig);
+            found.retain(|d| d.digest != bound.digest);
+            found.push(bound);
         }
         Ok(found)
     }
 
-    /// The manifest cosign's tag `sha256-<hex>.sig` names in `reference`'s repository, as a
-    /// tag-bound signature descriptor of `subject`; `None` when the tag does not exist.
-    async fn cosign_tag_signature(
+    /// The repository cosign's tags of `reference`'s images are looked up in: the registry's
+    /// configured `signature_repository`, else `reference`'s own.
+    pub fn signature_repository(&self, reference: &Reference) -> Reference {
+        self.config_for(reference)
+            .signature_repository
+            .clone()
+            .unwrap_or_else(|| reference.clone())
+    }
+
+    /// The manifest cosign's tag `sha256-<hex>.sig` or `.att` names, as a tag-bound descriptor
+    /// of `subject`; `None` when the tag does not exist. When the tag lives in another repository
+    /// than `reference`'s, the descriptor names it ([`REPOSITORY_ANNOTATION`]).
+    async fn cosign_tagged(
         &self,
         reference: &Reference,
         subject: &Digest,
+        kind: CosignTag,
     ) -> Result<Option<Descriptor>, RegistryError> {
-        let tag = subject.cosign_signature_tag();
-        match self.resolve(reference, &tag).await {
+        let repository = self.signature_repository(reference);
+        let tag = subject.cosign_tag(kind);
+        match self.resolve(&repository, &tag).await {
             Ok(desc) => {
                 tracing::debug!(
-                    repository = %reference.repository(),
+                    repository = %repository.name(),
                     %subject,
-                    signature = %desc.digest,
-                    "found cosign's tag-stored signature"
+                    %tag,
+                    referrer = %desc.digest,
+                    "found cosign's tag-stored artifact"
                 );
-                Ok(Some(desc.into_cosign_tag_bound()))
+                let mut bound = desc.into_cosign_tag_bound(kind, subject);
+                if repository.name() != reference.name() {
+                    bound
+                        .annotations
+                        .insert(REPOSITORY_ANNOTATION.to_owned(), repository.name());
+                }
+                Ok(Some(bound))
             }
             Err(RegistryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),

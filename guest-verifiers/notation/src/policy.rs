@@ -1047,6 +1047,87 @@ mod tests {
         }
     }
 
+    /// trust-store-trust-policy.md: `registryScopes` are "fully qualified repository URLs"
+    /// (`<registry>/<repository>`, no tag or digest, distribution's repository grammar: lower
+    /// case alphanumerics separated by `.`, `_`, `-`, components by `/`); trust store names
+    /// "SHOULD only contain alphanumeric characters, `_`, `.`, `-`" (notation-go refuses the
+    /// others); `skip` "does not need a trust store or trusted identities". Each rule alone.
+    #[test]
+    fn each_scope_store_name_and_skip_rule_is_checked_alone() {
+        let scope = |s: &'static str| -> Mutation {
+            Box::new(move |v| v["trustPolicy"]["trustPolicies"][0]["registryScopes"] = json!([s]))
+        };
+        let cases: Vec<(Mutation, &str)> = vec![
+            (scope("ghcr.io/"), "empty registry or repository"),
+            (scope("/acme/app"), "empty registry or repository"),
+            (scope("ghcr.io/acme/app@sha256:ab"), "tag or digest"),
+            (scope("ghcr.io/acme//app"), "invalid characters"),
+            (scope("ghcr.io/Acme/app"), "invalid characters"),
+            (scope("ghcr io/acme/app"), "invalid characters"),
+            (
+                Box::new(|v| v["trustPolicy"]["trustPolicies"][0]["trustStores"] = json!(["ca:"])),
+                "trust store name \"\" is invalid",
+            ),
+            (
+                Box::new(|v| {
+                    v["trustPolicy"]["trustPolicies"][0]["trustStores"] = json!(["ca:a b"])
+                }),
+                "trust store name \"a b\" is invalid",
+            ),
+            (
+                Box::new(|v| v["trustStores"]["ca"]["a/b"] = json!([PEM])),
+                "trustStores.ca: trust store name \"a/b\" is invalid",
+            ),
+            (
+                Box::new(|v| {
+                    let p = &mut v["trustPolicy"]["trustPolicies"][0];
+                    p["signatureVerification"] = json!({"level": "skip"});
+                    p["trustedIdentities"] = json!([]);
+                }),
+                "remove them",
+            ),
+            (
+                Box::new(|v| {
+                    let p = &mut v["trustPolicy"]["trustPolicies"][0];
+                    p["signatureVerification"] = json!({"level": "skip"});
+                    p["trustStores"] = json!([]);
+                }),
+                "remove them",
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let e = err_with(mutate);
+            assert!(
+                e.contains(expected),
+                "error {e:?} does not mention {expected:?}"
+            );
+        }
+        let mut p = policy();
+        p["registryScopes"] = json!(["localhost:5000/team-1/app.v2_x", "[::1]:5000/a/b"]);
+        p["trustStores"] = json!(["ca:acme"]);
+        p["signatureVerification"]["override"] = json!({"revocation": "enforce"});
+        let c = parse_value(&config(p)).unwrap();
+        assert_eq!(
+            c.policies[0].level.action(Check::Revocation),
+            Action::Enforce
+        );
+        let mut p = policy();
+        p["signatureVerification"] =
+            json!({"level": "permissive", "override": {"expiry": "enforce"}});
+        let c = parse_value(&config(p)).unwrap();
+        assert_eq!(c.policies[0].level.action(Check::Expiry), Action::Enforce);
+    }
+
+    /// RFC 4514 §3: an attribute is `type=value`; notation-go refuses a trusted identity whose
+    /// attribute type or value is empty.
+    #[test]
+    fn an_attribute_needs_a_type_and_a_value() {
+        for dn in ["C=US, =WA", "C=US, ST="] {
+            let e = parse_dn(dn, false).unwrap_err();
+            assert!(e.contains("has an empty type or value"), "{dn}: {e}");
+        }
+    }
+
     /// A config whose policy and stores come from a notation home, as the host resolves it.
     fn home_config(policy: serde_json::Value) -> serde_json::Value {
         json!({"notationHome": {"file": "notation", "content": {

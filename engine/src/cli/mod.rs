@@ -4,6 +4,7 @@
 //! not be found), 2 a usage or configuration error. Logs go to stderr, filtered by `RUST_LOG`
 //! (default `warn`).
 
+pub mod blob;
 pub mod plugin;
 
 use std::io::Write as _;
@@ -47,7 +48,7 @@ enum Command {
     #[command(after_help = SUBJECT_HELP)]
     Verify {
         /// Subjects to verify: image references, or `<dir>:<tag>` / `<dir>@<digest>` with --oci-layout.
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["file", "digest"])]
         subjects: Vec<String>,
         /// Treat the subjects as OCI image layout directories.
         #[arg(long)]
@@ -62,6 +63,9 @@ enum Command {
         /// the tenant owning it (else the top level).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// A local file and its Sigstore bundle instead of image subjects.
+        #[command(flatten)]
+        blob: blob::BlobArgs,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
@@ -179,7 +183,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             config,
             output,
             namespace,
-        } => verify(&subjects, oci_layout, &config, output, namespace.as_deref()).await,
+            blob,
+        } => {
+            if blob.is_blob() {
+                verify_blob(&blob, &config, output).await
+            } else {
+                verify(&subjects, oci_layout, &config, output, namespace.as_deref()).await
+            }
+        }
         Command::Discover {
             subject,
             oci_layout,
@@ -396,33 +407,44 @@ async fn verify(
     }
     tracing::debug!(tenant, "verifying with this tenant's configuration");
     let disk = open_disk(&config).await?;
-    let outcome = verify_with(
-        subjects,
-        oci_layout,
-        config_path,
-        output,
-        &config,
-        disk.as_ref(),
-    )
-    .await;
+    let outcome = match build::sources(&config, disk.as_ref()) {
+        Ok(resolver) => match subjects
+            .iter()
+            .map(|s| source(&resolver, s, oci_layout))
+            .collect::<anyhow::Result<Vec<_>>>()
+        {
+            Ok(sources) => verify_with(sources, config_path, output, &config, disk.as_ref()).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e.into()),
+    };
     close_disk(disk, &config).await;
     outcome
 }
 
-/// `vouch verify` once the configuration and the disk cache are open.
+/// `vouch verify --file PATH --bundle FILE` (or `--digest`): the cosign verifier, configured by
+/// the flags, on the file and its bundle.
+async fn verify_blob(
+    args: &blob::BlobArgs,
+    config_path: &Path,
+    output: Output,
+) -> anyhow::Result<u8> {
+    let config = args.config(config_path)?;
+    let source = args.source().await?;
+    let disk = open_disk(&config).await?;
+    let outcome = verify_with(vec![source], config_path, output, &config, disk.as_ref()).await;
+    close_disk(disk, &config).await;
+    outcome
+}
+
+/// `vouch verify` once the configuration and the disk cache are open and the subjects named.
 async fn verify_with(
-    subjects: &[String],
-    oci_layout: bool,
+    sources: Vec<SubjectSource>,
     config_path: &Path,
     output: Output,
     config: &Config,
     disk: Option<&DiskCache>,
 ) -> anyhow::Result<u8> {
-    let resolver = build::sources(config, disk)?;
-    let sources = subjects
-        .iter()
-        .map(|s| source(&resolver, s, oci_layout))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let executor = executor_for(config, config_path, disk).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =

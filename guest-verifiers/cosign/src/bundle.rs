@@ -46,12 +46,13 @@ use verifier_common::time::now_unix;
 use crate::config::{Config, Key};
 use crate::der;
 use crate::pem::{self, Alg};
+use crate::prehash;
 use crate::sct;
 use crate::timestamp;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
-    BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, all_failed, canonical_payload,
-    fail, hex, match_identity, signer,
+    BundlePayload, CODE_SIGNING, CertInfo, FILE_MEDIA_TYPE, Failure, Host, Outcome, all_failed,
+    canonical_payload, fail, hex, match_identity, signer,
 };
 
 /// The `mediaType` of a v0.3 bundle, in its two spellings.
@@ -59,6 +60,20 @@ pub const MEDIA_TYPES: [&str; 2] = [
     "application/vnd.dev.sigstore.bundle.v0.3+json",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
 ];
+/// The `mediaType` of a v0.1 bundle (read for file subjects only).
+pub const MEDIA_TYPE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+/// The `mediaType` of a v0.2 bundle (read for file subjects only).
+pub const MEDIA_TYPE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
+
+/// The minor version (1, 2 or 3) of a bundle `mediaType` this verifier reads.
+pub fn bundle_version(media_type: &str) -> Option<u8> {
+    match media_type {
+        MEDIA_TYPE_V01 => Some(1),
+        MEDIA_TYPE_V02 => Some(2),
+        m if MEDIA_TYPES.contains(&m) => Some(3),
+        _ => None,
+    }
+}
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// Bundles above this size are rejected before parsing.
@@ -96,7 +111,7 @@ struct Bundle {
 #[serde(rename_all = "camelCase")]
 struct Material {
     certificate: Option<RawBytes>,
-    x509_certificate_chain: Option<Value>,
+    x509_certificate_chain: Option<CertificateChain>,
     public_key: Option<PublicKeyId>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
@@ -120,6 +135,13 @@ struct SignedTimestamp {
 #[serde(rename_all = "camelCase")]
 struct RawBytes {
     raw_bytes: String,
+}
+
+/// `X509CertificateChain` (bundles v0.1 and v0.2): the signing certificate first.
+#[derive(Deserialize)]
+struct CertificateChain {
+    #[serde(default)]
+    certificates: Vec<RawBytes>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +273,13 @@ impl Signer<'_> {
     }
 }
 
+/// What a signature is checked over: the signed bytes (a subject manifest, a DSSE PAE), or,
+/// for a file subject whose bytes stay on the host, the digest the host computed.
+enum Message {
+    Bytes(Vec<u8>),
+    Prehashed(Vec<u8>),
+}
+
 /// What was signed, as the log entry must describe it.
 enum Signed {
     /// A message signature over the subject manifest: its SHA-256 and the signature.
@@ -299,7 +328,6 @@ pub fn verify_layers(
             Ok(mut ext) => {
                 ext.insert("layer".into(), (*digest).to_owned());
                 ext.insert("signedDigest".into(), subject_digest.to_owned());
-                ext.insert("format".into(), "sigstore-bundle-v0.3".into());
                 let who = signer(&ext);
                 return Ok(Outcome {
                     ok: true,
@@ -338,25 +366,48 @@ fn verify_layer(
     }
     let bundle: Bundle = serde_json::from_slice(&data)
         .or_else(|e| invalid(format!("the bundle is not a valid Sigstore bundle: {e}")))?;
-    if !MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
-        return fail(
-            "UNSUPPORTED_FORMAT",
-            format!(
-                "the bundle's mediaType is {:?}; this verifier reads {}",
-                bundle.media_type, MEDIA_TYPES[0]
-            ),
-        );
-    }
-    let mut ext = BTreeMap::new();
+    let file_subject = host.subject_media_type() == FILE_MEDIA_TYPE;
+    let version = match bundle_version(&bundle.media_type) {
+        Some(3) => 3,
+        Some(v) if file_subject => v,
+        Some(_) => {
+            return fail(
+                "UNSUPPORTED_FORMAT",
+                format!(
+                    "the bundle's mediaType is {:?}: bundles attached to images are read in \
+                     v0.3 ({}), as cosign attaches them; v0.1 and v0.2 are read for files",
+                    bundle.media_type, MEDIA_TYPES[0]
+                ),
+            );
+        }
+        None => {
+            return fail(
+                "UNSUPPORTED_FORMAT",
+                format!(
+                    "the bundle's mediaType is {:?}; this verifier reads {} (and, for files, \
+                     {MEDIA_TYPE_V01} and {MEDIA_TYPE_V02})",
+                    bundle.media_type, MEDIA_TYPES[0]
+                ),
+            );
+        }
+    };
+    let mut ext = BTreeMap::from([("format".to_owned(), format!("sigstore-bundle-v0.{version}"))]);
     let material = &bundle.verification_material;
-    if material.x509_certificate_chain.is_some() {
-        return invalid(
-            "a v0.3 bundle carries a single `certificate`, not an `x509CertificateChain`",
-        );
-    }
-    let signers: Vec<Signer> = match (&material.certificate, &material.public_key) {
-        (Some(c), None) => {
-            let der = bytes("certificate.rawBytes", &c.raw_bytes)?;
+    check_version_rules(version, material)?;
+    let certificate = match (&material.certificate, &material.x509_certificate_chain) {
+        (Some(c), None) => Some(("certificate.rawBytes", c)),
+        (None, Some(chain)) => match chain.certificates.first() {
+            Some(c) => Some(("x509CertificateChain.certificates[0].rawBytes", c)),
+            None => return invalid("the bundle's x509CertificateChain has no certificate"),
+        },
+        (Some(_), Some(_)) => {
+            return invalid("the bundle has both a certificate and an x509CertificateChain");
+        }
+        (None, None) => None,
+    };
+    let signers: Vec<Signer> = match (certificate, &material.public_key) {
+        (Some((field, c)), None) => {
+            let der = bytes(field, &c.raw_bytes)?;
             let fields = der::cert_fields(&der)
                 .or_else(|e| invalid(format!("the bundle's certificate: {e}")))?;
             vec![Signer::Certificate { der, fields }]
@@ -385,10 +436,10 @@ fn verify_layer(
     };
 
     // 1–3: content, subject, signature.
-    let (signed, message): (Signed, Vec<u8>) =
+    let (signed, message): (Signed, Message) =
         match (&bundle.message_signature, &bundle.dsse_envelope) {
             (Some(m), None) => {
-                let (signed, message) = message_content(host, subject_digest, m)?;
+                let (signed, message) = message_content(host, subject_digest, file_subject, m)?;
                 ext.insert("content".into(), "messageSignature".into());
                 (signed, message)
             }
@@ -396,7 +447,7 @@ fn verify_layer(
                 let (signed, message, predicate) = dsse_content(subject_digest, e)?;
                 ext.insert("content".into(), "dsseEnvelope".into());
                 ext.insert("predicateType".into(), predicate);
-                (signed, message)
+                (signed, Message::Bytes(message))
             }
             (Some(_), Some(_)) => {
                 return invalid("the bundle has both a messageSignature and a dsseEnvelope");
@@ -496,12 +547,14 @@ fn verify_layer(
     Ok(ext)
 }
 
-/// A message signature: the digest must be the subject's; the message is the subject manifest.
+/// A message signature: the digest must be the subject's; the message is the subject manifest,
+/// or, for a file subject, that digest (the file's bytes stay on the host, which computed it).
 fn message_content(
     host: &dyn Host,
     subject_digest: &str,
+    file_subject: bool,
     m: &MessageSignature,
-) -> Result<(Signed, Vec<u8>), Failure> {
+) -> Result<(Signed, Message), Failure> {
     if m.message_digest.algorithm != "SHA2_256" {
         return invalid(format!(
             "the message digest algorithm is {:?}; OCI subjects are named by SHA2_256",
@@ -520,6 +573,15 @@ fn message_content(
             format!("the bundle signs {named}, not the subject {subject_digest}"),
         );
     }
+    if file_subject {
+        return Ok((
+            Signed::Message {
+                digest: digest.clone(),
+                signature,
+            },
+            Message::Prehashed(digest),
+        ));
+    }
     let manifest = host.subject_manifest().or_else(|e| {
         fail(
             "STORE_ERROR",
@@ -532,7 +594,10 @@ fn message_content(
             "the subject manifest read from the store does not hash to the subject digest",
         );
     }
-    Ok((Signed::Message { digest, signature }, manifest))
+    Ok((
+        Signed::Message { digest, signature },
+        Message::Bytes(manifest),
+    ))
 }
 
 /// A DSSE envelope: an in-toto statement about the subject; the message is its PAE.
@@ -599,9 +664,13 @@ fn dsse_content(subject_digest: &str, e: &Envelope) -> Result<(Signed, Vec<u8>, 
 fn verify_signature<'a>(
     host: &dyn Host,
     signers: Vec<Signer<'a>>,
-    message: &[u8],
+    message: &Message,
     signature: &[u8],
 ) -> Result<Signer<'a>, Failure> {
+    let message = match message {
+        Message::Bytes(m) => m,
+        Message::Prehashed(digest) => return verify_prehashed(signers, digest, signature),
+    };
     let mut why = Vec::new();
     for signer in signers {
         let res = match &signer {
@@ -625,6 +694,60 @@ fn verify_signature<'a>(
         "SIGNATURE_INVALID",
         format!("the bundle's signature does not verify: {}", why.join("; ")),
     )
+}
+
+/// [`verify_signature`] over a file's digest: the first signer whose ECDSA key verifies
+/// `signature` over `digest` (see [`crate::prehash`]).
+fn verify_prehashed<'a>(
+    signers: Vec<Signer<'a>>,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<Signer<'a>, Failure> {
+    let mut why = Vec::new();
+    for signer in signers {
+        let res = match &signer {
+            Signer::Certificate { fields, .. } => prehash::verify(&fields.spki, digest, signature)
+                .map_err(|e| format!("the certificate's key: {e}")),
+            Signer::Key(k) => prehash::verify(&k.key.der, digest, signature)
+                .map_err(|e| format!("key `{}`: {e}", k.name)),
+        };
+        match res {
+            Ok(()) => return Ok(signer),
+            Err(e) => why.push(e),
+        }
+    }
+    fail(
+        "SIGNATURE_INVALID",
+        format!(
+            "the bundle's signature over the file's digest does not verify: {}",
+            why.join("; ")
+        ),
+    )
+}
+
+/// sigstore-go's per-version bundle rules (`pkg/bundle` `validate`): "if bundle version ==
+/// v0.1, require inclusion promise" — some log entry carries a signed entry timestamp; "if
+/// bundle version >= v0.2, require inclusion proof" — here for v0.2 (v0.3 bundles keep the
+/// rules of [`verify_entry`]: a v1 entry may be proven by its signed entry timestamp alone);
+/// "if bundle version >= v0.3, require verification material to not be X.509 certificate
+/// chain".
+fn check_version_rules(version: u8, material: &Material) -> Result<(), Failure> {
+    let entries = &material.tlog_entries;
+    if version == 1 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_promise.is_some())
+    {
+        return tlog_invalid(
+            "a v0.1 bundle's log entries must carry an inclusionPromise (signed entry timestamp)",
+        );
+    }
+    if version == 2 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_proof.is_some()) {
+        return tlog_invalid("a v0.2 bundle's log entries must carry an inclusionProof");
+    }
+    if version >= 3 && material.x509_certificate_chain.is_some() {
+        return invalid(
+            "a v0.3 bundle carries a single `certificate`, not an `x509CertificateChain`",
+        );
+    }
+    Ok(())
 }
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32-byte key.
@@ -1331,6 +1454,9 @@ mod tests {
         }
         fn subject_manifest(&self) -> Result<Vec<u8>, String> {
             Err("none".into())
+        }
+        fn subject_media_type(&self) -> &str {
+            "application/vnd.oci.image.manifest.v1+json"
         }
         fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
             Err("none".into())

@@ -49,6 +49,8 @@ pub const CHAIN_ANN: &str = "dev.sigstore.cosign/chain";
 pub const BUNDLE_ANN: &str = "dev.sigstore.cosign/bundle";
 /// The `critical.type` of a cosign signature payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
+/// The media type of a subject that is a local file, not a manifest (the host's blob source).
+pub const FILE_MEDIA_TYPE: &str = "application/octet-stream";
 /// Extended key usage required of Fulcio certificates: code signing.
 pub const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 
@@ -73,6 +75,9 @@ pub trait Host {
     fn manifest(&self) -> Result<Vec<u8>, String>;
     /// The bytes of the subject's manifest (what a bundle's message signature signs).
     fn subject_manifest(&self) -> Result<Vec<u8>, String>;
+    /// The subject's media type: a manifest's, or [`FILE_MEDIA_TYPE`] for a local file whose
+    /// bytes the host does not serve (`vouch verify --file/--digest`).
+    fn subject_media_type(&self) -> &str;
     /// The bytes of a blob the manifest names.
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
     /// Verify `signature` over `message` with a PEM key or certificate.

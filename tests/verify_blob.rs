@@ -1,0 +1,460 @@
+//! `vouch verify --file PATH --bundle FILE` (and `--digest`): the built `vouch` binary and the
+//! real cosign verifier on local files signed by `xtask::fixtures::cosign` (test Fulcio, CT log
+//! and Rekor log), keyless and key-based, bundles v0.1 to v0.3, and the
+//! sigstore-conformance client script shipped in `examples/`.
+
+#[path = "support/cli.rs"]
+mod cli;
+#[allow(dead_code)] // `guest()` is for the test guests
+#[path = "support/guests.rs"]
+mod guests;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use xtask::fixtures::cosign::{
+    BundleSigner, Fulcio, IssuerExtension, Key, Leaf, LogEntry, Rekor, San, dsse_bundle,
+    generate_key, in_toto_statement, legacy_bundle, message_signature_bundle, trusted_root,
+};
+
+const ISSUER: &str = "https://accounts.example.test";
+const EMAIL: &str = "release@example.test";
+const CONTENT: &[u8] = b"release-1.0.tar.gz: the bytes of a release file\n";
+
+/// Test Sigstore infrastructure and a directory holding the release file, the trusted root and
+/// the signer's public key.
+struct World {
+    dir: tempfile::TempDir,
+    fulcio: Fulcio,
+    rekor: Rekor,
+    leaf: Leaf,
+    key: Key,
+    at: i64,
+}
+
+impl World {
+    fn new() -> World {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let fulcio = Fulcio::new("fulcio").unwrap();
+        let leaf = fulcio
+            .issue(
+                &San::Email(EMAIL.into()),
+                ISSUER,
+                IssuerExtension::Both,
+                now - 300,
+            )
+            .unwrap();
+        let rekor = Rekor::new().unwrap();
+        let key = generate_key().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("release.tar.gz"), CONTENT).unwrap();
+        std::fs::write(
+            dir.path().join("trusted_root.json"),
+            serde_json::to_vec(&trusted_root(&[&fulcio], &[&rekor])).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("release.pub"), key.public_key_pem()).unwrap();
+        World {
+            dir,
+            fulcio,
+            rekor,
+            leaf,
+            key,
+            at: now - 270,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn log(&self, tree_size: Option<u64>) -> LogEntry<'_> {
+        LogEntry {
+            rekor: &self.rekor,
+            integrated_time: self.at,
+            log_index: 2,
+            tree_size,
+        }
+    }
+
+    /// A keyless message-signature bundle over `content`, written to `name`.
+    fn keyless_bundle(&self, name: &str, content: &[u8], tree_size: Option<u64>) -> PathBuf {
+        let b = message_signature_bundle(
+            content,
+            &BundleSigner::Certificate(&self.leaf),
+            &self.log(tree_size),
+        )
+        .unwrap();
+        self.write(name, &b)
+    }
+
+    fn write(&self, name: &str, bundle: &Value) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, serde_json::to_vec(bundle).unwrap()).unwrap();
+        p
+    }
+
+    fn file_arg(&self) -> String {
+        self.path("release.tar.gz").display().to_string()
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn cosign_wasm() -> String {
+    s(&guests::verifier("cosign"))
+}
+
+/// `vouch verify -o json` with `args` plus the cosign verifier; exit code, report, stderr.
+fn verify(w: &World, args: &[&str]) -> (i32, Value, String) {
+    let wasm = cosign_wasm();
+    let absent = s(&w.path("no-config.yaml"));
+    let mut all = vec!["verify", "-o", "json", "-c", &absent, "--verifier", &wasm];
+    all.extend_from_slice(args);
+    let (code, out, err) = cli::vouch(&all);
+    let report = serde_json::from_str(&out).unwrap_or(Value::Null);
+    (code, report, err)
+}
+
+fn keyless_args<'a>(w: &'a World, bundle: &'a str, root: &'a str) -> Vec<&'a str> {
+    let _ = w;
+    vec![
+        "--bundle",
+        bundle,
+        "--certificate-identity",
+        EMAIL,
+        "--certificate-oidc-issuer",
+        ISSUER,
+        "--trusted-root",
+        root,
+    ]
+}
+
+/// The one verifier report of a blob verification.
+fn only_report(report: &Value) -> &Value {
+    let reports = report["verifierReports"]
+        .as_array()
+        .expect("verifierReports");
+    assert_eq!(reports.len(), 1, "{report:#}");
+    &reports[0]
+}
+
+fn assert_pass(code: i32, report: &Value, err: &str) {
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["isSuccess"], true, "{report:#}");
+}
+
+fn assert_fail(code: i32, report: &Value, reason: &str, needle: &str) {
+    assert_eq!(code, 1, "{report:#}");
+    let r = only_report(report);
+    assert_eq!(r["isSuccess"], false, "{report:#}");
+    assert_eq!(r["errorReason"], reason, "{report:#}");
+    let msg = r["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
+}
+
+/// Sigstore client spec, verification: "the verifier MUST ensure that the artifact matches
+/// the signature": for a message signature, the bundle's `messageDigest` is the artifact's
+/// SHA-256 and the signature verifies over it, with a certificate that chains to the trusted
+/// root's Fulcio and names the expected identity and issuer.
+#[test]
+fn keyless_file_with_its_bundle_passes_by_path_and_by_digest() {
+    let w = World::new();
+    let bundle = s(&w.keyless_bundle("release.sigstore.json", CONTENT, Some(5)));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let mut args = keyless_args(&w, &bundle, &root);
+    args.extend(["--file", &file]);
+    let (code, report, err) = verify(&w, &args);
+    assert_pass(code, &report, &err);
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(CONTENT)));
+    assert_eq!(report["digest"], digest);
+    let r = only_report(&report);
+    assert_eq!(r["extensions"]["verificationMode"], "keyless");
+    assert_eq!(r["extensions"]["subject"], EMAIL);
+    assert_eq!(r["extensions"]["format"], "sigstore-bundle-v0.3");
+    assert!(
+        r["extensions"]["sct"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+
+    let mut args = keyless_args(&w, &bundle, &root);
+    args.extend(["--digest", &digest]);
+    let (code, report, err) = verify(&w, &args);
+    assert_pass(code, &report, &err);
+}
+
+/// Key-based (`cosign sign-blob --key` / `verify-blob --key`): the bundle's `publicKey.hint`
+/// names the key; the signature verifies with the configured key over the file's digest.
+#[test]
+fn key_signed_file_passes_and_another_key_fails() {
+    let w = World::new();
+    let b = message_signature_bundle(
+        CONTENT,
+        &BundleSigner::Key {
+            key: &w.key,
+            hint: "release",
+        },
+        &w.log(Some(3)),
+    )
+    .unwrap();
+    let bundle = s(&w.write("key.sigstore.json", &b));
+    let root = s(&w.path("trusted_root.json"));
+    let key = s(&w.path("release.pub"));
+    let file = w.file_arg();
+    let args = [
+        "--file",
+        &file,
+        "--bundle",
+        &bundle,
+        "--key",
+        &key,
+        "--trusted-root",
+        &root,
+    ];
+    let (code, report, err) = verify(&w, &args);
+    assert_pass(code, &report, &err);
+    assert_eq!(only_report(&report)["extensions"]["key"], "release");
+
+    let other = generate_key().unwrap();
+    std::fs::write(w.path("other.pub"), other.public_key_pem()).unwrap();
+    let other = s(&w.path("other.pub"));
+    let args = [
+        "--file",
+        &file,
+        "--bundle",
+        &bundle,
+        "--key",
+        &other,
+        "--trusted-root",
+        &root,
+    ];
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(code, &report, "SIGNATURE_INVALID", "does not verify");
+}
+
+/// "The verifier MUST ensure that the artifact matches the signature": a bundle made for
+/// another file is refused, by path and by digest, and so is a file whose bytes changed.
+#[test]
+fn a_bundle_for_another_file_fails() {
+    let w = World::new();
+    let bundle = s(&w.keyless_bundle("other.sigstore.json", b"another file", Some(5)));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let mut args = keyless_args(&w, &bundle, &root);
+    args.extend(["--file", &file]);
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(code, &report, "SUBJECT_MISMATCH", "not the subject");
+
+    // A DSSE statement about another digest.
+    let stmt = in_toto_statement(
+        "release.tar.gz",
+        &"ab".repeat(32),
+        "https://slsa.dev/provenance/v1",
+    );
+    let b = dsse_bundle(&stmt, &BundleSigner::Certificate(&w.leaf), &w.log(Some(4))).unwrap();
+    let bundle = s(&w.write("dsse-other.sigstore.json", &b));
+    let mut args = keyless_args(&w, &bundle, &root);
+    args.extend(["--file", &file]);
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(
+        code,
+        &report,
+        "SUBJECT_MISMATCH",
+        "do not include the subject",
+    );
+}
+
+/// In-toto statements over files (`cosign attest-blob`): one of the statement's subjects
+/// carries the file's SHA-256.
+#[test]
+fn dsse_statement_about_the_file_passes() {
+    let w = World::new();
+    let hex = hex::encode(sha2::Sha256::digest(CONTENT));
+    let stmt = in_toto_statement("release.tar.gz", &hex, "https://slsa.dev/provenance/v1");
+    let b = dsse_bundle(&stmt, &BundleSigner::Certificate(&w.leaf), &w.log(Some(4))).unwrap();
+    let bundle = s(&w.write("dsse.sigstore.json", &b));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let mut args = keyless_args(&w, &bundle, &root);
+    args.extend(["--file", &file]);
+    let (code, report, err) = verify(&w, &args);
+    assert_pass(code, &report, &err);
+    assert_eq!(
+        only_report(&report)["extensions"]["predicateType"],
+        "https://slsa.dev/provenance/v1"
+    );
+}
+
+/// Sigstore client spec: the certificate's SAN and OIDC issuer "MUST match" the expected
+/// identity; the regexp forms are unanchored searches, like cosign's.
+#[test]
+fn identity_and_issuer_are_enforced() {
+    let w = World::new();
+    let bundle = s(&w.keyless_bundle("release.sigstore.json", CONTENT, Some(5)));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let base = [
+        "--file",
+        &file,
+        "--bundle",
+        &bundle,
+        "--trusted-root",
+        &root,
+    ];
+
+    let mut args = base.to_vec();
+    args.extend(["--certificate-identity", "intruder@example.test"]);
+    args.extend(["--certificate-oidc-issuer", ISSUER]);
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(code, &report, "IDENTITY_MISMATCH", "is not accepted");
+
+    let mut args = base.to_vec();
+    args.extend(["--certificate-identity", EMAIL]);
+    args.extend(["--certificate-oidc-issuer", "https://other-issuer.test"]);
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(code, &report, "IDENTITY_MISMATCH", "is not accepted");
+
+    let mut args = base.to_vec();
+    args.extend(["--certificate-identity-regexp", "@example\\.test$"]);
+    args.extend(["--certificate-oidc-issuer-regexp", "^https://accounts\\."]);
+    let (code, report, err) = verify(&w, &args);
+    assert_pass(code, &report, &err);
+
+    let mut args = base.to_vec();
+    args.extend(["--certificate-identity-regexp", "^admin@"]);
+    args.extend(["--certificate-oidc-issuer-regexp", "^https://accounts\\."]);
+    let (code, report, _) = verify(&w, &args);
+    assert_fail(code, &report, "IDENTITY_MISMATCH", "is not accepted");
+}
+
+/// sigstore-go `pkg/bundle`: "if bundle version == v0.1, require inclusion promise"; "if bundle
+/// version >= v0.2, require inclusion proof"; v0.1 and v0.2 carry the signer in an
+/// `x509CertificateChain` (its first certificate is the leaf).
+#[test]
+fn bundles_v01_and_v02_are_read_by_their_version_rules() {
+    let w = World::new();
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let chain = w.fulcio.chain_der();
+    let v03 = |tree: Option<u64>| {
+        message_signature_bundle(CONTENT, &BundleSigner::Certificate(&w.leaf), &w.log(tree))
+            .unwrap()
+    };
+    let run = |name: &str, bundle: Value| {
+        let bundle = s(&w.write(name, &bundle));
+        let mut args = keyless_args(&w, &bundle, &root);
+        args.extend(["--file", &file]);
+        verify(&w, &args)
+    };
+
+    // v0.1: a signed entry timestamp (inclusion promise), no proof: passes.
+    let (code, report, err) = run("v01.json", legacy_bundle(v03(None), 1, &chain));
+    assert_pass(code, &report, &err);
+    assert_eq!(
+        only_report(&report)["extensions"]["format"],
+        "sigstore-bundle-v0.1"
+    );
+    // v0.1 without the promise: refused, even with a proof.
+    let mut b = legacy_bundle(v03(Some(4)), 1, &chain);
+    b["verificationMaterial"]["tlogEntries"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("inclusionPromise");
+    let (code, report, _) = run("v01-nopromise.json", b);
+    assert_fail(
+        code,
+        &report,
+        "TLOG_INVALID",
+        "must carry an inclusionPromise",
+    );
+
+    // v0.2: with an inclusion proof and checkpoint: passes.
+    let (code, report, err) = run("v02.json", legacy_bundle(v03(Some(4)), 2, &chain));
+    assert_pass(code, &report, &err);
+    assert_eq!(
+        only_report(&report)["extensions"]["format"],
+        "sigstore-bundle-v0.2"
+    );
+    // v0.2 without a proof: refused.
+    let (code, report, _) = run("v02-noproof.json", legacy_bundle(v03(None), 2, &chain));
+    assert_fail(
+        code,
+        &report,
+        "TLOG_INVALID",
+        "must carry an inclusionProof",
+    );
+
+    // v0.3 with a chain instead of a certificate: refused.
+    let mut b = legacy_bundle(v03(Some(4)), 2, &chain);
+    b["mediaType"] = json!("application/vnd.dev.sigstore.bundle.v0.3+json");
+    let (code, report, _) = run("v03-chain.json", b);
+    assert_fail(code, &report, "INVALID_ENVELOPE", "x509CertificateChain");
+
+    // An unknown version.
+    let mut b = v03(Some(4));
+    b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.4");
+    let (code, report, _) = run("v04.json", b);
+    assert_fail(code, &report, "UNSUPPORTED_FORMAT", "version=0.4");
+}
+
+/// Usage errors exit 2 with a message naming what is missing.
+#[test]
+fn incomplete_flags_are_usage_errors() {
+    let w = World::new();
+    let bundle = s(&w.keyless_bundle("release.sigstore.json", CONTENT, Some(5)));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    for (args, needle) in [
+        (
+            vec![
+                "--file",
+                &file,
+                "--bundle",
+                &bundle,
+                "--trusted-root",
+                &root,
+            ],
+            "who may have signed",
+        ),
+        (
+            vec![
+                "--file",
+                &file,
+                "--bundle",
+                &bundle,
+                "--certificate-identity",
+                EMAIL,
+                "--certificate-oidc-issuer",
+                ISSUER,
+            ],
+            "--trusted-root is required",
+        ),
+        (
+            vec![
+                "--digest",
+                "sha256:1234",
+                "--bundle",
+                &bundle,
+                "--key",
+                &root,
+                "--trusted-root",
+                &root,
+            ],
+            "is not a SHA-256 digest",
+        ),
+        (vec!["--file", &file], "--bundle"),
+    ] {
+        let (code, _, err) = verify(&w, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+}

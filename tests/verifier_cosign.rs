@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::runtime::{
@@ -374,8 +375,18 @@ async fn malformed_inputs_fail_without_trapping() {
 // ---------------------------------------------------------------------------------------------
 // Keyless
 
+/// Keyless trust in `fulcio`: its root, `identities`, and a trusted root whose `ctlogs` hold
+/// its CT log (the SCTs of its leaves are verified on the simple-signing path too; a trusted
+/// root always names a transparency log, unused here).
 fn keyless_config(fulcio: &Fulcio, identities: serde_json::Value) -> String {
-    json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities}).to_string()
+    json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities,
+           "trustedRoot": ct_root(fulcio)})
+    .to_string()
+}
+
+/// A trusted root with `fulcio`'s CT log (and a Rekor log the simple-signing path does not use).
+fn ct_root(fulcio: &Fulcio) -> Value {
+    trusted_root(&[fulcio], &[&Rekor::new().unwrap()])
 }
 
 fn keyless_case(fulcio: &Fulcio, san: San, ext: IssuerExtension, not_before: i64) -> Case {
@@ -550,6 +561,7 @@ async fn keyless_with_rekor_bundle() {
         "fulcioRoots": [fulcio.root_pem()],
         "identities": [{"issuer": ISSUER, "subject": EMAIL}],
         "rekorPublicKey": rekor.public_key_pem(),
+        "trustedRoot": trusted_root(&[&fulcio], &[&rekor]),
     })
     .to_string();
 
@@ -1312,8 +1324,68 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
 }
 
+/// cosign `pkg/cosign/verify.go` on the simple-signing keyless path: unless
+/// `--insecure-ignore-sct`, "certificate does not include required embedded SCT" is an error,
+/// and an embedded SCT must verify with a CT log public key (RFC 6962 §3.2: over the
+/// precertificate entry; `LogID` "the SHA-256 hash of the log's public key"). Vouch takes the
+/// CT log keys from the `trustedRoot`'s `ctlogs`, and without a trusted root fails closed.
 #[tokio::test]
-async fn legacy_keyless_signatures_do_not_use_the_trusted_root() {
+async fn legacy_keyless_signatures_need_a_valid_sct() {
+    let fulcio = Fulcio::new("fulcio").unwrap();
+    let ids = json!([{"issuer": ISSUER, "subject": EMAIL}]);
+    let issued = now() - 60;
+    let signed = |mode: SctMode| {
+        let leaf = fulcio
+            .issue_with_sct(
+                &San::Email(EMAIL.into()),
+                ISSUER,
+                IssuerExtension::Both,
+                issued,
+                mode,
+            )
+            .unwrap();
+        case(|s| {
+            let payload = simple_signing_payload(DOCKER_REF, &s.digest);
+            signature_manifest(s, &[Layer::keyless(payload, &leaf, &fulcio).unwrap()])
+        })
+    };
+    let c = signed(SctMode::Valid);
+    let r = run(&c, &keyless_config(&fulcio, ids.clone())).await;
+    ok(&r);
+    let log_id: String = Sha256::digest(fulcio.ct_key().public_key_der())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(ext(&r, "sct"), log_id);
+
+    // No trusted root: no CT log keys, so no SCT can be trusted.
+    let no_root = json!({"fulcioRoots": [fulcio.root_pem()], "identities": ids}).to_string();
+    failed(&run(&c, &no_root).await, "UNTRUSTED", "add `trustedRoot`");
+
+    let cfg = keyless_config(&fulcio, ids.clone());
+    let c = signed(SctMode::Missing);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "no embedded SCT");
+    let c = signed(SctMode::Tampered);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "does not verify");
+    let other = generate_key().unwrap();
+    let c = signed(SctMode::SignedBy(&other));
+    failed(
+        &run(&c, &cfg).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+    // A CT log key whose window does not cover the SCT's time.
+    let mut root = ct_root(&fulcio);
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued + 1));
+    let cfg = json!({"fulcioRoots": [fulcio.root_pem()], "identities": ids,
+                     "trustedRoot": root})
+    .to_string();
+    let c = signed(SctMode::Valid);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "outside the validity");
+}
+
+#[tokio::test]
+async fn legacy_keyless_signatures_take_their_cas_from_fulcio_roots() {
     let s = Sigstore::new();
     let c = keyless_case(
         &s.fulcio,

@@ -32,7 +32,9 @@
 //!   verified against: certificates chain to one of its `certificateAuthorities` valid at the
 //!   log's `integratedTime`, and the signed entry timestamp verifies with one of its `tlogs`.
 //!   Certificate bundles are matched against `identities` (then `fulcioRoots` may be omitted);
-//!   public-key bundles against `keys`. The legacy simple-signing form does not use it.
+//!   public-key bundles against `keys`. The legacy simple-signing form takes its CAs from
+//!   `fulcioRoots`, but the CT log keys of its certificates' embedded SCTs from this root's
+//!   `ctlogs`: a keyless simple-signing signature fails without a `trustedRoot`.
 //!   Every `validFor` window (tlogs' and ctlogs' `publicKey.validFor`, certificate and timestamp
 //!   authorities' `validFor`) must have a `start`; a root where one is missing is refused by
 //!   `check-config` naming the field. A log key or CA is trusted only inside its window, end
@@ -291,7 +293,8 @@ impl Config {
                 );
             }
             (Some(v), None) => {
-                if let Some(s) = v.as_str() {
+                // JSON text (a `{…}` object) is never a path, whatever `/` and `.` it holds.
+                if let Some(s) = v.as_str().filter(|s| !s.trim_start().starts_with('{')) {
                     path_given("trustedRoot", s, "trustedRootFile")?;
                 }
                 Some(TrustedRoot::from_value(v).map_err(|e| format!("trustedRoot: {e}"))?)
@@ -503,6 +506,13 @@ mod tests {
             r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"rekorPublicKey":"/etc/rekor.pub"}}"#
         ));
         assert!(e.contains("rekorPublicKey looks like a file path"), "{e}");
+        // Trusted-root JSON as text is judged as JSON, even when, like a compact root, it has
+        // no space and a `/` followed by a dotted segment (`https://rekor.test`).
+        let root = r#"{\"mediaType\":\"x\",\"tlogs\":[{\"baseUrl\":\"https://rekor.test\"}]}"#;
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":"{root}"}}"#
+        ));
+        assert!(!e.contains("looks like a file path"), "{e}");
         let e = err(&format!(
             r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":{{}},"trustedRootFile":{{"file":"t","content":{{}}}}}}"#
         ));

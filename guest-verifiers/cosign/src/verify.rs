@@ -9,8 +9,9 @@
 //!
 //! 1. the signature (base64 annotation [`SIGNATURE_ANN`]) verifies over the payload bytes with a
 //!    configured key, or with the layer's certificate when that certificate chains to a
-//!    configured Fulcio root at the signing time, carries the code-signing EKU and names an
-//!    accepted identity (SAN) and OIDC issuer;
+//!    configured Fulcio root at the signing time, carries the code-signing EKU, has an embedded
+//!    SCT that verifies with a CT log of the configured `trustedRoot` (as cosign requires unless
+//!    `--insecure-ignore-sct`) and names an accepted identity (SAN) and OIDC issuer;
 //! 2. the payload's `critical.type` is `cosign container image signature` and its
 //!    `critical.image.docker-manifest-digest` is the subject's digest;
 //! 3. the configured `annotations` appear in the payload's `optional` section;
@@ -601,13 +602,15 @@ fn verify_keyless(
         chain.extend(certs);
     }
     let path = host
-        .verify_chain(chain, keyless.roots.clone(), at, CODE_SIGNING)
+        .verify_chain(chain.clone(), keyless.roots.clone(), at, CODE_SIGNING)
         .or_else(|e| {
             fail(
                 "UNTRUSTED",
                 format!("the signing certificate does not chain to a configured Fulcio root at {at}: {e}"),
             )
         })?;
+    let ct_log = verify_legacy_sct(host, config, &chain, &keyless.roots, &path)?;
+    ext.insert("sct".into(), ct_log);
 
     let (subject, issuer) = match_identity(keyless, &fields)?;
     ext.insert("verificationMode".into(), "keyless".into());
@@ -622,6 +625,44 @@ fn verify_keyless(
         ext.insert("root".into(), root.subject.clone());
     }
     Ok(ext)
+}
+
+/// The embedded SCT of a keyless simple-signing certificate, as cosign checks it on this path
+/// too (`pkg/cosign/verify.go`: unless `--insecure-ignore-sct`, a certificate without an
+/// embedded SCT is refused, and the SCT must verify with a CT log key): verified against the
+/// `ctlogs` of the configured `trustedRoot` (see [`crate::sct::verify_embedded`]). Without a
+/// trusted root there are no CT log keys, and the signature fails (`UNTRUSTED`). `chain` is the
+/// leaf and the chain annotation's certificates, `path` the validated path (leaf first); the
+/// leaf's issuer is the path's second certificate, found among `chain` and `roots`.
+fn verify_legacy_sct(
+    host: &dyn Host,
+    config: &Config,
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+    path: &[CertInfo],
+) -> Result<String, Failure> {
+    let Some(root) = &config.trusted_root else {
+        return fail(
+            "UNTRUSTED",
+            "the signing certificate's embedded SCT (Certificate Transparency) is verified with \
+             the CT log keys of a trusted root, and none is configured: add `trustedRoot` (or \
+             `trustedRootFile`, a Sigstore trusted_root.json) whose `ctlogs` hold them",
+        );
+    };
+    let issuer = path.get(1).and_then(|p| {
+        chain[1..]
+            .iter()
+            .chain(roots)
+            .find(|c| hex(&host.sha256(c)).eq_ignore_ascii_case(&p.fingerprint))
+    });
+    let Some(issuer) = issuer else {
+        return fail(
+            "UNTRUSTED",
+            "the signing certificate's issuer is not among the chain and the Fulcio roots, so its \
+             SCT cannot be checked",
+        );
+    };
+    crate::sct::verify_embedded(host, root, &chain[0], issuer)
 }
 
 #[derive(Deserialize)]

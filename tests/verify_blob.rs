@@ -458,3 +458,151 @@ fn incomplete_flags_are_usage_errors() {
         assert!(err.contains(needle), "{needle:?} not in {err}");
     }
 }
+
+/// The shipped sigstore-conformance client script, run as the suite runs it.
+fn conformance(w: &World, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/sigstore-conformance/vouch-conformance-client"
+    );
+    let mut cmd = std::process::Command::new(script);
+    cmd.args(args)
+        .current_dir(w.dir.path())
+        .env("VOUCH", env!("CARGO_BIN_EXE_vouch"))
+        .env("VOUCH_COSIGN_WASM", cosign_wasm())
+        .env_remove("VOUCH_CONFIG")
+        .env_remove("VOUCH_TRUSTED_ROOT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the conformance client");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// sigstore-conformance `docs/cli_protocol.md`: `verify-bundle [--staging] --bundle FILE
+/// --certificate-identity IDENTITY --certificate-oidc-issuer URL [--trusted-root FILE]
+/// FILE_OR_DIGEST`; "the digest should start with the `sha256:` prefix, should be the right
+/// length for a hexadecimal SHA-256 digest, and should not be a path on disk. If any of those
+/// conditions are not met, the input should be interpreted as a filepath instead."
+#[test]
+fn the_conformance_client_speaks_the_suite_protocol() {
+    let w = World::new();
+    let bundle = s(&w.keyless_bundle("release.sigstore.json", CONTENT, Some(5)));
+    let root = s(&w.path("trusted_root.json"));
+    let file = w.file_arg();
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(CONTENT)));
+    let keyless = |subject: &str, identity: &str| {
+        conformance(
+            &w,
+            &[
+                "verify-bundle",
+                "--bundle",
+                &bundle,
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                ISSUER,
+                "--trusted-root",
+                &root,
+                subject,
+            ],
+            &[],
+        )
+    };
+    let (code, out) = keyless(&file, EMAIL);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = keyless(&digest, EMAIL);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = keyless(&file, "intruder@example.test");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("IDENTITY_MISMATCH"), "{out}");
+
+    // A file literally named like a digest is a file: its bytes are another file's.
+    std::fs::write(w.path(&digest), b"not the release").unwrap();
+    let (code, out) = keyless(&digest, EMAIL);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SUBJECT_MISMATCH"), "{out}");
+
+    // The trusted root from the environment when --trusted-root is absent.
+    let (code, out) = conformance(
+        &w,
+        &[
+            "verify-bundle",
+            "--bundle",
+            &bundle,
+            "--certificate-identity",
+            EMAIL,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            &file,
+        ],
+        &[("VOUCH_TRUSTED_ROOT", root.clone())],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = conformance(
+        &w,
+        &[
+            "verify-bundle",
+            "--staging",
+            "--bundle",
+            &bundle,
+            "--key",
+            &root,
+            &file,
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("VOUCH_STAGING_TRUSTED_ROOT"), "{out}");
+
+    // Key-based.
+    let b = message_signature_bundle(
+        CONTENT,
+        &BundleSigner::Key {
+            key: &w.key,
+            hint: "release",
+        },
+        &w.log(Some(3)),
+    )
+    .unwrap();
+    let key_bundle = s(&w.write("key.sigstore.json", &b));
+    let key = s(&w.path("release.pub"));
+    let (code, out) = conformance(
+        &w,
+        &[
+            "verify-bundle",
+            "--bundle",
+            &key_bundle,
+            "--key",
+            &key,
+            "--trusted-root",
+            &root,
+            &file,
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // Signing is not Vouch's business.
+    let (code, out) = conformance(
+        &w,
+        &[
+            "sign-bundle",
+            "--identity-token",
+            "t",
+            "--bundle",
+            "out.json",
+            &file,
+        ],
+        &[],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("sign-bundle is not supported"), "{out}");
+}

@@ -1998,3 +1998,76 @@ async fn keys_by_reference_verify_like_inline_keys() {
         "{e}"
     );
 }
+
+/// sigstore-go `pkg/verify`: `WithTransparencyLog(n)` — "not enough verified log entries from
+/// transparency log" below n, and every entry must verify (`VerifyTlogEntry` returns the first
+/// entry's error); `WithIntegratedTimestamps(n)` — "threshold not met for verified log entry
+/// integrated timestamps"; `WithSignedTimestamps(n)`; `WithObserverTimestamps(n)` — "threshold
+/// not met for verified signed & log entry integrated timestamps". Vouch's `thresholds`.
+#[tokio::test]
+async fn timestamp_and_log_thresholds_are_applied() {
+    let s = Sigstore::new();
+    let with = |thresholds: Value| {
+        let mut cfg: Value = serde_json::from_str(&s.config()).unwrap();
+        cfg["thresholds"] = thresholds;
+        cfg.to_string()
+    };
+    // A second entry for the same body in the same log (another index and tree).
+    let second = |b: &mut Value| {
+        let body = b64d(&b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]);
+        let e = s.rekor.tlog_entry(&body, s.at + 1, 9, Some(12)).unwrap();
+        b["verificationMaterial"]["tlogEntries"]
+            .as_array_mut()
+            .unwrap()
+            .push(e);
+    };
+    let one = s.message(&s.cert(), &s.log(Some(4)), |_| {});
+    let two = s.message(&s.cert(), &s.log(Some(4)), second);
+
+    // Defaults: one entry, one observer time.
+    let r = run(&one, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "rekorEntries"), "1");
+    let r = run(&two, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "rekorEntries"), "2");
+
+    let cfg = with(json!({"transparencyLog": 2}));
+    failed(&run(&one, &cfg).await, "TLOG_INVALID", "asks for 2");
+    ok(&run(&two, &cfg).await);
+
+    let cfg = with(json!({"integratedTimestamps": 2}));
+    failed(
+        &run(&one, &cfg).await,
+        "TIMESTAMP_MISSING",
+        "integratedTimestamps asks for 2",
+    );
+    ok(&run(&two, &cfg).await);
+
+    let cfg = with(json!({"observerTimestamps": 2}));
+    failed(
+        &run(&one, &cfg).await,
+        "TIMESTAMP_MISSING",
+        "observerTimestamps asks for 2",
+    );
+    ok(&run(&two, &cfg).await);
+
+    let cfg = with(json!({"signedTimestamps": 1}));
+    failed(
+        &run(&one, &cfg).await,
+        "TIMESTAMP_MISSING",
+        "signedTimestamps asks for 1",
+    );
+
+    // One entry that does not verify fails the bundle, whatever the others.
+    let bad_second = s.message(&s.cert(), &s.log(Some(4)), |b| {
+        second(b);
+        flip(&mut b["verificationMaterial"]["tlogEntries"][1]["inclusionPromise"]
+            ["signedEntryTimestamp"]);
+    });
+    failed(
+        &run(&bad_second, &s.config()).await,
+        "TLOG_INVALID",
+        "tlogEntries[1]",
+    );
+}

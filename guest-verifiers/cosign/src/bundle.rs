@@ -16,7 +16,8 @@
 //! 4. every RFC 3161 signed timestamp (`timestampVerificationData.rfc3161Timestamps`) verifies
 //!    with a timestamp authority of the trusted root over the signature bytes (see
 //!    [`crate::timestamp`]);
-//! 5. a transparency-log entry verifies: its `logId` names a log of the trusted root (whose key
+//! 5. every transparency-log entry verifies (and there are `thresholds.transparencyLog` of
+//!    them, default 1): its `logId` names a log of the trusted root (whose key
 //!    hashes to that ID); a Rekor v1 entry (`integratedTime`, not in the future, inside the log
 //!    key's validity) needs its signed entry timestamp (`inclusionPromise`), which verifies with
 //!    that key over the canonical JSON `{"body","integratedTime","logID","logIndex"}`; a Rekor v2
@@ -26,8 +27,8 @@
 //!    digest or payload, this signature and this signer; and an `inclusionProof` is a valid
 //!    RFC 6962 Merkle path to a root hash that a checkpoint signed by the same log key commits to
 //!    (an Ed25519 log's ID must be the signed-note key hash of the checkpoint origin and key);
-//! 6. at least one signing time is verified — a timestamp's `genTime` or a v1 entry's integrated
-//!    time — and for certificates the certificate chains, with the code-signing EKU, to a
+//! 6. the verified signing times — timestamps' `genTime`s and v1 entries' integrated times —
+//!    meet `thresholds` (default: one of either), and for certificates the certificate chains, with the code-signing EKU, to a
 //!    certificate authority of the trusted root valid at each of them, and names an accepted
 //!    identity (SAN) and OIDC issuer;
 //! 7. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
@@ -476,7 +477,8 @@ fn verify_layer(
 
     // 5: the transparency log.
     let stamp_times: Vec<i64> = stamps.iter().map(|s| s.time).collect();
-    let (integrated_time, log) = verify_tlog(
+    let thresholds = &config.thresholds;
+    let (integrated_times, log) = verify_tlog(
         host,
         root,
         &material.tlog_entries,
@@ -484,17 +486,39 @@ fn verify_layer(
         &signer,
         &stamp_times,
         now_unix(),
+        thresholds.transparency_log,
     )?;
     ext.extend(log);
-    // The verified signing times: the timestamps', and a v1 entry's integrated time (vouched for
-    // by its signed entry timestamp). sigstore-go's default threshold is one of either.
+    // The verified signing times: the timestamps', and v1 entries' integrated times (vouched for
+    // by their signed entry timestamps), counted against the thresholds as sigstore-go's
+    // `VerifyObserverTimestamps` does: signed timestamps, integrated timestamps, and either.
+    if stamps.len() < thresholds.signed_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle has {} verified RFC 3161 signed timestamps; thresholds.signedTimestamps \
+                 asks for {}",
+                stamps.len(),
+                thresholds.signed_timestamps
+            ),
+        );
+    }
+    if integrated_times.len() < thresholds.integrated_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle has {} log entries with a verified integrated time; \
+                 thresholds.integratedTimestamps asks for {}",
+                integrated_times.len(),
+                thresholds.integrated_timestamps
+            ),
+        );
+    }
     let mut times: Vec<(i64, &str)> = stamps
         .iter()
         .map(|s| (s.time, "timestamp-authority"))
         .collect();
-    if let Some(t) = integrated_time {
-        times.push((t, "rekor"));
-    }
+    times.extend(integrated_times.iter().map(|&t| (t, "rekor")));
     let Some(&(first, source)) = times.iter().min() else {
         return fail(
             "TIMESTAMP_MISSING",
@@ -502,6 +526,17 @@ fn verify_layer(
              v2) and it has no RFC 3161 signed timestamp",
         );
     };
+    if times.len() < thresholds.observer_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle proves {} signing times (signed timestamps and integrated times); \
+                 thresholds.observerTimestamps asks for {}",
+                times.len(),
+                thresholds.observer_timestamps
+            ),
+        );
+    }
     ext.insert("signingTime".into(), first.to_string());
     ext.insert("signingTimeSource".into(), source.into());
     if let Some(s) = stamps.first() {
@@ -758,9 +793,11 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 /// The most transparency-log entries a bundle may carry (sigstore-go's `maxAllowedTlogEntries`).
 const MAX_TLOG_ENTRIES: usize = 32;
 
-/// The first tlog entry that verifies: its integrated time (`None` for a Rekor v2 entry, which
-/// has none) and extensions. `stamp_times` are the verified RFC 3161 times; `now` bounds
-/// integrated times.
+/// Verifies every tlog entry, as sigstore-go's `VerifyTlogEntry` does (one entry that fails
+/// fails the bundle), and that there are at least `threshold` of them; returns the entries'
+/// integrated times (Rekor v2 entries have none) and the first entry's extensions.
+/// `stamp_times` are the verified RFC 3161 times; `now` bounds integrated times.
+#[allow(clippy::too_many_arguments)]
 fn verify_tlog(
     host: &dyn Host,
     root: &TrustedRoot,
@@ -769,9 +806,17 @@ fn verify_tlog(
     signer: &Signer,
     stamp_times: &[i64],
     now: i64,
-) -> Result<(Option<i64>, BTreeMap<String, String>), Failure> {
+    threshold: usize,
+) -> Result<(Vec<i64>, BTreeMap<String, String>), Failure> {
     if entries.is_empty() {
         return tlog_invalid("the bundle has no transparency-log entry");
+    }
+    if entries.len() < threshold {
+        return tlog_invalid(format!(
+            "the bundle has {} transparency-log entries; thresholds.transparencyLog asks for \
+             {threshold}",
+            entries.len()
+        ));
     }
     if entries.len() > MAX_TLOG_ENTRIES {
         return tlog_invalid(format!(
@@ -789,14 +834,17 @@ fn verify_tlog(
             ));
         }
     }
-    let mut why = Vec::new();
+    let mut times = Vec::new();
+    let mut first = None;
     for (i, entry) in entries.iter().enumerate() {
-        match verify_entry(host, root, entry, signed, signer, stamp_times, now) {
-            Ok(done) => return Ok(done),
-            Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
-        }
+        let (time, ext) = verify_entry(host, root, entry, signed, signer, stamp_times, now)
+            .or_else(|f| tlog_invalid(format!("tlogEntries[{i}]: {}", f.message)))?;
+        times.extend(time);
+        first.get_or_insert(ext);
     }
-    tlog_invalid(why.join("; "))
+    let mut ext = first.unwrap_or_default();
+    ext.insert("rekorEntries".into(), entries.len().to_string());
+    Ok((times, ext))
 }
 
 /// Whether `kind_version` is a Rekor v2 entry type (`hashedrekord` or `dsse` 0.0.2).

@@ -27,6 +27,10 @@
 //!   `{"file": path, "content": …}` (see the engine's `config::filerefs`). A path put in `pem`,
 //!   `trustedRoot`, `fulcioRoots` or `rekorPublicKey` is reported as such.
 //! * `annotations`: every pair must appear in the payload's `optional` section.
+//! * `thresholds`: how many verified items a Sigstore bundle needs, as sigstore-go's verifier
+//!   options: `transparencyLog` (entries that verify, default 1, at least 1), `signedTimestamps`
+//!   (RFC 3161 timestamps, default 0), `integratedTimestamps` (Rekor v1 integrated times, default
+//!   0) and `observerTimestamps` (either kind, default 1, at least 1).
 //! * `trustedRoot`: Sigstore's `trusted_root.json` (the object inline, or the file's text as a
 //!   string). It is what Sigstore bundles (`application/vnd.dev.sigstore.bundle.v0.3+json`) are
 //!   verified against: certificates chain to one of its `certificateAuthorities` valid at the
@@ -115,6 +119,87 @@ pub struct Rekor {
     pub key: PublicKey,
 }
 
+/// How many verified log entries and times a Sigstore bundle needs, as sigstore-go's
+/// `WithTransparencyLog(n)`, `WithSignedTimestamps(n)`, `WithIntegratedTimestamps(n)` and
+/// `WithObserverTimestamps(n)` set them (`thresholds` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Transparency-log entries that must verify (at least 1: bundles are verified offline
+    /// against their entries).
+    pub transparency_log: usize,
+    /// RFC 3161 signed timestamps that must verify.
+    pub signed_timestamps: usize,
+    /// Log entries whose integrated time (Rekor v1) must be verified.
+    pub integrated_timestamps: usize,
+    /// Verified times of either kind (at least 1: a certificate is checked at a proven time).
+    pub observer_timestamps: usize,
+}
+
+impl Default for Thresholds {
+    /// sigstore-go's defaults for cosign bundles: one log entry, one observer timestamp.
+    fn default() -> Self {
+        Thresholds {
+            transparency_log: 1,
+            signed_timestamps: 0,
+            integrated_timestamps: 0,
+            observer_timestamps: 1,
+        }
+    }
+}
+
+/// The most a threshold may ask for: a bundle carries at most 32 log entries and 32 timestamps.
+const MAX_THRESHOLD: usize = 32;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawThresholds {
+    transparency_log: Option<usize>,
+    signed_timestamps: Option<usize>,
+    integrated_timestamps: Option<usize>,
+    observer_timestamps: Option<usize>,
+}
+
+impl RawThresholds {
+    fn validate(self) -> Result<Thresholds, String> {
+        let d = Thresholds::default();
+        let t = Thresholds {
+            transparency_log: self.transparency_log.unwrap_or(d.transparency_log),
+            signed_timestamps: self.signed_timestamps.unwrap_or(d.signed_timestamps),
+            integrated_timestamps: self
+                .integrated_timestamps
+                .unwrap_or(d.integrated_timestamps),
+            observer_timestamps: self.observer_timestamps.unwrap_or(d.observer_timestamps),
+        };
+        if t.transparency_log < 1 {
+            return Err(
+                "thresholds.transparencyLog must be at least 1: bundles are verified \
+                        offline against their transparency-log entries"
+                    .into(),
+            );
+        }
+        if t.observer_timestamps < 1 {
+            return Err(
+                "thresholds.observerTimestamps must be at least 1: a signature needs a \
+                        verified time"
+                    .into(),
+            );
+        }
+        for (name, v) in [
+            ("transparencyLog", t.transparency_log),
+            ("signedTimestamps", t.signed_timestamps),
+            ("integratedTimestamps", t.integrated_timestamps),
+            ("observerTimestamps", t.observer_timestamps),
+        ] {
+            if v > MAX_THRESHOLD {
+                return Err(format!(
+                    "thresholds.{name} is {v}; a bundle carries at most {MAX_THRESHOLD}"
+                ));
+            }
+        }
+        Ok(t)
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,6 +213,8 @@ pub struct Config {
     pub annotations: BTreeMap<String, String>,
     /// Sigstore trusted root for bundles, when configured.
     pub trusted_root: Option<TrustedRoot>,
+    /// Verified log entries and times a bundle needs.
+    pub thresholds: Thresholds,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +235,9 @@ struct RawConfig {
     /// A directory of PEM keys by path, resolved by the host into a [`FileRef`] of
     /// `{file name: PEM text}`.
     keys_dir: Option<serde_json::Value>,
+    /// Verified log entries and times a Sigstore bundle needs.
+    #[serde(default)]
+    thresholds: RawThresholds,
 }
 
 #[derive(Deserialize)]
@@ -384,6 +474,7 @@ impl Config {
             rekor,
             annotations: raw.annotations,
             trusted_root,
+            thresholds: raw.thresholds.validate()?,
         })
     }
 }
@@ -407,7 +498,12 @@ pub const SCHEMA: &str = r#"{
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "trustedRoot": {"type": ["object", "string"]},
-    "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"}
+    "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"},
+    "thresholds": {"type": "object", "additionalProperties": false,
+      "properties": {"transparencyLog": {"type": "integer", "minimum": 1, "maximum": 32},
+                     "signedTimestamps": {"type": "integer", "minimum": 0, "maximum": 32},
+                     "integratedTimestamps": {"type": "integer", "minimum": 0, "maximum": 32},
+                     "observerTimestamps": {"type": "integer", "minimum": 1, "maximum": 32}}}
   }
 }"#;
 
@@ -485,6 +581,36 @@ mod tests {
             e.contains("keys[0].pemFile (\"cosign.pub\") was not resolved by the host"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn thresholds_default_like_sigstore_go_and_are_bounded() {
+        let c = Config::parse(&format!(r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}]}}"#)).unwrap();
+        assert_eq!(c.thresholds, Thresholds::default());
+        let c = Config::parse(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"thresholds":{{"signedTimestamps":2,"observerTimestamps":3}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.thresholds.signed_timestamps, 2);
+        assert_eq!(c.thresholds.observer_timestamps, 3);
+        assert_eq!(c.thresholds.transparency_log, 1);
+        for (t, needle) in [
+            (
+                r#"{"transparencyLog":0}"#,
+                "transparencyLog must be at least 1",
+            ),
+            (
+                r#"{"observerTimestamps":0}"#,
+                "observerTimestamps must be at least 1",
+            ),
+            (r#"{"signedTimestamps":33}"#, "at most 32"),
+            (r#"{"sct":1}"#, "unknown field"),
+        ] {
+            let e = err(&format!(
+                r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"thresholds":{t}}}"#
+            ));
+            assert!(e.contains(needle), "{t}: {e}");
+        }
     }
 
     #[test]

@@ -31,7 +31,9 @@ const SUBJECT_HELP: &str = "A subject is an image reference (`registry/repo:tag`
 `registry/repo@sha256:<hex>`, `nginx`), read from its registry through the TTL caches with the \
 config's `stores.registries` settings (plain HTTP only for loopback or `insecure` registries), or, \
 with --oci-layout, an OCI image layout on disk named like notation does: `<dir>:<tag>` or \
-`<dir>@sha256:<hex>`.";
+`<dir>@sha256:<hex>`. With --file PATH (or --digest sha256:<hex>) and --bundle FILE, the subject is \
+a local file and its Sigstore bundle, verified by the cosign verifier with cosign verify-blob's \
+flags (see docs/sigstore.md).";
 
 /// Verifies the supply-chain artifacts (signatures, SBOMs, ...) attached to OCI images with
 /// sandboxed WebAssembly verifiers.

@@ -2032,25 +2032,28 @@ async fn timestamp_and_log_thresholds_are_applied() {
     ok(&r);
     assert_eq!(ext(&r, "rekorEntries"), "2");
 
-    let cfg = with(json!({"transparencyLog": 2}));
-    failed(&run(&one, &cfg).await, "TLOG_INVALID", "asks for 2");
-    ok(&run(&two, &cfg).await);
-
-    let cfg = with(json!({"integratedTimestamps": 2}));
-    failed(
-        &run(&one, &cfg).await,
-        "TIMESTAMP_MISSING",
-        "integratedTimestamps asks for 2",
-    );
-    ok(&run(&two, &cfg).await);
-
-    let cfg = with(json!({"observerTimestamps": 2}));
-    failed(
-        &run(&one, &cfg).await,
-        "TIMESTAMP_MISSING",
-        "observerTimestamps asks for 2",
-    );
-    ok(&run(&two, &cfg).await);
+    // Each threshold at 2: one entry (one integrated time) is short, two meet it.
+    for (threshold, reason, needle) in [
+        (
+            "transparencyLog",
+            "TLOG_INVALID",
+            "transparencyLog asks for 2",
+        ),
+        (
+            "integratedTimestamps",
+            "TIMESTAMP_MISSING",
+            "integratedTimestamps asks for 2",
+        ),
+        (
+            "observerTimestamps",
+            "TIMESTAMP_MISSING",
+            "observerTimestamps asks for 2",
+        ),
+    ] {
+        let cfg = with(json!({ threshold: 2 }));
+        failed(&run(&one, &cfg).await, reason, needle);
+        ok(&run(&two, &cfg).await);
+    }
 
     let cfg = with(json!({"signedTimestamps": 1}));
     failed(

@@ -99,6 +99,20 @@ impl World {
         p
     }
 
+    /// A key-based message-signature bundle over [`CONTENT`] (hint `release`), written out.
+    fn key_bundle(&self) -> PathBuf {
+        let b = message_signature_bundle(
+            CONTENT,
+            &BundleSigner::Key {
+                key: &self.key,
+                hint: "release",
+            },
+            &self.log(Some(3)),
+        )
+        .unwrap();
+        self.write("key.sigstore.json", &b)
+    }
+
     fn file_arg(&self) -> String {
         self.path("release.tar.gz").display().to_string()
     }
@@ -123,9 +137,11 @@ fn verify(w: &World, args: &[&str]) -> (i32, Value, String) {
     (code, report, err)
 }
 
-fn keyless_args<'a>(w: &'a World, bundle: &'a str, root: &'a str) -> Vec<&'a str> {
-    let _ = w;
-    vec![
+/// `verify` of `subject` (`--file`/`--digest` and its value) with `bundle`, trusting the test
+/// root and the keyless identity [`EMAIL`] from [`ISSUER`].
+fn verify_keyless(w: &World, bundle: &str, subject: [&str; 2]) -> (i32, Value, String) {
+    let root = s(&w.path("trusted_root.json"));
+    let mut args = vec![
         "--bundle",
         bundle,
         "--certificate-identity",
@@ -133,8 +149,10 @@ fn keyless_args<'a>(w: &'a World, bundle: &'a str, root: &'a str) -> Vec<&'a str
         "--certificate-oidc-issuer",
         ISSUER,
         "--trusted-root",
-        root,
-    ]
+        &root,
+    ];
+    args.extend(subject);
+    verify(w, &args)
 }
 
 /// The one verifier report of a blob verification.
@@ -168,11 +186,8 @@ fn assert_fail(code: i32, report: &Value, reason: &str, needle: &str) {
 fn keyless_file_with_its_bundle_passes_by_path_and_by_digest() {
     let w = World::new();
     let bundle = s(&w.keyless_bundle("release.sigstore.json", CONTENT, Some(5)));
-    let root = s(&w.path("trusted_root.json"));
     let file = w.file_arg();
-    let mut args = keyless_args(&w, &bundle, &root);
-    args.extend(["--file", &file]);
-    let (code, report, err) = verify(&w, &args);
+    let (code, report, err) = verify_keyless(&w, &bundle, ["--file", &file]);
     assert_pass(code, &report, &err);
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(CONTENT)));
     assert_eq!(report["digest"], digest);
@@ -186,9 +201,7 @@ fn keyless_file_with_its_bundle_passes_by_path_and_by_digest() {
             .is_some_and(|s| !s.is_empty())
     );
 
-    let mut args = keyless_args(&w, &bundle, &root);
-    args.extend(["--digest", &digest]);
-    let (code, report, err) = verify(&w, &args);
+    let (code, report, err) = verify_keyless(&w, &bundle, ["--digest", &digest]);
     assert_pass(code, &report, &err);
 }
 
@@ -197,47 +210,32 @@ fn keyless_file_with_its_bundle_passes_by_path_and_by_digest() {
 #[test]
 fn key_signed_file_passes_and_another_key_fails() {
     let w = World::new();
-    let b = message_signature_bundle(
-        CONTENT,
-        &BundleSigner::Key {
-            key: &w.key,
-            hint: "release",
-        },
-        &w.log(Some(3)),
-    )
-    .unwrap();
-    let bundle = s(&w.write("key.sigstore.json", &b));
+    let bundle = s(&w.key_bundle());
     let root = s(&w.path("trusted_root.json"));
-    let key = s(&w.path("release.pub"));
     let file = w.file_arg();
-    let args = [
-        "--file",
-        &file,
-        "--bundle",
-        &bundle,
-        "--key",
-        &key,
-        "--trusted-root",
-        &root,
-    ];
-    let (code, report, err) = verify(&w, &args);
+    let other = generate_key().unwrap();
+    std::fs::write(w.path("other.pub"), other.public_key_pem()).unwrap();
+    let with_key = |key: &str| {
+        let key = s(&w.path(key));
+        verify(
+            &w,
+            &[
+                "--file",
+                &file,
+                "--bundle",
+                &bundle,
+                "--key",
+                &key,
+                "--trusted-root",
+                &root,
+            ],
+        )
+    };
+    let (code, report, err) = with_key("release.pub");
     assert_pass(code, &report, &err);
     assert_eq!(only_report(&report)["extensions"]["key"], "release");
 
-    let other = generate_key().unwrap();
-    std::fs::write(w.path("other.pub"), other.public_key_pem()).unwrap();
-    let other = s(&w.path("other.pub"));
-    let args = [
-        "--file",
-        &file,
-        "--bundle",
-        &bundle,
-        "--key",
-        &other,
-        "--trusted-root",
-        &root,
-    ];
-    let (code, report, _) = verify(&w, &args);
+    let (code, report, _) = with_key("other.pub");
     assert_fail(code, &report, "SIGNATURE_INVALID", "does not verify");
 }
 
@@ -247,11 +245,8 @@ fn key_signed_file_passes_and_another_key_fails() {
 fn a_bundle_for_another_file_fails() {
     let w = World::new();
     let bundle = s(&w.keyless_bundle("other.sigstore.json", b"another file", Some(5)));
-    let root = s(&w.path("trusted_root.json"));
     let file = w.file_arg();
-    let mut args = keyless_args(&w, &bundle, &root);
-    args.extend(["--file", &file]);
-    let (code, report, _) = verify(&w, &args);
+    let (code, report, _) = verify_keyless(&w, &bundle, ["--file", &file]);
     assert_fail(code, &report, "SUBJECT_MISMATCH", "not the subject");
 
     // A DSSE statement about another digest.
@@ -262,9 +257,7 @@ fn a_bundle_for_another_file_fails() {
     );
     let b = dsse_bundle(&stmt, &BundleSigner::Certificate(&w.leaf), &w.log(Some(4))).unwrap();
     let bundle = s(&w.write("dsse-other.sigstore.json", &b));
-    let mut args = keyless_args(&w, &bundle, &root);
-    args.extend(["--file", &file]);
-    let (code, report, _) = verify(&w, &args);
+    let (code, report, _) = verify_keyless(&w, &bundle, ["--file", &file]);
     assert_fail(
         code,
         &report,
@@ -282,11 +275,8 @@ fn dsse_statement_about_the_file_passes() {
     let stmt = in_toto_statement("release.tar.gz", &hex, "https://slsa.dev/provenance/v1");
     let b = dsse_bundle(&stmt, &BundleSigner::Certificate(&w.leaf), &w.log(Some(4))).unwrap();
     let bundle = s(&w.write("dsse.sigstore.json", &b));
-    let root = s(&w.path("trusted_root.json"));
     let file = w.file_arg();
-    let mut args = keyless_args(&w, &bundle, &root);
-    args.extend(["--file", &file]);
-    let (code, report, err) = verify(&w, &args);
+    let (code, report, err) = verify_keyless(&w, &bundle, ["--file", &file]);
     assert_pass(code, &report, &err);
     assert_eq!(
         only_report(&report)["extensions"]["predicateType"],
@@ -342,7 +332,6 @@ fn identity_and_issuer_are_enforced() {
 #[test]
 fn bundles_v01_and_v02_are_read_by_their_version_rules() {
     let w = World::new();
-    let root = s(&w.path("trusted_root.json"));
     let file = w.file_arg();
     let chain = w.fulcio.chain_der();
     let v03 = |tree: Option<u64>| {
@@ -351,9 +340,7 @@ fn bundles_v01_and_v02_are_read_by_their_version_rules() {
     };
     let run = |name: &str, bundle: Value| {
         let bundle = s(&w.write(name, &bundle));
-        let mut args = keyless_args(&w, &bundle, &root);
-        args.extend(["--file", &file]);
-        verify(&w, &args)
+        verify_keyless(&w, &bundle, ["--file", &file])
     };
 
     // v0.1: a signed entry timestamp (inclusion promise), no proof: passes.
@@ -459,14 +446,15 @@ fn incomplete_flags_are_usage_errors() {
     }
 }
 
-/// The shipped sigstore-conformance client script, run as the suite runs it.
-fn conformance(w: &World, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+/// The shipped sigstore-conformance client script, run as the suite runs it with the
+/// whitespace-separated `args` (the test's paths have no spaces).
+fn conformance(w: &World, args: &str, env: &[(&str, String)]) -> (i32, String) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/sigstore-conformance/vouch-conformance-client"
     );
     let mut cmd = std::process::Command::new(script);
-    cmd.args(args)
+    cmd.args(args.split_whitespace())
         .current_dir(w.dir.path())
         .env("VOUCH", env!("CARGO_BIN_EXE_vouch"))
         .env("VOUCH_COSIGN_WASM", cosign_wasm())
@@ -499,22 +487,11 @@ fn the_conformance_client_speaks_the_suite_protocol() {
     let file = w.file_arg();
     let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(CONTENT)));
     let keyless = |subject: &str, identity: &str| {
-        conformance(
-            &w,
-            &[
-                "verify-bundle",
-                "--bundle",
-                &bundle,
-                "--certificate-identity",
-                identity,
-                "--certificate-oidc-issuer",
-                ISSUER,
-                "--trusted-root",
-                &root,
-                subject,
-            ],
-            &[],
-        )
+        let args = format!(
+            "verify-bundle --bundle {bundle} --certificate-identity {identity} \
+             --certificate-oidc-issuer {ISSUER} --trusted-root {root} {subject}"
+        );
+        conformance(&w, &args, &[])
     };
     let (code, out) = keyless(&file, EMAIL);
     assert_eq!(code, 0, "{out}");
@@ -531,78 +508,28 @@ fn the_conformance_client_speaks_the_suite_protocol() {
     assert!(out.contains("SUBJECT_MISMATCH"), "{out}");
 
     // The trusted root from the environment when --trusted-root is absent.
-    let (code, out) = conformance(
-        &w,
-        &[
-            "verify-bundle",
-            "--bundle",
-            &bundle,
-            "--certificate-identity",
-            EMAIL,
-            "--certificate-oidc-issuer",
-            ISSUER,
-            &file,
-        ],
-        &[("VOUCH_TRUSTED_ROOT", root.clone())],
+    let args = format!(
+        "verify-bundle --bundle {bundle} --certificate-identity {EMAIL} \
+         --certificate-oidc-issuer {ISSUER} {file}"
     );
+    let (code, out) = conformance(&w, &args, &[("VOUCH_TRUSTED_ROOT", root.clone())]);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = conformance(
-        &w,
-        &[
-            "verify-bundle",
-            "--staging",
-            "--bundle",
-            &bundle,
-            "--key",
-            &root,
-            &file,
-        ],
-        &[],
-    );
+    let args = format!("verify-bundle --staging --bundle {bundle} --key {root} {file}");
+    let (code, out) = conformance(&w, &args, &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("VOUCH_STAGING_TRUSTED_ROOT"), "{out}");
 
     // Key-based.
-    let b = message_signature_bundle(
-        CONTENT,
-        &BundleSigner::Key {
-            key: &w.key,
-            hint: "release",
-        },
-        &w.log(Some(3)),
-    )
-    .unwrap();
-    let key_bundle = s(&w.write("key.sigstore.json", &b));
+    let key_bundle = s(&w.key_bundle());
     let key = s(&w.path("release.pub"));
-    let (code, out) = conformance(
-        &w,
-        &[
-            "verify-bundle",
-            "--bundle",
-            &key_bundle,
-            "--key",
-            &key,
-            "--trusted-root",
-            &root,
-            &file,
-        ],
-        &[],
-    );
+    let args =
+        format!("verify-bundle --bundle {key_bundle} --key {key} --trusted-root {root} {file}");
+    let (code, out) = conformance(&w, &args, &[]);
     assert_eq!(code, 0, "{out}");
 
     // Signing is not Vouch's business.
-    let (code, out) = conformance(
-        &w,
-        &[
-            "sign-bundle",
-            "--identity-token",
-            "t",
-            "--bundle",
-            "out.json",
-            &file,
-        ],
-        &[],
-    );
+    let args = format!("sign-bundle --identity-token t --bundle out.json {file}");
+    let (code, out) = conformance(&w, &args, &[]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("sign-bundle is not supported"), "{out}");
 }

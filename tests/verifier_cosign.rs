@@ -882,8 +882,17 @@ async fn metadata_names_the_bundle_artifact_type() {
 #[tokio::test]
 async fn valid_message_signature_bundles_pass() {
     let s = Sigstore::new();
-    // Certificate, SET only.
+    // Certificate, SET only: sigstore-go `pkg/bundle`, "if bundle version >= v0.2, require
+    // inclusion proof".
     let c = s.message(&s.cert(), &s.log(None), |_| {});
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "must carry an inclusionProof",
+    );
+
+    // Certificate, with an inclusion proof and checkpoint.
+    let c = s.message(&s.cert(), &s.log(Some(11)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "verificationMode"), "keyless");
@@ -893,16 +902,10 @@ async fn valid_message_signature_bundles_pass() {
     assert_eq!(ext(&r, "signingTime"), s.at.to_string());
     assert_eq!(ext(&r, "rekorLogIndex"), "3");
     assert_eq!(ext(&r, "rekorKind"), "hashedrekord");
-    assert_eq!(ext(&r, "rekorVerified"), "signedEntryTimestamp");
+    assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
     assert_eq!(ext(&r, "certificateAuthority"), "https://fulcio0.test");
     assert!(ext(&r, "root").contains("CN=fulcio root"), "{r:?}");
     assert_eq!(ext(&r, "signedDigest"), c.input.subject.digest.to_string());
-
-    // Certificate, with an inclusion proof and checkpoint.
-    let c = s.message(&s.cert(), &s.log(Some(11)), |_| {});
-    let r = run(&c, &s.config()).await;
-    ok(&r);
-    assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
 
     // Public key named by the hint.
     let c = s.message(&s.key_signer(), &s.log(Some(4)), |_| {});
@@ -919,7 +922,7 @@ async fn valid_message_signature_bundles_pass() {
 #[tokio::test]
 async fn valid_dsse_bundles_pass() {
     let s = Sigstore::new();
-    for tree in [None, Some(4), Some(6)] {
+    for tree in [Some(5), Some(4), Some(6)] {
         let c = s.dsse(&s.cert(), &s.log(tree), |_| {});
         let r = run(&c, &s.config()).await;
         ok(&r);
@@ -928,7 +931,7 @@ async fn valid_dsse_bundles_pass() {
         assert_eq!(ext(&r, "rekorKind"), "dsse");
         assert_eq!(ext(&r, "subject"), EMAIL);
     }
-    let c = s.dsse(&s.key_signer(), &s.log(None), |_| {});
+    let c = s.dsse(&s.key_signer(), &s.log(Some(7)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "key"), "release");
@@ -938,7 +941,7 @@ async fn valid_dsse_bundles_pass() {
 async fn tampered_payload_and_signature_fail() {
     let s = Sigstore::new();
     // A DSSE payload about the same subject, but not the one signed.
-    let c = s.dsse(&s.cert(), &s.log(None), |b| {
+    let c = s.dsse(&s.cert(), &s.log(Some(7)), |b| {
         let mut stmt: Value = serde_json::from_slice(&b64d(&b["dsseEnvelope"]["payload"])).unwrap();
         stmt["predicateType"] = json!("https://evil.test/predicate");
         b["dsseEnvelope"]["payload"] = json!(b64e(&serde_json::to_vec(&stmt).unwrap()));
@@ -949,7 +952,7 @@ async fn tampered_payload_and_signature_fail() {
         "does not verify",
     );
 
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         flip(&mut b["messageSignature"]["signature"])
     });
     failed(
@@ -958,7 +961,7 @@ async fn tampered_payload_and_signature_fail() {
         "certificate's key",
     );
 
-    let c = s.dsse(&s.key_signer(), &s.log(None), |b| {
+    let c = s.dsse(&s.key_signer(), &s.log(Some(7)), |b| {
         flip(&mut b["dsseEnvelope"]["signatures"][0]["sig"])
     });
     failed(&run(&c, &s.config()).await, "SIGNATURE_INVALID", "release");
@@ -969,7 +972,7 @@ async fn bundles_for_another_subject_fail() {
     let s = Sigstore::new();
     // A message signature over another manifest.
     let c = bundle_case(|_, _| {
-        let b = message_signature_bundle(b"{\"another\":\"manifest\"}", &s.cert(), &s.log(None))
+        let b = message_signature_bundle(b"{\"another\":\"manifest\"}", &s.cert(), &s.log(Some(7)))
             .unwrap();
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
     });
@@ -983,7 +986,7 @@ async fn bundles_for_another_subject_fail() {
     let other = "ef".repeat(32);
     let c = bundle_case(|_, _| {
         let stmt = in_toto_statement("other", &other, SLSA);
-        let b = dsse_bundle(&stmt, &s.cert(), &s.log(None)).unwrap();
+        let b = dsse_bundle(&stmt, &s.cert(), &s.log(Some(7))).unwrap();
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
     });
     failed(&run(&c, &s.config()).await, "SUBJECT_MISMATCH", &other);
@@ -1002,7 +1005,7 @@ async fn certificate_trust_and_identity_are_enforced() {
             s.at - 30,
         )
         .unwrap();
-    let c = s.message(&BundleSigner::Certificate(&leaf), &s.log(None), |_| {});
+    let c = s.message(&BundleSigner::Certificate(&leaf), &s.log(Some(7)), |_| {});
     failed(
         &run(&c, &s.config()).await,
         "UNTRUSTED",
@@ -1010,7 +1013,7 @@ async fn certificate_trust_and_identity_are_enforced() {
     );
 
     // Another identity.
-    let c = s.dsse(&s.cert(), &s.log(None), |_| {});
+    let c = s.dsse(&s.cert(), &s.log(Some(7)), |_| {});
     let cfg = json!({"trustedRoot": s.root(),
                      "identities": [{"issuer": ISSUER, "subject": "ops@example.test"}]})
     .to_string();
@@ -1029,7 +1032,7 @@ async fn certificate_trust_and_identity_are_enforced() {
         .unwrap();
     let late = LogEntry {
         integrated_time: now() - 1800,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&BundleSigner::Certificate(&old), &late, |_| {});
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "integrated time");
@@ -1037,13 +1040,13 @@ async fn certificate_trust_and_identity_are_enforced() {
     // Rekor v1: an integrated time in the future is refused.
     let future = LogEntry {
         integrated_time: now() + 3600,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&s.cert(), &future, |_| {});
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "in the future");
 
     // The CA's validity in the trusted root ended before the entry was integrated.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["certificateAuthorities"][0]["validFor"]["end"] = json!("2021-01-01T00:00:00Z");
     failed(
@@ -1057,7 +1060,7 @@ async fn certificate_trust_and_identity_are_enforced() {
                      "keys": [{"name": "release", "pem": s.key.public_key_pem()}]})
     .to_string();
     failed(&run(&c, &cfg).await, "UNTRUSTED", "identities");
-    let c = s.message(&s.key_signer(), &s.log(None), |_| {});
+    let c = s.message(&s.key_signer(), &s.log(Some(7)), |_| {});
     let cfg = json!({"trustedRoot": s.root(),
                      "identities": [{"issuer": ISSUER, "subject": EMAIL}]})
     .to_string();
@@ -1074,7 +1077,7 @@ async fn transparency_log_entries_are_enforced() {
     let entry = "/verificationMaterial/tlogEntries/0";
 
     // A tampered signed entry timestamp.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         flip(
             b.pointer_mut(&format!("{entry}/inclusionPromise/signedEntryTimestamp"))
                 .unwrap(),
@@ -1087,7 +1090,7 @@ async fn transparency_log_entries_are_enforced() {
     );
 
     // The integrated time moved: the SET no longer covers it.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         *b.pointer_mut(&format!("{entry}/integratedTime")).unwrap() = json!((s.at + 1).to_string());
     });
     failed(
@@ -1100,7 +1103,7 @@ async fn transparency_log_entries_are_enforced() {
     let other = Rekor::new().unwrap();
     let log = LogEntry {
         rekor: &other,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&s.cert(), &log, |_| {});
     failed(
@@ -1110,7 +1113,7 @@ async fn transparency_log_entries_are_enforced() {
     );
 
     // The log key's validity in the trusted root starts after the entry.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["tlogs"][0]["publicKey"]["validFor"]["start"] = json!("2999-01-01T00:00:00Z");
     failed(
@@ -1122,7 +1125,7 @@ async fn transparency_log_entries_are_enforced() {
     // protobuf-specs `TimeRange`: "The time range is closed and includes both the start and end
     // times, (i.e., [start, end])". A log key whose window ended before the entry's integrated
     // time is not trusted for it; one ending exactly at that second still is.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(s.at - 1));
     failed(
@@ -1152,7 +1155,7 @@ async fn transparency_log_entries_are_enforced() {
         "Rekor v2 entry",
     );
     // A v1 entry without integratedTime.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b.pointer_mut(entry)
             .unwrap()
             .as_object_mut()
@@ -1167,10 +1170,10 @@ async fn transparency_log_entries_are_enforced() {
 
     // A genuine log entry, but for another signature (the SET verifies, the body does not bind).
     let other_entry = {
-        let b = message_signature_bundle(b"other", &s.cert(), &s.log(None)).unwrap();
+        let b = message_signature_bundle(b"other", &s.cert(), &s.log(Some(7))).unwrap();
         b.pointer(entry).unwrap().clone()
     };
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         *b.pointer_mut(entry).unwrap() = other_entry;
     });
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "hashedrekord");
@@ -1180,14 +1183,14 @@ async fn transparency_log_entries_are_enforced() {
     let c = bundle_case(|sref, _| {
         let hex = sref.digest.strip_prefix("sha256:").unwrap();
         let stmt = in_toto_statement(DOCKER_REF, hex, SLSA);
-        let mut b = dsse_bundle(&stmt, &s.key_signer(), &s.log(None)).unwrap();
+        let mut b = dsse_bundle(&stmt, &s.key_signer(), &s.log(Some(7))).unwrap();
         let forged = dsse_bundle(
             &stmt,
             &BundleSigner::Key {
                 key: &stranger,
                 hint: "release",
             },
-            &s.log(None),
+            &s.log(Some(7)),
         )
         .unwrap();
         *b.pointer_mut(entry).unwrap() = forged.pointer(entry).unwrap().clone();
@@ -1215,7 +1218,7 @@ async fn transparency_log_entries_are_enforced() {
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "checkpoint");
 
     // No log entry at all.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b["verificationMaterial"]["tlogEntries"] = json!([]);
     });
     failed(
@@ -1239,7 +1242,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "sct"), log_id);
@@ -1256,7 +1259,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
             )
             .unwrap()
     };
-    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(None), |_| {});
+    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(Some(7)), |_| {});
 
     // No SCT list extension.
     let c = signed_by(&leaf(SctMode::Missing));
@@ -1280,7 +1283,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
     ok(&run(&c, &s.config_with(root)).await);
 
     // A trusted root without ctlogs trusts no SCT.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["ctlogs"] = json!([]);
     failed(
@@ -1320,7 +1323,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
 
     // DSSE bundles are held to the same rule.
     let l = leaf(SctMode::Missing);
-    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(None), |_| {});
+    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(Some(7)), |_| {});
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
 }
 
@@ -1421,12 +1424,12 @@ async fn malformed_bundles_fail_without_trapping() {
         "INVALID_ENVELOPE",
         "not a valid Sigstore bundle",
     );
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.1");
     });
     failed(&run(&c, &cfg).await, "UNSUPPORTED_FORMAT", "mediaType");
     // A bundle in a layer of another media type: the manifest holds no bundle layer.
-    let good = message_signature_bundle(b"x", &s.cert(), &s.log(None)).unwrap();
+    let good = message_signature_bundle(b"x", &s.cert(), &s.log(Some(7))).unwrap();
     let c = raw(&serde_json::to_vec(&good).unwrap(), "application/json");
     failed(
         &run(&c, &cfg).await,
@@ -1470,7 +1473,7 @@ async fn malformed_bundles_fail_without_trapping() {
         ),
     ];
     for (edit, needle) in edits {
-        let c = s.message(&s.cert(), &s.log(None), |b| edit(b));
+        let c = s.message(&s.cert(), &s.log(Some(7)), |b| edit(b));
         failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
     }
     // DSSE envelopes: not in-toto, two signatures, a payload that is not a statement.
@@ -1492,7 +1495,7 @@ async fn malformed_bundles_fail_without_trapping() {
         ),
     ];
     for (edit, needle) in dsse_edits {
-        let c = s.dsse(&s.cert(), &s.log(None), |b| edit(b));
+        let c = s.dsse(&s.cert(), &s.log(Some(7)), |b| edit(b));
         failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
     }
 }
@@ -1693,7 +1696,7 @@ async fn rekor_v2_bundles_with_signed_timestamps_pass() {
     assert_eq!(ext(&r, "verificationMode"), "key");
     // A v1 bundle with a timestamp too: both times are verified; the earliest is reported.
     let c = bundle_case(|_, subject| {
-        let mut b = message_signature_bundle(subject, &v.s.cert(), &v.s.log(None)).unwrap();
+        let mut b = message_signature_bundle(subject, &v.s.cert(), &v.s.log(Some(7))).unwrap();
         let t = SigstoreV2::stamp(&v.tsa, &b, v.s.at + 60);
         add_timestamps(&mut b, &[t]);
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
@@ -1785,7 +1788,7 @@ async fn rekor_v2_entries_are_enforced() {
     failed(
         &run(&c, &cfg).await,
         "TLOG_INVALID",
-        "has no inclusionProof",
+        "must carry an inclusionProof",
     );
 
     // A genuine v2 entry, but of another signature.

@@ -762,8 +762,7 @@ fn verify_prehashed<'a>(
 
 /// sigstore-go's per-version bundle rules (`pkg/bundle` `validate`): "if bundle version ==
 /// v0.1, require inclusion promise" — some log entry carries a signed entry timestamp; "if
-/// bundle version >= v0.2, require inclusion proof" — here for v0.2 (v0.3 bundles keep the
-/// rules of [`verify_entry`]: a v1 entry may be proven by its signed entry timestamp alone);
+/// bundle version >= v0.2, require inclusion proof" — some entry carries one (v0.2 and v0.3);
 /// "if bundle version >= v0.3, require verification material to not be X.509 certificate
 /// chain".
 fn check_version_rules(version: u8, material: &Material) -> Result<(), Failure> {
@@ -774,8 +773,11 @@ fn check_version_rules(version: u8, material: &Material) -> Result<(), Failure> 
             "a v0.1 bundle's log entries must carry an inclusionPromise (signed entry timestamp)",
         );
     }
-    if version == 2 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_proof.is_some()) {
-        return tlog_invalid("a v0.2 bundle's log entries must carry an inclusionProof");
+    if version >= 2 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_proof.is_some()) {
+        return tlog_invalid(format!(
+            "a v0.{version} bundle's log entries must carry an inclusionProof (a signed entry \
+             timestamp alone is accepted in v0.1 bundles only)"
+        ));
     }
     if version >= 3 && material.x509_certificate_chain.is_some() {
         return invalid(

@@ -533,3 +533,86 @@ fn the_conformance_client_speaks_the_suite_protocol() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("sign-bundle is not supported"), "{out}");
 }
+
+/// The file is streamed through SHA-256, never held in memory: verifying a 128 MiB file peaks
+/// at about the resident set of verifying a small one (a whole-file read would add 128 MiB).
+/// Both runs load the verifier compiled by a first run from the disk cache (`stores.diskCache`),
+/// so compiling it (the largest allocation otherwise) does not mask the file's.
+#[test]
+fn large_files_are_streamed_not_read_whole() {
+    use std::io::Write as _;
+    const MIB: usize = 1 << 20;
+    let w = World::new();
+    let big = w.path("big.bin");
+    let mut f = std::fs::File::create(&big).unwrap();
+    let chunk: Vec<u8> = (0..MIB as u32).map(|i| (i * 7) as u8).collect();
+    for _ in 0..128 {
+        f.write_all(&chunk).unwrap();
+    }
+    drop(f);
+    let big_bundle = {
+        let data = std::fs::read(&big).unwrap();
+        let b = message_signature_bundle(
+            &data,
+            &BundleSigner::Key {
+                key: &w.key,
+                hint: "release",
+            },
+            &w.log(Some(3)),
+        )
+        .unwrap();
+        s(&w.write("big.sigstore.json", &b))
+    };
+    let small_bundle = s(&w.key_bundle());
+    let config = w.path("vouch.yaml");
+    std::fs::write(&config, "stores: { diskCache: cache }\n").unwrap();
+    let (root, key, wasm, config) = (
+        s(&w.path("trusted_root.json")),
+        s(&w.path("release.pub")),
+        cosign_wasm(),
+        s(&config),
+    );
+    let run = |file: &str, bundle: &str| {
+        let args = [
+            "verify",
+            "-o",
+            "json",
+            "-c",
+            &config,
+            "--verifier",
+            &wasm,
+            "--file",
+            file,
+            "--bundle",
+            bundle,
+            "--key",
+            &key,
+            "--trusted-root",
+            &root,
+        ];
+        cli::vouch_bounded(&args, std::time::Duration::from_secs(120), 2 << 30)
+    };
+    let warm = run(&w.file_arg(), &small_bundle);
+    assert_eq!(warm.code, 0, "{warm:?}");
+    let small = run(&w.file_arg(), &small_bundle);
+    assert_eq!(small.code, 0, "{small:?}");
+    let large = run(&s(&big), &big_bundle);
+    assert_eq!(large.code, 0, "{large:?}");
+    let report: Value = serde_json::from_str(&large.stdout).unwrap();
+    assert_eq!(report["isSuccess"], true);
+    let added = large.peak_rss.saturating_sub(small.peak_rss);
+    assert!(
+        added < (64 * MIB) as u64,
+        "verifying a 128 MiB file added {added} bytes of resident set over a small file's \
+         ({} vs {}; warm-up {})",
+        large.peak_rss,
+        small.peak_rss,
+        warm.peak_rss
+    );
+    eprintln!(
+        "peak RSS: small file {} MiB, 128 MiB file {} MiB (first run, compiling: {} MiB)",
+        small.peak_rss >> 20,
+        large.peak_rss >> 20,
+        warm.peak_rss >> 20
+    );
+}

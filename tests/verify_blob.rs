@@ -439,6 +439,8 @@ fn incomplete_flags_are_usage_errors() {
             "is not a SHA-256 digest",
         ),
         (vec!["--file", &file], "--bundle"),
+        // File flags with an image subject (the helper passes --verifier).
+        (vec!["example.test/app:v1"], "give --file PATH or --digest"),
     ] {
         let (code, _, err) = verify(&w, &args);
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -73,6 +73,19 @@ impl BlobArgs {
         self.file.is_some() || self.digest.is_some()
     }
 
+    /// Whether a flag that only means something with --file/--digest was given without them.
+    pub fn stray_flags(&self) -> bool {
+        !self.is_blob()
+            && (self.bundle.is_some()
+                || self.certificate_identity.is_some()
+                || self.certificate_identity_regexp.is_some()
+                || self.certificate_oidc_issuer.is_some()
+                || self.certificate_oidc_issuer_regexp.is_some()
+                || self.key.is_some()
+                || self.trusted_root.is_some()
+                || self.verifier.is_some())
+    }
+
     /// The cosign verifier's configuration these flags describe.
     pub fn verifier_config(&self) -> anyhow::Result<Value> {
         let mut config = serde_json::Map::new();
@@ -242,6 +255,18 @@ mod tests {
             json!([{"subject": "me@example.com", "issuerRegExp": "^https://issuer$"}])
         );
         assert_eq!(c["keys"], json!([{"name": "release", "pem": "PEM"}]));
+    }
+
+    #[test]
+    fn blob_flags_without_a_file_are_stray() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!args(dir.path()).stray_flags());
+        let image = BlobArgs {
+            file: None,
+            ..args(dir.path())
+        };
+        assert!(image.stray_flags());
+        assert!(!BlobArgs::default().stray_flags());
     }
 
     #[test]

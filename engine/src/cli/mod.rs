@@ -189,6 +189,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             if blob.is_blob() {
                 verify_blob(&blob, &config, output).await
+            } else if blob.stray_flags() {
+                bail!(
+                    "--bundle, --key, --trusted-root, --verifier and the --certificate-* flags \
+                     verify a local file: give --file PATH or --digest sha256:<hex>"
+                )
             } else {
                 verify(&subjects, oci_layout, &config, output, namespace.as_deref()).await
             }

@@ -1,6 +1,9 @@
 //! Sigstore bundles v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json`), the form current
 //! cosign attaches as an OCI 1.1 referrer: one layer holding the bundle JSON, verified offline
-//! against the configured `trustedRoot`.
+//! against the configured `trustedRoot`. For a file subject (the host's blob source, media type
+//! `application/octet-stream`: `vouch verify --file/--digest`) bundles v0.1 and v0.2 are read
+//! too, by sigstore-go's version rules, and a message signature is checked over the file's
+//! digest ([`crate::prehash`]).
 //!
 //! A bundle layer passes when, in this order:
 //!
@@ -28,9 +31,9 @@
 //!    RFC 6962 Merkle path to a root hash that a checkpoint signed by the same log key commits to
 //!    (an Ed25519 log's ID must be the signed-note key hash of the checkpoint origin and key);
 //! 6. the verified signing times — timestamps' `genTime`s and v1 entries' integrated times —
-//!    meet `thresholds` (default: one of either), and for certificates the certificate chains, with the code-signing EKU, to a
-//!    certificate authority of the trusted root valid at each of them, and names an accepted
-//!    identity (SAN) and OIDC issuer;
+//!    meet `thresholds` (default: one of either), and for certificates the certificate chains,
+//!    with the code-signing EKU, to a certificate authority of the trusted root valid at each of
+//!    them, and names an accepted identity (SAN) and OIDC issuer;
 //! 7. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
 //!    verifies with a CT log of the trusted root's `ctlogs` (log ID = SHA-256 of its key, SCT
 //!    issued inside the key's `validFor`), over the precertificate entry rebuilt from the

@@ -39,7 +39,7 @@ use vouch::runtime::{Runtime, RuntimeConfig};
 use xtask::fixtures::cosign::{
     Attestation, BUNDLE_ANNOTATION, Fulcio, IN_TOTO, IssuerExtension, Key, Layer, Rekor,
     SIMPLE_SIGNING, San, SignatureManifest, attestation_tag_manifest, dsse_envelope, generate_key,
-    in_toto_statement, simple_signing_payload, tag_manifest,
+    in_toto_statement, simple_signing_payload, tag_manifest, trusted_root,
 };
 
 const REPO: &str = "team/app";
@@ -551,9 +551,14 @@ async fn keyless_attestations_with_and_without_rekor() {
         Attestation::keyless(statement, SLSA, &leaf, &fulcio).unwrap()
     };
     let identities = json!([{"issuer": ISSUER, "subject": EMAIL}]);
-    let no_rekor = json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities});
+    // The trusted root holds the CT log key that signed the certificate's embedded SCT.
+    let root = trusted_root(&[&fulcio], &[&rekor]);
+    let no_rekor = json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities,
+                          "trustedRoot": root});
     let with_rekor = json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities,
-                            "rekorPublicKey": rekor.public_key_pem()});
+                            "trustedRoot": root, "rekorPublicKey": rekor.public_key_pem()});
+    // Without one, no SCT can be trusted: fails closed, as keyless signatures do.
+    let no_root = json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities});
 
     let plain = AttLayout::new(|d| attestation_tag_manifest(&[keyless(d)]));
     let report = plain.verify(no_rekor.clone()).await;
@@ -569,7 +574,12 @@ async fn keyless_attestations_with_and_without_rekor() {
         BUNDLE_ANNOTATION,
     );
     // Another identity: refused.
-    let other_identity = json!({"fulcioRoots": [fulcio.root_pem()],
+    fails_with(
+        &plain.verify(no_root).await,
+        "UNTRUSTED",
+        "add `trustedRoot`",
+    );
+    let other_identity = json!({"fulcioRoots": [fulcio.root_pem()], "trustedRoot": root,
                                 "identities": [{"issuer": ISSUER, "subject": "x@example.test"}]});
     fails_with(
         &plain.verify(other_identity).await,

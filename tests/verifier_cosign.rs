@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::runtime::{
@@ -374,8 +375,18 @@ async fn malformed_inputs_fail_without_trapping() {
 // ---------------------------------------------------------------------------------------------
 // Keyless
 
+/// Keyless trust in `fulcio`: its root, `identities`, and a trusted root whose `ctlogs` hold
+/// its CT log (the SCTs of its leaves are verified on the simple-signing path too; a trusted
+/// root always names a transparency log, unused here).
 fn keyless_config(fulcio: &Fulcio, identities: serde_json::Value) -> String {
-    json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities}).to_string()
+    json!({"fulcioRoots": [fulcio.root_pem()], "identities": identities,
+           "trustedRoot": ct_root(fulcio)})
+    .to_string()
+}
+
+/// A trusted root with `fulcio`'s CT log (and a Rekor log the simple-signing path does not use).
+fn ct_root(fulcio: &Fulcio) -> Value {
+    trusted_root(&[fulcio], &[&Rekor::new().unwrap()])
 }
 
 fn keyless_case(fulcio: &Fulcio, san: San, ext: IssuerExtension, not_before: i64) -> Case {
@@ -550,6 +561,7 @@ async fn keyless_with_rekor_bundle() {
         "fulcioRoots": [fulcio.root_pem()],
         "identities": [{"issuer": ISSUER, "subject": EMAIL}],
         "rekorPublicKey": rekor.public_key_pem(),
+        "trustedRoot": trusted_root(&[&fulcio], &[&rekor]),
     })
     .to_string();
 
@@ -870,8 +882,17 @@ async fn metadata_names_the_bundle_artifact_type() {
 #[tokio::test]
 async fn valid_message_signature_bundles_pass() {
     let s = Sigstore::new();
-    // Certificate, SET only.
+    // Certificate, SET only: sigstore-go `pkg/bundle`, "if bundle version >= v0.2, require
+    // inclusion proof".
     let c = s.message(&s.cert(), &s.log(None), |_| {});
+    failed(
+        &run(&c, &s.config()).await,
+        "TLOG_INVALID",
+        "must carry an inclusionProof",
+    );
+
+    // Certificate, with an inclusion proof and checkpoint.
+    let c = s.message(&s.cert(), &s.log(Some(11)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "verificationMode"), "keyless");
@@ -881,16 +902,10 @@ async fn valid_message_signature_bundles_pass() {
     assert_eq!(ext(&r, "signingTime"), s.at.to_string());
     assert_eq!(ext(&r, "rekorLogIndex"), "3");
     assert_eq!(ext(&r, "rekorKind"), "hashedrekord");
-    assert_eq!(ext(&r, "rekorVerified"), "signedEntryTimestamp");
+    assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
     assert_eq!(ext(&r, "certificateAuthority"), "https://fulcio0.test");
     assert!(ext(&r, "root").contains("CN=fulcio root"), "{r:?}");
     assert_eq!(ext(&r, "signedDigest"), c.input.subject.digest.to_string());
-
-    // Certificate, with an inclusion proof and checkpoint.
-    let c = s.message(&s.cert(), &s.log(Some(11)), |_| {});
-    let r = run(&c, &s.config()).await;
-    ok(&r);
-    assert_eq!(ext(&r, "rekorVerified"), "inclusionProof+checkpoint");
 
     // Public key named by the hint.
     let c = s.message(&s.key_signer(), &s.log(Some(4)), |_| {});
@@ -907,7 +922,7 @@ async fn valid_message_signature_bundles_pass() {
 #[tokio::test]
 async fn valid_dsse_bundles_pass() {
     let s = Sigstore::new();
-    for tree in [None, Some(4), Some(6)] {
+    for tree in [Some(5), Some(4), Some(6)] {
         let c = s.dsse(&s.cert(), &s.log(tree), |_| {});
         let r = run(&c, &s.config()).await;
         ok(&r);
@@ -916,7 +931,7 @@ async fn valid_dsse_bundles_pass() {
         assert_eq!(ext(&r, "rekorKind"), "dsse");
         assert_eq!(ext(&r, "subject"), EMAIL);
     }
-    let c = s.dsse(&s.key_signer(), &s.log(None), |_| {});
+    let c = s.dsse(&s.key_signer(), &s.log(Some(7)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "key"), "release");
@@ -926,7 +941,7 @@ async fn valid_dsse_bundles_pass() {
 async fn tampered_payload_and_signature_fail() {
     let s = Sigstore::new();
     // A DSSE payload about the same subject, but not the one signed.
-    let c = s.dsse(&s.cert(), &s.log(None), |b| {
+    let c = s.dsse(&s.cert(), &s.log(Some(7)), |b| {
         let mut stmt: Value = serde_json::from_slice(&b64d(&b["dsseEnvelope"]["payload"])).unwrap();
         stmt["predicateType"] = json!("https://evil.test/predicate");
         b["dsseEnvelope"]["payload"] = json!(b64e(&serde_json::to_vec(&stmt).unwrap()));
@@ -937,7 +952,7 @@ async fn tampered_payload_and_signature_fail() {
         "does not verify",
     );
 
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         flip(&mut b["messageSignature"]["signature"])
     });
     failed(
@@ -946,7 +961,7 @@ async fn tampered_payload_and_signature_fail() {
         "certificate's key",
     );
 
-    let c = s.dsse(&s.key_signer(), &s.log(None), |b| {
+    let c = s.dsse(&s.key_signer(), &s.log(Some(7)), |b| {
         flip(&mut b["dsseEnvelope"]["signatures"][0]["sig"])
     });
     failed(&run(&c, &s.config()).await, "SIGNATURE_INVALID", "release");
@@ -957,7 +972,7 @@ async fn bundles_for_another_subject_fail() {
     let s = Sigstore::new();
     // A message signature over another manifest.
     let c = bundle_case(|_, _| {
-        let b = message_signature_bundle(b"{\"another\":\"manifest\"}", &s.cert(), &s.log(None))
+        let b = message_signature_bundle(b"{\"another\":\"manifest\"}", &s.cert(), &s.log(Some(7)))
             .unwrap();
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
     });
@@ -971,7 +986,7 @@ async fn bundles_for_another_subject_fail() {
     let other = "ef".repeat(32);
     let c = bundle_case(|_, _| {
         let stmt = in_toto_statement("other", &other, SLSA);
-        let b = dsse_bundle(&stmt, &s.cert(), &s.log(None)).unwrap();
+        let b = dsse_bundle(&stmt, &s.cert(), &s.log(Some(7))).unwrap();
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
     });
     failed(&run(&c, &s.config()).await, "SUBJECT_MISMATCH", &other);
@@ -990,7 +1005,7 @@ async fn certificate_trust_and_identity_are_enforced() {
             s.at - 30,
         )
         .unwrap();
-    let c = s.message(&BundleSigner::Certificate(&leaf), &s.log(None), |_| {});
+    let c = s.message(&BundleSigner::Certificate(&leaf), &s.log(Some(7)), |_| {});
     failed(
         &run(&c, &s.config()).await,
         "UNTRUSTED",
@@ -998,7 +1013,7 @@ async fn certificate_trust_and_identity_are_enforced() {
     );
 
     // Another identity.
-    let c = s.dsse(&s.cert(), &s.log(None), |_| {});
+    let c = s.dsse(&s.cert(), &s.log(Some(7)), |_| {});
     let cfg = json!({"trustedRoot": s.root(),
                      "identities": [{"issuer": ISSUER, "subject": "ops@example.test"}]})
     .to_string();
@@ -1017,7 +1032,7 @@ async fn certificate_trust_and_identity_are_enforced() {
         .unwrap();
     let late = LogEntry {
         integrated_time: now() - 1800,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&BundleSigner::Certificate(&old), &late, |_| {});
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "integrated time");
@@ -1025,13 +1040,13 @@ async fn certificate_trust_and_identity_are_enforced() {
     // Rekor v1: an integrated time in the future is refused.
     let future = LogEntry {
         integrated_time: now() + 3600,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&s.cert(), &future, |_| {});
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "in the future");
 
     // The CA's validity in the trusted root ended before the entry was integrated.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["certificateAuthorities"][0]["validFor"]["end"] = json!("2021-01-01T00:00:00Z");
     failed(
@@ -1045,7 +1060,7 @@ async fn certificate_trust_and_identity_are_enforced() {
                      "keys": [{"name": "release", "pem": s.key.public_key_pem()}]})
     .to_string();
     failed(&run(&c, &cfg).await, "UNTRUSTED", "identities");
-    let c = s.message(&s.key_signer(), &s.log(None), |_| {});
+    let c = s.message(&s.key_signer(), &s.log(Some(7)), |_| {});
     let cfg = json!({"trustedRoot": s.root(),
                      "identities": [{"issuer": ISSUER, "subject": EMAIL}]})
     .to_string();
@@ -1062,7 +1077,7 @@ async fn transparency_log_entries_are_enforced() {
     let entry = "/verificationMaterial/tlogEntries/0";
 
     // A tampered signed entry timestamp.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         flip(
             b.pointer_mut(&format!("{entry}/inclusionPromise/signedEntryTimestamp"))
                 .unwrap(),
@@ -1075,7 +1090,7 @@ async fn transparency_log_entries_are_enforced() {
     );
 
     // The integrated time moved: the SET no longer covers it.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         *b.pointer_mut(&format!("{entry}/integratedTime")).unwrap() = json!((s.at + 1).to_string());
     });
     failed(
@@ -1088,7 +1103,7 @@ async fn transparency_log_entries_are_enforced() {
     let other = Rekor::new().unwrap();
     let log = LogEntry {
         rekor: &other,
-        ..s.log(None)
+        ..s.log(Some(7))
     };
     let c = s.message(&s.cert(), &log, |_| {});
     failed(
@@ -1098,7 +1113,7 @@ async fn transparency_log_entries_are_enforced() {
     );
 
     // The log key's validity in the trusted root starts after the entry.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["tlogs"][0]["publicKey"]["validFor"]["start"] = json!("2999-01-01T00:00:00Z");
     failed(
@@ -1110,7 +1125,7 @@ async fn transparency_log_entries_are_enforced() {
     // protobuf-specs `TimeRange`: "The time range is closed and includes both the start and end
     // times, (i.e., [start, end])". A log key whose window ended before the entry's integrated
     // time is not trusted for it; one ending exactly at that second still is.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["tlogs"][0]["publicKey"]["validFor"]["end"] = json!(rfc3339_utc(s.at - 1));
     failed(
@@ -1140,7 +1155,7 @@ async fn transparency_log_entries_are_enforced() {
         "Rekor v2 entry",
     );
     // A v1 entry without integratedTime.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b.pointer_mut(entry)
             .unwrap()
             .as_object_mut()
@@ -1155,10 +1170,10 @@ async fn transparency_log_entries_are_enforced() {
 
     // A genuine log entry, but for another signature (the SET verifies, the body does not bind).
     let other_entry = {
-        let b = message_signature_bundle(b"other", &s.cert(), &s.log(None)).unwrap();
+        let b = message_signature_bundle(b"other", &s.cert(), &s.log(Some(7))).unwrap();
         b.pointer(entry).unwrap().clone()
     };
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         *b.pointer_mut(entry).unwrap() = other_entry;
     });
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "hashedrekord");
@@ -1168,14 +1183,14 @@ async fn transparency_log_entries_are_enforced() {
     let c = bundle_case(|sref, _| {
         let hex = sref.digest.strip_prefix("sha256:").unwrap();
         let stmt = in_toto_statement(DOCKER_REF, hex, SLSA);
-        let mut b = dsse_bundle(&stmt, &s.key_signer(), &s.log(None)).unwrap();
+        let mut b = dsse_bundle(&stmt, &s.key_signer(), &s.log(Some(7))).unwrap();
         let forged = dsse_bundle(
             &stmt,
             &BundleSigner::Key {
                 key: &stranger,
                 hint: "release",
             },
-            &s.log(None),
+            &s.log(Some(7)),
         )
         .unwrap();
         *b.pointer_mut(entry).unwrap() = forged.pointer(entry).unwrap().clone();
@@ -1203,7 +1218,7 @@ async fn transparency_log_entries_are_enforced() {
     failed(&run(&c, &s.config()).await, "TLOG_INVALID", "checkpoint");
 
     // No log entry at all.
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b["verificationMaterial"]["tlogEntries"] = json!([]);
     });
     failed(
@@ -1227,7 +1242,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let r = run(&c, &s.config()).await;
     ok(&r);
     assert_eq!(ext(&r, "sct"), log_id);
@@ -1244,7 +1259,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
             )
             .unwrap()
     };
-    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(None), |_| {});
+    let signed_by = |l: &Leaf| s.message(&BundleSigner::Certificate(l), &s.log(Some(7)), |_| {});
 
     // No SCT list extension.
     let c = signed_by(&leaf(SctMode::Missing));
@@ -1268,7 +1283,7 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
     ok(&run(&c, &s.config_with(root)).await);
 
     // A trusted root without ctlogs trusts no SCT.
-    let c = s.message(&s.cert(), &s.log(None), |_| {});
+    let c = s.message(&s.cert(), &s.log(Some(7)), |_| {});
     let mut root = s.root();
     root["ctlogs"] = json!([]);
     failed(
@@ -1308,12 +1323,72 @@ async fn embedded_scts_are_verified_against_the_trusted_ct_logs() {
 
     // DSSE bundles are held to the same rule.
     let l = leaf(SctMode::Missing);
-    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(None), |_| {});
+    let c = s.dsse(&BundleSigner::Certificate(&l), &s.log(Some(7)), |_| {});
     failed(&run(&c, &s.config()).await, "UNTRUSTED", "no embedded SCT");
 }
 
+/// cosign `pkg/cosign/verify.go` on the simple-signing keyless path: unless
+/// `--insecure-ignore-sct`, "certificate does not include required embedded SCT" is an error,
+/// and an embedded SCT must verify with a CT log public key (RFC 6962 §3.2: over the
+/// precertificate entry; `LogID` "the SHA-256 hash of the log's public key"). Vouch takes the
+/// CT log keys from the `trustedRoot`'s `ctlogs`, and without a trusted root fails closed.
 #[tokio::test]
-async fn legacy_keyless_signatures_do_not_use_the_trusted_root() {
+async fn legacy_keyless_signatures_need_a_valid_sct() {
+    let fulcio = Fulcio::new("fulcio").unwrap();
+    let ids = json!([{"issuer": ISSUER, "subject": EMAIL}]);
+    let issued = now() - 60;
+    let signed = |mode: SctMode| {
+        let leaf = fulcio
+            .issue_with_sct(
+                &San::Email(EMAIL.into()),
+                ISSUER,
+                IssuerExtension::Both,
+                issued,
+                mode,
+            )
+            .unwrap();
+        case(|s| {
+            let payload = simple_signing_payload(DOCKER_REF, &s.digest);
+            signature_manifest(s, &[Layer::keyless(payload, &leaf, &fulcio).unwrap()])
+        })
+    };
+    let c = signed(SctMode::Valid);
+    let r = run(&c, &keyless_config(&fulcio, ids.clone())).await;
+    ok(&r);
+    let log_id: String = Sha256::digest(fulcio.ct_key().public_key_der())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(ext(&r, "sct"), log_id);
+
+    // No trusted root: no CT log keys, so no SCT can be trusted.
+    let no_root = json!({"fulcioRoots": [fulcio.root_pem()], "identities": ids}).to_string();
+    failed(&run(&c, &no_root).await, "UNTRUSTED", "add `trustedRoot`");
+
+    let cfg = keyless_config(&fulcio, ids.clone());
+    let c = signed(SctMode::Missing);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "no embedded SCT");
+    let c = signed(SctMode::Tampered);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "does not verify");
+    let other = generate_key().unwrap();
+    let c = signed(SctMode::SignedBy(&other));
+    failed(
+        &run(&c, &cfg).await,
+        "UNTRUSTED",
+        "not in the trusted root's ctlogs",
+    );
+    // A CT log key whose window does not cover the SCT's time.
+    let mut root = ct_root(&fulcio);
+    root["ctlogs"][0]["publicKey"]["validFor"]["start"] = json!(rfc3339_utc(issued + 1));
+    let cfg = json!({"fulcioRoots": [fulcio.root_pem()], "identities": ids,
+                     "trustedRoot": root})
+    .to_string();
+    let c = signed(SctMode::Valid);
+    failed(&run(&c, &cfg).await, "UNTRUSTED", "outside the validity");
+}
+
+#[tokio::test]
+async fn legacy_keyless_signatures_take_their_cas_from_fulcio_roots() {
     let s = Sigstore::new();
     let c = keyless_case(
         &s.fulcio,
@@ -1349,12 +1424,12 @@ async fn malformed_bundles_fail_without_trapping() {
         "INVALID_ENVELOPE",
         "not a valid Sigstore bundle",
     );
-    let c = s.message(&s.cert(), &s.log(None), |b| {
+    let c = s.message(&s.cert(), &s.log(Some(7)), |b| {
         b["mediaType"] = json!("application/vnd.dev.sigstore.bundle+json;version=0.1");
     });
     failed(&run(&c, &cfg).await, "UNSUPPORTED_FORMAT", "mediaType");
     // A bundle in a layer of another media type: the manifest holds no bundle layer.
-    let good = message_signature_bundle(b"x", &s.cert(), &s.log(None)).unwrap();
+    let good = message_signature_bundle(b"x", &s.cert(), &s.log(Some(7))).unwrap();
     let c = raw(&serde_json::to_vec(&good).unwrap(), "application/json");
     failed(
         &run(&c, &cfg).await,
@@ -1398,7 +1473,7 @@ async fn malformed_bundles_fail_without_trapping() {
         ),
     ];
     for (edit, needle) in edits {
-        let c = s.message(&s.cert(), &s.log(None), |b| edit(b));
+        let c = s.message(&s.cert(), &s.log(Some(7)), |b| edit(b));
         failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
     }
     // DSSE envelopes: not in-toto, two signatures, a payload that is not a statement.
@@ -1420,7 +1495,7 @@ async fn malformed_bundles_fail_without_trapping() {
         ),
     ];
     for (edit, needle) in dsse_edits {
-        let c = s.dsse(&s.cert(), &s.log(None), |b| edit(b));
+        let c = s.dsse(&s.cert(), &s.log(Some(7)), |b| edit(b));
         failed(&run(&c, &cfg).await, "INVALID_ENVELOPE", needle);
     }
 }
@@ -1621,7 +1696,7 @@ async fn rekor_v2_bundles_with_signed_timestamps_pass() {
     assert_eq!(ext(&r, "verificationMode"), "key");
     // A v1 bundle with a timestamp too: both times are verified; the earliest is reported.
     let c = bundle_case(|_, subject| {
-        let mut b = message_signature_bundle(subject, &v.s.cert(), &v.s.log(None)).unwrap();
+        let mut b = message_signature_bundle(subject, &v.s.cert(), &v.s.log(Some(7))).unwrap();
         let t = SigstoreV2::stamp(&v.tsa, &b, v.s.at + 60);
         add_timestamps(&mut b, &[t]);
         (serde_json::to_vec(&b).unwrap(), BUNDLE_V03.into())
@@ -1713,7 +1788,7 @@ async fn rekor_v2_entries_are_enforced() {
     failed(
         &run(&c, &cfg).await,
         "TLOG_INVALID",
-        "has no inclusionProof",
+        "must carry an inclusionProof",
     );
 
     // A genuine v2 entry, but of another signature.
@@ -1924,5 +1999,81 @@ async fn keys_by_reference_verify_like_inline_keys() {
     assert!(
         e.contains("keys[0].pem looks like a file path") && e.contains("use `pemFile`"),
         "{e}"
+    );
+}
+
+/// sigstore-go `pkg/verify`: `WithTransparencyLog(n)` — "not enough verified log entries from
+/// transparency log" below n, and every entry must verify (`VerifyTlogEntry` returns the first
+/// entry's error); `WithIntegratedTimestamps(n)` — "threshold not met for verified log entry
+/// integrated timestamps"; `WithSignedTimestamps(n)`; `WithObserverTimestamps(n)` — "threshold
+/// not met for verified signed & log entry integrated timestamps". Vouch's `thresholds`.
+#[tokio::test]
+async fn timestamp_and_log_thresholds_are_applied() {
+    let s = Sigstore::new();
+    let with = |thresholds: Value| {
+        let mut cfg: Value = serde_json::from_str(&s.config()).unwrap();
+        cfg["thresholds"] = thresholds;
+        cfg.to_string()
+    };
+    // A second entry for the same body in the same log (another index and tree).
+    let second = |b: &mut Value| {
+        let body = b64d(&b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]);
+        let e = s.rekor.tlog_entry(&body, s.at + 1, 9, Some(12)).unwrap();
+        b["verificationMaterial"]["tlogEntries"]
+            .as_array_mut()
+            .unwrap()
+            .push(e);
+    };
+    let one = s.message(&s.cert(), &s.log(Some(4)), |_| {});
+    let two = s.message(&s.cert(), &s.log(Some(4)), second);
+
+    // Defaults: one entry, one observer time.
+    let r = run(&one, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "rekorEntries"), "1");
+    let r = run(&two, &s.config()).await;
+    ok(&r);
+    assert_eq!(ext(&r, "rekorEntries"), "2");
+
+    // Each threshold at 2: one entry (one integrated time) is short, two meet it.
+    for (threshold, reason, needle) in [
+        (
+            "transparencyLog",
+            "TLOG_INVALID",
+            "transparencyLog asks for 2",
+        ),
+        (
+            "integratedTimestamps",
+            "TIMESTAMP_MISSING",
+            "integratedTimestamps asks for 2",
+        ),
+        (
+            "observerTimestamps",
+            "TIMESTAMP_MISSING",
+            "observerTimestamps asks for 2",
+        ),
+    ] {
+        let cfg = with(json!({ threshold: 2 }));
+        failed(&run(&one, &cfg).await, reason, needle);
+        ok(&run(&two, &cfg).await);
+    }
+
+    let cfg = with(json!({"signedTimestamps": 1}));
+    failed(
+        &run(&one, &cfg).await,
+        "TIMESTAMP_MISSING",
+        "signedTimestamps asks for 1",
+    );
+
+    // One entry that does not verify fails the bundle, whatever the others.
+    let bad_second = s.message(&s.cert(), &s.log(Some(4)), |b| {
+        second(b);
+        flip(&mut b["verificationMaterial"]["tlogEntries"][1]["inclusionPromise"]
+            ["signedEntryTimestamp"]);
+    });
+    failed(
+        &run(&bad_second, &s.config()).await,
+        "TLOG_INVALID",
+        "tlogEntries[1]",
     );
 }

@@ -223,6 +223,8 @@ fn cosign_simple() -> Fixture {
         "fulcioRoots": [fulcio.root_pem()],
         "identities": [{"issuer": "https://accounts.example.test", "subject": "dev@example.test"}],
         "rekorPublicKey": rekor.public_key_pem(),
+        // The CT log keys its leaves' embedded SCTs are verified with.
+        "trustedRoot": cx::trusted_root(&[&fulcio], &[&rekor]),
     });
     raw_fixture(
         "cosign (simple-signing, keyless + Rekor SET)",

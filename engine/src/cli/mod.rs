@@ -5,6 +5,7 @@
 //! unreachable, refused or without that tag or digest; layout missing) and none failed
 //! verification. Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 
+pub mod blob;
 pub mod plugin;
 
 use std::io::Write as _;
@@ -45,7 +46,9 @@ macro_rules! subject_help {
 `registry/repo@sha256:<hex>`, `nginx`), read from its registry through the TTL caches with the \
 config's `stores.registries` settings (plain HTTP only for loopback or `insecure` registries), or, \
 with --oci-layout, an OCI image layout on disk named like notation does: `<dir>:<tag>` or \
-`<dir>@sha256:<hex>`."
+`<dir>@sha256:<hex>`. With --file PATH (or --digest sha256:<hex>) and --bundle FILE, the subject is \
+a local file and its Sigstore bundle, verified by the cosign verifier with cosign verify-blob's \
+flags (see docs/sigstore.md)."
     };
 }
 
@@ -66,7 +69,7 @@ enum Command {
     #[command(after_help = concat!(subject_help!(), "\n\n", exit_help!()))]
     Verify {
         /// Subjects to verify: image references, or `<dir>:<tag>` / `<dir>@<digest>` with --oci-layout.
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["file", "digest"])]
         subjects: Vec<String>,
         /// Treat the subjects as OCI image layout directories.
         #[arg(long)]
@@ -86,6 +89,9 @@ enum Command {
         /// or `~/.cache/vouch`, so the next run starts in milliseconds).
         #[arg(long)]
         no_cache: bool,
+        /// A local file and its Sigstore bundle instead of image subjects.
+        #[command(flatten)]
+        blob: blob::BlobArgs,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
@@ -221,6 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             output,
             namespace,
             no_cache,
+            blob,
         } => {
             let compile_cache = if no_cache {
                 CompileCacheChoice::Off
@@ -232,7 +239,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 output,
                 compile_cache,
             };
-            verify(&subjects, &config, namespace.as_deref(), options).await
+            if blob.is_blob() {
+                verify_blob(&blob, &config, options).await
+            } else if blob.stray_flags() {
+                bail!(
+                    "--bundle, --key, --trusted-root, --verifier and the --certificate-* flags \
+                     verify a local file: give --file PATH or --digest sha256:<hex>"
+                )
+            } else {
+                verify(&subjects, &config, namespace.as_deref(), options).await
+            }
         }
         Command::Discover {
             subject,
@@ -554,24 +570,44 @@ async fn verify(
     }
     tracing::debug!(tenant, "verifying with this tenant's configuration");
     let disk = open_disk(&config).await?;
-    let outcome = verify_with(subjects, config_path, &config, disk.as_ref(), options).await;
+    let outcome = match build::sources(&config, disk.as_ref()) {
+        Ok(resolver) => match subjects
+            .iter()
+            .map(|s| source(&resolver, s, options.oci_layout))
+            .collect::<anyhow::Result<Vec<_>>>()
+        {
+            Ok(sources) => verify_with(sources, config_path, &config, disk.as_ref(), options).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e.into()),
+    };
     close_disk(disk, &config).await;
     outcome
 }
 
-/// `vouch verify` once the configuration and the disk cache are open.
+/// `vouch verify --file PATH --bundle FILE` (or `--digest`): the cosign verifier, configured by
+/// the flags, on the file and its bundle.
+async fn verify_blob(
+    args: &blob::BlobArgs,
+    config_path: &Path,
+    options: VerifyOptions,
+) -> anyhow::Result<u8> {
+    let config = args.config(config_path)?;
+    let source = args.source().await?;
+    let disk = open_disk(&config).await?;
+    let outcome = verify_with(vec![source], config_path, &config, disk.as_ref(), options).await;
+    close_disk(disk, &config).await;
+    outcome
+}
+
+/// `vouch verify` once the configuration and the disk cache are open and the subjects named.
 async fn verify_with(
-    subjects: &[String],
+    sources: Vec<SubjectSource>,
     config_path: &Path,
     config: &Config,
     disk: Option<&DiskCache>,
     options: VerifyOptions,
 ) -> anyhow::Result<u8> {
-    let resolver = build::sources(config, disk)?;
-    let sources = subjects
-        .iter()
-        .map(|s| source(&resolver, s, options.oci_layout))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
     let progress = Progress::new(sources.len());
     let reports: Vec<SubjectReport> =

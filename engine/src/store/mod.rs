@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::oci::{Descriptor, Digest};
 
+pub mod blob;
 pub mod cache;
 pub mod disk;
 pub mod layout;

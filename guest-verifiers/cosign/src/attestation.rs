@@ -316,6 +316,7 @@ fn keyless_trust(
     )?;
     ext.extend(verify::trust_certificate(
         host,
+        config,
         keyless,
         cert.der,
         &cert.fields,

@@ -1,6 +1,9 @@
 //! Sigstore bundles v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json`), the form current
 //! cosign attaches as an OCI 1.1 referrer: one layer holding the bundle JSON, verified offline
-//! against the configured `trustedRoot`.
+//! against the configured `trustedRoot`. For a file subject (the host's blob source, media type
+//! `application/octet-stream`: `vouch verify --file/--digest`) bundles v0.1 and v0.2 are read
+//! too, by sigstore-go's version rules, and a message signature is checked over the file's
+//! digest ([`crate::prehash`]).
 //!
 //! A bundle layer passes when, in this order:
 //!
@@ -16,7 +19,8 @@
 //! 4. every RFC 3161 signed timestamp (`timestampVerificationData.rfc3161Timestamps`) verifies
 //!    with a timestamp authority of the trusted root over the signature bytes (see
 //!    [`crate::timestamp`]);
-//! 5. a transparency-log entry verifies: its `logId` names a log of the trusted root (whose key
+//! 5. every transparency-log entry verifies (and there are `thresholds.transparencyLog` of
+//!    them, default 1): its `logId` names a log of the trusted root (whose key
 //!    hashes to that ID); a Rekor v1 entry (`integratedTime`, not in the future, inside the log
 //!    key's validity) needs its signed entry timestamp (`inclusionPromise`), which verifies with
 //!    that key over the canonical JSON `{"body","integratedTime","logID","logIndex"}`; a Rekor v2
@@ -26,10 +30,10 @@
 //!    digest or payload, this signature and this signer; and an `inclusionProof` is a valid
 //!    RFC 6962 Merkle path to a root hash that a checkpoint signed by the same log key commits to
 //!    (an Ed25519 log's ID must be the signed-note key hash of the checkpoint origin and key);
-//! 6. at least one signing time is verified — a timestamp's `genTime` or a v1 entry's integrated
-//!    time — and for certificates the certificate chains, with the code-signing EKU, to a
-//!    certificate authority of the trusted root valid at each of them, and names an accepted
-//!    identity (SAN) and OIDC issuer;
+//! 6. the verified signing times — timestamps' `genTime`s and v1 entries' integrated times —
+//!    meet `thresholds` (default: one of either), and for certificates the certificate chains,
+//!    with the code-signing EKU, to a certificate authority of the trusted root valid at each of
+//!    them, and names an accepted identity (SAN) and OIDC issuer;
 //! 7. for certificates: an embedded SCT (RFC 6962 §3.3, extension `1.3.6.1.4.1.11129.2.4.2`)
 //!    verifies with a CT log of the trusted root's `ctlogs` (log ID = SHA-256 of its key, SCT
 //!    issued inside the key's `validFor`), over the precertificate entry rebuilt from the
@@ -46,12 +50,13 @@ use verifier_common::time::now_unix;
 use crate::config::{Config, Key};
 use crate::der;
 use crate::pem::{self, Alg};
+use crate::prehash;
 use crate::sct;
 use crate::timestamp;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
-    BundlePayload, CODE_SIGNING, CertInfo, Failure, Host, Outcome, all_failed, canonical_payload,
-    fail, hex, match_identity, signer,
+    BundlePayload, CODE_SIGNING, CertInfo, FILE_MEDIA_TYPE, Failure, Host, Outcome, all_failed,
+    canonical_payload, fail, hex, match_identity, signer,
 };
 
 /// The `mediaType` of a v0.3 bundle, in its two spellings.
@@ -59,6 +64,20 @@ pub const MEDIA_TYPES: [&str; 2] = [
     "application/vnd.dev.sigstore.bundle.v0.3+json",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
 ];
+/// The `mediaType` of a v0.1 bundle (read for file subjects only).
+pub const MEDIA_TYPE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
+/// The `mediaType` of a v0.2 bundle (read for file subjects only).
+pub const MEDIA_TYPE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
+
+/// The minor version (1, 2 or 3) of a bundle `mediaType` this verifier reads.
+pub fn bundle_version(media_type: &str) -> Option<u8> {
+    match media_type {
+        MEDIA_TYPE_V01 => Some(1),
+        MEDIA_TYPE_V02 => Some(2),
+        m if MEDIA_TYPES.contains(&m) => Some(3),
+        _ => None,
+    }
+}
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// Bundles above this size are rejected before parsing.
@@ -96,7 +115,7 @@ struct Bundle {
 #[serde(rename_all = "camelCase")]
 struct Material {
     certificate: Option<RawBytes>,
-    x509_certificate_chain: Option<Value>,
+    x509_certificate_chain: Option<CertificateChain>,
     public_key: Option<PublicKeyId>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
@@ -120,6 +139,13 @@ struct SignedTimestamp {
 #[serde(rename_all = "camelCase")]
 struct RawBytes {
     raw_bytes: String,
+}
+
+/// `X509CertificateChain` (bundles v0.1 and v0.2): the signing certificate first.
+#[derive(Deserialize)]
+struct CertificateChain {
+    #[serde(default)]
+    certificates: Vec<RawBytes>,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +277,13 @@ impl Signer<'_> {
     }
 }
 
+/// What a signature is checked over: the signed bytes (a subject manifest, a DSSE PAE), or,
+/// for a file subject whose bytes stay on the host, the digest the host computed.
+enum Message {
+    Bytes(Vec<u8>),
+    Prehashed(Vec<u8>),
+}
+
 /// What was signed, as the log entry must describe it.
 enum Signed {
     /// A message signature over the subject manifest: its SHA-256 and the signature.
@@ -299,7 +332,6 @@ pub fn verify_layers(
             Ok(mut ext) => {
                 ext.insert("layer".into(), (*digest).to_owned());
                 ext.insert("signedDigest".into(), subject_digest.to_owned());
-                ext.insert("format".into(), "sigstore-bundle-v0.3".into());
                 let who = signer(&ext);
                 return Ok(Outcome {
                     ok: true,
@@ -338,25 +370,48 @@ fn verify_layer(
     }
     let bundle: Bundle = serde_json::from_slice(&data)
         .or_else(|e| invalid(format!("the bundle is not a valid Sigstore bundle: {e}")))?;
-    if !MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
-        return fail(
-            "UNSUPPORTED_FORMAT",
-            format!(
-                "the bundle's mediaType is {:?}; this verifier reads {}",
-                bundle.media_type, MEDIA_TYPES[0]
-            ),
-        );
-    }
-    let mut ext = BTreeMap::new();
+    let file_subject = host.subject_media_type() == FILE_MEDIA_TYPE;
+    let version = match bundle_version(&bundle.media_type) {
+        Some(3) => 3,
+        Some(v) if file_subject => v,
+        Some(_) => {
+            return fail(
+                "UNSUPPORTED_FORMAT",
+                format!(
+                    "the bundle's mediaType is {:?}: bundles attached to images are read in \
+                     v0.3 ({}), as cosign attaches them; v0.1 and v0.2 are read for files",
+                    bundle.media_type, MEDIA_TYPES[0]
+                ),
+            );
+        }
+        None => {
+            return fail(
+                "UNSUPPORTED_FORMAT",
+                format!(
+                    "the bundle's mediaType is {:?}; this verifier reads {} (and, for files, \
+                     {MEDIA_TYPE_V01} and {MEDIA_TYPE_V02})",
+                    bundle.media_type, MEDIA_TYPES[0]
+                ),
+            );
+        }
+    };
+    let mut ext = BTreeMap::from([("format".to_owned(), format!("sigstore-bundle-v0.{version}"))]);
     let material = &bundle.verification_material;
-    if material.x509_certificate_chain.is_some() {
-        return invalid(
-            "a v0.3 bundle carries a single `certificate`, not an `x509CertificateChain`",
-        );
-    }
-    let signers: Vec<Signer> = match (&material.certificate, &material.public_key) {
-        (Some(c), None) => {
-            let der = bytes("certificate.rawBytes", &c.raw_bytes)?;
+    check_version_rules(version, material)?;
+    let certificate = match (&material.certificate, &material.x509_certificate_chain) {
+        (Some(c), None) => Some(("certificate.rawBytes", c)),
+        (None, Some(chain)) => match chain.certificates.first() {
+            Some(c) => Some(("x509CertificateChain.certificates[0].rawBytes", c)),
+            None => return invalid("the bundle's x509CertificateChain has no certificate"),
+        },
+        (Some(_), Some(_)) => {
+            return invalid("the bundle has both a certificate and an x509CertificateChain");
+        }
+        (None, None) => None,
+    };
+    let signers: Vec<Signer> = match (certificate, &material.public_key) {
+        (Some((field, c)), None) => {
+            let der = bytes(field, &c.raw_bytes)?;
             let fields = der::cert_fields(&der)
                 .or_else(|e| invalid(format!("the bundle's certificate: {e}")))?;
             vec![Signer::Certificate { der, fields }]
@@ -385,10 +440,10 @@ fn verify_layer(
     };
 
     // 1–3: content, subject, signature.
-    let (signed, message): (Signed, Vec<u8>) =
+    let (signed, message): (Signed, Message) =
         match (&bundle.message_signature, &bundle.dsse_envelope) {
             (Some(m), None) => {
-                let (signed, message) = message_content(host, subject_digest, m)?;
+                let (signed, message) = message_content(host, subject_digest, file_subject, m)?;
                 ext.insert("content".into(), "messageSignature".into());
                 (signed, message)
             }
@@ -396,7 +451,7 @@ fn verify_layer(
                 let (signed, message, predicate) = dsse_content(subject_digest, e)?;
                 ext.insert("content".into(), "dsseEnvelope".into());
                 ext.insert("predicateType".into(), predicate);
-                (signed, message)
+                (signed, Message::Bytes(message))
             }
             (Some(_), Some(_)) => {
                 return invalid("the bundle has both a messageSignature and a dsseEnvelope");
@@ -425,7 +480,8 @@ fn verify_layer(
 
     // 5: the transparency log.
     let stamp_times: Vec<i64> = stamps.iter().map(|s| s.time).collect();
-    let (integrated_time, log) = verify_tlog(
+    let thresholds = &config.thresholds;
+    let (integrated_times, log) = verify_tlog(
         host,
         root,
         &material.tlog_entries,
@@ -433,17 +489,39 @@ fn verify_layer(
         &signer,
         &stamp_times,
         now_unix(),
+        thresholds.transparency_log,
     )?;
     ext.extend(log);
-    // The verified signing times: the timestamps', and a v1 entry's integrated time (vouched for
-    // by its signed entry timestamp). sigstore-go's default threshold is one of either.
+    // The verified signing times: the timestamps', and v1 entries' integrated times (vouched for
+    // by their signed entry timestamps), counted against the thresholds as sigstore-go's
+    // `VerifyObserverTimestamps` does: signed timestamps, integrated timestamps, and either.
+    if stamps.len() < thresholds.signed_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle has {} verified RFC 3161 signed timestamps; thresholds.signedTimestamps \
+                 asks for {}",
+                stamps.len(),
+                thresholds.signed_timestamps
+            ),
+        );
+    }
+    if integrated_times.len() < thresholds.integrated_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle has {} log entries with a verified integrated time; \
+                 thresholds.integratedTimestamps asks for {}",
+                integrated_times.len(),
+                thresholds.integrated_timestamps
+            ),
+        );
+    }
     let mut times: Vec<(i64, &str)> = stamps
         .iter()
         .map(|s| (s.time, "timestamp-authority"))
         .collect();
-    if let Some(t) = integrated_time {
-        times.push((t, "rekor"));
-    }
+    times.extend(integrated_times.iter().map(|&t| (t, "rekor")));
     let Some(&(first, source)) = times.iter().min() else {
         return fail(
             "TIMESTAMP_MISSING",
@@ -451,6 +529,17 @@ fn verify_layer(
              v2) and it has no RFC 3161 signed timestamp",
         );
     };
+    if times.len() < thresholds.observer_timestamps {
+        return fail(
+            "TIMESTAMP_MISSING",
+            format!(
+                "the bundle proves {} signing times (signed timestamps and integrated times); \
+                 thresholds.observerTimestamps asks for {}",
+                times.len(),
+                thresholds.observer_timestamps
+            ),
+        );
+    }
     ext.insert("signingTime".into(), first.to_string());
     ext.insert("signingTimeSource".into(), source.into());
     if let Some(s) = stamps.first() {
@@ -476,7 +565,7 @@ fn verify_layer(
             for &(at, _) in times.iter().filter(|(at, _)| *at != first) {
                 verify_certificate(host, root, der, at)?;
             }
-            let ct_log = verify_sct(host, root, der, &issuer)?;
+            let ct_log = sct::verify_embedded(host, root, der, &issuer)?;
             ext.insert("sct".into(), ct_log);
             let (subject, issuer) = match_identity(keyless, fields)?;
             ext.insert("verificationMode".into(), "keyless".into());
@@ -496,12 +585,14 @@ fn verify_layer(
     Ok(ext)
 }
 
-/// A message signature: the digest must be the subject's; the message is the subject manifest.
+/// A message signature: the digest must be the subject's; the message is the subject manifest,
+/// or, for a file subject, that digest (the file's bytes stay on the host, which computed it).
 fn message_content(
     host: &dyn Host,
     subject_digest: &str,
+    file_subject: bool,
     m: &MessageSignature,
-) -> Result<(Signed, Vec<u8>), Failure> {
+) -> Result<(Signed, Message), Failure> {
     if m.message_digest.algorithm != "SHA2_256" {
         return invalid(format!(
             "the message digest algorithm is {:?}; OCI subjects are named by SHA2_256",
@@ -520,6 +611,15 @@ fn message_content(
             format!("the bundle signs {named}, not the subject {subject_digest}"),
         );
     }
+    if file_subject {
+        return Ok((
+            Signed::Message {
+                digest: digest.clone(),
+                signature,
+            },
+            Message::Prehashed(digest),
+        ));
+    }
     let manifest = host.subject_manifest().or_else(|e| {
         fail(
             "STORE_ERROR",
@@ -532,7 +632,10 @@ fn message_content(
             "the subject manifest read from the store does not hash to the subject digest",
         );
     }
-    Ok((Signed::Message { digest, signature }, manifest))
+    Ok((
+        Signed::Message { digest, signature },
+        Message::Bytes(manifest),
+    ))
 }
 
 /// A DSSE envelope: an in-toto statement about the subject; the message is its PAE.
@@ -599,9 +702,13 @@ fn dsse_content(subject_digest: &str, e: &Envelope) -> Result<(Signed, Vec<u8>, 
 fn verify_signature<'a>(
     host: &dyn Host,
     signers: Vec<Signer<'a>>,
-    message: &[u8],
+    message: &Message,
     signature: &[u8],
 ) -> Result<Signer<'a>, Failure> {
+    let message = match message {
+        Message::Bytes(m) => m,
+        Message::Prehashed(digest) => return verify_prehashed(signers, digest, signature),
+    };
     let mut why = Vec::new();
     for signer in signers {
         let res = match &signer {
@@ -627,6 +734,62 @@ fn verify_signature<'a>(
     )
 }
 
+/// [`verify_signature`] over a file's digest: the first signer whose ECDSA key verifies
+/// `signature` over `digest` (see [`crate::prehash`]).
+fn verify_prehashed<'a>(
+    signers: Vec<Signer<'a>>,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<Signer<'a>, Failure> {
+    let mut why = Vec::new();
+    for signer in signers {
+        let res = match &signer {
+            Signer::Certificate { fields, .. } => prehash::verify(&fields.spki, digest, signature)
+                .map_err(|e| format!("the certificate's key: {e}")),
+            Signer::Key(k) => prehash::verify(&k.key.der, digest, signature)
+                .map_err(|e| format!("key `{}`: {e}", k.name)),
+        };
+        match res {
+            Ok(()) => return Ok(signer),
+            Err(e) => why.push(e),
+        }
+    }
+    fail(
+        "SIGNATURE_INVALID",
+        format!(
+            "the bundle's signature over the file's digest does not verify: {}",
+            why.join("; ")
+        ),
+    )
+}
+
+/// sigstore-go's per-version bundle rules (`pkg/bundle` `validate`): "if bundle version ==
+/// v0.1, require inclusion promise" — some log entry carries a signed entry timestamp; "if
+/// bundle version >= v0.2, require inclusion proof" — some entry carries one (v0.2 and v0.3);
+/// "if bundle version >= v0.3, require verification material to not be X.509 certificate
+/// chain".
+fn check_version_rules(version: u8, material: &Material) -> Result<(), Failure> {
+    let entries = &material.tlog_entries;
+    if version == 1 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_promise.is_some())
+    {
+        return tlog_invalid(
+            "a v0.1 bundle's log entries must carry an inclusionPromise (signed entry timestamp)",
+        );
+    }
+    if version >= 2 && !entries.is_empty() && !entries.iter().any(|e| e.inclusion_proof.is_some()) {
+        return tlog_invalid(format!(
+            "a v0.{version} bundle's log entries must carry an inclusionProof (a signed entry \
+             timestamp alone is accepted in v0.1 bundles only)"
+        ));
+    }
+    if version >= 3 && material.x509_certificate_chain.is_some() {
+        return invalid(
+            "a v0.3 bundle carries a single `certificate`, not an `x509CertificateChain`",
+        );
+    }
+    Ok(())
+}
+
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32-byte key.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
@@ -635,9 +798,11 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 /// The most transparency-log entries a bundle may carry (sigstore-go's `maxAllowedTlogEntries`).
 const MAX_TLOG_ENTRIES: usize = 32;
 
-/// The first tlog entry that verifies: its integrated time (`None` for a Rekor v2 entry, which
-/// has none) and extensions. `stamp_times` are the verified RFC 3161 times; `now` bounds
-/// integrated times.
+/// Verifies every tlog entry, as sigstore-go's `VerifyTlogEntry` does (one entry that fails
+/// fails the bundle), and that there are at least `threshold` of them; returns the entries'
+/// integrated times (Rekor v2 entries have none) and the first entry's extensions.
+/// `stamp_times` are the verified RFC 3161 times; `now` bounds integrated times.
+#[allow(clippy::too_many_arguments)]
 fn verify_tlog(
     host: &dyn Host,
     root: &TrustedRoot,
@@ -646,9 +811,17 @@ fn verify_tlog(
     signer: &Signer,
     stamp_times: &[i64],
     now: i64,
-) -> Result<(Option<i64>, BTreeMap<String, String>), Failure> {
+    threshold: usize,
+) -> Result<(Vec<i64>, BTreeMap<String, String>), Failure> {
     if entries.is_empty() {
         return tlog_invalid("the bundle has no transparency-log entry");
+    }
+    if entries.len() < threshold {
+        return tlog_invalid(format!(
+            "the bundle has {} transparency-log entries; thresholds.transparencyLog asks for \
+             {threshold}",
+            entries.len()
+        ));
     }
     if entries.len() > MAX_TLOG_ENTRIES {
         return tlog_invalid(format!(
@@ -666,14 +839,17 @@ fn verify_tlog(
             ));
         }
     }
-    let mut why = Vec::new();
+    let mut times = Vec::new();
+    let mut first = None;
     for (i, entry) in entries.iter().enumerate() {
-        match verify_entry(host, root, entry, signed, signer, stamp_times, now) {
-            Ok(done) => return Ok(done),
-            Err(f) => why.push(format!("tlogEntries[{i}]: {}", f.message)),
-        }
+        let (time, ext) = verify_entry(host, root, entry, signed, signer, stamp_times, now)
+            .or_else(|f| tlog_invalid(format!("tlogEntries[{i}]: {}", f.message)))?;
+        times.extend(time);
+        first.get_or_insert(ext);
     }
-    tlog_invalid(why.join("; "))
+    let mut ext = first.unwrap_or_default();
+    ext.insert("rekorEntries".into(), entries.len().to_string());
+    Ok((times, ext))
 }
 
 /// Whether `kind_version` is a Rekor v2 entry type (`hashedrekord` or `dsse` 0.0.2).
@@ -1232,91 +1408,6 @@ fn verify_certificate(
     )
 }
 
-/// Verifies the certificate's embedded SCTs against the trusted root's `ctlogs`; returns the
-/// hex log ID of the first SCT that verifies.
-///
-/// sigstore-go verifies certificate bundles with `WithSignedCertificateTimestamps(1)` by default
-/// and cosign refuses a Fulcio certificate without a valid SCT unless `--insecure-ignore-sct`:
-/// at least one embedded SCT must come from a CT log of the trusted root (RFC 6962 §3.2: its
-/// `LogID` is "the SHA-256 hash of the log's public key, calculated over the DER encoding of the
-/// key represented as SubjectPublicKeyInfo"), be issued inside that log key's `validFor`, and
-/// carry a signature of the log over the precertificate entry rebuilt from the certificate.
-fn verify_sct(
-    host: &dyn Host,
-    root: &TrustedRoot,
-    leaf: &[u8],
-    issuer: &[u8],
-) -> Result<String, Failure> {
-    let untrusted = |m: String| fail("UNTRUSTED", m);
-    let pre = match sct::precert(leaf) {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return untrusted(
-                "the certificate has no embedded SCT (extension 1.3.6.1.4.1.11129.2.4.2): \
-                 it was not logged to a Certificate Transparency log"
-                    .into(),
-            );
-        }
-        Err(e) => return untrusted(format!("the certificate's SCT list is malformed: {e}")),
-    };
-    let issuer_spki = der::cert_fields(issuer)
-        .or_else(|e| fail("UNTRUSTED", format!("the certificate's issuer: {e}")))?
-        .spki;
-    let issuer_key_hash = host.sha256(&issuer_spki);
-    let mut why = Vec::new();
-    for (i, s) in pre.scts.iter().enumerate() {
-        let id = hex(&s.log_id);
-        let Some(log) = root.ctlogs.iter().find(|l| l.key_id == s.log_id) else {
-            why.push(format!(
-                "SCT {i} is from CT log {id}, which is not in the trusted root's ctlogs"
-            ));
-            continue;
-        };
-        if host.sha256(&log.key_der) != log.key_id {
-            why.push(format!(
-                "SCT {i}: the trusted root's CT log {id} has a key whose SHA-256 is not its logId"
-            ));
-            continue;
-        }
-        let t = i64::try_from(s.timestamp_ms / 1000).unwrap_or(i64::MAX);
-        if !log.valid_for.contains(t) {
-            why.push(format!(
-                "SCT {i} was issued at {t}, outside the validity {} of CT log {id}",
-                log.valid_for.describe()
-            ));
-            continue;
-        }
-        let alg_ok = matches!(
-            (s.hash_alg, s.sig_alg, log.alg),
-            (4, 3, Alg::EcdsaP256Sha256) | (4, 1, Alg::RsaPkcs1Sha256)
-        );
-        if !alg_ok {
-            why.push(format!(
-                "SCT {i} is signed with hash {} / signature {} which CT log {id}'s {} key does not make",
-                s.hash_alg,
-                s.sig_alg,
-                log.alg.name()
-            ));
-            continue;
-        }
-        let data = match sct::signed_data(s, &issuer_key_hash, &pre.tbs) {
-            Ok(d) => d,
-            Err(e) => {
-                why.push(format!("SCT {i}: {e}"));
-                continue;
-            }
-        };
-        match host.verify_signature(log.alg, &log.key_der, &data, &s.signature) {
-            Ok(()) => return Ok(id),
-            Err(e) => why.push(format!("SCT {i} from CT log {id} does not verify: {e}")),
-        }
-    }
-    untrusted(format!(
-        "the certificate has no valid SCT from a trusted CT log: {}",
-        why.join("; ")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1331,6 +1422,9 @@ mod tests {
         }
         fn subject_manifest(&self) -> Result<Vec<u8>, String> {
             Err("none".into())
+        }
+        fn subject_media_type(&self) -> &str {
+            "application/vnd.oci.image.manifest.v1+json"
         }
         fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
             Err("none".into())

@@ -32,12 +32,18 @@
 //!   (`sha256-<hex>.att`, see `attestation.rs`). Absent: any predicate type passes once the
 //!   envelope verifies (the report names it); present: any other fails with
 //!   `PREDICATE_TYPE_NOT_ACCEPTED`. An empty list is refused (it would accept nothing).
+//! * `thresholds`: how many verified items a Sigstore bundle needs, as sigstore-go's verifier
+//!   options: `transparencyLog` (entries that verify, default 1, at least 1), `signedTimestamps`
+//!   (RFC 3161 timestamps, default 0), `integratedTimestamps` (Rekor v1 integrated times, default
+//!   0) and `observerTimestamps` (either kind, default 1, at least 1).
 //! * `trustedRoot`: Sigstore's `trusted_root.json` (the object inline, or the file's text as a
 //!   string). It is what Sigstore bundles (`application/vnd.dev.sigstore.bundle.v0.3+json`) are
 //!   verified against: certificates chain to one of its `certificateAuthorities` valid at the
 //!   log's `integratedTime`, and the signed entry timestamp verifies with one of its `tlogs`.
 //!   Certificate bundles are matched against `identities` (then `fulcioRoots` may be omitted);
-//!   public-key bundles against `keys`. The legacy simple-signing form does not use it.
+//!   public-key bundles against `keys`. The legacy simple-signing form takes its CAs from
+//!   `fulcioRoots`, but the CT log keys of its certificates' embedded SCTs from this root's
+//!   `ctlogs`: a keyless simple-signing signature fails without a `trustedRoot`.
 //!   Every `validFor` window (tlogs' and ctlogs' `publicKey.validFor`, certificate and timestamp
 //!   authorities' `validFor`) must have a `start`; a root where one is missing is refused by
 //!   `check-config` naming the field. A log key or CA is trusted only inside its window, end
@@ -118,6 +124,87 @@ pub struct Rekor {
     pub key: PublicKey,
 }
 
+/// How many verified log entries and times a Sigstore bundle needs, as sigstore-go's
+/// `WithTransparencyLog(n)`, `WithSignedTimestamps(n)`, `WithIntegratedTimestamps(n)` and
+/// `WithObserverTimestamps(n)` set them (`thresholds` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Transparency-log entries that must verify (at least 1: bundles are verified offline
+    /// against their entries).
+    pub transparency_log: usize,
+    /// RFC 3161 signed timestamps that must verify.
+    pub signed_timestamps: usize,
+    /// Log entries whose integrated time (Rekor v1) must be verified.
+    pub integrated_timestamps: usize,
+    /// Verified times of either kind (at least 1: a certificate is checked at a proven time).
+    pub observer_timestamps: usize,
+}
+
+impl Default for Thresholds {
+    /// sigstore-go's defaults for cosign bundles: one log entry, one observer timestamp.
+    fn default() -> Self {
+        Thresholds {
+            transparency_log: 1,
+            signed_timestamps: 0,
+            integrated_timestamps: 0,
+            observer_timestamps: 1,
+        }
+    }
+}
+
+/// The most a threshold may ask for: a bundle carries at most 32 log entries and 32 timestamps.
+const MAX_THRESHOLD: usize = 32;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawThresholds {
+    transparency_log: Option<usize>,
+    signed_timestamps: Option<usize>,
+    integrated_timestamps: Option<usize>,
+    observer_timestamps: Option<usize>,
+}
+
+impl RawThresholds {
+    fn validate(self) -> Result<Thresholds, String> {
+        let d = Thresholds::default();
+        let t = Thresholds {
+            transparency_log: self.transparency_log.unwrap_or(d.transparency_log),
+            signed_timestamps: self.signed_timestamps.unwrap_or(d.signed_timestamps),
+            integrated_timestamps: self
+                .integrated_timestamps
+                .unwrap_or(d.integrated_timestamps),
+            observer_timestamps: self.observer_timestamps.unwrap_or(d.observer_timestamps),
+        };
+        if t.transparency_log < 1 {
+            return Err(
+                "thresholds.transparencyLog must be at least 1: bundles are verified \
+                        offline against their transparency-log entries"
+                    .into(),
+            );
+        }
+        if t.observer_timestamps < 1 {
+            return Err(
+                "thresholds.observerTimestamps must be at least 1: a signature needs a \
+                        verified time"
+                    .into(),
+            );
+        }
+        for (name, v) in [
+            ("transparencyLog", t.transparency_log),
+            ("signedTimestamps", t.signed_timestamps),
+            ("integratedTimestamps", t.integrated_timestamps),
+            ("observerTimestamps", t.observer_timestamps),
+        ] {
+            if v > MAX_THRESHOLD {
+                return Err(format!(
+                    "thresholds.{name} is {v}; a bundle carries at most {MAX_THRESHOLD}"
+                ));
+            }
+        }
+        Ok(t)
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -133,6 +220,8 @@ pub struct Config {
     pub trusted_root: Option<TrustedRoot>,
     /// Accepted in-toto predicate types of cosign attestations (`None`: any).
     pub attestation_types: Option<Vec<String>>,
+    /// Verified log entries and times a bundle needs.
+    pub thresholds: Thresholds,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +243,9 @@ struct RawConfig {
     /// `{file name: PEM text}`.
     keys_dir: Option<serde_json::Value>,
     attestation_types: Option<Vec<String>>,
+    /// Verified log entries and times a Sigstore bundle needs.
+    #[serde(default)]
+    thresholds: RawThresholds,
 }
 
 #[derive(Deserialize)]
@@ -299,7 +391,8 @@ impl Config {
                 );
             }
             (Some(v), None) => {
-                if let Some(s) = v.as_str() {
+                // JSON text (a `{…}` object) is never a path, whatever `/` and `.` it holds.
+                if let Some(s) = v.as_str().filter(|s| !s.trim_start().starts_with('{')) {
                     path_given("trustedRoot", s, "trustedRootFile")?;
                 }
                 Some(TrustedRoot::from_value(v).map_err(|e| format!("trustedRoot: {e}"))?)
@@ -402,6 +495,7 @@ impl Config {
             annotations: raw.annotations,
             trusted_root,
             attestation_types: raw.attestation_types,
+            thresholds: raw.thresholds.validate()?,
         })
     }
 }
@@ -426,7 +520,12 @@ pub const SCHEMA: &str = r#"{
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "attestationTypes": {"type": "array", "items": {"type": "string"}},
     "trustedRoot": {"type": ["object", "string"]},
-    "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"}
+    "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"},
+    "thresholds": {"type": "object", "additionalProperties": false,
+      "properties": {"transparencyLog": {"type": "integer", "minimum": 1, "maximum": 32},
+                     "signedTimestamps": {"type": "integer", "minimum": 0, "maximum": 32},
+                     "integratedTimestamps": {"type": "integer", "minimum": 0, "maximum": 32},
+                     "observerTimestamps": {"type": "integer", "minimum": 1, "maximum": 32}}}
   }
 }"#;
 
@@ -507,6 +606,36 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_default_like_sigstore_go_and_are_bounded() {
+        let c = Config::parse(&format!(r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}]}}"#)).unwrap();
+        assert_eq!(c.thresholds, Thresholds::default());
+        let c = Config::parse(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"thresholds":{{"signedTimestamps":2,"observerTimestamps":3}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(c.thresholds.signed_timestamps, 2);
+        assert_eq!(c.thresholds.observer_timestamps, 3);
+        assert_eq!(c.thresholds.transparency_log, 1);
+        for (t, needle) in [
+            (
+                r#"{"transparencyLog":0}"#,
+                "transparencyLog must be at least 1",
+            ),
+            (
+                r#"{"observerTimestamps":0}"#,
+                "observerTimestamps must be at least 1",
+            ),
+            (r#"{"signedTimestamps":33}"#, "at most 32"),
+            (r#"{"sct":1}"#, "unknown field"),
+        ] {
+            let e = err(&format!(
+                r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"thresholds":{t}}}"#
+            ));
+            assert!(e.contains(needle), "{t}: {e}");
+        }
+    }
+
+    #[test]
     fn a_path_where_pem_is_expected_says_so() {
         let e = err(r#"{"keys":[{"name":"a","pem":"keys/cosign.pub"}]}"#);
         assert!(
@@ -525,6 +654,13 @@ mod tests {
             r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"rekorPublicKey":"/etc/rekor.pub"}}"#
         ));
         assert!(e.contains("rekorPublicKey looks like a file path"), "{e}");
+        // Trusted-root JSON as text is judged as JSON, even when, like a compact root, it has
+        // no space and a `/` followed by a dotted segment (`https://rekor.test`).
+        let root = r#"{\"mediaType\":\"x\",\"tlogs\":[{\"baseUrl\":\"https://rekor.test\"}]}"#;
+        let e = err(&format!(
+            r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":"{root}"}}"#
+        ));
+        assert!(!e.contains("looks like a file path"), "{e}");
         let e = err(&format!(
             r#"{{"keys":[{{"name":"a","pem":"{KEY}"}}],"trustedRoot":{{}},"trustedRootFile":{{"file":"t","content":{{}}}}}}"#
         ));

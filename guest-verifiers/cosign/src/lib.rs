@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod config;
 pub mod der;
 pub mod pem;
+pub mod prehash;
 pub mod sct;
 pub mod timestamp;
 pub mod trusted_root;
@@ -71,6 +72,10 @@ impl verify::Host for WitHost {
 
     fn subject_manifest(&self) -> Result<Vec<u8>, String> {
         get_manifest(&self.subject).map_err(store_error)
+    }
+
+    fn subject_media_type(&self) -> &str {
+        &self.subject.media_type
     }
 
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {

@@ -11,6 +11,9 @@
 //! public key, calculated over the DER encoding of the key represented as SubjectPublicKeyInfo".
 
 use crate::der::{self, DerError, OCTET_STRING, OID, Reader, SEQUENCE};
+use crate::pem::Alg;
+use crate::trusted_root::TrustedRoot;
+use crate::verify::{Failure, Host, fail, hex};
 
 /// OID of the embedded SCT list extension (RFC 6962 §3.3).
 pub const SCT_LIST_OID: &str = "1.3.6.1.4.1.11129.2.4.2";
@@ -183,6 +186,91 @@ pub fn signed_data(sct: &Sct, issuer_key_hash: &[u8], tbs: &[u8]) -> Result<Vec<
     out.extend_from_slice(&(sct.extensions.len() as u16).to_be_bytes());
     out.extend_from_slice(&sct.extensions);
     Ok(out)
+}
+
+/// Verifies the certificate's embedded SCTs against the trusted root's `ctlogs`; returns the
+/// hex log ID of the first SCT that verifies.
+///
+/// sigstore-go verifies certificate bundles with `WithSignedCertificateTimestamps(1)` by default
+/// and cosign refuses a Fulcio certificate without a valid SCT unless `--insecure-ignore-sct`:
+/// at least one embedded SCT must come from a CT log of the trusted root (RFC 6962 §3.2: its
+/// `LogID` is "the SHA-256 hash of the log's public key, calculated over the DER encoding of the
+/// key represented as SubjectPublicKeyInfo"), be issued inside that log key's `validFor`, and
+/// carry a signature of the log over the precertificate entry rebuilt from the certificate.
+pub fn verify_embedded(
+    host: &dyn Host,
+    root: &TrustedRoot,
+    leaf: &[u8],
+    issuer: &[u8],
+) -> Result<String, Failure> {
+    let untrusted = |m: String| fail("UNTRUSTED", m);
+    let pre = match precert(leaf) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return untrusted(
+                "the certificate has no embedded SCT (extension 1.3.6.1.4.1.11129.2.4.2): \
+                 it was not logged to a Certificate Transparency log"
+                    .into(),
+            );
+        }
+        Err(e) => return untrusted(format!("the certificate's SCT list is malformed: {e}")),
+    };
+    let issuer_spki = der::cert_fields(issuer)
+        .or_else(|e| fail("UNTRUSTED", format!("the certificate's issuer: {e}")))?
+        .spki;
+    let issuer_key_hash = host.sha256(&issuer_spki);
+    let mut why = Vec::new();
+    for (i, s) in pre.scts.iter().enumerate() {
+        let id = hex(&s.log_id);
+        let Some(log) = root.ctlogs.iter().find(|l| l.key_id == s.log_id) else {
+            why.push(format!(
+                "SCT {i} is from CT log {id}, which is not in the trusted root's ctlogs"
+            ));
+            continue;
+        };
+        if host.sha256(&log.key_der) != log.key_id {
+            why.push(format!(
+                "SCT {i}: the trusted root's CT log {id} has a key whose SHA-256 is not its logId"
+            ));
+            continue;
+        }
+        let t = i64::try_from(s.timestamp_ms / 1000).unwrap_or(i64::MAX);
+        if !log.valid_for.contains(t) {
+            why.push(format!(
+                "SCT {i} was issued at {t}, outside the validity {} of CT log {id}",
+                log.valid_for.describe()
+            ));
+            continue;
+        }
+        let alg_ok = matches!(
+            (s.hash_alg, s.sig_alg, log.alg),
+            (4, 3, Alg::EcdsaP256Sha256) | (4, 1, Alg::RsaPkcs1Sha256)
+        );
+        if !alg_ok {
+            why.push(format!(
+                "SCT {i} is signed with hash {} / signature {} which CT log {id}'s {} key does not make",
+                s.hash_alg,
+                s.sig_alg,
+                log.alg.name()
+            ));
+            continue;
+        }
+        let data = match signed_data(s, &issuer_key_hash, &pre.tbs) {
+            Ok(d) => d,
+            Err(e) => {
+                why.push(format!("SCT {i}: {e}"));
+                continue;
+            }
+        };
+        match host.verify_signature(log.alg, &log.key_der, &data, &s.signature) {
+            Ok(()) => return Ok(id),
+            Err(e) => why.push(format!("SCT {i} from CT log {id} does not verify: {e}")),
+        }
+    }
+    untrusted(format!(
+        "the certificate has no valid SCT from a trusted CT log: {}",
+        why.join("; ")
+    ))
 }
 
 #[cfg(test)]

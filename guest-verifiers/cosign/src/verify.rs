@@ -9,8 +9,9 @@
 //!
 //! 1. the signature (base64 annotation [`SIGNATURE_ANN`]) verifies over the payload bytes with a
 //!    configured key, or with the layer's certificate when that certificate chains to a
-//!    configured Fulcio root at the signing time, carries the code-signing EKU and names an
-//!    accepted identity (SAN) and OIDC issuer;
+//!    configured Fulcio root at the signing time, carries the code-signing EKU, has an embedded
+//!    SCT that verifies with a CT log of the configured `trustedRoot` (as cosign requires unless
+//!    `--insecure-ignore-sct`) and names an accepted identity (SAN) and OIDC issuer;
 //! 2. the payload's `critical.type` is `cosign container image signature` and its
 //!    `critical.image.docker-manifest-digest` is the subject's digest;
 //! 3. the configured `annotations` appear in the payload's `optional` section;
@@ -49,6 +50,8 @@ pub const CHAIN_ANN: &str = "dev.sigstore.cosign/chain";
 pub const BUNDLE_ANN: &str = "dev.sigstore.cosign/bundle";
 /// The `critical.type` of a cosign signature payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
+/// The media type of a subject that is a local file, not a manifest (the host's blob source).
+pub const FILE_MEDIA_TYPE: &str = "application/octet-stream";
 /// Extended key usage required of Fulcio certificates: code signing.
 pub const CODE_SIGNING: &str = "1.3.6.1.5.5.7.3.3";
 
@@ -73,6 +76,9 @@ pub trait Host {
     fn manifest(&self) -> Result<Vec<u8>, String>;
     /// The bytes of the subject's manifest (what a bundle's message signature signs).
     fn subject_manifest(&self) -> Result<Vec<u8>, String>;
+    /// The subject's media type: a manifest's, or [`FILE_MEDIA_TYPE`] for a local file whose
+    /// bytes the host does not serve (`vouch verify --file/--digest`).
+    fn subject_media_type(&self) -> &str;
     /// The bytes of a blob the manifest names.
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
     /// Verify `signature` over `message` with a PEM key or certificate.
@@ -592,6 +598,7 @@ fn verify_keyless(
     )?;
     ext.extend(trust_certificate(
         host,
+        config,
         keyless,
         leaf,
         &fields,
@@ -675,10 +682,12 @@ pub(crate) fn signing_certificate(cert_pem: &str) -> Result<SigningCertificate, 
 }
 
 /// Trust a keyless signing certificate (`leaf`, DER): it chains through `chain_pem` to a
-/// configured Fulcio root at the signing time `at` (from `source`) with the code-signing EKU and
-/// names an accepted identity. Returns the report's extensions.
+/// configured Fulcio root at the signing time `at` (from `source`) with the code-signing EKU,
+/// carries an embedded SCT of a CT log of `config`'s trusted root, and names an accepted
+/// identity. Returns the report's extensions.
 pub(crate) fn trust_certificate(
     host: &dyn Host,
+    config: &Config,
     keyless: &Keyless,
     leaf: Vec<u8>,
     fields: &der::CertFields,
@@ -702,16 +711,18 @@ pub(crate) fn trust_certificate(
         chain.extend(certs);
     }
     let path = host
-        .verify_chain(chain, keyless.roots.clone(), at, CODE_SIGNING)
+        .verify_chain(chain.clone(), keyless.roots.clone(), at, CODE_SIGNING)
         .or_else(|e| {
             fail(
                 "UNTRUSTED",
                 format!("the signing certificate does not chain to a configured Fulcio root at {at}: {e}"),
             )
         })?;
+    let ct_log = verify_legacy_sct(host, config, &chain, &keyless.roots, &path)?;
 
     let (subject, issuer) = match_identity(keyless, fields)?;
     let mut ext = BTreeMap::new();
+    ext.insert("sct".into(), ct_log);
     ext.insert("verificationMode".into(), "keyless".into());
     ext.insert("subject".into(), subject);
     ext.insert("issuer".into(), issuer);
@@ -724,6 +735,44 @@ pub(crate) fn trust_certificate(
         ext.insert("root".into(), root.subject.clone());
     }
     Ok(ext)
+}
+
+/// The embedded SCT of a keyless simple-signing certificate, as cosign checks it on this path
+/// too (`pkg/cosign/verify.go`: unless `--insecure-ignore-sct`, a certificate without an
+/// embedded SCT is refused, and the SCT must verify with a CT log key): verified against the
+/// `ctlogs` of the configured `trustedRoot` (see [`crate::sct::verify_embedded`]). Without a
+/// trusted root there are no CT log keys, and the signature fails (`UNTRUSTED`). `chain` is the
+/// leaf and the chain annotation's certificates, `path` the validated path (leaf first); the
+/// leaf's issuer is the path's second certificate, found among `chain` and `roots`.
+fn verify_legacy_sct(
+    host: &dyn Host,
+    config: &Config,
+    chain: &[Vec<u8>],
+    roots: &[Vec<u8>],
+    path: &[CertInfo],
+) -> Result<String, Failure> {
+    let Some(root) = &config.trusted_root else {
+        return fail(
+            "UNTRUSTED",
+            "the signing certificate's embedded SCT (Certificate Transparency) is verified with \
+             the CT log keys of a trusted root, and none is configured: add `trustedRoot` (or \
+             `trustedRootFile`, a Sigstore trusted_root.json) whose `ctlogs` hold them",
+        );
+    };
+    let issuer = path.get(1).and_then(|p| {
+        chain[1..]
+            .iter()
+            .chain(roots)
+            .find(|c| hex(&host.sha256(c)).eq_ignore_ascii_case(&p.fingerprint))
+    });
+    let Some(issuer) = issuer else {
+        return fail(
+            "UNTRUSTED",
+            "the signing certificate's issuer is not among the chain and the Fulcio roots, so its \
+             SCT cannot be checked",
+        );
+    };
+    crate::sct::verify_embedded(host, root, &chain[0], issuer)
 }
 
 #[derive(Deserialize)]

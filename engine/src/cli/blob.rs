@@ -1,0 +1,301 @@
+//! `vouch verify --file PATH --bundle FILE` (or `--digest sha256:… --bundle FILE`): a local file
+//! and its Sigstore bundle, verified by the cosign verifier as it verifies an image's bundle
+//! referrer. The host streams the file through SHA-256 (see [`crate::store::blob`]); the guest
+//! sees only the file's descriptor and the bundle, through the usual host functions.
+//!
+//! The flags are cosign's `verify-blob` ones and become the cosign verifier's configuration:
+//! `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]` an `identities`
+//! entry, `--key` a `keys` entry, `--trusted-root` its `trustedRoot`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::config::{Config, VerifierConfig};
+use crate::executor::SubjectSource;
+use crate::localfile::{MAX_CONFIG_FILE_BYTES, read_regular_file_capped_to_string};
+use crate::store::blob::{BlobStore, digest_descriptor, file_descriptor};
+
+/// The name of the verifier that judges Sigstore bundles, in a config file and in reports.
+pub const COSIGN: &str = "cosign";
+
+/// Flags of `vouch verify` for a local file (or its digest) and its Sigstore bundle.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BlobArgs {
+    /// Verify this local file with its Sigstore bundle (--bundle) instead of image subjects.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["digest", "subjects", "oci_layout"], requires = "bundle")]
+    pub file: Option<PathBuf>,
+    /// Verify a file known by its SHA-256 digest (`sha256:<hex>`) with its bundle (--bundle).
+    #[arg(long, value_name = "sha256:HEX", conflicts_with_all = ["subjects", "oci_layout"], requires = "bundle")]
+    pub digest: Option<String>,
+    /// The Sigstore bundle (`.sigstore.json`, v0.1 to v0.3) of --file / --digest.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Keyless: the signing certificate's identity (SAN), exactly.
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        conflicts_with = "certificate_identity_regexp"
+    )]
+    pub certificate_identity: Option<String>,
+    /// Keyless: a regular expression (unanchored search) the certificate's identity must match.
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer of the signing certificate, exactly.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with = "certificate_oidc_issuer_regexp"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Keyless: a regular expression (unanchored search) the certificate's OIDC issuer must match.
+    #[arg(long, value_name = "REGEX")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Key-based: the signer's PEM public key file.
+    #[arg(long, value_name = "PEM_FILE")]
+    pub key: Option<PathBuf>,
+    /// The Sigstore `trusted_root.json` the bundle is verified against (required: nothing is
+    /// fetched at verify time; for the public-good instance download it once, e.g. from
+    /// Sigstore's TUF repository).
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+    /// The cosign verifier component (`cosign.wasm`); without it, the config file's verifier
+    /// named `cosign` is used.
+    #[arg(long, value_name = "WASM")]
+    pub verifier: Option<PathBuf>,
+}
+
+impl BlobArgs {
+    /// Whether a file subject was asked for.
+    pub fn is_blob(&self) -> bool {
+        self.file.is_some() || self.digest.is_some()
+    }
+
+    /// Whether a flag that only means something with --file/--digest was given without them.
+    pub fn stray_flags(&self) -> bool {
+        !self.is_blob()
+            && (self.bundle.is_some()
+                || self.certificate_identity.is_some()
+                || self.certificate_identity_regexp.is_some()
+                || self.certificate_oidc_issuer.is_some()
+                || self.certificate_oidc_issuer_regexp.is_some()
+                || self.key.is_some()
+                || self.trusted_root.is_some()
+                || self.verifier.is_some())
+    }
+
+    /// The cosign verifier's configuration these flags describe.
+    pub fn verifier_config(&self) -> anyhow::Result<Value> {
+        let mut config = serde_json::Map::new();
+        let Some(root) = &self.trusted_root else {
+            bail!(
+                "--trusted-root is required: a Sigstore bundle is verified against a \
+                 trusted_root.json, and nothing is fetched at verify time"
+            );
+        };
+        let text = read_regular_file_capped_to_string(root, MAX_CONFIG_FILE_BYTES, "trusted root")?;
+        let root: Value = serde_json::from_str(&text)
+            .with_context(|| format!("the trusted root {} is not JSON", root.display()))?;
+        config.insert("trustedRoot".into(), root);
+        let subject = match (
+            &self.certificate_identity,
+            &self.certificate_identity_regexp,
+        ) {
+            (Some(s), _) => Some(("subject", s)),
+            (None, Some(r)) => Some(("subjectRegExp", r)),
+            (None, None) => None,
+        };
+        let issuer = match (
+            &self.certificate_oidc_issuer,
+            &self.certificate_oidc_issuer_regexp,
+        ) {
+            (Some(s), _) => Some(("issuer", s)),
+            (None, Some(r)) => Some(("issuerRegExp", r)),
+            (None, None) => None,
+        };
+        match (subject, issuer) {
+            (Some((sk, sv)), Some((ik, iv))) => {
+                config.insert("identities".into(), json!([{ sk: sv, ik: iv }]));
+            }
+            (Some(_), None) => bail!(
+                "--certificate-identity(-regexp) needs --certificate-oidc-issuer(-regexp): an \
+                 identity is only meaningful with the issuer that vouched for it"
+            ),
+            (None, Some(_)) => {
+                bail!("--certificate-oidc-issuer(-regexp) needs --certificate-identity(-regexp)")
+            }
+            (None, None) => {}
+        }
+        if let Some(key) = &self.key {
+            let pem = read_regular_file_capped_to_string(key, MAX_CONFIG_FILE_BYTES, "key")?;
+            let name = key
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "key".into());
+            config.insert("keys".into(), json!([{ "name": name, "pem": pem }]));
+        }
+        if !config.contains_key("identities") && !config.contains_key("keys") {
+            bail!(
+                "say who may have signed: --certificate-identity(-regexp) with \
+                 --certificate-oidc-issuer(-regexp) (keyless), or --key PEM_FILE"
+            );
+        }
+        Ok(Value::Object(config))
+    }
+
+    /// The configuration to verify with: one verifier, `cosign` (from --verifier, else the
+    /// config file's), configured by these flags; the config file's other settings (runtime,
+    /// executor) are kept, its policy and tenants are not.
+    pub fn config(&self, config_path: &Path) -> anyhow::Result<Config> {
+        let verifier_config = self.verifier_config()?;
+        let mut config = match &self.verifier {
+            Some(_) if !config_path.exists() => Config {
+                base_dir: std::env::current_dir().context("cannot read the current directory")?,
+                ..Config::default()
+            },
+            _ => Config::load(config_path)?,
+        };
+        let mut verifier = match &self.verifier {
+            Some(path) => VerifierConfig {
+                name: COSIGN.into(),
+                path: std::path::absolute(path)
+                    .with_context(|| format!("--verifier {}", path.display()))?,
+                signature_key: None,
+                artifact_types: None,
+                limits: Default::default(),
+                config: None,
+            },
+            None => config
+                .verifiers
+                .iter()
+                .find(|v| v.name == COSIGN)
+                .cloned()
+                .with_context(|| {
+                    format!(
+                        "config file {} has no verifier named `{COSIGN}`: pass the cosign \
+                         verifier's .wasm with --verifier",
+                        config_path.display()
+                    )
+                })?,
+        };
+        verifier.config = Some(verifier_config);
+        config.verifiers = vec![verifier];
+        config.policy = None;
+        config.tenants = Vec::new();
+        Ok(config)
+    }
+
+    /// The subject: the file (streamed through SHA-256 on the blocking pool) or the digest, with
+    /// the bundle as its one referrer.
+    pub async fn source(&self) -> anyhow::Result<SubjectSource> {
+        let bundle = self
+            .bundle
+            .clone()
+            .context("--bundle is required with --file or --digest")?;
+        let (subject, scope, reference) = match (&self.file, &self.digest) {
+            (Some(path), _) => {
+                let p = path.clone();
+                let desc = tokio::task::spawn_blocking(move || file_descriptor(&p))
+                    .await
+                    .context("the file digest task failed")??;
+                let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                (
+                    desc,
+                    format!("file:{}", canonical.display()),
+                    path.display().to_string(),
+                )
+            }
+            (None, Some(d)) => (digest_descriptor(d)?, "digest".to_owned(), d.clone()),
+            (None, None) => bail!("--file or --digest is required"),
+        };
+        let tag_or_digest = subject.digest.to_string();
+        let store = BlobStore::open(subject, &bundle)?;
+        Ok(SubjectSource {
+            store: Arc::new(store),
+            scope,
+            tag_or_digest,
+            reference,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: &Path) -> BlobArgs {
+        let root = dir.join("root.json");
+        std::fs::write(&root, "{\"mediaType\":\"x\"}").unwrap();
+        BlobArgs {
+            file: Some(dir.join("f")),
+            bundle: Some(dir.join("b")),
+            trusted_root: Some(root),
+            ..BlobArgs::default()
+        }
+    }
+
+    #[test]
+    fn flags_become_the_cosign_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("release.pub");
+        std::fs::write(&key, "PEM").unwrap();
+        let a = BlobArgs {
+            certificate_identity: Some("me@example.com".into()),
+            certificate_oidc_issuer_regexp: Some("^https://issuer$".into()),
+            key: Some(key),
+            ..args(dir.path())
+        };
+        let c = a.verifier_config().unwrap();
+        assert_eq!(c["trustedRoot"], json!({"mediaType": "x"}));
+        assert_eq!(
+            c["identities"],
+            json!([{"subject": "me@example.com", "issuerRegExp": "^https://issuer$"}])
+        );
+        assert_eq!(c["keys"], json!([{"name": "release", "pem": "PEM"}]));
+    }
+
+    #[test]
+    fn blob_flags_without_a_file_are_stray() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!args(dir.path()).stray_flags());
+        let image = BlobArgs {
+            file: None,
+            ..args(dir.path())
+        };
+        assert!(image.stray_flags());
+        assert!(!BlobArgs::default().stray_flags());
+    }
+
+    #[test]
+    fn incomplete_flags_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let no_signer = args(dir.path()).verifier_config().unwrap_err();
+        assert!(
+            no_signer.to_string().contains("who may have signed"),
+            "{no_signer}"
+        );
+        let no_issuer = BlobArgs {
+            certificate_identity_regexp: Some("x".into()),
+            ..args(dir.path())
+        }
+        .verifier_config()
+        .unwrap_err();
+        assert!(
+            no_issuer
+                .to_string()
+                .contains("needs --certificate-oidc-issuer")
+        );
+        let no_root = BlobArgs {
+            certificate_identity: Some("x".into()),
+            certificate_oidc_issuer: Some("y".into()),
+            trusted_root: None,
+            ..args(dir.path())
+        }
+        .verifier_config()
+        .unwrap_err();
+        assert!(no_root.to_string().contains("--trusted-root is required"));
+    }
+}

@@ -409,38 +409,28 @@ fn cli_names_a_file_that_is_not_a_component() {
     let cfg = tempfile::tempdir().unwrap();
     let script = cfg.path().join("verifier.wasm");
     std::fs::write(&script, "#!/bin/sh\necho ok\n").unwrap();
-    let config = cfg.path().join("vouch.yaml");
-    std::fs::write(
-        &config,
-        format!("verifiers:\n  - name: sh\n    path: {}\n", script.display()),
-    )
-    .unwrap();
     let subject = format!("{}:v1", f.dir.path().display());
-    let (code, _, err) = vouch(&[
-        "verify",
-        "--oci-layout",
-        &subject,
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    // `vouch verify` with a config whose one verifier is at `path`: exit code and stderr.
+    let verify_with_verifier_at = |path: &Path| {
+        let config = cfg.path().join("vouch.yaml");
+        let yaml = format!("verifiers:\n  - name: v\n    path: {}\n", path.display());
+        std::fs::write(&config, yaml).unwrap();
+        let (code, _, err) = vouch(&[
+            "verify",
+            "--oci-layout",
+            &subject,
+            "-c",
+            config.to_str().unwrap(),
+        ]);
+        (code, err)
+    };
+    let (code, err) = verify_with_verifier_at(&script);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("not a WebAssembly binary: it looks like a text file"),
         "{err}"
     );
-    let missing = cfg.path().join("missing.yaml");
-    std::fs::write(
-        &config,
-        format!("verifiers:\n  - name: m\n    path: {}\n", missing.display()),
-    )
-    .unwrap();
-    let (code, _, err) = vouch(&[
-        "verify",
-        "--oci-layout",
-        &subject,
-        "-c",
-        config.to_str().unwrap(),
-    ]);
+    let (code, err) = verify_with_verifier_at(&cfg.path().join("missing.yaml"));
     assert_eq!(code, 2, "{err}");
     assert_eq!(
         err.matches("does not exist").count(),

@@ -1061,6 +1061,7 @@ mod tests {
             (scope("ghcr.io/"), "empty registry or repository"),
             (scope("/acme/app"), "empty registry or repository"),
             (scope("ghcr.io/acme/app@sha256:ab"), "tag or digest"),
+            (scope("ghcr.io/acme/app@latest"), "tag or digest"),
             (scope("ghcr.io/acme//app"), "invalid characters"),
             (scope("ghcr.io/Acme/app"), "invalid characters"),
             (scope("ghcr io/acme/app"), "invalid characters"),

@@ -297,7 +297,7 @@ async fn unreachable_and_oversized_crls_are_undeterminable() {
 }
 
 /// The host's TTL cache keyed by URL, honouring `nextUpdate`: a second verification asks the
-/// server nothing.
+/// server nothing and verifies the CRL's signature no more.
 #[tokio::test]
 async fn a_cached_crl_costs_no_request() {
     let server = CrlServer::default();
@@ -314,6 +314,9 @@ async fn a_cached_crl_costs_no_request() {
         "the second verification fetched again"
     );
     assert_eq!(e.fetcher.network_requests(), 1);
+    // The CRL's signature was checked once; the second verification used the remembered
+    // outcome for this (CRL, issuer).
+    assert_eq!(e.fetcher.crl_signature_checks(), 1);
 }
 
 /// Offline mode: CRLs supplied as files answer for their URL; nothing is fetched.

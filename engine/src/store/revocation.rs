@@ -16,6 +16,10 @@
 //!   make one request (single-flight). With a disk cache configured, CRLs are also stored there
 //!   (keyed by URL, through the disk cache's single writer) and read back after a restart while
 //!   their `nextUpdate` has not passed.
+//! - **Remembered CRL signatures.** The outcome of checking a CRL's signature with its issuer's
+//!   key (computed by the runtime: this layer does no cryptography) is kept per (CRL digest,
+//!   issuer certificate digest), so a warm CRL costs no signature verification per call
+//!   ([`RevocationSource::crl_signature`]).
 //! - **Offline.** `crlFiles` maps CRL URLs to files read at load (a missing or unparsable file is
 //!   a load error naming it); they answer before the network. With `offline: true` nothing is
 //!   fetched: an URL without a file, and every OCSP request, is `unavailable`.
@@ -77,11 +81,47 @@ pub enum RevocationError {
     Client(String),
 }
 
+/// A CRL as the source holds it: its DER and the SHA-256 of that DER (computed once, when it
+/// was fetched or read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedCrl {
+    /// The DER `CertificateList`.
+    pub der: Bytes,
+    /// SHA-256 of `der`.
+    pub sha256: [u8; 32],
+}
+
+impl FetchedCrl {
+    /// `der` with its digest.
+    pub fn new(der: Bytes) -> Self {
+        let sha256 = sha256(&der);
+        FetchedCrl { der, sha256 }
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
+}
+
 /// Where the `revocation` host import gets its answers.
 #[async_trait]
 pub trait RevocationSource: Send + Sync {
     /// The DER CRL at `url`, a CRL distribution point of the DER certificate `cert`.
-    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Bytes, FetchError>;
+    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError>;
+    /// The outcome of checking the signature of the CRL whose SHA-256 is `crl` with the key of
+    /// the certificate whose SHA-256 is `issuer`: remembered, else computed by `check` (the
+    /// caller's cryptography; it must depend on nothing but those two byte strings).
+    fn crl_signature(
+        &self,
+        crl: &[u8; 32],
+        issuer: &[u8; 32],
+        check: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let _ = (crl, issuer);
+        check()
+    }
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER request `request`.
     async fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8])
     -> Result<Bytes, FetchError>;
@@ -134,7 +174,19 @@ impl Default for Settings {
 #[derive(Clone)]
 struct Entry {
     bytes: Bytes,
+    /// SHA-256 of `bytes`.
+    sha256: [u8; 32],
     ttl: Duration,
+}
+
+impl Entry {
+    fn new(bytes: Bytes, ttl: Duration) -> Self {
+        Entry {
+            sha256: sha256(&bytes),
+            bytes,
+            ttl,
+        }
+    }
 }
 
 /// Per-entry expiry: each entry's own TTL.
@@ -151,10 +203,20 @@ pub struct RevocationFetcher {
     settings: Settings,
     http: reqwest::Client,
     cache: moka::future::Cache<String, Entry>,
-    files: HashMap<String, Bytes>,
+    files: HashMap<String, FetchedCrl>,
     disk: Option<DiskCache>,
     requests: AtomicU64,
+    /// Remembered CRL signature outcomes: (CRL digest ‖ issuer certificate digest) → outcome.
+    crl_signatures: moka::sync::Cache<[u8; 64], Result<(), String>>,
+    /// CRL signature checks computed (misses of `crl_signatures`).
+    signature_checks: AtomicU64,
+    /// The revocation URIs of certificates seen, by the certificate's SHA-256 (parsing a
+    /// certificate on every fetch costs more than the rest of a warm fetch).
+    cert_uris: moka::sync::Cache<[u8; 32], Arc<CertUris>>,
 }
+
+/// A certificate's CRL distribution point URIs and OCSP responder URIs.
+type CertUris = (Vec<String>, Vec<String>);
 
 impl std::fmt::Debug for RevocationFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,13 +244,14 @@ impl RevocationFetcher {
             )
             .map_err(|e| err(e.to_string()))?;
             let der = crl_der(&bytes).map_err(err)?;
-            files.insert(url.clone(), Bytes::from(der));
+            files.insert(url.clone(), FetchedCrl::new(Bytes::from(der)));
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RevocationError::Client(e.to_string()))?;
+        let settings_cache_entries = settings.cache_entries;
         let cache = moka::future::Cache::builder()
             .max_capacity(settings.cache_entries)
             .expire_after(EntryExpiry)
@@ -200,12 +263,31 @@ impl RevocationFetcher {
             files,
             disk,
             requests: AtomicU64::new(0),
+            crl_signatures: moka::sync::Cache::new(settings_cache_entries),
+            signature_checks: AtomicU64::new(0),
+            cert_uris: moka::sync::Cache::new(settings_cache_entries),
         })
     }
 
     /// HTTP requests sent so far (cache and file hits send none).
     pub fn network_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// CRL signature checks computed so far (remembered outcomes compute none).
+    pub fn crl_signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// The revocation URIs `cert` names (remembered by its digest).
+    fn uris(&self, cert: &[u8]) -> Result<Arc<CertUris>, FetchError> {
+        let key = sha256(cert);
+        if let Some(uris) = self.cert_uris.get(&key) {
+            return Ok(uris);
+        }
+        let uris = Arc::new(cert_uris(cert)?);
+        self.cert_uris.insert(key, uris.clone());
+        Ok(uris)
     }
 
     /// Refuses `url` unless `allowed` (the certificate's URIs of that kind) names it, its scheme
@@ -250,7 +332,7 @@ impl RevocationFetcher {
         let expires: i64 = desc.annotations.get(EXPIRES_ANNOTATION)?.parse().ok()?;
         let ttl = ttl_until(expires, self.settings.max_ttl)?;
         match disk.get_async(&desc.digest).await {
-            Ok(Some(bytes)) => Some(Entry { bytes, ttl }),
+            Ok(Some(bytes)) => Some(Entry::new(bytes, ttl)),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(url, error = %e, "revocation: reading a CRL from the disk cache failed");
@@ -339,17 +421,17 @@ impl RevocationFetcher {
         if let (Some(t), false) = (next_update, ttl.is_zero()) {
             self.write_disk(url, &bytes, t).await;
         }
-        Ok(Entry { bytes, ttl })
+        Ok(Entry::new(bytes, ttl))
     }
 }
 
 #[async_trait]
 impl RevocationSource for RevocationFetcher {
-    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Bytes, FetchError> {
-        let (crl_uris, _) = cert_uris(cert)?;
-        self.check_url(url, &crl_uris, "a CRL distribution point")?;
-        if let Some(bytes) = self.files.get(url) {
-            return Ok(bytes.clone());
+    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError> {
+        let uris = self.uris(cert)?;
+        self.check_url(url, &uris.0, "a CRL distribution point")?;
+        if let Some(crl) = self.files.get(url) {
+            return Ok(crl.clone());
         }
         if self.settings.offline {
             return Err(FetchError::Unavailable(format!(
@@ -359,8 +441,26 @@ impl RevocationSource for RevocationFetcher {
         self.cache
             .try_get_with(format!("crl {url}"), self.load_crl(url))
             .await
-            .map(|e| e.bytes)
+            .map(|e| FetchedCrl {
+                der: e.bytes,
+                sha256: e.sha256,
+            })
             .map_err(|e| (*e).clone())
+    }
+
+    fn crl_signature(
+        &self,
+        crl: &[u8; 32],
+        issuer: &[u8; 32],
+        check: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(crl);
+        key[32..].copy_from_slice(issuer);
+        self.crl_signatures.get_with(key, || {
+            self.signature_checks.fetch_add(1, Ordering::Relaxed);
+            check()
+        })
     }
 
     async fn fetch_ocsp(
@@ -369,8 +469,8 @@ impl RevocationSource for RevocationFetcher {
         url: &str,
         request: &[u8],
     ) -> Result<Bytes, FetchError> {
-        let (_, ocsp_uris) = cert_uris(cert)?;
-        self.check_url(url, &ocsp_uris, "an OCSP responder")?;
+        let uris = self.uris(cert)?;
+        self.check_url(url, &uris.1, "an OCSP responder")?;
         if request.len() > MAX_OCSP_REQUEST_BYTES {
             return Err(FetchError::Denied(format!(
                 "the OCSP request is {} bytes, over {MAX_OCSP_REQUEST_BYTES}",
@@ -394,10 +494,7 @@ impl RevocationSource for RevocationFetcher {
             let bytes = self
                 .send(req, url, s.max_ocsp_bytes, s.ocsp_timeout)
                 .await?;
-            Ok::<_, FetchError>(Entry {
-                bytes,
-                ttl: s.ocsp_ttl,
-            })
+            Ok::<_, FetchError>(Entry::new(bytes, s.ocsp_ttl))
         };
         self.cache
             .try_get_with(key, load)
@@ -408,7 +505,7 @@ impl RevocationSource for RevocationFetcher {
 }
 
 /// The CRL distribution point URIs and OCSP responder URIs of a DER certificate.
-pub fn cert_uris(cert: &[u8]) -> Result<(Vec<String>, Vec<String>), FetchError> {
+pub fn cert_uris(cert: &[u8]) -> Result<CertUris, FetchError> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert)
         .map_err(|e| FetchError::Denied(format!("the certificate cannot be parsed: {e}")))?;
     let mut crl = Vec::new();
@@ -644,6 +741,60 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains(&path.display().to_string()), "{text}");
             assert!(text.contains("http://crl.test/a.crl"), "{text}");
+        }
+    }
+
+    /// A CRL signature outcome is computed once per (CRL, issuer) and remembered; another
+    /// issuer (or another CRL) is a different key, computed afresh, and a failure is remembered
+    /// as the failure it was.
+    #[test]
+    fn crl_signature_outcomes_are_remembered_per_crl_and_issuer() {
+        let f = fetcher(&[], true);
+        let (crl, issuer, other) = (sha256(b"crl"), sha256(b"issuer"), sha256(b"other"));
+        let mut calls = 0;
+        let mut ok = || {
+            calls += 1;
+            Ok(())
+        };
+        assert_eq!(f.crl_signature(&crl, &issuer, &mut ok), Ok(()));
+        assert_eq!(f.crl_signature(&crl, &issuer, &mut ok), Ok(()));
+        assert_eq!(calls, 1);
+        assert_eq!(f.crl_signature_checks(), 1);
+        let mut bad = || Err("not signed".to_owned());
+        assert_eq!(
+            f.crl_signature(&crl, &other, &mut bad),
+            Err("not signed".into())
+        );
+        assert_eq!(
+            f.crl_signature(&other, &issuer, &mut bad),
+            Err("not signed".into())
+        );
+        let mut unreached = || -> Result<(), String> { panic!("recomputed") };
+        assert_eq!(
+            f.crl_signature(&crl, &other, &mut unreached),
+            Err("not signed".into())
+        );
+        assert_eq!(f.crl_signature_checks(), 3);
+    }
+
+    /// A certificate's URIs are read once (by its digest); a different certificate is read
+    /// afresh, so one certificate's URLs never answer for another.
+    #[tokio::test]
+    async fn each_certificate_is_asked_for_its_own_urls() {
+        let f = fetcher(&[], true);
+        let a = cert_with(&["http://127.0.0.1:9/a.crl"], &[]);
+        let b = cert_with(&["http://127.0.0.1:9/b.crl"], &[]);
+        for _ in 0..2 {
+            let e = f
+                .fetch_crl(&a, "http://127.0.0.1:9/a.crl")
+                .await
+                .unwrap_err();
+            assert!(matches!(e, FetchError::Unavailable(_)), "{e}");
+            let e = f
+                .fetch_crl(&b, "http://127.0.0.1:9/a.crl")
+                .await
+                .unwrap_err();
+            assert!(matches!(e, FetchError::Denied(_)), "{e}");
         }
     }
 

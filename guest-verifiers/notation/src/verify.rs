@@ -120,9 +120,15 @@ pub trait Host {
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
     /// Log a line.
     fn log(&self, level: LogLevel, msg: &str);
-    /// The DER CRL at `url`, a CRL distribution point of `cert` (the host's `revocation`
-    /// import; a host without one cannot fetch).
-    fn fetch_crl(&self, _cert: &[u8], url: &str) -> Result<Vec<u8>, String> {
+    /// The DER CRL at `url`, a CRL distribution point of `cert`, with the outcome of checking
+    /// its signature against `issuer`'s key (the host's `revocation` import, which remembers
+    /// that outcome per CRL and issuer; a host without one cannot fetch).
+    fn fetch_crl(
+        &self,
+        _cert: &[u8],
+        _issuer: &[u8],
+        url: &str,
+    ) -> Result<crate::crl::SignedCrl, String> {
         Err(format!("this host cannot fetch the CRL {url}"))
     }
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER `request`.

@@ -12,7 +12,8 @@
 //!   without it any host a certificate names may be asked.
 //! - **Caps.** Response bytes (`maxCrlBytes`, `maxOcspBytes`) and a timeout per request.
 //! - **Cache.** A TTL cache keyed by URL (OCSP: URL and request): a CRL is kept until its
-//!   `nextUpdate` (at most `maxTtl`), an OCSP response for `ocspTtl`. Concurrent misses of one key
+//!   `nextUpdate` (at most `maxTtl`), an OCSP response until the earliest `nextUpdate` of its
+//!   single responses (at most `ocspTtl`; one without a `nextUpdate`, or past it, is not kept). Concurrent misses of one key
 //!   make one request (single-flight). With a disk cache configured, CRLs are also stored there
 //!   (keyed by URL, through the disk cache's single writer) and read back after a restart while
 //!   their `nextUpdate` has not passed.
@@ -146,7 +147,7 @@ pub struct Settings {
     pub ocsp_timeout: Duration,
     /// Longest a CRL stays cached (its `nextUpdate` bounds it too).
     pub max_ttl: Duration,
-    /// How long an OCSP response stays cached.
+    /// Longest an OCSP response stays cached (its `nextUpdate` bounds it too).
     pub ocsp_ttl: Duration,
     /// Cached responses at most.
     pub cache_entries: u64,
@@ -494,7 +495,18 @@ impl RevocationSource for RevocationFetcher {
             let bytes = self
                 .send(req, url, s.max_ocsp_bytes, s.ocsp_timeout)
                 .await?;
-            Ok::<_, FetchError>(Entry::new(bytes, s.ocsp_ttl))
+            let next_update = ocsp_next_update(&bytes);
+            let ttl = next_update
+                .and_then(|t| ttl_until(t, s.ocsp_ttl))
+                .unwrap_or_default();
+            tracing::debug!(
+                url,
+                bytes = bytes.len(),
+                ?next_update,
+                ?ttl,
+                "revocation: OCSP response"
+            );
+            Ok::<_, FetchError>(Entry::new(bytes, ttl))
         };
         self.cache
             .try_get_with(key, load)
@@ -558,6 +570,89 @@ fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
 fn next_update(der: &[u8]) -> Option<i64> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     crl.next_update().map(|t| t.timestamp())
+}
+
+/// One DER TLV at the start of `data`: (tag, content, rest).
+fn tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The content of the TLV at the start of `data` if its tag is `tag`.
+fn expect(data: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    tlv(data).and_then(|(t, v, rest)| (t == tag).then_some((v, rest)))
+}
+
+/// A `GeneralizedTime` `YYYYMMDDHHMMSSZ` as Unix seconds.
+fn generalized_time(v: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(v).ok()?;
+    if s.len() != 15 || !s.ends_with('Z') || !s[..14].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (hh, mm, ss) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// The earliest `nextUpdate` of a DER `OCSPResponse`'s single responses, Unix seconds; `None`
+/// when it is not a successful basic response or a single response has no `nextUpdate`. Only
+/// sizes the cache entry: the guest judges the response.
+fn ocsp_next_update(der: &[u8]) -> Option<i64> {
+    let (resp, _) = expect(der, 0x30)?;
+    let (status, rest) = expect(resp, 0x0a)?;
+    if status != [0] {
+        return None;
+    }
+    let (bytes, _) = expect(rest, 0xa0)?;
+    let (bytes, _) = expect(bytes, 0x30)?;
+    let (_, rest) = expect(bytes, 0x06)?;
+    let (basic, _) = expect(rest, 0x04)?;
+    let (basic, _) = expect(basic, 0x30)?;
+    let (tbs, _) = expect(basic, 0x30)?;
+    let mut rest = tbs;
+    if let Some((_, after)) = expect(rest, 0xa0) {
+        rest = after; // version
+    }
+    let (_, _, rest) = tlv(rest)?; // responderID
+    let (_, rest) = expect(rest, 0x18)?; // producedAt
+    let (mut responses, _) = expect(rest, 0x30)?;
+    let mut earliest: Option<i64> = None;
+    while !responses.is_empty() {
+        let (single, after) = expect(responses, 0x30)?;
+        responses = after;
+        let (_, rest) = expect(single, 0x30)?; // certID
+        let (_, _, rest) = tlv(rest)?; // certStatus
+        let (_, rest) = expect(rest, 0x18)?; // thisUpdate
+        let (next, _) = expect(rest, 0xa0)?;
+        let (next, _) = expect(next, 0x18)?;
+        let t = generalized_time(next)?;
+        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+    }
+    earliest
 }
 
 /// Time from now until `unix` (at most `max`); `None` once it has passed.
@@ -796,6 +891,30 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(e, FetchError::Denied(_)), "{e}");
         }
+    }
+
+    /// The OCSP cache entry lives until the response's `nextUpdate` (the earliest of its single
+    /// responses); without one, nothing is kept.
+    #[test]
+    fn an_ocsp_responses_next_update_is_read() {
+        use xtask::fixtures::notation as nx;
+        let chain = nx::test_chain(&nx::ChainOptions::valid_now()).unwrap();
+        let now = nx::unix_now();
+        let signer = chain.ocsp_issuer_signer();
+        let good = chain
+            .ocsp_response(&signer, nx::OcspCertStatus::Good, now - 60, Some(now + 600))
+            .unwrap();
+        assert_eq!(ocsp_next_update(&good), Some(now + 600));
+        let open = chain
+            .ocsp_response(&signer, nx::OcspCertStatus::Good, now - 60, None)
+            .unwrap();
+        assert_eq!(ocsp_next_update(&open), None);
+        assert_eq!(ocsp_next_update(b"junk"), None);
+        assert_eq!(ocsp_next_update(&good[..good.len() - 1]), None);
+        assert_eq!(generalized_time(b"20000229120000Z"), Some(951_825_600));
+        assert_eq!(generalized_time(b"19700101000000Z"), Some(0));
+        assert_eq!(generalized_time(b"20001329120000Z"), None);
+        assert_eq!(generalized_time(b"2000022912000Z"), None);
     }
 
     #[test]

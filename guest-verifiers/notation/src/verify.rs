@@ -371,6 +371,7 @@ fn run_policy<H: Host>(
             )
         });
     run.apply(Check::Integrity, level.action(Check::Integrity), integrity)?;
+    check_certificate_requirements(host, &env.chain)?;
     check_requirements(run, &env.requires)?;
     let target = envelope::parse_payload(&env.payload).map_err(envelope_err)?;
     if target.digest != subject.digest
@@ -429,6 +430,25 @@ fn run_policy<H: Host>(
         level.name,
         status.name()
     ))
+}
+
+/// The Notary Project's certificate requirements of the envelope's chain (key usage, basic
+/// constraints; [`x509::check_code_signing_chain`]), checked right after the signature as
+/// notation-core-go's envelope verification does (`ValidateCodeSigningCertChain`, part of the
+/// integrity validation, so at every level but `skip`): `CERTIFICATE_INVALID` naming the
+/// certificate and the rule.
+fn check_certificate_requirements<H: Host>(host: &H, chain: &[Vec<u8>]) -> Result<(), Fail> {
+    x509::check_code_signing_chain(chain).map_err(|(index, e)| {
+        let subject = chain
+            .get(index)
+            .and_then(|der| host.parse_certificate(der).ok())
+            .map(|c| format!(" (subject {:?})", c.subject))
+            .unwrap_or_default();
+        (
+            "CERTIFICATE_INVALID",
+            format!("the certificate chain does not meet the Notary Project's certificate requirements: {e}{subject}"),
+        )
+    })
 }
 
 /// What the signature requires that this verifier cannot provide, refused right after the

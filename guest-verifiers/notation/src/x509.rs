@@ -158,9 +158,7 @@ fn check_certificate(i: usize, cert: &[u8]) -> Result<(), String> {
     let usage = key_usage(&exts).map_err(|e| format!("{which}: {e}"))?;
     let constraints = basic_constraints(&exts).map_err(|e| format!("{which}: {e}"))?;
     let Some((critical, bits)) = usage else {
-        return Err(format!(
-            "{which}: the keyUsage extension MUST be present"
-        ));
+        return Err(format!("{which}: the keyUsage extension MUST be present"));
     };
     if !critical {
         return Err(format!(
@@ -337,11 +335,24 @@ pub(crate) mod tests {
         check_code_signing_chain(&[leaf(), ca(None)]).unwrap();
         let with_nr = cert(&[ku(&[DIGITAL_SIGNATURE, 1], true), bc(false, None)]);
         check_code_signing_chain(&[with_nr]).unwrap();
-        fails(&[cert(&[]), ca(None)], 0, "keyUsage extension MUST be present");
+        fails(
+            &[cert(&[]), ca(None)],
+            0,
+            "keyUsage extension MUST be present",
+        );
         let not_critical = cert(&[ku(&[DIGITAL_SIGNATURE], false)]);
         fails(&[not_critical], 0, "MUST be marked critical");
-        fails(&[cert(&[ku(&[1], true)])], 0, "MUST have digitalSignature set");
-        for (bit, name) in [(5, "keyCertSign"), (6, "cRLSign"), (2, "keyEncipherment"), (4, "keyAgreement")] {
+        fails(
+            &[cert(&[ku(&[1], true)])],
+            0,
+            "MUST have digitalSignature set",
+        );
+        for (bit, name) in [
+            (5, "keyCertSign"),
+            (6, "cRLSign"),
+            (2, "keyEncipherment"),
+            (4, "keyAgreement"),
+        ] {
             let c = cert(&[ku(&[DIGITAL_SIGNATURE, bit], true)]);
             fails(&[c], 0, name);
         }
@@ -358,7 +369,11 @@ pub(crate) mod tests {
     fn ca_basic_constraints_and_key_usage() {
         check_code_signing_chain(&[leaf(), ca(Some(0)), ca(Some(1))]).unwrap();
         let no_bc = cert(&[ku(&[KEY_CERT_SIGN], true)]);
-        fails(&[leaf(), no_bc], 1, "basicConstraints MUST be present with cA set true");
+        fails(
+            &[leaf(), no_bc],
+            1,
+            "basicConstraints MUST be present with cA set true",
+        );
         let not_ca = cert(&[bc(false, None), ku(&[KEY_CERT_SIGN], true)]);
         fails(&[leaf(), not_ca], 1, "cA set true");
         let no_cert_sign = cert(&[bc(true, None), ku(&[DIGITAL_SIGNATURE], true)]);

@@ -1984,6 +1984,113 @@ mod tests {
         }
     }
 
+    /// A root and a leaf (RSA 2048) made by the openssl CLI, the leaf's signature by the root
+    /// with `digest` (`sha1` or `sha256`): (leaf DER, root DER); `None` without openssl.
+    fn openssl_chain(digest: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let (root_key, root, leaf_key, csr, leaf, ext) = (
+            p("root.key"),
+            p("root.pem"),
+            p("leaf.key"),
+            p("leaf.csr"),
+            p("leaf.pem"),
+            p("ext"),
+        );
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &root_key,
+                "-out",
+                &root,
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Openssl Root",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+                &format!("-{digest}"),
+            ],
+            b"",
+        )?;
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &leaf_key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=Openssl Leaf",
+            ],
+            b"",
+        )?;
+        std::fs::write(&ext, "keyUsage=critical,digitalSignature\n").unwrap();
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &root,
+                "-CAkey",
+                &root_key,
+                "-set_serial",
+                "7",
+                "-days",
+                "30",
+                "-extfile",
+                &ext,
+                "-out",
+                &leaf,
+                &format!("-{digest}"),
+            ],
+            b"",
+        )?;
+        let der = |path: &str| {
+            let pem = std::fs::read(path).unwrap();
+            x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
+        };
+        Some((der(&leaf), der(&root)))
+    }
+
+    /// Notary Project signature specification, Certificate Requirements: "Any certificate in
+    /// the certificate chain MUST NOT use SHA1WithRSA and ECDSAWithSHA1 signatures". The same
+    /// chain signed with SHA-256 verifies, with SHA-1 it does not.
+    #[test]
+    fn sha1_signed_chains_are_refused() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 60; // after the certificates' notBefore (now, at openssl's clock)
+        let Some((leaf, root)) = openssl_chain("sha256") else {
+            return;
+        };
+        verify_chain(&[leaf], &[root], now, None).unwrap();
+        let Some((leaf, root)) = openssl_chain("sha1") else {
+            return;
+        };
+        let e = verify_chain(&[leaf], &[root], now, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unsupported or mismatched algorithm"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn valid_chain_returns_leaf_to_anchor() {
         let pki = pki(vec![ExtendedKeyUsagePurpose::CodeSigning], vec![]);

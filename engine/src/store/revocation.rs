@@ -119,10 +119,7 @@ pub trait RevocationSource: Send + Sync {
         crl: &[u8; 32],
         issuer: &[u8; 32],
         check: &mut dyn FnMut() -> Result<(), String>,
-    ) -> Result<(), String> {
-        let _ = (crl, issuer);
-        check()
-    }
+    ) -> Result<(), String>;
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER request `request`.
     async fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8])
     -> Result<Bytes, FetchError>;

@@ -208,13 +208,23 @@ pub struct RevocationFetcher {
     crl_signatures: moka::sync::Cache<[u8; 64], Result<(), String>>,
     /// CRL signature checks computed (misses of `crl_signatures`).
     signature_checks: AtomicU64,
-    /// The revocation URIs of certificates seen, by the certificate's SHA-256 (parsing a
-    /// certificate on every fetch costs more than the rest of a warm fetch).
-    cert_uris: moka::sync::Cache<[u8; 32], Arc<CertUris>>,
+    /// The revocation URLs of certificates seen, by the certificate's SHA-256, each with the
+    /// outcome of the URL rules (parsing a certificate and its URLs on every fetch costs more
+    /// than the rest of a warm fetch).
+    cert_urls: moka::sync::Cache<[u8; 32], Arc<CertUrls>>,
 }
 
 /// A certificate's CRL distribution point URIs and OCSP responder URIs.
 type CertUris = (Vec<String>, Vec<String>);
+
+/// A certificate's revocation URLs of one kind, each with whether the URL rules allow it.
+type CheckedUrls = Vec<(String, Result<(), FetchError>)>;
+
+/// A certificate's checked CRL URLs and OCSP URLs.
+struct CertUrls {
+    crl: CheckedUrls,
+    ocsp: CheckedUrls,
+}
 
 impl std::fmt::Debug for RevocationFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -263,7 +273,7 @@ impl RevocationFetcher {
             requests: AtomicU64::new(0),
             crl_signatures: moka::sync::Cache::new(settings_cache_entries),
             signature_checks: AtomicU64::new(0),
-            cert_uris: moka::sync::Cache::new(settings_cache_entries),
+            cert_urls: moka::sync::Cache::new(settings_cache_entries),
         })
     }
 
@@ -277,25 +287,46 @@ impl RevocationFetcher {
         self.signature_checks.load(Ordering::Relaxed)
     }
 
-    /// The revocation URIs `cert` names (remembered by its digest).
-    fn uris(&self, cert: &[u8]) -> Result<Arc<CertUris>, FetchError> {
+    /// The revocation URLs `cert` names, checked against the URL rules (remembered by the
+    /// certificate's digest).
+    fn urls(&self, cert: &[u8]) -> Result<Arc<CertUrls>, FetchError> {
         let key = sha256(cert);
-        if let Some(uris) = self.cert_uris.get(&key) {
-            return Ok(uris);
+        if let Some(urls) = self.cert_urls.get(&key) {
+            return Ok(urls);
         }
-        let uris = Arc::new(cert_uris(cert)?);
-        self.cert_uris.insert(key, uris.clone());
-        Ok(uris)
+        let (crl, ocsp) = cert_uris(cert)?;
+        let check = |uris: Vec<String>| {
+            uris.into_iter()
+                .map(|u| {
+                    let outcome = self.url_rules(&u);
+                    (u, outcome)
+                })
+                .collect()
+        };
+        let urls = Arc::new(CertUrls {
+            crl: check(crl),
+            ocsp: check(ocsp),
+        });
+        self.cert_urls.insert(key, urls.clone());
+        Ok(urls)
     }
 
-    /// Refuses `url` unless `allowed` (the certificate's URIs of that kind) names it, its scheme
-    /// is `http`/`https` and its host is allowed.
-    fn check_url(&self, url: &str, allowed: &[String], what: &str) -> Result<(), FetchError> {
-        if !allowed.iter().any(|u| u == url) {
-            return Err(FetchError::Denied(format!(
-                "{url:?} is not {what} of the certificate (it names {allowed:?})"
-            )));
+    /// Refuses `url` unless `named` (the certificate's URLs of that kind) lists it and the URL
+    /// rules allow it.
+    fn check_url(url: &str, named: &CheckedUrls, what: &str) -> Result<(), FetchError> {
+        match named.iter().find(|(u, _)| u == url) {
+            Some((_, outcome)) => outcome.clone(),
+            None => {
+                let names: Vec<&str> = named.iter().map(|(u, _)| u.as_str()).collect();
+                Err(FetchError::Denied(format!(
+                    "{url:?} is not {what} of the certificate (it names {names:?})"
+                )))
+            }
         }
+    }
+
+    /// The URL rules: scheme `http`/`https`, host on the allow-list when there is one.
+    fn url_rules(&self, url: &str) -> Result<(), FetchError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| FetchError::Denied(format!("{url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -426,8 +457,8 @@ impl RevocationFetcher {
 #[async_trait]
 impl RevocationSource for RevocationFetcher {
     async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError> {
-        let uris = self.uris(cert)?;
-        self.check_url(url, &uris.0, "a CRL distribution point")?;
+        let urls = self.urls(cert)?;
+        Self::check_url(url, &urls.crl, "a CRL distribution point")?;
         if let Some(crl) = self.files.get(url) {
             return Ok(crl.clone());
         }
@@ -467,8 +498,8 @@ impl RevocationSource for RevocationFetcher {
         url: &str,
         request: &[u8],
     ) -> Result<Bytes, FetchError> {
-        let uris = self.uris(cert)?;
-        self.check_url(url, &uris.1, "an OCSP responder")?;
+        let urls = self.urls(cert)?;
+        Self::check_url(url, &urls.ocsp, "an OCSP responder")?;
         if request.len() > MAX_OCSP_REQUEST_BYTES {
             return Err(FetchError::Denied(format!(
                 "the OCSP request is {} bytes, over {MAX_OCSP_REQUEST_BYTES}",

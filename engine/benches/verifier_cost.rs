@@ -11,6 +11,11 @@
 //! certificate parsing), time inside host `store` imports (`CallStats::store_time`, an OCI layout
 //! on a local disk here) and the rest: guest code, instantiation and the component-model glue.
 //!
+//! Plain notation and notation with a warm CRL (a CRL file of an offline fetcher: no request;
+//! the host remembers the CRL's signature outcome after the first call) are measured in
+//! alternation, call for call, so that the load of a shared machine weighs on both alike; their
+//! ratio is printed last (the target: at most 1.10).
+//!
 //! Figures are from one run on a shared machine: compare the ratios, not the absolute numbers.
 
 #[allow(dead_code)] // shared test support; each binary uses part of it

@@ -1418,6 +1418,84 @@ async fn signing_certificate_extended_key_usage_follows_the_spec() {
     }
 }
 
+/// Signature specification: the manifest annotation `io.cncf.notary.x509chain.thumbprint#S256`
+/// is "REQUIRED" and serves filtering; notation-go writes it when signing and never reads it
+/// when verifying, so Vouch does the same: the envelope's own chain is what is verified. An
+/// annotation naming other certificates neither fails a good signature nor makes a stranger's
+/// signature trusted.
+#[tokio::test]
+async fn the_thumbprint_annotation_neither_fails_nor_grants_trust() {
+    let e = env().await;
+    let stranger = fx::test_chain(&ChainOptions::valid_now()).unwrap();
+    let opts = JwsOptions::now();
+    let target = e.f.target();
+    let ours = fx::sign_jws(&target, &e.chain.leaf_key_pkcs8, &e.chain.x5c(), &opts).unwrap();
+    let r = e
+        .verify(
+            &e.f.store_envelope(&ours, &stranger.x5c()),
+            &e.config("strict"),
+        )
+        .await;
+    assert!(r.is_success, "{r:#?}");
+    let theirs = fx::sign_jws(&target, &stranger.leaf_key_pkcs8, &stranger.x5c(), &opts).unwrap();
+    let r = e
+        .verify(
+            &e.f.store_envelope(&theirs, &e.chain.x5c()),
+            &e.config("strict"),
+        )
+        .await;
+    assert_fails(
+        &r,
+        "UNTRUSTED",
+        "does not end in a certificate of trust store",
+    );
+}
+
+/// Signature specification, Certificate Requirements, leaf: "The `keyUsage` extension MUST be
+/// present and MUST be marked critical. Bit positions for `digitalSignature` MUST be set. Bit
+/// positions for `keyCertSign` and `cRLSign` MUST NOT be set"; root and intermediate CA
+/// certificates: "The `basicConstraints` extension MUST be present and MUST be marked as
+/// critical. The `cA` field MUST be set `true`". notation-core-go checks these while verifying
+/// the envelope (`ValidateCodeSigningCertChain`, an integrity failure): `CERTIFICATE_INVALID`
+/// at every level, audit included.
+#[tokio::test]
+async fn certificate_requirements_are_checked_with_the_signature() {
+    use rcgen::KeyUsagePurpose as Ku;
+    let sign = JwsOptions::now();
+    let mut no_ku = ChainOptions::valid_now();
+    no_ku.leaf_key_usages = Vec::new();
+    let mut cert_sign = ChainOptions::valid_now();
+    cert_sign.leaf_key_usages = vec![Ku::DigitalSignature, Ku::KeyCertSign];
+    let mut no_digital = ChainOptions::valid_now();
+    no_digital.leaf_key_usages = vec![Ku::ContentCommitment];
+    let mut root_not_ca = ChainOptions::valid_now();
+    root_not_ca.root_is_ca = false;
+    let cases = [
+        (
+            no_ku,
+            "certificate #1: the keyUsage extension MUST be present",
+        ),
+        (
+            cert_sign,
+            "keyUsage must be digitalSignature only, but has keyCertSign",
+        ),
+        (no_digital, "keyUsage MUST have digitalSignature set"),
+        (
+            root_not_ca,
+            "certificate #2 (a CA certificate): basicConstraints MUST be present with cA set true",
+        ),
+    ];
+    for (opts, text) in cases {
+        let e = env_with(&opts).await;
+        for kind in KINDS {
+            for level in ["strict", "audit"] {
+                let r = e.sign_and_verify(kind, &sign, &e.config(level)).await;
+                assert_fails(&r, "CERTIFICATE_INVALID", text);
+            }
+        }
+    }
+}
+
 /// Trust store and trust policy specification, Validate Authenticity: "Validate that the
 /// signature envelope contains a complete certificate chain that starts from a code signing
 /// certificate and terminates with a root certificate" and "Validate that certificate and

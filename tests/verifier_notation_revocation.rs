@@ -1,7 +1,8 @@
 //! The notation verifier's revocation validation end to end: the real notation `.wasm` asks the
-//! host's `revocation` import for the CRL its signing certificate names; the host fetches it
-//! from a CRL server on 127.0.0.1 (counting requests), caches it, or reads it from a file in
-//! offline mode; the guest judges it (issuer signature, `nextUpdate`, serial number) and applies
+//! host's `revocation` import for the CRL its signing certificate names, or sends its OCSP
+//! request to the responder the certificate names; the host fetches from a CRL/OCSP server on
+//! 127.0.0.1 (counting requests), caches, or reads a CRL file in offline mode; the guest judges
+//! the answer (issuer or delegated responder signature, `nextUpdate`, serial number) and applies
 //! the level's `revocation` action.
 
 #[allow(dead_code)] // `guest()` is for the test guests
@@ -24,7 +25,8 @@ use vouch::runtime::{GuestReport, Limits, Runtime, RuntimeConfig, Verifier, Veri
 use vouch::store::layout::LayoutStore;
 use vouch::store::revocation::{RevocationFetcher, Settings};
 use xtask::fixtures::notation::{
-    self as fx, ChainOptions, CrlEntry, JwsOptions, RevocationInfo, Target, TestChain, unix_now,
+    self as fx, ChainOptions, CrlEntry, JwsOptions, OcspCertStatus, OcspSigner, RevocationInfo,
+    SigningScheme, Target, TestChain, unix_now,
 };
 
 use layout::{EMPTY_CONFIG, LayoutBuilder};
@@ -32,7 +34,8 @@ use layout::{EMPTY_CONFIG, LayoutBuilder};
 const REFERENCE: &str = "registry.test/team/app:v1";
 const DAY: i64 = 86_400;
 
-/// A CRL server on 127.0.0.1: path → body, and a request counter.
+/// A CRL and OCSP server on 127.0.0.1: path → body (a GET of a CRL, or the answer to any POST
+/// of an OCSP request there), and a request counter.
 #[derive(Clone, Default)]
 struct CrlServer {
     bodies: Arc<Mutex<HashMap<String, Vec<u8>>>>,
@@ -53,7 +56,7 @@ impl CrlServer {
             }
         }
         let app = axum::Router::new()
-            .route("/{*path}", axum::routing::get(serve))
+            .route("/{*path}", axum::routing::get(serve).post(serve))
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -104,8 +107,13 @@ async fn runtime(settings: Settings) -> (Runtime, Verifier, Arc<RevocationFetche
 }
 
 async fn env(crl_url: &str, settings: Settings) -> Env {
+    env_with(RevocationInfo::crl(crl_url), settings).await
+}
+
+/// As [`env`], the leaf naming `revocation`.
+async fn env_with(revocation: RevocationInfo, settings: Settings) -> Env {
     let mut opts = ChainOptions::valid_now();
-    opts.leaf_revocation = RevocationInfo::crl(crl_url);
+    opts.leaf_revocation = revocation;
     let (rt, notation, fetcher) = runtime(settings).await;
     let dir = tempfile::tempdir().unwrap();
     let mut b = LayoutBuilder::new(dir.path());
@@ -128,9 +136,11 @@ impl Env {
             "trustPolicy": {"version": "1.0", "trustPolicies": [{
                 "name": "default", "registryScopes": ["*"],
                 "signatureVerification": {"level": level},
-                "trustStores": ["ca:test"], "trustedIdentities": [self.identity],
+                "trustStores": ["ca:test", "signingAuthority:test"],
+                "trustedIdentities": [self.identity],
             }]},
-            "trustStores": {"ca": {"test": [self.chain.root_pem]}},
+            "trustStores": {"ca": {"test": [self.chain.root_pem]},
+                            "signingAuthority": {"test": [self.chain.root_pem]}},
         })
     }
 
@@ -159,19 +169,18 @@ impl Env {
 
     /// Signs the subject (JWS, `notary.x509`) and verifies it under `level`.
     async fn verify(&self, level: &str) -> GuestReport {
+        self.verify_with(level, &JwsOptions::now()).await
+    }
+
+    /// Signs the subject (JWS, with `opts`) and verifies it under `level`.
+    async fn verify_with(&self, level: &str, opts: &JwsOptions) -> GuestReport {
         let target = Target {
             media_type: self.subject.media_type.clone(),
             digest: self.subject.digest.to_string(),
             size: self.subject.size,
         };
         let x5c = self.chain.x5c();
-        let envelope = fx::sign_jws(
-            &target,
-            &self.chain.leaf_key_pkcs8,
-            &x5c,
-            &JwsOptions::now(),
-        )
-        .unwrap();
+        let envelope = fx::sign_jws(&target, &self.chain.leaf_key_pkcs8, &x5c, opts).unwrap();
         let mut b = LayoutBuilder::new(self.dir.path());
         b.blob(EMPTY_CONFIG, b"{}");
         b.blob(fx::JWS_MEDIA_TYPE, &envelope);
@@ -297,7 +306,7 @@ async fn unreachable_and_oversized_crls_are_undeterminable() {
 }
 
 /// The host's TTL cache keyed by URL, honouring `nextUpdate`: a second verification asks the
-/// server nothing.
+/// server nothing and verifies the CRL's signature no more.
 #[tokio::test]
 async fn a_cached_crl_costs_no_request() {
     let server = CrlServer::default();
@@ -314,6 +323,9 @@ async fn a_cached_crl_costs_no_request() {
         "the second verification fetched again"
     );
     assert_eq!(e.fetcher.network_requests(), 1);
+    // The CRL's signature was checked once; the second verification used the remembered
+    // outcome for this (CRL, issuer).
+    assert_eq!(e.fetcher.crl_signature_checks(), 1);
 }
 
 /// Offline mode: CRLs supplied as files answer for their URL; nothing is fetched.
@@ -340,4 +352,233 @@ async fn offline_mode_reads_crl_files_and_fetches_nothing() {
     let r = e.verify("strict").await;
     assert_fails(&r, "CERTIFICATE_REVOKED", "is revoked");
     assert_eq!(e.fetcher.network_requests(), 0);
+}
+
+/// The leaf names an OCSP responder at `{base}/ocsp` of a fresh server; returns the server too.
+async fn ocsp_env() -> (CrlServer, Env) {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env_with(
+        RevocationInfo::ocsp(&format!("{base}/ocsp")),
+        Settings::default(),
+    )
+    .await;
+    (server, e)
+}
+
+impl Env {
+    /// An OCSP response about the leaf by `signer`, valid from an hour ago to `next_update`.
+    fn ocsp(
+        &self,
+        signer: &OcspSigner,
+        status: OcspCertStatus,
+        next_update: Option<i64>,
+    ) -> Vec<u8> {
+        self.chain
+            .ocsp_response(signer, status, unix_now() - 3600, next_update)
+            .unwrap()
+    }
+}
+
+/// Spec (Certificate Revocation Evaluation): "If the certificate being validated includes
+/// either OCSP or CRL information, then the one which is present is used for revocation
+/// check". A `good` answer of the issuer's responder passes; the host keeps the response until
+/// its `nextUpdate` (here beyond the `ocspTtl` cap), so a second verification asks nothing.
+#[tokio::test]
+async fn ocsp_good_passes_and_is_cached() {
+    let (server, e) = ocsp_env().await;
+    let signer = e.chain.ocsp_issuer_signer();
+    server.set(
+        "ocsp",
+        e.ocsp(&signer, OcspCertStatus::Good, Some(unix_now() + DAY)),
+    );
+    let r = e.verify("strict").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "good");
+    assert!(e.verify("strict").await.is_success);
+    assert_eq!(
+        server.requests(),
+        1,
+        "the cached OCSP response was asked again"
+    );
+}
+
+/// Spec: "If the revocation status of any of the certificates is revoked ... fail this step";
+/// an OCSP `revoked` answer fails strict with `CERTIFICATE_REVOKED` and is logged by audit.
+#[tokio::test]
+async fn ocsp_revoked_fails_strict_and_is_logged_by_audit() {
+    let (server, e) = ocsp_env().await;
+    let signer = e.chain.ocsp_issuer_signer();
+    let revoked = OcspCertStatus::Revoked(unix_now() - DAY);
+    server.set("ocsp", e.ocsp(&signer, revoked, Some(unix_now() + DAY)));
+    let r = e.verify("strict").await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "OCSP: revoked at");
+    assert_eq!(r.extensions["revocationStatus"], "revoked");
+    let r = e.verify("audit").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "revoked");
+}
+
+/// Spec: a status that "cannot be determined (revocation unavailable)" fails this step: an
+/// OCSP `unknown` answer with no CRL to fall back to is `REVOCATION_STATUS_UNKNOWN`; with a
+/// CRL distribution point too, notation-core-go falls back to the CRL, which decides.
+#[tokio::test]
+async fn ocsp_unknown_is_undeterminable_unless_a_crl_decides() {
+    let (server, e) = ocsp_env().await;
+    let signer = e.chain.ocsp_issuer_signer();
+    let unknown = e.ocsp(&signer, OcspCertStatus::Unknown, Some(unix_now() + DAY));
+    server.set("ocsp", unknown);
+    let r = e.verify("strict").await;
+    assert_fails(
+        &r,
+        "REVOCATION_STATUS_UNKNOWN",
+        "responder's status is unknown",
+    );
+
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let both = RevocationInfo {
+        crl: vec![format!("{base}/leaf.crl")],
+        ocsp: vec![format!("{base}/ocsp")],
+    };
+    let e = env_with(both, Settings::default()).await;
+    let signer = e.chain.ocsp_issuer_signer();
+    server.set(
+        "ocsp",
+        e.ocsp(&signer, OcspCertStatus::Unknown, Some(unix_now() + DAY)),
+    );
+    server.set("leaf.crl", e.crl(&[]));
+    let r = e.verify("strict").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "good");
+    server.set("leaf.crl", e.crl(&[e.revoked_entry()]));
+    // A fresh runtime: the first one keeps the CRL above.
+    let (rt, notation, fetcher) = runtime(Settings::default()).await;
+    let e = Env {
+        rt,
+        notation,
+        fetcher,
+        ..e
+    };
+    assert_fails(
+        &e.verify("strict").await,
+        "CERTIFICATE_REVOKED",
+        "is revoked",
+    );
+}
+
+/// notation-core-go: the response must be signed by the issuer or a responder it authorized;
+/// one signed by another key (claiming to be the issuer) leaves the status undeterminable.
+#[tokio::test]
+async fn ocsp_signed_by_a_wrong_key_is_undeterminable() {
+    let (server, e) = ocsp_env().await;
+    let forger = OcspSigner::foreign().unwrap();
+    server.set(
+        "ocsp",
+        e.ocsp(&forger, OcspCertStatus::Good, Some(unix_now() + DAY)),
+    );
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "signature does not verify");
+}
+
+/// RFC 6960 §4.2.2.2: a delegated responder's certificate is "issued directly by the CA that
+/// is identified in the request" and "MUST ... include a value of id-kp-OCSPSigning in an
+/// extended key usage extension". One with that purpose answers for the issuer; one the issuer
+/// certified for another purpose does not.
+#[tokio::test]
+async fn a_delegated_responder_needs_ocsp_signing() {
+    let (server, e) = ocsp_env().await;
+    let delegated = e.chain.ocsp_delegated_signer(true).unwrap();
+    server.set(
+        "ocsp",
+        e.ocsp(&delegated, OcspCertStatus::Good, Some(unix_now() + DAY)),
+    );
+    let r = e.verify("strict").await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "good");
+
+    let (server, e) = ocsp_env().await;
+    let unauthorized = e.chain.ocsp_delegated_signer(false).unwrap();
+    server.set(
+        "ocsp",
+        e.ocsp(&unauthorized, OcspCertStatus::Good, Some(unix_now() + DAY)),
+    );
+    let r = e.verify("strict").await;
+    assert_fails(
+        &r,
+        "REVOCATION_STATUS_UNKNOWN",
+        "not authorized by the certificate's issuer",
+    );
+}
+
+/// notation-core-go: "expired OCSP response" once `nextUpdate` has passed, and a response
+/// without `nextUpdate` is not accepted; both leave the status undeterminable. The host does
+/// not keep a response past its `nextUpdate`: each verification asks again.
+#[tokio::test]
+async fn stale_or_open_ended_ocsp_responses_are_undeterminable() {
+    let (server, e) = ocsp_env().await;
+    let signer = e.chain.ocsp_issuer_signer();
+    server.set(
+        "ocsp",
+        e.ocsp(&signer, OcspCertStatus::Good, Some(unix_now() - 60)),
+    );
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "expired OCSP response");
+    assert_fails(
+        &e.verify("strict").await,
+        "REVOCATION_STATUS_UNKNOWN",
+        "expired",
+    );
+    assert_eq!(
+        server.requests(),
+        2,
+        "a stale OCSP response was served from the cache"
+    );
+
+    let (server, e) = ocsp_env().await;
+    let signer = e.chain.ocsp_issuer_signer();
+    server.set("ocsp", e.ocsp(&signer, OcspCertStatus::Good, None));
+    let r = e.verify("strict").await;
+    assert_fails(&r, "REVOCATION_STATUS_UNKNOWN", "no nextUpdate");
+}
+
+/// notation-core-go (CRL and OCSP): "If the invalidity date extension is present ... and
+/// SigningTime is not zero, the certificate is considered revoked if the SigningTime is after
+/// the invalidity date", and the signing time counts only when it is authentic
+/// (`notary.x509.signingAuthority`): an entry whose `invalidityDate` is after the authentic
+/// signing time does not revoke that signature, one before it does, and under `notary.x509`
+/// the same entry revokes.
+#[tokio::test]
+async fn a_crl_invalidity_date_is_compared_with_the_authentic_signing_time() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let now = unix_now();
+    let signed_at = now - 600;
+    let authority = JwsOptions {
+        signing_time: signed_at,
+        scheme: SigningScheme::SigningAuthority,
+        ..JwsOptions::now()
+    };
+    let x509 = JwsOptions {
+        signing_time: signed_at,
+        ..JwsOptions::now()
+    };
+    let entry = |e: &Env, invalid_from: i64| CrlEntry {
+        invalidity: Some(invalid_from),
+        ..e.revoked_entry()
+    };
+    // Compromised after the authentic signing time: that signature stands.
+    let e = env(&format!("{base}/after.crl"), Settings::default()).await;
+    server.set("after.crl", e.crl(&[entry(&e, now - 60)]));
+    let r = e.verify_with("strict", &authority).await;
+    assert!(r.is_success, "{r:#?}");
+    assert_eq!(r.extensions["revocationStatus"], "good");
+    // Under notary.x509 the signing time is the signer's claim: the entry revokes.
+    let r = e.verify_with("strict", &x509).await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "is revoked");
+    // Compromised before the authentic signing time: revoked.
+    let e = env(&format!("{base}/before.crl"), Settings::default()).await;
+    server.set("before.crl", e.crl(&[entry(&e, now - 1200)]));
+    let r = e.verify_with("strict", &authority).await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "is revoked");
 }

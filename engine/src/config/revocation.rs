@@ -12,7 +12,7 @@
 //!   crlTimeoutMs: 2000
 //!   ocspTimeoutMs: 2000
 //!   maxTtlMs: 86400000             # a CRL is cached until its nextUpdate, at most this long
-//!   ocspTtlMs: 60000
+//!   ocspTtlMs: 60000               # an OCSP response until its nextUpdate, at most this long
 //!   cacheEntries: 1024
 //! ```
 
@@ -44,7 +44,7 @@ pub struct RevocationConfig {
     pub ocsp_timeout_ms: u64,
     /// Longest a CRL stays cached, milliseconds (its `nextUpdate` bounds it too).
     pub max_ttl_ms: u64,
-    /// How long an OCSP response stays cached, milliseconds.
+    /// Longest an OCSP response stays cached (never past its `nextUpdate`), milliseconds.
     pub ocsp_ttl_ms: u64,
     /// Cached CRLs and OCSP responses at most.
     pub cache_entries: u64,

@@ -897,6 +897,36 @@ pub fn verify_signature(
         .map_err(|_| CryptoError::SignatureInvalid { alg })
 }
 
+/// Verify a DER CRL's signature (its `signatureValue` over its `tbsCertList`, under its
+/// `signatureAlgorithm`) with the key of the DER certificate `issuer`, as [`verify_signature`]
+/// does. The algorithms are those a notation CRL check accepts: ECDSA P-256/SHA-256,
+/// P-384/SHA-384 and RSA PKCS#1 v1.5 SHA-256/384/512; any other is an error naming its OID.
+pub fn verify_crl_signature(crl: &[u8], issuer: &[u8]) -> Result<(), String> {
+    use x509_parser::revocation_list::CertificateRevocationList;
+    let (rest, list) = CertificateRevocationList::from_der(crl)
+        .map_err(|e| format!("the CRL cannot be parsed: {e}"))?;
+    if !rest.is_empty() {
+        return Err("the CRL has trailing bytes".into());
+    }
+    let oid = list.signature_algorithm.algorithm.to_id_string();
+    let alg = match oid.as_str() {
+        "1.2.840.10045.4.3.2" => SignatureAlgorithm::EcdsaP256Sha256,
+        "1.2.840.10045.4.3.3" => SignatureAlgorithm::EcdsaP384Sha384,
+        "1.2.840.113549.1.1.11" => SignatureAlgorithm::RsaPkcs1Sha256,
+        "1.2.840.113549.1.1.12" => SignatureAlgorithm::RsaPkcs1Sha384,
+        "1.2.840.113549.1.1.13" => SignatureAlgorithm::RsaPkcs1Sha512,
+        other => return Err(format!("signature algorithm {other} is not supported")),
+    };
+    verify_signature(
+        alg,
+        SignatureEncoding::Der,
+        issuer,
+        list.tbs_cert_list.as_ref(),
+        &list.signature_value.data,
+    )
+    .map_err(|e| e.to_string())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Certificates
 // ---------------------------------------------------------------------------------------------
@@ -1494,6 +1524,28 @@ mod tests {
         out
     }
 
+    /// A CRL is checked with its issuer's key under its own signature algorithm: the issuer's
+    /// CRL verifies, another key's does not, and what is not a CRL says so.
+    #[test]
+    fn crl_signatures_verify_with_the_issuer_key_only() {
+        use xtask::fixtures::notation as nx;
+        let chain = nx::test_chain(&nx::ChainOptions::valid_now()).unwrap();
+        let now = nx::unix_now();
+        let good = chain.crl(&[], now - 60, now + 3600, false).unwrap();
+        verify_crl_signature(&good, &chain.root_der).unwrap();
+        let forged = chain.crl(&[], now - 60, now + 3600, true).unwrap();
+        let e = verify_crl_signature(&forged, &chain.root_der).unwrap_err();
+        assert!(e.contains("signature"), "{e}");
+        // The leaf is not the issuer: its key does not verify the root's CRL.
+        assert!(verify_crl_signature(&good, &chain.leaf_der).is_err());
+        let e = verify_crl_signature(b"junk", &chain.root_der).unwrap_err();
+        assert!(e.contains("cannot be parsed"), "{e}");
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let e = verify_crl_signature(&trailing, &chain.root_der).unwrap_err();
+        assert!(e.contains("trailing"), "{e}");
+    }
+
     #[test]
     fn ecdsa_p256_der_and_fixed_verify_with_der_and_pem_keys() {
         let key = p256();
@@ -1930,6 +1982,113 @@ mod tests {
         fn roots(&self) -> Vec<Vec<u8>> {
             vec![self.root.der().to_vec()]
         }
+    }
+
+    /// A root and a leaf (RSA 2048) made by the openssl CLI, the leaf's signature by the root
+    /// with `digest` (`sha1` or `sha256`): (leaf DER, root DER); `None` without openssl.
+    fn openssl_chain(digest: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let (root_key, root, leaf_key, csr, leaf, ext) = (
+            p("root.key"),
+            p("root.pem"),
+            p("leaf.key"),
+            p("leaf.csr"),
+            p("leaf.pem"),
+            p("ext"),
+        );
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &root_key,
+                "-out",
+                &root,
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Openssl Root",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+                &format!("-{digest}"),
+            ],
+            b"",
+        )?;
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &leaf_key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=Openssl Leaf",
+            ],
+            b"",
+        )?;
+        std::fs::write(&ext, "keyUsage=critical,digitalSignature\n").unwrap();
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &root,
+                "-CAkey",
+                &root_key,
+                "-set_serial",
+                "7",
+                "-days",
+                "30",
+                "-extfile",
+                &ext,
+                "-out",
+                &leaf,
+                &format!("-{digest}"),
+            ],
+            b"",
+        )?;
+        let der = |path: &str| {
+            let pem = std::fs::read(path).unwrap();
+            x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents
+        };
+        Some((der(&leaf), der(&root)))
+    }
+
+    /// Notary Project signature specification, Certificate Requirements: "Any certificate in
+    /// the certificate chain MUST NOT use SHA1WithRSA and ECDSAWithSHA1 signatures". The same
+    /// chain signed with SHA-256 verifies, with SHA-1 it does not.
+    #[test]
+    fn sha1_signed_chains_are_refused() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 60; // after the certificates' notBefore (now, at openssl's clock)
+        let Some((leaf, root)) = openssl_chain("sha256") else {
+            return;
+        };
+        verify_chain(&[leaf], &[root], now, None).unwrap();
+        let Some((leaf, root)) = openssl_chain("sha1") else {
+            return;
+        };
+        let e = verify_chain(&[leaf], &[root], now, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unsupported or mismatched algorithm"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::crypto;
 use super::limits::{LimitExceeded, LimitKind, Limiter, Limits};
 use super::scope::Scope;
 use crate::oci::{Descriptor, Manifest};
-use crate::store::revocation::{FetchError, SharedSource};
+use crate::store::revocation::{FetchError, FetchedCrl, SharedSource, sha256};
 use crate::store::{StoreAccess, StoreError};
 
 /// Everything one call's `Store` holds.
@@ -454,6 +454,25 @@ impl HostState {
             Err(e) => Ok(Err(to_wit_fetch_error(e))),
         }
     }
+
+    /// The CRL at `url` for `cert` (see `fetch-crl`), logged and timed as a store call.
+    async fn crl(
+        &mut self,
+        source: &SharedSource,
+        cert: &[u8],
+        url: &str,
+    ) -> Result<FetchedCrl, FetchError> {
+        let started = Instant::now();
+        let res = source.fetch_crl(cert, url).await;
+        tracing::debug!(
+            verifier = &*self.verifier,
+            url,
+            ok = res.is_ok(),
+            "revocation: CRL"
+        );
+        self.stats.store_time += started.elapsed();
+        res
+    }
 }
 
 impl wit_revocation::Host for HostState {
@@ -467,15 +486,35 @@ impl wit_revocation::Host for HostState {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        let res = self.crl(&source, &cert, &url).await.map(|c| c.der);
+        self.fetched(res, Instant::now())
+    }
+
+    async fn fetch_crl_signed(
+        &mut self,
+        cert: Vec<u8>,
+        issuer: Vec<u8>,
+        url: String,
+    ) -> wasmtime::Result<Result<wit_revocation::SignedCrl, wit_revocation::FetchError>> {
+        self.count_call()?;
+        let source = match self.revocation_source() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let crl = match self.crl(&source, &cert, &url).await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(to_wit_fetch_error(e))),
+        };
+        self.count_bytes(crl.der.len() as u64)?;
         let started = Instant::now();
-        let res = source.fetch_crl(&cert, &url).await;
-        tracing::debug!(
-            verifier = &*self.verifier,
-            url,
-            ok = res.is_ok(),
-            "revocation: CRL"
-        );
-        self.fetched(res, started)
+        let signature = source.crl_signature(&crl.sha256, &sha256(&issuer), &mut || {
+            crypto::verify_crl_signature(&crl.der, &issuer)
+        });
+        self.stats.crypto_time += started.elapsed();
+        Ok(Ok(wit_revocation::SignedCrl {
+            der: crl.der.to_vec(),
+            signature,
+        }))
     }
 
     async fn fetch_ocsp(

@@ -12,10 +12,15 @@
 //!   without it any host a certificate names may be asked.
 //! - **Caps.** Response bytes (`maxCrlBytes`, `maxOcspBytes`) and a timeout per request.
 //! - **Cache.** A TTL cache keyed by URL (OCSP: URL and request): a CRL is kept until its
-//!   `nextUpdate` (at most `maxTtl`), an OCSP response for `ocspTtl`. Concurrent misses of one key
+//!   `nextUpdate` (at most `maxTtl`), an OCSP response until the earliest `nextUpdate` of its
+//!   single responses (at most `ocspTtl`; one without a `nextUpdate`, or past it, is not kept). Concurrent misses of one key
 //!   make one request (single-flight). With a disk cache configured, CRLs are also stored there
 //!   (keyed by URL, through the disk cache's single writer) and read back after a restart while
 //!   their `nextUpdate` has not passed.
+//! - **Remembered CRL signatures.** The outcome of checking a CRL's signature with its issuer's
+//!   key (computed by the runtime: this layer does no cryptography) is kept per (CRL digest,
+//!   issuer certificate digest), so a warm CRL costs no signature verification per call
+//!   ([`RevocationSource::crl_signature`]).
 //! - **Offline.** `crlFiles` maps CRL URLs to files read at load (a missing or unparsable file is
 //!   a load error naming it); they answer before the network. With `offline: true` nothing is
 //!   fetched: an URL without a file, and every OCSP request, is `unavailable`.
@@ -77,11 +82,44 @@ pub enum RevocationError {
     Client(String),
 }
 
+/// A CRL as the source holds it: its DER and the SHA-256 of that DER (computed once, when it
+/// was fetched or read).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedCrl {
+    /// The DER `CertificateList`.
+    pub der: Bytes,
+    /// SHA-256 of `der`.
+    pub sha256: [u8; 32],
+}
+
+impl FetchedCrl {
+    /// `der` with its digest.
+    pub fn new(der: Bytes) -> Self {
+        let sha256 = sha256(&der);
+        FetchedCrl { der, sha256 }
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
+}
+
 /// Where the `revocation` host import gets its answers.
 #[async_trait]
 pub trait RevocationSource: Send + Sync {
     /// The DER CRL at `url`, a CRL distribution point of the DER certificate `cert`.
-    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Bytes, FetchError>;
+    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError>;
+    /// The outcome of checking the signature of the CRL whose SHA-256 is `crl` with the key of
+    /// the certificate whose SHA-256 is `issuer`: remembered, else computed by `check` (the
+    /// caller's cryptography; it must depend on nothing but those two byte strings).
+    fn crl_signature(
+        &self,
+        crl: &[u8; 32],
+        issuer: &[u8; 32],
+        check: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<(), String>;
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER request `request`.
     async fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8])
     -> Result<Bytes, FetchError>;
@@ -106,7 +144,7 @@ pub struct Settings {
     pub ocsp_timeout: Duration,
     /// Longest a CRL stays cached (its `nextUpdate` bounds it too).
     pub max_ttl: Duration,
-    /// How long an OCSP response stays cached.
+    /// Longest an OCSP response stays cached (its `nextUpdate` bounds it too).
     pub ocsp_ttl: Duration,
     /// Cached responses at most.
     pub cache_entries: u64,
@@ -134,7 +172,19 @@ impl Default for Settings {
 #[derive(Clone)]
 struct Entry {
     bytes: Bytes,
+    /// SHA-256 of `bytes`.
+    sha256: [u8; 32],
     ttl: Duration,
+}
+
+impl Entry {
+    fn new(bytes: Bytes, ttl: Duration) -> Self {
+        Entry {
+            sha256: sha256(&bytes),
+            bytes,
+            ttl,
+        }
+    }
 }
 
 /// Per-entry expiry: each entry's own TTL.
@@ -151,9 +201,29 @@ pub struct RevocationFetcher {
     settings: Settings,
     http: reqwest::Client,
     cache: moka::future::Cache<String, Entry>,
-    files: HashMap<String, Bytes>,
+    files: HashMap<String, FetchedCrl>,
     disk: Option<DiskCache>,
     requests: AtomicU64,
+    /// Remembered CRL signature outcomes: (CRL digest ‖ issuer certificate digest) → outcome.
+    crl_signatures: moka::sync::Cache<[u8; 64], Result<(), String>>,
+    /// CRL signature checks computed (misses of `crl_signatures`).
+    signature_checks: AtomicU64,
+    /// The revocation URLs of certificates seen, by the certificate's SHA-256, each with the
+    /// outcome of the URL rules (parsing a certificate and its URLs on every fetch costs more
+    /// than the rest of a warm fetch).
+    cert_urls: moka::sync::Cache<[u8; 32], Arc<CertUrls>>,
+}
+
+/// A certificate's CRL distribution point URIs and OCSP responder URIs.
+type CertUris = (Vec<String>, Vec<String>);
+
+/// A certificate's revocation URLs of one kind, each with whether the URL rules allow it.
+type CheckedUrls = Vec<(String, Result<(), FetchError>)>;
+
+/// A certificate's checked CRL URLs and OCSP URLs.
+struct CertUrls {
+    crl: CheckedUrls,
+    ocsp: CheckedUrls,
 }
 
 impl std::fmt::Debug for RevocationFetcher {
@@ -182,13 +252,14 @@ impl RevocationFetcher {
             )
             .map_err(|e| err(e.to_string()))?;
             let der = crl_der(&bytes).map_err(err)?;
-            files.insert(url.clone(), Bytes::from(der));
+            files.insert(url.clone(), FetchedCrl::new(Bytes::from(der)));
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RevocationError::Client(e.to_string()))?;
+        let settings_cache_entries = settings.cache_entries;
         let cache = moka::future::Cache::builder()
             .max_capacity(settings.cache_entries)
             .expire_after(EntryExpiry)
@@ -200,6 +271,9 @@ impl RevocationFetcher {
             files,
             disk,
             requests: AtomicU64::new(0),
+            crl_signatures: moka::sync::Cache::new(settings_cache_entries),
+            signature_checks: AtomicU64::new(0),
+            cert_urls: moka::sync::Cache::new(settings_cache_entries),
         })
     }
 
@@ -208,14 +282,51 @@ impl RevocationFetcher {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Refuses `url` unless `allowed` (the certificate's URIs of that kind) names it, its scheme
-    /// is `http`/`https` and its host is allowed.
-    fn check_url(&self, url: &str, allowed: &[String], what: &str) -> Result<(), FetchError> {
-        if !allowed.iter().any(|u| u == url) {
-            return Err(FetchError::Denied(format!(
-                "{url:?} is not {what} of the certificate (it names {allowed:?})"
-            )));
+    /// CRL signature checks computed so far (remembered outcomes compute none).
+    pub fn crl_signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// The revocation URLs `cert` names, checked against the URL rules (remembered by the
+    /// certificate's digest).
+    fn urls(&self, cert: &[u8]) -> Result<Arc<CertUrls>, FetchError> {
+        let key = sha256(cert);
+        if let Some(urls) = self.cert_urls.get(&key) {
+            return Ok(urls);
         }
+        let (crl, ocsp) = cert_uris(cert)?;
+        let check = |uris: Vec<String>| {
+            uris.into_iter()
+                .map(|u| {
+                    let outcome = self.url_rules(&u);
+                    (u, outcome)
+                })
+                .collect()
+        };
+        let urls = Arc::new(CertUrls {
+            crl: check(crl),
+            ocsp: check(ocsp),
+        });
+        self.cert_urls.insert(key, urls.clone());
+        Ok(urls)
+    }
+
+    /// Refuses `url` unless `named` (the certificate's URLs of that kind) lists it and the URL
+    /// rules allow it.
+    fn check_url(url: &str, named: &CheckedUrls, what: &str) -> Result<(), FetchError> {
+        match named.iter().find(|(u, _)| u == url) {
+            Some((_, outcome)) => outcome.clone(),
+            None => {
+                let names: Vec<&str> = named.iter().map(|(u, _)| u.as_str()).collect();
+                Err(FetchError::Denied(format!(
+                    "{url:?} is not {what} of the certificate (it names {names:?})"
+                )))
+            }
+        }
+    }
+
+    /// The URL rules: scheme `http`/`https`, host on the allow-list when there is one.
+    fn url_rules(&self, url: &str) -> Result<(), FetchError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| FetchError::Denied(format!("{url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -250,7 +361,7 @@ impl RevocationFetcher {
         let expires: i64 = desc.annotations.get(EXPIRES_ANNOTATION)?.parse().ok()?;
         let ttl = ttl_until(expires, self.settings.max_ttl)?;
         match disk.get_async(&desc.digest).await {
-            Ok(Some(bytes)) => Some(Entry { bytes, ttl }),
+            Ok(Some(bytes)) => Some(Entry::new(bytes, ttl)),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(url, error = %e, "revocation: reading a CRL from the disk cache failed");
@@ -339,17 +450,17 @@ impl RevocationFetcher {
         if let (Some(t), false) = (next_update, ttl.is_zero()) {
             self.write_disk(url, &bytes, t).await;
         }
-        Ok(Entry { bytes, ttl })
+        Ok(Entry::new(bytes, ttl))
     }
 }
 
 #[async_trait]
 impl RevocationSource for RevocationFetcher {
-    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Bytes, FetchError> {
-        let (crl_uris, _) = cert_uris(cert)?;
-        self.check_url(url, &crl_uris, "a CRL distribution point")?;
-        if let Some(bytes) = self.files.get(url) {
-            return Ok(bytes.clone());
+    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError> {
+        let urls = self.urls(cert)?;
+        Self::check_url(url, &urls.crl, "a CRL distribution point")?;
+        if let Some(crl) = self.files.get(url) {
+            return Ok(crl.clone());
         }
         if self.settings.offline {
             return Err(FetchError::Unavailable(format!(
@@ -359,8 +470,26 @@ impl RevocationSource for RevocationFetcher {
         self.cache
             .try_get_with(format!("crl {url}"), self.load_crl(url))
             .await
-            .map(|e| e.bytes)
+            .map(|e| FetchedCrl {
+                der: e.bytes,
+                sha256: e.sha256,
+            })
             .map_err(|e| (*e).clone())
+    }
+
+    fn crl_signature(
+        &self,
+        crl: &[u8; 32],
+        issuer: &[u8; 32],
+        check: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(crl);
+        key[32..].copy_from_slice(issuer);
+        self.crl_signatures.get_with(key, || {
+            self.signature_checks.fetch_add(1, Ordering::Relaxed);
+            check()
+        })
     }
 
     async fn fetch_ocsp(
@@ -369,8 +498,8 @@ impl RevocationSource for RevocationFetcher {
         url: &str,
         request: &[u8],
     ) -> Result<Bytes, FetchError> {
-        let (_, ocsp_uris) = cert_uris(cert)?;
-        self.check_url(url, &ocsp_uris, "an OCSP responder")?;
+        let urls = self.urls(cert)?;
+        Self::check_url(url, &urls.ocsp, "an OCSP responder")?;
         if request.len() > MAX_OCSP_REQUEST_BYTES {
             return Err(FetchError::Denied(format!(
                 "the OCSP request is {} bytes, over {MAX_OCSP_REQUEST_BYTES}",
@@ -394,10 +523,18 @@ impl RevocationSource for RevocationFetcher {
             let bytes = self
                 .send(req, url, s.max_ocsp_bytes, s.ocsp_timeout)
                 .await?;
-            Ok::<_, FetchError>(Entry {
-                bytes,
-                ttl: s.ocsp_ttl,
-            })
+            let next_update = ocsp_next_update(&bytes);
+            let ttl = next_update
+                .and_then(|t| ttl_until(t, s.ocsp_ttl))
+                .unwrap_or_default();
+            tracing::debug!(
+                url,
+                bytes = bytes.len(),
+                ?next_update,
+                ?ttl,
+                "revocation: OCSP response"
+            );
+            Ok::<_, FetchError>(Entry::new(bytes, ttl))
         };
         self.cache
             .try_get_with(key, load)
@@ -408,7 +545,7 @@ impl RevocationSource for RevocationFetcher {
 }
 
 /// The CRL distribution point URIs and OCSP responder URIs of a DER certificate.
-pub fn cert_uris(cert: &[u8]) -> Result<(Vec<String>, Vec<String>), FetchError> {
+pub fn cert_uris(cert: &[u8]) -> Result<CertUris, FetchError> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert)
         .map_err(|e| FetchError::Denied(format!("the certificate cannot be parsed: {e}")))?;
     let mut crl = Vec::new();
@@ -461,6 +598,89 @@ fn crl_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
 fn next_update(der: &[u8]) -> Option<i64> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     crl.next_update().map(|t| t.timestamp())
+}
+
+/// One DER TLV at the start of `data`: (tag, content, rest).
+fn tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = data.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The content of the TLV at the start of `data` if its tag is `tag`.
+fn expect(data: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    tlv(data).and_then(|(t, v, rest)| (t == tag).then_some((v, rest)))
+}
+
+/// A `GeneralizedTime` `YYYYMMDDHHMMSSZ` as Unix seconds.
+fn generalized_time(v: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(v).ok()?;
+    if s.len() != 15 || !s.ends_with('Z') || !s[..14].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (hh, mm, ss) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// The earliest `nextUpdate` of a DER `OCSPResponse`'s single responses, Unix seconds; `None`
+/// when it is not a successful basic response or a single response has no `nextUpdate`. Only
+/// sizes the cache entry: the guest judges the response.
+fn ocsp_next_update(der: &[u8]) -> Option<i64> {
+    let (resp, _) = expect(der, 0x30)?;
+    let (status, rest) = expect(resp, 0x0a)?;
+    if status != [0] {
+        return None;
+    }
+    let (bytes, _) = expect(rest, 0xa0)?;
+    let (bytes, _) = expect(bytes, 0x30)?;
+    let (_, rest) = expect(bytes, 0x06)?;
+    let (basic, _) = expect(rest, 0x04)?;
+    let (basic, _) = expect(basic, 0x30)?;
+    let (tbs, _) = expect(basic, 0x30)?;
+    let mut rest = tbs;
+    if let Some((_, after)) = expect(rest, 0xa0) {
+        rest = after; // version
+    }
+    let (_, _, rest) = tlv(rest)?; // responderID
+    let (_, rest) = expect(rest, 0x18)?; // producedAt
+    let (mut responses, _) = expect(rest, 0x30)?;
+    let mut earliest: Option<i64> = None;
+    while !responses.is_empty() {
+        let (single, after) = expect(responses, 0x30)?;
+        responses = after;
+        let (_, rest) = expect(single, 0x30)?; // certID
+        let (_, _, rest) = tlv(rest)?; // certStatus
+        let (_, rest) = expect(rest, 0x18)?; // thisUpdate
+        let (next, _) = expect(rest, 0xa0)?;
+        let (next, _) = expect(next, 0x18)?;
+        let t = generalized_time(next)?;
+        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+    }
+    earliest
 }
 
 /// Time from now until `unix` (at most `max`); `None` once it has passed.
@@ -645,6 +865,84 @@ mod tests {
             assert!(text.contains(&path.display().to_string()), "{text}");
             assert!(text.contains("http://crl.test/a.crl"), "{text}");
         }
+    }
+
+    /// A CRL signature outcome is computed once per (CRL, issuer) and remembered; another
+    /// issuer (or another CRL) is a different key, computed afresh, and a failure is remembered
+    /// as the failure it was.
+    #[test]
+    fn crl_signature_outcomes_are_remembered_per_crl_and_issuer() {
+        let f = fetcher(&[], true);
+        let (crl, issuer, other) = (sha256(b"crl"), sha256(b"issuer"), sha256(b"other"));
+        let mut calls = 0;
+        let mut ok = || {
+            calls += 1;
+            Ok(())
+        };
+        assert_eq!(f.crl_signature(&crl, &issuer, &mut ok), Ok(()));
+        assert_eq!(f.crl_signature(&crl, &issuer, &mut ok), Ok(()));
+        assert_eq!(calls, 1);
+        assert_eq!(f.crl_signature_checks(), 1);
+        let mut bad = || Err("not signed".to_owned());
+        assert_eq!(
+            f.crl_signature(&crl, &other, &mut bad),
+            Err("not signed".into())
+        );
+        assert_eq!(
+            f.crl_signature(&other, &issuer, &mut bad),
+            Err("not signed".into())
+        );
+        let mut unreached = || -> Result<(), String> { panic!("recomputed") };
+        assert_eq!(
+            f.crl_signature(&crl, &other, &mut unreached),
+            Err("not signed".into())
+        );
+        assert_eq!(f.crl_signature_checks(), 3);
+    }
+
+    /// A certificate's URIs are read once (by its digest); a different certificate is read
+    /// afresh, so one certificate's URLs never answer for another.
+    #[tokio::test]
+    async fn each_certificate_is_asked_for_its_own_urls() {
+        let f = fetcher(&[], true);
+        let a = cert_with(&["http://127.0.0.1:9/a.crl"], &[]);
+        let b = cert_with(&["http://127.0.0.1:9/b.crl"], &[]);
+        for _ in 0..2 {
+            let e = f
+                .fetch_crl(&a, "http://127.0.0.1:9/a.crl")
+                .await
+                .unwrap_err();
+            assert!(matches!(e, FetchError::Unavailable(_)), "{e}");
+            let e = f
+                .fetch_crl(&b, "http://127.0.0.1:9/a.crl")
+                .await
+                .unwrap_err();
+            assert!(matches!(e, FetchError::Denied(_)), "{e}");
+        }
+    }
+
+    /// The OCSP cache entry lives until the response's `nextUpdate` (the earliest of its single
+    /// responses); without one, nothing is kept.
+    #[test]
+    fn an_ocsp_responses_next_update_is_read() {
+        use xtask::fixtures::notation as nx;
+        let chain = nx::test_chain(&nx::ChainOptions::valid_now()).unwrap();
+        let now = nx::unix_now();
+        let signer = chain.ocsp_issuer_signer();
+        let good = chain
+            .ocsp_response(&signer, nx::OcspCertStatus::Good, now - 60, Some(now + 600))
+            .unwrap();
+        assert_eq!(ocsp_next_update(&good), Some(now + 600));
+        let open = chain
+            .ocsp_response(&signer, nx::OcspCertStatus::Good, now - 60, None)
+            .unwrap();
+        assert_eq!(ocsp_next_update(&open), None);
+        assert_eq!(ocsp_next_update(b"junk"), None);
+        assert_eq!(ocsp_next_update(&good[..good.len() - 1]), None);
+        assert_eq!(generalized_time(b"20000229120000Z"), Some(951_825_600));
+        assert_eq!(generalized_time(b"19700101000000Z"), Some(0));
+        assert_eq!(generalized_time(b"20001329120000Z"), None);
+        assert_eq!(generalized_time(b"2000022912000Z"), None);
     }
 
     #[test]

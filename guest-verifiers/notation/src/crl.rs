@@ -12,7 +12,6 @@
 
 use crate::der::{self, Reader};
 use crate::pkix::{self, ENUMERATED, Extension};
-use crate::verify::Host;
 
 /// CRL entry extension: reason code.
 const REASON_CODE: &str = "2.5.29.21";
@@ -112,6 +111,17 @@ pub fn parse(data: &[u8]) -> Result<Crl<'_>, String> {
     })
 }
 
+/// A CRL as the host's `revocation` import hands it over: the DER, and the outcome of checking
+/// its signature with the key of the issuer the guest named (the host's cryptography, as
+/// `verify-signature` would answer it, remembered per CRL and issuer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCrl {
+    /// The DER `CertificateList`.
+    pub der: Vec<u8>,
+    /// Whether its signature verifies with the issuer's key (the error says why not).
+    pub signature: Result<(), String>,
+}
+
 /// What a CRL says about a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrlStatus {
@@ -121,23 +131,24 @@ pub enum CrlStatus {
     Revoked(i64),
 }
 
-/// Validates the DER CRL `data` as issued by `issuer` (DER) and fresh at `now`, then looks up
-/// `cert`. `signing_time` is the authentic signing time, when there is one.
-pub fn check<H: Host>(
-    host: &H,
-    data: &[u8],
+/// Validates the CRL `signed` as issued by `cert`'s issuer (the issuer whose key the host
+/// checked the signature with) and fresh at `now`, then looks up `cert`. `signing_time` is the
+/// authentic signing time, when there is one.
+pub fn check(
+    signed: &SignedCrl,
     cert: &[u8],
-    issuer: &[u8],
     now: i64,
     signing_time: Option<i64>,
 ) -> Result<CrlStatus, String> {
-    let crl = parse(data).map_err(|e| format!("the CRL cannot be parsed: {e}"))?;
+    let crl = parse(&signed.der).map_err(|e| format!("the CRL cannot be parsed: {e}"))?;
     let id = pkix::cert_id(cert)?;
     if crl.issuer != id.issuer {
         return Err("the CRL's issuer is not the certificate's issuer".into());
     }
-    let (alg, encoding) = pkix::signature_algorithm(&crl.signature_algorithm)?;
-    host.verify_signature(alg, encoding, issuer, crl.tbs, crl.signature)
+    pkix::signature_algorithm(&crl.signature_algorithm)?;
+    signed
+        .signature
+        .clone()
         .map_err(|e| format!("the CRL is not signed by the certificate's issuer: {e}"))?;
     let Some(next_update) = crl.next_update else {
         return Err("the CRL has no nextUpdate".into());
@@ -355,6 +366,77 @@ pub(crate) mod tests {
             Ok(CrlStatus::Revoked(_))
         ));
         assert_eq!(status(&[hold, removed], None), Ok(CrlStatus::Good));
+    }
+
+    /// A certificate of serial 7 issued by `ISSUER` (only what `pkix::cert_id` reads).
+    fn serial_7_cert() -> Vec<u8> {
+        let alg = seq(&[tlv(der::OID, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2])]);
+        let tbs = seq(&[
+            tlv(der::context(0), &tlv(der::INTEGER, &[2])),
+            tlv(der::INTEGER, &[7]),
+            alg.clone(),
+            ISSUER.to_vec(),
+            seq(&[]),
+            seq(&[]),
+            seq(&[alg.clone(), tlv(BIT_STRING, &[0, 4])]),
+        ]);
+        seq(&[tbs, alg, tlv(BIT_STRING, &[0, 1])])
+    }
+
+    fn signed(der: Vec<u8>, signature: Result<(), String>) -> SignedCrl {
+        SignedCrl { der, signature }
+    }
+
+    /// notation-core-go (`crl.validate`): the CRL must be signed by the certificate's issuer,
+    /// name it as its issuer, use a supported algorithm and have a `nextUpdate` not yet passed;
+    /// the host's signature outcome is the only thing taken from the host, and a failed one is
+    /// never overridden.
+    #[test]
+    fn check_validates_before_looking_up() {
+        let cert = serial_7_cert();
+        let now = 1_800_000_000; // 2027
+        let listed = crl(
+            ISSUER,
+            "20300101000000Z",
+            &[entry(7, "20250101000000Z", &[])],
+            &[],
+        );
+        assert!(matches!(
+            check(&signed(listed.clone(), Ok(())), &cert, now, None),
+            Ok(CrlStatus::Revoked(_))
+        ));
+        let e = check(&signed(listed.clone(), Err("bad".into())), &cert, now, None).unwrap_err();
+        assert!(
+            e.contains("not signed by the certificate's issuer: bad"),
+            "{e}"
+        );
+        let other_issuer = crl(&[0x30, 0x03, 0x31, 0x01, 0x42], "20300101000000Z", &[], &[]);
+        let e = check(&signed(other_issuer, Ok(())), &cert, now, None).unwrap_err();
+        assert!(e.contains("not the certificate's issuer"), "{e}");
+        let stale = crl(ISSUER, "20250101000000Z", &[], &[]);
+        let e = check(&signed(stale, Ok(())), &cert, now, None).unwrap_err();
+        assert!(e.contains("expired CRL"), "{e}");
+        let no_next = crl(ISSUER, "", &[], &[]);
+        let e = check(&signed(no_next, Ok(())), &cert, now, None).unwrap_err();
+        assert!(e.contains("no nextUpdate"), "{e}");
+        // A signature algorithm outside the supported set (here DSA with SHA-256).
+        let mut dsa = listed.clone();
+        let ecdsa_oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2];
+        let at = dsa.windows(8).rposition(|w| w == ecdsa_oid).unwrap();
+        dsa[at..at + 8].copy_from_slice(&[0x60, 0x86, 0x48, 0x01, 0x65, 3, 4, 3]);
+        let e = check(&signed(dsa, Ok(())), &cert, now, None).unwrap_err();
+        assert!(e.contains("not supported"), "{e}");
+        let delta = crl(
+            ISSUER,
+            "20300101000000Z",
+            &[],
+            &[ext(&[0x55, 0x1d, 0x1b], true, &tlv(der::INTEGER, &[1]))],
+        );
+        let e = check(&signed(delta, Ok(())), &cert, now, None).unwrap_err();
+        assert!(
+            e.contains("unsupported critical extension 2.5.29.27"),
+            "{e}"
+        );
     }
 
     /// RFC 5280 §5.3: an unrecognized critical entry extension means the entry cannot be

@@ -36,7 +36,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 use verifier_common::time::now_unix;
 use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::verifier::log::{Level, log};
-use vouch::verifier::revocation::{FetchError, fetch_crl, fetch_ocsp};
+use vouch::verifier::revocation::{FetchError, fetch_crl_signed, fetch_ocsp};
 use vouch::verifier::store::{get_blob, get_manifest};
 use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
@@ -122,8 +122,13 @@ impl Host for Imports {
         crypto::parse_certificate(der).map(cert_info)
     }
 
-    fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<Vec<u8>, String> {
-        fetch_crl(cert, url).map_err(fetch_error)
+    fn fetch_crl(&self, cert: &[u8], issuer: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
+        fetch_crl_signed(cert, issuer, url)
+            .map(|c| crl::SignedCrl {
+                der: c.der,
+                signature: c.signature,
+            })
+            .map_err(fetch_error)
     }
 
     fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8]) -> Result<Vec<u8>, String> {

@@ -828,6 +828,22 @@ mod tests {
         parse_value(&v).expect_err("config was accepted")
     }
 
+    /// Trust policy specification: "`skip` cannot be used with a global scope (`*`), the value
+    /// of `registryScopes` MUST contain fully qualified registry URL(s)". notation-go does not
+    /// enforce it (`validatePolicyCore` only refuses trust stores or identities on a `skip`
+    /// policy, and its own tests accept a global `skip` policy); Vouch follows notation-go: a
+    /// documented deviation, pinned here so that changing it is a decision.
+    #[test]
+    fn a_global_skip_policy_is_accepted_as_notation_go_does() {
+        let mut p = policy();
+        p["registryScopes"] = json!(["*"]);
+        p["signatureVerification"] = json!({"level": "skip"});
+        p.as_object_mut().unwrap().remove("trustStores");
+        p.as_object_mut().unwrap().remove("trustedIdentities");
+        let c = parse_value(&config(p)).unwrap();
+        assert!(c.policies[0].level.is_skip());
+    }
+
     #[test]
     fn parses_a_full_policy() {
         let mut p = policy();

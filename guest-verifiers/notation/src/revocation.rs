@@ -264,8 +264,8 @@ fn cert_status<H: Host>(
     // Every distribution point is checked: they may be partitioned CRLs.
     for url in &e.crl_uris {
         let status = host
-            .fetch_crl(cert, url)
-            .and_then(|data| crl::check(host, &data, cert, issuer, now, signing_time));
+            .fetch_crl(cert, issuer, url)
+            .and_then(|signed| crl::check(&signed, cert, now, signing_time));
         match status {
             Ok(crl::CrlStatus::Good) => {}
             Ok(crl::CrlStatus::Revoked(at)) => {
@@ -395,7 +395,7 @@ pub(crate) mod tests {
             })
         }
         fn log(&self, _: crate::verify::LogLevel, _: &str) {}
-        fn fetch_crl(&self, _: &[u8], url: &str) -> Result<Vec<u8>, String> {
+        fn fetch_crl(&self, _: &[u8], _: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
             Err(format!("{url} is unreachable"))
         }
     }

@@ -120,9 +120,15 @@ pub trait Host {
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
     /// Log a line.
     fn log(&self, level: LogLevel, msg: &str);
-    /// The DER CRL at `url`, a CRL distribution point of `cert` (the host's `revocation`
-    /// import; a host without one cannot fetch).
-    fn fetch_crl(&self, _cert: &[u8], url: &str) -> Result<Vec<u8>, String> {
+    /// The DER CRL at `url`, a CRL distribution point of `cert`, with the outcome of checking
+    /// its signature against `issuer`'s key (the host's `revocation` import, which remembers
+    /// that outcome per CRL and issuer; a host without one cannot fetch).
+    fn fetch_crl(
+        &self,
+        _cert: &[u8],
+        _issuer: &[u8],
+        url: &str,
+    ) -> Result<crate::crl::SignedCrl, String> {
         Err(format!("this host cannot fetch the CRL {url}"))
     }
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER `request`.
@@ -365,6 +371,7 @@ fn run_policy<H: Host>(
             )
         });
     run.apply(Check::Integrity, level.action(Check::Integrity), integrity)?;
+    check_certificate_requirements(host, &env.chain)?;
     check_requirements(run, &env.requires)?;
     let target = envelope::parse_payload(&env.payload).map_err(envelope_err)?;
     if target.digest != subject.digest
@@ -423,6 +430,25 @@ fn run_policy<H: Host>(
         level.name,
         status.name()
     ))
+}
+
+/// The Notary Project's certificate requirements of the envelope's chain (key usage, basic
+/// constraints; [`x509::check_code_signing_chain`]), checked right after the signature as
+/// notation-core-go's envelope verification does (`ValidateCodeSigningCertChain`, part of the
+/// integrity validation, so at every level but `skip`): `CERTIFICATE_INVALID` naming the
+/// certificate and the rule.
+fn check_certificate_requirements<H: Host>(host: &H, chain: &[Vec<u8>]) -> Result<(), Fail> {
+    x509::check_code_signing_chain(chain).map_err(|(index, e)| {
+        let subject = chain
+            .get(index)
+            .and_then(|der| host.parse_certificate(der).ok())
+            .map(|c| format!(" (subject {:?})", c.subject))
+            .unwrap_or_default();
+        (
+            "CERTIFICATE_INVALID",
+            format!("the certificate chain does not meet the Notary Project's certificate requirements: {e}{subject}"),
+        )
+    })
 }
 
 /// What the signature requires that this verifier cannot provide, refused right after the

@@ -1076,7 +1076,10 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (scope("ghcr.io/"), "empty registry or repository"),
             (scope("/acme/app"), "empty registry or repository"),
-            (scope("ghcr.io/acme/app@sha256:ab"), "(it has a tag or digest)"),
+            (
+                scope("ghcr.io/acme/app@sha256:ab"),
+                "(it has a tag or digest)",
+            ),
             (scope("ghcr.io/acme/app@latest"), "(it has a tag or digest)"),
             (scope("ghcr.io/acme//app"), "invalid characters"),
             (scope("ghcr.io/Acme/app"), "invalid characters"),

@@ -74,17 +74,7 @@ struct NativeHost {
     blobs: Vec<(String, Vec<u8>)>,
 }
 
-impl Host for NativeHost {
-    fn manifest(&self) -> Result<Vec<u8>, String> {
-        Ok(self.manifest.clone())
-    }
-    fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
-        self.blobs
-            .iter()
-            .find(|(d, _)| d == digest)
-            .map(|(_, b)| b.clone())
-            .ok_or_else(|| format!("not found: {digest}"))
-    }
+impl verifier_notation::verify::Crypto for NativeHost {
     fn verify_signature(
         &self,
         alg: SigAlg,
@@ -127,6 +117,19 @@ impl Host for NativeHost {
         crypto::verify_chain(chain, roots, at, eku)
             .map(|v| v.into_iter().map(cert_info).collect())
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Host for NativeHost {
+    fn manifest(&self) -> Result<Vec<u8>, String> {
+        Ok(self.manifest.clone())
+    }
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
+        self.blobs
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| format!("not found: {digest}"))
     }
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
         crypto::parse_certificate(der)

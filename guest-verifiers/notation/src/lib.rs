@@ -40,6 +40,8 @@ use vouch::verifier::revocation::{FetchError, fetch_crl_signed, fetch_ocsp};
 use vouch::verifier::store::{get_blob, get_manifest};
 use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
+use verifier_common::crypto::Crypto;
+
 use crate::verify::{CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding};
 
 /// JSON Schema of the config (the top level; the trust policy is validated by `check-config`).
@@ -65,15 +67,7 @@ fn cert_info(c: crypto::CertInfo) -> CertInfo {
     }
 }
 
-impl Host for Imports {
-    fn manifest(&self) -> Result<Vec<u8>, String> {
-        get_manifest(&self.artifact).map_err(store_error)
-    }
-
-    fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
-        get_blob(digest).map_err(store_error)
-    }
-
+impl Crypto for Imports {
     fn verify_signature(
         &self,
         alg: SigAlg,
@@ -116,6 +110,16 @@ impl Host for Imports {
         eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String> {
         crypto::verify_chain(chain, roots, at, eku).map(|p| p.into_iter().map(cert_info).collect())
+    }
+}
+
+impl Host for Imports {
+    fn manifest(&self) -> Result<Vec<u8>, String> {
+        get_manifest(&self.artifact).map_err(store_error)
+    }
+
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
+        get_blob(digest).map_err(store_error)
     }
 
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {

@@ -356,13 +356,7 @@ pub(crate) mod tests {
     /// fails.
     pub(crate) struct FetchlessHost;
 
-    impl Host for FetchlessHost {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
+    impl verifier_common::crypto::Crypto for FetchlessHost {
         fn verify_signature(
             &self,
             _: crate::verify::SigAlg,
@@ -383,6 +377,15 @@ pub(crate) mod tests {
             _: i64,
             _: Option<&str>,
         ) -> Result<Vec<crate::verify::CertInfo>, String> {
+            Err("unused".into())
+        }
+    }
+
+    impl Host for FetchlessHost {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
             Err("unused".into())
         }
         fn parse_certificate(&self, der: &[u8]) -> Result<crate::verify::CertInfo, String> {

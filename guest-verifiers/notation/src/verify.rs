@@ -76,8 +76,7 @@ pub struct Desc {
     pub size: u64,
 }
 
-use verifier_common::crypto::Crypto;
-pub use verifier_common::crypto::{CertInfo, HashAlg, SigAlg, SigEncoding};
+pub use verifier_common::crypto::{CertInfo, Crypto, HashAlg, SigAlg, SigEncoding};
 
 /// Log levels the flow uses.
 #[derive(Debug, Clone, Copy)]
@@ -90,32 +89,13 @@ pub enum LogLevel {
     Warn,
 }
 
-/// The imports the flow needs.
-pub trait Host {
+/// The imports the flow needs: the host's cryptography (signatures, digests, chains; the
+/// shared [`Crypto`]) and the rest.
+pub trait Host: Crypto {
     /// The artifact's manifest bytes.
     fn manifest(&self) -> Result<Vec<u8>, String>;
     /// A blob named by the manifest.
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String>;
-    /// Verify `sig` over `msg` with the certificate's key.
-    fn verify_signature(
-        &self,
-        alg: SigAlg,
-        encoding: SigEncoding,
-        cert: &[u8],
-        msg: &[u8],
-        sig: &[u8],
-    ) -> Result<(), String>;
-    /// Digest `data`.
-    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8>;
-    /// Validate `chain` to one of `roots` at `at`, requiring `eku` when given (the leaf must list
-    /// it, intermediates with an EKU extension must allow it); `None` requires no EKU.
-    fn verify_chain(
-        &self,
-        chain: &[Vec<u8>],
-        roots: &[Vec<u8>],
-        at: i64,
-        eku: Option<&str>,
-    ) -> Result<Vec<CertInfo>, String>;
     /// Parse a certificate.
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String>;
     /// Log a line.
@@ -134,36 +114,6 @@ pub trait Host {
     /// The DER OCSP response of responder `url` (named by `cert`) to the DER `request`.
     fn fetch_ocsp(&self, _cert: &[u8], url: &str, _request: &[u8]) -> Result<Vec<u8>, String> {
         Err(format!("this host cannot ask the OCSP responder {url}"))
-    }
-}
-
-/// A [`Host`]'s cryptography as the shared [`Crypto`] the timestamp verifier takes.
-struct HostCrypto<'a, H>(&'a H);
-
-impl<H: Host> Crypto for HostCrypto<'_, H> {
-    fn verify_signature(
-        &self,
-        alg: SigAlg,
-        encoding: SigEncoding,
-        cert: &[u8],
-        msg: &[u8],
-        sig: &[u8],
-    ) -> Result<(), String> {
-        self.0.verify_signature(alg, encoding, cert, msg, sig)
-    }
-
-    fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
-        self.0.digest(alg, data)
-    }
-
-    fn verify_chain(
-        &self,
-        chain: &[Vec<u8>],
-        roots: &[Vec<u8>],
-        at: i64,
-        eku: Option<&str>,
-    ) -> Result<Vec<CertInfo>, String> {
-        self.0.verify_chain(chain, roots, at, eku)
     }
 }
 
@@ -868,18 +818,14 @@ fn check_authentic_timestamp<H: Host>(
             ),
         )
     })?;
-    let ts = tsp::verify_token(
-        &HostCrypto(host),
-        token,
-        &env.signature,
-        &config.certs(policy, "tsa"),
-    )
-    .map_err(|e| {
-        (
-            "TIMESTAMP_INVALID",
-            format!("the timestamp countersignature is not valid: {e}"),
-        )
-    })?;
+    let ts = tsp::verify_token(host, token, &env.signature, &config.certs(policy, "tsa")).map_err(
+        |e| {
+            (
+                "TIMESTAMP_INVALID",
+                format!("the timestamp countersignature is not valid: {e}"),
+            )
+        },
+    )?;
     for c in &chain {
         if ts.earliest() < c.not_before || ts.latest() > c.not_after {
             return Err((
@@ -914,13 +860,7 @@ mod tests {
     /// ago) or `future` (not valid yet). Nothing else is reachable from the timestamp check.
     struct FakeHost;
 
-    impl Host for FakeHost {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
+    impl Crypto for FakeHost {
         fn verify_signature(
             &self,
             _: SigAlg,
@@ -941,6 +881,15 @@ mod tests {
             _: i64,
             _: Option<&str>,
         ) -> Result<Vec<CertInfo>, String> {
+            Err("unused".into())
+        }
+    }
+
+    impl Host for FakeHost {
+        fn manifest(&self) -> Result<Vec<u8>, String> {
+            Err("unused".into())
+        }
+        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
             Err("unused".into())
         }
         fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {

@@ -450,4 +450,55 @@ pub(crate) mod tests {
         )];
         assert!(status(&e, None).unwrap_err().contains("2.5.29.29"));
     }
+
+    /// RFC 5280 §5.1.2.5: "nextUpdate ... indicates the date by which the next CRL will be
+    /// issued": a CRL is current up to and including that instant. §5.2/§5.3: only a *critical*
+    /// extension that is not understood makes a CRL or an entry unusable; non-critical ones are
+    /// ignored, and a critical issuingDistributionPoint is understood.
+    #[test]
+    fn current_until_next_update_and_non_critical_extensions_are_ignored() {
+        let cert = serial_7_cert();
+        let next = 1_893_456_000; // 2030-01-01, the CRL's nextUpdate
+        let plain = crl(ISSUER, "20300101000000Z", &[], &[]);
+        assert_eq!(
+            check(&signed(plain.clone(), Ok(())), &cert, next, None),
+            Ok(CrlStatus::Good)
+        );
+        assert!(
+            check(&signed(plain, Ok(())), &cert, next + 1, None)
+                .unwrap_err()
+                .contains("expired CRL")
+        );
+        let crl_number = ext(&[0x55, 0x1d, 0x14], false, &tlv(der::INTEGER, &[9]));
+        let idp = ext(&[0x55, 0x1d, 0x1c], true, &seq(&[]));
+        let with_exts = crl(ISSUER, "20300101000000Z", &[], &[crl_number, idp]);
+        assert_eq!(
+            check(&signed(with_exts, Ok(())), &cert, next, None),
+            Ok(CrlStatus::Good)
+        );
+        // A non-critical unknown entry extension (here certificateIssuer) is ignored.
+        let e = [entry(
+            7,
+            "20250101000000Z",
+            &[ext(&[0x55, 0x1d, 0x1d], false, &[5, 0])],
+        )];
+        assert!(matches!(status(&e, None), Ok(CrlStatus::Revoked(_))));
+    }
+
+    /// notation-core-go: revoked "if the SigningTime is after the invalidity date" — a
+    /// signature made at the very instant of invalidity is not before it, so it is revoked.
+    #[test]
+    fn a_signature_at_the_invalidity_instant_is_revoked() {
+        let e = [entry(
+            7,
+            "20250601000000Z",
+            &[invalidity("20250101000000Z")],
+        )];
+        let invalid_at = 1_735_689_600; // 2025-01-01
+        assert!(matches!(
+            status(&e, Some(invalid_at)),
+            Ok(CrlStatus::Revoked(_))
+        ));
+        assert_eq!(status(&e, Some(invalid_at - 1)), Ok(CrlStatus::Good));
+    }
 }

@@ -385,4 +385,42 @@ pub(crate) mod tests {
         // The root issued one CA below it: pathLen 0 is too short.
         fails(&[leaf(), ca(None), ca(Some(0))], 2, "pathLenConstraint 0");
     }
+
+    /// X.690 §8.6.2.2: the initial octet of a BIT STRING gives the unused bits of the last
+    /// octet, "in the range zero to seven"; a one-octet keyUsage is as good as two.
+    #[test]
+    fn key_usage_bit_strings() {
+        let one_octet = |unused: u8, bits: u8| {
+            let value = tlv(crate::pkix::BIT_STRING, &[unused, bits]);
+            cert(&[ext(tlv(der::OID, &[0x55, 0x1d, 0x0f]), value, true)])
+        };
+        let good = one_octet(7, 0x80);
+        let exts = extensions(&good).unwrap();
+        assert_eq!(key_usage(&exts), Ok(Some((true, vec![DIGITAL_SIGNATURE]))));
+        check_code_signing_chain(&[one_octet(7, 0x80)]).unwrap();
+        let bad = one_octet(8, 0x80);
+        let exts = extensions(&bad).unwrap();
+        assert!(
+            key_usage(&exts)
+                .unwrap_err()
+                .contains("malformed BIT STRING")
+        );
+    }
+
+    /// RFC 5280 §4.2.1.9: `pathLenConstraint INTEGER (0..MAX)`: a non-negative INTEGER of any
+    /// size; a negative or oversized one is malformed.
+    #[test]
+    fn path_length_constraints_are_read_whole() {
+        let with_path_len = |content: &[u8]| {
+            let value = seq(&[tlv(der::BOOLEAN, &[0xff]), tlv(der::INTEGER, content)]);
+            let c = cert(&[ext(tlv(der::OID, &[0x55, 0x1d, 0x13]), value, true)]);
+            basic_constraints(&extensions(&c).unwrap())
+        };
+        assert_eq!(with_path_len(&[0x01, 0x00]), Ok(Some((true, Some(256)))));
+        assert_eq!(with_path_len(&[0x00, 0x80]), Ok(Some((true, Some(128)))));
+        for bad in [&[0x80][..], &[0xff, 0xff], &[1, 0, 0, 0, 0, 0, 0, 0, 0]] {
+            let e = with_path_len(bad).unwrap_err();
+            assert!(e.contains("malformed pathLenConstraint"), "{bad:?}: {e}");
+        }
+    }
 }

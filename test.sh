@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine: installs what the tests need (the wasm
-# target, Debian's docker-registry for the registry tests), builds the wasm guests, runs the tests.
+# target, Debian's docker-registry for the registry tests, redis-server, skopeo for the tests that
+# copy images with a real OCI tool), builds the wasm guests, runs the tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing ${need_apt[*]} (apt)" >&2

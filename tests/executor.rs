@@ -565,3 +565,85 @@ fn cli_exit_codes_and_json_output() {
     );
     assert!(json["defaultLimits"]["memoryBytes"].as_u64().unwrap() > 0);
 }
+
+/// Trust named on the command line, as cosign and notation users keep it: `--key cosign.pub`
+/// (cosign verify --key) or `--notation-home DIR` (a notation configuration directory), with
+/// the verifier's `.wasm` and no config file; the demo layout's v1 is signed both ways, v2's
+/// notation signature is tampered.
+#[test]
+fn cli_verifies_images_with_a_key_or_a_notation_home() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let (v1, v2) = (
+        format!("{}:v1", layout.display()),
+        format!("{}:v2", layout.display()),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.yaml");
+    let absent = absent.to_str().unwrap();
+    let cosign = guests::verifier("cosign");
+    let notation = guests::verifier("notation");
+    let run = |subject: &str, trust: &[&str], wasm: &Path| {
+        let wasm = wasm.to_str().unwrap();
+        let args = [
+            &[
+                "verify",
+                "--oci-layout",
+                subject,
+                "-c",
+                absent,
+                "-o",
+                "json",
+                "--verifier",
+                wasm,
+            ][..],
+            trust,
+        ]
+        .concat();
+        vouch(&args)
+    };
+
+    let key = root.join("examples/trust/cosign.pub");
+    let (code, out, err) = run(&v1, &["--key", key.to_str().unwrap()], &cosign);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reports = json["verifierReports"].as_array().unwrap();
+    assert!(
+        reports.iter().all(|r| r["verifierName"] == "cosign"),
+        "{json}"
+    );
+    assert!(!reports.is_empty());
+    let other = tmp.path().join("other.pub");
+    let stranger = xtask::fixtures::cosign::generate_key().unwrap();
+    std::fs::write(&other, stranger.public_key_pem()).unwrap();
+    let (code, out, err) = run(&v1, &["--key", other.to_str().unwrap()], &cosign);
+    assert_eq!(code, 1, "another key: {out}\n{err}");
+
+    let home = tmp.path().join("notation");
+    let store = home.join("truststore/x509/ca/demo");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::copy(
+        root.join("examples/trust/notation-ca.pem"),
+        store.join("ca.pem"),
+    )
+    .unwrap();
+    let demo: serde_json::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root.join("examples/vouch.yaml")).unwrap(),
+    )
+    .unwrap();
+    let policy = &demo["verifiers"][0]["config"]["trustPolicy"];
+    std::fs::write(home.join("trustpolicy.json"), policy.to_string()).unwrap();
+    let home = home.to_str().unwrap();
+    let (code, out, err) = run(&v1, &["--notation-home", home], &notation);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\"verifierName\": \"notation\""), "{out}");
+    let (code, out, err) = run(&v2, &["--notation-home", home], &notation);
+    assert_eq!(code, 1, "tampered: {out}\n{err}");
+    assert!(out.contains("SIGNATURE_INVALID"), "{out}");
+    let (code, _, err) = run(
+        &v1,
+        &["--notation-home", home, "--key", key.to_str().unwrap()],
+        &notation,
+    );
+    assert_eq!(code, 2, "{err}");
+}

@@ -440,7 +440,7 @@ fn incomplete_flags_are_usage_errors() {
         ),
         (vec!["--file", &file], "--bundle"),
         // File flags with an image subject (the helper passes --verifier).
-        (vec!["example.test/app:v1"], "give --file PATH or --digest"),
+        (vec!["example.test/app:v1"], "go with --key"),
     ] {
         let (code, _, err) = verify(&w, &args);
         assert_eq!(code, 2, "{args:?}: {err}");

@@ -20,6 +20,8 @@ use crate::store::blob::{BlobStore, digest_descriptor, file_descriptor};
 
 /// The name of the verifier that judges Sigstore bundles, in a config file and in reports.
 pub const COSIGN: &str = "cosign";
+/// The name of the verifier that judges notation signatures, in a config file and in reports.
+pub const NOTATION: &str = "notation";
 
 /// Flags of `vouch verify` for a local file (or its digest) and its Sigstore bundle.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -61,10 +63,15 @@ pub struct BlobArgs {
     /// Sigstore's TUF repository).
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
-    /// The cosign verifier component (`cosign.wasm`); without it, the config file's verifier
-    /// named `cosign` is used.
+    /// The verifier component (`cosign.wasm`, or `notation.wasm` with --notation-home); without
+    /// it, the config file's verifier of that name is used.
     #[arg(long, value_name = "WASM")]
     pub verifier: Option<PathBuf>,
+    /// Image subjects: verify notation signatures with this notation configuration directory
+    /// (`trustpolicy.oci.json` or `trustpolicy.json`, `truststore/x509/`), as `notation verify`
+    /// does.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "digest", "key"])]
+    pub notation_home: Option<PathBuf>,
 }
 
 impl BlobArgs {
@@ -73,32 +80,48 @@ impl BlobArgs {
         self.file.is_some() || self.digest.is_some()
     }
 
-    /// Whether a flag that only means something with --file/--digest was given without them.
-    pub fn stray_flags(&self) -> bool {
+    /// Whether flags name the trust for image subjects without a file subject: `--key`, the
+    /// `--certificate-*` identity flags (the cosign verifier) or `--notation-home`.
+    pub fn image_trust(&self) -> bool {
         !self.is_blob()
-            && (self.bundle.is_some()
+            && (self.key.is_some()
                 || self.certificate_identity.is_some()
                 || self.certificate_identity_regexp.is_some()
                 || self.certificate_oidc_issuer.is_some()
                 || self.certificate_oidc_issuer_regexp.is_some()
-                || self.key.is_some()
-                || self.trusted_root.is_some()
-                || self.verifier.is_some())
+                || self.notation_home.is_some())
     }
 
-    /// The cosign verifier's configuration these flags describe.
-    pub fn verifier_config(&self) -> anyhow::Result<Value> {
+    /// Whether a flag was given that means nothing here: `--bundle` without a file subject, or
+    /// `--trusted-root` / `--verifier` without a file subject or image trust flags.
+    pub fn stray_flags(&self) -> bool {
+        !self.is_blob()
+            && (self.bundle.is_some()
+                || (!self.image_trust()
+                    && (self.trusted_root.is_some() || self.verifier.is_some())))
+    }
+
+    /// The cosign verifier's configuration these flags describe. A file's bundle needs
+    /// `--trusted-root` (`require_root`); image signatures made with a key do not.
+    pub fn verifier_config(&self, require_root: bool) -> anyhow::Result<Value> {
         let mut config = serde_json::Map::new();
-        let Some(root) = &self.trusted_root else {
-            bail!(
+        match &self.trusted_root {
+            Some(root) => {
+                let text = read_regular_file_capped_to_string(
+                    root,
+                    MAX_CONFIG_FILE_BYTES,
+                    "trusted root",
+                )?;
+                let root: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("the trusted root {} is not JSON", root.display()))?;
+                config.insert("trustedRoot".into(), root);
+            }
+            None if require_root => bail!(
                 "--trusted-root is required: a Sigstore bundle is verified against a \
                  trusted_root.json, and nothing is fetched at verify time"
-            );
-        };
-        let text = read_regular_file_capped_to_string(root, MAX_CONFIG_FILE_BYTES, "trusted root")?;
-        let root: Value = serde_json::from_str(&text)
-            .with_context(|| format!("the trusted root {} is not JSON", root.display()))?;
-        config.insert("trustedRoot".into(), root);
+            ),
+            None => {}
+        }
         let subject = match (
             &self.certificate_identity,
             &self.certificate_identity_regexp,
@@ -150,7 +173,34 @@ impl BlobArgs {
     /// config file's), configured by these flags; the config file's other settings (runtime,
     /// executor) are kept, its policy and tenants are not.
     pub fn config(&self, config_path: &Path) -> anyhow::Result<Config> {
-        let verifier_config = self.verifier_config()?;
+        self.config_with(config_path, COSIGN, self.verifier_config(true)?)
+    }
+
+    /// The configuration to verify image subjects with: one verifier configured by the flags —
+    /// `notation` with `{notationHome: DIR}` for --notation-home, else `cosign` with the key or
+    /// identities (and the trusted root when given) — from --verifier, else the config file's
+    /// verifier of that name; the config file's other settings (registries, caches, runtime) are
+    /// kept, its policy and tenants are not.
+    pub fn image_config(&self, config_path: &Path) -> anyhow::Result<Config> {
+        match &self.notation_home {
+            Some(home) => {
+                let home = std::path::absolute(home)
+                    .with_context(|| format!("--notation-home {}", home.display()))?;
+                let config = json!({ "notationHome": home.display().to_string() });
+                self.config_with(config_path, NOTATION, config)
+            }
+            None => self.config_with(config_path, COSIGN, self.verifier_config(false)?),
+        }
+    }
+
+    /// The config file (or defaults, when --verifier is given and there is none) with one
+    /// verifier, `name`, configured by `verifier_config`.
+    fn config_with(
+        &self,
+        config_path: &Path,
+        name: &str,
+        verifier_config: Value,
+    ) -> anyhow::Result<Config> {
         let mut config = match &self.verifier {
             Some(_) if !config_path.exists() => Config {
                 base_dir: std::env::current_dir().context("cannot read the current directory")?,
@@ -160,7 +210,7 @@ impl BlobArgs {
         };
         let mut verifier = match &self.verifier {
             Some(path) => VerifierConfig {
-                name: COSIGN.into(),
+                name: name.into(),
                 path: std::path::absolute(path)
                     .with_context(|| format!("--verifier {}", path.display()))?,
                 signature_key: None,
@@ -171,11 +221,11 @@ impl BlobArgs {
             None => config
                 .verifiers
                 .iter()
-                .find(|v| v.name == COSIGN)
+                .find(|v| v.name == name)
                 .cloned()
                 .with_context(|| {
                     format!(
-                        "config file {} has no verifier named `{COSIGN}`: pass the cosign \
+                        "config file {} has no verifier named `{name}`: pass the {name} \
                          verifier's .wasm with --verifier",
                         config_path.display()
                     )
@@ -248,7 +298,7 @@ mod tests {
             key: Some(key),
             ..args(dir.path())
         };
-        let c = a.verifier_config().unwrap();
+        let c = a.verifier_config(true).unwrap();
         assert_eq!(c["trustedRoot"], json!({"mediaType": "x"}));
         assert_eq!(
             c["identities"],
@@ -272,7 +322,7 @@ mod tests {
     #[test]
     fn incomplete_flags_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let no_signer = args(dir.path()).verifier_config().unwrap_err();
+        let no_signer = args(dir.path()).verifier_config(true).unwrap_err();
         assert!(
             no_signer.to_string().contains("who may have signed"),
             "{no_signer}"
@@ -281,7 +331,7 @@ mod tests {
             certificate_identity_regexp: Some("x".into()),
             ..args(dir.path())
         }
-        .verifier_config()
+        .verifier_config(true)
         .unwrap_err();
         assert!(
             no_issuer
@@ -294,7 +344,7 @@ mod tests {
             trusted_root: None,
             ..args(dir.path())
         }
-        .verifier_config()
+        .verifier_config(true)
         .unwrap_err();
         assert!(no_root.to_string().contains("--trusted-root is required"));
     }

@@ -243,9 +243,13 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 verify_blob(&blob, &config, options).await
             } else if blob.stray_flags() {
                 bail!(
-                    "--bundle, --key, --trusted-root, --verifier and the --certificate-* flags \
-                     verify a local file: give --file PATH or --digest sha256:<hex>"
+                    "--bundle verifies a local file (give --file PATH or --digest \
+                     sha256:<hex>); --trusted-root and --verifier go with --key, the \
+                     --certificate-* flags or --notation-home"
                 )
+            } else if blob.image_trust() {
+                let flags = blob.image_config(&config)?;
+                verify_loaded(&subjects, &config, flags, "flags", options).await
             } else {
                 verify(&subjects, &config, namespace.as_deref(), options).await
             }
@@ -560,7 +564,18 @@ async fn verify(
     options: VerifyOptions,
 ) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let (tenant, mut config) = config.for_namespace(namespace.unwrap_or_default());
+    let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
+    verify_loaded(subjects, config_path, config, &tenant, options).await
+}
+
+/// `vouch verify` with `config` (of `tenant`; loaded from `config_path`, named in errors).
+async fn verify_loaded(
+    subjects: &[String],
+    config_path: &Path,
+    mut config: Config,
+    tenant: &str,
+    options: VerifyOptions,
+) -> anyhow::Result<u8> {
     with_user_credentials(&mut config, user_docker_config());
     if config.verifiers.is_empty() {
         bail!(

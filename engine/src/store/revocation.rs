@@ -600,84 +600,44 @@ fn next_update(der: &[u8]) -> Option<i64> {
     crl.next_update().map(|t| t.timestamp())
 }
 
-/// One DER TLV at the start of `data`: (tag, content, rest).
-fn tlv(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// The content of the TLV at the start of `data` if its tag is `tag`.
-fn expect(data: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    tlv(data).and_then(|(t, v, rest)| (t == tag).then_some((v, rest)))
-}
-
-/// A `GeneralizedTime` `YYYYMMDDHHMMSSZ` as Unix seconds.
-fn generalized_time(v: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(v).ok()?;
-    if s.len() != 15 || !s.ends_with('Z') || !s[..14].bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().ok();
-    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (hh, mm, ss) = (n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
-}
-
 /// The earliest `nextUpdate` of a DER `OCSPResponse`'s single responses, Unix seconds; `None`
 /// when it is not a successful basic response or a single response has no `nextUpdate`. Only
 /// sizes the cache entry: the guest judges the response.
 fn ocsp_next_update(der: &[u8]) -> Option<i64> {
-    let (resp, _) = expect(der, 0x30)?;
-    let (status, rest) = expect(resp, 0x0a)?;
+    use x509_parser::asn1_rs::{Any, Class, FromDer as _, GeneralizedTime, Tag};
+    /// The content of the element at the start of `data` if it is `tag` of `class`, and the
+    /// bytes after it.
+    fn take(data: &[u8], class: Class, tag: Tag) -> Option<(&[u8], &[u8])> {
+        let (rest, any) = Any::from_der(data).ok()?;
+        (any.class() == class && any.tag() == tag).then_some((any.data, rest))
+    }
+    let universal = |data, tag| take(data, Class::Universal, tag);
+    let context = |data, n| take(data, Class::ContextSpecific, Tag(n));
+    let (resp, _) = universal(der, Tag::Sequence)?;
+    let (status, rest) = universal(resp, Tag::Enumerated)?;
     if status != [0] {
         return None;
     }
-    let (bytes, _) = expect(rest, 0xa0)?;
-    let (bytes, _) = expect(bytes, 0x30)?;
-    let (_, rest) = expect(bytes, 0x06)?;
-    let (basic, _) = expect(rest, 0x04)?;
-    let (basic, _) = expect(basic, 0x30)?;
-    let (tbs, _) = expect(basic, 0x30)?;
-    let mut rest = tbs;
-    if let Some((_, after)) = expect(rest, 0xa0) {
-        rest = after; // version
-    }
-    let (_, _, rest) = tlv(rest)?; // responderID
-    let (_, rest) = expect(rest, 0x18)?; // producedAt
-    let (mut responses, _) = expect(rest, 0x30)?;
+    let (bytes, _) = context(rest, 0)?; // responseBytes
+    let (bytes, _) = universal(bytes, Tag::Sequence)?;
+    let (_, rest) = universal(bytes, Tag::Oid)?; // responseType
+    let (basic, _) = universal(rest, Tag::OctetString)?;
+    let (basic, _) = universal(basic, Tag::Sequence)?;
+    let (tbs, _) = universal(basic, Tag::Sequence)?;
+    let rest = context(tbs, 0).map_or(tbs, |(_, after)| after); // version
+    let (rest, _) = Any::from_der(rest).ok()?; // responderID
+    let (_, rest) = universal(rest, Tag::GeneralizedTime)?; // producedAt
+    let (mut responses, _) = universal(rest, Tag::Sequence)?;
     let mut earliest: Option<i64> = None;
     while !responses.is_empty() {
-        let (single, after) = expect(responses, 0x30)?;
+        let (single, after) = universal(responses, Tag::Sequence)?;
         responses = after;
-        let (_, rest) = expect(single, 0x30)?; // certID
-        let (_, _, rest) = tlv(rest)?; // certStatus
-        let (_, rest) = expect(rest, 0x18)?; // thisUpdate
-        let (next, _) = expect(rest, 0xa0)?;
-        let (next, _) = expect(next, 0x18)?;
-        let t = generalized_time(next)?;
+        let (_, rest) = universal(single, Tag::Sequence)?; // certID
+        let (rest, _) = Any::from_der(rest).ok()?; // certStatus
+        let (_, rest) = universal(rest, Tag::GeneralizedTime)?; // thisUpdate
+        let (next, _) = context(rest, 0)?;
+        let (_, next) = GeneralizedTime::from_der(next).ok()?;
+        let t = next.utc_datetime().ok()?.unix_timestamp();
         earliest = Some(earliest.map_or(t, |e| e.min(t)));
     }
     earliest
@@ -939,10 +899,6 @@ mod tests {
         assert_eq!(ocsp_next_update(&open), None);
         assert_eq!(ocsp_next_update(b"junk"), None);
         assert_eq!(ocsp_next_update(&good[..good.len() - 1]), None);
-        assert_eq!(generalized_time(b"20000229120000Z"), Some(951_825_600));
-        assert_eq!(generalized_time(b"19700101000000Z"), Some(0));
-        assert_eq!(generalized_time(b"20001329120000Z"), None);
-        assert_eq!(generalized_time(b"2000022912000Z"), None);
     }
 
     #[test]

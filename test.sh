@@ -9,6 +9,7 @@ need_apt=()
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing ${need_apt[*]} (apt)" >&2

@@ -2076,13 +2076,11 @@ mod tests {
             .unwrap()
             .as_secs() as i64
             + 60; // after the certificates' notBefore (now, at openssl's clock)
-        let Some((leaf, root)) = openssl_chain("sha256") else {
-            return;
-        };
+        // No silent skip: without openssl this test would check nothing.
+        let chain = |digest| openssl_chain(digest).expect("the openssl CLI (Debian's openssl)");
+        let (leaf, root) = chain("sha256");
         verify_chain(&[leaf], &[root], now, None).unwrap();
-        let Some((leaf, root)) = openssl_chain("sha1") else {
-            return;
-        };
+        let (leaf, root) = chain("sha1");
         let e = verify_chain(&[leaf], &[root], now, None).unwrap_err();
         assert!(
             e.to_string()

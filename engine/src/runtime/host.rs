@@ -443,9 +443,7 @@ impl HostState {
     fn fetched(
         &mut self,
         res: Result<bytes::Bytes, FetchError>,
-        started: Instant,
     ) -> wasmtime::Result<Result<Vec<u8>, wit_revocation::FetchError>> {
-        self.stats.store_time += started.elapsed();
         match res {
             Ok(b) => {
                 self.count_bytes(b.len() as u64)?;
@@ -487,7 +485,7 @@ impl wit_revocation::Host for HostState {
             Err(e) => return Ok(Err(e)),
         };
         let res = self.crl(&source, &cert, &url).await.map(|c| c.der);
-        self.fetched(res, Instant::now())
+        self.fetched(res)
     }
 
     async fn fetch_crl_signed(
@@ -536,6 +534,7 @@ impl wit_revocation::Host for HostState {
             ok = res.is_ok(),
             "revocation: OCSP"
         );
-        self.fetched(res, started)
+        self.stats.store_time += started.elapsed();
+        self.fetched(res)
     }
 }

@@ -84,15 +84,16 @@ impl StoreAccess for RegistryStore {
     }
 
     async fn get_blob(&self, desc: &Descriptor) -> Result<Bytes, StoreError> {
-        match self.client.get_blob(&self.reference, desc).await {
-            Err(RegistryError::NotFound { .. }) if self.signature_repository().is_some() => {
-                let sig = self.signature_repository().expect("checked above");
-                tracing::debug!(blob = %desc.digest, repository = %sig.name(),
-                    "blob not in the image's repository; reading the signature repository");
-                Ok(self.client.get_blob(&sig, desc).await?)
-            }
-            other => Ok(other?),
-        }
+        let not_found = match self.client.get_blob(&self.reference, desc).await {
+            Err(e @ RegistryError::NotFound { .. }) => e,
+            other => return Ok(other?),
+        };
+        let Some(sig) = self.signature_repository() else {
+            return Err(not_found.into());
+        };
+        tracing::debug!(blob = %desc.digest, repository = %sig.name(),
+            "blob not in the image's repository; reading the signature repository");
+        Ok(self.client.get_blob(&sig, desc).await?)
     }
 }
 

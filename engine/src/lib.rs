@@ -10,6 +10,7 @@ pub mod config;
 pub mod executor;
 pub mod localfile;
 pub mod oci;
+pub mod plugin;
 pub mod policy;
 pub mod report;
 pub mod runtime;

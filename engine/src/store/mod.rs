@@ -14,7 +14,6 @@ pub mod blob;
 pub mod cache;
 pub mod disk;
 pub mod layout;
-pub mod plugin;
 pub mod registry;
 pub mod revocation;
 

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod executor;
 pub mod localfile;
 pub mod oci;

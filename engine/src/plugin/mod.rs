@@ -28,10 +28,10 @@ use ring::signature::{
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
-use crate::runtime::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::runtime::{Limits, Runtime, RuntimeError, Verifier, VerifierMetadata};
 use crate::store::check_content;
 use crate::store::disk::{DiskCache, DiskCacheConfig};

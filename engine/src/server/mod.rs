@@ -28,7 +28,6 @@
 //! - The configuration can be replaced while serving ([`reload`]); TLS 1.3 and mTLS in [`tls`].
 
 pub mod metrics;
-pub mod reload;
 pub mod tenants;
 pub mod tls;
 

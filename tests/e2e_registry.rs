@@ -13,9 +13,9 @@ use std::process::Command;
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
 use vouch::executor::{Executor, Settings};
 use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::store::sources::Sources;
 
 fn demo_config() -> Config {
     support::demo::demo_config(guests::verifier)

@@ -33,11 +33,11 @@ use verifier_notation::verify::{
 };
 use vouch::config::{Config, VerifierConfig};
 use vouch::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
-use vouch::executor::sources::Sources;
 use vouch::executor::{ExecVerifier, Executor, Settings};
 use vouch::oci::registry::RegistryClient;
 use vouch::oci::{Descriptor, Digest, Manifest, Reference};
 use vouch::runtime::{Runtime, RuntimeConfig, VerifyInput};
+use vouch::store::sources::Sources;
 use vouch::store::{StoreAccess, StoreError};
 use xtask::fixtures::notation as fx;
 

@@ -2,10 +2,10 @@
 //! runtime, its policy, and its registry client and caches (no disk cache).
 
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
 use vouch::executor::{Executor, Settings};
 use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::store::sources::Sources;
 
 /// Verify `subject` with `config`: an image reference, or with `layout` an OCI layout subject
 /// (`<dir>:<tag>`).

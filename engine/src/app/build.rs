@@ -7,13 +7,13 @@ use std::sync::Arc;
 use super::policy;
 use super::verifiers::{ExecutorError, load_verifiers};
 use crate::config::Config;
-use crate::executor::sources::{SourceError, Sources};
 use crate::executor::{Executor, ResultCache, Settings};
 use crate::oci::registry::RegistryError;
 use crate::policy::PolicyError;
 use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
 use crate::store::revocation::{RevocationError, RevocationFetcher, SharedSource};
+use crate::store::sources::{SourceError, Sources};
 
 /// Wasm instance slots at most, whatever the tenants' call quotas add up to.
 const MAX_SLOTS: u32 = 1000;

@@ -17,11 +17,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::app::build;
 use crate::config::Config;
-use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, SubjectSource};
 use crate::report::SubjectReport;
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use crate::store::disk::{DiskCache, DiskCacheConfig};
+use crate::store::sources::Sources;
 use render::render_tree;
 
 /// Exit code: every subject passed.

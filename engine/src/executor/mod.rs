@@ -12,7 +12,6 @@
 
 pub mod redis_cache;
 pub mod settings;
-pub mod sources;
 pub mod walk;
 
 use std::sync::Arc;
@@ -34,6 +33,7 @@ use crate::report::{
     DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
 };
 use crate::runtime::{CallError, CpuQuota, Runtime, Verifier, VerifyInput};
+pub use crate::store::sources::SubjectSource;
 use crate::store::{StoreAccess, StoreError};
 
 /// Bytes of verdicts (their JSON size plus [`RESULT_ENTRY_OVERHEAD`] each) the local result
@@ -104,19 +104,6 @@ impl From<&ExecutorConfig> for Settings {
             limits: WalkLimits::from(c),
         }
     }
-}
-
-/// The subject of a verification: where to read it and how it was named.
-#[derive(Clone)]
-pub struct SubjectSource {
-    /// Reader of the subject's repository.
-    pub store: Arc<dyn StoreAccess>,
-    /// Identity of that repository (registry name or canonical layout path); part of cache keys.
-    pub scope: String,
-    /// The tag or digest to resolve.
-    pub tag_or_digest: String,
-    /// The reference as the user gave it (the report's `subject`).
-    pub reference: String,
 }
 
 /// Result cache key: never a tag.

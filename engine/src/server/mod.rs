@@ -49,10 +49,10 @@ use serde::{Deserialize, Serialize};
 use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
-use crate::executor::sources::Sources;
 use crate::oci::Reference;
 use crate::report::SubjectReport;
 use crate::report::ratify::{self, RequestMeta, Shape};
+use crate::store::sources::Sources;
 
 /// The served tenants, replaced whole by a configuration reload.
 pub type SharedTenants = Arc<arc_swap::ArcSwap<TenantSet>>;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::executor::Executor;
-use crate::executor::sources::Sources;
+use crate::store::sources::Sources;
 
 /// Name of the tenant made of the file's top level.
 pub const DEFAULT_TENANT: &str = "default";

@@ -647,3 +647,48 @@ fn cli_verifies_images_with_a_key_or_a_notation_home() {
     );
     assert_eq!(code, 2, "{err}");
 }
+
+/// The shipped verifiers need no `--verifier`: a `vouch` built by cargo finds them where
+/// `cargo xtask guests` put them (`target/wasm32-wasip2/guest/`), an installed one in
+/// `../verifiers/` beside itself, and `$VOUCH_VERIFIER_DIR` overrides both; when none holds
+/// the verifier, a usage error names the paths tried.
+#[test]
+fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let v1 = format!("{}:v1", root.join("examples/demo-layout").display());
+    let key = root.join("examples/trust/cosign.pub");
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.yaml");
+    let args = [
+        "verify",
+        "--oci-layout",
+        &v1,
+        "-c",
+        absent.to_str().unwrap(),
+        "-o",
+        "json",
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    guests::verifier("cosign"); // built (panics with the command to run otherwise)
+    let (code, out, err) = vouch(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\"verifierName\": \"cosign\""), "{out}");
+
+    // An installed tree: the verifiers under a directory of their own, named by the variable.
+    let installed = tmp.path().join("verifiers");
+    std::fs::create_dir(&installed).unwrap();
+    std::fs::copy(guests::verifier("cosign"), installed.join("cosign.wasm")).unwrap();
+    let (code, out, err) = vouch_env(&args, &[("VOUCH_VERIFIER_DIR", &installed)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, out, err) = vouch_env(&args, &[("VOUCH_VERIFIER_DIR", &empty)]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&empty.join("cosign.wasm").display().to_string())
+            && err.contains("--verifier FILE"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod plugin;
+pub mod shipped;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -692,3 +692,49 @@ fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
         "{err}"
     );
 }
+
+/// `vouch verify --log-format json`: stderr is JSON lines, and those logged while verifying
+/// carry the `trace_id` the JSON report carries as `traceID` (one per command).
+#[test]
+fn cli_json_logs_carry_the_reports_trace_id() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let (v1, v2) = (
+        format!("{}:v1", layout.display()),
+        format!("{}:v2", layout.display()),
+    );
+    let key = root.join("examples/trust/cosign.pub");
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.yaml");
+    let args = [
+        "verify",
+        "--log-format",
+        "json",
+        "--oci-layout",
+        &v1,
+        &v2,
+        "-c",
+        absent.to_str().unwrap(),
+        "-o",
+        "json",
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let (code, out, err) = vouch_env(&args, &[("RUST_LOG", Path::new("vouch=info"))]);
+    assert_eq!(code, 1, "v2 has no cosign signature: {out}\n{err}");
+    let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = reports[0]["traceID"].as_str().unwrap();
+    assert_eq!(reports[1]["traceID"], id, "one trace id per command");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for subject in [&v1, &v2] {
+        assert!(
+            lines.iter().any(|l| l["fields"]["message"] == "subject verified"
+                && l["fields"]["subject"] == subject.as_str()
+                && l["spans"][0]["trace_id"] == id),
+            "no `subject verified` line for {subject} under {id}:\n{err}"
+        );
+    }
+}

@@ -16,7 +16,8 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::executor::report::{SubjectReport, render_tree};
+use crate::executor::report::ratify::new_trace_id;
+use crate::executor::report::{SubjectReport, TracedReport, render_tree};
 use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, SubjectSource, build};
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
@@ -60,8 +61,22 @@ const SUBJECT_HELP: &str = subject_help!();
 #[derive(Debug, Parser)]
 #[command(name = "vouch", version, about, long_about = None, after_help = exit_help!())]
 struct Cli {
+    /// Log format on stderr: `text`, or `json` (one JSON object per line, with the fields of
+    /// the enclosing spans, among them the `trace_id` every verification is logged under and
+    /// its report carries as `traceID`). What is logged is set by `RUST_LOG` (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Formats of the log on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON formatter).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,8 +185,8 @@ enum Output {
 
 /// Entry point of the `vouch` binary.
 pub fn main() -> anyhow::Result<()> {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -208,14 +223,24 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // `span` is the innermost span, `spans` all of them from the root: the trace id is
+        // on the outermost (the request's or the command's).
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// Run a command; `Err` is a usage or configuration error.
@@ -624,24 +649,42 @@ async fn verify_with(
     disk: Option<&DiskCache>,
     options: VerifyOptions,
 ) -> anyhow::Result<u8> {
-    let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
-    let progress = Progress::new(sources.len());
-    let reports: Vec<SubjectReport> =
-        futures::future::join_all(sources.into_iter().map(|s| async {
-            let report = executor.verify(s).await;
-            progress.done(&report);
-            report
-        }))
-        .await;
-    progress.finish();
+    use tracing::Instrument as _;
+
+    // One trace id per command, as `vouch serve` has one per request: on the log span of
+    // everything this command does and in every report it prints.
+    let trace_id = new_trace_id();
+    let span = tracing::info_span!("verify", trace_id = %trace_id);
+    let reports = async {
+        let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
+        let progress = Progress::new(sources.len());
+        let reports: Vec<SubjectReport> =
+            futures::future::join_all(sources.into_iter().map(|s| async {
+                let report = executor.verify(s).await;
+                progress.done(&report);
+                report
+            }))
+            .await;
+        progress.finish();
+        anyhow::Ok(reports)
+    }
+    .instrument(span)
+    .await?;
     let code = exit_code(&reports);
     let mut out = std::io::stdout().lock();
     match options.output {
         Output::Json => {
-            let json = if reports.len() == 1 {
-                serde_json::to_string_pretty(&reports[0])
+            let traced: Vec<TracedReport> = reports
+                .iter()
+                .map(|report| TracedReport {
+                    trace_id: &trace_id,
+                    report,
+                })
+                .collect();
+            let json = if traced.len() == 1 {
+                serde_json::to_string_pretty(&traced[0])
             } else {
-                serde_json::to_string_pretty(&reports)
+                serde_json::to_string_pretty(&traced)
             }?;
             writeln!(out, "{json}")?;
         }

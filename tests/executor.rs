@@ -13,6 +13,8 @@ mod guests;
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/layout.rs"]
 mod layout;
+#[path = "support/report_schema.rs"]
+mod report_schema;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -737,4 +739,65 @@ fn cli_json_logs_carry_the_reports_trace_id() {
             "no `subject verified` line for {subject} under {id}:\n{err}"
         );
     }
+}
+
+/// `docs/schemas/verify-report.schema.json` documents `vouch verify --output json`: the demo's
+/// passing v1 (nested results, every verifier), failing v2, both at once (an array), and a tag
+/// that does not resolve (no `digest`) are valid under it; the schema is strict enough that a
+/// report missing `traceID` or carrying an undocumented field is not.
+#[test]
+fn cli_json_output_matches_the_checked_in_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let tmp = tempfile::tempdir().unwrap();
+    // The demo config beside the verifiers it names (`verifiers/<name>.wasm`).
+    std::fs::create_dir(tmp.path().join("verifiers")).unwrap();
+    for name in ["notation", "cosign", "sbom", "vuln"] {
+        let to = tmp.path().join(format!("verifiers/{name}.wasm"));
+        std::fs::copy(guests::verifier(name), to).unwrap();
+    }
+    let config = tmp.path().join("vouch.yaml");
+    std::fs::copy(root.join("examples/vouch.yaml"), &config).unwrap();
+    let run = |subjects: &[&str]| {
+        let subjects: Vec<String> = subjects
+            .iter()
+            .map(|s| format!("{}:{s}", layout.display()))
+            .collect();
+        let mut args = vec!["verify", "--oci-layout", "-o", "json", "-c"];
+        args.push(config.to_str().unwrap());
+        args.extend(subjects.iter().map(String::as_str));
+        let (code, out, err) = vouch(&args);
+        let json: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{subjects:?}: not JSON ({e}): {out}\n{err}"));
+        (code, json)
+    };
+
+    let (code, both) = run(&["v1", "v2"]);
+    assert_eq!(code, 1, "{both:#}");
+    report_schema::assert_valid(&both);
+    let v1 = &both[0];
+    assert!(
+        v1["verifierReports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| !r["nestedResults"].as_array().unwrap().is_empty()),
+        "the demo's SBOM carries a signature: {v1:#}"
+    );
+    for one in ["v1", "v2"] {
+        let (_, report) = run(&[one]);
+        report_schema::assert_valid(&report);
+    }
+    let (code, unresolved) = run(&["no-such-tag"]);
+    assert_eq!(code, 3, "{unresolved:#}");
+    assert!(unresolved.get("digest").is_none(), "{unresolved:#}");
+    report_schema::assert_valid(&unresolved);
+
+    let validator = report_schema::validator();
+    let mut untraced = v1.clone();
+    untraced.as_object_mut().unwrap().remove("traceID");
+    assert!(!validator.is_valid(&untraced));
+    let mut extra = v1.clone();
+    extra["verifierReports"][0]["undocumented"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&extra));
 }

@@ -389,7 +389,8 @@ async fn a_key_past_the_deadline_times_out_alone() {
 
 /// `vouch serve --log-format json`: every log line is a JSON object, and the lines logged while
 /// verifying a request carry, on the request's span, the `trace_id` its answer's values carry
-/// as `traceID` (Ratify's shape and Vouch's own); two requests, two trace ids.
+/// as `traceID` (Ratify's shape and Vouch's own); two requests, two trace ids. Vouch's own value
+/// is valid under the checked-in schema (`docs/schemas/verify-report.schema.json`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_each_requests_trace_id() {
     use support::vouch_serve::{Server, provider_request};
@@ -411,6 +412,9 @@ async fn json_logs_carry_each_requests_trace_id() {
         assert_eq!(status, 200, "{answer}");
         let value = &item(&answer, &key)["value"];
         assert_eq!(value["isSuccess"], true, "{path}: {answer}");
+        if path == "/vouch/v1/verify" {
+            support::report_schema::assert_valid(value);
+        }
         let id = value["traceID"].as_str().unwrap_or_else(|| panic!("{value}"));
         assert_eq!(id.len(), 36, "a UUID: {id}");
         ids.push(id.to_owned());

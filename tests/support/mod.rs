@@ -6,6 +6,7 @@ pub mod demo;
 pub mod fake;
 pub mod process;
 pub mod redis;
+pub mod report_schema;
 pub mod registry;
 pub mod served;
 pub mod verify;

@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod plugin;
+pub mod push;
 pub mod shipped;
 
 use std::io::Write as _;
@@ -172,6 +173,13 @@ enum Command {
     /// Push, pull and sign verifiers shipped as OCI artifacts (see docs/plugins.md).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Push an OCI image layout to a registry: its tagged images and every referrer
+    /// (signatures, SBOMs, ...), with the referrers tag-schema index a registry without the
+    /// referrers API needs. Exit 3 when the registry refuses or cannot be reached.
+    Push(push::PushArgs),
+    /// Sign an image in a registry with a key (a cosign simple-signing signature attached as
+    /// an OCI 1.1 referrer); `vouch verify IMAGE --key KEY.pub` verifies it.
+    Sign(push::SignArgs),
 }
 
 /// Output formats.
@@ -289,6 +297,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => discover(&subject, oci_layout, config.as_deref(), depth, output).await,
         Command::Inspect { wasm, output } => inspect(&wasm, output).await,
         Command::Plugin(command) => plugin::run(command).await,
+        Command::Push(a) => push::push(&a.layout, &a.repository, a.config.as_deref()).await,
+        Command::Sign(a) => push::sign(&a.reference, &a.key, a.config.as_deref()).await,
         Command::Serve {
             config,
             listen,

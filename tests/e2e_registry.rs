@@ -387,3 +387,64 @@ fn vouch_push_and_sign_put_a_layout_into_a_registry() {
     let (code, _, err) = vouch(&["push", layout.to_str().unwrap(), &nowhere]);
     assert_eq!(code, 3, "{err}");
 }
+
+/// The container image (`cargo xtask image --push`): built with Debian's buildah from scratch
+/// around the `vouch` binary cargo built for these tests and the shipped verifiers, its own
+/// `vouch` run in its own filesystem (chroot, as root), copied to a real registry with skopeo
+/// with its digest unchanged, signed with `vouch sign`, and verified by the image's `vouch` with
+/// the key — and not with another key. Skipped, saying so, where buildah is not installed
+/// (`test.sh` installs it when apt can).
+#[test]
+fn the_container_image_is_built_pushed_signed_and_verified() {
+    use xtask::image;
+    if !image::have("buildah") || !image::have("skopeo") {
+        eprintln!("SKIPPED: buildah or skopeo is not installed (apt-get install buildah skopeo)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let vouch = Path::new(env!("CARGO_BIN_EXE_vouch"));
+    let spec = image::ImageSpec {
+        vouch: vouch.to_owned(),
+        guests: guests::verifier("cosign").parent().unwrap().to_owned(),
+        work: tmp.path().join("work"),
+        layout: tmp.path().join("oci"),
+        tag: "test".into(),
+    };
+    let built = image::build(&spec).unwrap();
+    assert!(
+        built.verifiers.iter().any(|v| v == "cosign") && built.verifiers.len() >= 5,
+        "{built:?}"
+    );
+    let unpacked = tmp.path().join("unpacked");
+    image::unpack(&spec.layout, &spec.tag, &unpacked).unwrap();
+    for file in [image::BINARY, "/opt/vouch/verifiers/notation.wasm", "/etc/passwd"] {
+        assert!(unpacked.join(&file[1..]).is_file(), "{file} is not in the image");
+    }
+    if let Some(out) = image::run_inside(&unpacked, &["--version"]).unwrap() {
+        assert!(out.starts_with("vouch "), "{out}");
+    }
+
+    let registry = Registry::start();
+    let reference = registry.reference("vouch", "test");
+    image::push(&spec.layout, &spec.tag, &reference).unwrap();
+    let keys = tmp.path().join("keys");
+    let keygen = |dir: &Path| {
+        let ok = Command::new(vouch)
+            .args(["plugin", "keygen"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        (dir.join("vouch-plugin.key"), dir.join("vouch-plugin.pub"))
+    };
+    let (key, public) = keygen(&keys);
+    let verified = image::sign_and_verify(vouch, &reference, &key, &public, &unpacked).unwrap();
+    assert!(
+        verified.contains(&format!("cosign signature of {} verified", built.digest)),
+        "the registry serves the digest built: {verified}"
+    );
+    let (_, stranger) = keygen(&tmp.path().join("other"));
+    let refused = image::sign_and_verify(vouch, &reference, &key, &stranger, &unpacked);
+    assert!(refused.is_err(), "verified with a key that did not sign");
+}

@@ -69,8 +69,13 @@ pub fn locate(name: &str) -> Result<PathBuf, ShippedError> {
         return Err(ShippedError::Unknown(name.to_owned()));
     }
     // The binary's real location: a symlink in ~/bin still finds the tree it came from.
+    // Without /proc (a bare chroot) the path it was started by, when that names a file.
     let exe = std::env::current_exe()
         .ok()
+        .or_else(|| {
+            let argv0 = PathBuf::from(std::env::args_os().next()?);
+            (argv0.components().count() > 1).then(|| std::path::absolute(&argv0).ok())?
+        })
         .map(|e| std::fs::canonicalize(&e).unwrap_or(e));
     let env_dir = std::env::var_os(VERIFIER_DIR_ENV)
         .filter(|d| !d.is_empty())

@@ -340,7 +340,11 @@ fn vouch_push_and_sign_put_a_layout_into_a_registry() {
             .output()
             .unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.code().unwrap(), text(&out.stdout), text(&out.stderr))
+        (
+            out.status.code().unwrap(),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
     };
     let layout = support::demo::examples().join("demo-layout");
     let repo = format!("{}/pushed", registry.host());
@@ -355,7 +359,11 @@ fn vouch_push_and_sign_put_a_layout_into_a_registry() {
     let (code, out, err) = vouch(&["verify", &v1, "-c", config, "-o", "json"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["verifierReports"].as_array().unwrap().len(), 4, "{report:#}");
+    assert_eq!(
+        report["verifierReports"].as_array().unwrap().len(),
+        4,
+        "{report:#}"
+    );
     let (code, out, err) = vouch(&["verify", &v2, "-c", config]);
     assert_eq!(code, 1, "{out}\n{err}");
 
@@ -417,8 +425,15 @@ fn the_container_image_is_built_pushed_signed_and_verified() {
     );
     let unpacked = tmp.path().join("unpacked");
     image::unpack(&spec.layout, &spec.tag, &unpacked).unwrap();
-    for file in [image::BINARY, "/opt/vouch/verifiers/notation.wasm", "/etc/passwd"] {
-        assert!(unpacked.join(&file[1..]).is_file(), "{file} is not in the image");
+    for file in [
+        image::BINARY,
+        "/opt/vouch/verifiers/notation.wasm",
+        "/etc/passwd",
+    ] {
+        assert!(
+            unpacked.join(&file[1..]).is_file(),
+            "{file} is not in the image"
+        );
     }
     if let Some(out) = image::run_inside(&unpacked, &["--version"]).unwrap() {
         assert!(out.starts_with("vouch "), "{out}");

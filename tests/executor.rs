@@ -733,9 +733,11 @@ fn cli_json_logs_carry_the_reports_trace_id() {
         .collect();
     for subject in [&v1, &v2] {
         assert!(
-            lines.iter().any(|l| l["fields"]["message"] == "subject verified"
-                && l["fields"]["subject"] == subject.as_str()
-                && l["spans"][0]["trace_id"] == id),
+            lines
+                .iter()
+                .any(|l| l["fields"]["message"] == "subject verified"
+                    && l["fields"]["subject"] == subject.as_str()
+                    && l["spans"][0]["trace_id"] == id),
             "no `subject verified` line for {subject} under {id}:\n{err}"
         );
     }

@@ -729,7 +729,10 @@ fn the_deployment_runs_the_built_image_and_a_budget_keeps_a_replica() {
     }
 
     let pdb = one(&docs, "PodDisruptionBudget");
-    assert!(selects(&pdb["spec"]["selector"], pod_labels(&docs, "vouch")));
+    assert!(selects(
+        &pdb["spec"]["selector"],
+        pod_labels(&docs, "vouch")
+    ));
     let min = pdb["spec"]["minAvailable"].as_u64().expect("minAvailable");
     let replicas = named(&docs, "Deployment", "vouch")["spec"]["replicas"]
         .as_u64()
@@ -765,7 +768,10 @@ fn the_replicas_share_verdicts_through_the_redis_of_the_manifests() {
     let svc_port = &svc["spec"]["ports"][0];
     assert_eq!(port, svc_port["port"].to_string());
     let redis_pod = &named(&docs, "Deployment", "vouch-redis")["spec"]["template"];
-    assert!(selects(&json!({"matchLabels": svc["spec"]["selector"]}), &redis_pod["metadata"]["labels"]));
+    assert!(selects(
+        &json!({"matchLabels": svc["spec"]["selector"]}),
+        &redis_pod["metadata"]["labels"]
+    ));
     let rc = &redis_pod["spec"]["containers"][0];
     assert_eq!(resolve_port(rc, &svc_port["targetPort"]), 6379);
 
@@ -793,7 +799,10 @@ fn the_replicas_share_verdicts_through_the_redis_of_the_manifests() {
         .find(|e| e["name"] == "REDIS_PASSWORD")
         .expect("REDIS_PASSWORD");
     assert_eq!(env["valueFrom"]["secretKeyRef"]["name"], secret_name);
-    assert_eq!(env["valueFrom"]["secretKeyRef"]["key"], password_key.as_str());
+    assert_eq!(
+        env["valueFrom"]["secretKeyRef"]["key"],
+        password_key.as_str()
+    );
     let args: Vec<&str> = rc["args"]
         .as_array()
         .unwrap()
@@ -812,7 +821,10 @@ fn the_replicas_share_verdicts_through_the_redis_of_the_manifests() {
     assert!(after("--maxmemory").ends_with("mb"));
     let limit = quantity_bytes(str_at(rc, "/resources/limits/memory"));
     let maxmemory: u64 = after("--maxmemory").trim_end_matches("mb").parse().unwrap();
-    assert!(maxmemory << 20 < limit, "maxmemory fits the container's memory limit");
+    assert!(
+        maxmemory << 20 < limit,
+        "maxmemory fits the container's memory limit"
+    );
     assert!(rc["readinessProbe"].is_object() && rc["livenessProbe"].is_object());
 
     // Values are authenticated with a key from the same Secret.
@@ -823,7 +835,10 @@ fn the_replicas_share_verdicts_through_the_redis_of_the_manifests() {
 
     // Only Vouch's pods reach Redis.
     let policy = named(&docs, "NetworkPolicy", "vouch-redis");
-    assert!(selects(&policy["spec"]["podSelector"], &redis_pod["metadata"]["labels"]));
+    assert!(selects(
+        &policy["spec"]["podSelector"],
+        &redis_pod["metadata"]["labels"]
+    ));
     let from = &policy["spec"]["ingress"][0]["from"][0]["podSelector"];
     assert!(selects(from, pod_labels(&docs, "vouch")));
     assert!(!selects(from, &redis_pod["metadata"]["labels"]));

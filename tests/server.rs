@@ -415,7 +415,9 @@ async fn json_logs_carry_each_requests_trace_id() {
         if path == "/vouch/v1/verify" {
             support::report_schema::assert_valid(value);
         }
-        let id = value["traceID"].as_str().unwrap_or_else(|| panic!("{value}"));
+        let id = value["traceID"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{value}"));
         assert_eq!(id.len(), 36, "a UUID: {id}");
         ids.push(id.to_owned());
     }

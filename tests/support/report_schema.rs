@@ -6,8 +6,8 @@ use serde_json::Value;
 
 /// The checked-in schema, compiled.
 pub fn validator() -> jsonschema::Validator {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas/verify-report.schema.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/schemas/verify-report.schema.json");
     let text = std::fs::read_to_string(&path).expect("the report schema is checked in");
     let schema: Value = serde_json::from_str(&text).expect("the report schema is JSON");
     jsonschema::draft202012::new(&schema).expect("the report schema is a valid 2020-12 schema")

@@ -110,10 +110,13 @@ pub struct Built {
 /// The shared libraries `binary` needs, as `ldd` lists them (the vDSO excluded); empty for a
 /// static binary.
 pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, ImageError> {
-    let out = Command::new("ldd").arg(binary).output().map_err(|e| ImageError::Tool {
-        command: "ldd".into(),
-        detail: e.to_string(),
-    })?;
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| ImageError::Tool {
+            command: "ldd".into(),
+            detail: e.to_string(),
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || text.contains("not a dynamic executable") {
         return Ok(Vec::new()); // static (ldd exits 1 for those)
@@ -177,7 +180,11 @@ fn stage(spec: &ImageSpec, root: &Path) -> Result<(Vec<String>, Vec<PathBuf>), I
         else {
             continue;
         };
-        put(root, &Path::new(VERIFIERS).join(format!("{name}.wasm")), &path)?;
+        put(
+            root,
+            &Path::new(VERIFIERS).join(format!("{name}.wasm")),
+            &path,
+        )?;
         verifiers.push(name.to_owned());
     }
     verifiers.sort();
@@ -198,7 +205,9 @@ fn stage(spec: &ImageSpec, root: &Path) -> Result<(Vec<String>, Vec<PathBuf>), I
     write(
         root,
         "/etc/passwd",
-        &format!("root:x:0:0:root:/root:/sbin/nologin\nvouch:x:{UID}:{UID}:vouch:/tmp:/sbin/nologin\n"),
+        &format!(
+            "root:x:0:0:root:/root:/sbin/nologin\nvouch:x:{UID}:{UID}:vouch:/tmp:/sbin/nologin\n"
+        ),
     )?;
     write(root, "/etc/group", &format!("root:x:0:\nvouch:x:{UID}:\n"))?;
     let tmp = root.join("tmp");
@@ -294,9 +303,14 @@ pub fn layout_digest(layout: &Path, tag: &str) -> Result<String, ImageError> {
 
 /// Unpack the image `tag` of `layout` (its layers in order, with `tar`) into `dir`.
 pub fn unpack(layout: &Path, tag: &str, dir: &Path) -> Result<(), ImageError> {
-    let blob = |digest: &str| layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
     let manifest_path = blob(&layout_digest(layout, tag)?);
-    let text = std::fs::read_to_string(&manifest_path).map_err(io("cannot read", &manifest_path))?;
+    let text =
+        std::fs::read_to_string(&manifest_path).map_err(io("cannot read", &manifest_path))?;
     let manifest: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| ImageError::Invalid(format!("{}: {e}", manifest_path.display())))?;
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
@@ -370,14 +384,23 @@ pub fn sign_and_verify(
         .arg(key))?;
     let inside = unpacked.join("tmp/signer.pub");
     std::fs::copy(public, &inside).map_err(io("cannot copy", public))?;
-    let args = ["verify", reference, "--key", "/tmp/signer.pub", "--no-cache"];
+    let args = [
+        "verify",
+        reference,
+        "--key",
+        "/tmp/signer.pub",
+        "--no-cache",
+    ];
     if let Some(out) = run_inside(unpacked, &args)? {
         return Ok(out);
     }
     let mut cmd = Command::new(vouch);
     cmd.args(["verify", reference, "--no-cache", "--key"])
         .arg(public)
-        .env("VOUCH_VERIFIER_DIR", unpacked.join(VERIFIERS.trim_start_matches('/')));
+        .env(
+            "VOUCH_VERIFIER_DIR",
+            unpacked.join(VERIFIERS.trim_start_matches('/')),
+        );
     run(&mut cmd)
 }
 
@@ -392,6 +415,9 @@ mod tests {
             libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
             "{libs:?}"
         );
-        assert!(libs.iter().any(|l| l.to_string_lossy().contains("ld-linux")));
+        assert!(
+            libs.iter()
+                .any(|l| l.to_string_lossy().contains("ld-linux"))
+        );
     }
 }

@@ -63,7 +63,11 @@ impl Flags {
             let value = if flag == "--release" {
                 None
             } else {
-                Some(it.next().with_context(|| format!("{flag} needs a value"))?.clone())
+                Some(
+                    it.next()
+                        .with_context(|| format!("{flag} needs a value"))?
+                        .clone(),
+                )
             };
             out.insert(flag.clone(), value);
         }

@@ -75,7 +75,10 @@ pub async fn push(layout: &Path, repository: &str, config: Option<&Path>) -> any
     let mut entries = index.manifests.clone();
     entries.sort_by_key(|d| !d.annotations.contains_key(REF_NAME_ANNOTATION));
     for entry in &entries {
-        let tag = entry.annotations.get(REF_NAME_ANNOTATION).map(String::as_str);
+        let tag = entry
+            .annotations
+            .get(REF_NAME_ANNOTATION)
+            .map(String::as_str);
         if let Err(e) = pusher.manifest(entry, tag).await {
             return Ok(unreachable(e));
         }

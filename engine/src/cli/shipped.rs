@@ -118,7 +118,9 @@ mod tests {
         );
         let musl = candidates(
             "notation",
-            Some(Path::new("/w/target/x86_64-unknown-linux-musl/release/vouch")),
+            Some(Path::new(
+                "/w/target/x86_64-unknown-linux-musl/release/vouch",
+            )),
             None,
         );
         assert!(musl.contains(&PathBuf::from(
@@ -144,6 +146,9 @@ mod tests {
             looked: "/a/cosign.wasm".into(),
         }
         .to_string();
-        assert!(e.contains("/a/cosign.wasm") && e.contains("--verifier FILE"), "{e}");
+        assert!(
+            e.contains("/a/cosign.wasm") && e.contains("--verifier FILE"),
+            "{e}"
+        );
     }
 }

@@ -51,8 +51,8 @@ use serde::{Deserialize, Serialize};
 use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
-use crate::executor::report::{SubjectReport, TracedReport};
 use crate::executor::report::ratify::{self, RequestMeta, Shape};
+use crate::executor::report::{SubjectReport, TracedReport};
 use crate::executor::sources::Sources;
 use crate::oci::Reference;
 

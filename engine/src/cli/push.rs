@@ -22,7 +22,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use bytes::Bytes;
 
 use super::{EXIT_PASS, EXIT_UNREACHABLE, user_docker_config, with_user_credentials};
 use crate::config::Config;
@@ -138,7 +137,7 @@ impl Pusher<'_> {
         let put_as = tag.map_or_else(|| digest.clone(), str::to_owned);
         let pushed = self
             .client
-            .push_manifest(self.target, &put_as, &desc.media_type, &Bytes::from(bytes))
+            .push_manifest(self.target, &put_as, &desc.media_type, &bytes)
             .await?;
         if self.done.insert(digest)
             && let Some(subject) = &manifest.subject

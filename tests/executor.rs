@@ -568,18 +568,23 @@ fn cli_exit_codes_and_json_output() {
     assert!(json["defaultLimits"]["memoryBytes"].as_u64().unwrap() > 0);
 }
 
+/// The workspace root, and the demo layout's `v1` and `v2` as `vouch verify --oci-layout` names
+/// them.
+fn demo_layout_subjects() -> (std::path::PathBuf, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let v1 = format!("{}:v1", layout.display());
+    let v2 = format!("{}:v2", layout.display());
+    (root, v1, v2)
+}
+
 /// Trust named on the command line, as cosign and notation users keep it: `--key cosign.pub`
 /// (cosign verify --key) or `--notation-home DIR` (a notation configuration directory), with
 /// the verifier's `.wasm` and no config file; the demo layout's v1 is signed both ways, v2's
 /// notation signature is tampered.
 #[test]
 fn cli_verifies_images_with_a_key_or_a_notation_home() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("examples/demo-layout");
-    let (v1, v2) = (
-        format!("{}:v1", layout.display()),
-        format!("{}:v2", layout.display()),
-    );
+    let (root, v1, v2) = demo_layout_subjects();
     let tmp = tempfile::tempdir().unwrap();
     let absent = tmp.path().join("absent.yaml");
     let absent = absent.to_str().unwrap();
@@ -650,30 +655,36 @@ fn cli_verifies_images_with_a_key_or_a_notation_home() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// `vouch verify <flags> --oci-layout <subjects> -o json --key examples/trust/cosign.pub` with no
+/// config file and these environment variables.
+fn verify_with_the_demo_key(
+    flags: &[&str],
+    subjects: &[&str],
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    let (root, _, _) = demo_layout_subjects();
+    let key = root.join("examples/trust/cosign.pub");
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.yaml");
+    let mut args = vec!["verify"];
+    args.extend(flags);
+    args.push("--oci-layout");
+    args.extend(subjects);
+    args.extend(["-c", absent.to_str().unwrap(), "-o", "json", "--key"]);
+    args.push(key.to_str().unwrap());
+    vouch_env(&args, env)
+}
+
 /// The shipped verifiers need no `--verifier`: a `vouch` built by cargo finds them where
 /// `cargo xtask guests` put them (`target/wasm32-wasip2/guest/`), an installed one in
 /// `../verifiers/` beside itself, and `$VOUCH_VERIFIER_DIR` overrides both; when none holds
 /// the verifier, a usage error names the paths tried.
 #[test]
 fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let v1 = format!("{}:v1", root.join("examples/demo-layout").display());
-    let key = root.join("examples/trust/cosign.pub");
+    let (_, v1, _) = demo_layout_subjects();
     let tmp = tempfile::tempdir().unwrap();
-    let absent = tmp.path().join("absent.yaml");
-    let args = [
-        "verify",
-        "--oci-layout",
-        &v1,
-        "-c",
-        absent.to_str().unwrap(),
-        "-o",
-        "json",
-        "--key",
-        key.to_str().unwrap(),
-    ];
     guests::verifier("cosign"); // built (panics with the command to run otherwise)
-    let (code, out, err) = vouch(&args);
+    let (code, out, err) = verify_with_the_demo_key(&[], &[&v1], &[]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("\"verifierName\": \"cosign\""), "{out}");
 
@@ -681,12 +692,13 @@ fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
     let installed = tmp.path().join("verifiers");
     std::fs::create_dir(&installed).unwrap();
     std::fs::copy(guests::verifier("cosign"), installed.join("cosign.wasm")).unwrap();
-    let (code, out, err) = vouch_env(&args, &[("VOUCH_VERIFIER_DIR", &installed)]);
+    let (code, out, err) =
+        verify_with_the_demo_key(&[], &[&v1], &[("VOUCH_VERIFIER_DIR", &installed)]);
     assert_eq!(code, 0, "{out}\n{err}");
 
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let (code, out, err) = vouch_env(&args, &[("VOUCH_VERIFIER_DIR", &empty)]);
+    let (code, out, err) = verify_with_the_demo_key(&[], &[&v1], &[("VOUCH_VERIFIER_DIR", &empty)]);
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(
         err.contains(&empty.join("cosign.wasm").display().to_string())
@@ -699,30 +711,12 @@ fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
 /// carry the `trace_id` the JSON report carries as `traceID` (one per command).
 #[test]
 fn cli_json_logs_carry_the_reports_trace_id() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("examples/demo-layout");
-    let (v1, v2) = (
-        format!("{}:v1", layout.display()),
-        format!("{}:v2", layout.display()),
+    let (_, v1, v2) = demo_layout_subjects();
+    let (code, out, err) = verify_with_the_demo_key(
+        &["--log-format", "json"],
+        &[&v1, &v2],
+        &[("RUST_LOG", Path::new("vouch=info"))],
     );
-    let key = root.join("examples/trust/cosign.pub");
-    let tmp = tempfile::tempdir().unwrap();
-    let absent = tmp.path().join("absent.yaml");
-    let args = [
-        "verify",
-        "--log-format",
-        "json",
-        "--oci-layout",
-        &v1,
-        &v2,
-        "-c",
-        absent.to_str().unwrap(),
-        "-o",
-        "json",
-        "--key",
-        key.to_str().unwrap(),
-    ];
-    let (code, out, err) = vouch_env(&args, &[("RUST_LOG", Path::new("vouch=info"))]);
     assert_eq!(code, 1, "v2 has no cosign signature: {out}\n{err}");
     let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
     let id = reports[0]["traceID"].as_str().unwrap();

@@ -8,6 +8,7 @@
 pub mod blob;
 pub mod plugin;
 pub mod push;
+pub mod render;
 pub mod shipped;
 
 use std::io::Write as _;
@@ -17,12 +18,13 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::executor::report::ratify::new_trace_id;
-use crate::executor::report::{SubjectReport, TracedReport, render_tree};
 use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, SubjectSource, build};
+use crate::report::ratify::new_trace_id;
+use crate::report::{SubjectReport, TracedReport};
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use crate::store::disk::{DiskCache, DiskCacheConfig};
+use render::render_tree;
 
 /// Exit code: every subject passed.
 pub const EXIT_PASS: u8 = 0;
@@ -789,7 +791,7 @@ async fn discover_with(
         Output::Tree => write!(
             out,
             "{}",
-            executor::render_discovery(subject, &desc.digest, &nodes)
+            render::render_discovery(subject, &desc.digest, &nodes)
         )?,
     }
     Ok(EXIT_PASS)

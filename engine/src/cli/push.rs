@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::oci::layout::REF_NAME_ANNOTATION;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Manifest, OciLayout, Reference};
-use crate::store::plugin::{SigningKey, parse_reference, signature_artifact};
+use crate::plugin::{SigningKey, parse_reference, signature_artifact};
 
 /// The largest blob `vouch push` reads from a layout (a layer of a container image).
 const MAX_PUSHED_BLOB: u64 = 2 << 30;

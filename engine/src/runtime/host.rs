@@ -15,9 +15,9 @@ use super::bindings::vouch::verifier::{
     crypto as wit_crypto, log as wit_log, revocation as wit_revocation, store, types,
 };
 use super::bindings::{StoreError as WitStoreError, Subject, WitDescriptor};
-use super::crypto;
 use super::limits::{LimitExceeded, LimitKind, Limiter, Limits};
 use super::scope::Scope;
+use crate::crypto;
 use crate::oci::{Descriptor, Manifest};
 use crate::store::revocation::{FetchError, FetchedCrl, SharedSource, sha256};
 use crate::store::{StoreAccess, StoreError};

@@ -12,7 +12,6 @@
 pub mod bindings;
 mod compile_cache;
 pub mod cpu_quota;
-pub mod crypto;
 mod host;
 pub mod limits;
 pub mod pool;

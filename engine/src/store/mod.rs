@@ -7,13 +7,13 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::oci::content::ContentError;
 use crate::oci::{Descriptor, Digest};
 
 pub mod blob;
 pub mod cache;
 pub mod disk;
 pub mod layout;
-pub mod plugin;
 pub mod registry;
 pub mod revocation;
 
@@ -68,28 +68,22 @@ pub trait StoreAccess: Send + Sync {
     async fn get_blob(&self, desc: &Descriptor) -> Result<Bytes, StoreError>;
 }
 
-/// Check fetched bytes against their descriptor: size first (cheap), then digest.
+impl From<ContentError> for StoreError {
+    fn from(e: ContentError) -> StoreError {
+        match e {
+            ContentError::TooLarge { what, size, limit } => {
+                StoreError::TooLarge { what, size, limit }
+            }
+            ContentError::DigestMismatch { expected, actual } => {
+                StoreError::DigestMismatch { expected, actual }
+            }
+            e @ ContentError::SizeMismatch { .. } => StoreError::Invalid(e.to_string()),
+        }
+    }
+}
+
+/// Check fetched bytes against their descriptor (see [`crate::oci::content::check_content`]),
+/// as a [`StoreError`].
 pub fn check_content(desc: &Descriptor, data: &[u8], limit: u64) -> Result<(), StoreError> {
-    let size = data.len() as u64;
-    if size > limit {
-        return Err(StoreError::TooLarge {
-            what: desc.digest.to_string(),
-            size,
-            limit,
-        });
-    }
-    if size != desc.size {
-        return Err(StoreError::Invalid(format!(
-            "{} is {size} bytes, its descriptor says {}",
-            desc.digest, desc.size
-        )));
-    }
-    let actual = desc.digest.recompute(data);
-    if actual != desc.digest {
-        return Err(StoreError::DigestMismatch {
-            expected: desc.digest.clone(),
-            actual,
-        });
-    }
-    Ok(())
+    Ok(crate::oci::content::check_content(desc, data, limit)?)
 }

@@ -1,6 +1,6 @@
-//! The container image of `vouch`: a `FROM scratch` image holding the binary (with the few
-//! shared libraries a glibc build links: libc, libm, libgcc_s and the loader; none for a static
-//! musl build), the shipped verifiers, CA certificates and a non-root user, built offline with
+//! The container image of `vouch`: a `FROM scratch` image holding the binary (a static musl
+//! build, or a glibc build with the few shared libraries it links: libc, libm, libgcc_s and the
+//! loader), the shipped verifiers, CA certificates and a non-root user, built offline with
 //! Debian's `buildah` into an OCI image layout, then pushed with `skopeo`, signed with
 //! `vouch sign` and verified with `vouch verify --key` (run from the image's own filesystem when
 //! this process may `chroot`).
@@ -118,7 +118,10 @@ pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, ImageError> {
             detail: e.to_string(),
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || text.contains("not a dynamic executable") {
+    let static_binary = ["not a dynamic executable", "statically linked"]
+        .iter()
+        .any(|t| text.contains(t) || String::from_utf8_lossy(&out.stderr).contains(t));
+    if !out.status.success() || static_binary {
         return Ok(Vec::new()); // static (ldd exits 1 for those)
     }
     let mut libs = Vec::new();

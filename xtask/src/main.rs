@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         Some("example") => example_push(&Flags::parse(&args[1..], &["--push", "--sign-key"])?),
         Some("image") => image(&Flags::parse(
             &args[1..],
-            &["--push", "--sign-key", "--tag", "--release"],
+            &["--push", "--sign-key", "--tag", "--release", "--glibc"],
         )?),
         _ => {
             eprintln!("{USAGE}");
@@ -43,8 +43,10 @@ usage: cargo xtask guests
        cargo xtask example --push REGISTRY [--sign-key KEY.pem]
            push the demo layout (images and referrers) to REGISTRY/demo with `vouch push`, copy
            the verifiers to examples/verifiers/, and sign demo:v1 with KEY.pem when given
-       cargo xtask image [--release] [--tag TAG] [--push REGISTRY [--sign-key KEY.pem]]
-           build the container image (buildah, FROM scratch) into target/vouch-image/oci:TAG;
+       cargo xtask image [--release] [--glibc] [--tag TAG] [--push REGISTRY [--sign-key KEY.pem]]
+           build the container image (buildah, FROM scratch) into target/vouch-image/oci:TAG
+           around a static (musl) vouch when the target and musl-gcc are installed, else (or
+           with --glibc) the glibc build with its shared libraries;
            with --push: copy it to REGISTRY/vouch:TAG (skopeo), sign it with `vouch sign` (a
            key made in target/vouch-image/keys unless given) and verify it with `vouch verify`";
 
@@ -52,7 +54,7 @@ usage: cargo xtask guests
 struct Flags(std::collections::BTreeMap<String, Option<String>>);
 
 impl Flags {
-    /// Parse `args` against `known` flags; `--release` takes no value.
+    /// Parse `args` against `known` flags; `--release` and `--glibc` take no value.
     fn parse(args: &[String], known: &[&str]) -> Result<Flags> {
         let mut out = std::collections::BTreeMap::new();
         let mut it = args.iter();
@@ -60,7 +62,7 @@ impl Flags {
             if !known.contains(&flag.as_str()) {
                 bail!("unknown argument `{flag}`\n{USAGE}");
             }
-            let value = if flag == "--release" {
+            let value = if flag == "--release" || flag == "--glibc" {
                 None
             } else {
                 Some(
@@ -90,8 +92,11 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// Build the `vouch` binary (debug, or release); its path.
-fn build_vouch(root: &Path, release: bool) -> Result<PathBuf> {
+/// The static target of the container image's `vouch`.
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Build the `vouch` binary (debug, or release) for the host, or for `target`; its path.
+fn build_vouch(root: &Path, release: bool, target: Option<&str>) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -99,11 +104,35 @@ fn build_vouch(root: &Path, release: bool) -> Result<PathBuf> {
     if release {
         cmd.arg("--release");
     }
+    if let Some(target) = target {
+        // Another target builds every dependency again: without debug information (the image
+        // strips it anyway) it takes a fraction of the disk.
+        cmd.args(["--target", target])
+            .env("CARGO_PROFILE_DEV_DEBUG", "0");
+    }
     if !cmd.status().context("running cargo")?.success() {
         bail!("building vouch failed");
     }
     let profile = if release { "release" } else { "debug" };
-    Ok(target_dir(root).join(profile).join("vouch"))
+    let dir = match target {
+        Some(target) => target_dir(root).join(target),
+        None => target_dir(root),
+    };
+    Ok(dir.join(profile).join("vouch"))
+}
+
+/// Whether a static (musl) `vouch` can be built here: rustup has the target and Debian's
+/// `musl-tools` the C compiler the crypto crates' C code needs.
+fn musl_available() -> bool {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == MUSL)
+        });
+    installed && xtask::image::have("musl-gcc")
 }
 
 /// Run `vouch` with `args`, failing when it fails.
@@ -133,7 +162,7 @@ fn example_push(flags: &Flags) -> Result<()> {
             verifiers.join(format!("{v}.wasm")),
         )?;
     }
-    let bin = build_vouch(&root, false)?;
+    let bin = build_vouch(&root, false, None)?;
     let repo = format!("{}/demo", registry.trim_end_matches('/'));
     let layout = examples.join("demo-layout");
     vouch(&bin, &["push", &layout.to_string_lossy(), &repo])?;
@@ -165,10 +194,25 @@ fn image(flags: &Flags) -> Result<()> {
     }
     let root = workspace_root()?;
     build_guests()?;
-    let bin = build_vouch(&root, flags.has("--release"))?;
+    let release = flags.has("--release");
+    // The image's binary: static (musl) when it can be built here, else glibc with its
+    // libraries; `vouch sign`/`verify` below run the host's build.
+    let musl = !flags.has("--glibc") && musl_available();
+    if !musl && !flags.has("--glibc") {
+        println!(
+            "no static build (`rustup target add {MUSL}` and `apt-get install musl-tools` \
+             enable it): the image ships the glibc binary with its libraries"
+        );
+    }
+    let shipped = build_vouch(&root, release, musl.then_some(MUSL))?;
+    let bin = if musl {
+        build_vouch(&root, false, None)?
+    } else {
+        shipped.clone()
+    };
     let out = target_dir(&root).join("vouch-image");
     let spec = image::ImageSpec {
-        vouch: bin.clone(),
+        vouch: shipped,
         guests: target_dir(&root).join(TARGET).join("guest"),
         work: out.join("work"),
         layout: out.join("oci"),

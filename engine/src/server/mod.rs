@@ -53,8 +53,8 @@ use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
 use crate::executor::sources::Sources;
 use crate::oci::Reference;
-use crate::report::{SubjectReport, TracedReport};
 use crate::report::ratify::{self, RequestMeta, Shape};
+use crate::report::{SubjectReport, TracedReport};
 
 /// The served tenants, replaced whole by a configuration reload.
 pub type SharedTenants = Arc<arc_swap::ArcSwap<TenantSet>>;

@@ -34,7 +34,6 @@ use serde::{Deserialize, Serialize};
 
 pub use self::configpolicy::ConfigPolicy;
 pub use self::rego::RegoPolicy;
-use crate::config::Config;
 use crate::report::{VerifierReport, decide};
 
 /// What a policy decides on: the subject and its verifier reports. Serialized (camelCase) it is
@@ -264,14 +263,6 @@ impl PolicyConfig {
                 (None, None) => unreachable!("validate() rejects a Rego policy without text"),
             }),
         })
-    }
-}
-
-/// The policy of `config`: its `policy` section built, or [`DefaultPolicy`] when absent.
-pub fn from_config(config: &Config) -> Result<Arc<dyn Policy>, PolicyError> {
-    match &config.policy {
-        Some(p) => p.build(&config.base_dir),
-        None => Ok(Arc::new(DefaultPolicy)),
     }
 }
 

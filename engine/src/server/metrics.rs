@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::executor::sources::Sources;
 use crate::report::{SubjectReport, VerifierReport};
 use crate::runtime::LimitKind;
+use crate::store::sources::Sources;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 12] = [

@@ -8,6 +8,7 @@
 mod guests;
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 
 use support::demo::{REPO, push_demo};
@@ -320,4 +321,145 @@ async fn serve_flushes_the_disk_cache_on_sigterm() {
     }
     // The writer stopped cleanly: no temporary directory is left behind.
     assert_eq!(std::fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
+}
+
+/// `vouch push` puts the demo layout (images by tag, every referrer by digest, nested ones
+/// included) into a registry without the referrers API, with the `sha256-<hex>` indexes that
+/// list each referrer with its `artifactType` (the demo then verifies from the registry as it
+/// does from the layout); `vouch sign` signs an image there with a key, and `vouch verify --key`
+/// (the shipped cosign verifier, no config file) accepts that key and refuses another. An
+/// unreachable registry is exit code 3.
+#[test]
+fn vouch_push_and_sign_put_a_layout_into_a_registry() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let vouch = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args(args)
+            .env("VOUCH_CACHE_DIR", tmp.path().join("cache"))
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap(),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    };
+    let layout = support::demo::examples().join("demo-layout");
+    let repo = format!("{}/pushed", registry.host());
+    let (code, out, err) = vouch(&["push", layout.to_str().unwrap(), &repo]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("pushed 8 manifests"), "{out}");
+
+    let config = tmp.path().join("vouch.json");
+    std::fs::write(&config, serde_json::to_vec(&demo_config()).unwrap()).unwrap();
+    let config = config.to_str().unwrap();
+    let (v1, v2) = (format!("{repo}:v1"), format!("{repo}:v2"));
+    let (code, out, err) = vouch(&["verify", &v1, "-c", config, "-o", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["verifierReports"].as_array().unwrap().len(),
+        4,
+        "{report:#}"
+    );
+    let (code, out, err) = vouch(&["verify", &v2, "-c", config]);
+    assert_eq!(code, 1, "{out}\n{err}");
+
+    let keys = tmp.path().join("keys");
+    assert_eq!(vouch(&["plugin", "keygen", keys.to_str().unwrap()]).0, 0);
+    let key = keys.join("vouch-plugin.key");
+    let (code, out, err) = vouch(&["sign", &v2, "--key", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let public = keys.join("vouch-plugin.pub");
+    let absent = tmp.path().join("absent.yaml");
+    let with_key = |public: &Path| {
+        vouch(&[
+            "verify",
+            &v2,
+            "-c",
+            absent.to_str().unwrap(),
+            "--key",
+            public.to_str().unwrap(),
+        ])
+    };
+    let (code, out, err) = with_key(&public);
+    assert_eq!(code, 0, "signed with that key: {out}\n{err}");
+    let other = tmp.path().join("other");
+    assert_eq!(vouch(&["plugin", "keygen", other.to_str().unwrap()]).0, 0);
+    let (code, out, err) = with_key(&other.join("vouch-plugin.pub"));
+    assert_eq!(code, 1, "another key: {out}\n{err}");
+
+    let nowhere = format!("127.0.0.1:{}/x", support::process::free_port());
+    let (code, _, err) = vouch(&["push", layout.to_str().unwrap(), &nowhere]);
+    assert_eq!(code, 3, "{err}");
+}
+
+/// The container image (`cargo xtask image --push`): built with Debian's buildah from scratch
+/// around the `vouch` binary cargo built for these tests and the shipped verifiers, its own
+/// `vouch` run in its own filesystem (chroot, as root), copied to a real registry with skopeo
+/// with its digest unchanged, signed with `vouch sign`, and verified by the image's `vouch` with
+/// the key — and not with another key. Skipped, saying so, where buildah is not installed
+/// (`test.sh` installs it when apt can).
+#[test]
+fn the_container_image_is_built_pushed_signed_and_verified() {
+    use xtask::image;
+    if !image::have("buildah") || !image::have("skopeo") {
+        eprintln!("SKIPPED: buildah or skopeo is not installed (apt-get install buildah skopeo)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let vouch = Path::new(env!("CARGO_BIN_EXE_vouch"));
+    let spec = image::ImageSpec {
+        vouch: vouch.to_owned(),
+        guests: guests::verifier("cosign").parent().unwrap().to_owned(),
+        work: tmp.path().join("work"),
+        layout: tmp.path().join("oci"),
+        tag: "test".into(),
+    };
+    let built = image::build(&spec).unwrap();
+    assert!(
+        built.verifiers.iter().any(|v| v == "cosign") && built.verifiers.len() >= 5,
+        "{built:?}"
+    );
+    let unpacked = tmp.path().join("unpacked");
+    image::unpack(&spec.layout, &spec.tag, &unpacked).unwrap();
+    for file in [
+        image::BINARY,
+        "/opt/vouch/verifiers/notation.wasm",
+        "/etc/passwd",
+    ] {
+        assert!(
+            unpacked.join(&file[1..]).is_file(),
+            "{file} is not in the image"
+        );
+    }
+    if let Some(out) = image::run_inside(&unpacked, &["--version"]).unwrap() {
+        assert!(out.starts_with("vouch "), "{out}");
+    }
+
+    let registry = Registry::start();
+    let reference = registry.reference("vouch", "test");
+    image::push(&spec.layout, &spec.tag, &reference).unwrap();
+    let keys = tmp.path().join("keys");
+    let keygen = |dir: &Path| {
+        let ok = Command::new(vouch)
+            .args(["plugin", "keygen"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        (dir.join("vouch-plugin.key"), dir.join("vouch-plugin.pub"))
+    };
+    let (key, public) = keygen(&keys);
+    let verified = image::sign_and_verify(vouch, &reference, &key, &public, &unpacked).unwrap();
+    assert!(
+        verified.contains(&format!("cosign signature of {} verified", built.digest)),
+        "the registry serves the digest built: {verified}"
+    );
+    let (_, stranger) = keygen(&tmp.path().join("other"));
+    let refused = image::sign_and_verify(vouch, &reference, &key, &stranger, &unpacked);
+    assert!(refused.is_err(), "verified with a key that did not sign");
 }

@@ -13,6 +13,8 @@ mod guests;
 #[allow(dead_code)] // shared test support; each binary uses part of it
 #[path = "support/layout.rs"]
 mod layout;
+#[path = "support/report_schema.rs"]
+mod report_schema;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -566,18 +568,23 @@ fn cli_exit_codes_and_json_output() {
     assert!(json["defaultLimits"]["memoryBytes"].as_u64().unwrap() > 0);
 }
 
+/// The workspace root, and the demo layout's `v1` and `v2` as `vouch verify --oci-layout` names
+/// them.
+fn demo_layout_subjects() -> (std::path::PathBuf, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let v1 = format!("{}:v1", layout.display());
+    let v2 = format!("{}:v2", layout.display());
+    (root, v1, v2)
+}
+
 /// Trust named on the command line, as cosign and notation users keep it: `--key cosign.pub`
 /// (cosign verify --key) or `--notation-home DIR` (a notation configuration directory), with
 /// the verifier's `.wasm` and no config file; the demo layout's v1 is signed both ways, v2's
 /// notation signature is tampered.
 #[test]
 fn cli_verifies_images_with_a_key_or_a_notation_home() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let layout = root.join("examples/demo-layout");
-    let (v1, v2) = (
-        format!("{}:v1", layout.display()),
-        format!("{}:v2", layout.display()),
-    );
+    let (root, v1, v2) = demo_layout_subjects();
     let tmp = tempfile::tempdir().unwrap();
     let absent = tmp.path().join("absent.yaml");
     let absent = absent.to_str().unwrap();
@@ -646,4 +653,147 @@ fn cli_verifies_images_with_a_key_or_a_notation_home() {
         &notation,
     );
     assert_eq!(code, 2, "{err}");
+}
+
+/// `vouch verify <flags> --oci-layout <subjects> -o json --key examples/trust/cosign.pub` with no
+/// config file and these environment variables.
+fn verify_with_the_demo_key(
+    flags: &[&str],
+    subjects: &[&str],
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    let (root, _, _) = demo_layout_subjects();
+    let key = root.join("examples/trust/cosign.pub");
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("absent.yaml");
+    let mut args = vec!["verify"];
+    args.extend(flags);
+    args.push("--oci-layout");
+    args.extend(subjects);
+    args.extend(["-c", absent.to_str().unwrap(), "-o", "json", "--key"]);
+    args.push(key.to_str().unwrap());
+    vouch_env(&args, env)
+}
+
+/// The shipped verifiers need no `--verifier`: a `vouch` built by cargo finds them where
+/// `cargo xtask guests` put them (`target/wasm32-wasip2/guest/`), an installed one in
+/// `../verifiers/` beside itself, and `$VOUCH_VERIFIER_DIR` overrides both; when none holds
+/// the verifier, a usage error names the paths tried.
+#[test]
+fn cli_finds_the_shipped_verifiers_without_verifier_flags() {
+    let (_, v1, _) = demo_layout_subjects();
+    let tmp = tempfile::tempdir().unwrap();
+    guests::verifier("cosign"); // built (panics with the command to run otherwise)
+    let (code, out, err) = verify_with_the_demo_key(&[], &[&v1], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\"verifierName\": \"cosign\""), "{out}");
+
+    // An installed tree: the verifiers under a directory of their own, named by the variable.
+    let installed = tmp.path().join("verifiers");
+    std::fs::create_dir(&installed).unwrap();
+    std::fs::copy(guests::verifier("cosign"), installed.join("cosign.wasm")).unwrap();
+    let (code, out, err) =
+        verify_with_the_demo_key(&[], &[&v1], &[("VOUCH_VERIFIER_DIR", &installed)]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, out, err) = verify_with_the_demo_key(&[], &[&v1], &[("VOUCH_VERIFIER_DIR", &empty)]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&empty.join("cosign.wasm").display().to_string())
+            && err.contains("--verifier FILE"),
+        "{err}"
+    );
+}
+
+/// `vouch verify --log-format json`: stderr is JSON lines, and those logged while verifying
+/// carry the `trace_id` the JSON report carries as `traceID` (one per command).
+#[test]
+fn cli_json_logs_carry_the_reports_trace_id() {
+    let (_, v1, v2) = demo_layout_subjects();
+    let (code, out, err) = verify_with_the_demo_key(
+        &["--log-format", "json"],
+        &[&v1, &v2],
+        &[("RUST_LOG", Path::new("vouch=info"))],
+    );
+    assert_eq!(code, 1, "v2 has no cosign signature: {out}\n{err}");
+    let reports: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = reports[0]["traceID"].as_str().unwrap();
+    assert_eq!(reports[1]["traceID"], id, "one trace id per command");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for subject in [&v1, &v2] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["fields"]["message"] == "subject verified"
+                    && l["fields"]["subject"] == subject.as_str()
+                    && l["spans"][0]["trace_id"] == id),
+            "no `subject verified` line for {subject} under {id}:\n{err}"
+        );
+    }
+}
+
+/// `docs/schemas/verify-report.schema.json` documents `vouch verify --output json`: the demo's
+/// passing v1 (nested results, every verifier), failing v2, both at once (an array), and a tag
+/// that does not resolve (no `digest`) are valid under it; the schema is strict enough that a
+/// report missing `traceID` or carrying an undocumented field is not.
+#[test]
+fn cli_json_output_matches_the_checked_in_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layout = root.join("examples/demo-layout");
+    let tmp = tempfile::tempdir().unwrap();
+    // The demo config beside the verifiers it names (`verifiers/<name>.wasm`).
+    std::fs::create_dir(tmp.path().join("verifiers")).unwrap();
+    for name in ["notation", "cosign", "sbom", "vuln"] {
+        let to = tmp.path().join(format!("verifiers/{name}.wasm"));
+        std::fs::copy(guests::verifier(name), to).unwrap();
+    }
+    let config = tmp.path().join("vouch.yaml");
+    std::fs::copy(root.join("examples/vouch.yaml"), &config).unwrap();
+    let run = |subjects: &[&str]| {
+        let subjects: Vec<String> = subjects
+            .iter()
+            .map(|s| format!("{}:{s}", layout.display()))
+            .collect();
+        let mut args = vec!["verify", "--oci-layout", "-o", "json", "-c"];
+        args.push(config.to_str().unwrap());
+        args.extend(subjects.iter().map(String::as_str));
+        let (code, out, err) = vouch(&args);
+        let json: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{subjects:?}: not JSON ({e}): {out}\n{err}"));
+        (code, json)
+    };
+
+    let (code, both) = run(&["v1", "v2"]);
+    assert_eq!(code, 1, "{both:#}");
+    report_schema::assert_valid(&both);
+    let v1 = &both[0];
+    assert!(
+        v1["verifierReports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| !r["nestedResults"].as_array().unwrap().is_empty()),
+        "the demo's SBOM carries a signature: {v1:#}"
+    );
+    for one in ["v1", "v2"] {
+        let (_, report) = run(&[one]);
+        report_schema::assert_valid(&report);
+    }
+    let (code, unresolved) = run(&["no-such-tag"]);
+    assert_eq!(code, 3, "{unresolved:#}");
+    assert!(unresolved.get("digest").is_none(), "{unresolved:#}");
+    report_schema::assert_valid(&unresolved);
+
+    let validator = report_schema::validator();
+    let mut untraced = v1.clone();
+    untraced.as_object_mut().unwrap().remove("traceID");
+    assert!(!validator.is_valid(&untraced));
+    let mut extra = v1.clone();
+    extra["verifierReports"][0]["undocumented"] = serde_json::json!(1);
+    assert!(!validator.is_valid(&extra));
 }

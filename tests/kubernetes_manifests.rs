@@ -3,7 +3,9 @@
 //! Deployment's arguments name files its volumes provide, the Service reaches the container port
 //! the Providers' URLs name, the embedded `vouch.yaml` is a valid configuration, and the
 //! ConstraintTemplate's Rego parses as Gatekeeper parses it and denies what it should when
-//! evaluated against Gatekeeper's `external_data` response shape).
+//! evaluated against Gatekeeper's `external_data` response shape; the Deployment runs the image
+//! `cargo xtask image` builds, a PodDisruptionBudget keeps a replica, and the replicas share
+//! verdicts through the Redis of `redis.yaml` with the credentials of one Secret).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,8 +22,10 @@ const EXPECTED: &[(&str, &str, usize)] = &[
     ("Namespace", "v1", 1),
     ("ServiceAccount", "v1", 1),
     ("ConfigMap", "v1", 1),
-    ("Deployment", "apps/v1", 1),
-    ("Service", "v1", 1),
+    ("Deployment", "apps/v1", 2),
+    ("Service", "v1", 2),
+    ("PodDisruptionBudget", "policy/v1", 1),
+    ("NetworkPolicy", "networking.k8s.io/v1", 1),
     ("Provider", "externaldata.gatekeeper.sh/v1beta1", 2),
     ("ConstraintTemplate", "templates.gatekeeper.sh/v1", 1),
     ("VouchVerification", "constraints.gatekeeper.sh/v1beta1", 1),
@@ -126,7 +130,7 @@ fn flags(container: &Value) -> (String, BTreeMap<String, String>) {
 }
 
 fn container(docs: &[Doc]) -> &Value {
-    let containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    let containers = named(docs, "Deployment", "vouch")["spec"]["template"]["spec"]["containers"]
         .as_array()
         .expect("containers");
     containers
@@ -157,7 +161,7 @@ fn resolve_port(container: &Value, port: &Value) -> u64 {
 }
 
 fn volume<'a>(docs: &'a [Doc], name: &str) -> &'a Value {
-    one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    named(docs, "Deployment", "vouch")["spec"]["template"]["spec"]["volumes"]
         .as_array()
         .expect("volumes")
         .iter()
@@ -275,7 +279,7 @@ fn every_document_has_an_expected_kind_and_api_version() {
 #[test]
 fn the_deployment_serves_tls_with_the_configmap_and_locked_down() {
     let docs = load();
-    let deployment = one(&docs, "Deployment");
+    let deployment = named(&docs, "Deployment", "vouch");
     let pod = &deployment["spec"]["template"];
     let c = container(&docs);
     let (subcommand, flags) = flags(c);
@@ -428,8 +432,8 @@ fn the_service_and_providers_reach_the_container() {
         .1
         .parse()
         .unwrap();
-    let svc = one(&docs, "Service");
-    let pod_labels = &one(&docs, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    let svc = named(&docs, "Service", "vouch");
+    let pod_labels = &named(&docs, "Deployment", "vouch")["spec"]["template"]["metadata"]["labels"];
     for (k, v) in svc["spec"]["selector"].as_object().expect("a selector") {
         assert_eq!(&pod_labels[k], v, "the Service selects the pods by {k}");
     }
@@ -681,4 +685,161 @@ fn the_assigns_pin_images_through_the_mutate_provider() {
             "spec.initContainers[name:*].image".to_owned()
         ])
     );
+}
+
+/// The labels a workload's pods carry.
+fn pod_labels<'a>(docs: &'a [Doc], deployment: &str) -> &'a Value {
+    &named(docs, "Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
+}
+
+/// Whether `selector` (`matchLabels`) selects pods labelled `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let wanted = selector["matchLabels"].as_object().expect("matchLabels");
+    !wanted.is_empty() && wanted.iter().all(|(k, v)| &labels[k] == v)
+}
+
+/// The Deployment runs the image `cargo xtask image` builds (its entrypoint, its user, the
+/// verifiers where the image has them), and a PodDisruptionBudget keeps one of its replicas
+/// through voluntary disruptions.
+#[test]
+fn the_deployment_runs_the_built_image_and_a_budget_keeps_a_replica() {
+    let docs = load();
+    let c = container(&docs);
+    let image = str_at(c, "/image");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        image.ends_with(&format!("/vouch:{version}")),
+        "{image}: the image `cargo xtask image --push REGISTRY` pushes is REGISTRY/vouch:{version}"
+    );
+    assert!(
+        c.get("command").is_none(),
+        "the image's entrypoint ({}) runs the args",
+        xtask::image::BINARY
+    );
+    let pod = &named(&docs, "Deployment", "vouch")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], xtask::image::UID);
+    let (_, config) = embedded_config(&docs);
+    for v in &config.verifiers {
+        assert!(
+            v.path.starts_with(xtask::image::VERIFIERS),
+            "verifier {} is not where the image ships it: {}",
+            v.name,
+            v.path.display()
+        );
+    }
+
+    let pdb = one(&docs, "PodDisruptionBudget");
+    assert!(selects(
+        &pdb["spec"]["selector"],
+        pod_labels(&docs, "vouch")
+    ));
+    let min = pdb["spec"]["minAvailable"].as_u64().expect("minAvailable");
+    let replicas = named(&docs, "Deployment", "vouch")["spec"]["replicas"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (1..replicas).contains(&min),
+        "minAvailable {min} of {replicas}: one replica answers, one may be drained"
+    );
+}
+
+/// `executor.redis` points at the Service of `redis.yaml`, on the port its container listens
+/// on; the password Redis requires and the file Vouch reads it from come from the same key of
+/// the same Secret, as does the key verdicts are authenticated with; only Vouch's pods may reach
+/// Redis; Redis is bounded (memory, no persistence) and probed.
+#[test]
+fn the_replicas_share_verdicts_through_the_redis_of_the_manifests() {
+    let docs = load();
+    let (_, config) = embedded_config(&docs);
+    let redis = config
+        .executor
+        .redis
+        .as_ref()
+        .expect("the example shares verdicts through Redis");
+    let rest = redis.url.strip_prefix("redis://").expect("redis://");
+    let host_port = rest.split('/').next().unwrap();
+    let (host, port) = host_port.rsplit_once(':').unwrap();
+    let svc = named(&docs, "Service", "vouch-redis");
+    assert_eq!(
+        host,
+        format!("{}.{NAMESPACE}", str_at(svc, "/metadata/name")),
+        "the URL's host is the Service"
+    );
+    let svc_port = &svc["spec"]["ports"][0];
+    assert_eq!(port, svc_port["port"].to_string());
+    let redis_pod = &named(&docs, "Deployment", "vouch-redis")["spec"]["template"];
+    assert!(selects(
+        &json!({"matchLabels": svc["spec"]["selector"]}),
+        &redis_pod["metadata"]["labels"]
+    ));
+    let rc = &redis_pod["spec"]["containers"][0];
+    assert_eq!(resolve_port(rc, &svc_port["targetPort"]), 6379);
+
+    // The password: Redis's --requirepass from the Secret key that Vouch's passwordFile is.
+    let c = container(&docs);
+    let password_file = redis.password_file.as_ref().expect("passwordFile");
+    let (vol, file) = volume_for(c, password_file.to_str().unwrap());
+    let secret = &volume(&docs, vol)["secret"];
+    let secret_name = str_at(secret, "/secretName");
+    let key_of = |path: &str| {
+        secret["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"] == path)
+            .and_then(|i| i["key"].as_str())
+            .unwrap_or_else(|| panic!("secret {secret_name} projects no {path}"))
+            .to_owned()
+    };
+    let password_key = key_of(file);
+    let env = rc["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "REDIS_PASSWORD")
+        .expect("REDIS_PASSWORD");
+    assert_eq!(env["valueFrom"]["secretKeyRef"]["name"], secret_name);
+    assert_eq!(
+        env["valueFrom"]["secretKeyRef"]["key"],
+        password_key.as_str()
+    );
+    let args: Vec<&str> = rc["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| *a == flag)
+            .map(|i| args[i + 1])
+            .unwrap_or_else(|| panic!("redis-server {flag} is not given: {args:?}"))
+    };
+    assert_eq!(after("--requirepass"), "$(REDIS_PASSWORD)");
+    assert_eq!(after("--save"), "", "a cache: no snapshots");
+    assert_eq!(after("--appendonly"), "no");
+    assert!(after("--maxmemory").ends_with("mb"));
+    let limit = quantity_bytes(str_at(rc, "/resources/limits/memory"));
+    let maxmemory: u64 = after("--maxmemory").trim_end_matches("mb").parse().unwrap();
+    assert!(
+        maxmemory << 20 < limit,
+        "maxmemory fits the container's memory limit"
+    );
+    assert!(rc["readinessProbe"].is_object() && rc["livenessProbe"].is_object());
+
+    // Values are authenticated with a key from the same Secret.
+    assert_eq!(redis.auth_key_files.len(), 1, "authKeyFiles");
+    let (auth_vol, auth_file) = volume_for(c, redis.auth_key_files[0].to_str().unwrap());
+    assert_eq!(auth_vol, vol);
+    key_of(auth_file);
+
+    // Only Vouch's pods reach Redis.
+    let policy = named(&docs, "NetworkPolicy", "vouch-redis");
+    assert!(selects(
+        &policy["spec"]["podSelector"],
+        &redis_pod["metadata"]["labels"]
+    ));
+    let from = &policy["spec"]["ingress"][0]["from"][0]["podSelector"];
+    assert!(selects(from, pod_labels(&docs, "vouch")));
+    assert!(!selects(from, &redis_pod["metadata"]["labels"]));
 }

@@ -177,7 +177,8 @@ async fn gatekeeper_requests_are_answered_over_the_demo_in_a_real_registry() {
     let (_, resp) = served.post("/vouch/v1/verify", one).await;
     let native = &item(&resp, &v1)["value"];
     assert_eq!(native["isSuccess"], true);
-    assert!(native.get("version").is_none() && native.get("traceID").is_none());
+    // Vouch's own shape: no Ratify `version`, but the request's trace id (as in the logs).
+    assert!(native.get("version").is_none() && native["traceID"].is_string());
     assert!(native["verifierReports"][0].get("type").is_none());
 
     // Mutate: tag → digest; a key by digest comes back unchanged.
@@ -384,4 +385,64 @@ async fn a_key_past_the_deadline_times_out_alone() {
     // And the server no longer accepts connections.
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
     drop(silent);
+}
+
+/// `vouch serve --log-format json`: every log line is a JSON object, and the lines logged while
+/// verifying a request carry, on the request's span, the `trace_id` its answer's values carry
+/// as `traceID` (Ratify's shape and Vouch's own); two requests, two trace ids. Vouch's own value
+/// is valid under the checked-in schema (`docs/schemas/verify-report.schema.json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_each_requests_trace_id() {
+    use support::vouch_serve::{Server, provider_request};
+
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let yaml = std::fs::read_to_string(support::demo::examples().join("vouch.yaml")).unwrap();
+    let mut config: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    for v in config["verifiers"].as_array_mut().unwrap() {
+        let name = v["name"].as_str().unwrap().to_owned();
+        v["path"] = json!(guests::verifier(&name));
+    }
+    let server = Server::start_with(&config, &["--log-format", "json"], "vouch=info").await;
+    let key = registry.reference(REPO, "v1");
+
+    let mut ids = Vec::new();
+    for path in ["/ratify/gatekeeper/v1/verify", "/vouch/v1/verify"] {
+        let (status, answer) = server.post(path, provider_request(&[&key])).await;
+        assert_eq!(status, 200, "{answer}");
+        let value = &item(&answer, &key)["value"];
+        assert_eq!(value["isSuccess"], true, "{path}: {answer}");
+        if path == "/vouch/v1/verify" {
+            support::report_schema::assert_valid(value);
+        }
+        let id = value["traceID"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{value}"));
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+        ids.push(id.to_owned());
+    }
+    assert_ne!(ids[0], ids[1], "one trace id per request");
+
+    let log = server.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for id in &ids {
+        let traced: Vec<&Value> = lines
+            .iter()
+            .filter(|l| {
+                l["spans"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["trace_id"] == id.as_str()))
+            })
+            .collect();
+        assert!(
+            traced
+                .iter()
+                .any(|l| l["fields"]["message"] == "subject verified"
+                    && l["fields"]["subject"] == key.as_str()),
+            "no `subject verified` line for {key} under trace id {id}:\n{log}"
+        );
+    }
 }

@@ -148,6 +148,20 @@ impl SubjectReport {
     }
 }
 
+/// A subject's report with the trace id of the request (server) or command (CLI) that produced
+/// it: `traceID` first, then the report's fields. The same id is the `trace_id` field of the
+/// request's log span, so a report can be matched to its log lines. Not part of
+/// [`SubjectReport`], which is cached and shared between requests.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TracedReport<'a> {
+    /// The request's (or command's) trace id.
+    #[serde(rename = "traceID")]
+    pub trace_id: &'a str,
+    /// The report.
+    #[serde(flatten)]
+    pub report: &'a SubjectReport,
+}
+
 /// The subject-level decision: every verifier report (nested included) successful and at least
 /// one referrer verified. The decision of the default policy (no policy configured).
 pub fn decide(reports: &[VerifierReport]) -> (bool, String) {

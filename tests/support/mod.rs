@@ -7,6 +7,7 @@ pub mod fake;
 pub mod process;
 pub mod redis;
 pub mod registry;
+pub mod report_schema;
 pub mod served;
 pub mod verify;
 pub mod vouch_serve;

@@ -31,6 +31,11 @@ pub struct Server {
 impl Server {
     /// Write `config` (JSON) to a temporary file, start the server on it and wait for `/readyz`.
     pub async fn start(config: &Value) -> Server {
+        Server::start_with(config, &[], "warn").await
+    }
+
+    /// [`Server::start`] with extra arguments to `vouch serve` and this `RUST_LOG`.
+    pub async fn start_with(config: &Value, args: &[&str], rust_log: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("vouch.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
@@ -42,7 +47,8 @@ impl Server {
             .arg(&config_path)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            .args(args)
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,7 +1,10 @@
 //! Workspace tasks. `cargo xtask guests` builds every wasm guest (the shipped verifiers under
 //! `guest-verifiers/` and the test guests under `tests/guests/`) for `wasm32-wasip2` with the
 //! size-optimised `guest` profile, installing the target with rustup first when it is missing.
-//! `cargo xtask example` regenerates the demo under `examples/` (layout, trust material, config).
+//! `cargo xtask example` regenerates the demo under `examples/` (layout, trust material, config);
+//! `cargo xtask example --push REGISTRY` pushes it (images and referrers) to a registry instead.
+//! `cargo xtask image` builds the container image (see [`xtask::image`]); with `--push
+//! REGISTRY` it also pushes, signs and verifies it.
 
 mod example;
 
@@ -17,14 +20,247 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("guests") => build_guests(),
-        Some("example") => example::generate(&workspace_root()?.join("examples")),
+        Some("example") if args.len() == 1 => {
+            example::generate(&workspace_root()?.join("examples"))
+        }
+        Some("example") => example_push(&Flags::parse(&args[1..], &["--push", "--sign-key"])?),
+        Some("image") => image(&Flags::parse(
+            &args[1..],
+            &["--push", "--sign-key", "--tag", "--release", "--glibc"],
+        )?),
         _ => {
-            eprintln!(
-                "usage: cargo xtask guests    build all wasm guests (wasm32-wasip2, profile `guest`)\n       cargo xtask example   regenerate examples/ (demo layout, trust material, vouch.yaml)"
-            );
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask guests
+           build all wasm guests (wasm32-wasip2, profile `guest`)
+       cargo xtask example
+           regenerate examples/ (demo layout, trust material, vouch.yaml)
+       cargo xtask example --push REGISTRY [--sign-key KEY.pem]
+           push the demo layout (images and referrers) to REGISTRY/demo with `vouch push`, copy
+           the verifiers to examples/verifiers/, and sign demo:v1 with KEY.pem when given
+       cargo xtask image [--release] [--glibc] [--tag TAG] [--push REGISTRY [--sign-key KEY.pem]]
+           build the container image (buildah, FROM scratch) into target/vouch-image/oci:TAG
+           around a static (musl) vouch when the target and musl-gcc are installed, else (or
+           with --glibc) the glibc build with its shared libraries;
+           with --push: copy it to REGISTRY/vouch:TAG (skopeo), sign it with `vouch sign` (a
+           key made in target/vouch-image/keys unless given) and verify it with `vouch verify`";
+
+/// `--name value` and `--switch` flags.
+struct Flags(std::collections::BTreeMap<String, Option<String>>);
+
+impl Flags {
+    /// Parse `args` against `known` flags; `--release` and `--glibc` take no value.
+    fn parse(args: &[String], known: &[&str]) -> Result<Flags> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            if !known.contains(&flag.as_str()) {
+                bail!("unknown argument `{flag}`\n{USAGE}");
+            }
+            let value = if flag == "--release" || flag == "--glibc" {
+                None
+            } else {
+                Some(
+                    it.next()
+                        .with_context(|| format!("{flag} needs a value"))?
+                        .clone(),
+                )
+            };
+            out.insert(flag.clone(), value);
+        }
+        Ok(Flags(out))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_deref())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+/// The target directory cargo builds into for this workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// The static target of the container image's `vouch`.
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Build the `vouch` binary (debug, or release) for the host, or for `target`; its path.
+fn build_vouch(root: &Path, release: bool, target: Option<&str>) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["build", "-p", "vouch", "--bin", "vouch"]);
+    if release {
+        cmd.arg("--release");
+    }
+    if let Some(target) = target {
+        // Another target builds every dependency again: without debug information (the image
+        // strips it anyway) it takes a fraction of the disk.
+        cmd.args(["--target", target])
+            .env("CARGO_PROFILE_DEV_DEBUG", "0");
+    }
+    if !cmd.status().context("running cargo")?.success() {
+        bail!("building vouch failed");
+    }
+    let profile = if release { "release" } else { "debug" };
+    let dir = match target {
+        Some(target) => target_dir(root).join(target),
+        None => target_dir(root),
+    };
+    Ok(dir.join(profile).join("vouch"))
+}
+
+/// Whether a static (musl) `vouch` can be built here: rustup has the target and Debian's
+/// `musl-tools` the C compiler the crypto crates' C code needs.
+fn musl_available() -> bool {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l == MUSL)
+        });
+    installed && xtask::image::have("musl-gcc")
+}
+
+/// Run `vouch` with `args`, failing when it fails.
+fn vouch(vouch: &Path, args: &[&str]) -> Result<()> {
+    let status = Command::new(vouch)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", vouch.display()))?;
+    if !status.success() {
+        bail!("`vouch {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// `cargo xtask example --push REGISTRY [--sign-key KEY]`.
+fn example_push(flags: &Flags) -> Result<()> {
+    let registry = flags.get("--push").context("--push REGISTRY is required")?;
+    let root = workspace_root()?;
+    build_guests()?;
+    let examples = root.join("examples");
+    let verifiers = examples.join("verifiers");
+    std::fs::create_dir_all(&verifiers)?;
+    let guests = target_dir(&root).join(TARGET).join("guest");
+    for v in ["notation", "cosign", "sbom", "vuln"] {
+        std::fs::copy(
+            guests.join(format!("verifier_{v}.wasm")),
+            verifiers.join(format!("{v}.wasm")),
+        )?;
+    }
+    let bin = build_vouch(&root, false, None)?;
+    let repo = format!("{}/demo", registry.trim_end_matches('/'));
+    let layout = examples.join("demo-layout");
+    vouch(&bin, &["push", &layout.to_string_lossy(), &repo])?;
+    if let Some(key) = flags.get("--sign-key") {
+        vouch(&bin, &["sign", &format!("{repo}:v1"), "--key", key])?;
+    }
+    println!(
+        "\nThe demo is in {repo} (v1 passes, v2 fails). Try, from {}:\n  \
+         {b} verify {repo}:v1 {repo}:v2 -c examples/vouch.yaml\n  \
+         {b} verify {repo}:v1 --key examples/trust/cosign.pub\n  \
+         {b} serve -c examples/vouch.yaml --listen 127.0.0.1:8080",
+        root.display(),
+        b = bin.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask image [--release] [--tag TAG] [--push REGISTRY [--sign-key KEY]]`.
+fn image(flags: &Flags) -> Result<()> {
+    use xtask::image;
+
+    for tool in ["buildah", "strip", "tar"]
+        .into_iter()
+        .chain(flags.has("--push").then_some("skopeo"))
+    {
+        if !image::have(tool) {
+            bail!("`{tool}` is needed (Debian: apt-get install {tool})");
+        }
+    }
+    let root = workspace_root()?;
+    build_guests()?;
+    let release = flags.has("--release");
+    // The image's binary: static (musl) when it can be built here, else glibc with its
+    // libraries; `vouch sign`/`verify` below run the host's build.
+    let musl = !flags.has("--glibc") && musl_available();
+    if !musl && !flags.has("--glibc") {
+        println!(
+            "no static build (`rustup target add {MUSL}` and `apt-get install musl-tools` \
+             enable it): the image ships the glibc binary with its libraries"
+        );
+    }
+    let shipped = build_vouch(&root, release, musl.then_some(MUSL))?;
+    let bin = if musl {
+        build_vouch(&root, false, None)?
+    } else {
+        shipped.clone()
+    };
+    let out = target_dir(&root).join("vouch-image");
+    let spec = image::ImageSpec {
+        vouch: shipped,
+        guests: target_dir(&root).join(TARGET).join("guest"),
+        work: out.join("work"),
+        layout: out.join("oci"),
+        tag: flags
+            .get("--tag")
+            .unwrap_or(env!("CARGO_PKG_VERSION"))
+            .to_owned(),
+    };
+    let built = image::build(&spec)?;
+    println!(
+        "built {}:{} ({}), verifiers {:?}, {} shared libraries",
+        spec.layout.display(),
+        spec.tag,
+        built.digest,
+        built.verifiers,
+        built.libraries.len()
+    );
+    let unpacked = out.join("work/unpacked");
+    image::unpack(&spec.layout, &spec.tag, &unpacked)?;
+    let cosign = format!("{}/cosign.wasm", image::VERIFIERS);
+    match image::run_inside(&unpacked, &["inspect", &cosign])? {
+        Some(text) => println!("the image's vouch runs in its own filesystem:\n{text}"),
+        None => println!("(not root: the image's vouch was not run in its own filesystem)"),
+    }
+    let Some(registry) = flags.get("--push") else {
+        return Ok(());
+    };
+    let reference = format!("{}/vouch:{}", registry.trim_end_matches('/'), spec.tag);
+    image::push(&spec.layout, &spec.tag, &reference)?;
+    println!("pushed {reference}");
+    let (key, public) = match flags.get("--sign-key") {
+        Some(key) => {
+            let key = PathBuf::from(key);
+            let public = key.with_extension("pub");
+            (key, public)
+        }
+        None => {
+            let dir = out.join("keys");
+            let key = dir.join("vouch-plugin.key");
+            if !key.is_file() {
+                vouch(&bin, &["plugin", "keygen", &dir.to_string_lossy()])?;
+            }
+            (key, dir.join("vouch-plugin.pub"))
+        }
+    };
+    let verified = image::sign_and_verify(&bin, &reference, &key, &public, &unpacked)?;
+    println!("signed with {} and verified:\n{verified}", key.display());
+    Ok(())
 }
 
 /// The workspace this xtask runs in, found at run time: `cargo xtask` (`cargo run`) sets
@@ -133,10 +369,7 @@ fn build_guests() -> Result<()> {
     if !cmd.status().context("running cargo")?.success() {
         bail!("building the guests failed");
     }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let out = target_dir.join(TARGET).join("guest");
+    let out = target_dir(&root).join(TARGET).join("guest");
     for p in &packages {
         let file = out.join(format!("{}.wasm", p.replace('-', "_")));
         let size = std::fs::metadata(&file)

@@ -64,7 +64,8 @@ pub struct BlobArgs {
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
     /// The verifier component (`cosign.wasm`, or `notation.wasm` with --notation-home); without
-    /// it, the config file's verifier of that name is used.
+    /// it, the config file's verifier of that name, else the one shipped with Vouch (in
+    /// `$VOUCH_VERIFIER_DIR`, else `../verifiers/` beside the `vouch` binary).
     #[arg(long, value_name = "WASM")]
     pub verifier: Option<PathBuf>,
     /// Image subjects: verify notation signatures with this notation configuration directory
@@ -170,7 +171,7 @@ impl BlobArgs {
     }
 
     /// The configuration to verify with: one verifier, `cosign` (from --verifier, else the
-    /// config file's), configured by these flags; the config file's other settings (runtime,
+    /// config file's, else the shipped one), configured by these flags; the config file's other settings (runtime,
     /// executor) are kept, its policy and tenants are not.
     pub fn config(&self, config_path: &Path) -> anyhow::Result<Config> {
         self.config_with(config_path, COSIGN, self.verifier_config(true)?)
@@ -179,7 +180,7 @@ impl BlobArgs {
     /// The configuration to verify image subjects with: one verifier configured by the flags —
     /// `notation` with `{notationHome: DIR}` for --notation-home, else `cosign` with the key or
     /// identities (and the trusted root when given) — from --verifier, else the config file's
-    /// verifier of that name; the config file's other settings (registries, caches, runtime) are
+    /// verifier of that name, else the shipped one; the config file's other settings (registries, caches, runtime) are
     /// kept, its policy and tenants are not.
     pub fn image_config(&self, config_path: &Path) -> anyhow::Result<Config> {
         match &self.notation_home {
@@ -193,43 +194,40 @@ impl BlobArgs {
         }
     }
 
-    /// The config file (or defaults, when --verifier is given and there is none) with one
-    /// verifier, `name`, configured by `verifier_config`.
+    /// The config file (or defaults, when there is none) with one verifier, `name`, configured
+    /// by `verifier_config`: the `.wasm` of --verifier, else the config file's verifier of that
+    /// name, else the one shipped with Vouch ([`super::shipped`]).
     fn config_with(
         &self,
         config_path: &Path,
         name: &str,
         verifier_config: Value,
     ) -> anyhow::Result<Config> {
-        let mut config = match &self.verifier {
-            Some(_) if !config_path.exists() => Config {
+        let mut config = if config_path.exists() {
+            Config::load(config_path)?
+        } else {
+            Config {
                 base_dir: std::env::current_dir().context("cannot read the current directory")?,
                 ..Config::default()
-            },
-            _ => Config::load(config_path)?,
+            }
+        };
+        let named = |path: PathBuf| VerifierConfig {
+            name: name.into(),
+            path,
+            signature_key: None,
+            artifact_types: None,
+            limits: Default::default(),
+            config: None,
         };
         let mut verifier = match &self.verifier {
-            Some(path) => VerifierConfig {
-                name: name.into(),
-                path: std::path::absolute(path)
+            Some(path) => named(
+                std::path::absolute(path)
                     .with_context(|| format!("--verifier {}", path.display()))?,
-                signature_key: None,
-                artifact_types: None,
-                limits: Default::default(),
-                config: None,
+            ),
+            None => match config.verifiers.iter().find(|v| v.name == name) {
+                Some(v) => v.clone(),
+                None => named(super::shipped::locate(name)?),
             },
-            None => config
-                .verifiers
-                .iter()
-                .find(|v| v.name == name)
-                .cloned()
-                .with_context(|| {
-                    format!(
-                        "config file {} has no verifier named `{name}`: pass the {name} \
-                         verifier's .wasm with --verifier",
-                        config_path.display()
-                    )
-                })?,
         };
         verifier.config = Some(verifier_config);
         config.verifiers = vec![verifier];

@@ -9,8 +9,10 @@ pub mod blob;
 mod discover;
 mod inspect;
 pub mod plugin;
+pub mod push;
 pub mod render;
 mod serve;
+pub mod shipped;
 mod verify;
 
 use std::io::Write as _;
@@ -66,8 +68,22 @@ const SUBJECT_HELP: &str = subject_help!();
 #[derive(Debug, Parser)]
 #[command(name = "vouch", version, about, long_about = None, after_help = exit_help!())]
 struct Cli {
+    /// Log format on stderr: `text`, or `json` (one JSON object per line, with the fields of
+    /// the enclosing spans, among them the `trace_id` every verification is logged under and
+    /// its report carries as `traceID`). What is logged is set by `RUST_LOG` (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Formats of the log on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON formatter).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +179,13 @@ enum Command {
     /// Push, pull and sign verifiers shipped as OCI artifacts (see docs/plugins.md).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Push an OCI image layout to a registry: its tagged images and every referrer
+    /// (signatures, SBOMs, ...), with the referrers tag-schema index a registry without the
+    /// referrers API needs. Exit 3 when the registry refuses or cannot be reached.
+    Push(push::PushArgs),
+    /// Sign an image in a registry with a key (a cosign simple-signing signature attached as
+    /// an OCI 1.1 referrer); `vouch verify IMAGE --key KEY.pub` verifies it.
+    Sign(push::SignArgs),
 }
 
 /// Output formats.
@@ -176,8 +199,8 @@ enum Output {
 
 /// Entry point of the `vouch` binary.
 pub fn main() -> anyhow::Result<()> {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -214,14 +237,24 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // `span` is the innermost span, `spans` all of them from the root: the trace id is
+        // on the outermost (the request's or the command's).
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// Run a command; `Err` is a usage or configuration error.
@@ -270,6 +303,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         } => discover(&subject, oci_layout, config.as_deref(), depth, output).await,
         Command::Inspect { wasm, output } => inspect(&wasm, output).await,
         Command::Plugin(command) => plugin::run(command).await,
+        Command::Push(a) => push::push(&a.layout, &a.repository, a.config.as_deref()).await,
+        Command::Sign(a) => push::sign(&a.reference, &a.key, a.config.as_deref()).await,
         Command::Serve {
             config,
             listen,

@@ -15,7 +15,8 @@ use crate::app::build;
 use crate::app::process::{CompileCacheChoice, close_disk, executor_for, open_disk};
 use crate::config::Config;
 use crate::executor::SubjectSource;
-use crate::report::SubjectReport;
+use crate::report::ratify::new_trace_id;
+use crate::report::{SubjectReport, TracedReport};
 use crate::store::disk::DiskCache;
 
 /// How `vouch verify` runs, besides its subjects and configuration.
@@ -95,24 +96,42 @@ async fn verify_with(
     disk: Option<&DiskCache>,
     options: VerifyOptions,
 ) -> anyhow::Result<u8> {
-    let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
-    let progress = Progress::new(sources.len());
-    let reports: Vec<SubjectReport> =
-        futures::future::join_all(sources.into_iter().map(|s| async {
-            let report = executor.verify(s).await;
-            progress.done(&report);
-            report
-        }))
-        .await;
-    progress.finish();
+    use tracing::Instrument as _;
+
+    // One trace id per command, as `vouch serve` has one per request: on the log span of
+    // everything this command does and in every report it prints.
+    let trace_id = new_trace_id();
+    let span = tracing::info_span!("verify", trace_id = %trace_id);
+    let reports = async {
+        let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
+        let progress = Progress::new(sources.len());
+        let reports: Vec<SubjectReport> =
+            futures::future::join_all(sources.into_iter().map(|s| async {
+                let report = executor.verify(s).await;
+                progress.done(&report);
+                report
+            }))
+            .await;
+        progress.finish();
+        anyhow::Ok(reports)
+    }
+    .instrument(span)
+    .await?;
     let code = exit_code(&reports);
     let mut out = std::io::stdout().lock();
     match options.output {
         Output::Json => {
-            let json = if reports.len() == 1 {
-                serde_json::to_string_pretty(&reports[0])
+            let traced: Vec<TracedReport> = reports
+                .iter()
+                .map(|report| TracedReport {
+                    trace_id: &trace_id,
+                    report,
+                })
+                .collect();
+            let json = if traced.len() == 1 {
+                serde_json::to_string_pretty(&traced[0])
             } else {
-                serde_json::to_string_pretty(&reports)
+                serde_json::to_string_pretty(&traced)
             }?;
             writeln!(out, "{json}")?;
         }

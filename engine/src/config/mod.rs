@@ -28,6 +28,8 @@
 //!
 //! Unknown fields are rejected; every error names the file and the field.
 
+#[cfg(test)]
+mod docs_examples;
 pub mod filerefs;
 pub mod revocation;
 pub mod stores;

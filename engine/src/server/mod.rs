@@ -10,7 +10,8 @@
 //!   report. The other keys are unaffected. `idempotent` is `false`.
 //! - `POST /ratify/gatekeeper/v2/verify`: the same in Ratify v2's shape (`succeeded`,
 //!   `artifactReports`).
-//! - `POST /vouch/v1/verify`: the same with Vouch's own report shape (the CLI's JSON).
+//! - `POST /vouch/v1/verify`: the same with Vouch's own report shape (the CLI's JSON, with the
+//!   request's `traceID`).
 //! - Every verify request has a trace id (`traceID` in the value, `trace_id` on the request's
 //!   log span) and a `timestamp` (RFC 3339, when the request arrived).
 //! - `POST /ratify/gatekeeper/v1/mutate` (and `/v1/mutate`): each `image:tag` key is resolved to
@@ -50,8 +51,8 @@ use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
 use crate::oci::Reference;
-use crate::report::SubjectReport;
 use crate::report::ratify::{self, RequestMeta, Shape};
+use crate::report::{SubjectReport, TracedReport};
 use crate::store::sources::Sources;
 
 /// The served tenants, replaced whole by a configuration reload.
@@ -514,7 +515,11 @@ fn verify_item(
         };
     }
     let value = match answer {
-        Answer::Vouch => serde_json::to_value(report).unwrap_or_default(),
+        Answer::Vouch => serde_json::to_value(TracedReport {
+            trace_id: &meta.trace_id,
+            report,
+        })
+        .unwrap_or_default(),
         Answer::RatifyV2 => ratify::response(Shape::V2, report, meta),
         Answer::RatifyV1 if ratify_rego => ratify::response(Shape::Rego, report, meta),
         Answer::RatifyV1 => {

@@ -32,6 +32,12 @@
 //!   (`sha256-<hex>.att`, see `attestation.rs`). Absent: any predicate type passes once the
 //!   envelope verifies (the report names it); present: any other fails with
 //!   `PREDICATE_TYPE_NOT_ACCEPTED`. An empty list is refused (it would accept nothing).
+//!   The list applies to Sigstore bundles' DSSE envelopes too.
+//! * `maxStatementBytes`: the verified in-toto statement of an attestation (`.att` layer or
+//!   bundle DSSE envelope) becomes the report's `statement` extension, JSON
+//!   `{"_type", "subject", "predicateType", "predicate"}`, for the policy to read (see
+//!   `statement.rs`). A statement over this many bytes fails with `STATEMENT_TOO_LARGE`
+//!   (default 262144, at most 786432); `0` hands no statement on (and caps nothing).
 //! * `thresholds`: how many verified items a Sigstore bundle needs, as sigstore-go's verifier
 //!   options: `transparencyLog` (entries that verify, default 1, at least 1), `signedTimestamps`
 //!   (RFC 3161 timestamps, default 0), `integratedTimestamps` (Rekor v1 integrated times, default
@@ -218,8 +224,11 @@ pub struct Config {
     pub annotations: BTreeMap<String, String>,
     /// Sigstore trusted root for bundles, when configured.
     pub trusted_root: Option<TrustedRoot>,
-    /// Accepted in-toto predicate types of cosign attestations (`None`: any).
+    /// Accepted in-toto predicate types of attestations (`None`: any).
     pub attestation_types: Option<Vec<String>>,
+    /// The cap on a verified in-toto statement handed to the policy (`maxStatementBytes`;
+    /// `None`: `0` was configured, no statement is handed on).
+    pub max_statement: Option<usize>,
     /// Verified log entries and times a bundle needs.
     pub thresholds: Thresholds,
 }
@@ -243,6 +252,7 @@ struct RawConfig {
     /// `{file name: PEM text}`.
     keys_dir: Option<serde_json::Value>,
     attestation_types: Option<Vec<String>>,
+    max_statement_bytes: Option<usize>,
     /// Verified log entries and times a Sigstore bundle needs.
     #[serde(default)]
     thresholds: RawThresholds,
@@ -488,6 +498,20 @@ impl Config {
                 return Err(format!("attestationTypes[{i}] is empty"));
             }
         }
+        let max_statement = match raw
+            .max_statement_bytes
+            .unwrap_or(crate::statement::DEFAULT_MAX_STATEMENT)
+        {
+            0 => None,
+            n if n > crate::statement::MAX_STATEMENT_LIMIT => {
+                return Err(format!(
+                    "maxStatementBytes is {n}; at most {} (reports are capped at 1 MiB by the \
+                     host), or 0 to hand no statement on",
+                    crate::statement::MAX_STATEMENT_LIMIT
+                ));
+            }
+            n => Some(n),
+        };
         Ok(Config {
             keys,
             keyless,
@@ -495,6 +519,7 @@ impl Config {
             annotations: raw.annotations,
             trusted_root,
             attestation_types: raw.attestation_types,
+            max_statement,
             thresholds: raw.thresholds.validate()?,
         })
     }
@@ -519,6 +544,7 @@ pub const SCHEMA: &str = r#"{
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "attestationTypes": {"type": "array", "items": {"type": "string"}},
+    "maxStatementBytes": {"type": "integer", "minimum": 0, "maximum": 786432},
     "trustedRoot": {"type": ["object", "string"]},
     "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"},
     "thresholds": {"type": "object", "additionalProperties": false,

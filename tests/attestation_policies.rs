@@ -28,7 +28,7 @@ use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor;
-use vouch::executor::report::{SubjectReport, Timings, VerifierReport};
+use vouch::report::{SubjectReport, Timings, VerifierReport};
 use vouch::oci::manifest::{COSIGN_ATTESTATION_ARTIFACT_TYPE, OCI_MANIFEST};
 use vouch::policy::{Policy, PolicyInput, RegoPolicy};
 use vouch::runtime::{Runtime, RuntimeConfig};

@@ -29,12 +29,12 @@ use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor;
-use vouch::executor::report::{SubjectReport, VerifierReport};
 use vouch::oci::manifest::{
     COSIGN_ATTESTATION_ARTIFACT_TYPE, COSIGN_SIGNATURE_ARTIFACT_TYPE, OCI_INDEX, OCI_MANIFEST,
 };
 use vouch::oci::registry::{RegistryClient, RegistryConfig};
 use vouch::oci::{Descriptor, Digest};
+use vouch::report::{SubjectReport, VerifierReport};
 use vouch::runtime::{Runtime, RuntimeConfig};
 use xtask::fixtures::cosign::{
     Attestation, BUNDLE_ANNOTATION, Fulcio, IN_TOTO, IssuerExtension, Key, Layer, Rekor,

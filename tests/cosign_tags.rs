@@ -22,12 +22,12 @@ use support::fake::TestRegistry;
 use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
-use vouch::executor::report::{REFERRER_SUBJECT_MISMATCH, SubjectReport};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::{
     BINDING_ANNOTATION, BOUND_SUBJECT_ANNOTATION, COSIGN_ATTESTATION_ARTIFACT_TYPE,
     COSIGN_SIGNATURE_ARTIFACT_TYPE, COSIGN_TAG_BINDING, OCI_MANIFEST,
 };
+use vouch::report::{REFERRER_SUBJECT_MISMATCH, SubjectReport};
 use xtask::fixtures::cosign::{
     IMAGE_CONFIG, Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload,
     tag_manifest as cosign_tag_manifest,
@@ -96,7 +96,7 @@ async fn push_tag_signature(reg: &Registry, subject: &Descriptor, layers: &[Laye
     reg.push_manifest(REPO, &tag, &manifest, OCI_MANIFEST).await
 }
 
-fn cosign_report(report: &SubjectReport) -> &vouch::executor::report::VerifierReport {
+fn cosign_report(report: &SubjectReport) -> &vouch::report::VerifierReport {
     report
         .verifier_reports
         .iter()

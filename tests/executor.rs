@@ -17,9 +17,9 @@ mod layout;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vouch::executor::report::{SubjectReport, VerifierReport};
 use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
 use vouch::oci::Descriptor;
+use vouch::report::{SubjectReport, VerifierReport};
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
 
 use cli::{vouch, vouch_env};

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vouch::config::Config;
-use vouch::executor::report::SubjectReport;
 use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
 use vouch::policy::{self, Policy, PolicyConfig};
+use vouch::report::SubjectReport;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
 
 use cli::vouch;

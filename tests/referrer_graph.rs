@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use support::fake::TestRegistry;
 use vouch::config::Config;
-use vouch::executor::report::{
-    REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, SubjectReport, VerifierReport, WALK_LIMIT_EXCEEDED,
-};
 use vouch::executor::{self, Executor, Settings};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::report::{
+    REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, SubjectReport, VerifierReport, WALK_LIMIT_EXCEEDED,
+};
 use vouch::runtime::{Runtime, RuntimeConfig};
 
 const REPO: &str = "hostile";

@@ -304,7 +304,7 @@ async fn run() {
         max_depth,
         ..Settings::from(&config.executor)
     };
-    let check = |r: &vouch::executor::report::SubjectReport| {
+    let check = |r: &vouch::report::SubjectReport| {
         assert!(r.is_success, "{}", r.message);
         assert_eq!(r.verifier_reports.len(), SIGNATURES);
     };

@@ -23,8 +23,8 @@ use serde_json::json;
 use support::redis::Redis;
 use vouch::executor::redis_cache::auth::ValueAuth;
 use vouch::executor::redis_cache::{RedisCacheConfig, RedisTier};
-use vouch::executor::report::SubjectReport;
 use vouch::oci::Digest;
+use vouch::report::SubjectReport;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod localfile;
 pub mod oci;
 pub mod policy;
+pub mod report;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -2,9 +2,9 @@
 //! runtime, its policy, and its registry client and caches (no disk cache).
 
 use vouch::config::Config;
-use vouch::executor::report::SubjectReport;
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, Executor, Settings};
+use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
 
 /// Verify `subject` with `config`: an image reference, or with `layout` an OCI layout subject

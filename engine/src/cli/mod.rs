@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod plugin;
+pub mod render;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,11 +16,12 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::executor::report::{SubjectReport, render_tree};
 use crate::executor::sources::Sources;
 use crate::executor::{self, Executor, SubjectSource, build};
+use crate::report::SubjectReport;
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use crate::store::disk::{DiskCache, DiskCacheConfig};
+use render::render_tree;
 
 /// Exit code: every subject passed.
 pub const EXIT_PASS: u8 = 0;
@@ -735,7 +737,7 @@ async fn discover_with(
         Output::Tree => write!(
             out,
             "{}",
-            executor::render_discovery(subject, &desc.digest, &nodes)
+            render::render_discovery(subject, &desc.digest, &nodes)
         )?,
     }
     Ok(EXIT_PASS)

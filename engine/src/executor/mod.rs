@@ -3,7 +3,7 @@
 //!
 //! - Every verifier call runs under the request deadline; a call still running when it passes is
 //!   cancelled (its future dropped, which drops the wasm store) and reported as failed with
-//!   `errorReason` [`report::DEADLINE_EXCEEDED`]. A [`CallError`] (limit hit, trap) is a failed
+//!   `errorReason` [`crate::report::DEADLINE_EXCEEDED`]. A [`CallError`] (limit hit, trap) is a failed
 //!   report naming it, never an error of the request.
 //! - Verdicts are cached by subject *digest* (never by tag), store scope and a fingerprint of the
 //!   effective configuration; identical requests in flight run once (single-flight). Verdicts that
@@ -12,7 +12,6 @@
 
 pub mod build;
 pub mod redis_cache;
-pub mod report;
 pub mod sources;
 pub mod walk;
 
@@ -28,13 +27,13 @@ use sha2::Digest as _;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use self::report::{
-    DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
-};
 use self::walk::{Claim, Refusal, Walk, WalkLimits};
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
+use crate::report::{
+    DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
+};
 use crate::runtime::{CallError, CpuQuota, Runtime, RuntimeError, Verifier, VerifyInput};
 use crate::store::{StoreAccess, StoreError};
 
@@ -1131,41 +1130,6 @@ fn discover_node<'a>(
     .boxed()
 }
 
-/// Render a referrer graph as an indented tree under `root`.
-pub fn render_discovery(root: &str, digest: &Digest, nodes: &[ReferrerNode]) -> String {
-    fn walk(out: &mut String, nodes: &[ReferrerNode], indent: &str) {
-        for (i, n) in nodes.iter().enumerate() {
-            let last = i + 1 == nodes.len();
-            let (branch, cont) = if last {
-                ("└── ", "    ")
-            } else {
-                ("├── ", "│   ")
-            };
-            let at = n
-                .descriptor
-                .artifact_type
-                .as_deref()
-                .unwrap_or(&n.descriptor.media_type);
-            // cosign's tag-stored artifacts say where they were found (tag, other repository).
-            let origin = n
-                .descriptor
-                .cosign_tag_origin()
-                .map_or_else(String::new, |o| format!(" ({o})"));
-            out.push_str(&format!(
-                "{indent}{branch}{at} {}{origin}\n",
-                n.descriptor.digest
-            ));
-            walk(out, &n.referrers, &format!("{indent}{cont}"));
-        }
-    }
-    let mut out = format!("{root} ({digest})\n");
-    if nodes.is_empty() {
-        out.push_str("└── (no referrers)\n");
-    }
-    walk(&mut out, nodes, "");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1188,23 +1152,5 @@ mod tests {
         assert_eq!(s.deadline, Duration::from_millis(2900));
         assert_eq!(s.result_cache_ttl, Duration::from_secs(10));
         assert_eq!(s.max_depth, 3);
-    }
-
-    #[test]
-    fn discovery_tree_renders_nesting() {
-        let leaf = Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", b"b");
-        let mut mid = Descriptor::for_content("application/vnd.oci.image.manifest.v1+json", b"a");
-        mid.artifact_type = Some("application/spdx+json".into());
-        let nodes = vec![ReferrerNode {
-            descriptor: mid.clone(),
-            referrers: vec![ReferrerNode {
-                descriptor: leaf.clone(),
-                referrers: vec![],
-            }],
-        }];
-        let root = Digest::sha256_of(b"root");
-        let t = render_discovery("dir:v1", &root, &nodes);
-        assert!(t.contains(&format!("└── application/spdx+json {}\n    └── application/vnd.oci.image.manifest.v1+json {}", mid.digest, leaf.digest)), "{t}");
-        assert!(render_discovery("x", &root, &[]).contains("no referrers"));
     }
 }

@@ -33,8 +33,8 @@ use sha2::Digest as _;
 use tokio::sync::Semaphore;
 
 use self::auth::{AuthKeys, KeyFileError, Rejection, ValueAuth};
-use super::report::SubjectReport;
 use crate::oci::Digest;
+use crate::report::SubjectReport;
 
 /// Writes to Redis in flight at once; writes past it are dropped (the verdict stays local).
 pub const MAX_WRITES_IN_FLIGHT: usize = 64;

@@ -27,9 +27,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::report::{REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, WALK_LIMIT_EXCEEDED};
 use crate::config::ExecutorConfig;
 use crate::oci::{Descriptor, Digest, Manifest};
+use crate::report::{REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, WALK_LIMIT_EXCEEDED};
 use crate::store::{StoreAccess, StoreError};
 
 /// Per-subject caps on the referrer graph walk (`executor.max*` in the configuration).

@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use super::{ConfigPolicyConfig, Policy, PolicyInput, Rule, Verdict};
-use crate::executor::report::{VerifierReport, short};
+use crate::report::{VerifierReport, short};
 
 /// Ratify-style `any`/`all` per artifact type (see the module docs for the exact rule).
 #[derive(Clone, Debug)]

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use self::configpolicy::ConfigPolicy;
 pub use self::rego::RegoPolicy;
 use crate::config::Config;
-use crate::executor::report::{VerifierReport, decide};
+use crate::report::{VerifierReport, decide};
 
 /// What a policy decides on: the subject and its verifier reports. Serialized (camelCase) it is
 /// the Rego policy's `input`, the shape of Ratify's report: `{subject, digest, verifierReports}`.
@@ -278,7 +278,7 @@ pub fn from_config(config: &Config) -> Result<Arc<dyn Policy>, PolicyError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::executor::report::Timings;
+    use crate::report::Timings;
 
     /// A report of `verifier` on referrer `digest` of `artifact_type`.
     pub(crate) fn report(

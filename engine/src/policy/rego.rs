@@ -25,7 +25,7 @@
 //! Ratify's embedded OPA (v0.x) parses it (Rego v0 syntax; `import future.keywords…` and
 //! `import rego.v1` work), with Ratify's input: `{"verifierReports": [NestedVerifierReport]}`, the
 //! reports grouped per artifact with their `nestedReports`, as
-//! [`crate::executor::report::ratify::rego_input`] builds it. `valid` undefined counts as `false`.
+//! [`crate::report::ratify::rego_input`] builds it. `valid` undefined counts as `false`.
 //!
 //! ```rego
 //! package ratify.policy
@@ -54,7 +54,7 @@ use regorus::{Engine, Value};
 use sha2::Digest as _;
 
 use super::{Policy, PolicyError, PolicyInput, Verdict};
-use crate::executor::report::ratify;
+use crate::report::ratify;
 
 /// The rule deciding the verdict.
 pub const ALLOW_RULE: &str = "data.vouch.allow";

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::executor::report::{SubjectReport, VerifierReport};
 use crate::executor::sources::Sources;
+use crate::report::{SubjectReport, VerifierReport};
 use crate::runtime::LimitKind;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
@@ -403,7 +403,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::report::Timings;
+    use crate::report::Timings;
 
     #[test]
     fn histograms_are_cumulative() {

@@ -3,7 +3,7 @@
 //!
 //! - `POST /ratify/gatekeeper/v1/verify` (and `/v1/verify`): each key is verified concurrently;
 //!   an item's `value` is the key's report in Ratify v1's shape, exactly as Ratify serializes it
-//!   ([`crate::executor::report::ratify`]): `version: "0.2.0"` (config policy), or `"1.1.0"` when
+//!   ([`crate::report::ratify`]): `version: "0.2.0"` (config policy), or `"1.1.0"` when
 //!   the key's tenant has a Ratify Rego policy (`package ratify.policy`), as Ratify does. A key
 //!   that cannot be parsed, resolved or finished within the deadline gets an item `error` and no
 //!   value; so does (as in Ratify, `NO_VERIFIER_REPORT`) a `0.2.0` subject without any verifier
@@ -50,10 +50,10 @@ use serde::{Deserialize, Serialize};
 use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
 use crate::executor::Executor;
-use crate::executor::report::SubjectReport;
-use crate::executor::report::ratify::{self, RequestMeta, Shape};
 use crate::executor::sources::Sources;
 use crate::oci::Reference;
+use crate::report::SubjectReport;
+use crate::report::ratify::{self, RequestMeta, Shape};
 
 /// The served tenants, replaced whole by a configuration reload.
 pub type SharedTenants = Arc<arc_swap::ArcSwap<TenantSet>>;

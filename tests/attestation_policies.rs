@@ -380,13 +380,18 @@ impl Signers {
 
     /// A keyless Sigstore bundle (DSSE) of `statement`, logged to the test Rekor.
     fn bundle(&self, statement: &[u8]) -> Vec<u8> {
+        self.bundle_by(&self.leaf, statement)
+    }
+
+    /// [`Signers::bundle`] signed by `leaf`.
+    fn bundle_by(&self, leaf: &xtask::fixtures::cosign::Leaf, statement: &[u8]) -> Vec<u8> {
         let log = LogEntry {
             rekor: &self.rekor,
             integrated_time: self.at,
             log_index: 7,
             tree_size: Some(9),
         };
-        let b = dsse_bundle(statement, &BundleSigner::Certificate(&self.leaf), &log).unwrap();
+        let b = dsse_bundle(statement, &BundleSigner::Certificate(leaf), &log).unwrap();
         serde_json::to_vec(&b).unwrap()
     }
 }
@@ -732,4 +737,112 @@ async fn vouch_verify_tree_shows_the_attestation_and_the_policys_reasons() {
         );
         assert!(out.contains(reason), "{tag}: {out}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyless identities as cosign's flags write them
+
+/// Fulcio's GitHub workflow extensions (`1.3.6.1.4.1.57264.1.2`–`.6`: trigger, SHA, name,
+/// repository, ref), raw strings as Fulcio writes them.
+fn github_extensions(values: [&str; 5]) -> Vec<(&'static [u64], Vec<u8>)> {
+    const OIDS: [&[u64]; 5] = [
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 2],
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 3],
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 4],
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 5],
+        &[1, 3, 6, 1, 4, 1, 57264, 1, 6],
+    ];
+    OIDS.iter()
+        .zip(values)
+        .map(|(oid, v)| (*oid, v.as_bytes().to_vec()))
+        .collect()
+}
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// cosign `verify --certificate-identity(-regexp) --certificate-oidc-issuer(-regexp)
+/// --certificate-github-workflow-{trigger,sha,name,repository,ref}`, written in the config under
+/// the flags' own names. cosign's `validateCertExtensions` compares each given value with
+/// "ce.GetCertExtensionGithubWorkflowTrigger() != co.CertGithubWorkflowTrigger" — exact
+/// equality with the deprecated extensions' raw value — and `CheckCertificatePolicy` matches
+/// `--certificate-identity-regexp` with `regex.MatchString(san)`: an unanchored search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_identities_match_cosigns_flags_and_github_workflow_extensions() {
+    let s = Signers::new();
+    let now = s.at + 270;
+    let workflow_leaf = s
+        .fulcio
+        .issue_with_extensions(
+            &San::Uri(WORKFLOW.into()),
+            ISSUER,
+            IssuerExtension::Both,
+            now - 300,
+            xtask::fixtures::cosign::SctMode::Valid,
+            &github_extensions(["push", SHA, "Release", "example-org/app", "refs/heads/main"]),
+        )
+        .unwrap();
+    let layout = |leaf: &xtask::fixtures::cosign::Leaf| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = LayoutBuilder::new(dir.path());
+        let image = b.image("v1", &[b"keyless image"]);
+        let stmt = statement(&[image.digest.hex()], SLSA_V1, &slsa_v1(BUILDER_V1, REPO));
+        let bundle = s.bundle_by(leaf, &stmt);
+        b.referrer(&image, BUNDLE_V03, &[(BUNDLE_V03, &bundle)], &[]);
+        b.finish();
+        AttLayout { dir }
+    };
+    let with_workflow = layout(&workflow_leaf);
+    let without_workflow = layout(&s.leaf);
+    let cosign = |identity: Value| {
+        json!({"identities": [identity],
+               "trustedRoot": trusted_root(&[&s.fulcio], &[&s.rekor])})
+    };
+    let flags = json!({
+        "certificateIdentityRegexp": "^https://github\\.com/example-org/",
+        "certificateOidcIssuer": ISSUER,
+        "certificateGithubWorkflowTrigger": "push",
+        "certificateGithubWorkflowSha": SHA,
+        "certificateGithubWorkflowName": "Release",
+        "certificateGithubWorkflowRepository": "example-org/app",
+        "certificateGithubWorkflowRef": "refs/heads/main",
+    });
+
+    let r = with_workflow.verify(cosign(flags.clone()), None).await;
+    assert!(r.is_success, "{r:#?}");
+    let v = only_report(&r);
+    assert_eq!(v.extensions["subject"], WORKFLOW);
+    assert_eq!(v.extensions["githubWorkflowRepository"], "example-org/app");
+    assert_eq!(v.extensions["githubWorkflowTrigger"], "push");
+    assert_eq!(v.extensions["githubWorkflowSha"], SHA);
+
+    // Each value is compared exactly: any one different fails the identity.
+    for (flag, other) in [
+        ("certificateGithubWorkflowTrigger", "pull_request"),
+        ("certificateGithubWorkflowSha", "fedcba9876543210fedcba9876543210fedcba98"),
+        ("certificateGithubWorkflowName", "release"),
+        ("certificateGithubWorkflowRepository", "example-org/app-fork"),
+        ("certificateGithubWorkflowRef", "refs/heads/mai"),
+    ] {
+        let mut id = flags.clone();
+        id[flag] = json!(other);
+        fails_with(
+            &with_workflow.verify(cosign(id), None).await,
+            "IDENTITY_MISMATCH",
+            "githubWorkflowRepository \"example-org/app\"",
+        );
+    }
+    // A certificate without the extensions never matches a workflow constraint.
+    let r = without_workflow.verify(cosign(flags.clone()), None).await;
+    fails_with(&r, "IDENTITY_MISMATCH", "GitHub workflow extensions [none]");
+    // Without workflow constraints, the SAN and issuer decide, as before.
+    let plain = json!({"certificateIdentity": WORKFLOW, "certificateOidcIssuerRegexp": "githubusercontent"});
+    assert!(without_workflow.verify(cosign(plain), None).await.is_success);
+    // The regexp is a search: an anchored one that does not match the SAN fails.
+    let mut anchored = flags.clone();
+    anchored["certificateIdentityRegexp"] = json!("^example-org/");
+    fails_with(
+        &with_workflow.verify(cosign(anchored), None).await,
+        "IDENTITY_MISMATCH",
+        "/^example-org//",
+    );
 }

@@ -559,6 +559,7 @@ fn verify_layer(
             ext.insert("verificationMode".into(), "keyless".into());
             ext.insert("subject".into(), subject);
             ext.insert("issuer".into(), issuer);
+            crate::verify::workflow_extensions(&mut ext, fields);
             if !ca.is_empty() {
                 ext.insert("certificateAuthority".into(), ca);
             }

@@ -18,6 +18,15 @@
 //!   gives exactly one of `issuer` / `issuerRegExp` and exactly one of `subject` /
 //!   `subjectRegExp`. Regular expressions are unanchored searches, as cosign's
 //!   `--certificate-identity-regexp` is: anchor them with `^…$` to match whole values.
+//!   cosign's flag names are accepted as aliases: `certificateIdentity(Regexp)` for
+//!   `subject(RegExp)`, `certificateOidcIssuer(Regexp)` for `issuer(RegExp)`. An identity may
+//!   also require GitHub Actions workflow extensions to equal given values exactly, as
+//!   `cosign verify --certificate-github-workflow-{trigger,sha,name,repository,ref}` does:
+//!   `githubWorkflowTrigger` (`push`), `githubWorkflowSha` (the commit), `githubWorkflowName`,
+//!   `githubWorkflowRepository` (`owner/repo`), `githubWorkflowRef` (`refs/tags/v1`), also
+//!   spelled `certificateGithubWorkflow…`. They are read, as cosign reads them, from Fulcio's
+//!   extensions `1.3.6.1.4.1.57264.1.2`–`.6`; a certificate without the extension does not
+//!   match. An identity matches when its issuer, one SAN and every workflow value match.
 //! * `rekorPublicKey`: when set, keyless signatures must carry a Rekor bundle whose signed entry
 //!   timestamp verifies with this key; the bundle's `integratedTime` is then the signing time.
 //!   Key-based signatures that carry a bundle have it verified too.
@@ -110,6 +119,39 @@ pub struct Identity {
     pub issuer: Matcher,
     /// Matches one of the certificate's subject alternative names.
     pub subject: Matcher,
+    /// GitHub workflow extensions that must equal these values exactly (cosign's
+    /// `--certificate-github-workflow-*`), by [`crate::der::GITHUB_WORKFLOW`] name.
+    pub github: Vec<(&'static str, String)>,
+}
+
+impl Identity {
+    /// Whether a certificate with OIDC issuer `issuer`, SANs `sans` and GitHub workflow
+    /// extensions `github` is this identity; the SAN that matched.
+    pub fn accepts<'a>(
+        &self,
+        issuer: &str,
+        sans: &'a [String],
+        github: &std::collections::BTreeMap<&'static str, String>,
+    ) -> Option<&'a String> {
+        if !self.issuer.matches(issuer)
+            || !self
+                .github
+                .iter()
+                .all(|(name, want)| github.get(name) == Some(want))
+        {
+            return None;
+        }
+        sans.iter().find(|s| self.subject.matches(s))
+    }
+
+    /// A description for messages: `/subject/ from "issuer"` and any workflow constraints.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} from {}", self.subject.describe(), self.issuer.describe());
+        for (name, want) in &self.github {
+            s.push_str(&format!(" with {name} {want:?}"));
+        }
+        s
+    }
 }
 
 /// Keyless trust: Fulcio roots and accepted identities.
@@ -302,10 +344,61 @@ fn path_given(field: &str, text: &str, file_field: &str) -> Result<(), String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawIdentity {
+    #[serde(alias = "certificateOidcIssuer")]
     issuer: Option<String>,
+    #[serde(alias = "certificateOidcIssuerRegexp")]
     issuer_reg_exp: Option<String>,
+    #[serde(alias = "certificateIdentity")]
     subject: Option<String>,
+    #[serde(alias = "certificateIdentityRegexp")]
     subject_reg_exp: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowTrigger")]
+    github_workflow_trigger: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowSha")]
+    github_workflow_sha: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowName")]
+    github_workflow_name: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowRepository")]
+    github_workflow_repository: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowRef")]
+    github_workflow_ref: Option<String>,
+}
+
+impl RawIdentity {
+    /// The validated `identities[index]`.
+    fn into_identity(mut self, index: usize) -> Result<Identity, String> {
+        let github = self.github(index)?;
+        Ok(Identity {
+            issuer: matcher(index, "issuer", self.issuer, self.issuer_reg_exp)?,
+            subject: matcher(index, "subject", self.subject, self.subject_reg_exp)?,
+            github,
+        })
+    }
+
+    /// The GitHub workflow constraints given, by [`crate::der::GITHUB_WORKFLOW`] name; an empty
+    /// value is refused (cosign reads `""` as "no constraint": say so by omitting the field).
+    fn github(&mut self, index: usize) -> Result<Vec<(&'static str, String)>, String> {
+        let given = [
+            self.github_workflow_trigger.take(),
+            self.github_workflow_sha.take(),
+            self.github_workflow_name.take(),
+            self.github_workflow_repository.take(),
+            self.github_workflow_ref.take(),
+        ];
+        let mut out = Vec::new();
+        for ((_, name), value) in crate::der::GITHUB_WORKFLOW.iter().zip(given) {
+            match value {
+                Some(v) if v.is_empty() => {
+                    return Err(format!(
+                        "identities[{index}].{name} is empty; omit it to accept any value"
+                    ));
+                }
+                Some(v) => out.push((*name, v)),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn matcher(
@@ -456,12 +549,7 @@ impl Config {
                     .identities
                     .into_iter()
                     .enumerate()
-                    .map(|(i, id)| {
-                        Ok(Identity {
-                            issuer: matcher(i, "issuer", id.issuer, id.issuer_reg_exp)?,
-                            subject: matcher(i, "subject", id.subject, id.subject_reg_exp)?,
-                        })
-                    })
+                    .map(|(i, id)| id.into_identity(i))
                     .collect::<Result<Vec<_>, String>>()?;
                 Some(Keyless { roots, identities })
             }
@@ -540,7 +628,21 @@ pub const SCHEMA: &str = r#"{
     "fulcioRoots": {"type": "array", "items": {"type": "string"}},
     "identities": {"type": "array", "items": {"type": "object", "additionalProperties": false,
       "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
-                     "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
+                     "subject": {"type": "string"}, "subjectRegExp": {"type": "string"},
+                     "certificateOidcIssuer": {"type": "string"},
+                     "certificateOidcIssuerRegexp": {"type": "string"},
+                     "certificateIdentity": {"type": "string"},
+                     "certificateIdentityRegexp": {"type": "string"},
+                     "githubWorkflowTrigger": {"type": "string"},
+                     "githubWorkflowSha": {"type": "string"},
+                     "githubWorkflowName": {"type": "string"},
+                     "githubWorkflowRepository": {"type": "string"},
+                     "githubWorkflowRef": {"type": "string"},
+                     "certificateGithubWorkflowTrigger": {"type": "string"},
+                     "certificateGithubWorkflowSha": {"type": "string"},
+                     "certificateGithubWorkflowName": {"type": "string"},
+                     "certificateGithubWorkflowRepository": {"type": "string"},
+                     "certificateGithubWorkflowRef": {"type": "string"}}}},
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "attestationTypes": {"type": "array", "items": {"type": "string"}},
@@ -703,6 +805,56 @@ mod tests {
         );
         assert_eq!(p["keysDir"]["x-vouch-file"], "pem-dir");
         assert_eq!(p["trustedRootFile"]["x-vouch-file"], "json");
+    }
+
+    /// cosign's flags as users write them (`--certificate-identity`,
+    /// `--certificate-oidc-issuer-regexp`, `--certificate-github-workflow-repository`, …) are
+    /// accepted under their own names; cosign `validateCertExtensions`: "if
+    /// co.CertGithubWorkflowTrigger != "" { if ce.GetCertExtensionGithubWorkflowTrigger() !=
+    /// co.CertGithubWorkflowTrigger { … not found in certificate } }" — exact equality of each
+    /// given value, every one required, a missing extension never equal.
+    #[test]
+    fn cosign_flag_names_and_github_workflow_constraints() {
+        let parse = |json: &str| {
+            serde_json::from_str::<RawIdentity>(json)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| raw.into_identity(0))
+        };
+        let id = parse(
+            r#"{"certificateIdentityRegexp":"^https://github\\.com/org/app/","certificateOidcIssuer":"https://token.actions.githubusercontent.com","certificateGithubWorkflowRepository":"org/app","githubWorkflowTrigger":"push"}"#,
+        )
+        .unwrap();
+        assert!(matches!(id.subject, Matcher::Regex(_)));
+        assert!(matches!(&id.issuer, Matcher::Exact(s) if s == "https://token.actions.githubusercontent.com"));
+        assert_eq!(
+            id.github,
+            [
+                ("githubWorkflowTrigger", "push".to_owned()),
+                ("githubWorkflowRepository", "org/app".to_owned())
+            ]
+        );
+        let sans = ["https://github.com/org/app/.github/workflows/r.yml@refs/tags/v1".to_owned()];
+        let mut github = BTreeMap::from([
+            ("githubWorkflowTrigger", "push".to_owned()),
+            ("githubWorkflowRepository", "org/app".to_owned()),
+            ("githubWorkflowRef", "refs/tags/v1".to_owned()),
+        ]);
+        let issuer = "https://token.actions.githubusercontent.com";
+        assert_eq!(id.accepts(issuer, &sans, &github), Some(&sans[0]));
+        github.insert("githubWorkflowTrigger", "pull_request".to_owned());
+        assert_eq!(id.accepts(issuer, &sans, &github), None, "another trigger");
+        github.remove("githubWorkflowTrigger");
+        assert_eq!(id.accepts(issuer, &sans, &github), None, "no trigger extension");
+        github.insert("githubWorkflowTrigger", "push".to_owned());
+        github.insert("githubWorkflowRepository", "org/app-fork".to_owned());
+        assert_eq!(id.accepts(issuer, &sans, &github), None, "exact, not a prefix");
+        assert!(id.describe().contains(r#"with githubWorkflowRepository "org/app""#));
+
+        let e = parse(r#"{"subject":"a","issuer":"b","certificateGithubWorkflowRef":""}"#)
+            .unwrap_err();
+        assert!(e.contains("identities[0].githubWorkflowRef is empty"), "{e}");
+        let e = parse(r#"{"subject":"a","issuer":"b","githubWorkflowBranch":"x"}"#).unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
     }
 
     #[test]

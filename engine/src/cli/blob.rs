@@ -260,6 +260,8 @@ impl BlobArgs {
                 artifact_types: None,
                 limits: Default::default(),
                 config: None,
+                image_references: None,
+                skip_image_references: Vec::new(),
             },
             None => config
                 .verifiers
@@ -275,6 +277,9 @@ impl BlobArgs {
                 })?,
         };
         verifier.config = Some(verifier_config);
+        // The flags name the trust for exactly the subjects given: no image scope applies.
+        verifier.image_references = None;
+        verifier.skip_image_references.clear();
         config.verifiers = vec![verifier];
         config.policy = None;
         config.tenants = Vec::new();

@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use self::walk::{Claim, Refusal, Walk, WalkLimits};
+use crate::config::scope::{ImageNames, ImageScope};
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
@@ -82,6 +83,19 @@ pub enum ExecutorError {
     },
 }
 
+/// The subject message's tag when no verifier's image scope covers the image (fail closed).
+pub const NO_VERIFIER_APPLIES: &str = "NO_VERIFIER_APPLIES";
+
+/// Which verifiers apply to one image.
+enum Scoped {
+    /// No verifier is scoped: all apply.
+    All,
+    /// These (by index) apply; at least one.
+    Some(Vec<bool>),
+    /// None applies: the subject is exempt (`passed`) or fails, for `message`.
+    None { passed: bool, message: String },
+}
+
 /// A loaded verifier with the configuration the executor hands it.
 #[derive(Clone, Debug)]
 pub struct ExecVerifier {
@@ -91,6 +105,8 @@ pub struct ExecVerifier {
     pub config: Arc<str>,
     /// Artifact types to run on, overriding the verifier's metadata when set.
     pub artifact_types: Option<Vec<String>>,
+    /// The images it applies to (`imageReferences`, `skipImageReferences`; default: all).
+    pub scope: ImageScope,
 }
 
 impl ExecVerifier {
@@ -100,6 +116,7 @@ impl ExecVerifier {
             verifier,
             config: config.into(),
             artifact_types: None,
+            scope: ImageScope::default(),
         }
     }
 
@@ -175,6 +192,7 @@ pub async fn load_verifiers(
             verifier,
             config: json.into(),
             artifact_types: vc.artifact_types.clone(),
+            scope: vc.image_scope(),
         });
     }
     Ok(out)
@@ -217,6 +235,8 @@ pub struct Settings {
     pub result_cache_ttl: Duration,
     /// Per-subject caps on the referrer graph walk.
     pub limits: WalkLimits,
+    /// Image patterns that pass when no scoped verifier applies (`exemptImageReferences`).
+    pub exempt: Vec<String>,
 }
 
 impl Default for Settings {
@@ -233,6 +253,7 @@ impl From<&ExecutorConfig> for Settings {
             deadline: c.deadline(),
             result_cache_ttl: c.result_cache_ttl(),
             limits: WalkLimits::from(c),
+            exempt: c.exempt_image_references.clone(),
         }
     }
 }
@@ -524,14 +545,44 @@ impl Executor {
         };
         tracing::Span::current().record("digest", tracing::field::display(&desc.digest));
 
-        let run = self.run(&source, desc.clone(), deadline, started, resolve_time);
+        // Image-scoped trust: which verifiers apply to this reference.
+        let applicable = match self.scoped(&source) {
+            Scoped::All => None,
+            Scoped::Some(mask) => Some(mask),
+            Scoped::None { passed, message } => {
+                tracing::info!(subject = %source.reference, passed, "{message}");
+                return SubjectReport {
+                    digest: Some(desc.digest.to_string()),
+                    is_success: passed,
+                    ..failed(message)
+                };
+            }
+        };
+        // The verdict depends on which verifiers applied: the key says which.
+        let fingerprint: Arc<str> = match &applicable {
+            Some(mask) => format!(
+                "{}:scoped:{}",
+                self.fingerprint,
+                mask.iter().map(|&b| if b { '1' } else { '0' }).collect::<String>()
+            )
+            .into(),
+            None => self.fingerprint.clone(),
+        };
+        let run = self.run(
+            &source,
+            desc.clone(),
+            deadline,
+            started,
+            resolve_time,
+            applicable,
+        );
         let Some(cache) = &self.cache.inner else {
             return run.await.0;
         };
         let key = CacheKey {
             scope: source.scope.clone(),
             digest: desc.digest.clone(),
-            fingerprint: self.fingerprint.clone(),
+            fingerprint,
         };
         let redis_key = self
             .cache
@@ -599,6 +650,45 @@ impl Executor {
         }
     }
 
+    /// Which verifiers apply to `source` (see [`crate::config::scope`]).
+    fn scoped(&self, source: &SubjectSource) -> Scoped {
+        if !self.verifiers.iter().any(|v| v.scope.is_scoped()) {
+            return Scoped::All;
+        }
+        let names = ImageNames::of(&source.reference, source.scope.starts_with("oci-layout:"));
+        let mask: Vec<bool> = self
+            .verifiers
+            .iter()
+            .map(|v| v.scope.applies(&names))
+            .collect();
+        if mask.iter().any(|&b| b) {
+            return Scoped::Some(mask);
+        }
+        if let Some(pattern) = names.first_match(&self.settings.exempt) {
+            return Scoped::None {
+                passed: true,
+                message: format!(
+                    "exempt: no verifier applies to {} and it matches executor.exemptImageReferences `{pattern}`",
+                    names.name()
+                ),
+            };
+        }
+        let scopes: Vec<String> = self
+            .verifiers
+            .iter()
+            .map(|v| format!("{}: {}", v.verifier.name(), v.scope.describe()))
+            .collect();
+        Scoped::None {
+            passed: false,
+            message: format!(
+                "[{NO_VERIFIER_APPLIES}] no verifier applies to {}: it matches no verifier's \
+                 image scope ({}) and no executor.exemptImageReferences pattern",
+                names.name(),
+                scopes.join("; ")
+            ),
+        }
+    }
+
     /// Verify the resolved subject; the flag says whether the verdict may be cached.
     async fn run(
         &self,
@@ -607,13 +697,15 @@ impl Executor {
         deadline: tokio::time::Instant,
         started: Instant,
         resolve_time: Duration,
+        applicable: Option<Vec<bool>>,
     ) -> (SubjectReport, bool) {
-        let walk = Walk::new(
+        let mut walk = Walk::new(
             source.store.clone(),
             subject_name(&source.reference).to_owned(),
             deadline,
             self.settings.limits.clone(),
         );
+        walk.applicable = applicable;
         walk.store_nanos
             .store(nanos(resolve_time), Ordering::Relaxed);
         // The deadline holds for the walk as a whole too (not only at each store read and
@@ -738,8 +830,13 @@ impl Executor {
                         .artifact_type
                         .clone()
                         .unwrap_or_else(|| referrer.media_type.clone());
-                    let handling: Vec<&ExecVerifier> =
-                        self.verifiers.iter().filter(|v| v.handles(&artifact_type)).collect();
+                    let handling: Vec<&ExecVerifier> = self
+                        .verifiers
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, v)| walk.applies(*i) && v.handles(&artifact_type))
+                        .map(|(_, v)| v)
+                        .collect();
                     if handling.is_empty() {
                         tracing::debug!(referrer = %referrer.digest, artifact_type, "no verifier handles this referrer; skipped");
                         return Vec::new();
@@ -1046,7 +1143,9 @@ fn fingerprint(
         field(&types);
         let limits = serde_json::to_vec(v.verifier.limits()).unwrap_or_default();
         field(&limits);
+        field(v.scope.describe().as_bytes());
     }
+    field(settings.exempt.join("\n").as_bytes());
     field(policy.fingerprint().as_bytes());
     field(tenant.as_bytes());
     format!("sha256:{}", hex::encode(h.finalize()))

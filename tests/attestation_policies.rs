@@ -28,9 +28,9 @@ use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor;
-use vouch::report::{SubjectReport, Timings, VerifierReport};
 use vouch::oci::manifest::{COSIGN_ATTESTATION_ARTIFACT_TYPE, OCI_MANIFEST};
 use vouch::policy::{Policy, PolicyInput, RegoPolicy};
+use vouch::report::{SubjectReport, Timings, VerifierReport};
 use vouch::runtime::{Runtime, RuntimeConfig};
 use xtask::fixtures::cosign::{
     Attestation, BUNDLE_V03, BundleSigner, DSSE_ENVELOPE, Fulcio, IN_TOTO, IssuerExtension, Key,
@@ -47,7 +47,8 @@ const BUILDER_V1: &str = "https://github.com/slsa-framework/slsa-github-generato
 const BUILDER_V02: &str = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v1.9.0";
 const REPO: &str = "https://github.com/example-org/app";
 const ISSUER: &str = "https://token.actions.githubusercontent.example";
-const WORKFLOW: &str = "https://github.com/example-org/app/.github/workflows/release.yml@refs/heads/main";
+const WORKFLOW: &str =
+    "https://github.com/example-org/app/.github/workflows/release.yml@refs/heads/main";
 
 // ---------------------------------------------------------------------------------------------
 // Statements and predicates (written here)
@@ -207,7 +208,10 @@ fn slsa_v1_policy_checks_builder_and_source() {
         "{why}"
     );
 
-    let (ok, why) = decide(p, &[provenance_v1(BUILDER_V1, "https://github.com/evil/app")]);
+    let (ok, why) = decide(
+        p,
+        &[provenance_v1(BUILDER_V1, "https://github.com/evil/app")],
+    );
     assert!(!ok);
     assert!(
         why.contains("source https://github.com/evil/app is not in allowed_repositories"),
@@ -219,13 +223,21 @@ fn slsa_v1_policy_checks_builder_and_source() {
     pred["buildDefinition"]["externalParameters"] = json!({});
     let (ok, why) = decide(
         p,
-        &[attestation_report(Some(&statement(&["aa"], SLSA_V1, &pred)))],
+        &[attestation_report(Some(&statement(
+            &["aa"],
+            SLSA_V1,
+            &pred,
+        )))],
     );
     assert!(ok, "{why}");
     pred["buildDefinition"]["resolvedDependencies"] = json!([]);
     let (ok, why) = decide(
         p,
-        &[attestation_report(Some(&statement(&["aa"], SLSA_V1, &pred)))],
+        &[attestation_report(Some(&statement(
+            &["aa"],
+            SLSA_V1,
+            &pred,
+        )))],
     );
     assert!(!ok && why.contains("no source repository"), "{why}");
 
@@ -242,7 +254,9 @@ fn slsa_v1_policy_checks_builder_and_source() {
         let (ok, why) = decide(p, &reports);
         assert!(!ok, "{reports:?}");
         assert!(
-            why.contains("no verified attestation of predicate type https://slsa.dev/provenance/v1"),
+            why.contains(
+                "no verified attestation of predicate type https://slsa.dev/provenance/v1"
+            ),
             "{why}"
         );
     }
@@ -257,9 +271,8 @@ fn slsa_v1_policy_checks_builder_and_source() {
 #[test]
 fn slsa_v02_policy_checks_builder_and_config_source() {
     let p = "slsa-provenance-v0.2.rego";
-    let report = |b: &str, r: &str| {
-        attestation_report(Some(&statement(&["aa"], SLSA_V02, &slsa_v02(b, r))))
-    };
+    let report =
+        |b: &str, r: &str| attestation_report(Some(&statement(&["aa"], SLSA_V02, &slsa_v02(b, r))));
     let (ok, why) = decide(p, &[report(BUILDER_V02, REPO)]);
     assert!(ok, "{why}");
     assert!(why.contains("SLSA v0.2 provenance accepted"), "{why}");
@@ -294,18 +307,33 @@ fn vulnerability_policy_refuses_critical_findings() {
     assert!(ok, "an empty result is a clean scan: {why}");
 
     for (findings, id) in [
-        (vec![("CVE-2026-1000", &[("nvd", "Critical")][..])], "CVE-2026-1000"),
-        (vec![("CVE-2026-1001", &[("cvss_score", "9.8")][..])], "CVE-2026-1001"),
-        (vec![("CVE-2026-1002", &[("cvss_score", "9")][..])], "CVE-2026-1002"),
+        (
+            vec![("CVE-2026-1000", &[("nvd", "Critical")][..])],
+            "CVE-2026-1000",
+        ),
+        (
+            vec![("CVE-2026-1001", &[("cvss_score", "9.8")][..])],
+            "CVE-2026-1001",
+        ),
+        (
+            vec![("CVE-2026-1002", &[("cvss_score", "9")][..])],
+            "CVE-2026-1002",
+        ),
     ] {
         let (ok, why) = decide(p, &[scan(VULNS, vulns(&findings)), clean.clone()]);
         assert!(!ok, "{findings:?}");
-        assert!(why.contains(&format!("critical vulnerabilities: {id}")), "{why}");
+        assert!(
+            why.contains(&format!("critical vulnerabilities: {id}")),
+            "{why}"
+        );
     }
     // 8.9 is high, not critical.
     let (ok, why) = decide(
         p,
-        &[scan(VULNS, vulns(&[("CVE-2026-1003", &[("cvss_score", "8.9")])]))],
+        &[scan(
+            VULNS,
+            vulns(&[("CVE-2026-1003", &[("cvss_score", "8.9")])]),
+        )],
     );
     assert!(ok, "{why}");
 
@@ -324,7 +352,10 @@ fn vulnerability_policy_refuses_critical_findings() {
     assert!(!ok && why.contains("CVE-2026-2001"), "{why}");
 
     let (ok, why) = decide(p, &[scan(VULNS, json!({"scanner": {"result": "none"}}))]);
-    assert!(!ok && why.contains("no result this policy can read"), "{why}");
+    assert!(
+        !ok && why.contains("no result this policy can read"),
+        "{why}"
+    );
     let (ok, why) = decide(p, &[provenance_v1(BUILDER_V1, REPO)]);
     assert!(
         !ok && why.contains("no verified vulnerability scan attestation"),
@@ -507,12 +538,19 @@ async fn the_verified_statement_reaches_the_policy_in_every_form() {
             .verify(s.cosign(), Some("slsa-provenance-v1.rego"))
             .await;
         assert!(r.is_success, "{form:?}: {r:#?}");
-        assert!(r.message.contains("SLSA v1 provenance accepted"), "{}", r.message);
+        assert!(
+            r.message.contains("SLSA v1 provenance accepted"),
+            "{}",
+            r.message
+        );
         let v = only_report(&r);
         let st = &v.extensions["statement"];
         assert_eq!(st["predicateType"], SLSA_V1, "{form:?}");
         assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
-        assert_eq!(st["subject"][0]["digest"]["sha256"], r.digest.as_deref().unwrap()[7..]);
+        assert_eq!(
+            st["subject"][0]["digest"]["sha256"],
+            r.digest.as_deref().unwrap()[7..]
+        );
         assert_eq!(st["predicate"]["runDetails"]["builder"]["id"], BUILDER_V1);
         if matches!(form, Form::Bundle) {
             assert_eq!(v.extensions["verificationMode"], "keyless");
@@ -522,7 +560,9 @@ async fn the_verified_statement_reaches_the_policy_in_every_form() {
         let bad = AttLayout::new(&s, form, |hex| {
             statement(&[hex], SLSA_V1, &slsa_v1("https://ci.evil.test/b", REPO))
         });
-        let r = bad.verify(s.cosign(), Some("slsa-provenance-v1.rego")).await;
+        let r = bad
+            .verify(s.cosign(), Some("slsa-provenance-v1.rego"))
+            .await;
         assert!(!r.is_success, "{form:?}: {r:#?}");
         assert!(only_report(&r).is_success, "the signature itself verifies");
         assert!(
@@ -544,7 +584,11 @@ async fn subjects_right_wrong_and_many() {
         let wrong = AttLayout::new(&s, form, |_| {
             statement(&[&other], SLSA_V1, &slsa_v1(BUILDER_V1, REPO))
         });
-        fails_with(&wrong.verify(s.cosign(), None).await, "SUBJECT_MISMATCH", &other);
+        fails_with(
+            &wrong.verify(s.cosign(), None).await,
+            "SUBJECT_MISMATCH",
+            &other,
+        );
 
         let many = AttLayout::new(&s, form, |hex| {
             let mut subjects: Vec<String> = (0..40).map(|i| format!("{i:064x}")).collect();
@@ -599,9 +643,12 @@ async fn a_tampered_statement_fails_and_is_not_handed_on() {
         for k in payload_at {
             at = &mut at[*k];
         }
-        let mut st: Value = serde_json::from_slice(&b64.decode(at.as_str().unwrap()).unwrap())
-            .unwrap();
-        assert_eq!(st["predicate"]["runDetails"]["builder"]["id"], "https://ci.evil.test/b");
+        let mut st: Value =
+            serde_json::from_slice(&b64.decode(at.as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            st["predicate"]["runDetails"]["builder"]["id"],
+            "https://ci.evil.test/b"
+        );
         st["predicate"]["runDetails"]["builder"]["id"] = json!(BUILDER_V1);
         *at = json!(b64.encode(serde_json::to_vec(&st).unwrap()));
         serde_json::to_vec(&v).unwrap()
@@ -619,9 +666,17 @@ async fn a_tampered_statement_fails_and_is_not_handed_on() {
         let r = l.verify(s.cosign(), Some("slsa-provenance-v1.rego")).await;
         let v = only_report(&r);
         assert!(!r.is_success && !v.is_success, "{form:?}: {r:#?}");
-        assert_eq!(v.error_reason.as_deref(), Some("SIGNATURE_INVALID"), "{form:?}: {v:#?}");
+        assert_eq!(
+            v.error_reason.as_deref(),
+            Some("SIGNATURE_INVALID"),
+            "{form:?}: {v:#?}"
+        );
         assert!(v.extensions.get("statement").is_none(), "{v:#?}");
-        assert!(r.message.contains("no verified attestation"), "{}", r.message);
+        assert!(
+            r.message.contains("no verified attestation"),
+            "{}",
+            r.message
+        );
     }
 }
 
@@ -661,7 +716,10 @@ async fn oversized_statements_are_capped_with_a_clear_error() {
     assert!(only_report(&r).extensions.get("statement").is_none());
     assert_eq!(only_report(&r).extensions["predicateType"], SLSA_V1);
     let r = l.verify(none, Some("slsa-provenance-v1.rego")).await;
-    assert!(!r.is_success && r.message.contains("no verified attestation"), "{r:#?}");
+    assert!(
+        !r.is_success && r.message.contains("no verified attestation"),
+        "{r:#?}"
+    );
 
     let mut too_big = s.cosign();
     too_big["maxStatementBytes"] = json!(1 << 20);
@@ -685,11 +743,8 @@ async fn vouch_verify_tree_shows_the_attestation_and_the_policys_reasons() {
     let s = Signers::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vouch.json");
-    let mut c: Value = serde_json::from_str(&config(
-        s.cosign(),
-        Some("vulnerability-no-critical.rego"),
-    ))
-    .unwrap();
+    let mut c: Value =
+        serde_json::from_str(&config(s.cosign(), Some("vulnerability-no-critical.rego"))).unwrap();
     c["stores"] = json!({"registries": {"hosts": {reg.host(): {"insecure": true}}}});
     std::fs::write(&path, c.to_string()).unwrap();
 
@@ -707,9 +762,7 @@ async fn vouch_verify_tree_shows_the_attestation_and_the_policys_reasons() {
             "critical vulnerabilities: CVE-2026-9999",
         ),
     ] {
-        let image = reg
-            .push_image("team/app", tag, tag.as_bytes())
-            .await;
+        let image = reg.push_image("team/app", tag, tag.as_bytes()).await;
         let stmt = statement(&[image.digest.hex()], VULNS, &findings);
         let m = attestation_tag_manifest(&[Attestation::key_signed(stmt, VULNS, &s.key).unwrap()]);
         for b in &m.blobs {
@@ -818,9 +871,15 @@ async fn keyless_identities_match_cosigns_flags_and_github_workflow_extensions()
     // Each value is compared exactly: any one different fails the identity.
     for (flag, other) in [
         ("certificateGithubWorkflowTrigger", "pull_request"),
-        ("certificateGithubWorkflowSha", "fedcba9876543210fedcba9876543210fedcba98"),
+        (
+            "certificateGithubWorkflowSha",
+            "fedcba9876543210fedcba9876543210fedcba98",
+        ),
         ("certificateGithubWorkflowName", "release"),
-        ("certificateGithubWorkflowRepository", "example-org/app-fork"),
+        (
+            "certificateGithubWorkflowRepository",
+            "example-org/app-fork",
+        ),
         ("certificateGithubWorkflowRef", "refs/heads/mai"),
     ] {
         let mut id = flags.clone();
@@ -836,7 +895,12 @@ async fn keyless_identities_match_cosigns_flags_and_github_workflow_extensions()
     fails_with(&r, "IDENTITY_MISMATCH", "GitHub workflow extensions [none]");
     // Without workflow constraints, the SAN and issuer decide, as before.
     let plain = json!({"certificateIdentity": WORKFLOW, "certificateOidcIssuerRegexp": "githubusercontent"});
-    assert!(without_workflow.verify(cosign(plain), None).await.is_success);
+    assert!(
+        without_workflow
+            .verify(cosign(plain), None)
+            .await
+            .is_success
+    );
     // The regexp is a search: an anchored one that does not match the SAN fails.
     let mut anchored = flags.clone();
     anchored["certificateIdentityRegexp"] = json!("^example-org/");

@@ -150,7 +150,8 @@ async fn one_config_scopes_trust_per_image_and_fails_closed_outside_every_scope(
         assert!(
             r.message.contains(NO_VERIFIER_APPLIES)
                 && r.message.contains(&format!("{host}/{repo}"))
-                && r.message.contains(&format!("a: imageReferences [{host}/a/**]")),
+                && r.message
+                    .contains(&format!("a: imageReferences [{host}/a/**]")),
             "{}",
             r.message
         );
@@ -170,7 +171,11 @@ async fn cached_verdicts_never_cross_image_scopes() {
     let c = config(
         &reg,
         vec![
-            verifier("a", &k, json!({"imageReferences": [format!("{host}/a/**")]})),
+            verifier(
+                "a",
+                &k,
+                json!({"imageReferences": [format!("{host}/a/**")]}),
+            ),
             verifier(
                 "strict",
                 &l,
@@ -205,9 +210,18 @@ async fn cached_verdicts_never_cross_image_scopes() {
 #[test]
 fn bad_scope_patterns_are_refused_at_load() {
     for (patch, field) in [
-        (json!({"imageReferences": []}), "verifiers[0].imageReferences"),
-        (json!({"imageReferences": ["reg/a b"]}), "verifiers[0].imageReferences"),
-        (json!({"skipImageReferences": [""]}), "verifiers[0].skipImageReferences"),
+        (
+            json!({"imageReferences": []}),
+            "verifiers[0].imageReferences",
+        ),
+        (
+            json!({"imageReferences": ["reg/a b"]}),
+            "verifiers[0].imageReferences",
+        ),
+        (
+            json!({"skipImageReferences": [""]}),
+            "verifiers[0].skipImageReferences",
+        ),
     ] {
         let mut v = json!({"name": "a", "path": "a.wasm"});
         for (k, val) in patch.as_object().unwrap() {

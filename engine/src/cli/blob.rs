@@ -55,21 +55,10 @@ pub struct BlobArgs {
     /// Keyless: a regular expression (unanchored search) the certificate's OIDC issuer must match.
     #[arg(long, value_name = "REGEX")]
     pub certificate_oidc_issuer_regexp: Option<String>,
-    /// Keyless: the GitHub workflow trigger (Fulcio extension `1.3.6.1.4.1.57264.1.2`), exactly.
-    #[arg(long, value_name = "EVENT")]
-    pub certificate_github_workflow_trigger: Option<String>,
-    /// Keyless: the GitHub workflow commit SHA (`1.3.6.1.4.1.57264.1.3`), exactly.
-    #[arg(long, value_name = "SHA")]
-    pub certificate_github_workflow_sha: Option<String>,
-    /// Keyless: the GitHub workflow name (`1.3.6.1.4.1.57264.1.4`), exactly.
-    #[arg(long, value_name = "NAME")]
-    pub certificate_github_workflow_name: Option<String>,
-    /// Keyless: the GitHub workflow repository, `owner/repo` (`1.3.6.1.4.1.57264.1.5`), exactly.
-    #[arg(long, value_name = "OWNER/REPO")]
-    pub certificate_github_workflow_repository: Option<String>,
-    /// Keyless: the GitHub workflow ref, e.g. `refs/tags/v1` (`1.3.6.1.4.1.57264.1.6`), exactly.
-    #[arg(long, value_name = "REF")]
-    pub certificate_github_workflow_ref: Option<String>,
+    /// Keyless: `--certificate-github-workflow-*` (boxed: rarely given, and the verify command's
+    /// arguments stay small).
+    #[command(flatten)]
+    pub workflow: Box<WorkflowArgs>,
     /// Key-based: the signer's PEM public key file.
     #[arg(long, value_name = "PEM_FILE")]
     pub key: Option<PathBuf>,
@@ -89,6 +78,27 @@ pub struct BlobArgs {
     pub notation_home: Option<PathBuf>,
 }
 
+/// cosign's `--certificate-github-workflow-*` flags: Fulcio's GitHub workflow extensions the
+/// signing certificate must carry, each exactly.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct WorkflowArgs {
+    /// Keyless: the GitHub workflow trigger (Fulcio extension `1.3.6.1.4.1.57264.1.2`), exactly.
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
+    /// Keyless: the GitHub workflow commit SHA (`1.3.6.1.4.1.57264.1.3`), exactly.
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+    /// Keyless: the GitHub workflow name (`1.3.6.1.4.1.57264.1.4`), exactly.
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+    /// Keyless: the GitHub workflow repository, `owner/repo` (`1.3.6.1.4.1.57264.1.5`), exactly.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+    /// Keyless: the GitHub workflow ref, e.g. `refs/tags/v1` (`1.3.6.1.4.1.57264.1.6`), exactly.
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+}
+
 impl BlobArgs {
     /// Whether a file subject was asked for.
     pub fn is_blob(&self) -> bool {
@@ -104,11 +114,14 @@ impl BlobArgs {
                 || self.certificate_identity_regexp.is_some()
                 || self.certificate_oidc_issuer.is_some()
                 || self.certificate_oidc_issuer_regexp.is_some()
-                || self.certificate_github_workflow_trigger.is_some()
-                || self.certificate_github_workflow_sha.is_some()
-                || self.certificate_github_workflow_name.is_some()
-                || self.certificate_github_workflow_repository.is_some()
-                || self.certificate_github_workflow_ref.is_some()
+                || self.workflow.certificate_github_workflow_trigger.is_some()
+                || self.workflow.certificate_github_workflow_sha.is_some()
+                || self.workflow.certificate_github_workflow_name.is_some()
+                || self
+                    .workflow
+                    .certificate_github_workflow_repository
+                    .is_some()
+                || self.workflow.certificate_github_workflow_ref.is_some()
                 || self.notation_home.is_some())
     }
 
@@ -159,14 +172,26 @@ impl BlobArgs {
             (None, None) => None,
         };
         let workflow: Vec<(&str, &String)> = [
-            ("githubWorkflowTrigger", &self.certificate_github_workflow_trigger),
-            ("githubWorkflowSha", &self.certificate_github_workflow_sha),
-            ("githubWorkflowName", &self.certificate_github_workflow_name),
+            (
+                "githubWorkflowTrigger",
+                &self.workflow.certificate_github_workflow_trigger,
+            ),
+            (
+                "githubWorkflowSha",
+                &self.workflow.certificate_github_workflow_sha,
+            ),
+            (
+                "githubWorkflowName",
+                &self.workflow.certificate_github_workflow_name,
+            ),
             (
                 "githubWorkflowRepository",
-                &self.certificate_github_workflow_repository,
+                &self.workflow.certificate_github_workflow_repository,
             ),
-            ("githubWorkflowRef", &self.certificate_github_workflow_ref),
+            (
+                "githubWorkflowRef",
+                &self.workflow.certificate_github_workflow_ref,
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
@@ -362,8 +387,11 @@ mod tests {
         let a = BlobArgs {
             certificate_identity_regexp: Some("^https://github.com/o/r/".into()),
             certificate_oidc_issuer: Some("https://token.actions.githubusercontent.com".into()),
-            certificate_github_workflow_repository: Some("o/r".into()),
-            certificate_github_workflow_trigger: Some("push".into()),
+            workflow: Box::new(WorkflowArgs {
+                certificate_github_workflow_repository: Some("o/r".into()),
+                certificate_github_workflow_trigger: Some("push".into()),
+                ..WorkflowArgs::default()
+            }),
             ..args(dir.path())
         };
         let c = a.verifier_config(true).unwrap();
@@ -374,7 +402,10 @@ mod tests {
                     "githubWorkflowRepository": "o/r", "githubWorkflowTrigger": "push"}])
         );
         let e = BlobArgs {
-            certificate_github_workflow_ref: Some("refs/tags/v1".into()),
+            workflow: Box::new(WorkflowArgs {
+                certificate_github_workflow_ref: Some("refs/tags/v1".into()),
+                ..WorkflowArgs::default()
+            }),
             ..args(dir.path())
         }
         .verifier_config(true)

@@ -74,9 +74,18 @@ fn attestation_line(r: &VerifierReport) -> Option<String> {
         .get("statement")
         .and_then(|s| s.get("subject"))
         .and_then(serde_json::Value::as_array)
-        .map(|s| format!(" ({} subject{})", s.len(), if s.len() == 1 { "" } else { "s" }))
+        .map(|s| {
+            format!(
+                " ({} subject{})",
+                s.len(),
+                if s.len() == 1 { "" } else { "s" }
+            )
+        })
         .unwrap_or_default();
-    Some(format!("attestation {}{subjects}", one_line(predicate_type)))
+    Some(format!(
+        "attestation {}{subjects}",
+        one_line(predicate_type)
+    ))
 }
 
 /// The first line of `s`, at most 200 characters.

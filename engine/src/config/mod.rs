@@ -30,8 +30,8 @@
 
 pub mod filerefs;
 pub mod revocation;
-pub mod stores;
 pub mod scope;
+pub mod stores;
 pub mod tenants;
 
 use std::collections::HashSet;

@@ -192,7 +192,10 @@ impl ImageScope {
             None => "every image".to_owned(),
         };
         if !self.skip.is_empty() {
-            s.push_str(&format!(" but skipImageReferences [{}]", self.skip.join(", ")));
+            s.push_str(&format!(
+                " but skipImageReferences [{}]",
+                self.skip.join(", ")
+            ));
         }
         s
     }
@@ -204,12 +207,27 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_matches("registry-a.example/**", "registry-a.example/team/app"));
-        assert!(glob_matches("registry-a.example/**", "registry-a.example/app:v1"));
+        assert!(glob_matches(
+            "registry-a.example/**",
+            "registry-a.example/team/app"
+        ));
+        assert!(glob_matches(
+            "registry-a.example/**",
+            "registry-a.example/app:v1"
+        ));
         assert!(!glob_matches("registry-a.example/**", "registry-a.example"));
-        assert!(!glob_matches("registry-a.example/**", "registry-b.example/app"));
-        assert!(glob_matches("registry-a.example/*", "registry-a.example/app"));
-        assert!(!glob_matches("registry-a.example/*", "registry-a.example/team/app"));
+        assert!(!glob_matches(
+            "registry-a.example/**",
+            "registry-b.example/app"
+        ));
+        assert!(glob_matches(
+            "registry-a.example/*",
+            "registry-a.example/app"
+        ));
+        assert!(!glob_matches(
+            "registry-a.example/*",
+            "registry-a.example/team/app"
+        ));
         assert!(glob_matches("*.example/app", "registry-a.example/app"));
         assert!(glob_matches("reg/app:v?", "reg/app:v1"));
         assert!(!glob_matches("reg/app:v?", "reg/app:v10"));
@@ -233,8 +251,14 @@ mod tests {
             n.0,
             ["docker.io/library/nginx", "docker.io/library/nginx:1.27"]
         );
-        assert_eq!(n.first_match(&["docker.io/library/*".into()]), Some("docker.io/library/*"));
-        assert!(n.first_match(&["docker.io/library/nginx:1.*".into()]).is_some());
+        assert_eq!(
+            n.first_match(&["docker.io/library/*".into()]),
+            Some("docker.io/library/*")
+        );
+        assert!(
+            n.first_match(&["docker.io/library/nginx:1.*".into()])
+                .is_some()
+        );
         assert!(n.first_match(&["nginx".into()]).is_none());
         let d = format!("reg.example/app@sha256:{}", "a".repeat(64));
         let n = ImageNames::of(&d, false);

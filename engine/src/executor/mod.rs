@@ -563,7 +563,9 @@ impl Executor {
             Some(mask) => format!(
                 "{}:scoped:{}",
                 self.fingerprint,
-                mask.iter().map(|&b| if b { '1' } else { '0' }).collect::<String>()
+                mask.iter()
+                    .map(|&b| if b { '1' } else { '0' })
+                    .collect::<String>()
             )
             .into(),
             None => self.fingerprint.clone(),

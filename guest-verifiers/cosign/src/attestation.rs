@@ -367,7 +367,8 @@ mod tests {
         let hex = "ab".repeat(32);
         let digest = format!("sha256:{hex}");
         let v1 = "https://in-toto.io/Statement/v1";
-        let (_, s) = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), &digest, None).unwrap();
+        let (_, s) =
+            statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), &digest, None).unwrap();
         assert_eq!(s.predicate_type(), "https://slsa.dev/provenance/v1");
         // Upper-case hex names the same digest.
         let upper = statement(v1, &hex.to_uppercase());
@@ -378,8 +379,12 @@ mod tests {
         assert_eq!(f.reason, "SUBJECT_MISMATCH");
         assert!(f.message.contains(&"cd".repeat(32)), "{}", f.message);
 
-        let f = statement_about(&envelope("application/json", &statement(v1, &hex)), &digest, None)
-            .unwrap_err();
+        let f = statement_about(
+            &envelope("application/json", &statement(v1, &hex)),
+            &digest,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(f.reason, "INVALID_ENVELOPE");
         let not_in_toto = statement("https://example.test/Statement", &hex);
         let f = statement_about(&envelope(IN_TOTO, &not_in_toto), &digest, None).unwrap_err();
@@ -395,7 +400,8 @@ mod tests {
             "INVALID_ENVELOPE"
         );
         // A subject digest that is not sha256 matches nothing.
-        let f = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), "sha512:00", None).unwrap_err();
+        let f = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), "sha512:00", None)
+            .unwrap_err();
         assert_eq!(f.reason, "SUBJECT_MISMATCH");
     }
 }

@@ -146,7 +146,11 @@ impl Identity {
 
     /// A description for messages: `/subject/ from "issuer"` and any workflow constraints.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} from {}", self.subject.describe(), self.issuer.describe());
+        let mut s = format!(
+            "{} from {}",
+            self.subject.describe(),
+            self.issuer.describe()
+        );
         for (name, want) in &self.github {
             s.push_str(&format!(" with {name} {want:?}"));
         }
@@ -825,7 +829,9 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(id.subject, Matcher::Regex(_)));
-        assert!(matches!(&id.issuer, Matcher::Exact(s) if s == "https://token.actions.githubusercontent.com"));
+        assert!(
+            matches!(&id.issuer, Matcher::Exact(s) if s == "https://token.actions.githubusercontent.com")
+        );
         assert_eq!(
             id.github,
             [
@@ -844,15 +850,29 @@ mod tests {
         github.insert("githubWorkflowTrigger", "pull_request".to_owned());
         assert_eq!(id.accepts(issuer, &sans, &github), None, "another trigger");
         github.remove("githubWorkflowTrigger");
-        assert_eq!(id.accepts(issuer, &sans, &github), None, "no trigger extension");
+        assert_eq!(
+            id.accepts(issuer, &sans, &github),
+            None,
+            "no trigger extension"
+        );
         github.insert("githubWorkflowTrigger", "push".to_owned());
         github.insert("githubWorkflowRepository", "org/app-fork".to_owned());
-        assert_eq!(id.accepts(issuer, &sans, &github), None, "exact, not a prefix");
-        assert!(id.describe().contains(r#"with githubWorkflowRepository "org/app""#));
+        assert_eq!(
+            id.accepts(issuer, &sans, &github),
+            None,
+            "exact, not a prefix"
+        );
+        assert!(
+            id.describe()
+                .contains(r#"with githubWorkflowRepository "org/app""#)
+        );
 
-        let e = parse(r#"{"subject":"a","issuer":"b","certificateGithubWorkflowRef":""}"#)
-            .unwrap_err();
-        assert!(e.contains("identities[0].githubWorkflowRef is empty"), "{e}");
+        let e =
+            parse(r#"{"subject":"a","issuer":"b","certificateGithubWorkflowRef":""}"#).unwrap_err();
+        assert!(
+            e.contains("identities[0].githubWorkflowRef is empty"),
+            "{e}"
+        );
         let e = parse(r#"{"subject":"a","issuer":"b","githubWorkflowBranch":"x"}"#).unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
     }

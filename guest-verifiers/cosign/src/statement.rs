@@ -187,8 +187,14 @@ mod tests {
         let p = payload(&slsa(Value::Array(many.clone())));
         let e = Statement::about(&p, IMAGE, Some(DEFAULT_MAX_STATEMENT)).unwrap_err();
         assert_eq!(e.reason, "SUBJECT_MISMATCH");
-        assert!(e.message.contains("bin-49@sha256:") && e.message.contains(IMAGE), "{e:?}");
-        many.insert(17, json!({"name": "img", "digest": {"sha256": &IMAGE[7..].to_uppercase()}}));
+        assert!(
+            e.message.contains("bin-49@sha256:") && e.message.contains(IMAGE),
+            "{e:?}"
+        );
+        many.insert(
+            17,
+            json!({"name": "img", "digest": {"sha256": &IMAGE[7..].to_uppercase()}}),
+        );
         let s = Statement::about(&payload(&slsa(Value::Array(many))), IMAGE, None).unwrap();
         let handed: Value = serde_json::from_str(&s.handed_on()).unwrap();
         assert_eq!(handed["subject"].as_array().unwrap().len(), 51);
@@ -246,6 +252,9 @@ mod tests {
             .check_type(Some(&["https://spdx.dev/Document".to_owned()]))
             .unwrap_err();
         assert_eq!(e.reason, PREDICATE_TYPE_NOT_ACCEPTED);
-        assert!(e.message.contains("spdx") && e.message.contains("slsa"), "{e:?}");
+        assert!(
+            e.message.contains("spdx") && e.message.contains("slsa"),
+            "{e:?}"
+        );
     }
 }

@@ -62,7 +62,7 @@ fn settings() -> Settings {
         deadline: Duration::from_millis(2900),
         result_cache_ttl: Duration::from_secs(10),
         limits: Default::default(),
-        exempt: Vec::new(),
+        scope: Default::default(),
     }
 }
 

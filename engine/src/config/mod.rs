@@ -29,6 +29,7 @@
 //! Unknown fields are rejected; every error names the file and the field.
 
 pub mod filerefs;
+pub mod modes;
 pub mod revocation;
 pub mod scope;
 pub mod stores;
@@ -190,6 +191,11 @@ pub struct ExecutorConfig {
     /// applies to them (see [`scope`]); they never override a verifier that applies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exempt_image_references: Vec<String>,
+    /// What a failed verdict does at admission by default (see [`modes`]).
+    pub mode: modes::Mode,
+    /// Modes per image scope, first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mode_scopes: Vec<modes::ModeScope>,
 }
 
 impl Default for ExecutorConfig {
@@ -205,6 +211,8 @@ impl Default for ExecutorConfig {
             max_bytes_per_subject: 256 << 20,
             redis: None,
             exempt_image_references: Vec::new(),
+            mode: modes::Mode::Enforce,
+            mode_scopes: Vec::new(),
         }
     }
 }
@@ -468,6 +476,9 @@ impl Config {
                 "executor.exemptImageReferences".into(),
                 &err.to_string(),
             ));
+        }
+        if let Err((field, message)) = modes::validate(&e.mode_scopes) {
+            return Err(invalid(format!("executor.{field}"), &message));
         }
         if let Some(redis) = &e.redis {
             if e.result_cache_ttl_ms == 0 {

@@ -161,6 +161,37 @@ impl ImageNames {
     }
 }
 
+/// A tenant's image-scoped settings: exemptions and rollout modes (from its `executor` section).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeSettings {
+    /// `exemptImageReferences`.
+    pub exempt: Vec<String>,
+    /// `mode`.
+    pub mode: super::modes::Mode,
+    /// `modeScopes`.
+    pub mode_scopes: Vec<super::modes::ModeScope>,
+}
+
+impl ScopeSettings {
+    /// The settings of `executor`.
+    pub fn of(executor: &super::ExecutorConfig) -> ScopeSettings {
+        ScopeSettings {
+            exempt: executor.exempt_image_references.clone(),
+            mode: executor.mode,
+            mode_scopes: executor.mode_scopes.clone(),
+        }
+    }
+
+    /// The mode of the image `reference` (a registry reference).
+    pub fn enforcement(&self, reference: &str) -> super::modes::Enforcement {
+        super::modes::enforcement(
+            self.mode,
+            &self.mode_scopes,
+            &ImageNames::of(reference, false),
+        )
+    }
+}
+
 /// One verifier's scope: `imageReferences` (absent: every image) and `skipImageReferences`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageScope {

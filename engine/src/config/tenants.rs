@@ -243,6 +243,8 @@ pub(super) fn validate(tenants: &[TenantConfig]) -> Result<(), (String, String)>
         }
         super::scope::validate(&t.executor.exempt_image_references, true)
             .map_err(|e| (at("executor.exemptImageReferences"), e.to_string()))?;
+        super::modes::validate(&t.executor.mode_scopes)
+            .map_err(|(field, message)| (at(&format!("executor.{field}")), message))?;
         t.quota
             .validate()
             .map_err(|(field, message)| (at(&format!("quota.{field}")), message))?;

@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use self::walk::{Claim, Refusal, Walk, WalkLimits};
-use crate::config::scope::{ImageNames, ImageScope};
+use crate::config::scope::{ImageNames, ImageScope, ScopeSettings};
 use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
@@ -235,8 +235,8 @@ pub struct Settings {
     pub result_cache_ttl: Duration,
     /// Per-subject caps on the referrer graph walk.
     pub limits: WalkLimits,
-    /// Image patterns that pass when no scoped verifier applies (`exemptImageReferences`).
-    pub exempt: Vec<String>,
+    /// Exemptions and rollout modes (`exemptImageReferences`, `mode`, `modeScopes`).
+    pub scope: ScopeSettings,
 }
 
 impl Default for Settings {
@@ -253,7 +253,7 @@ impl From<&ExecutorConfig> for Settings {
             deadline: c.deadline(),
             result_cache_ttl: c.result_cache_ttl(),
             limits: WalkLimits::from(c),
-            exempt: c.exempt_image_references.clone(),
+            scope: ScopeSettings::of(c),
         }
     }
 }
@@ -666,7 +666,7 @@ impl Executor {
         if mask.iter().any(|&b| b) {
             return Scoped::Some(mask);
         }
-        if let Some(pattern) = names.first_match(&self.settings.exempt) {
+        if let Some(pattern) = names.first_match(&self.settings.scope.exempt) {
             return Scoped::None {
                 passed: true,
                 message: format!(
@@ -1147,7 +1147,8 @@ fn fingerprint(
         field(&limits);
         field(v.scope.describe().as_bytes());
     }
-    field(settings.exempt.join("\n").as_bytes());
+    // Exemptions decide verdicts; modes do not (they only change how a verdict is answered).
+    field(settings.scope.exempt.join("\n").as_bytes());
     field(policy.fingerprint().as_bytes());
     field(tenant.as_bytes());
     format!("sha256:{}", hex::encode(h.finalize()))

@@ -12,48 +12,16 @@ mod support;
 use std::path::Path;
 
 use serde_json::{Value, json};
+use support::cosign::signed_image;
 use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, Executor, NO_VERIFIER_APPLIES, Settings};
-use vouch::oci::Digest;
-use vouch::oci::manifest::{COSIGN_SIGNATURE_ARTIFACT_TYPE, OCI_MANIFEST};
+use vouch::oci::manifest::COSIGN_SIGNATURE_ARTIFACT_TYPE;
 use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
-use xtask::fixtures::cosign::{
-    Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload, tag_manifest,
-};
-
-/// Push an image `repo:tag` with layer `content`, signed (cosign `.sig` tag) by `signers`.
-async fn signed_image(
-    reg: &Registry,
-    repo: &str,
-    tag: &str,
-    content: &[u8],
-    signers: &[&Key],
-) -> Digest {
-    let image = reg.push_image(repo, tag, content).await;
-    if signers.is_empty() {
-        return image.digest;
-    }
-    let layers: Vec<_> = signers
-        .iter()
-        .map(|k| {
-            let payload = simple_signing_payload("example.test/app", &image.digest.to_string());
-            let l = Layer::key_signed(payload, k).unwrap();
-            (l.payload, l.annotations)
-        })
-        .collect();
-    let m = tag_manifest(SIMPLE_SIGNING, &layers);
-    for b in &m.blobs {
-        reg.push_blob(repo, &b.media_type, &b.data).await;
-    }
-    let sig_tag = format!("{}.sig", image.digest.fallback_tag());
-    reg.push_manifest(repo, &sig_tag, &m.manifest, OCI_MANIFEST)
-        .await;
-    image.digest
-}
+use xtask::fixtures::cosign::{Key, generate_key};
 
 /// A cosign verifier entry named `name` trusting `key`, scoped by `scope` (merged in).
 fn verifier(name: &str, key: &Key, scope: Value) -> Value {

@@ -9,27 +9,11 @@ mod guests;
 mod support;
 
 use serde_json::{Value, json};
+use support::cosign::signed_image;
 use support::registry::Registry;
 use support::vouch_serve::{Server, VERIFY_PATH, provider_request};
-use vouch::oci::manifest::{COSIGN_SIGNATURE_ARTIFACT_TYPE, OCI_MANIFEST};
-use xtask::fixtures::cosign::{
-    Key, Layer, SIMPLE_SIGNING, generate_key, simple_signing_payload, tag_manifest,
-};
-
-/// Push `repo:v1`, signed by `key` (cosign `.sig` tag) when given.
-async fn image(reg: &Registry, repo: &str, key: Option<&Key>) {
-    let image = reg.push_image(repo, "v1", repo.as_bytes()).await;
-    let Some(key) = key else { return };
-    let payload = simple_signing_payload("example.test/app", &image.digest.to_string());
-    let l = Layer::key_signed(payload, key).unwrap();
-    let m = tag_manifest(SIMPLE_SIGNING, &[(l.payload, l.annotations)]);
-    for b in &m.blobs {
-        reg.push_blob(repo, &b.media_type, &b.data).await;
-    }
-    let tag = format!("{}.sig", image.digest.fallback_tag());
-    reg.push_manifest(repo, &tag, &m.manifest, OCI_MANIFEST)
-        .await;
-}
+use vouch::oci::manifest::COSIGN_SIGNATURE_ARTIFACT_TYPE;
+use xtask::fixtures::cosign::{Key, generate_key};
 
 fn cosign(key: &Key) -> Value {
     json!([{
@@ -55,9 +39,9 @@ async fn modes_per_tenant_and_scope_shape_the_gatekeeper_answer_and_the_metrics(
     let reg = Registry::start();
     let host = reg.host();
     let key = generate_key().unwrap();
-    image(&reg, "a/app", Some(&key)).await;
+    signed_image(&reg, "a/app", "v1", b"a/app", &[&key]).await;
     for repo in ["b/app", "c/app", "d/app"] {
-        image(&reg, repo, None).await;
+        signed_image(&reg, repo, "v1", repo.as_bytes(), &[]).await;
     }
     let registries = json!({"hosts": {host.clone(): {"insecure": true}}});
     let config = json!({
@@ -94,7 +78,10 @@ async fn modes_per_tenant_and_scope_shape_the_gatekeeper_answer_and_the_metrics(
     // Verified: passes whatever the mode.
     let a = &item(&answer, &keys[0])["value"];
     assert_eq!(a["isSuccess"], true, "{a}");
-    assert!(a.get("enforcement").is_none() && a.get("warning").is_none(), "{a}");
+    assert!(
+        a.get("enforcement").is_none() && a.get("warning").is_none(),
+        "{a}"
+    );
 
     // warn (scope b-rollout): allowed, the failure carried as a warning.
     let b = item(&answer, &keys[1]);
@@ -142,7 +129,9 @@ async fn modes_per_tenant_and_scope_shape_the_gatekeeper_answer_and_the_metrics(
     assert_eq!(v["enforcement"], "warn");
 
     let m = |tenant: &str, scope: &str, outcome: &str| {
-        format!("vouch_verdicts_total{{tenant=\"{tenant}\",scope=\"{scope}\",outcome=\"{outcome}\"}}")
+        format!(
+            "vouch_verdicts_total{{tenant=\"{tenant}\",scope=\"{scope}\",outcome=\"{outcome}\"}}"
+        )
     };
     assert_eq!(server.counter(&m("default", "default", "pass")).await, 1);
     assert_eq!(server.counter(&m("default", "default", "fail")).await, 1);

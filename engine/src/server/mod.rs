@@ -634,7 +634,11 @@ async fn verify(
                         "verification failed; admitted under the scope's mode"
                     );
                 }
-                Ok((report, tenant.executor().policy().is_ratify_rego(), enforcement))
+                Ok((
+                    report,
+                    tenant.executor().policy().is_ratify_rego(),
+                    enforcement,
+                ))
             }
         },
     )

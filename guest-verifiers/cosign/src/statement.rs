@@ -110,7 +110,7 @@ impl Statement {
             return fail(
                 "SUBJECT_MISMATCH",
                 format!(
-                    "the in-toto statement's subjects ({}) do not include the image {subject_digest}",
+                    "the in-toto statement's subjects ({}) do not include the subject {subject_digest}",
                     named.join(", ")
                 ),
             );

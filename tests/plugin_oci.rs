@@ -23,12 +23,12 @@ use vouch::executor::{self, ExecutorError, build};
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::oci::registry::{RegistryClient, RegistryConfig};
 use vouch::oci::{Digest, Manifest};
-use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifierMetadata};
-use vouch::store::plugin::{
+use vouch::plugin::{
     ANNOTATION_ARTIFACT_TYPES, ANNOTATION_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION,
     COSIGN_SIGNATURE_ANNOTATION, PLUGIN_ARTIFACT_TYPE, PluginError, PluginStore, SigningKey,
     VerifyingKeys, WASM_LAYER, load_plugin, plugin_artifact, signature_artifact,
 };
+use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifierMetadata};
 
 /// A runtime whose compile cache is shared by every test of this file (and its runs), so each
 /// component is compiled once.
@@ -67,7 +67,7 @@ async fn push(
     wasm: &Path,
     reference: &str,
     key: Option<&SigningKey>,
-) -> vouch::store::plugin::PushedPlugin {
+) -> vouch::plugin::PushedPlugin {
     let md = metadata_of(runtime, wasm).await;
     let bytes = Bytes::from(std::fs::read(wasm).unwrap());
     let title = wasm.file_name().unwrap().to_str().unwrap();

@@ -10,7 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rcgen::{CertificateParams, DnType, KeyPair, PublicKeyData};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
-use vouch::runtime::crypto::{SignatureAlgorithm, SignatureEncoding, verify_signature};
+use vouch::crypto::{SignatureAlgorithm, SignatureEncoding, verify_signature};
 
 const MSG: &[u8] = b"{\"critical\":{\"identity\":{\"docker-reference\":\"registry.example/app\"}}}";
 

@@ -32,11 +32,11 @@ use verifier_notation::verify::{
     self as nv, CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding,
 };
 use vouch::config::{Config, VerifierConfig};
+use vouch::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::executor::sources::Sources;
 use vouch::executor::{self, ExecVerifier, Executor, Settings};
 use vouch::oci::registry::RegistryClient;
 use vouch::oci::{Descriptor, Digest, Manifest, Reference};
-use vouch::runtime::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
 use vouch::runtime::{Runtime, RuntimeConfig, VerifyInput};
 use vouch::store::{StoreAccess, StoreError};
 use xtask::fixtures::notation as fx;

@@ -23,8 +23,8 @@ use bytes::Bytes;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use tokio::sync::Semaphore;
+use vouch::crypto::{self, SignatureAlgorithm, SignatureEncoding};
 use vouch::oci::{Descriptor, Digest};
-use vouch::runtime::crypto::{self, SignatureAlgorithm, SignatureEncoding};
 use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifyInput};
 use vouch::store::{LayoutStore, StoreAccess, StoreError};
 

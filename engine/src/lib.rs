@@ -7,9 +7,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod executor;
 pub mod localfile;
 pub mod oci;
+pub mod plugin;
 pub mod policy;
 pub mod report;
 pub mod runtime;

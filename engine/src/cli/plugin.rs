@@ -20,10 +20,10 @@ use clap::Subcommand;
 
 use super::{EXIT_FAIL, EXIT_PASS};
 use crate::config::Config;
-use crate::runtime::{Limits, Runtime, RuntimeConfig};
-use crate::store::plugin::{
+use crate::plugin::{
     ANNOTATION_ARTIFACT_TYPES, PluginError, PluginStore, SigningKey, VerifyingKeys, load_plugin,
 };
+use crate::runtime::{Limits, Runtime, RuntimeConfig};
 
 /// File name of the private key `keygen` writes.
 pub const PRIVATE_KEY_FILE: &str = "vouch-plugin.key";
@@ -202,7 +202,7 @@ pub async fn pull(
     let runtime = small_runtime()?;
     let name = pulled
         .annotations
-        .get(crate::store::plugin::ANNOTATION_NAME)
+        .get(crate::plugin::ANNOTATION_NAME)
         .cloned()
         .unwrap_or_else(|| "plugin".into());
     let verifier = match load_plugin(&runtime, &name, &pulled, Limits::default()).await {
@@ -292,7 +292,7 @@ mod tests {
         let key = SigningKey::load(&private).unwrap();
         let keys = VerifyingKeys::load(&dir.path().join(PUBLIC_KEY_FILE)).unwrap();
         let digest = crate::oci::Digest::sha256_of(b"m");
-        let payload = crate::store::plugin::simple_signing_payload("r/x", &digest);
+        let payload = crate::plugin::simple_signing_payload("r/x", &digest);
         let sig = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
             key.sign(&payload).unwrap(),

@@ -419,9 +419,9 @@ impl Config {
             if v.path.as_os_str().is_empty() {
                 return Err(invalid(format!("verifiers[{i}].path"), "must not be empty"));
             }
-            match crate::store::plugin::oci_path(&v.path) {
+            match crate::plugin::oci_path(&v.path) {
                 Some(r) => {
-                    if let Err(e) = crate::store::plugin::parse_reference(r) {
+                    if let Err(e) = crate::plugin::parse_reference(r) {
                         return Err(invalid(format!("verifiers[{i}].path"), &e.to_string()));
                     }
                 }

@@ -68,7 +68,7 @@ pub enum ExecutorError {
         /// Configured name.
         name: String,
         /// Why (names the reference and the check that failed).
-        source: crate::store::plugin::PluginError,
+        source: crate::plugin::PluginError,
     },
     /// A file its configuration references (trust material by reference) could not be read or
     /// is not what the field takes.
@@ -132,13 +132,13 @@ impl ExecVerifier {
 /// Load every verifier of `config` and run its `check-config` (errors name the entry).
 ///
 /// An `oci://` verifier is pulled first (tag pinned to its digest, artifact checked, signature
-/// required when `signatureKey` is set; see [`crate::store::plugin`]) with the config's registry
+/// required when `signatureKey` is set; see [`crate::plugin`]) with the config's registry
 /// settings and disk cache.
 pub async fn load_verifiers(
     runtime: &Runtime,
     config: &Config,
 ) -> Result<Vec<ExecVerifier>, ExecutorError> {
-    use crate::store::plugin::{self, PluginStore, VerifyingKeys};
+    use crate::plugin::{self, PluginStore, VerifyingKeys};
     // Opened on the first `oci://` verifier only.
     let plugins = tokio::sync::OnceCell::<PluginStore>::new();
     let mut out = Vec::with_capacity(config.verifiers.len());

@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cap_std::fs::Dir;
 
+use super::content::{ContentError, check_content};
 use super::manifest::{
     CosignTag, DOCKER_MANIFEST_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST,
     RESERVED_ANNOTATIONS,
 };
 use super::{Descriptor, Digest, Manifest};
-use crate::store::{StoreError, check_content};
 
 /// The annotation naming a tag on an `index.json` entry.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
@@ -354,16 +354,16 @@ impl OciLayout {
         }
         let data = self.read_capped(&mut file, &path, limit)?;
         check_content(desc, &data, limit).map_err(|e| match e {
-            StoreError::TooLarge { size, limit, .. } => LayoutError::TooLarge {
+            ContentError::TooLarge { size, limit, .. } => LayoutError::TooLarge {
                 what: what(),
                 size,
                 limit,
             },
-            StoreError::DigestMismatch { expected, actual } => {
+            ContentError::DigestMismatch { expected, actual } => {
                 LayoutError::DigestMismatch { expected, actual }
             }
-            // The only other failure is a size change between the metadata and the read.
-            _ => LayoutError::SizeMismatch {
+            // A size change between the metadata and the read.
+            ContentError::SizeMismatch { .. } => LayoutError::SizeMismatch {
                 digest: desc.digest.clone(),
                 expected: desc.size,
                 actual: data.len() as u64,

@@ -1,5 +1,6 @@
 //! OCI data model: digests, descriptors, manifests, references, and the read-only image layout.
 
+pub mod content;
 pub mod digest;
 pub mod layout;
 pub mod manifest;

@@ -12,7 +12,6 @@
 pub mod bindings;
 mod compile_cache;
 pub mod cpu_quota;
-pub mod crypto;
 mod host;
 pub mod limits;
 pub mod pool;
@@ -35,7 +34,7 @@ pub use self::host::CallStats;
 use self::host::{CallScope, HostState};
 pub use self::limits::{LimitExceeded, LimitKind, Limits};
 use crate::oci::{Descriptor, Digest};
-use crate::store::StoreAccess;
+use crate::store::access::StoreAccess;
 
 /// Instantiations retried after a transient pool-exhaustion failure (see
 /// [`Runtime::call_with_stats`]), 1 ms apart.
@@ -313,7 +312,7 @@ pub struct Runtime {
     compile_cache: Option<CompileCache>,
     pooling: bool,
     guest_pool: Option<Arc<pool::GuestPool>>,
-    revocation: Option<crate::store::revocation::SharedSource>,
+    revocation: Option<crate::store::access::SharedSource>,
 }
 
 impl Runtime {
@@ -366,7 +365,7 @@ impl Runtime {
 
     /// This runtime, answering the guests' `revocation` imports from `source` (without one every
     /// fetch is `unavailable`).
-    pub fn with_revocation(mut self, source: crate::store::revocation::SharedSource) -> Self {
+    pub fn with_revocation(mut self, source: crate::store::access::SharedSource) -> Self {
         self.revocation = Some(source);
         self
     }

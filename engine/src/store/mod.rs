@@ -4,92 +4,13 @@
 //! (a registry repository or an OCI layout). Every byte a `StoreAccess` returns has been checked
 //! against its descriptor's digest and is under the size cap.
 
-use async_trait::async_trait;
-use bytes::Bytes;
-
-use crate::oci::{Descriptor, Digest};
-
+pub mod access;
 pub mod blob;
 pub mod cache;
 pub mod disk;
 pub mod layout;
-pub mod plugin;
 pub mod registry;
 pub mod revocation;
 
+pub use access::{StoreAccess, StoreError, check_content};
 pub use layout::{LayoutStore, Limits as LayoutLimits};
-
-/// Why a store read failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The content does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The content is larger than the cap.
-    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
-    TooLarge {
-        /// What was being read.
-        what: String,
-        /// Its size (declared or observed).
-        size: u64,
-        /// The cap.
-        limit: u64,
-    },
-    /// The content arrived but does not match its descriptor.
-    #[error("digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch {
-        /// The digest the descriptor named.
-        expected: Digest,
-        /// The digest of the bytes that arrived.
-        actual: Digest,
-    },
-    /// The content exists but is malformed.
-    #[error("invalid content: {0}")]
-    Invalid(String),
-    /// The store could not answer (network, registry error, I/O).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// Read access to one repository: a registry repository or an OCI layout.
-#[async_trait]
-pub trait StoreAccess: Send + Sync {
-    /// Resolve a tag or a digest to the descriptor of the manifest it names.
-    async fn resolve(&self, tag_or_digest: &str) -> Result<Descriptor, StoreError>;
-    /// Referrers of the manifest `digest`, optionally only those of `artifact_type`.
-    async fn list_referrers(
-        &self,
-        digest: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>, StoreError>;
-    /// The manifest `desc` names, digest-checked and size-capped.
-    async fn get_manifest(&self, desc: &Descriptor) -> Result<Bytes, StoreError>;
-    /// The blob `desc` names, digest-checked and size-capped.
-    async fn get_blob(&self, desc: &Descriptor) -> Result<Bytes, StoreError>;
-}
-
-/// Check fetched bytes against their descriptor: size first (cheap), then digest.
-pub fn check_content(desc: &Descriptor, data: &[u8], limit: u64) -> Result<(), StoreError> {
-    let size = data.len() as u64;
-    if size > limit {
-        return Err(StoreError::TooLarge {
-            what: desc.digest.to_string(),
-            size,
-            limit,
-        });
-    }
-    if size != desc.size {
-        return Err(StoreError::Invalid(format!(
-            "{} is {size} bytes, its descriptor says {}",
-            desc.digest, desc.size
-        )));
-    }
-    let actual = desc.digest.recompute(data);
-    if actual != desc.digest {
-        return Err(StoreError::DigestMismatch {
-            expected: desc.digest.clone(),
-            actual,
-        });
-    }
-    Ok(())
-}

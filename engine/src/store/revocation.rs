@@ -36,6 +36,7 @@ use bytes::Bytes;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
+pub use super::access::{FetchError, FetchedCrl, RevocationSource, SharedSource, sha256};
 use super::disk::{DiskCache, REF_NAME_ANNOTATION};
 use crate::oci::{Descriptor, Digest};
 
@@ -49,20 +50,6 @@ pub const EXPIRES_ANNOTATION: &str = "dev.vouch.revocation.expires";
 const MAX_OCSP_REQUEST_BYTES: usize = 8 << 10;
 /// `id-ad-ocsp`.
 const AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
-
-/// Why a fetch failed (mirrors the WIT `fetch-error`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// The URL is not named by the certificate, not `http`/`https`, or not on the allow-list.
-    #[error("denied: {0}")]
-    Denied(String),
-    /// The response is over the cap (bytes).
-    #[error("the response is over the {0}-byte cap")]
-    TooLarge(u64),
-    /// No answer (unreachable, timeout, error status, offline without a file).
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-}
 
 /// Why the fetcher could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -80,49 +67,6 @@ pub enum RevocationError {
     /// The HTTP client could not be built.
     #[error("revocation: cannot build the HTTP client: {0}")]
     Client(String),
-}
-
-/// A CRL as the source holds it: its DER and the SHA-256 of that DER (computed once, when it
-/// was fetched or read).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchedCrl {
-    /// The DER `CertificateList`.
-    pub der: Bytes,
-    /// SHA-256 of `der`.
-    pub sha256: [u8; 32],
-}
-
-impl FetchedCrl {
-    /// `der` with its digest.
-    pub fn new(der: Bytes) -> Self {
-        let sha256 = sha256(&der);
-        FetchedCrl { der, sha256 }
-    }
-}
-
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(data).into()
-}
-
-/// Where the `revocation` host import gets its answers.
-#[async_trait]
-pub trait RevocationSource: Send + Sync {
-    /// The DER CRL at `url`, a CRL distribution point of the DER certificate `cert`.
-    async fn fetch_crl(&self, cert: &[u8], url: &str) -> Result<FetchedCrl, FetchError>;
-    /// The outcome of checking the signature of the CRL whose SHA-256 is `crl` with the key of
-    /// the certificate whose SHA-256 is `issuer`: remembered, else computed by `check` (the
-    /// caller's cryptography; it must depend on nothing but those two byte strings).
-    fn crl_signature(
-        &self,
-        crl: &[u8; 32],
-        issuer: &[u8; 32],
-        check: &mut dyn FnMut() -> Result<(), String>,
-    ) -> Result<(), String>;
-    /// The DER OCSP response of responder `url` (named by `cert`) to the DER request `request`.
-    async fn fetch_ocsp(&self, cert: &[u8], url: &str, request: &[u8])
-    -> Result<Bytes, FetchError>;
 }
 
 /// Settings of a [`RevocationFetcher`].
@@ -664,9 +608,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
-
-/// The fetcher as the runtime holds it.
-pub type SharedSource = Arc<dyn RevocationSource>;
 
 #[cfg(test)]
 mod tests {

@@ -32,11 +32,11 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use self::auth::{Challenge, Credentials, DockerConfig, TokenCache, TokenResponse};
 use self::retry::RetryPolicy;
+use super::content::{ContentError, check_content};
 use super::manifest::{
     BINDING_ANNOTATION, CosignTag, MANIFEST_MEDIA_TYPES, OCI_INDEX, REPOSITORY_ANNOTATION,
 };
 use super::{Descriptor, Digest, Manifest, Reference};
-use crate::store::{StoreError, check_content};
 
 /// The header registries put the manifest digest in.
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
@@ -184,21 +184,21 @@ pub enum RegistryError {
 
 impl RegistryError {
     /// Fold a content-check failure (from [`check_content`]) into a registry error.
-    fn from_check(what: &str, e: StoreError) -> RegistryError {
+    fn from_check(what: &str, e: ContentError) -> RegistryError {
         match e {
-            StoreError::TooLarge { size, limit, .. } => RegistryError::TooLarge {
+            ContentError::TooLarge { size, limit, .. } => RegistryError::TooLarge {
                 what: what.to_owned(),
                 size,
                 limit,
             },
-            StoreError::DigestMismatch { expected, actual } => RegistryError::DigestMismatch {
+            ContentError::DigestMismatch { expected, actual } => RegistryError::DigestMismatch {
                 what: what.to_owned(),
                 expected,
                 actual,
             },
-            other => RegistryError::Invalid {
+            other @ ContentError::SizeMismatch { .. } => RegistryError::Invalid {
                 what: what.to_owned(),
-                reason: other.to_string(),
+                reason: format!("invalid content: {other}"),
             },
         }
     }

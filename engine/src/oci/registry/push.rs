@@ -14,9 +14,9 @@ use super::{
     DOCKER_CONTENT_DIGEST, Failure, RegistryClient, RegistryError, header_str, manifest_url,
     repo_url,
 };
+use crate::oci::content::check_content;
 use crate::oci::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
-use crate::store::check_content;
 
 /// Header a registry with the referrers API sets when it accepted a manifest with a `subject`.
 const OCI_SUBJECT: &str = "oci-subject";

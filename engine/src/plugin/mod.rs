@@ -27,14 +27,14 @@ use ring::signature::{
 };
 use serde::Deserialize;
 
-use super::check_content;
-use super::disk::{DiskCache, DiskCacheConfig};
 use crate::config::Config;
+use crate::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
-use crate::runtime::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::runtime::{Limits, Runtime, RuntimeError, Verifier, VerifierMetadata};
+use crate::store::check_content;
+use crate::store::disk::{DiskCache, DiskCacheConfig};
 
 /// The scheme prefix of a verifier `path` that names an OCI artifact.
 pub const OCI_SCHEME: &str = "oci://";
@@ -843,12 +843,14 @@ impl PluginStore {
             }
         };
         check_content(&layer, &wasm, u64::MAX).map_err(|e| match e {
-            super::StoreError::DigestMismatch { expected, actual } => PluginError::DigestMismatch {
-                reference: reference.to_owned(),
-                what: format!("layer {}", layer.digest),
-                expected,
-                actual,
-            },
+            crate::store::StoreError::DigestMismatch { expected, actual } => {
+                PluginError::DigestMismatch {
+                    reference: reference.to_owned(),
+                    what: format!("layer {}", layer.digest),
+                    expected,
+                    actual,
+                }
+            }
             other => PluginError::Registry {
                 reference: reference.to_owned(),
                 source: RegistryError::Invalid {

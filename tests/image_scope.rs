@@ -208,4 +208,12 @@ fn bad_scope_patterns_are_refused_at_load() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("executor.exemptImageReferences"), "{e}");
+    let text = json!({"verifiers": [{"name": "a", "path": "a.wasm"}],
+                      "policy": {"type": "rego", "policy": "package vouch\nallow := true",
+                                 "imageReferences": []}})
+    .to_string();
+    let e = Config::parse(&text, true, Path::new("t.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("policy.imageReferences"), "{e}");
 }

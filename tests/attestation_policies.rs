@@ -910,3 +910,49 @@ async fn keyless_identities_match_cosigns_flags_and_github_workflow_extensions()
         "/^example-org//",
     );
 }
+
+/// `vouch serve` answers Gatekeeper without the statements (the policy read them; answers stay
+/// small) but with the predicate type and the policy's verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatekeeper_answers_leave_the_statement_out() {
+    use support::vouch_serve::{Server, provider_request};
+    let reg = Registry::start();
+    let s = Signers::new();
+    let image = reg.push_image("team/app", "v1", b"served image").await;
+    let stmt = statement(&[image.digest.hex()], SLSA_V1, &slsa_v1(BUILDER_V1, REPO));
+    let m = attestation_tag_manifest(&[Attestation::key_signed(stmt, SLSA_V1, &s.key).unwrap()]);
+    for b in &m.blobs {
+        reg.push_blob("team/app", &b.media_type, &b.data).await;
+    }
+    let att_tag = format!("{}.att", image.digest.fallback_tag());
+    reg.push_manifest("team/app", &att_tag, &m.manifest, OCI_MANIFEST)
+        .await;
+    let mut c: Value =
+        serde_json::from_str(&config(s.cosign(), Some("slsa-provenance-v1.rego"))).unwrap();
+    c["stores"] = json!({"registries": {"hosts": {reg.host(): {"insecure": true}}}});
+    let server = Server::start(&c).await;
+    let key = reg.reference("team/app", "v1");
+    for path in ["/vouch/v1/verify", "/ratify/gatekeeper/v2/verify"] {
+        let (status, answer) = server.post(path, provider_request(&[&key])).await;
+        assert_eq!(status, 200, "{answer}");
+        let text = answer.to_string();
+        assert!(text.contains(SLSA_V1), "{path}: {text}");
+        assert!(
+            !text.contains("runDetails"),
+            "{path}: the statement leaked: {text}"
+        );
+        assert!(!text.contains("\"statement\""), "{path}: {text}");
+    }
+    let (_, answer) = server
+        .post("/vouch/v1/verify", provider_request(&[&key]))
+        .await;
+    let value = &answer["response"]["items"][0]["value"];
+    assert_eq!(value["isSuccess"], true, "{answer}");
+    assert!(
+        value["message"]
+            .as_str()
+            .unwrap()
+            .contains("SLSA v1 provenance accepted"),
+        "{answer}"
+    );
+}

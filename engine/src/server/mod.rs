@@ -499,6 +499,16 @@ async fn verify_vouch(
     verify(state, body, Answer::Vouch).await
 }
 
+/// Leave attestation statements (`extensions.statement`, up to the cosign verifier's
+/// `maxStatementBytes` each) out of the answer: the policy has read them, and Gatekeeper's
+/// answers stay small. Their `predicateType` extension stays; `vouch verify -o json` shows them.
+fn strip_statements(reports: &mut [crate::report::VerifierReport]) {
+    for r in reports {
+        r.extensions.remove("statement");
+        strip_statements(&mut r.nested_results);
+    }
+}
+
 /// One key's item under its rollout mode: in `warn` or `audit` a failed verdict is answered as
 /// allowed (`isSuccess`/`succeeded` true), with `enforcement` naming the mode and, in `warn`,
 /// `warning` carrying the failure; otherwise [`verify_item`].
@@ -616,9 +626,10 @@ async fn verify(
                     .sources()
                     .registry(&image)
                     .map_err(|e| e.to_string())?;
-                let report =
+                let mut report =
                     tracing::Instrument::instrument(tenant.executor().verify(source), span).await;
                 state.metrics.report(&report);
+                strip_statements(&mut report.verifier_reports);
                 let enforcement = tenant.executor().settings().scope.enforcement(&image);
                 let outcome = Outcome::of(report.is_success, enforcement.mode);
                 state

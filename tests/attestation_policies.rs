@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
-use vouch::executor;
+
 use vouch::oci::manifest::{COSIGN_ATTESTATION_ARTIFACT_TYPE, OCI_MANIFEST};
 use vouch::policy::{Policy, PolicyInput, RegoPolicy};
 use vouch::report::{SubjectReport, Timings, VerifierReport};
@@ -725,7 +725,7 @@ async fn oversized_statements_are_capped_with_a_clear_error() {
     too_big["maxStatementBytes"] = json!(1 << 20);
     let config = parse(&config(too_big, None));
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let Err(e) = executor::load_verifiers(&runtime, &config).await else {
+    let Err(e) = vouch::app::load_verifiers(&runtime, &config).await else {
         panic!("a maxStatementBytes over the report limit is accepted");
     };
     assert!(format!("{e:#}").contains("maxStatementBytes"), "{e:#}");

@@ -28,7 +28,6 @@ use serde_json::{Value, json};
 use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
-use vouch::executor;
 use vouch::oci::manifest::{
     COSIGN_ATTESTATION_ARTIFACT_TYPE, COSIGN_SIGNATURE_ARTIFACT_TYPE, OCI_INDEX, OCI_MANIFEST,
 };
@@ -695,7 +694,7 @@ async fn an_empty_attestation_types_list_is_refused_at_load() {
     let text = config_json(cosign, &[COSIGN_ATTESTATION_ARTIFACT_TYPE], json!({}));
     let config = parse(&text);
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let Err(err) = executor::load_verifiers(&runtime, &config).await else {
+    let Err(err) = vouch::app::load_verifiers(&runtime, &config).await else {
         panic!("an empty attestationTypes is accepted");
     };
     assert!(err.to_string().contains("attestationTypes"), "{err}");

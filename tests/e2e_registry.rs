@@ -13,9 +13,9 @@ use std::process::Command;
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, Settings};
+use vouch::executor::{Executor, Settings};
 use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::store::sources::Sources;
 
 fn demo_config() -> Config {
     support::demo::demo_config(guests::verifier)
@@ -28,8 +28,8 @@ async fn executor(config: &Config) -> Executor {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
-    let policy = vouch::policy::from_config(config).unwrap();
+    let verifiers = vouch::app::load_verifiers(&runtime, config).await.unwrap();
+    let policy = vouch::app::policy::from_config(config).unwrap();
     Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy)
 }
 

@@ -332,7 +332,7 @@ async fn load_verifiers_runs_check_config_and_applies_overrides() {
         guest("panic").display()
     ));
     let config = vouch::config::Config::load(&file).unwrap();
-    let e = vouch::executor::load_verifiers(&rt, &config)
+    let e = vouch::app::load_verifiers(&rt, &config)
         .await
         .unwrap_err()
         .to_string();
@@ -346,7 +346,7 @@ async fn load_verifiers_runs_check_config_and_applies_overrides() {
         guest("noop").display()
     ));
     let config = vouch::config::Config::load(&file).unwrap();
-    let verifiers = vouch::executor::load_verifiers(&rt, &config).await.unwrap();
+    let verifiers = vouch::app::load_verifiers(&rt, &config).await.unwrap();
     let r = Executor::new(rt.clone(), verifiers, Settings::from(&config.executor))
         .verify(f.source("v1"))
         .await;

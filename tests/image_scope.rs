@@ -16,11 +16,11 @@ use support::cosign::signed_image;
 use support::registry::Registry;
 use support::verify::verify_subject;
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, NO_VERIFIER_APPLIES, Settings};
+use vouch::executor::{Executor, NO_VERIFIER_APPLIES, Settings};
 use vouch::oci::manifest::COSIGN_SIGNATURE_ARTIFACT_TYPE;
 use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::store::sources::Sources;
 use xtask::fixtures::cosign::{Key, generate_key};
 
 /// A cosign verifier entry named `name` trusting `key`, scoped by `scope` (merged in).
@@ -154,7 +154,7 @@ async fn cached_verdicts_never_cross_image_scopes() {
         60_000,
     );
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let verifiers = executor::load_verifiers(&runtime, &c).await.unwrap();
+    let verifiers = vouch::app::load_verifiers(&runtime, &c).await.unwrap();
     let exec = Executor::new(runtime, verifiers, Settings::from(&c.executor));
     let sources = Sources::new(
         c.stores.registries.client().unwrap(),

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use support::registry::Registry;
 use vouch::config::Config;
 
-use vouch::executor::{self, ExecutorError, build};
+use vouch::app::{ExecutorError, build};
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::oci::registry::{RegistryClient, RegistryConfig};
 use vouch::oci::{Digest, Manifest};
@@ -441,13 +441,15 @@ async fn a_config_with_oci_verifiers_loads_and_verifies() {
         v.signature_key = None;
     }
     drop(registry);
-    let again = executor::load_verifiers(&runtime, &offline).await.unwrap();
+    let again = vouch::app::load_verifiers(&runtime, &offline)
+        .await
+        .unwrap();
     assert_eq!(again.len(), modules.len());
 
     // A required signature cannot be checked without the registry: refused, naming the entry.
     let mut needs_sig = offline.clone();
     needs_sig.verifiers[0].signature_key = config.verifiers[0].signature_key.clone();
-    let e = executor::load_verifiers(&runtime, &needs_sig)
+    let e = vouch::app::load_verifiers(&runtime, &needs_sig)
         .await
         .unwrap_err();
     assert!(matches!(e, ExecutorError::Plugin { index: 0, .. }), "{e}");
@@ -477,7 +479,7 @@ async fn a_verifier_signed_by_another_key_is_not_started() {
     let path = dir.path().join("vouch.yaml");
     std::fs::write(&path, yaml).unwrap();
     let config = Config::load(&path).unwrap();
-    let e = executor::load_verifiers(&runtime, &config)
+    let e = vouch::app::load_verifiers(&runtime, &config)
         .await
         .unwrap_err();
     let text = e.to_string();

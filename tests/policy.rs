@@ -17,9 +17,10 @@ mod layout;
 use std::sync::Arc;
 use std::time::Duration;
 
+use vouch::app::policy;
 use vouch::config::Config;
 use vouch::executor::{ExecVerifier, Executor, ResultCache, Settings};
-use vouch::policy::{self, Policy, PolicyConfig};
+use vouch::policy::{Policy, PolicyConfig};
 use vouch::report::SubjectReport;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
 

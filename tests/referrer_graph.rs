@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use support::fake::TestRegistry;
 use vouch::config::Config;
-use vouch::executor::{self, Executor, Settings};
+use vouch::executor::{Executor, Settings};
 use vouch::oci::Descriptor;
 use vouch::oci::manifest::OCI_MANIFEST;
 use vouch::report::{
@@ -54,7 +54,7 @@ async fn executor(config: &Config) -> Executor {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
+    let verifiers = vouch::app::load_verifiers(&runtime, config).await.unwrap();
     Executor::new(runtime, verifiers, Settings::from(&config.executor))
 }
 
@@ -114,7 +114,7 @@ fn reasons(report: &SubjectReport) -> Vec<String> {
 async fn verify(reg: &TestRegistry, executor_fields: &str) -> (SubjectReport, Duration) {
     let config = config(reg, executor_fields);
     let exec = executor(&config).await;
-    let sources = executor::build::sources(&config, None).unwrap();
+    let sources = vouch::app::build::sources(&config, None).unwrap();
     let started = Instant::now();
     let report = exec
         .verify(

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
 use support::served::Served;
+use vouch::app::build;
 use vouch::config::Config;
-use vouch::executor::build;
 use vouch::runtime::Runtime;
 use vouch::server::{self, API_VERSION, ServerSettings};
 

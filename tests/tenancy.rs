@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use support::demo::{REPO, push_demo};
 use support::registry::Registry;
 use support::served::Served;
+use vouch::app::reload::{ReloadError, ReloadOutcome, Reloader};
 use vouch::config::Config;
 use vouch::server::metrics::Metrics;
-use vouch::server::reload::{ReloadError, ReloadOutcome, Reloader};
 use vouch::server::tenants::TenantSet;
 use vouch::server::{self, API_VERSION, ServerSettings, SharedTenants};
 

@@ -1944,7 +1944,7 @@ async fn load_resolved(dir: &std::path::Path, config_yaml: &str) -> Result<Strin
     std::fs::write(&path, yaml).unwrap();
     let config = vouch::config::Config::load(&path).map_err(|e| e.to_string())?;
     let rt = Runtime::new(RuntimeConfig::default()).unwrap();
-    let loaded = vouch::executor::load_verifiers(&rt, &config)
+    let loaded = vouch::app::load_verifiers(&rt, &config)
         .await
         .map_err(|e| e.to_string())?;
     Ok(loaded[0].config.to_string())

@@ -1659,7 +1659,7 @@ async fn a_notation_home_is_trust_material_by_reference() {
     std::fs::write(&config_file, yaml).unwrap();
     let load = || async {
         let config = vouch::config::Config::load(&config_file).unwrap();
-        vouch::executor::load_verifiers(&e.rt, &config).await
+        vouch::app::load_verifiers(&e.rt, &config).await
     };
     let resolved: Value = serde_json::from_str(&load().await.unwrap()[0].config).unwrap();
     assert_eq!(resolved["notationHome"]["file"], "notation");
@@ -1690,7 +1690,7 @@ async fn a_notation_home_is_trust_material_by_reference() {
         .await
         .unwrap();
     let tenants: vouch::server::SharedTenants = Arc::new(arc_swap::ArcSwap::from_pointee(set));
-    let reloader = vouch::server::reload::Reloader::new(
+    let reloader = vouch::app::reload::Reloader::new(
         &config_file,
         &config,
         tenants.clone(),

@@ -33,11 +33,11 @@ use verifier_notation::verify::{
 };
 use vouch::config::{Config, VerifierConfig};
 use vouch::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, ExecVerifier, Executor, Settings};
+use vouch::executor::{ExecVerifier, Executor, Settings};
 use vouch::oci::registry::RegistryClient;
 use vouch::oci::{Descriptor, Digest, Manifest, Reference};
 use vouch::runtime::{Runtime, RuntimeConfig, VerifyInput};
+use vouch::store::sources::Sources;
 use vouch::store::{StoreAccess, StoreError};
 use xtask::fixtures::notation as fx;
 
@@ -291,7 +291,7 @@ async fn run() {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let verifiers: Vec<ExecVerifier> = executor::load_verifiers(&runtime, &config).await.unwrap();
+    let verifiers: Vec<ExecVerifier> = vouch::app::load_verifiers(&runtime, &config).await.unwrap();
     let sources = || {
         Sources::new(
             RegistryClient::new(Default::default()).unwrap(),

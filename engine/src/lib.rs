@@ -5,6 +5,7 @@
 //! [`oci`] (references, manifests, layouts) → [`store`] (what the host functions read) →
 //! [`runtime`] (wasmtime, host functions, limits).
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -15,5 +16,6 @@ pub mod plugin;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod scope;
 pub mod server;
 pub mod store;

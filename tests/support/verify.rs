@@ -2,10 +2,10 @@
 //! runtime, its policy, and its registry client and caches (no disk cache).
 
 use vouch::config::Config;
-use vouch::executor::sources::Sources;
-use vouch::executor::{self, Executor, Settings};
+use vouch::executor::{Executor, Settings};
 use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
+use vouch::store::sources::Sources;
 
 /// Verify `subject` with `config`: an image reference, or with `layout` an OCI layout subject
 /// (`<dir>:<tag>`).
@@ -16,8 +16,8 @@ pub async fn verify_subject(config: &Config, subject: &str, layout: bool) -> Sub
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let verifiers = executor::load_verifiers(&runtime, config).await.unwrap();
-    let policy = vouch::policy::from_config(config).unwrap();
+    let verifiers = vouch::app::load_verifiers(&runtime, config).await.unwrap();
+    let policy = vouch::app::policy::from_config(config).unwrap();
     let exec =
         Executor::new(runtime, verifiers, Settings::from(&config.executor)).with_policy(policy);
     let sources = Sources::new(

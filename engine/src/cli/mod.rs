@@ -15,12 +15,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::app::build;
 use crate::config::Config;
-use crate::executor::sources::Sources;
-use crate::executor::{self, Executor, SubjectSource, build};
+use crate::executor::{self, Executor, SubjectSource};
 use crate::report::SubjectReport;
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 use crate::store::disk::{DiskCache, DiskCacheConfig};
+use crate::store::sources::Sources;
 use render::render_tree;
 
 /// Exit code: every subject passed.
@@ -483,8 +484,8 @@ async fn serve(
 ) -> anyhow::Result<u8> {
     use std::sync::Arc;
 
+    use crate::app::reload::Reloader;
     use crate::server::metrics::Metrics;
-    use crate::server::reload::Reloader;
     use crate::server::tenants::TenantSet;
 
     if settings.verify_timeout.is_zero() || settings.mutate_timeout.is_zero() {

@@ -29,9 +29,7 @@
 //! Unknown fields are rejected; every error names the file and the field.
 
 pub mod filerefs;
-pub mod modes;
 pub mod revocation;
-pub mod scope;
 pub mod stores;
 pub mod tenants;
 
@@ -41,6 +39,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scope::{self, modes};
+
+pub use crate::executor::settings::ExecutorConfig;
 use crate::runtime::Limits;
 
 /// Largest accepted `executor.maxDepth`.
@@ -127,7 +128,8 @@ pub struct VerifierConfig {
     /// The verifier's own configuration, handed to it as JSON text.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
-    /// Image reference patterns this verifier applies to (absent: every image; see [`scope`]).
+    /// Image reference patterns this verifier applies to (absent: every image; see
+    /// [`crate::scope`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_references: Option<Vec<String>>,
     /// Image reference patterns this verifier does not apply to.
@@ -159,73 +161,6 @@ impl VerifierConfig {
             Some(v) => v.to_string(),
             None => "{}".to_owned(),
         }
-    }
-}
-
-/// Executor settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExecutorConfig {
-    /// How many levels of referrers-of-referrers to verify below the subject's referrers.
-    pub max_depth: u32,
-    /// Verifier calls running at once across all requests.
-    pub concurrency: usize,
-    /// Deadline for one subject's verification, in milliseconds.
-    pub deadline_ms: u64,
-    /// How long a verdict stays in the result cache, in milliseconds (0 disables the cache).
-    pub result_cache_ttl_ms: u64,
-    /// Referrers one node of the graph may list; a longer list fails the subject.
-    pub max_referrers_per_node: u32,
-    /// Distinct referrers (nodes) one subject's walk may visit; more fails the subject.
-    pub max_nodes_per_subject: u32,
-    /// Verifier calls one subject may need; more fails the subject.
-    pub max_verifier_calls_per_subject: u32,
-    /// Manifest and blob bytes one subject's walk and its verifiers may read, summed over every
-    /// read; more fails the subject.
-    pub max_bytes_per_subject: u64,
-    /// Share verdicts between replicas through Redis (off when absent; see
-    /// [`crate::executor::redis_cache`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redis: Option<crate::executor::redis_cache::RedisCacheConfig>,
-    /// Image reference patterns that pass without verification when no (scoped) verifier
-    /// applies to them (see [`scope`]); they never override a verifier that applies.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub exempt_image_references: Vec<String>,
-    /// What a failed verdict does at admission by default (see [`modes`]).
-    pub mode: modes::Mode,
-    /// Modes per image scope, first match wins.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mode_scopes: Vec<modes::ModeScope>,
-}
-
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            max_depth: 3,
-            concurrency: 64,
-            deadline_ms: 2900,
-            result_cache_ttl_ms: 10_000,
-            max_referrers_per_node: 256,
-            max_nodes_per_subject: 1024,
-            max_verifier_calls_per_subject: 2048,
-            max_bytes_per_subject: 256 << 20,
-            redis: None,
-            exempt_image_references: Vec::new(),
-            mode: modes::Mode::Enforce,
-            mode_scopes: Vec::new(),
-        }
-    }
-}
-
-impl ExecutorConfig {
-    /// The deadline as a duration.
-    pub fn deadline(&self) -> Duration {
-        Duration::from_millis(self.deadline_ms)
-    }
-
-    /// The result cache TTL as a duration.
-    pub fn result_cache_ttl(&self) -> Duration {
-        Duration::from_millis(self.result_cache_ttl_ms)
     }
 }
 

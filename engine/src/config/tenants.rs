@@ -29,9 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Config, ExecutorConfig, StoresConfig, VerifierConfig, stores::RegistriesConfig};
 use crate::policy::PolicyConfig;
-
-/// Name of the tenant made of the file's top level.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::server::tenants::{DEFAULT_TENANT, namespace_matches};
 
 /// Admission and CPU limits of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,14 +123,6 @@ fn tenant_executor() -> ExecutorConfig {
     ExecutorConfig {
         concurrency: 16,
         ..ExecutorConfig::default()
-    }
-}
-
-/// Whether `pattern` (an exact namespace or a prefix ending in `*`) matches `namespace`.
-pub fn namespace_matches(pattern: &str, namespace: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => namespace.starts_with(prefix),
-        None => pattern == namespace,
     }
 }
 
@@ -241,9 +231,9 @@ pub(super) fn validate(tenants: &[TenantConfig]) -> Result<(), (String, String)>
             v.validate_scope()
                 .map_err(|(field, message)| (at(&format!("verifiers[{j}].{field}")), message))?;
         }
-        super::scope::validate(&t.executor.exempt_image_references, true)
+        crate::scope::validate(&t.executor.exempt_image_references, true)
             .map_err(|e| (at("executor.exemptImageReferences"), e.to_string()))?;
-        super::modes::validate(&t.executor.mode_scopes)
+        crate::scope::modes::validate(&t.executor.mode_scopes)
             .map_err(|(field, message)| (at(&format!("executor.{field}")), message))?;
         t.quota
             .validate()

@@ -10,12 +10,10 @@
 //!   depend on something transient (deadline, store failure, instantiation failure) are shared
 //!   with the in-flight waiters but not cached.
 
-pub mod build;
 pub mod redis_cache;
-pub mod sources;
+pub mod settings;
 pub mod walk;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -27,15 +25,16 @@ use sha2::Digest as _;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use self::settings::ExecutorConfig;
 use self::walk::{Claim, Refusal, Walk, WalkLimits};
-use crate::config::scope::{ImageNames, ImageScope, ScopeSettings};
-use crate::config::{Config, ExecutorConfig};
 use crate::oci::{Descriptor, Digest};
 use crate::policy::{DefaultPolicy, Policy, PolicyInput};
 use crate::report::{
     DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
 };
-use crate::runtime::{CallError, CpuQuota, Runtime, RuntimeError, Verifier, VerifyInput};
+use crate::runtime::{CallError, CpuQuota, Runtime, Verifier, VerifyInput};
+use crate::scope::{ImageNames, ImageScope, ScopeSettings};
+pub use crate::store::sources::SubjectSource;
 use crate::store::{StoreAccess, StoreError};
 
 /// Bytes of verdicts (their JSON size plus [`RESULT_ENTRY_OVERHEAD`] each) the local result
@@ -44,44 +43,6 @@ use crate::store::{StoreAccess, StoreError};
 const RESULT_CACHE_BYTES: u64 = 64 << 20;
 /// Bytes charged per cached verdict on top of its JSON (key, `Arc`, moka's node).
 const RESULT_ENTRY_OVERHEAD: u64 = 256;
-
-/// Why the executor could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecutorError {
-    /// A configured verifier could not be loaded or rejected its configuration.
-    #[error("verifiers[{index}] (`{name}`, {path}): {source}")]
-    Load {
-        /// Position in the config's `verifiers` list.
-        index: usize,
-        /// Configured name.
-        name: String,
-        /// The `.wasm` file.
-        path: PathBuf,
-        /// Why.
-        source: RuntimeError,
-    },
-    /// An `oci://` verifier could not be pulled, failed a check, or is not a component.
-    #[error("verifiers[{index}] (`{name}`): {source}")]
-    Plugin {
-        /// Position in the config's `verifiers` list.
-        index: usize,
-        /// Configured name.
-        name: String,
-        /// Why (names the reference and the check that failed).
-        source: crate::plugin::PluginError,
-    },
-    /// A file its configuration references (trust material by reference) could not be read or
-    /// is not what the field takes.
-    #[error("verifiers[{index}] (`{name}`): {source}")]
-    ConfigFile {
-        /// Position in the config's `verifiers` list.
-        index: usize,
-        /// Configured name.
-        name: String,
-        /// Why (names the field and the file).
-        source: Box<crate::config::filerefs::FileRefError>,
-    },
-}
 
 /// The subject message's tag when no verifier's image scope covers the image (fail closed).
 pub const NO_VERIFIER_APPLIES: &str = "NO_VERIFIER_APPLIES";
@@ -129,99 +90,6 @@ impl ExecVerifier {
     }
 }
 
-/// Load every verifier of `config` and run its `check-config` (errors name the entry).
-///
-/// An `oci://` verifier is pulled first (tag pinned to its digest, artifact checked, signature
-/// required when `signatureKey` is set; see [`crate::plugin`]) with the config's registry
-/// settings and disk cache.
-pub async fn load_verifiers(
-    runtime: &Runtime,
-    config: &Config,
-) -> Result<Vec<ExecVerifier>, ExecutorError> {
-    use crate::plugin::{self, PluginStore, VerifyingKeys};
-    // Opened on the first `oci://` verifier only.
-    let plugins = tokio::sync::OnceCell::<PluginStore>::new();
-    let mut out = Vec::with_capacity(config.verifiers.len());
-    for (index, vc) in config.verifiers.iter().enumerate() {
-        let path = config.verifier_path(vc);
-        let err = |source| ExecutorError::Load {
-            index,
-            name: vc.name.clone(),
-            path: path.clone(),
-            source,
-        };
-        let verifier = if let Some(reference) = plugin::oci_path(&vc.path) {
-            let plugin_err = |source| ExecutorError::Plugin {
-                index,
-                name: vc.name.clone(),
-                source,
-            };
-            let store = plugins
-                .get_or_try_init(|| PluginStore::from_config(config))
-                .await
-                .map_err(plugin_err)?;
-            let keys = match &vc.signature_key {
-                Some(k) => {
-                    let keys = VerifyingKeys::load(&config.base_dir.join(k));
-                    Some(keys.map_err(plugin_err)?)
-                }
-                None => None,
-            };
-            let pulled = store
-                .pull(reference, keys.as_ref())
-                .await
-                .map_err(plugin_err)?;
-            plugin::load_plugin(runtime, &vc.name, &pulled, vc.limits.clone())
-                .await
-                .map_err(plugin_err)?
-        } else {
-            runtime
-                .load_file(&vc.name, &path, vc.limits.clone())
-                .await
-                .map_err(err)?
-        };
-        let json = resolved_config(config, index, vc, &verifier).map_err(|source| {
-            ExecutorError::ConfigFile {
-                index,
-                name: vc.name.clone(),
-                source,
-            }
-        })?;
-        runtime.check_config(&verifier, &json).await.map_err(err)?;
-        out.push(ExecVerifier {
-            verifier,
-            config: json.into(),
-            artifact_types: vc.artifact_types.clone(),
-            scope: vc.image_scope(),
-        });
-    }
-    Ok(out)
-}
-
-/// The JSON config `vc`'s verifier receives: its file references (declared by the verifier's
-/// config schema, see [`crate::config::filerefs`]) replaced by the files' contents, read now, so
-/// that the verdicts' fingerprint covers those contents.
-fn resolved_config(
-    config: &Config,
-    index: usize,
-    vc: &crate::config::VerifierConfig,
-    verifier: &Verifier,
-) -> Result<String, Box<crate::config::filerefs::FileRefError>> {
-    let (Some(value), Some(schema)) = (&vc.config, verifier.metadata().config_schema.as_deref())
-    else {
-        return Ok(vc.config_json());
-    };
-    let mut value = value.clone();
-    crate::config::filerefs::resolve(
-        schema,
-        &mut value,
-        &config.base_dir,
-        &format!("verifiers[{index}].config"),
-    )
-    .map_err(Box::new)?;
-    Ok(value.to_string())
-}
-
 /// Executor settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
@@ -253,22 +121,13 @@ impl From<&ExecutorConfig> for Settings {
             deadline: c.deadline(),
             result_cache_ttl: c.result_cache_ttl(),
             limits: WalkLimits::from(c),
-            scope: ScopeSettings::of(c),
+            scope: ScopeSettings {
+                exempt: c.exempt_image_references.clone(),
+                mode: c.mode,
+                mode_scopes: c.mode_scopes.clone(),
+            },
         }
     }
-}
-
-/// The subject of a verification: where to read it and how it was named.
-#[derive(Clone)]
-pub struct SubjectSource {
-    /// Reader of the subject's repository.
-    pub store: Arc<dyn StoreAccess>,
-    /// Identity of that repository (registry name or canonical layout path); part of cache keys.
-    pub scope: String,
-    /// The tag or digest to resolve.
-    pub tag_or_digest: String,
-    /// The reference as the user gave it (the report's `subject`).
-    pub reference: String,
 }
 
 /// Result cache key: never a tag.
@@ -652,7 +511,7 @@ impl Executor {
         }
     }
 
-    /// Which verifiers apply to `source` (see [`crate::config::scope`]).
+    /// Which verifiers apply to `source` (see [`crate::scope`]).
     fn scoped(&self, source: &SubjectSource) -> Scoped {
         if !self.verifiers.iter().any(|v| v.scope.is_scoped()) {
             return Scoped::All;

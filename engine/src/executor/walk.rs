@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::config::ExecutorConfig;
+use super::settings::ExecutorConfig;
 use crate::oci::{Descriptor, Digest, Manifest};
 use crate::report::{REFERRER_CYCLE, REFERRER_SUBJECT_MISMATCH, WALK_LIMIT_EXCEEDED};
 use crate::store::{StoreAccess, StoreError};

@@ -27,14 +27,13 @@ use ring::signature::{
 };
 use serde::Deserialize;
 
-use crate::config::Config;
 use crate::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
 use crate::runtime::{Limits, Runtime, RuntimeError, Verifier, VerifierMetadata};
 use crate::store::check_content;
-use crate::store::disk::{DiskCache, DiskCacheConfig};
+use crate::store::disk::DiskCache;
 
 /// The scheme prefix of a verifier `path` that names an OCI artifact.
 pub const OCI_SCHEME: &str = "oci://";
@@ -641,30 +640,6 @@ impl PluginStore {
     /// A store over `client`, caching in `disk` when given.
     pub fn new(client: Arc<RegistryClient>, disk: Option<DiskCache>) -> PluginStore {
         PluginStore { client, disk }
-    }
-
-    /// A store with `config`'s registry settings and disk cache (`stores.diskCache`).
-    pub async fn from_config(config: &Config) -> Result<PluginStore, PluginError> {
-        let client = config
-            .stores
-            .registries
-            .client()
-            .map_err(|source| PluginError::Registry {
-                reference: "*".into(),
-                source,
-            })?;
-        let disk = match config.disk_cache_dir() {
-            Some(dir) => Some(
-                DiskCache::open(&dir, DiskCacheConfig::default())
-                    .await
-                    .map_err(|e| PluginError::Cache {
-                        path: dir.clone(),
-                        reason: e.to_string(),
-                    })?,
-            ),
-            None => None,
-        };
-        Ok(PluginStore::new(Arc::new(client), disk))
     }
 
     /// The registry client.

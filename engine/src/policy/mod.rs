@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 
 pub use self::configpolicy::ConfigPolicy;
 pub use self::rego::RegoPolicy;
-use crate::config::Config;
 use crate::report::{VerifierReport, decide};
 
 /// What a policy decides on: the subject and its verifier reports. Serialized (camelCase) it is
@@ -214,12 +213,12 @@ pub struct RegoPolicyConfig {
 
 impl PolicyConfig {
     /// Its image scope (`imageReferences`, `skipImageReferences`).
-    pub fn image_scope(&self) -> crate::config::scope::ImageScope {
+    pub fn image_scope(&self) -> crate::scope::ImageScope {
         let (include, skip) = match self {
             PolicyConfig::Config(c) => (&c.image_references, &c.skip_image_references),
             PolicyConfig::Rego(r) => (&r.image_references, &r.skip_image_references),
         };
-        crate::config::scope::ImageScope {
+        crate::scope::ImageScope {
             include: include.clone(),
             skip: skip.clone(),
         }
@@ -234,10 +233,10 @@ impl PolicyConfig {
         };
         let scope = self.image_scope();
         if let Some(p) = &scope.include {
-            crate::config::scope::validate(p, false)
+            crate::scope::validate(p, false)
                 .map_err(|e| invalid("policy.imageReferences", &e.to_string()))?;
         }
-        crate::config::scope::validate(&scope.skip, true)
+        crate::scope::validate(&scope.skip, true)
             .map_err(|e| invalid("policy.skipImageReferences", &e.to_string()))?;
         match self {
             PolicyConfig::Config(c) => {
@@ -302,14 +301,6 @@ impl PolicyConfig {
         } else {
             built
         })
-    }
-}
-
-/// The policy of `config`: its `policy` section built, or [`DefaultPolicy`] when absent.
-pub fn from_config(config: &Config) -> Result<Arc<dyn Policy>, PolicyError> {
-    match &config.policy {
-        Some(p) => p.build(&config.base_dir),
-        None => Ok(Arc::new(DefaultPolicy)),
     }
 }
 

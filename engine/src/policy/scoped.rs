@@ -5,7 +5,7 @@
 //! scoping a policy never lets an image out of scope pass more easily.
 
 use super::{DefaultPolicy, Policy, PolicyInput, Verdict};
-use crate::config::scope::{ImageNames, ImageScope};
+use crate::scope::{ImageNames, ImageScope};
 use std::sync::Arc;
 
 /// `inner` for the images of `scope`, [`DefaultPolicy`] for the others.

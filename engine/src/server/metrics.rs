@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::config::modes::Outcome;
-use crate::executor::sources::Sources;
 use crate::report::{SubjectReport, VerifierReport};
 use crate::runtime::LimitKind;
+use crate::scope::modes::Outcome;
+use crate::store::sources::Sources;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 12] = [

@@ -28,7 +28,6 @@
 //! - The configuration can be replaced while serving ([`reload`]); TLS 1.3 and mTLS in [`tls`].
 
 pub mod metrics;
-pub mod reload;
 pub mod tenants;
 pub mod tls;
 
@@ -49,12 +48,12 @@ use serde::{Deserialize, Serialize};
 
 use self::metrics::Metrics;
 use self::tenants::{Tenant, TenantSet};
-use crate::config::modes::{Enforcement, Outcome};
 use crate::executor::Executor;
-use crate::executor::sources::Sources;
 use crate::oci::Reference;
 use crate::report::SubjectReport;
 use crate::report::ratify::{self, RequestMeta, Shape};
+use crate::scope::modes::{Enforcement, Outcome};
+use crate::store::sources::Sources;
 
 /// The served tenants, replaced whole by a configuration reload.
 pub type SharedTenants = Arc<arc_swap::ArcSwap<TenantSet>>;

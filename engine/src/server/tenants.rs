@@ -12,34 +12,13 @@
 
 use std::sync::Arc;
 
-use sha2::Digest as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::Config;
-use crate::config::tenants::DEFAULT_TENANT;
-use crate::executor::sources::Sources;
-use crate::executor::{Executor, build};
-use crate::runtime::{CpuQuota, Runtime, RuntimeError};
-use crate::store::disk::DiskCache;
+use crate::executor::Executor;
+use crate::store::sources::Sources;
 
-/// Why a configuration could not be turned into tenants.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The configuration declares no verifier anywhere.
-    #[error("no tenant has a verifier: nothing could verify a subject")]
-    NoVerifiers,
-    /// The shared wasm runtime could not be created.
-    #[error("cannot create the verifier runtime: {0}")]
-    Runtime(#[source] RuntimeError),
-    /// A tenant's verifiers, policy, caches or registry client could not be set up.
-    #[error("tenant `{tenant}`: {source}")]
-    Tenant {
-        /// The tenant.
-        tenant: String,
-        /// Why.
-        source: build::BuildError,
-    },
-}
+/// Name of the tenant made of the file's top level.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// Why a key was not admitted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,7 +126,7 @@ impl Tenant {
     fn owns(&self, namespace: &str) -> bool {
         self.namespaces
             .iter()
-            .any(|p| crate::config::tenants::namespace_matches(p, namespace))
+            .any(|p| namespace_matches(p, namespace))
     }
 }
 
@@ -192,55 +171,6 @@ impl TenantSet {
         TenantSet { default, others }
     }
 
-    /// Build every tenant of `config`: one shared runtime sized for all of them, then each
-    /// tenant's verifiers (compiled and config-checked), policy, registry client and caches.
-    /// Nothing is returned unless everything loaded, so a bad configuration never replaces a
-    /// good one half-way.
-    pub async fn build(config: &Config, disk: Option<&DiskCache>) -> Result<TenantSet, BuildError> {
-        Self::build_after(config, disk, None).await
-    }
-
-    /// [`TenantSet::build`] to replace `previous` (a reload): a tenant that keeps its name and
-    /// its guest CPU quota keeps its quota's bucket too, so a reload neither forgives a tenant's
-    /// CPU debt nor resets its quota counters.
-    pub async fn build_after(
-        config: &Config,
-        disk: Option<&DiskCache>,
-        previous: Option<&TenantSet>,
-    ) -> Result<TenantSet, BuildError> {
-        let (_, top) = config.for_namespace("");
-        if top.verifiers.is_empty() && config.tenants.is_empty() {
-            return Err(BuildError::NoVerifiers);
-        }
-        let revocation = build::revocation(config, disk).map_err(|e| BuildError::Tenant {
-            tenant: DEFAULT_TENANT.to_owned(),
-            source: e.into(),
-        })?;
-        let runtime = Runtime::new(build::runtime_config(config))
-            .map_err(BuildError::Runtime)?
-            .with_revocation(revocation);
-        let quota_of = |name: &str| {
-            let tenant = previous?.iter().find(|t| t.name() == name)?;
-            tenant.executor().cpu_quota().cloned()
-        };
-        // No top-level verifiers: there is no default tenant.
-        let default = match top.verifiers.is_empty() {
-            true => None,
-            false => Some(
-                build_tenant(&runtime, DEFAULT_TENANT, Vec::new(), &top, disk, quota_of).await?,
-            ),
-        };
-        let mut others = Vec::with_capacity(config.tenants.len());
-        for t in &config.tenants {
-            let effective = t.effective(config);
-            let namespaces = t.namespaces.clone();
-            others.push(
-                build_tenant(&runtime, &t.name, namespaces, &effective, disk, quota_of).await?,
-            );
-        }
-        Ok(TenantSet { default, others })
-    }
-
     /// The tenant of `key` and the image without its `[namespace]` prefix.
     pub fn route<'k>(&self, key: &'k str) -> Result<(&Arc<Tenant>, &'k str), AdmissionError> {
         let (namespace, image) = split_namespace(key);
@@ -266,6 +196,14 @@ impl TenantSet {
     }
 }
 
+/// Whether `pattern` (an exact namespace or a prefix ending in `*`) matches `namespace`.
+pub fn namespace_matches(pattern: &str, namespace: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => namespace.starts_with(prefix),
+        None => pattern == namespace,
+    }
+}
+
 /// `[namespace]image` → (`Some(namespace)`, `image`); anything else → (`None`, key).
 pub fn split_namespace(key: &str) -> (Option<&str>, &str) {
     if let Some(rest) = key.strip_prefix('[')
@@ -274,53 +212,6 @@ pub fn split_namespace(key: &str) -> (Option<&str>, &str) {
         return (Some(namespace), image);
     }
     (None, key)
-}
-
-/// One tenant: its executor (fingerprinted with its identity) and sources, on `runtime`; its
-/// guest CPU quota is `previous_quota(name)` when that has the configured rate.
-async fn build_tenant(
-    runtime: &Runtime,
-    name: &str,
-    namespaces: Vec<String>,
-    config: &Config,
-    disk: Option<&DiskCache>,
-    previous_quota: impl Fn(&str) -> Option<Arc<CpuQuota>>,
-) -> Result<Arc<Tenant>, BuildError> {
-    let err = |source| BuildError::Tenant {
-        tenant: name.to_owned(),
-        source,
-    };
-    let mut executor = build::executor(runtime, config, &tenant_identity(name, config))
-        .await
-        .map_err(err)?;
-    if let Some(quota) = previous_quota(name)
-        && config.quota.guest_cpu_millicores == Some(quota.millicores())
-    {
-        executor = executor.with_cpu_quota(quota);
-    }
-    let sources = build::sources(config, disk).map_err(err)?;
-    Ok(Arc::new(
-        Tenant::new(
-            name,
-            namespaces,
-            Arc::new(executor),
-            Arc::new(sources),
-            config.quota.max_keys_in_flight,
-        )
-        .with_admission_wait(std::time::Duration::from_millis(
-            config.quota.admission_wait_ms,
-        )),
-    ))
-}
-
-/// A tenant's identity for verdict fingerprints: its name and a digest of its registry
-/// settings (credentials included, never in clear).
-fn tenant_identity(name: &str, config: &Config) -> String {
-    let registries = serde_json::to_vec(&config.stores.registries).unwrap_or_default();
-    format!(
-        "{name}/sha256:{}",
-        hex::encode(sha2::Sha256::digest(&registries))
-    )
 }
 
 #[cfg(test)]
@@ -336,16 +227,5 @@ mod tests {
         assert_eq!(split_namespace("reg/app:v1"), (None, "reg/app:v1"));
         assert_eq!(split_namespace("[open"), (None, "[open"));
         assert_eq!(split_namespace("[]img"), (Some(""), "img"));
-    }
-
-    #[test]
-    fn identities_differ_by_credentials_without_revealing_them() {
-        let a = Config::default();
-        let mut b = Config::default();
-        b.stores.registries.default.username = Some("ci".into());
-        b.stores.registries.default.password = Some("hunter2secret".into());
-        assert_ne!(tenant_identity("t", &a), tenant_identity("t", &b));
-        assert_ne!(tenant_identity("t", &a), tenant_identity("u", &a));
-        assert!(!tenant_identity("t", &b).contains("hunter2secret"));
     }
 }

@@ -11,6 +11,7 @@ pub mod disk;
 pub mod layout;
 pub mod registry;
 pub mod revocation;
+pub mod sources;
 
 pub use access::{StoreAccess, StoreError, check_content};
 pub use layout::{LayoutStore, Limits as LayoutLimits};

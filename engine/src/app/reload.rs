@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
-use super::SharedTenants;
-use super::metrics::Metrics;
-use super::tenants::{BuildError, TenantSet};
+use super::tenants::BuildError;
 use crate::config::{Config, ConfigError};
+use crate::server::SharedTenants;
+use crate::server::metrics::Metrics;
+use crate::server::tenants::TenantSet;
 use crate::store::disk::DiskCache;
 
 /// Why a new configuration was not applied.

@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::scope::{self, ImageNames};
+use super::ImageNames;
 
 /// What a failed verdict does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl Mode {
 pub struct ModeScope {
     /// Its name (the metrics' `scope` label; unique in the list, not `default`).
     pub name: String,
-    /// Image reference globs it covers (see [`super::scope`]).
+    /// Image reference globs it covers (see [`super`]).
     pub image_references: Vec<String>,
     /// The mode of the images it covers.
     pub mode: Mode,
@@ -89,7 +89,7 @@ pub fn validate(scopes: &[ModeScope]) -> Result<(), (String, String)> {
         if !names.insert(s.name.as_str()) {
             return Err((at("name"), format!("duplicate scope name `{}`", s.name)));
         }
-        scope::validate(&s.image_references, false)
+        super::validate(&s.image_references, false)
             .map_err(|e| (at("imageReferences"), e.to_string()))?;
     }
     Ok(())

@@ -1,4 +1,6 @@
-//! Image-scoped trust: which verifiers apply to which images, by reference pattern.
+//! Image-scoped trust: which verifiers (and the policy) apply to which images, by reference
+//! pattern; and the rollout modes per image scope ([`modes`]). On the ground floor (it reads
+//! only [`crate::oci`]), so the configuration, the executor, the policy and the server share it.
 //!
 //! ```yaml
 //! verifiers:
@@ -23,6 +25,8 @@
 //! (`registry/repository:tag`, `…@sha256:…`); a pattern matching either matches. `*` matches
 //! any run of characters but `/`, `**` any run including `/`, `?` one character but `/`; every
 //! other character is itself. An OCI layout subject (`dir:tag`) is matched as given.
+
+pub mod modes;
 
 use crate::oci::reference::Reference;
 
@@ -161,30 +165,22 @@ impl ImageNames {
     }
 }
 
-/// A tenant's image-scoped settings: exemptions and rollout modes (from its `executor` section).
+/// A tenant's image-scoped settings: exemptions and rollout modes (from its `executor` section:
+/// `exemptImageReferences`, `mode`, `modeScopes`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScopeSettings {
     /// `exemptImageReferences`.
     pub exempt: Vec<String>,
     /// `mode`.
-    pub mode: super::modes::Mode,
+    pub mode: modes::Mode,
     /// `modeScopes`.
-    pub mode_scopes: Vec<super::modes::ModeScope>,
+    pub mode_scopes: Vec<modes::ModeScope>,
 }
 
 impl ScopeSettings {
-    /// The settings of `executor`.
-    pub fn of(executor: &super::ExecutorConfig) -> ScopeSettings {
-        ScopeSettings {
-            exempt: executor.exempt_image_references.clone(),
-            mode: executor.mode,
-            mode_scopes: executor.mode_scopes.clone(),
-        }
-    }
-
     /// The mode of the image `reference` (a registry reference).
-    pub fn enforcement(&self, reference: &str) -> super::modes::Enforcement {
-        super::modes::enforcement(
+    pub fn enforcement(&self, reference: &str) -> modes::Enforcement {
+        modes::enforcement(
             self.mode,
             &self.mode_scopes,
             &ImageNames::of(reference, false),

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::SubjectSource;
+use super::StoreAccess;
 use crate::oci::registry::RegistryClient;
 use crate::oci::{Digest, Reference, ReferenceError};
 use crate::store::cache::{
@@ -19,6 +19,19 @@ use crate::store::{LayoutLimits, LayoutStore};
 
 /// Repositories whose caches are kept at once.
 const MAX_REPOSITORIES: u64 = 256;
+
+/// The subject of a verification: where to read it and how it was named.
+#[derive(Clone)]
+pub struct SubjectSource {
+    /// Reader of the subject's repository.
+    pub store: Arc<dyn StoreAccess>,
+    /// Identity of that repository (registry name or canonical layout path); part of cache keys.
+    pub scope: String,
+    /// The tag or digest to resolve.
+    pub tag_or_digest: String,
+    /// The reference as the user gave it (the report's `subject`).
+    pub reference: String,
+}
 
 /// Why a subject could not be turned into a source.
 #[derive(Debug, thiserror::Error)]

@@ -4,14 +4,16 @@
 
 use std::sync::Arc;
 
-use super::sources::{SourceError, Sources};
-use super::{Executor, ExecutorError, ResultCache, Settings, load_verifiers};
+use super::policy;
+use super::verifiers::{ExecutorError, load_verifiers};
 use crate::config::Config;
+use crate::executor::{Executor, ResultCache, Settings};
 use crate::oci::registry::RegistryError;
 use crate::policy::PolicyError;
 use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
 use crate::store::revocation::{RevocationError, RevocationFetcher, SharedSource};
+use crate::store::sources::{SourceError, Sources};
 
 /// Wasm instance slots at most, whatever the tenants' call quotas add up to.
 const MAX_SLOTS: u32 = 1000;
@@ -27,7 +29,7 @@ pub enum BuildError {
     Policy(#[from] PolicyError),
     /// The result cache's Redis tier could not be set up.
     #[error("executor.redis: {0}")]
-    ResultCache(#[from] super::redis_cache::RedisCacheError),
+    ResultCache(#[from] crate::executor::redis_cache::RedisCacheError),
     /// The registry client could not be set up.
     #[error("registries: {0}")]
     Registry(#[from] RegistryError),
@@ -91,7 +93,7 @@ pub async fn executor(
     let verifiers = load_verifiers(runtime, config)
         .await
         .map_err(|e| BuildError::Verifier(Box::new(e)))?;
-    let policy = crate::policy::from_config(config)?;
+    let policy = policy::from_config(config)?;
     let cache = ResultCache::from_config(&config.executor, &config.base_dir)?;
     let mut executor = Executor::new(runtime.clone(), verifiers, Settings::from(&config.executor))
         .with_policy(policy)

@@ -1,0 +1,13 @@
+//! The composition root: the only module that reads a [`Config`](crate::config::Config) to build
+//! things. From one configuration it builds the runtime, the stores (registry client, caches, disk
+//! cache, revocation source), the verifiers (files or `oci://` plugins), the policy, the executor
+//! and, for `vouch serve`, the tenants and their hot reload.
+
+pub mod build;
+pub mod plugins;
+pub mod policy;
+pub mod reload;
+pub mod tenants;
+pub mod verifiers;
+
+pub use verifiers::{ExecutorError, load_verifiers};

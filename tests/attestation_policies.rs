@@ -734,6 +734,27 @@ async fn oversized_statements_are_capped_with_a_clear_error() {
 // ---------------------------------------------------------------------------------------------
 // cosign's `.att` tag on a real registry, through `vouch verify`
 
+/// Push `team/app:tag` with cosign's `.att` tag holding one attestation by `key` of a statement
+/// about it of `predicate_type` with `predicate`.
+async fn attested_image(
+    reg: &Registry,
+    tag: &str,
+    key: &Key,
+    predicate_type: &str,
+    predicate: &Value,
+) {
+    let image = reg.push_image("team/app", tag, tag.as_bytes()).await;
+    let stmt = statement(&[image.digest.hex()], predicate_type, predicate);
+    let a = Attestation::key_signed(stmt, predicate_type, key).unwrap();
+    let m = attestation_tag_manifest(&[a]);
+    for b in &m.blobs {
+        reg.push_blob("team/app", &b.media_type, &b.data).await;
+    }
+    let att_tag = format!("{}.att", image.digest.fallback_tag());
+    reg.push_manifest("team/app", &att_tag, &m.manifest, OCI_MANIFEST)
+        .await;
+}
+
 /// `vouch verify -o tree` on an image whose `.att` tag holds a vulnerability scan: the tree shows
 /// the attestation and its predicate type, and the policy's reasons (the passing scan; a critical
 /// finding, with exit code 1).
@@ -762,15 +783,7 @@ async fn vouch_verify_tree_shows_the_attestation_and_the_policys_reasons() {
             "critical vulnerabilities: CVE-2026-9999",
         ),
     ] {
-        let image = reg.push_image("team/app", tag, tag.as_bytes()).await;
-        let stmt = statement(&[image.digest.hex()], VULNS, &findings);
-        let m = attestation_tag_manifest(&[Attestation::key_signed(stmt, VULNS, &s.key).unwrap()]);
-        for b in &m.blobs {
-            reg.push_blob("team/app", &b.media_type, &b.data).await;
-        }
-        let att_tag = format!("{}.att", image.digest.fallback_tag());
-        reg.push_manifest("team/app", &att_tag, &m.manifest, OCI_MANIFEST)
-            .await;
+        attested_image(&reg, tag, &s.key, VULNS, &findings).await;
 
         let reference = reg.reference("team/app", tag);
         let (p, r) = (path.clone(), reference.clone());
@@ -918,15 +931,7 @@ async fn gatekeeper_answers_leave_the_statement_out() {
     use support::vouch_serve::{Server, provider_request};
     let reg = Registry::start();
     let s = Signers::new();
-    let image = reg.push_image("team/app", "v1", b"served image").await;
-    let stmt = statement(&[image.digest.hex()], SLSA_V1, &slsa_v1(BUILDER_V1, REPO));
-    let m = attestation_tag_manifest(&[Attestation::key_signed(stmt, SLSA_V1, &s.key).unwrap()]);
-    for b in &m.blobs {
-        reg.push_blob("team/app", &b.media_type, &b.data).await;
-    }
-    let att_tag = format!("{}.att", image.digest.fallback_tag());
-    reg.push_manifest("team/app", &att_tag, &m.manifest, OCI_MANIFEST)
-        .await;
+    attested_image(&reg, "v1", &s.key, SLSA_V1, &slsa_v1(BUILDER_V1, REPO)).await;
     let mut c: Value =
         serde_json::from_str(&config(s.cosign(), Some("slsa-provenance-v1.rego"))).unwrap();
     c["stores"] = json!({"registries": {"hosts": {reg.host(): {"insecure": true}}}});

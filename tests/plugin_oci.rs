@@ -2,7 +2,7 @@
 //! has no referrers API, so signatures are found through the `sha256-<hex>` tag fallback) and the
 //! real verifier components built by `cargo xtask guests`: push/pull round trips, tag pinning,
 //! required signatures (valid, missing, wrong key, tampered), refused artifacts, a config with
-//! `oci://` verifiers verifying the demo through `executor::load_verifiers` (and again from the
+//! `oci://` verifiers verifying the demo through `app::load_verifiers` (and again from the
 //! disk cache with the registry gone), and the `vouch plugin` commands of the binary.
 
 #[allow(dead_code)] // shared test support; each binary uses part of it

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod plugins;
 pub mod policy;
+pub mod process;
 pub mod reload;
 pub mod tenants;
 pub mod verifiers;

@@ -6,23 +6,27 @@
 //! verification. Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 
 pub mod blob;
+mod discover;
+mod inspect;
 pub mod plugin;
 pub mod render;
+mod serve;
+mod verify;
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::build;
+use crate::app::process::CompileCacheChoice;
 use crate::config::Config;
-use crate::executor::{self, Executor, SubjectSource};
-use crate::report::SubjectReport;
-use crate::runtime::{Limits, Runtime, RuntimeConfig};
-use crate::store::disk::{DiskCache, DiskCacheConfig};
+use crate::executor::SubjectSource;
 use crate::store::sources::Sources;
-use render::render_tree;
+use discover::discover;
+use inspect::inspect;
+use serve::serve;
+use verify::{VerifyOptions, verify, verify_blob, verify_loaded};
 
 /// Exit code: every subject passed.
 pub const EXIT_PASS: u8 = 0;
@@ -295,132 +299,6 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// The disk cache `config` asks for, opened (once per process: readers and the writer task).
-async fn open_disk(config: &Config) -> anyhow::Result<Option<DiskCache>> {
-    let Some(dir) = config.disk_cache_dir() else {
-        return Ok(None);
-    };
-    let disk = DiskCache::open(&dir, DiskCacheConfig::default())
-        .await
-        .with_context(|| format!("cannot open the disk cache {}", dir.display()))?;
-    Ok(Some(disk))
-}
-
-/// Wait (bounded by `stores.diskCacheFlushTimeoutMs`) for the background writes of the disk
-/// cache, so content this process already used is in the cache index when it exits; then stop
-/// the writer. A timeout is logged, never an error of the command.
-pub async fn close_disk(disk: Option<DiskCache>, config: &Config) {
-    if let Some(disk) = disk {
-        // `close` logs what went wrong; the command's outcome does not depend on the cache.
-        let _ = disk.close(config.stores.disk_cache_flush_timeout()).await;
-    }
-}
-
-/// The source of one subject as the user named it.
-fn source(sources: &Sources, subject: &str, oci_layout: bool) -> anyhow::Result<SubjectSource> {
-    Ok(if oci_layout {
-        sources.layout(subject)?
-    } else {
-        sources.registry(subject)?
-    })
-}
-
-/// Progress on stderr while subjects are verified, only when stderr is a terminal (never in
-/// pipes, CI logs or JSON consumers' captures).
-struct Progress(Option<indicatif::ProgressBar>);
-
-impl Progress {
-    fn new(subjects: usize) -> Self {
-        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return Progress(None);
-        }
-        let bar = indicatif::ProgressBar::new(subjects as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} verifying {pos}/{len} subjects {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(100));
-        Progress(Some(bar))
-    }
-
-    fn done(&self, report: &SubjectReport) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(report.subject.clone());
-            bar.inc(1);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Where `vouch verify` keeps compiled verifiers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompileCacheChoice {
-    /// The config's (inside its disk cache), else the user's cache directory (see
-    /// [`user_compile_cache`]).
-    UserDefault,
-    /// None: compile every verifier afresh (`--no-cache`).
-    Off,
-}
-
-/// The compile cache in the user's cache directory: `compiled/` in `$VOUCH_CACHE_DIR`, else in
-/// `$XDG_CACHE_HOME/vouch`, else in `$HOME/.cache/vouch` (relative paths are ignored, as the XDG
-/// specification says), created private to the user. `None` (every run compiles afresh, said
-/// in a warning) when no such directory can be made safe: deserializing native code is only
-/// sound from a directory no one else can write.
-pub fn user_compile_cache() -> Option<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let base = var("VOUCH_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("vouch")))
-        .or_else(|| var("HOME").map(|h| h.join(".cache").join("vouch")))?;
-    let dir = base.join("compiled");
-    match private_dir(&dir) {
-        Ok(()) => Some(dir),
-        Err(why) => {
-            tracing::warn!(dir = %dir.display(), why, "not caching compiled verifiers");
-            None
-        }
-    }
-}
-
-/// Create `dir` (mode 0700, parents as needed) unless it exists, then check that it is a
-/// directory (not a symlink) owned by this user and writable by no one else.
-fn private_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| format!("cannot create it: {e}"))?;
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot stat it: {e}"))?;
-    if !meta.is_dir() {
-        return Err("it is not a directory".into());
-    }
-    if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Err(format!(
-            "it is owned by uid {}, not by this user",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "it is writable by others (mode {:o})",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
-}
-
 /// Docker's credentials file where docker, oras, notation and cosign look for it:
 /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; `None` when there is none.
 pub fn user_docker_config() -> Option<PathBuf> {
@@ -446,393 +324,18 @@ fn with_user_credentials(config: &mut Config, docker_config: Option<PathBuf>) {
     }
 }
 
-/// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
-/// verifiers (loaded and config-checked), policy and settings.
-pub async fn executor_for(
-    config: &Config,
-    config_path: &Path,
-    disk: Option<&DiskCache>,
-    compile_cache: CompileCacheChoice,
-) -> anyhow::Result<Executor> {
-    let revocation = build::revocation(config, disk)
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let mut runtime_config = build::runtime_config(config);
-    match compile_cache {
-        CompileCacheChoice::Off => runtime_config.compile_cache_dir = None,
-        CompileCacheChoice::UserDefault if runtime_config.compile_cache_dir.is_none() => {
-            runtime_config.compile_cache_dir = user_compile_cache();
-        }
-        CompileCacheChoice::UserDefault => {}
-    }
-    let runtime = Runtime::new(runtime_config)
-        .context("cannot create the verifier runtime")?
-        .with_revocation(revocation);
-    build::executor(&runtime, config, "")
-        .await
-        .with_context(|| format!("config file {}", config_path.display()))
-}
-
-/// `vouch serve`: load every tenant, then serve until SIGTERM or ctrl-c, reloading the
-/// configuration on SIGHUP or when the file changes.
-async fn serve(
-    config_path: &Path,
-    listen: std::net::SocketAddr,
-    settings: crate::server::ServerSettings,
-    reload_interval: std::time::Duration,
-    tls: Option<crate::server::tls::TlsSettings>,
-    health_listen: Option<std::net::SocketAddr>,
-) -> anyhow::Result<u8> {
-    use std::sync::Arc;
-
-    use crate::app::reload::Reloader;
-    use crate::server::metrics::Metrics;
-    use crate::server::tenants::TenantSet;
-
-    if settings.verify_timeout.is_zero() || settings.mutate_timeout.is_zero() {
-        bail!("--verify-timeout-ms and --mutate-timeout-ms must be at least 1");
-    }
-    if let Some(tls) = &tls {
-        // Fail before loading verifiers when the certificate, key or CA bundle is unusable.
-        crate::server::tls::TlsConfig::load(tls)?;
-    }
-    let config = Config::load(config_path)?;
-    let disk = open_disk(&config).await?;
-    let tenants = TenantSet::build(&config, disk.as_ref())
-        .await
-        .with_context(|| format!("config file {}", config_path.display()))?;
-    let tenants = Arc::new(arc_swap::ArcSwap::from_pointee(tenants));
-    let metrics = Arc::new(Metrics::default());
-    let exit_disk = disk.clone();
-    let reloader = Arc::new(Reloader::new(
-        config_path,
-        &config,
-        tenants.clone(),
-        metrics.clone(),
-        disk,
-    ));
-    let watcher = reloader.spawn(Some(reload_interval).filter(|i| !i.is_zero()));
-    let health = match health_listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (--health-listen)"))?;
-            let router = crate::server::health_router(tenants.clone(), metrics.clone());
-            Some(tokio::spawn(crate::server::serve(
-                listener,
-                router,
-                crate::server::shutdown_signal(),
-            )))
-        }
-        None => None,
-    };
-    let router = crate::server::router_with_tenants(tenants, metrics, settings);
-    let served = match tls {
-        Some(tls) => match tokio::net::TcpListener::bind(listen).await {
-            Ok(listener) => crate::server::tls::serve_tls(
-                listener,
-                router,
-                tls,
-                crate::server::shutdown_signal(),
-            )
-            .await
-            .map_err(anyhow::Error::from),
-            Err(e) => Err(anyhow::Error::from(e).context(format!("cannot listen on {listen}"))),
-        },
-        None => crate::server::run(listen, router)
-            .await
-            .map_err(anyhow::Error::from),
-    };
-    watcher.abort();
-    if let Some(health) = health {
-        health.abort();
-    }
-    // In-flight requests have finished: wait for the disk writes they started.
-    close_disk(exit_disk, &config).await;
-    served?;
-    Ok(EXIT_PASS)
-}
-
-/// How `vouch verify` runs, besides its subjects and configuration.
-#[derive(Clone, Copy, Debug)]
-struct VerifyOptions {
-    oci_layout: bool,
-    output: Output,
-    compile_cache: CompileCacheChoice,
-}
-
-async fn verify(
-    subjects: &[String],
-    config_path: &Path,
-    namespace: Option<&str>,
-    options: VerifyOptions,
-) -> anyhow::Result<u8> {
-    let config = Config::load(config_path)?;
-    let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
-    verify_loaded(subjects, config_path, config, &tenant, options).await
-}
-
-/// `vouch verify` with `config` (of `tenant`; loaded from `config_path`, named in errors).
-async fn verify_loaded(
-    subjects: &[String],
-    config_path: &Path,
-    mut config: Config,
-    tenant: &str,
-    options: VerifyOptions,
-) -> anyhow::Result<u8> {
-    with_user_credentials(&mut config, user_docker_config());
-    if config.verifiers.is_empty() {
-        bail!(
-            "config file {}: tenant `{tenant}` has no verifiers: nothing could verify a subject",
-            config_path.display()
-        );
-    }
-    tracing::debug!(tenant, "verifying with this tenant's configuration");
-    let disk = open_disk(&config).await?;
-    let outcome = match build::sources(&config, disk.as_ref()) {
-        Ok(resolver) => match subjects
-            .iter()
-            .map(|s| source(&resolver, s, options.oci_layout))
-            .collect::<anyhow::Result<Vec<_>>>()
-        {
-            Ok(sources) => verify_with(sources, config_path, &config, disk.as_ref(), options).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e.into()),
-    };
-    close_disk(disk, &config).await;
-    outcome
-}
-
-/// `vouch verify --file PATH --bundle FILE` (or `--digest`): the cosign verifier, configured by
-/// the flags, on the file and its bundle.
-async fn verify_blob(
-    args: &blob::BlobArgs,
-    config_path: &Path,
-    options: VerifyOptions,
-) -> anyhow::Result<u8> {
-    let config = args.config(config_path)?;
-    let source = args.source().await?;
-    let disk = open_disk(&config).await?;
-    let outcome = verify_with(vec![source], config_path, &config, disk.as_ref(), options).await;
-    close_disk(disk, &config).await;
-    outcome
-}
-
-/// `vouch verify` once the configuration and the disk cache are open and the subjects named.
-async fn verify_with(
-    sources: Vec<SubjectSource>,
-    config_path: &Path,
-    config: &Config,
-    disk: Option<&DiskCache>,
-    options: VerifyOptions,
-) -> anyhow::Result<u8> {
-    let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
-    let progress = Progress::new(sources.len());
-    let reports: Vec<SubjectReport> =
-        futures::future::join_all(sources.into_iter().map(|s| async {
-            let report = executor.verify(s).await;
-            progress.done(&report);
-            report
-        }))
-        .await;
-    progress.finish();
-    let code = exit_code(&reports);
-    let mut out = std::io::stdout().lock();
-    match options.output {
-        Output::Json => {
-            let json = if reports.len() == 1 {
-                serde_json::to_string_pretty(&reports[0])
-            } else {
-                serde_json::to_string_pretty(&reports)
-            }?;
-            writeln!(out, "{json}")?;
-        }
-        Output::Tree => {
-            for r in &reports {
-                write!(out, "{}", render_tree(r))?;
-            }
-        }
-    }
-    Ok(code)
-}
-
-/// The exit code of `vouch verify` for these reports: a failed verification (1) outranks a
-/// subject that could not be resolved (3), which outranks success (0).
-fn exit_code(reports: &[SubjectReport]) -> u8 {
-    let failed = |r: &&SubjectReport| !r.is_success;
-    if reports.iter().filter(failed).any(|r| r.digest.is_some()) {
-        EXIT_FAIL
-    } else if reports.iter().any(|r| !r.is_success) {
-        EXIT_UNREACHABLE
+/// The source of one subject as the user named it.
+fn source(sources: &Sources, subject: &str, oci_layout: bool) -> anyhow::Result<SubjectSource> {
+    Ok(if oci_layout {
+        sources.layout(subject)?
     } else {
-        EXIT_PASS
-    }
-}
-
-async fn discover(
-    subject: &str,
-    oci_layout: bool,
-    config_path: Option<&Path>,
-    depth: u32,
-    output: Output,
-) -> anyhow::Result<u8> {
-    let mut config = match config_path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    with_user_credentials(&mut config, user_docker_config());
-    let disk = open_disk(&config).await?;
-    let outcome = discover_with(subject, oci_layout, depth, output, &config, disk.as_ref()).await;
-    close_disk(disk, &config).await;
-    outcome
-}
-
-/// `vouch discover` once the configuration and the disk cache are open.
-async fn discover_with(
-    subject: &str,
-    oci_layout: bool,
-    depth: u32,
-    output: Output,
-    config: &Config,
-    disk: Option<&DiskCache>,
-) -> anyhow::Result<u8> {
-    let source = source(&build::sources(config, disk)?, subject, oci_layout)?;
-    let settings = executor::Settings::from(&config.executor);
-    let resolved = tokio::time::timeout(
-        settings.deadline,
-        source.store.resolve(&source.tag_or_digest),
-    )
-    .await;
-    let desc = match resolved {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => {
-            eprintln!("error: cannot resolve `{subject}`: {e}");
-            return Ok(EXIT_FAIL);
-        }
-        Err(_) => {
-            eprintln!(
-                "error: cannot resolve `{subject}`: the {} ms deadline (executor.deadlineMs) passed",
-                settings.deadline.as_millis()
-            );
-            return Ok(EXIT_FAIL);
-        }
-    };
-    let nodes = match executor::discover(source.store.clone(), &desc.digest, depth, &settings).await
-    {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: cannot list the referrers of `{subject}`: {e}");
-            return Ok(EXIT_FAIL);
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            let json = serde_json::json!({
-                "subject": subject,
-                "descriptor": desc,
-                "referrers": nodes,
-            });
-            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
-        }
-        Output::Tree => write!(
-            out,
-            "{}",
-            render::render_discovery(subject, &desc.digest, &nodes)
-        )?,
-    }
-    Ok(EXIT_PASS)
-}
-
-async fn inspect(wasm: &Path, output: Output) -> anyhow::Result<u8> {
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 4,
-        max_concurrency: 4,
-        ..RuntimeConfig::default()
+        sources.registry(subject)?
     })
-    .context("cannot create the verifier runtime")?;
-    let limits = Limits::default();
-    let name = wasm
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "verifier".into());
-    let verifier = runtime.load_file(&name, wasm, limits.clone()).await?;
-    let (imports, exports) = verifier.component_interface(&runtime);
-    let md = verifier.metadata();
-    let mut out = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            let json = serde_json::json!({
-                "path": wasm,
-                "metadata": md,
-                "moduleDigest": verifier.module_digest().to_string(),
-                "sizeBytes": verifier.wasm_size(),
-                "imports": imports,
-                "exports": exports,
-                "defaultLimits": limits,
-            });
-            writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
-        }
-        Output::Tree => {
-            writeln!(out, "{}", wasm.display())?;
-            writeln!(out, "  name:           {}", md.name)?;
-            writeln!(out, "  version:        {}", md.version)?;
-            writeln!(out, "  artifact types: {}", md.artifact_types.join(", "))?;
-            writeln!(
-                out,
-                "  config schema:  {}",
-                if md.config_schema.is_some() {
-                    "published"
-                } else {
-                    "none"
-                }
-            )?;
-            writeln!(out, "  module digest:  {}", verifier.module_digest())?;
-            writeln!(out, "  size:           {} bytes", verifier.wasm_size())?;
-            writeln!(out, "  imports:")?;
-            for i in &imports {
-                writeln!(out, "    {i}")?;
-            }
-            writeln!(out, "  exports:")?;
-            for e in &exports {
-                writeln!(out, "    {e}")?;
-            }
-            writeln!(out, "  default limits: {}", serde_json::to_string(&limits)?)?;
-        }
-    }
-    Ok(EXIT_PASS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn subject(digest: Option<&str>, ok: bool) -> SubjectReport {
-        SubjectReport {
-            subject: "r/x:1".into(),
-            digest: digest.map(str::to_owned),
-            is_success: ok,
-            message: String::new(),
-            verifier_reports: Vec::new(),
-            timings: Default::default(),
-            cached: false,
-        }
-    }
-
-    /// 1 (a verification failed) outranks 3 (a subject could not be resolved) outranks 0.
-    #[test]
-    fn exit_codes_rank_a_failed_verification_first() {
-        let pass = subject(Some("sha256:aa"), true);
-        let fail = subject(Some("sha256:bb"), false);
-        let unresolved = subject(None, false);
-        assert_eq!(exit_code(std::slice::from_ref(&pass)), EXIT_PASS);
-        assert_eq!(
-            exit_code(&[pass.clone(), unresolved.clone()]),
-            EXIT_UNREACHABLE
-        );
-        assert_eq!(exit_code(&[unresolved.clone(), fail.clone()]), EXIT_FAIL);
-        assert_eq!(exit_code(&[fail, pass]), EXIT_FAIL);
-    }
 
     #[test]
     fn an_error_chain_prints_each_cause_once() {
@@ -872,30 +375,6 @@ mod tests {
         let before = config.clone();
         with_user_credentials(&mut config, None);
         assert_eq!(config, before);
-    }
-
-    /// Compiled native code is only loaded from a directory no one else can write.
-    #[test]
-    fn the_user_compile_cache_must_be_private() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("a/b/compiled");
-        private_dir(&dir).unwrap();
-        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = private_dir(&dir).unwrap_err();
-        assert!(e.contains("writable by others (mode 777)"), "{e}");
-        let link = tmp.path().join("link");
-        std::os::unix::fs::symlink(tmp.path(), &link).unwrap();
-        assert_eq!(private_dir(&link).unwrap_err(), "it is not a directory");
-        let file = tmp.path().join("file");
-        std::fs::write(&file, b"x").unwrap();
-        assert!(
-            private_dir(&file)
-                .unwrap_err()
-                .starts_with("cannot create it")
-        );
     }
 
     #[test]

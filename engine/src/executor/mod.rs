@@ -275,7 +275,7 @@ impl Executor {
         }
     }
 
-    /// Decide subjects with `policy` (e.g. from [`crate::policy::from_config`]); the fingerprint
+    /// Decide subjects with `policy` (e.g. from `app::policy::from_config`); the fingerprint
     /// changes with it.
     pub fn with_policy(mut self, policy: Arc<dyn Policy>) -> Executor {
         self.fingerprint = fingerprint(

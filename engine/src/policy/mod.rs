@@ -19,7 +19,7 @@
 //! policy: { type: rego, policyPath: policies/vouch.rego }   # or `policy: "<rego text>"`
 //! ```
 //!
-//! A policy is built once per configuration ([`from_config`]), so a bad policy (unparsable Rego,
+//! A policy is built once per configuration (`app::policy::from_config`), so a bad policy (unparsable Rego,
 //! missing `data.vouch.allow`) is a configuration error, never a request error. Its
 //! [`Policy::fingerprint`] is part of the result cache key.
 

@@ -25,7 +25,7 @@
 //! - `GET /healthz` (200 while serving), `GET /readyz` (200 when verifiers are loaded — they are
 //!   loaded before the server starts, and a reload swaps in only a fully loaded configuration),
 //!   `GET /metrics` (Prometheus text format).
-//! - The configuration can be replaced while serving ([`reload`]); TLS 1.3 and mTLS in [`tls`].
+//! - The configuration can be replaced while serving ([`crate::app::reload`]); TLS 1.3 and mTLS in [`tls`].
 
 pub mod metrics;
 pub mod tenants;
@@ -174,7 +174,7 @@ pub fn router(executor: Arc<Executor>, sources: Arc<Sources>, settings: ServerSe
     router_with_tenants(tenants, Arc::new(Metrics::default()), settings)
 }
 
-/// The router over `tenants` (which a [`reload`] may replace while serving), counting into
+/// The router over `tenants` (which a [reload](crate::app::reload) may replace while serving), counting into
 /// `metrics`.
 pub fn router_with_tenants(
     tenants: SharedTenants,

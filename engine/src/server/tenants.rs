@@ -5,7 +5,7 @@
 //! Isolation is structural: a tenant's guests only ever receive that tenant's [`Sources`] (so
 //! never another tenant's credentials), its verdicts live in its own result cache under a
 //! fingerprint that includes its name and credentials digest, and its verifier calls take permits
-//! from its own semaphore. The shared [`Runtime`] is sized to the sum of the tenants' call
+//! from its own semaphore. The shared [`Runtime`](crate::runtime::Runtime) is sized to the sum of the tenants' call
 //! quotas, so one tenant holding all of its permits never leaves another waiting for a wasm
 //! instance slot. What is shared is what cannot leak: the compiled code of identical modules and
 //! the content-addressed disk cache (a blob's digest proves what it is).

@@ -565,6 +565,8 @@ async fn keyless_attestations_with_and_without_rekor() {
     let a = attestation_report(&report);
     assert_eq!(ext(a, "verificationMode"), "keyless");
     assert_eq!(ext(a, "subject"), EMAIL);
+    // The verified statement is handed on to the policy.
+    assert_eq!(a.extensions["statement"]["predicateType"], SLSA, "{a:#?}");
     assert_eq!(ext(a, "signingTimeSource"), "certificate");
     // A Rekor key configured and no bundle: fails closed.
     fails_with(

@@ -47,6 +47,7 @@ fn settings() -> Settings {
         deadline: Duration::from_millis(2900),
         result_cache_ttl: Duration::from_secs(600),
         limits: Default::default(),
+        scope: Default::default(),
     }
 }
 

@@ -280,6 +280,8 @@ async fn run() {
             artifact_types: None,
             limits: Default::default(),
             config: Some(serde_json::from_str(&f.notation_config).unwrap()),
+            image_references: None,
+            skip_image_references: Vec::new(),
         }],
         ..Config::default()
     };

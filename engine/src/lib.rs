@@ -16,5 +16,6 @@ pub mod plugin;
 pub mod policy;
 pub mod report;
 pub mod runtime;
+pub mod scope;
 pub mod server;
 pub mod store;

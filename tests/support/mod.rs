@@ -2,6 +2,7 @@
 //! registry server with programmable misbehaviours. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod cosign;
 pub mod demo;
 pub mod fake;
 pub mod process;

@@ -108,6 +108,7 @@ pub async fn load_verifiers(
             verifier,
             config: json.into(),
             artifact_types: vc.artifact_types.clone(),
+            scope: vc.image_scope(),
         });
     }
     Ok(out)

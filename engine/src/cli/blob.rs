@@ -55,6 +55,10 @@ pub struct BlobArgs {
     /// Keyless: a regular expression (unanchored search) the certificate's OIDC issuer must match.
     #[arg(long, value_name = "REGEX")]
     pub certificate_oidc_issuer_regexp: Option<String>,
+    /// Keyless: `--certificate-github-workflow-*` (boxed: rarely given, and the verify command's
+    /// arguments stay small).
+    #[command(flatten)]
+    pub workflow: Box<WorkflowArgs>,
     /// Key-based: the signer's PEM public key file.
     #[arg(long, value_name = "PEM_FILE")]
     pub key: Option<PathBuf>,
@@ -75,6 +79,27 @@ pub struct BlobArgs {
     pub notation_home: Option<PathBuf>,
 }
 
+/// cosign's `--certificate-github-workflow-*` flags: Fulcio's GitHub workflow extensions the
+/// signing certificate must carry, each exactly.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct WorkflowArgs {
+    /// Keyless: the GitHub workflow trigger (Fulcio extension `1.3.6.1.4.1.57264.1.2`), exactly.
+    #[arg(long, value_name = "EVENT")]
+    pub certificate_github_workflow_trigger: Option<String>,
+    /// Keyless: the GitHub workflow commit SHA (`1.3.6.1.4.1.57264.1.3`), exactly.
+    #[arg(long, value_name = "SHA")]
+    pub certificate_github_workflow_sha: Option<String>,
+    /// Keyless: the GitHub workflow name (`1.3.6.1.4.1.57264.1.4`), exactly.
+    #[arg(long, value_name = "NAME")]
+    pub certificate_github_workflow_name: Option<String>,
+    /// Keyless: the GitHub workflow repository, `owner/repo` (`1.3.6.1.4.1.57264.1.5`), exactly.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub certificate_github_workflow_repository: Option<String>,
+    /// Keyless: the GitHub workflow ref, e.g. `refs/tags/v1` (`1.3.6.1.4.1.57264.1.6`), exactly.
+    #[arg(long, value_name = "REF")]
+    pub certificate_github_workflow_ref: Option<String>,
+}
+
 impl BlobArgs {
     /// Whether a file subject was asked for.
     pub fn is_blob(&self) -> bool {
@@ -90,6 +115,14 @@ impl BlobArgs {
                 || self.certificate_identity_regexp.is_some()
                 || self.certificate_oidc_issuer.is_some()
                 || self.certificate_oidc_issuer_regexp.is_some()
+                || self.workflow.certificate_github_workflow_trigger.is_some()
+                || self.workflow.certificate_github_workflow_sha.is_some()
+                || self.workflow.certificate_github_workflow_name.is_some()
+                || self
+                    .workflow
+                    .certificate_github_workflow_repository
+                    .is_some()
+                || self.workflow.certificate_github_workflow_ref.is_some()
                 || self.notation_home.is_some())
     }
 
@@ -139,9 +172,44 @@ impl BlobArgs {
             (None, Some(r)) => Some(("issuerRegExp", r)),
             (None, None) => None,
         };
+        let workflow: Vec<(&str, &String)> = [
+            (
+                "githubWorkflowTrigger",
+                &self.workflow.certificate_github_workflow_trigger,
+            ),
+            (
+                "githubWorkflowSha",
+                &self.workflow.certificate_github_workflow_sha,
+            ),
+            (
+                "githubWorkflowName",
+                &self.workflow.certificate_github_workflow_name,
+            ),
+            (
+                "githubWorkflowRepository",
+                &self.workflow.certificate_github_workflow_repository,
+            ),
+            (
+                "githubWorkflowRef",
+                &self.workflow.certificate_github_workflow_ref,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        if subject.is_none() && !workflow.is_empty() {
+            bail!(
+                "--certificate-github-workflow-* narrows a keyless identity: give \
+                 --certificate-identity(-regexp) and --certificate-oidc-issuer(-regexp) too"
+            );
+        }
         match (subject, issuer) {
             (Some((sk, sv)), Some((ik, iv))) => {
-                config.insert("identities".into(), json!([{ sk: sv, ik: iv }]));
+                let mut identity = json!({ sk: sv, ik: iv });
+                for (k, v) in workflow {
+                    identity[k] = json!(v);
+                }
+                config.insert("identities".into(), json!([identity]));
             }
             (Some(_), None) => bail!(
                 "--certificate-identity(-regexp) needs --certificate-oidc-issuer(-regexp): an \
@@ -218,6 +286,8 @@ impl BlobArgs {
             artifact_types: None,
             limits: Default::default(),
             config: None,
+            image_references: None,
+            skip_image_references: Vec::new(),
         };
         let mut verifier = match &self.verifier {
             Some(path) => named(
@@ -230,6 +300,9 @@ impl BlobArgs {
             },
         };
         verifier.config = Some(verifier_config);
+        // The flags name the trust for exactly the subjects given: no image scope applies.
+        verifier.image_references = None;
+        verifier.skip_image_references.clear();
         config.verifiers = vec![verifier];
         config.policy = None;
         config.tenants = Vec::new();
@@ -303,6 +376,39 @@ mod tests {
             json!([{"subject": "me@example.com", "issuerRegExp": "^https://issuer$"}])
         );
         assert_eq!(c["keys"], json!([{"name": "release", "pem": "PEM"}]));
+    }
+
+    /// cosign verify-blob's `--certificate-github-workflow-*` flags narrow the identity.
+    #[test]
+    fn github_workflow_flags_join_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = BlobArgs {
+            certificate_identity_regexp: Some("^https://github.com/o/r/".into()),
+            certificate_oidc_issuer: Some("https://token.actions.githubusercontent.com".into()),
+            workflow: Box::new(WorkflowArgs {
+                certificate_github_workflow_repository: Some("o/r".into()),
+                certificate_github_workflow_trigger: Some("push".into()),
+                ..WorkflowArgs::default()
+            }),
+            ..args(dir.path())
+        };
+        let c = a.verifier_config(true).unwrap();
+        assert_eq!(
+            c["identities"],
+            json!([{"subjectRegExp": "^https://github.com/o/r/",
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "githubWorkflowRepository": "o/r", "githubWorkflowTrigger": "push"}])
+        );
+        let e = BlobArgs {
+            workflow: Box::new(WorkflowArgs {
+                certificate_github_workflow_ref: Some("refs/tags/v1".into()),
+                ..WorkflowArgs::default()
+            }),
+            ..args(dir.path())
+        }
+        .verifier_config(true)
+        .unwrap_err();
+        assert!(e.to_string().contains("narrows a keyless identity"), "{e}");
     }
 
     #[test]

@@ -54,12 +54,38 @@ fn render_reports(out: &mut String, reports: &[VerifierReport], indent: &str) {
                 one_line(&r.message),
                 r.timings.total_ms
             );
+            if let Some(line) = attestation_line(r) {
+                let _ = writeln!(out, "{child}  {line}");
+            }
         }
         // Nested results are the same for every verifier of this referrer; show them once.
         if let Some(first) = list.iter().find(|r| !r.nested_results.is_empty()) {
             render_reports(out, &first.nested_results, &child);
         }
     }
+}
+
+/// For an attestation report (one naming a `predicateType`): `attestation <predicateType>`,
+/// with the number of the statement's subjects when the verified statement was handed on.
+fn attestation_line(r: &VerifierReport) -> Option<String> {
+    let predicate_type = r.extensions.get("predicateType")?.as_str()?;
+    let subjects = r
+        .extensions
+        .get("statement")
+        .and_then(|s| s.get("subject"))
+        .and_then(serde_json::Value::as_array)
+        .map(|s| {
+            format!(
+                " ({} subject{})",
+                s.len(),
+                if s.len() == 1 { "" } else { "s" }
+            )
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "attestation {}{subjects}",
+        one_line(predicate_type)
+    ))
 }
 
 /// The first line of `s`, at most 200 characters.
@@ -114,6 +140,39 @@ mod tests {
     use crate::oci::Descriptor;
     use crate::report::Timings;
     use crate::report::tests::report;
+
+    /// An attestation's report shows its predicate type (and subjects) under the verifier line.
+    #[test]
+    fn tree_shows_an_attestations_predicate_type() {
+        let mut r = report("sha256:aa", true, vec![]);
+        r.extensions.insert(
+            "predicateType".into(),
+            "https://slsa.dev/provenance/v1".into(),
+        );
+        r.extensions.insert(
+            "statement".into(),
+            serde_json::json!({"subject": [{"name": "a"}, {"name": "b"}]}),
+        );
+        let s = SubjectReport {
+            subject: "dir:v1".into(),
+            digest: None,
+            is_success: true,
+            message: "builder allowed".into(),
+            verifier_reports: vec![r, report("sha256:bb", true, vec![])],
+            timings: Timings::default(),
+            cached: false,
+        };
+        let t = render_tree(&s);
+        assert!(
+            t.contains(
+                "├── application/x sha256:aa\n│   ✓ v: ok (0.0 ms)\n│     attestation \
+                 https://slsa.dev/provenance/v1 (2 subjects)\n└──"
+            ),
+            "{t}"
+        );
+        assert_eq!(t.matches("attestation").count(), 1, "{t}");
+        assert!(t.contains("\n  builder allowed\n"), "{t}");
+    }
 
     #[test]
     fn tree_shows_marks_and_nesting() {

@@ -41,6 +41,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scope::{self, modes};
+
 pub use crate::executor::settings::ExecutorConfig;
 use crate::runtime::Limits;
 
@@ -128,9 +130,33 @@ pub struct VerifierConfig {
     /// The verifier's own configuration, handed to it as JSON text.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+    /// Image reference patterns this verifier applies to (absent: every image; see
+    /// [`crate::scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_references: Option<Vec<String>>,
+    /// Image reference patterns this verifier does not apply to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_image_references: Vec<String>,
 }
 
 impl VerifierConfig {
+    /// Its image scope (`imageReferences`, `skipImageReferences`).
+    pub fn image_scope(&self) -> scope::ImageScope {
+        scope::ImageScope {
+            include: self.image_references.clone(),
+            skip: self.skip_image_references.clone(),
+        }
+    }
+
+    /// Check its scope patterns; the error names the field (relative to the entry).
+    pub fn validate_scope(&self) -> Result<(), (String, String)> {
+        if let Some(p) = &self.image_references {
+            scope::validate(p, false).map_err(|e| ("imageReferences".into(), e.to_string()))?;
+        }
+        scope::validate(&self.skip_image_references, true)
+            .map_err(|e| ("skipImageReferences".into(), e.to_string()))
+    }
+
     /// The verifier config as the JSON text the guest receives (`{}` when absent).
     pub fn config_json(&self) -> String {
         match &self.config {
@@ -344,6 +370,9 @@ impl Config {
                 }
                 None => {}
             }
+            if let Err((field, message)) = v.validate_scope() {
+                return Err(invalid(format!("verifiers[{i}].{field}"), &message));
+            }
             if let Some(types) = &v.artifact_types
                 && (types.is_empty() || types.iter().any(|t| t.trim().is_empty()))
             {
@@ -378,6 +407,15 @@ impl Config {
             if value == 0 {
                 return Err(invalid(format!("executor.{field}"), "must be at least 1"));
             }
+        }
+        if let Err(err) = scope::validate(&e.exempt_image_references, true) {
+            return Err(invalid(
+                "executor.exemptImageReferences".into(),
+                &err.to_string(),
+            ));
+        }
+        if let Err((field, message)) = modes::validate(&e.mode_scopes) {
+            return Err(invalid(format!("executor.{field}"), &message));
         }
         if let Some(redis) = &e.redis {
             if e.result_cache_ttl_ms == 0 {

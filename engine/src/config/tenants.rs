@@ -227,6 +227,14 @@ pub(super) fn validate(tenants: &[TenantConfig]) -> Result<(), (String, String)>
                 "is empty: nothing could verify this tenant's subjects".into(),
             ));
         }
+        for (j, v) in t.verifiers.iter().enumerate() {
+            v.validate_scope()
+                .map_err(|(field, message)| (at(&format!("verifiers[{j}].{field}")), message))?;
+        }
+        crate::scope::validate(&t.executor.exempt_image_references, true)
+            .map_err(|e| (at("executor.exemptImageReferences"), e.to_string()))?;
+        crate::scope::modes::validate(&t.executor.mode_scopes)
+            .map_err(|(field, message)| (at(&format!("executor.{field}")), message))?;
         t.quota
             .validate()
             .map_err(|(field, message)| (at(&format!("quota.{field}")), message))?;

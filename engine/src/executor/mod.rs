@@ -33,6 +33,7 @@ use crate::report::{
     DEADLINE_EXCEEDED, EXECUTOR_NAME, STORE_ERROR, SubjectReport, Timings, VerifierReport,
 };
 use crate::runtime::{CallError, CpuQuota, Runtime, Verifier, VerifyInput};
+use crate::scope::{ImageNames, ImageScope, ScopeSettings};
 pub use crate::store::sources::SubjectSource;
 use crate::store::{StoreAccess, StoreError};
 
@@ -43,6 +44,19 @@ const RESULT_CACHE_BYTES: u64 = 64 << 20;
 /// Bytes charged per cached verdict on top of its JSON (key, `Arc`, moka's node).
 const RESULT_ENTRY_OVERHEAD: u64 = 256;
 
+/// The subject message's tag when no verifier's image scope covers the image (fail closed).
+pub const NO_VERIFIER_APPLIES: &str = "NO_VERIFIER_APPLIES";
+
+/// Which verifiers apply to one image.
+enum Scoped {
+    /// No verifier is scoped: all apply.
+    All,
+    /// These (by index) apply; at least one.
+    Some(Vec<bool>),
+    /// None applies: the subject is exempt (`passed`) or fails, for `message`.
+    None { passed: bool, message: String },
+}
+
 /// A loaded verifier with the configuration the executor hands it.
 #[derive(Clone, Debug)]
 pub struct ExecVerifier {
@@ -52,6 +66,8 @@ pub struct ExecVerifier {
     pub config: Arc<str>,
     /// Artifact types to run on, overriding the verifier's metadata when set.
     pub artifact_types: Option<Vec<String>>,
+    /// The images it applies to (`imageReferences`, `skipImageReferences`; default: all).
+    pub scope: ImageScope,
 }
 
 impl ExecVerifier {
@@ -61,6 +77,7 @@ impl ExecVerifier {
             verifier,
             config: config.into(),
             artifact_types: None,
+            scope: ImageScope::default(),
         }
     }
 
@@ -86,6 +103,8 @@ pub struct Settings {
     pub result_cache_ttl: Duration,
     /// Per-subject caps on the referrer graph walk.
     pub limits: WalkLimits,
+    /// Exemptions and rollout modes (`exemptImageReferences`, `mode`, `modeScopes`).
+    pub scope: ScopeSettings,
 }
 
 impl Default for Settings {
@@ -102,6 +121,11 @@ impl From<&ExecutorConfig> for Settings {
             deadline: c.deadline(),
             result_cache_ttl: c.result_cache_ttl(),
             limits: WalkLimits::from(c),
+            scope: ScopeSettings {
+                exempt: c.exempt_image_references.clone(),
+                mode: c.mode,
+                mode_scopes: c.mode_scopes.clone(),
+            },
         }
     }
 }
@@ -380,14 +404,46 @@ impl Executor {
         };
         tracing::Span::current().record("digest", tracing::field::display(&desc.digest));
 
-        let run = self.run(&source, desc.clone(), deadline, started, resolve_time);
+        // Image-scoped trust: which verifiers apply to this reference.
+        let applicable = match self.scoped(&source) {
+            Scoped::All => None,
+            Scoped::Some(mask) => Some(mask),
+            Scoped::None { passed, message } => {
+                tracing::info!(subject = %source.reference, passed, "{message}");
+                return SubjectReport {
+                    digest: Some(desc.digest.to_string()),
+                    is_success: passed,
+                    ..failed(message)
+                };
+            }
+        };
+        // The verdict depends on which verifiers applied: the key says which.
+        let fingerprint: Arc<str> = match &applicable {
+            Some(mask) => format!(
+                "{}:scoped:{}",
+                self.fingerprint,
+                mask.iter()
+                    .map(|&b| if b { '1' } else { '0' })
+                    .collect::<String>()
+            )
+            .into(),
+            None => self.fingerprint.clone(),
+        };
+        let run = self.run(
+            &source,
+            desc.clone(),
+            deadline,
+            started,
+            resolve_time,
+            applicable,
+        );
         let Some(cache) = &self.cache.inner else {
             return run.await.0;
         };
         let key = CacheKey {
             scope: source.scope.clone(),
             digest: desc.digest.clone(),
-            fingerprint: self.fingerprint.clone(),
+            fingerprint,
         };
         let redis_key = self
             .cache
@@ -455,6 +511,45 @@ impl Executor {
         }
     }
 
+    /// Which verifiers apply to `source` (see [`crate::scope`]).
+    fn scoped(&self, source: &SubjectSource) -> Scoped {
+        if !self.verifiers.iter().any(|v| v.scope.is_scoped()) {
+            return Scoped::All;
+        }
+        let names = ImageNames::of(&source.reference, source.scope.starts_with("oci-layout:"));
+        let mask: Vec<bool> = self
+            .verifiers
+            .iter()
+            .map(|v| v.scope.applies(&names))
+            .collect();
+        if mask.iter().any(|&b| b) {
+            return Scoped::Some(mask);
+        }
+        if let Some(pattern) = names.first_match(&self.settings.scope.exempt) {
+            return Scoped::None {
+                passed: true,
+                message: format!(
+                    "exempt: no verifier applies to {} and it matches executor.exemptImageReferences `{pattern}`",
+                    names.name()
+                ),
+            };
+        }
+        let scopes: Vec<String> = self
+            .verifiers
+            .iter()
+            .map(|v| format!("{}: {}", v.verifier.name(), v.scope.describe()))
+            .collect();
+        Scoped::None {
+            passed: false,
+            message: format!(
+                "[{NO_VERIFIER_APPLIES}] no verifier applies to {}: it matches no verifier's \
+                 image scope ({}) and no executor.exemptImageReferences pattern",
+                names.name(),
+                scopes.join("; ")
+            ),
+        }
+    }
+
     /// Verify the resolved subject; the flag says whether the verdict may be cached.
     async fn run(
         &self,
@@ -463,13 +558,15 @@ impl Executor {
         deadline: tokio::time::Instant,
         started: Instant,
         resolve_time: Duration,
+        applicable: Option<Vec<bool>>,
     ) -> (SubjectReport, bool) {
-        let walk = Walk::new(
+        let mut walk = Walk::new(
             source.store.clone(),
             subject_name(&source.reference).to_owned(),
             deadline,
             self.settings.limits.clone(),
         );
+        walk.applicable = applicable;
         walk.store_nanos
             .store(nanos(resolve_time), Ordering::Relaxed);
         // The deadline holds for the walk as a whole too (not only at each store read and
@@ -594,8 +691,13 @@ impl Executor {
                         .artifact_type
                         .clone()
                         .unwrap_or_else(|| referrer.media_type.clone());
-                    let handling: Vec<&ExecVerifier> =
-                        self.verifiers.iter().filter(|v| v.handles(&artifact_type)).collect();
+                    let handling: Vec<&ExecVerifier> = self
+                        .verifiers
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, v)| walk.applies(*i) && v.handles(&artifact_type))
+                        .map(|(_, v)| v)
+                        .collect();
                     if handling.is_empty() {
                         tracing::debug!(referrer = %referrer.digest, artifact_type, "no verifier handles this referrer; skipped");
                         return Vec::new();
@@ -902,7 +1004,10 @@ fn fingerprint(
         field(&types);
         let limits = serde_json::to_vec(v.verifier.limits()).unwrap_or_default();
         field(&limits);
+        field(v.scope.describe().as_bytes());
     }
+    // Exemptions decide verdicts; modes do not (they only change how a verdict is answered).
+    field(settings.scope.exempt.join("\n").as_bytes());
     field(policy.fingerprint().as_bytes());
     field(tenant.as_bytes());
     format!("sha256:{}", hex::encode(h.finalize()))

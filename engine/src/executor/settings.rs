@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::redis_cache::RedisCacheConfig;
+use crate::scope::modes::{Mode, ModeScope};
 
 /// The `executor` section of the configuration file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,15 @@ pub struct ExecutorConfig {
     /// [`crate::executor::redis_cache`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisCacheConfig>,
+    /// Image reference patterns that pass without verification when no (scoped) verifier
+    /// applies to them (see [`crate::scope`]); they never override a verifier that applies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exempt_image_references: Vec<String>,
+    /// What a failed verdict does at admission by default (see [`crate::scope::modes`]).
+    pub mode: Mode,
+    /// Modes per image scope, first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mode_scopes: Vec<ModeScope>,
 }
 
 impl Default for ExecutorConfig {
@@ -46,6 +56,9 @@ impl Default for ExecutorConfig {
             max_verifier_calls_per_subject: 2048,
             max_bytes_per_subject: 256 << 20,
             redis: None,
+            exempt_image_references: Vec::new(),
+            mode: Mode::Enforce,
+            mode_scopes: Vec::new(),
         }
     }
 }

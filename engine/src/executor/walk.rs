@@ -193,6 +193,8 @@ pub struct Walk {
     pub guest_nanos: AtomicU64,
     /// Set when the verdict depends on something transient and must not be cached.
     pub transient: AtomicBool,
+    /// Which verifiers (by index) apply to this subject's image (`None`: all).
+    pub applicable: Option<Vec<bool>>,
     budget: Arc<Budget>,
     /// Every referrer reached, with the node it was first listed under.
     visited: Mutex<HashMap<Digest, Digest>>,
@@ -223,10 +225,18 @@ impl Walk {
             store_nanos: AtomicU64::new(0),
             guest_nanos: AtomicU64::new(0),
             transient: AtomicBool::new(false),
+            applicable: None,
             budget,
             visited: Mutex::new(HashMap::new()),
             calls: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether the verifier at `index` applies to this subject's image.
+    pub fn applies(&self, index: usize) -> bool {
+        self.applicable
+            .as_ref()
+            .is_none_or(|mask| mask.get(index).copied().unwrap_or(false))
     }
 
     /// The caps.

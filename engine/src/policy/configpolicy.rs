@@ -184,6 +184,8 @@ mod tests {
                 .map(|(t, r)| ((*t).to_owned(), *r))
                 .collect(),
             default_verification_policy: default,
+            image_references: None,
+            skip_image_references: Vec::new(),
         })
     }
 

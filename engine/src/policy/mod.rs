@@ -25,6 +25,7 @@
 
 pub mod configpolicy;
 pub mod rego;
+pub mod scoped;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -180,6 +181,12 @@ pub struct ConfigPolicyConfig {
     /// Rule for artifact types present but not listed (`all` when absent).
     #[serde(default = "default_rule")]
     pub default_verification_policy: Rule,
+    /// Images this policy decides (absent: all; others get the default policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_references: Option<Vec<String>>,
+    /// Images this policy does not decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_image_references: Vec<String>,
 }
 
 fn default_rule() -> Rule {
@@ -196,9 +203,27 @@ pub struct RegoPolicyConfig {
     /// A `.rego` file, relative to the config file.
     #[serde(default)]
     pub policy_path: Option<PathBuf>,
+    /// Images this policy decides (absent: all; others get the default policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_references: Option<Vec<String>>,
+    /// Images this policy does not decide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_image_references: Vec<String>,
 }
 
 impl PolicyConfig {
+    /// Its image scope (`imageReferences`, `skipImageReferences`).
+    pub fn image_scope(&self) -> crate::scope::ImageScope {
+        let (include, skip) = match self {
+            PolicyConfig::Config(c) => (&c.image_references, &c.skip_image_references),
+            PolicyConfig::Rego(r) => (&r.image_references, &r.skip_image_references),
+        };
+        crate::scope::ImageScope {
+            include: include.clone(),
+            skip: skip.clone(),
+        }
+    }
+
     /// Check the section's shape (without reading or compiling Rego): the offending field and
     /// what is wrong with it.
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -206,6 +231,13 @@ impl PolicyConfig {
             field: field.to_owned(),
             message: message.to_owned(),
         };
+        let scope = self.image_scope();
+        if let Some(p) = &scope.include {
+            crate::scope::validate(p, false)
+                .map_err(|e| invalid("policy.imageReferences", &e.to_string()))?;
+        }
+        crate::scope::validate(&scope.skip, true)
+            .map_err(|e| invalid("policy.skipImageReferences", &e.to_string()))?;
         match self {
             PolicyConfig::Config(c) => {
                 if c.artifact_verification_policies
@@ -243,7 +275,7 @@ impl PolicyConfig {
     /// compiled and evaluated once against an empty input here.
     pub fn build(&self, base_dir: &Path) -> Result<Arc<dyn Policy>, PolicyError> {
         self.validate()?;
-        Ok(match self {
+        let built: Arc<dyn Policy> = match self {
             PolicyConfig::Config(c) => Arc::new(ConfigPolicy::new(c.clone())),
             PolicyConfig::Rego(r) => Arc::new(match (&r.policy, &r.policy_path) {
                 (Some(text), _) => RegoPolicy::new("policy.policy", text)?,
@@ -262,6 +294,12 @@ impl PolicyConfig {
                 }
                 (None, None) => unreachable!("validate() rejects a Rego policy without text"),
             }),
+        };
+        let scope = self.image_scope();
+        Ok(if scope.is_scoped() {
+            Arc::new(scoped::ScopedPolicy::new(built, scope))
+        } else {
+            built
         })
     }
 }
@@ -343,7 +381,9 @@ pub(crate) mod tests {
             r,
             PolicyConfig::Rego(RegoPolicyConfig {
                 policy: None,
-                policy_path: Some("p.rego".into())
+                policy_path: Some("p.rego".into()),
+                image_references: None,
+                skip_image_references: Vec::new(),
             })
         );
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::report::{SubjectReport, VerifierReport};
 use crate::runtime::LimitKind;
+use crate::scope::modes::Outcome;
 use crate::store::sources::Sources;
 
 /// Upper bounds (seconds) of the latency histograms' buckets.
@@ -65,6 +66,8 @@ struct Inner {
     quota_rejected: BTreeMap<String, u64>,
     /// outcome (`success`, `failure`) → configuration reloads.
     reloads: BTreeMap<&'static str, u64>,
+    /// (tenant, mode scope, outcome) → verdicts answered.
+    verdicts: BTreeMap<(String, String, &'static str), u64>,
 }
 
 /// The server's metrics.
@@ -128,6 +131,16 @@ impl Metrics {
             .lock()
             .quota_rejected
             .entry(tenant.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Count a verdict answered for `tenant` under the mode of `scope`: `pass`, `fail`
+    /// (denied), `warn` (allowed with a warning) or `audit` (allowed, recorded only).
+    pub fn verdict(&self, tenant: &str, scope: &str, outcome: Outcome) {
+        *self
+            .lock()
+            .verdicts
+            .entry((tenant.to_owned(), scope.to_owned(), outcome.as_str()))
             .or_default() += 1;
     }
 
@@ -237,6 +250,22 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "vouch_config_reloads_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut out,
+            "vouch_verdicts_total",
+            "counter",
+            "Verdicts answered, by tenant, mode scope (`default` when no modeScopes entry \
+             matched) and outcome: pass, fail (denied), warn (allowed with a warning), audit \
+             (allowed, recorded only).",
+        );
+        for ((tenant, scope, outcome), n) in &m.verdicts {
+            let _ = writeln!(
+                out,
+                "vouch_verdicts_total{{tenant=\"{}\",scope=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(tenant),
+                escape(scope)
             );
         }
         out

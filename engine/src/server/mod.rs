@@ -53,6 +53,7 @@ use crate::executor::Executor;
 use crate::oci::Reference;
 use crate::report::ratify::{self, RequestMeta, Shape};
 use crate::report::{SubjectReport, TracedReport};
+use crate::scope::modes::{Enforcement, Outcome};
 use crate::store::sources::Sources;
 
 /// The served tenants, replaced whole by a configuration reload.
@@ -498,6 +499,68 @@ async fn verify_vouch(
     verify(state, body, Answer::Vouch).await
 }
 
+/// Leave attestation statements (`extensions.statement`, up to the cosign verifier's
+/// `maxStatementBytes` each) out of the answer: the policy has read them, and Gatekeeper's
+/// answers stay small. Their `predicateType` extension stays; `vouch verify -o json` shows them.
+fn strip_statements(reports: &mut [crate::report::VerifierReport]) {
+    for r in reports {
+        r.extensions.remove("statement");
+        strip_statements(&mut r.nested_results);
+    }
+}
+
+/// One key's item under its rollout mode: in `warn` or `audit` a failed verdict is answered as
+/// allowed (`isSuccess`/`succeeded` true), with `enforcement` naming the mode and, in `warn`,
+/// `warning` carrying the failure; otherwise [`verify_item`].
+fn verify_item_in_mode(
+    key: String,
+    report: &SubjectReport,
+    ratify_rego: bool,
+    answer: Answer,
+    meta: &RequestMeta,
+    enforcement: &Enforcement,
+) -> Item {
+    let outcome = Outcome::of(report.is_success, enforcement.mode);
+    if !matches!(outcome, Outcome::Warn | Outcome::Audit) {
+        return verify_item(key, report, ratify_rego, answer, meta);
+    }
+    let mut allowed = report.clone();
+    allowed.is_success = true;
+    allowed.message = format!(
+        "{} mode (scope `{}`): admission allowed although verification failed{}",
+        enforcement.mode.as_str(),
+        enforcement.scope,
+        if outcome == Outcome::Warn {
+            format!(": {}", report.message)
+        } else {
+            String::new()
+        }
+    );
+    let mut value = match answer {
+        Answer::Vouch => serde_json::to_value(&allowed).unwrap_or_default(),
+        Answer::RatifyV2 => ratify::response(Shape::V2, &allowed, meta),
+        Answer::RatifyV1 if ratify_rego => ratify::response(Shape::Rego, &allowed, meta),
+        Answer::RatifyV1 => ratify::response(Shape::Config, &allowed, meta),
+    };
+    if let Some(o) = value.as_object_mut() {
+        o.insert(
+            "enforcement".into(),
+            serde_json::Value::String(enforcement.mode.as_str().into()),
+        );
+        if outcome == Outcome::Warn {
+            o.insert(
+                "warning".into(),
+                serde_json::Value::String(report.message.clone()),
+            );
+        }
+    }
+    Item {
+        key,
+        value,
+        error: String::new(),
+    }
+}
+
 /// One key's item: its value in the endpoint's shape, or its error (and no value, as Ratify).
 fn verify_item(
     key: String,
@@ -567,10 +630,30 @@ async fn verify(
                     .sources()
                     .registry(&image)
                     .map_err(|e| e.to_string())?;
-                let report =
+                let mut report =
                     tracing::Instrument::instrument(tenant.executor().verify(source), span).await;
                 state.metrics.report(&report);
-                Ok((report, tenant.executor().policy().is_ratify_rego()))
+                strip_statements(&mut report.verifier_reports);
+                let enforcement = tenant.executor().settings().scope.enforcement(&image);
+                let outcome = Outcome::of(report.is_success, enforcement.mode);
+                state
+                    .metrics
+                    .verdict(tenant.name(), &enforcement.scope, outcome);
+                if matches!(outcome, Outcome::Warn | Outcome::Audit) {
+                    tracing::warn!(
+                        tenant = tenant.name(),
+                        subject = %report.subject,
+                        scope = %enforcement.scope,
+                        mode = enforcement.mode.as_str(),
+                        verdict = %report.message,
+                        "verification failed; admitted under the scope's mode"
+                    );
+                }
+                Ok((
+                    report,
+                    tenant.executor().policy().is_ratify_rego(),
+                    enforcement,
+                ))
             }
         },
     )
@@ -578,7 +661,9 @@ async fn verify(
     let items = results
         .into_iter()
         .map(|(key, result)| match result {
-            Ok((report, ratify_rego)) => verify_item(key, &report, ratify_rego, answer, &meta),
+            Ok((report, ratify_rego, enforcement)) => {
+                verify_item_in_mode(key, &report, ratify_rego, answer, &meta, &enforcement)
+            }
             Err(error) => Item {
                 key,
                 value: serde_json::Value::Null,

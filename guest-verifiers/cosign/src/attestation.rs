@@ -21,6 +21,9 @@
 //! 4. the statement's `predicateType` is in the configured `attestationTypes`, when given
 //!    (`PREDICATE_TYPE_NOT_ACCEPTED` otherwise); without it any predicate type passes and the
 //!    report names it (`predicateType` extension).
+//!
+//! The verified statement is handed to the policy as the report's `statement` extension (see
+//! [`crate::statement`]: capped by `maxStatementBytes`, `STATEMENT_TOO_LARGE` over it).
 
 use std::collections::BTreeMap;
 
@@ -28,6 +31,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Config, Keyless};
+use crate::statement::Statement;
 use crate::verify::{
     self, BUNDLE_ANN, CERTIFICATE_ANN, CHAIN_ANN, Failure, Host, Layer, Manifest, Outcome, b64,
     fail,
@@ -38,10 +42,7 @@ use crate::verify::{
 pub const ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.att.v1+json";
 /// Media type of an attestation layer: a DSSE envelope.
 pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
-/// The DSSE payload type of in-toto statements.
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
-/// Reason when the statement's predicate type is not in `attestationTypes`.
-pub const PREDICATE_TYPE_NOT_ACCEPTED: &str = "PREDICATE_TYPE_NOT_ACCEPTED";
+pub use crate::statement::{IN_TOTO, PREDICATE_TYPE_NOT_ACCEPTED};
 /// Envelopes above this size are rejected before parsing.
 const MAX_ENVELOPE: usize = 4 << 20;
 
@@ -69,18 +70,6 @@ struct EnvelopeSignature {
     #[serde(default)]
     keyid: String,
     sig: String,
-}
-
-/// The statement fields checked here.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Statement {
-    #[serde(rename = "_type")]
-    kind: String,
-    #[serde(default)]
-    subject: Vec<Value>,
-    #[serde(default)]
-    predicate_type: String,
 }
 
 /// Verifies the attestation manifest (already read from the store) against the subject.
@@ -122,7 +111,7 @@ fn verify_layer(
             format!("the layer is not a DSSE envelope: {e}"),
         )
     })?;
-    let (payload, statement) = statement_about(&envelope, subject_digest)?;
+    let (payload, statement) = statement_about(&envelope, subject_digest, config.max_statement)?;
     let message = crate::bundle::pae(&envelope.payload_type, &payload);
     let signatures = envelope
         .signatures
@@ -145,19 +134,14 @@ fn verify_layer(
     if let Some(keyid) = envelope.signatures.iter().find(|s| !s.keyid.is_empty()) {
         ext.insert("keyid".into(), keyid.keyid.clone());
     }
-    if let Some(accepted) = &config.attestation_types
-        && !accepted.contains(&statement.predicate_type)
-    {
-        return fail(
-            PREDICATE_TYPE_NOT_ACCEPTED,
-            format!(
-                "the attestation's predicateType {:?} is not one of the accepted attestationTypes ({})",
-                statement.predicate_type,
-                accepted.join(", ")
-            ),
-        );
+    statement.check_type(config.attestation_types.as_deref())?;
+    ext.insert(
+        "predicateType".into(),
+        statement.predicate_type().to_owned(),
+    );
+    if config.max_statement.is_some() {
+        ext.insert(crate::statement::EXTENSION.into(), statement.handed_on());
     }
-    ext.insert("predicateType".into(), statement.predicate_type);
     ext.insert("signedDigest".into(), subject_digest.to_owned());
     Ok(ext)
 }
@@ -166,6 +150,7 @@ fn verify_layer(
 fn statement_about(
     envelope: &Envelope,
     subject_digest: &str,
+    max_statement: Option<usize>,
 ) -> Result<(Vec<u8>, Statement), Failure> {
     if envelope.payload_type != IN_TOTO {
         return fail(
@@ -182,46 +167,7 @@ fn statement_about(
             format!("the DSSE payload is not base64: {e}"),
         )
     })?;
-    let statement: Statement = serde_json::from_slice(&payload).or_else(|e| {
-        fail(
-            "INVALID_ENVELOPE",
-            format!("the DSSE payload is not an in-toto statement: {e}"),
-        )
-    })?;
-    if !statement.kind.starts_with("https://in-toto.io/Statement/") {
-        return fail(
-            "INVALID_ENVELOPE",
-            format!(
-                "the DSSE payload's _type is {:?}, not an in-toto statement",
-                statement.kind
-            ),
-        );
-    }
-    let want = subject_digest.strip_prefix("sha256:").unwrap_or_default();
-    let sha256_of = |s: &Value| {
-        s.pointer("/digest/sha256")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    if want.is_empty()
-        || !statement
-            .subject
-            .iter()
-            .any(|s| sha256_of(s).is_some_and(|d| d.eq_ignore_ascii_case(want)))
-    {
-        let named: Vec<String> = statement
-            .subject
-            .iter()
-            .map(|s| format!("sha256:{}", sha256_of(s).unwrap_or_else(|| "?".into())))
-            .collect();
-        return fail(
-            "SUBJECT_MISMATCH",
-            format!(
-                "the attestation's in-toto subjects ({}) do not include the image {subject_digest}",
-                named.join(", ")
-            ),
-        );
-    }
+    let statement = Statement::about(&payload, subject_digest, max_statement)?;
     Ok((payload, statement))
 }
 
@@ -421,22 +367,27 @@ mod tests {
         let hex = "ab".repeat(32);
         let digest = format!("sha256:{hex}");
         let v1 = "https://in-toto.io/Statement/v1";
-        let (_, s) = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), &digest).unwrap();
-        assert_eq!(s.predicate_type, "https://slsa.dev/provenance/v1");
+        let (_, s) =
+            statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), &digest, None).unwrap();
+        assert_eq!(s.predicate_type(), "https://slsa.dev/provenance/v1");
         // Upper-case hex names the same digest.
         let upper = statement(v1, &hex.to_uppercase());
-        assert!(statement_about(&envelope(IN_TOTO, &upper), &digest).is_ok());
+        assert!(statement_about(&envelope(IN_TOTO, &upper), &digest, None).is_ok());
 
         let other = statement(v1, &"cd".repeat(32));
-        let f = statement_about(&envelope(IN_TOTO, &other), &digest).unwrap_err();
+        let f = statement_about(&envelope(IN_TOTO, &other), &digest, None).unwrap_err();
         assert_eq!(f.reason, "SUBJECT_MISMATCH");
         assert!(f.message.contains(&"cd".repeat(32)), "{}", f.message);
 
-        let f = statement_about(&envelope("application/json", &statement(v1, &hex)), &digest)
-            .unwrap_err();
+        let f = statement_about(
+            &envelope("application/json", &statement(v1, &hex)),
+            &digest,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(f.reason, "INVALID_ENVELOPE");
         let not_in_toto = statement("https://example.test/Statement", &hex);
-        let f = statement_about(&envelope(IN_TOTO, &not_in_toto), &digest).unwrap_err();
+        let f = statement_about(&envelope(IN_TOTO, &not_in_toto), &digest, None).unwrap_err();
         assert!(
             f.message.contains("not an in-toto statement"),
             "{}",
@@ -445,11 +396,12 @@ mod tests {
         let mut bad = envelope(IN_TOTO, &statement(v1, &hex));
         bad.payload = "%%%".into();
         assert_eq!(
-            statement_about(&bad, &digest).unwrap_err().reason,
+            statement_about(&bad, &digest, None).unwrap_err().reason,
             "INVALID_ENVELOPE"
         );
         // A subject digest that is not sha256 matches nothing.
-        let f = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), "sha512:00").unwrap_err();
+        let f = statement_about(&envelope(IN_TOTO, &statement(v1, &hex)), "sha512:00", None)
+            .unwrap_err();
         assert_eq!(f.reason, "SUBJECT_MISMATCH");
     }
 }

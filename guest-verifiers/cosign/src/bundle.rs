@@ -39,6 +39,9 @@
 //!    issued inside the key's `validFor`), over the precertificate entry rebuilt from the
 //!    certificate (TBS without the SCT extension, SHA-256 of the issuer's key); the report's `sct`
 //!    extension names that log. There is no opt-out: a certificate without one fails.
+//! 8. for DSSE envelopes: the statement's `predicateType` is one of `attestationTypes`, when
+//!    configured; the verified statement becomes the `statement` extension (see
+//!    [`crate::statement`], which also checks the statement's type, subject and size in step 2).
 
 use std::collections::BTreeMap;
 
@@ -52,6 +55,7 @@ use crate::der;
 use crate::pem::{self, Alg};
 use crate::prehash;
 use crate::sct;
+use crate::statement::Statement;
 use crate::timestamp;
 use crate::trusted_root::{TransparencyLog, TrustedRoot, decode_bytes};
 use crate::verify::{
@@ -78,8 +82,7 @@ pub fn bundle_version(media_type: &str) -> Option<u8> {
         _ => None,
     }
 }
-/// The DSSE payload type of in-toto statements.
-pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+pub use crate::statement::IN_TOTO;
 /// Bundles above this size are rejected before parsing.
 const MAX_BUNDLE: usize = 1 << 20;
 
@@ -226,23 +229,6 @@ struct Envelope {
 #[derive(Deserialize)]
 struct EnvelopeSignature {
     sig: String,
-}
-
-#[derive(Deserialize)]
-struct Statement {
-    #[serde(rename = "_type")]
-    kind: String,
-    subject: Vec<StatementSubject>,
-    #[serde(rename = "predicateType", default)]
-    predicate_type: String,
-}
-
-#[derive(Deserialize)]
-struct StatementSubject {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    digest: BTreeMap<String, String>,
 }
 
 /// DSSE's pre-authentication encoding: what a DSSE signature signs.
@@ -440,6 +426,7 @@ fn verify_layer(
     };
 
     // 1–3: content, subject, signature.
+    let mut statement = None;
     let (signed, message): (Signed, Message) =
         match (&bundle.message_signature, &bundle.dsse_envelope) {
             (Some(m), None) => {
@@ -448,9 +435,10 @@ fn verify_layer(
                 (signed, message)
             }
             (None, Some(e)) => {
-                let (signed, message, predicate) = dsse_content(subject_digest, e)?;
+                let (signed, message, s) = dsse_content(subject_digest, e, config.max_statement)?;
                 ext.insert("content".into(), "dsseEnvelope".into());
-                ext.insert("predicateType".into(), predicate);
+                ext.insert("predicateType".into(), s.predicate_type().to_owned());
+                statement = Some(s);
                 (signed, Message::Bytes(message))
             }
             (Some(_), Some(_)) => {
@@ -571,6 +559,7 @@ fn verify_layer(
             ext.insert("verificationMode".into(), "keyless".into());
             ext.insert("subject".into(), subject);
             ext.insert("issuer".into(), issuer);
+            crate::verify::workflow_extensions(&mut ext, fields);
             if !ca.is_empty() {
                 ext.insert("certificateAuthority".into(), ca);
             }
@@ -580,6 +569,14 @@ fn verify_layer(
             if let Some(r) = path.last() {
                 ext.insert("root".into(), r.subject.clone());
             }
+        }
+    }
+
+    // 8: an attestation's predicate type, and the verified statement handed on.
+    if let Some(s) = statement {
+        s.check_type(config.attestation_types.as_deref())?;
+        if config.max_statement.is_some() {
+            ext.insert(crate::statement::EXTENSION.into(), s.handed_on());
         }
     }
     Ok(ext)
@@ -639,7 +636,11 @@ fn message_content(
 }
 
 /// A DSSE envelope: an in-toto statement about the subject; the message is its PAE.
-fn dsse_content(subject_digest: &str, e: &Envelope) -> Result<(Signed, Vec<u8>, String), Failure> {
+fn dsse_content(
+    subject_digest: &str,
+    e: &Envelope,
+    max_statement: Option<usize>,
+) -> Result<(Signed, Vec<u8>, Statement), Failure> {
     if e.payload_type != IN_TOTO {
         return invalid(format!(
             "the DSSE payloadType is {:?}; expected {IN_TOTO}",
@@ -654,48 +655,9 @@ fn dsse_content(subject_digest: &str, e: &Envelope) -> Result<(Signed, Vec<u8>, 
     };
     let payload = bytes("dsseEnvelope.payload", &e.payload)?;
     let signature = bytes("dsseEnvelope.signatures[0].sig", &sig.sig)?;
-    let statement: Statement = serde_json::from_slice(&payload).or_else(|err| {
-        invalid(format!(
-            "the DSSE payload is not an in-toto statement: {err}"
-        ))
-    })?;
-    if !statement.kind.starts_with("https://in-toto.io/Statement/") {
-        return invalid(format!(
-            "the DSSE payload's _type is {:?}, not an in-toto statement",
-            statement.kind
-        ));
-    }
-    let want = subject_digest.strip_prefix("sha256:").unwrap_or_default();
-    if !statement.subject.iter().any(|s| {
-        s.digest
-            .get("sha256")
-            .is_some_and(|d| d.eq_ignore_ascii_case(want))
-    }) {
-        let named: Vec<String> = statement
-            .subject
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}@sha256:{}",
-                    s.name,
-                    s.digest.get("sha256").map_or("?", String::as_str)
-                )
-            })
-            .collect();
-        return fail(
-            "SUBJECT_MISMATCH",
-            format!(
-                "the in-toto statement's subjects ({}) do not include the subject {subject_digest}",
-                named.join(", ")
-            ),
-        );
-    }
+    let statement = Statement::about(&payload, subject_digest, max_statement)?;
     let message = pae(&e.payload_type, &payload);
-    Ok((
-        Signed::Dsse { payload, signature },
-        message,
-        statement.predicate_type,
-    ))
+    Ok((Signed::Dsse { payload, signature }, message, statement))
 }
 
 /// The first signer whose key verifies `signature` over `message`.

@@ -18,6 +18,15 @@
 //!   gives exactly one of `issuer` / `issuerRegExp` and exactly one of `subject` /
 //!   `subjectRegExp`. Regular expressions are unanchored searches, as cosign's
 //!   `--certificate-identity-regexp` is: anchor them with `^…$` to match whole values.
+//!   cosign's flag names are accepted as aliases: `certificateIdentity(Regexp)` for
+//!   `subject(RegExp)`, `certificateOidcIssuer(Regexp)` for `issuer(RegExp)`. An identity may
+//!   also require GitHub Actions workflow extensions to equal given values exactly, as
+//!   `cosign verify --certificate-github-workflow-{trigger,sha,name,repository,ref}` does:
+//!   `githubWorkflowTrigger` (`push`), `githubWorkflowSha` (the commit), `githubWorkflowName`,
+//!   `githubWorkflowRepository` (`owner/repo`), `githubWorkflowRef` (`refs/tags/v1`), also
+//!   spelled `certificateGithubWorkflow…`. They are read, as cosign reads them, from Fulcio's
+//!   extensions `1.3.6.1.4.1.57264.1.2`–`.6`; a certificate without the extension does not
+//!   match. An identity matches when its issuer, one SAN and every workflow value match.
 //! * `rekorPublicKey`: when set, keyless signatures must carry a Rekor bundle whose signed entry
 //!   timestamp verifies with this key; the bundle's `integratedTime` is then the signing time.
 //!   Key-based signatures that carry a bundle have it verified too.
@@ -32,6 +41,12 @@
 //!   (`sha256-<hex>.att`, see `attestation.rs`). Absent: any predicate type passes once the
 //!   envelope verifies (the report names it); present: any other fails with
 //!   `PREDICATE_TYPE_NOT_ACCEPTED`. An empty list is refused (it would accept nothing).
+//!   The list applies to Sigstore bundles' DSSE envelopes too.
+//! * `maxStatementBytes`: the verified in-toto statement of an attestation (`.att` layer or
+//!   bundle DSSE envelope) becomes the report's `statement` extension, JSON
+//!   `{"_type", "subject", "predicateType", "predicate"}`, for the policy to read (see
+//!   `statement.rs`). A statement over this many bytes fails with `STATEMENT_TOO_LARGE`
+//!   (default 262144, at most 786432); `0` hands no statement on (and caps nothing).
 //! * `thresholds`: how many verified items a Sigstore bundle needs, as sigstore-go's verifier
 //!   options: `transparencyLog` (entries that verify, default 1, at least 1), `signedTimestamps`
 //!   (RFC 3161 timestamps, default 0), `integratedTimestamps` (Rekor v1 integrated times, default
@@ -104,6 +119,43 @@ pub struct Identity {
     pub issuer: Matcher,
     /// Matches one of the certificate's subject alternative names.
     pub subject: Matcher,
+    /// GitHub workflow extensions that must equal these values exactly (cosign's
+    /// `--certificate-github-workflow-*`), by [`crate::der::GITHUB_WORKFLOW`] name.
+    pub github: Vec<(&'static str, String)>,
+}
+
+impl Identity {
+    /// Whether a certificate with OIDC issuer `issuer`, SANs `sans` and GitHub workflow
+    /// extensions `github` is this identity; the SAN that matched.
+    pub fn accepts<'a>(
+        &self,
+        issuer: &str,
+        sans: &'a [String],
+        github: &std::collections::BTreeMap<&'static str, String>,
+    ) -> Option<&'a String> {
+        if !self.issuer.matches(issuer)
+            || !self
+                .github
+                .iter()
+                .all(|(name, want)| github.get(name) == Some(want))
+        {
+            return None;
+        }
+        sans.iter().find(|s| self.subject.matches(s))
+    }
+
+    /// A description for messages: `/subject/ from "issuer"` and any workflow constraints.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{} from {}",
+            self.subject.describe(),
+            self.issuer.describe()
+        );
+        for (name, want) in &self.github {
+            s.push_str(&format!(" with {name} {want:?}"));
+        }
+        s
+    }
 }
 
 /// Keyless trust: Fulcio roots and accepted identities.
@@ -218,8 +270,11 @@ pub struct Config {
     pub annotations: BTreeMap<String, String>,
     /// Sigstore trusted root for bundles, when configured.
     pub trusted_root: Option<TrustedRoot>,
-    /// Accepted in-toto predicate types of cosign attestations (`None`: any).
+    /// Accepted in-toto predicate types of attestations (`None`: any).
     pub attestation_types: Option<Vec<String>>,
+    /// The cap on a verified in-toto statement handed to the policy (`maxStatementBytes`;
+    /// `None`: `0` was configured, no statement is handed on).
+    pub max_statement: Option<usize>,
     /// Verified log entries and times a bundle needs.
     pub thresholds: Thresholds,
 }
@@ -243,6 +298,7 @@ struct RawConfig {
     /// `{file name: PEM text}`.
     keys_dir: Option<serde_json::Value>,
     attestation_types: Option<Vec<String>>,
+    max_statement_bytes: Option<usize>,
     /// Verified log entries and times a Sigstore bundle needs.
     #[serde(default)]
     thresholds: RawThresholds,
@@ -292,10 +348,61 @@ fn path_given(field: &str, text: &str, file_field: &str) -> Result<(), String> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawIdentity {
+    #[serde(alias = "certificateOidcIssuer")]
     issuer: Option<String>,
+    #[serde(alias = "certificateOidcIssuerRegexp")]
     issuer_reg_exp: Option<String>,
+    #[serde(alias = "certificateIdentity")]
     subject: Option<String>,
+    #[serde(alias = "certificateIdentityRegexp")]
     subject_reg_exp: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowTrigger")]
+    github_workflow_trigger: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowSha")]
+    github_workflow_sha: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowName")]
+    github_workflow_name: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowRepository")]
+    github_workflow_repository: Option<String>,
+    #[serde(alias = "certificateGithubWorkflowRef")]
+    github_workflow_ref: Option<String>,
+}
+
+impl RawIdentity {
+    /// The validated `identities[index]`.
+    fn into_identity(mut self, index: usize) -> Result<Identity, String> {
+        let github = self.github(index)?;
+        Ok(Identity {
+            issuer: matcher(index, "issuer", self.issuer, self.issuer_reg_exp)?,
+            subject: matcher(index, "subject", self.subject, self.subject_reg_exp)?,
+            github,
+        })
+    }
+
+    /// The GitHub workflow constraints given, by [`crate::der::GITHUB_WORKFLOW`] name; an empty
+    /// value is refused (cosign reads `""` as "no constraint": say so by omitting the field).
+    fn github(&mut self, index: usize) -> Result<Vec<(&'static str, String)>, String> {
+        let given = [
+            self.github_workflow_trigger.take(),
+            self.github_workflow_sha.take(),
+            self.github_workflow_name.take(),
+            self.github_workflow_repository.take(),
+            self.github_workflow_ref.take(),
+        ];
+        let mut out = Vec::new();
+        for ((_, name), value) in crate::der::GITHUB_WORKFLOW.iter().zip(given) {
+            match value {
+                Some(v) if v.is_empty() => {
+                    return Err(format!(
+                        "identities[{index}].{name} is empty; omit it to accept any value"
+                    ));
+                }
+                Some(v) => out.push((*name, v)),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn matcher(
@@ -446,12 +553,7 @@ impl Config {
                     .identities
                     .into_iter()
                     .enumerate()
-                    .map(|(i, id)| {
-                        Ok(Identity {
-                            issuer: matcher(i, "issuer", id.issuer, id.issuer_reg_exp)?,
-                            subject: matcher(i, "subject", id.subject, id.subject_reg_exp)?,
-                        })
-                    })
+                    .map(|(i, id)| id.into_identity(i))
                     .collect::<Result<Vec<_>, String>>()?;
                 Some(Keyless { roots, identities })
             }
@@ -488,6 +590,20 @@ impl Config {
                 return Err(format!("attestationTypes[{i}] is empty"));
             }
         }
+        let max_statement = match raw
+            .max_statement_bytes
+            .unwrap_or(crate::statement::DEFAULT_MAX_STATEMENT)
+        {
+            0 => None,
+            n if n > crate::statement::MAX_STATEMENT_LIMIT => {
+                return Err(format!(
+                    "maxStatementBytes is {n}; at most {} (reports are capped at 1 MiB by the \
+                     host), or 0 to hand no statement on",
+                    crate::statement::MAX_STATEMENT_LIMIT
+                ));
+            }
+            n => Some(n),
+        };
         Ok(Config {
             keys,
             keyless,
@@ -495,6 +611,7 @@ impl Config {
             annotations: raw.annotations,
             trusted_root,
             attestation_types: raw.attestation_types,
+            max_statement,
             thresholds: raw.thresholds.validate()?,
         })
     }
@@ -515,10 +632,25 @@ pub const SCHEMA: &str = r#"{
     "fulcioRoots": {"type": "array", "items": {"type": "string"}},
     "identities": {"type": "array", "items": {"type": "object", "additionalProperties": false,
       "properties": {"issuer": {"type": "string"}, "issuerRegExp": {"type": "string"},
-                     "subject": {"type": "string"}, "subjectRegExp": {"type": "string"}}}},
+                     "subject": {"type": "string"}, "subjectRegExp": {"type": "string"},
+                     "certificateOidcIssuer": {"type": "string"},
+                     "certificateOidcIssuerRegexp": {"type": "string"},
+                     "certificateIdentity": {"type": "string"},
+                     "certificateIdentityRegexp": {"type": "string"},
+                     "githubWorkflowTrigger": {"type": "string"},
+                     "githubWorkflowSha": {"type": "string"},
+                     "githubWorkflowName": {"type": "string"},
+                     "githubWorkflowRepository": {"type": "string"},
+                     "githubWorkflowRef": {"type": "string"},
+                     "certificateGithubWorkflowTrigger": {"type": "string"},
+                     "certificateGithubWorkflowSha": {"type": "string"},
+                     "certificateGithubWorkflowName": {"type": "string"},
+                     "certificateGithubWorkflowRepository": {"type": "string"},
+                     "certificateGithubWorkflowRef": {"type": "string"}}}},
     "rekorPublicKey": {"type": "string"},
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "attestationTypes": {"type": "array", "items": {"type": "string"}},
+    "maxStatementBytes": {"type": "integer", "minimum": 0, "maximum": 786432},
     "trustedRoot": {"type": ["object", "string"]},
     "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"},
     "thresholds": {"type": "object", "additionalProperties": false,
@@ -677,6 +809,72 @@ mod tests {
         );
         assert_eq!(p["keysDir"]["x-vouch-file"], "pem-dir");
         assert_eq!(p["trustedRootFile"]["x-vouch-file"], "json");
+    }
+
+    /// cosign's flags as users write them (`--certificate-identity`,
+    /// `--certificate-oidc-issuer-regexp`, `--certificate-github-workflow-repository`, …) are
+    /// accepted under their own names; cosign `validateCertExtensions`: "if
+    /// co.CertGithubWorkflowTrigger != "" { if ce.GetCertExtensionGithubWorkflowTrigger() !=
+    /// co.CertGithubWorkflowTrigger { … not found in certificate } }" — exact equality of each
+    /// given value, every one required, a missing extension never equal.
+    #[test]
+    fn cosign_flag_names_and_github_workflow_constraints() {
+        let parse = |json: &str| {
+            serde_json::from_str::<RawIdentity>(json)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| raw.into_identity(0))
+        };
+        let id = parse(
+            r#"{"certificateIdentityRegexp":"^https://github\\.com/org/app/","certificateOidcIssuer":"https://token.actions.githubusercontent.com","certificateGithubWorkflowRepository":"org/app","githubWorkflowTrigger":"push"}"#,
+        )
+        .unwrap();
+        assert!(matches!(id.subject, Matcher::Regex(_)));
+        assert!(
+            matches!(&id.issuer, Matcher::Exact(s) if s == "https://token.actions.githubusercontent.com")
+        );
+        assert_eq!(
+            id.github,
+            [
+                ("githubWorkflowTrigger", "push".to_owned()),
+                ("githubWorkflowRepository", "org/app".to_owned())
+            ]
+        );
+        let sans = ["https://github.com/org/app/.github/workflows/r.yml@refs/tags/v1".to_owned()];
+        let mut github = BTreeMap::from([
+            ("githubWorkflowTrigger", "push".to_owned()),
+            ("githubWorkflowRepository", "org/app".to_owned()),
+            ("githubWorkflowRef", "refs/tags/v1".to_owned()),
+        ]);
+        let issuer = "https://token.actions.githubusercontent.com";
+        assert_eq!(id.accepts(issuer, &sans, &github), Some(&sans[0]));
+        github.insert("githubWorkflowTrigger", "pull_request".to_owned());
+        assert_eq!(id.accepts(issuer, &sans, &github), None, "another trigger");
+        github.remove("githubWorkflowTrigger");
+        assert_eq!(
+            id.accepts(issuer, &sans, &github),
+            None,
+            "no trigger extension"
+        );
+        github.insert("githubWorkflowTrigger", "push".to_owned());
+        github.insert("githubWorkflowRepository", "org/app-fork".to_owned());
+        assert_eq!(
+            id.accepts(issuer, &sans, &github),
+            None,
+            "exact, not a prefix"
+        );
+        assert!(
+            id.describe()
+                .contains(r#"with githubWorkflowRepository "org/app""#)
+        );
+
+        let e =
+            parse(r#"{"subject":"a","issuer":"b","certificateGithubWorkflowRef":""}"#).unwrap_err();
+        assert!(
+            e.contains("identities[0].githubWorkflowRef is empty"),
+            "{e}"
+        );
+        let e = parse(r#"{"subject":"a","issuer":"b","githubWorkflowBranch":"x"}"#).unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
     }
 
     #[test]

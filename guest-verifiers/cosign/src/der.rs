@@ -64,6 +64,10 @@ pub struct CertFields {
     pub issuer_v2: Option<String>,
     /// Fulcio OIDC issuer, deprecated extension `1.3.6.1.4.1.57264.1.1` (raw string), when present.
     pub issuer_v1: Option<String>,
+    /// Fulcio's GitHub Actions workflow extensions present in the certificate, by config name
+    /// (see [`GITHUB_WORKFLOW`]), as UTF-8 text of their raw bytes (a value that is not UTF-8 is
+    /// left out: it can equal no configured value).
+    pub github: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl CertFields {
@@ -79,6 +83,19 @@ const SAN_OID: &str = "2.5.29.17";
 pub const FULCIO_ISSUER_V1: &str = "1.3.6.1.4.1.57264.1.1";
 /// Fulcio's OIDC issuer extension (a DER UTF8String).
 pub const FULCIO_ISSUER_V2: &str = "1.3.6.1.4.1.57264.1.8";
+
+/// Fulcio's GitHub Actions workflow extensions, by OID and the name cosign's flags and Vouch's
+/// config give them (`--certificate-github-workflow-trigger` → `githubWorkflowTrigger`, …).
+/// cosign (`pkg/cosign/certextensions.go`) and sigstore-go (`certificate.ParseExtensions`) read
+/// these deprecated `1.3.6.1.4.1.57264.1.2`–`.6` extensions, not their v2 successors, as the raw
+/// extension bytes (no DER string wrapper): `string(ext.Value)`.
+pub const GITHUB_WORKFLOW: [(&str, &str); 5] = [
+    ("1.3.6.1.4.1.57264.1.2", "githubWorkflowTrigger"),
+    ("1.3.6.1.4.1.57264.1.3", "githubWorkflowSha"),
+    ("1.3.6.1.4.1.57264.1.4", "githubWorkflowName"),
+    ("1.3.6.1.4.1.57264.1.5", "githubWorkflowRepository"),
+    ("1.3.6.1.4.1.57264.1.6", "githubWorkflowRef"),
+];
 
 /// Reads the fields the verifier needs from the DER certificate `der`.
 pub fn cert_fields(der: &[u8]) -> Result<CertFields, DerError> {
@@ -125,7 +142,13 @@ pub fn cert_fields(der: &[u8]) -> Result<CertFields, DerError> {
                         .map_err(|_| DerError("issuer extension is not UTF-8".into()))?,
                 );
             }
-            _ => {}
+            other => {
+                if let Some((_, name)) = GITHUB_WORKFLOW.iter().find(|(o, _)| *o == other)
+                    && let Ok(text) = std::str::from_utf8(value)
+                {
+                    fields.github.insert(name, text.to_owned());
+                }
+            }
         }
     }
     Ok(fields)

@@ -16,6 +16,7 @@ pub mod der;
 pub mod pem;
 pub mod prehash;
 pub mod sct;
+pub mod statement;
 pub mod timestamp;
 pub mod trusted_root;
 pub mod verify;
@@ -175,7 +176,14 @@ impl Guest for Cosign {
             extensions: out
                 .extensions
                 .into_iter()
-                .map(|(k, v)| (k, ExtensionValue::Text(v)))
+                .map(|(k, v)| {
+                    // The verified in-toto statement is JSON the policy reads as a document.
+                    if k == statement::EXTENSION {
+                        (k, ExtensionValue::Json(v))
+                    } else {
+                        (k, ExtensionValue::Text(v))
+                    }
+                })
                 .collect(),
         }
     }

@@ -381,28 +381,47 @@ pub(crate) fn match_identity(
             "the signing certificate has no Fulcio OIDC issuer extension (1.3.6.1.4.1.57264.1.8 or .1.1)",
         );
     };
-    let matched = keyless.identities.iter().find_map(|id| {
-        if !id.issuer.matches(issuer) {
-            return None;
-        }
-        fields.sans.iter().find(|s| id.subject.matches(s))
-    });
+    let matched = keyless
+        .identities
+        .iter()
+        .find_map(|id| id.accepts(issuer, &fields.sans, &fields.github));
     let Some(subject) = matched else {
-        let wanted: Vec<String> = keyless
-            .identities
-            .iter()
-            .map(|i| format!("{} from {}", i.subject.describe(), i.issuer.describe()))
-            .collect();
+        let wanted: Vec<String> = keyless.identities.iter().map(|i| i.describe()).collect();
+        let workflow = if keyless.identities.iter().any(|i| !i.github.is_empty()) {
+            let have: Vec<String> = fields
+                .github
+                .iter()
+                .map(|(k, v)| format!("{k} {v:?}"))
+                .collect();
+            format!(
+                " and GitHub workflow extensions [{}]",
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(", ")
+                }
+            )
+        } else {
+            String::new()
+        };
         return fail(
             "IDENTITY_MISMATCH",
             format!(
-                "the certificate's identity {:?} from issuer {issuer:?} is not accepted (accepted: {})",
+                "the certificate's identity {:?} from issuer {issuer:?}{workflow} is not accepted (accepted: {})",
                 fields.sans,
                 wanted.join(", ")
             ),
         );
     };
     Ok((subject.clone(), issuer.to_owned()))
+}
+
+/// The certificate's GitHub workflow extensions as report extensions (`githubWorkflowRepository`,
+/// …), for policies to read.
+pub(crate) fn workflow_extensions(ext: &mut BTreeMap<String, String>, fields: &der::CertFields) {
+    for (name, value) in &fields.github {
+        ext.insert((*name).to_owned(), value.clone());
+    }
 }
 
 /// Verifies one simple-signing layer; returns the extensions on success.
@@ -726,6 +745,7 @@ pub(crate) fn trust_certificate(
     ext.insert("verificationMode".into(), "keyless".into());
     ext.insert("subject".into(), subject);
     ext.insert("issuer".into(), issuer);
+    workflow_extensions(&mut ext, fields);
     ext.insert("signingTime".into(), at.to_string());
     ext.insert("signingTimeSource".into(), source.into());
     if let Some(leaf) = path.first() {

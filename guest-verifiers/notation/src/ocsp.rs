@@ -237,6 +237,10 @@ mod tests {
     #[test]
     fn tlv_lengths() {
         assert_eq!(tlv(4, &[1]), [4, 1, 1]);
+        // X.690 §8.1.3.4: the short form is for lengths up to 127; 128 needs the long form
+        // (a short-form 0x80 would be the indefinite length).
+        assert_eq!(tlv(4, &[0; 127])[..2], [4, 127]);
+        assert_eq!(tlv(4, &[0; 128])[..3], [4, 0x81, 0x80]);
         let long = tlv(4, &[0; 200]);
         assert_eq!(&long[..3], [4, 0x81, 200]);
         let longer = tlv(4, &[0; 300]);

@@ -230,7 +230,7 @@ pub fn check<H: Host>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::revocation::tests::FetchlessHost;
 
@@ -292,20 +292,31 @@ mod tests {
     use crate::verify::{CertInfo, SigAlg, SigEncoding};
 
     /// 2026-01-01T00:00:00Z, the verification time of these tests.
-    const NOW: i64 = 1_767_225_600;
+    pub(crate) const NOW: i64 = 1_767_225_600;
     /// `ecdsa-with-SHA256`, DER content.
     const ECDSA_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2];
     /// `id-pkix-ocsp-basic`, DER content.
     const BASIC: &[u8] = &[0x2b, 6, 1, 5, 5, 7, 48, 1, 1];
 
-    fn name(cn: &[u8]) -> Vec<u8> {
+    pub(crate) fn name(cn: &[u8]) -> Vec<u8> {
         seq(&[tlv(der::SET, cn)])
     }
 
     /// A certificate with only what `pkix::cert_id` reads.
     fn cert(serial: &[u8], issuer: &[u8], subject: &[u8], key: &[u8]) -> Vec<u8> {
+        cert_with(serial, issuer, subject, key, &[])
+    }
+
+    /// A certificate with only what `pkix::cert_id` reads, and extensions `exts`.
+    pub(crate) fn cert_with(
+        serial: &[u8],
+        issuer: &[u8],
+        subject: &[u8],
+        key: &[u8],
+        exts: &[Vec<u8>],
+    ) -> Vec<u8> {
         let alg = seq(&[tlv(der::OID, ECDSA_SHA256)]);
-        let tbs = seq(&[
+        let mut tbs = vec![
             tlv(der::context(0), &tlv(der::INTEGER, &[2])),
             tlv(der::INTEGER, serial),
             alg.clone(),
@@ -316,8 +327,11 @@ mod tests {
                 alg.clone(),
                 tlv(pkix::BIT_STRING, &[[0].as_slice(), key].concat()),
             ]),
-        ]);
-        seq(&[tbs, alg, tlv(pkix::BIT_STRING, &[0, 1])])
+        ];
+        if !exts.is_empty() {
+            tbs.push(tlv(der::context(3), &seq(exts)));
+        }
+        seq(&[seq(&tbs), alg, tlv(pkix::BIT_STRING, &[0, 1])])
     }
 
     /// The CA, its leaf (serial 5) and a responder certificate it issued.
@@ -338,7 +352,7 @@ mod tests {
 
     /// One `OCSPResponse`, field by field; `good` is a valid answer for the leaf of [`pki`].
     #[derive(Clone)]
-    struct Response {
+    pub(crate) struct Response {
         response_status: u8,
         response_type: Vec<u8>,
         with_bytes: bool,
@@ -359,7 +373,8 @@ mod tests {
     }
 
     impl Response {
-        fn good() -> Self {
+        /// A `good` answer for serial 5 of the issuer named `ca` with key `ca key`.
+        pub(crate) fn good() -> Self {
             Response {
                 response_status: 0,
                 response_type: BASIC.to_vec(),
@@ -385,7 +400,13 @@ mod tests {
             self
         }
 
-        fn revoked(mut self, at: &'static str) -> Self {
+        /// The same answering `unknown`.
+        pub(crate) fn unknown(mut self) -> Self {
+            self.cert_status = tlv(0x82, &[]);
+            self
+        }
+
+        pub(crate) fn revoked(mut self, at: &'static str) -> Self {
             self.cert_status = tlv(der::context(1), &gen_time(at));
             self
         }
@@ -425,7 +446,7 @@ mod tests {
             seq(&parts)
         }
 
-        fn der(&self) -> Vec<u8> {
+        pub(crate) fn der(&self) -> Vec<u8> {
             let mut basic = vec![
                 self.tbs(),
                 seq(&[tlv(der::OID, &self.signature_algorithm)]),
@@ -628,10 +649,7 @@ mod tests {
             judge(&p, &revoked, NOW, None),
             Ok(OcspStatus::Revoked(1_748_736_000))
         );
-        let unknown = Response {
-            cert_status: tlv(0x82, &[]),
-            ..Response::good()
-        };
+        let unknown = Response::good().unknown();
         assert_eq!(judge(&p, &unknown, NOW, None), Ok(OcspStatus::Unknown));
         let other = Response {
             cert_status: tlv(0x83, &[]),

@@ -342,6 +342,10 @@ mod tests {
     #[test]
     fn long_form_lengths_are_encoded_minimally() {
         assert_eq!(tlv(0x30, &[1; 3])[..2], [0x30, 3]);
+        // X.690 §8.1.3: the short form up to 127, the long form from 128 (0x80 alone would be
+        // the indefinite length).
+        assert_eq!(tlv(0x30, &[1; 127])[..2], [0x30, 127]);
+        assert_eq!(tlv(0x30, &[1; 128])[..3], [0x30, 0x81, 0x80]);
         assert_eq!(tlv(0x30, &[1; 200])[..3], [0x30, 0x81, 200]);
         assert_eq!(tlv(0x30, &[1; 300])[..4], [0x30, 0x82, 1, 44]);
         let t = tlv(0x04, &[5; 300]);

@@ -465,10 +465,13 @@ mod tests {
 
     /// A host whose "signature" by key K over M is SHA-256(K || M) (its real cryptography is
     /// tested with the host); calls are recorded.
+    /// A `verify_signature` call: (algorithm, key, message).
+    type SignatureCall = (Alg, Vec<u8>, Vec<u8>);
+
     #[derive(Default)]
     struct FakeSigner {
         /// (algorithm, key, message) of each `verify_signature`.
-        asked: RefCell<Vec<(Alg, Vec<u8>, Vec<u8>)>>,
+        asked: RefCell<Vec<SignatureCall>>,
     }
 
     fn sha256(data: &[u8]) -> Vec<u8> {

@@ -469,14 +469,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// A `verify_signature` call: (algorithm, encoding, signer, message, signature).
+    type SignatureCall = (SigAlg, SigEncoding, Vec<u8>, Vec<u8>, Vec<u8>);
+    /// A `verify_chain` call: (chain, roots, time, EKU).
+    type ChainCall = (Vec<Vec<u8>>, Vec<Vec<u8>>, i64, Option<String>);
+
     /// The host's cryptography as `check` uses it: answers are set, calls are recorded.
     struct Crypto {
         signature: Result<(), String>,
         chain: Result<(), String>,
-        /// `verify_signature` calls: (algorithm, encoding, signer, message, signature).
-        signatures: RefCell<Vec<(SigAlg, SigEncoding, Vec<u8>, Vec<u8>, Vec<u8>)>>,
-        /// `verify_chain` calls: (chain, roots, time, EKU).
-        chains: RefCell<Vec<(Vec<Vec<u8>>, Vec<Vec<u8>>, i64, Option<String>)>>,
+        /// The `verify_signature` calls.
+        signatures: RefCell<Vec<SignatureCall>>,
+        /// The `verify_chain` calls.
+        chains: RefCell<Vec<ChainCall>>,
     }
 
     impl Crypto {
@@ -723,8 +728,8 @@ pub(crate) mod tests {
         let chains = host.chains.borrow();
         assert_eq!(chains.len(), 1);
         let (chain, roots, at, eku) = &chains[0];
-        assert_eq!(chain, &[p.responder.clone()]);
-        assert_eq!(roots, &[p.ca.clone()]);
+        assert_eq!(chain, std::slice::from_ref(&p.responder));
+        assert_eq!(roots, std::slice::from_ref(&p.ca));
         assert_eq!(*at, NOW);
         assert_eq!(eku.as_deref(), Some(OCSP_SIGNING_EKU));
         assert_eq!(host.signatures.borrow()[0].2, p.responder);

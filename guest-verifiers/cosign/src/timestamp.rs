@@ -201,11 +201,14 @@ mod tests {
     use crate::trusted_root::{CertificateAuthority, Window};
     use crate::verify::CertInfo;
 
+    /// A `verify_signature` call: (key, message, signature).
+    type SignatureCall = (Vec<u8>, Vec<u8>, Vec<u8>);
+
     /// A host that records what the adapter hands it and answers from fixed values.
     #[derive(Default)]
     struct Recorder {
-        /// `verify_signature` calls: (key, message, signature).
-        signatures: RefCell<Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>>,
+        /// The `verify_signature` calls.
+        signatures: RefCell<Vec<SignatureCall>>,
         /// `verify_chain` EKUs.
         ekus: RefCell<Vec<String>>,
     }

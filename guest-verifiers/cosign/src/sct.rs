@@ -358,10 +358,8 @@ mod tests {
         assert!(precert(b"junk").is_err());
     }
 
-    use std::cell::RefCell;
-
+    use crate::test_host::{TestHost, fake_sign, sha256};
     use crate::trusted_root::{TransparencyLog, Window};
-    use crate::verify::CertInfo;
 
     fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
         tlv(SEQUENCE, &parts.concat())
@@ -465,74 +463,6 @@ mod tests {
 
     /// A host whose "signature" by key K over M is SHA-256(K || M) (its real cryptography is
     /// tested with the host); calls are recorded.
-    /// A `verify_signature` call: (algorithm, key, message).
-    type SignatureCall = (Alg, Vec<u8>, Vec<u8>);
-
-    #[derive(Default)]
-    struct FakeSigner {
-        /// (algorithm, key, message) of each `verify_signature`.
-        asked: RefCell<Vec<SignatureCall>>,
-    }
-
-    fn sha256(data: &[u8]) -> Vec<u8> {
-        use sha2::Digest as _;
-        sha2::Sha256::digest(data).to_vec()
-    }
-
-    fn fake_sign(key: &[u8], message: &[u8]) -> Vec<u8> {
-        sha256(&[key, message].concat())
-    }
-
-    impl Host for FakeSigner {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_media_type(&self) -> &str {
-            "application/vnd.oci.image.manifest.v1+json"
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn verify_signature(
-            &self,
-            alg: Alg,
-            key: &[u8],
-            message: &[u8],
-            signature: &[u8],
-        ) -> Result<(), String> {
-            self.asked
-                .borrow_mut()
-                .push((alg, key.to_vec(), message.to_vec()));
-            if signature == fake_sign(key, message) {
-                Ok(())
-            } else {
-                Err("wrong signature".into())
-            }
-        }
-        fn verify_chain(
-            &self,
-            _: Vec<Vec<u8>>,
-            _: Vec<Vec<u8>>,
-            _: i64,
-            _: &str,
-        ) -> Result<Vec<CertInfo>, String> {
-            Err("unused".into())
-        }
-        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
-            Err("unused".into())
-        }
-        fn sha256(&self, data: &[u8]) -> Vec<u8> {
-            sha256(data)
-        }
-        fn digest(&self, _: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8> {
-            sha256(data)
-        }
-        fn debug(&self, _: &str) {}
-    }
-
     /// 2023-11-14T22:13:20Z, when the test SCTs are issued.
     const ISSUED: i64 = 1_700_000_000;
 
@@ -602,18 +532,18 @@ mod tests {
         let issuer = certificate(b"issuer key", &[]);
         let logs = root(vec![log(b"ct key", Alg::EcdsaP256Sha256, ANY_TIME)]);
         let cert = leaf(&[sct(b"ct key", 4, 3, b"ct key", &issuer)]);
-        let host = FakeSigner::default();
+        let host = TestHost::default();
         assert_eq!(
             verify_embedded(&host, &logs, &cert, &issuer),
             Ok(hex(&sha256(b"ct key")))
         );
-        let asked = host.asked.borrow();
+        let asked = host.signatures.borrow();
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].0, Alg::EcdsaP256Sha256);
         assert_eq!(asked[0].1, b"ct key");
         // Another issuer's key hash is other signed data.
         let other_issuer = certificate(b"other issuer key", &[]);
-        let e = verify_embedded(&FakeSigner::default(), &logs, &cert, &other_issuer).unwrap_err();
+        let e = verify_embedded(&TestHost::default(), &logs, &cert, &other_issuer).unwrap_err();
         assert_eq!(e.reason, "UNTRUSTED");
         assert!(
             e.message.contains("does not verify: wrong signature"),
@@ -622,7 +552,7 @@ mod tests {
         // An RSA log signs with hash 4 / signature 1.
         let rsa = root(vec![log(b"ct key", Alg::RsaPkcs1Sha256, ANY_TIME)]);
         let rsa_cert = leaf(&[sct(b"ct key", 4, 1, b"ct key", &issuer)]);
-        assert!(verify_embedded(&FakeSigner::default(), &rsa, &rsa_cert, &issuer).is_ok());
+        assert!(verify_embedded(&TestHost::default(), &rsa, &rsa_cert, &issuer).is_ok());
     }
 
     /// cosign: a Fulcio certificate without a valid SCT is refused — none embedded, a
@@ -632,7 +562,7 @@ mod tests {
     fn without_one_valid_sct_the_certificate_is_untrusted() {
         let issuer = certificate(b"issuer key", &[]);
         let logs = root(vec![log(b"ct key", Alg::EcdsaP256Sha256, ANY_TIME)]);
-        let host = FakeSigner::default();
+        let host = TestHost::default();
         let check = |cert: &[u8], root: &TrustedRoot| {
             let e = verify_embedded(&host, root, cert, &issuer).unwrap_err();
             assert_eq!(e.reason, "UNTRUSTED");
@@ -688,7 +618,7 @@ mod tests {
     fn the_log_key_and_its_validity_are_checked() {
         let issuer = certificate(b"issuer key", &[]);
         let cert = leaf(&[sct(b"ct key", 4, 3, b"ct key", &issuer)]);
-        let host = FakeSigner::default();
+        let host = TestHost::default();
         let run = |l: TransparencyLog| verify_embedded(&host, &root(vec![l]), &cert, &issuer);
         let mut mislabelled = log(b"another key", Alg::EcdsaP256Sha256, ANY_TIME);
         mislabelled.key_id = sha256(b"ct key");

@@ -196,79 +196,8 @@ mod tests {
         assert_eq!(time_stamp_token(b"junk"), b"junk");
     }
 
-    use std::cell::RefCell;
-
+    use crate::test_host::{TestHost, fake_sign};
     use crate::trusted_root::{CertificateAuthority, Window};
-    use crate::verify::CertInfo;
-
-    /// A `verify_signature` call: (key, message, signature).
-    type SignatureCall = (Vec<u8>, Vec<u8>, Vec<u8>);
-
-    /// A host that records what the adapter hands it and answers from fixed values.
-    #[derive(Default)]
-    struct Recorder {
-        /// The `verify_signature` calls.
-        signatures: RefCell<Vec<SignatureCall>>,
-        /// `verify_chain` EKUs.
-        ekus: RefCell<Vec<String>>,
-    }
-
-    impl Host for Recorder {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_media_type(&self) -> &str {
-            "application/vnd.oci.image.manifest.v1+json"
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn verify_signature(
-            &self,
-            _: SigAlg,
-            key: &[u8],
-            message: &[u8],
-            signature: &[u8],
-        ) -> Result<(), String> {
-            self.signatures
-                .borrow_mut()
-                .push((key.to_vec(), message.to_vec(), signature.to_vec()));
-            Ok(())
-        }
-        fn verify_chain(
-            &self,
-            chain: Vec<Vec<u8>>,
-            _: Vec<Vec<u8>>,
-            at: i64,
-            eku: &str,
-        ) -> Result<Vec<CertInfo>, String> {
-            self.ekus.borrow_mut().push(eku.to_owned());
-            Ok(chain
-                .iter()
-                .map(|c| CertInfo {
-                    subject: format!("CN={}", c.len()),
-                    issuer: "CN=root".into(),
-                    not_before: at - 1,
-                    not_after: at + 1,
-                    fingerprint: "ff".into(),
-                })
-                .collect())
-        }
-        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
-            Err("unused".into())
-        }
-        fn sha256(&self, data: &[u8]) -> Vec<u8> {
-            self.digest(HashAlg::Sha256, data)
-        }
-        fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
-            // Not a hash: distinct per algorithm and input, which is all the adapter passes on.
-            [format!("{alg:?}:").into_bytes(), data.to_vec()].concat()
-        }
-        fn debug(&self, _: &str) {}
-    }
 
     /// The adapter hands the RFC 3161 verifier the host's cryptography unchanged: the
     /// signer's certificate (as PEM, what the host's `verify-signature` takes), the digest
@@ -279,20 +208,24 @@ mod tests {
     /// refused.
     #[test]
     fn the_host_crypto_is_handed_on_as_the_timestamp_verifier_asks() {
-        let host = Recorder::default();
+        let host = TestHost::default();
         let c = HostCrypto(&host);
         let cert = vec![0x30, 0x00];
+        let pem = pem::encode("CERTIFICATE", &cert).into_bytes();
+        let signature = fake_sign(&pem, b"m");
+        let der = SigEncoding::Der;
         assert!(
-            c.verify_signature(SigAlg::EcdsaP256Sha256, SigEncoding::Der, &cert, b"m", b"s")
+            c.verify_signature(SigAlg::EcdsaP256Sha256, der, &cert, b"m", &signature)
                 .is_ok()
         );
         let calls = host.signatures.borrow();
         assert_eq!(
             calls[0],
             (
-                pem::encode("CERTIFICATE", &cert).into_bytes(),
+                SigAlg::EcdsaP256Sha256,
+                pem,
                 b"m".to_vec(),
-                b"s".to_vec()
+                signature.clone()
             )
         );
         drop(calls);
@@ -302,13 +235,20 @@ mod tests {
                 SigEncoding::Fixed,
                 &cert,
                 b"m",
-                b"s",
+                &signature,
             )
             .unwrap_err();
         assert!(e.contains("DER"), "{e}");
         assert_eq!(host.signatures.borrow().len(), 1);
 
-        assert_eq!(c.digest(HashAlg::Sha384, b"x"), b"Sha384:x");
+        assert_eq!(
+            c.digest(HashAlg::Sha384, b"x"),
+            host.digest(HashAlg::Sha384, b"x")
+        );
+        assert_ne!(
+            c.digest(HashAlg::Sha384, b"x"),
+            host.digest(HashAlg::Sha512, b"x")
+        );
 
         let path = c
             .verify_chain(&[vec![1, 2, 3]], &[vec![4]], 100, Some("1.3.6.1.5.5.7.3.8"))
@@ -352,7 +292,7 @@ mod tests {
     /// reason.
     #[test]
     fn timestamps_are_bounded_distinct_and_each_must_verify() {
-        let host = Recorder::default();
+        let host = TestHost::default();
         let tsas = authorities(&["https://tsa.test", ""]);
         let tokens: Vec<Vec<u8>> = (0..=MAX_TIMESTAMPS as u8).map(|i| vec![i]).collect();
         let e = verify_all(&host, &tsas, &tokens, b"sig").unwrap_err();

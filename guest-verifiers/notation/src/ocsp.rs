@@ -232,7 +232,6 @@ pub fn check<H: Host>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::revocation::tests::FetchlessHost;
 
     #[test]
     fn tlv_lengths() {
@@ -279,9 +278,9 @@ pub(crate) mod tests {
         let req = request(&leaf, &issuer).unwrap();
         assert_eq!(req[0], der::SEQUENCE);
         let try_later = tlv(der::SEQUENCE, &tlv(ENUMERATED, &[3]));
-        let e = check(&FetchlessHost, &try_later, &leaf, &issuer, 0, None).unwrap_err();
+        let e = check(&trusting(), &try_later, &leaf, &issuer, 0, None).unwrap_err();
         assert!(e.contains("tryLater"), "{e}");
-        assert!(check(&FetchlessHost, b"junk", &leaf, &issuer, 0, None).is_err());
+        assert!(check(&trusting(), b"junk", &leaf, &issuer, 0, None).is_err());
         // The issuer must be the leaf's issuer.
         assert!(request(&leaf, &leaf).is_err());
     }
@@ -474,28 +473,55 @@ pub(crate) mod tests {
     /// A `verify_chain` call: (chain, roots, time, EKU).
     type ChainCall = (Vec<Vec<u8>>, Vec<Vec<u8>>, i64, Option<String>);
 
-    /// The host's cryptography as `check` uses it: answers are set, calls are recorded.
-    struct Crypto {
+    /// An OCSP (or CRL) answer a [`TestHost`] gives for a URL.
+    type Script<T> = (&'static str, Result<T, String>);
+
+    /// The notation guest's test host: its cryptography answers as set, OCSP and CRL fetches
+    /// are answered from scripts by URL (unscripted URLs are unreachable), `parse_certificate`
+    /// names a certificate `CN=<length>`, and every call is recorded.
+    pub(crate) struct TestHost {
         signature: Result<(), String>,
         chain: Result<(), String>,
         /// The `verify_signature` calls.
         signatures: RefCell<Vec<SignatureCall>>,
         /// The `verify_chain` calls.
         chains: RefCell<Vec<ChainCall>>,
+        ocsp: Vec<Script<Vec<u8>>>,
+        crls: Vec<Script<crate::crl::SignedCrl>>,
+        /// `OCSP <url>` / `CRL <url>`, in order.
+        pub(crate) asked: RefCell<Vec<String>>,
+        /// The OCSP requests sent.
+        pub(crate) requests: RefCell<Vec<Vec<u8>>>,
     }
 
-    impl Crypto {
+    impl TestHost {
         fn answering(signature: Result<(), String>, chain: Result<(), String>) -> Self {
-            Crypto {
+            TestHost {
                 signature,
                 chain,
                 signatures: RefCell::default(),
                 chains: RefCell::default(),
+                ocsp: Vec::new(),
+                crls: Vec::new(),
+                asked: RefCell::default(),
+                requests: RefCell::default(),
+            }
+        }
+
+        /// Signatures verify, chains do not; fetches answer from `ocsp` and `crls`.
+        pub(crate) fn scripted(
+            ocsp: Vec<Script<Vec<u8>>>,
+            crls: Vec<Script<crate::crl::SignedCrl>>,
+        ) -> Self {
+            TestHost {
+                ocsp,
+                crls,
+                ..TestHost::answering(Ok(()), Err("no chain in this test".into()))
             }
         }
     }
 
-    impl verifier_common::crypto::Crypto for Crypto {
+    impl verifier_common::crypto::Crypto for TestHost {
         fn verify_signature(
             &self,
             alg: SigAlg,
@@ -533,21 +559,47 @@ pub(crate) mod tests {
         }
     }
 
-    impl Host for Crypto {
+    impl Host for TestHost {
         fn manifest(&self) -> Result<Vec<u8>, String> {
             Err("unused".into())
         }
         fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
             Err("unused".into())
         }
-        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
-            Err("unused".into())
+        fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
+            Ok(CertInfo {
+                subject: format!("CN={}", der.len()),
+                issuer: String::new(),
+                serial: String::new(),
+                not_before: 0,
+                not_after: 0,
+            })
         }
         fn log(&self, _: crate::verify::LogLevel, _: &str) {}
+        fn fetch_crl(
+            &self,
+            _: &[u8],
+            _: &[u8],
+            url: &str,
+        ) -> Result<crate::crl::SignedCrl, String> {
+            self.asked.borrow_mut().push(format!("CRL {url}"));
+            answer(&self.crls, url)
+        }
+        fn fetch_ocsp(&self, _: &[u8], url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+            self.asked.borrow_mut().push(format!("OCSP {url}"));
+            self.requests.borrow_mut().push(request.to_vec());
+            answer(&self.ocsp, url)
+        }
     }
 
-    fn trusting() -> Crypto {
-        Crypto::answering(Ok(()), Ok(()))
+    /// The scripted answer for `url`.
+    fn answer<T: Clone>(scripts: &[Script<T>], url: &str) -> Result<T, String> {
+        let script = scripts.iter().find(|(u, _)| *u == url);
+        script.map_or_else(|| Err(format!("{url} is unreachable")), |(_, r)| r.clone())
+    }
+
+    fn trusting() -> TestHost {
+        TestHost::answering(Ok(()), Ok(()))
     }
 
     /// `check` of `r` for the leaf of `p` at `now`, with a host whose cryptography verifies.
@@ -734,7 +786,7 @@ pub(crate) mod tests {
         assert_eq!(eku.as_deref(), Some(OCSP_SIGNING_EKU));
         assert_eq!(host.signatures.borrow()[0].2, p.responder);
 
-        let unauthorized = Crypto::answering(Ok(()), Err("no OCSPSigning".into()));
+        let unauthorized = TestHost::answering(Ok(()), Err("no OCSPSigning".into()));
         let e = check(&unauthorized, &r.der(), &p.leaf, &p.ca, NOW, None).unwrap_err();
         assert!(
             e.contains("not authorized") && e.contains("no OCSPSigning"),
@@ -742,10 +794,10 @@ pub(crate) mod tests {
         );
         assert!(unauthorized.signatures.borrow().is_empty());
 
-        let forged = Crypto::answering(Err("bad signature".into()), Ok(()));
+        let forged = TestHost::answering(Err("bad signature".into()), Ok(()));
         let e = check(&forged, &r.der(), &p.leaf, &p.ca, NOW, None).unwrap_err();
         assert!(e.contains("signature does not verify"), "{e}");
-        let forged = Crypto::answering(Err("bad signature".into()), Ok(()));
+        let forged = TestHost::answering(Err("bad signature".into()), Ok(()));
         let direct = Response::good();
         let e = check(&forged, &direct.der(), &p.leaf, &p.ca, NOW, None).unwrap_err();
         assert!(e.contains("signature does not verify"), "{e}");

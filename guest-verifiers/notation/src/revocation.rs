@@ -308,9 +308,8 @@ fn ocsp_status<H: Host>(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::cell::RefCell;
-
     use super::*;
+    use crate::ocsp::tests::TestHost;
     use crate::x509::tests::{cert, ext, seq, tlv};
 
     /// DER of an OID from its first byte and its later arcs (each below 128).
@@ -354,59 +353,14 @@ pub(crate) mod tests {
         ext(aia_oid(), seq(&descs), false)
     }
 
-    /// Answers `parse_certificate` with `CN=<length>`; every fetch fails naming its URL; the rest
-    /// fails.
-    pub(crate) struct FetchlessHost;
-
-    impl verifier_common::crypto::Crypto for FetchlessHost {
-        fn verify_signature(
-            &self,
-            _: crate::verify::SigAlg,
-            _: crate::verify::SigEncoding,
-            _: &[u8],
-            _: &[u8],
-            _: &[u8],
-        ) -> Result<(), String> {
-            Err("unused".into())
-        }
-        fn digest(&self, _: crate::verify::HashAlg, _: &[u8]) -> Vec<u8> {
-            Vec::new()
-        }
-        fn verify_chain(
-            &self,
-            _: &[Vec<u8>],
-            _: &[Vec<u8>],
-            _: i64,
-            _: Option<&str>,
-        ) -> Result<Vec<crate::verify::CertInfo>, String> {
-            Err("unused".into())
-        }
-    }
-
-    impl Host for FetchlessHost {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn parse_certificate(&self, der: &[u8]) -> Result<crate::verify::CertInfo, String> {
-            Ok(crate::verify::CertInfo {
-                subject: format!("CN={}", der.len()),
-                issuer: String::new(),
-                serial: String::new(),
-                not_before: 0,
-                not_after: 0,
-            })
-        }
-        fn log(&self, _: crate::verify::LogLevel, _: &str) {}
-        fn fetch_crl(&self, _: &[u8], _: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
-            Err(format!("{url} is unreachable"))
-        }
-    }
-
     fn status(chain: &[Vec<u8>]) -> Status {
-        evaluate(&FetchlessHost, chain, "signing certificate", 0, None)
+        evaluate(
+            &TestHost::scripted(Vec::new(), Vec::new()),
+            chain,
+            "signing certificate",
+            0,
+            None,
+        )
     }
 
     /// Spec: "If the certificate being validated doesn't include information OCSP or CRLs then
@@ -489,80 +443,6 @@ pub(crate) mod tests {
         assert!(endpoints(b"\x04\x00").is_err());
     }
 
-    /// Answers OCSP and CRL fetches from scripts by URL (unscripted URLs are unreachable) and
-    /// records what was asked; every signature verifies (the CRL's outcome is scripted).
-    struct Scripted {
-        ocsp: Vec<(&'static str, Result<Vec<u8>, String>)>,
-        crls: Vec<(&'static str, Result<crl::SignedCrl, String>)>,
-        /// `OCSP <url>` / `CRL <url>`, in order.
-        asked: RefCell<Vec<String>>,
-        /// The OCSP requests sent.
-        requests: RefCell<Vec<Vec<u8>>>,
-    }
-
-    impl Scripted {
-        fn new(
-            ocsp: Vec<(&'static str, Result<Vec<u8>, String>)>,
-            crls: Vec<(&'static str, Result<crl::SignedCrl, String>)>,
-        ) -> Self {
-            Scripted {
-                ocsp,
-                crls,
-                asked: RefCell::default(),
-                requests: RefCell::default(),
-            }
-        }
-    }
-
-    impl verifier_common::crypto::Crypto for Scripted {
-        fn verify_signature(
-            &self,
-            _: crate::verify::SigAlg,
-            _: crate::verify::SigEncoding,
-            _: &[u8],
-            _: &[u8],
-            _: &[u8],
-        ) -> Result<(), String> {
-            Ok(())
-        }
-        fn digest(&self, _: crate::verify::HashAlg, _: &[u8]) -> Vec<u8> {
-            Vec::new()
-        }
-        fn verify_chain(
-            &self,
-            _: &[Vec<u8>],
-            _: &[Vec<u8>],
-            _: i64,
-            _: Option<&str>,
-        ) -> Result<Vec<crate::verify::CertInfo>, String> {
-            Err("unused".into())
-        }
-    }
-
-    impl Host for Scripted {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn parse_certificate(&self, der: &[u8]) -> Result<crate::verify::CertInfo, String> {
-            FetchlessHost.parse_certificate(der)
-        }
-        fn log(&self, _: crate::verify::LogLevel, _: &str) {}
-        fn fetch_crl(&self, _: &[u8], _: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
-            self.asked.borrow_mut().push(format!("CRL {url}"));
-            let script = self.crls.iter().find(|(u, _)| *u == url);
-            script.map_or_else(|| Err(format!("{url} is unreachable")), |(_, r)| r.clone())
-        }
-        fn fetch_ocsp(&self, _: &[u8], url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
-            self.asked.borrow_mut().push(format!("OCSP {url}"));
-            self.requests.borrow_mut().push(request.to_vec());
-            let script = self.ocsp.iter().find(|(u, _)| *u == url);
-            script.map_or_else(|| Err(format!("{url} is unreachable")), |(_, r)| r.clone())
-        }
-    }
-
     const CA_CRL: &str = "http://crl.test/ca.crl";
     const INT_CRL: &str = "http://crl.test/int.crl";
     const OCSP_A: &str = "http://ocsp.test/a";
@@ -601,7 +481,7 @@ pub(crate) mod tests {
         ocsp::tests::Response::good().unknown()
     }
 
-    fn judge(host: &Scripted, chain: &[Vec<u8>]) -> Status {
+    fn judge(host: &TestHost, chain: &[Vec<u8>]) -> Status {
         evaluate(host, chain, "signing certificate", ocsp::tests::NOW, None)
     }
 
@@ -611,7 +491,7 @@ pub(crate) mod tests {
     #[test]
     fn a_definite_ocsp_answer_decides() {
         let good = ocsp::tests::Response::good();
-        let host = Scripted::new(vec![(OCSP_A, ocsp_answer(&good))], Vec::new());
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&good))], Vec::new());
         let chain = [leaf(&[aia(&[OCSP_A], &[]), crl_dp(&[CA_CRL])]), root()];
         assert_eq!(judge(&host, &chain), Status::Good);
         assert_eq!(*host.asked.borrow(), [format!("OCSP {OCSP_A}")]);
@@ -621,7 +501,7 @@ pub(crate) mod tests {
         );
 
         let revoked = good.revoked("20250601000000Z");
-        let host = Scripted::new(vec![(OCSP_A, ocsp_answer(&revoked))], Vec::new());
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&revoked))], Vec::new());
         let Status::Revoked(text) = judge(&host, &chain) else {
             panic!("not revoked")
         };
@@ -642,14 +522,14 @@ pub(crate) mod tests {
     fn responders_are_asked_in_turn_until_one_answers() {
         let chain = [leaf(&[aia(&[OCSP_A, OCSP_B], &[])]), root()];
         let good = ocsp::tests::Response::good();
-        let host = Scripted::new(vec![(OCSP_B, ocsp_answer(&good))], Vec::new());
+        let host = TestHost::scripted(vec![(OCSP_B, ocsp_answer(&good))], Vec::new());
         assert_eq!(judge(&host, &chain), Status::Good);
         assert_eq!(
             *host.asked.borrow(),
             [format!("OCSP {OCSP_A}"), format!("OCSP {OCSP_B}")]
         );
 
-        let host = Scripted::new(
+        let host = TestHost::scripted(
             vec![
                 (OCSP_A, ocsp_answer(&unknown_answer())),
                 (OCSP_B, ocsp_answer(&good)),
@@ -665,7 +545,7 @@ pub(crate) mod tests {
         );
         assert_eq!(host.asked.borrow().len(), 1);
 
-        let host = Scripted::new(Vec::new(), Vec::new());
+        let host = TestHost::scripted(Vec::new(), Vec::new());
         let Status::Unknown(text) = judge(&host, &chain) else {
             panic!("unreachable responders did not make the status unknown")
         };
@@ -684,7 +564,7 @@ pub(crate) mod tests {
     fn an_undetermined_ocsp_answer_falls_back_to_the_crls() {
         let ca = ocsp::tests::name(b"ca");
         let chain = [leaf(&[aia(&[OCSP_A], &[]), crl_dp(&[CA_CRL])]), root()];
-        let host = Scripted::new(
+        let host = TestHost::scripted(
             vec![(OCSP_A, ocsp_answer(&unknown_answer()))],
             vec![(CA_CRL, listing(&ca, &[4]))],
         );
@@ -694,7 +574,7 @@ pub(crate) mod tests {
             [format!("OCSP {OCSP_A}"), format!("CRL {CA_CRL}")]
         );
 
-        let host = Scripted::new(Vec::new(), vec![(CA_CRL, listing(&ca, &[5]))]);
+        let host = TestHost::scripted(Vec::new(), vec![(CA_CRL, listing(&ca, &[5]))]);
         let Status::Revoked(text) = judge(&host, &chain) else {
             panic!("not revoked")
         };
@@ -703,7 +583,7 @@ pub(crate) mod tests {
             "{text}"
         );
 
-        let host = Scripted::new(vec![(OCSP_A, ocsp_answer(&unknown_answer()))], Vec::new());
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&unknown_answer()))], Vec::new());
         let Status::Unknown(text) = judge(&host, &chain) else {
             panic!("not unknown")
         };
@@ -722,14 +602,14 @@ pub(crate) mod tests {
     fn every_distribution_point_is_checked() {
         let ca = ocsp::tests::name(b"ca");
         let chain = [leaf(&[crl_dp(&[CA_CRL, INT_CRL])]), root()];
-        let both_good = Scripted::new(
+        let both_good = TestHost::scripted(
             Vec::new(),
             vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&ca, &[6]))],
         );
         assert_eq!(judge(&both_good, &chain), Status::Good);
         assert_eq!(both_good.asked.borrow().len(), 2);
 
-        let second_revokes = Scripted::new(
+        let second_revokes = TestHost::scripted(
             Vec::new(),
             vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&ca, &[5]))],
         );
@@ -738,7 +618,7 @@ pub(crate) mod tests {
         };
         assert!(text.contains(INT_CRL), "{text}");
 
-        let second_unreachable = Scripted::new(Vec::new(), vec![(CA_CRL, listing(&ca, &[4]))]);
+        let second_unreachable = TestHost::scripted(Vec::new(), vec![(CA_CRL, listing(&ca, &[4]))]);
         let Status::Unknown(text) = judge(&second_unreachable, &chain) else {
             panic!("not unknown")
         };
@@ -758,7 +638,7 @@ pub(crate) mod tests {
         let below = |exts: &[Vec<u8>]| {
             ocsp::tests::cert_with(&[6], &int, &ocsp::tests::name(b"leaf"), b"k", exts)
         };
-        let host = Scripted::new(
+        let host = TestHost::scripted(
             Vec::new(),
             vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&int, &[6]))],
         );

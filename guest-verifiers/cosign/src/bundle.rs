@@ -1373,48 +1373,7 @@ fn verify_certificate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pem::Alg;
-
-    /// A host with only native SHA-256 (what these tests need).
-    struct Sha;
-
-    impl Host for Sha {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_manifest(&self) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn subject_media_type(&self) -> &str {
-            "application/vnd.oci.image.manifest.v1+json"
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("none".into())
-        }
-        fn verify_signature(&self, _: Alg, _: &[u8], _: &[u8], _: &[u8]) -> Result<(), String> {
-            Err("no crypto in this test host".into())
-        }
-        fn verify_chain(
-            &self,
-            _: Vec<Vec<u8>>,
-            _: Vec<Vec<u8>>,
-            _: i64,
-            _: &str,
-        ) -> Result<Vec<CertInfo>, String> {
-            Err("no crypto in this test host".into())
-        }
-        fn parse_certificate(&self, _: &[u8]) -> Result<CertInfo, String> {
-            Err("no crypto in this test host".into())
-        }
-        fn sha256(&self, data: &[u8]) -> Vec<u8> {
-            use sha2::Digest as _;
-            sha2::Sha256::digest(data).to_vec()
-        }
-        fn digest(&self, _: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8> {
-            self.sha256(data)
-        }
-        fn debug(&self, _: &str) {}
-    }
+    use crate::test_host::TestHost;
 
     #[test]
     fn pae_matches_the_dsse_spec_example() {
@@ -1426,7 +1385,7 @@ mod tests {
     }
 
     /// RFC 6962 root of `leaves` and the audit path of leaf `m`, computed the recursive way.
-    fn mth(h: &Sha, leaves: &[Vec<u8>]) -> Vec<u8> {
+    fn mth(h: &TestHost, leaves: &[Vec<u8>]) -> Vec<u8> {
         if leaves.len() == 1 {
             return leaf_hash(h, &leaves[0]);
         }
@@ -1434,7 +1393,7 @@ mod tests {
         node_hash(h, &mth(h, &leaves[..k]), &mth(h, &leaves[k..]))
     }
 
-    fn path(h: &Sha, m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    fn path(h: &TestHost, m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
         if leaves.len() == 1 {
             return Vec::new();
         }
@@ -1452,7 +1411,7 @@ mod tests {
 
     #[test]
     fn inclusion_proofs_of_every_leaf_of_odd_trees_verify() {
-        let h = Sha;
+        let h = TestHost::default();
         for size in [1usize, 2, 3, 5, 7, 8, 13] {
             let leaves: Vec<Vec<u8>> = (0..size).map(|i| vec![i as u8; 3]).collect();
             let root = mth(&h, &leaves);

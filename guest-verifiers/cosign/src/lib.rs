@@ -17,6 +17,8 @@ pub mod pem;
 pub mod prehash;
 pub mod sct;
 pub mod statement;
+#[cfg(test)]
+mod test_host;
 pub mod timestamp;
 pub mod trusted_root;
 pub mod verify;

@@ -342,6 +342,10 @@ mod tests {
     #[test]
     fn long_form_lengths_are_encoded_minimally() {
         assert_eq!(tlv(0x30, &[1; 3])[..2], [0x30, 3]);
+        // X.690 §8.1.3: the short form up to 127, the long form from 128 (0x80 alone would be
+        // the indefinite length).
+        assert_eq!(tlv(0x30, &[1; 127])[..2], [0x30, 127]);
+        assert_eq!(tlv(0x30, &[1; 128])[..3], [0x30, 0x81, 0x80]);
         assert_eq!(tlv(0x30, &[1; 200])[..3], [0x30, 0x81, 200]);
         assert_eq!(tlv(0x30, &[1; 300])[..4], [0x30, 0x82, 1, 44]);
         let t = tlv(0x04, &[5; 300]);
@@ -352,5 +356,284 @@ mod tests {
     #[test]
     fn garbage_certificates_are_an_error() {
         assert!(precert(b"junk").is_err());
+    }
+
+    use crate::test_host::{TestHost, fake_sign, sha256};
+    use crate::trusted_root::{TransparencyLog, Window};
+
+    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
+        tlv(SEQUENCE, &parts.concat())
+    }
+
+    /// An extension `oid` (DER content) holding `value`.
+    fn ext(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+        let mut parts = vec![tlv(OID, oid)];
+        if critical {
+            parts.push(tlv(der::BOOLEAN, &[0xff]));
+        }
+        parts.push(tlv(OCTET_STRING, value));
+        seq(&parts)
+    }
+
+    /// The embedded SCT list extension holding `list` (TLS-encoded).
+    fn sct_ext(list: &[u8]) -> Vec<u8> {
+        // 1.3.6.1.4.1.11129.2.4.2
+        let oid = [0x2b, 6, 1, 4, 1, 0xd6, 0x79, 2, 4, 2];
+        ext(&oid, false, &tlv(OCTET_STRING, list))
+    }
+
+    /// A basicConstraints extension (any extension the SCT list is not).
+    fn other_ext(n: u8) -> Vec<u8> {
+        ext(&[0x55, 0x1d, 0x13], true, &seq(&[tlv(0x02, &[n])]))
+    }
+
+    /// The TBSCertificate fields before the extensions; the subject key is `key`.
+    fn head(key: &[u8]) -> Vec<Vec<u8>> {
+        let alg = seq(&[tlv(OID, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2])]);
+        vec![
+            tlv(0xa0, &tlv(0x02, &[2])),
+            tlv(0x02, &[7]),
+            alg.clone(),
+            seq(&[tlv(0x31, b"issuer")]),
+            seq(&[]),
+            seq(&[tlv(0x31, b"subject")]),
+            seq(&[alg, tlv(0x03, &[[0].as_slice(), key].concat())]),
+        ]
+    }
+
+    /// A certificate of `head(key)` and extensions `exts` (none: no `[3]`).
+    fn certificate(key: &[u8], exts: &[Vec<u8>]) -> Vec<u8> {
+        let mut tbs = head(key);
+        if !exts.is_empty() {
+            tbs.push(tlv(0xa3, &seq(exts)));
+        }
+        seq(&[seq(&tbs), seq(&[]), tlv(0x03, &[0, 1])])
+    }
+
+    /// RFC 6962 §3.2: the precertificate TBS is recovered from the final certificate "by
+    /// removing the SCT list extension" — only it, the other extensions staying in order; the
+    /// extension may be marked critical or not. A certificate without one has no SCTs, and two
+    /// lists are ambiguous.
+    #[test]
+    fn the_precertificate_is_the_certificate_without_its_sct_list() {
+        let l = list(&[sct_bytes(0, b"s")]);
+        let cert = certificate(b"k", &[other_ext(1), sct_ext(&l), other_ext(2)]);
+        let pre = precert(&cert).unwrap().unwrap();
+        let mut want = head(b"k");
+        want.push(tlv(0xa3, &seq(&[other_ext(1), other_ext(2)])));
+        assert_eq!(pre.tbs, seq(&want));
+        assert_eq!(pre.scts, parse_list(&l).unwrap());
+
+        assert_eq!(precert(&certificate(b"k", &[other_ext(1)])).unwrap(), None);
+        assert_eq!(precert(&certificate(b"k", &[])).unwrap(), None);
+        let two = certificate(b"k", &[sct_ext(&l), sct_ext(&l)]);
+        assert!(precert(&two).unwrap_err().0.contains("two SCT list"));
+        // The list must be an OCTET STRING inside extnValue.
+        let bare = ext(&[0x2b, 6, 1, 4, 1, 0xd6, 0x79, 2, 4, 2], true, &l);
+        assert!(precert(&certificate(b"k", &[bare])).is_err());
+        let critical = ext(
+            &[0x2b, 6, 1, 4, 1, 0xd6, 0x79, 2, 4, 2],
+            true,
+            &tlv(OCTET_STRING, &l),
+        );
+        let pre = precert(&certificate(b"k", &[critical])).unwrap().unwrap();
+        assert_eq!(pre.scts.len(), 1);
+    }
+
+    /// RFC 6962 §3.2: `tbs_certificate` is `opaque <1..2^24-1>` and `extensions`
+    /// `opaque CtExtensions<0..2^16-1>`: longer ones cannot be signed.
+    #[test]
+    fn signed_data_lengths_are_bounded() {
+        let sct = parse_list(&list(&[sct_bytes(0, b"s")])).unwrap().remove(0);
+        let big = Sct {
+            extensions: vec![0; (1 << 16) - 1],
+            ..sct.clone()
+        };
+        assert!(signed_data(&big, &[0; 32], b"t").is_ok());
+        let too_big = Sct {
+            extensions: vec![0; 1 << 16],
+            ..sct.clone()
+        };
+        assert!(signed_data(&too_big, &[0; 32], b"t").is_err());
+        let tbs = vec![0; (1 << 24) - 1];
+        let d = signed_data(&sct, &[0; 32], &tbs).unwrap();
+        assert_eq!(d[44..47], [0xff, 0xff, 0xff]);
+        assert!(signed_data(&sct, &[0; 32], &vec![0; 1 << 24]).is_err());
+    }
+
+    /// A host whose "signature" by key K over M is SHA-256(K || M) (its real cryptography is
+    /// tested with the host); calls are recorded.
+    /// 2023-11-14T22:13:20Z, when the test SCTs are issued.
+    const ISSUED: i64 = 1_700_000_000;
+
+    fn log(key: &[u8], alg: Alg, valid_for: Window) -> TransparencyLog {
+        TransparencyLog {
+            base_url: String::new(),
+            key_id: sha256(key),
+            key_der: key.to_vec(),
+            alg,
+            valid_for,
+        }
+    }
+
+    fn root(ctlogs: Vec<TransparencyLog>) -> TrustedRoot {
+        TrustedRoot {
+            certificate_authorities: Vec::new(),
+            timestamp_authorities: Vec::new(),
+            tlogs: Vec::new(),
+            ctlogs,
+        }
+    }
+
+    /// One SCT of `log_key`'s log with algorithms (`hash`, `sig`), at `ISSUED` (ms), signed by
+    /// `signer` over the precertificate of `head(b"leaf key")` with extension `other_ext(1)`
+    /// issued by `issuer`.
+    fn sct(log_key: &[u8], hash: u8, sig: u8, signer: &[u8], issuer: &[u8]) -> Vec<u8> {
+        let pre_tbs = {
+            let mut t = head(b"leaf key");
+            t.push(tlv(0xa3, &seq(&[other_ext(1)])));
+            seq(&t)
+        };
+        let unsigned = Sct {
+            log_id: sha256(log_key),
+            timestamp_ms: ISSUED as u64 * 1000 + 999,
+            extensions: vec![0xe0],
+            hash_alg: hash,
+            sig_alg: sig,
+            signature: Vec::new(),
+        };
+        let issuer_spki = der::cert_fields(issuer).unwrap().spki;
+        let data = signed_data(&unsigned, &sha256(&issuer_spki), &pre_tbs).unwrap();
+        let signature = fake_sign(signer, &data);
+        let mut out = vec![0];
+        out.extend(&unsigned.log_id);
+        out.extend(unsigned.timestamp_ms.to_be_bytes());
+        out.extend([0, 1, 0xe0, hash, sig]);
+        out.extend((signature.len() as u16).to_be_bytes());
+        out.extend(signature);
+        out
+    }
+
+    fn leaf(scts: &[Vec<u8>]) -> Vec<u8> {
+        certificate(b"leaf key", &[other_ext(1), sct_ext(&list(scts))])
+    }
+
+    const ANY_TIME: Window = Window {
+        start: None,
+        end: None,
+    };
+
+    /// RFC 6962 §3.2 / sigstore-go `WithSignedCertificateTimestamps(1)`: an embedded SCT
+    /// verifies when its `LogID` is a trusted CT log's key hash, and the log's signature covers
+    /// the precertificate entry — the issuer's key hash and the TBS without the SCT list. The
+    /// result names the log.
+    #[test]
+    fn an_sct_of_a_trusted_log_over_the_precertificate_verifies() {
+        let issuer = certificate(b"issuer key", &[]);
+        let logs = root(vec![log(b"ct key", Alg::EcdsaP256Sha256, ANY_TIME)]);
+        let cert = leaf(&[sct(b"ct key", 4, 3, b"ct key", &issuer)]);
+        let host = TestHost::default();
+        assert_eq!(
+            verify_embedded(&host, &logs, &cert, &issuer),
+            Ok(hex(&sha256(b"ct key")))
+        );
+        let asked = host.signatures.borrow();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].0, Alg::EcdsaP256Sha256);
+        assert_eq!(asked[0].1, b"ct key");
+        // Another issuer's key hash is other signed data.
+        let other_issuer = certificate(b"other issuer key", &[]);
+        let e = verify_embedded(&TestHost::default(), &logs, &cert, &other_issuer).unwrap_err();
+        assert_eq!(e.reason, "UNTRUSTED");
+        assert!(
+            e.message.contains("does not verify: wrong signature"),
+            "{e:?}"
+        );
+        // An RSA log signs with hash 4 / signature 1.
+        let rsa = root(vec![log(b"ct key", Alg::RsaPkcs1Sha256, ANY_TIME)]);
+        let rsa_cert = leaf(&[sct(b"ct key", 4, 1, b"ct key", &issuer)]);
+        assert!(verify_embedded(&TestHost::default(), &rsa, &rsa_cert, &issuer).is_ok());
+    }
+
+    /// cosign: a Fulcio certificate without a valid SCT is refused — none embedded, a
+    /// malformed list, an unparsable issuer, or SCTs none of which verifies all fail closed
+    /// (`UNTRUSTED`), naming why each SCT failed; one good SCT among bad ones is enough.
+    #[test]
+    fn without_one_valid_sct_the_certificate_is_untrusted() {
+        let issuer = certificate(b"issuer key", &[]);
+        let logs = root(vec![log(b"ct key", Alg::EcdsaP256Sha256, ANY_TIME)]);
+        let host = TestHost::default();
+        let check = |cert: &[u8], root: &TrustedRoot| {
+            let e = verify_embedded(&host, root, cert, &issuer).unwrap_err();
+            assert_eq!(e.reason, "UNTRUSTED");
+            e.message
+        };
+        let m = check(&certificate(b"leaf key", &[other_ext(1)]), &logs);
+        assert!(m.contains("no embedded SCT"), "{m}");
+        let malformed = certificate(b"leaf key", &[sct_ext(&[0, 0])]);
+        assert!(check(&malformed, &logs).contains("malformed"));
+        let good = sct(b"ct key", 4, 3, b"ct key", &issuer);
+        let e =
+            verify_embedded(&host, &logs, &leaf(std::slice::from_ref(&good)), b"junk").unwrap_err();
+        assert!(e.message.contains("issuer"), "{e:?}");
+
+        let unknown_log = sct(b"other log", 4, 3, b"other log", &issuer);
+        let forged = sct(b"ct key", 4, 3, b"not the log", &issuer);
+        let wrong_alg = sct(b"ct key", 4, 1, b"ct key", &issuer);
+        let wrong_hash = sct(b"ct key", 5, 3, b"ct key", &issuer);
+        let m = check(
+            &leaf(&[unknown_log.clone(), forged.clone(), wrong_alg, wrong_hash]),
+            &logs,
+        );
+        assert!(
+            m.starts_with("the certificate has no valid SCT from a trusted CT log: "),
+            "{m}"
+        );
+        assert!(
+            m.contains("SCT 0 is from CT log") && m.contains("not in the trusted root"),
+            "{m}"
+        );
+        assert!(
+            m.contains("SCT 1 from CT log") && m.contains("does not verify"),
+            "{m}"
+        );
+        assert!(
+            m.contains("SCT 2 is signed with hash 4 / signature 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("SCT 3 is signed with hash 5 / signature 3"),
+            "{m}"
+        );
+        // The good one after bad ones verifies.
+        assert!(
+            verify_embedded(&host, &logs, &leaf(&[unknown_log, forged, good]), &issuer).is_ok()
+        );
+    }
+
+    /// The trusted root's CT log must be the key its `logId` names (RFC 6962 §3.2: "the
+    /// SHA-256 hash of the log's public key") and the SCT must be issued inside the key's
+    /// `validFor` (both ends inclusive; the timestamp's milliseconds are truncated).
+    #[test]
+    fn the_log_key_and_its_validity_are_checked() {
+        let issuer = certificate(b"issuer key", &[]);
+        let cert = leaf(&[sct(b"ct key", 4, 3, b"ct key", &issuer)]);
+        let host = TestHost::default();
+        let run = |l: TransparencyLog| verify_embedded(&host, &root(vec![l]), &cert, &issuer);
+        let mut mislabelled = log(b"another key", Alg::EcdsaP256Sha256, ANY_TIME);
+        mislabelled.key_id = sha256(b"ct key");
+        let e = run(mislabelled).unwrap_err();
+        assert!(
+            e.message.contains("whose SHA-256 is not its logId"),
+            "{e:?}"
+        );
+        let window = |start, end| log(b"ct key", Alg::EcdsaP256Sha256, Window { start, end });
+        assert!(run(window(Some(ISSUED), Some(ISSUED))).is_ok());
+        let e = run(window(Some(ISSUED + 1), None)).unwrap_err();
+        assert!(
+            e.message.contains(&format!("issued at {ISSUED}, outside")),
+            "{e:?}"
+        );
+        assert!(run(window(None, Some(ISSUED - 1))).is_err());
     }
 }

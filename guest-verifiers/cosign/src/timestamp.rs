@@ -195,4 +195,135 @@ mod tests {
         assert_eq!(time_stamp_token(&token), &token);
         assert_eq!(time_stamp_token(b"junk"), b"junk");
     }
+
+    use crate::test_host::{TestHost, fake_sign};
+    use crate::trusted_root::{CertificateAuthority, Window};
+
+    /// The adapter hands the RFC 3161 verifier the host's cryptography unchanged: the
+    /// signer's certificate (as PEM, what the host's `verify-signature` takes), the digest
+    /// the token names, and the chain validated with the EKU the verifier asks for (RFC 3161
+    /// §2.3: the TSA's certificate "MUST contain only one instance of the extended key usage
+    /// field extension ... with KeyPurposeID having value: id-kp-timeStamping"). A CMS
+    /// signature is DER (RFC 5753 §7.2); any other encoding, or a chain without an EKU, is
+    /// refused.
+    #[test]
+    fn the_host_crypto_is_handed_on_as_the_timestamp_verifier_asks() {
+        let host = TestHost::default();
+        let c = HostCrypto(&host);
+        let cert = vec![0x30, 0x00];
+        let pem = pem::encode("CERTIFICATE", &cert).into_bytes();
+        let signature = fake_sign(&pem, b"m");
+        let der = SigEncoding::Der;
+        assert!(
+            c.verify_signature(SigAlg::EcdsaP256Sha256, der, &cert, b"m", &signature)
+                .is_ok()
+        );
+        let calls = host.signatures.borrow();
+        assert_eq!(
+            calls[0],
+            (
+                SigAlg::EcdsaP256Sha256,
+                pem,
+                b"m".to_vec(),
+                signature.clone()
+            )
+        );
+        drop(calls);
+        let e = c
+            .verify_signature(
+                SigAlg::EcdsaP256Sha256,
+                SigEncoding::Fixed,
+                &cert,
+                b"m",
+                &signature,
+            )
+            .unwrap_err();
+        assert!(e.contains("DER"), "{e}");
+        assert_eq!(host.signatures.borrow().len(), 1);
+
+        assert_eq!(
+            c.digest(HashAlg::Sha384, b"x"),
+            host.digest(HashAlg::Sha384, b"x")
+        );
+        assert_ne!(
+            c.digest(HashAlg::Sha384, b"x"),
+            host.digest(HashAlg::Sha512, b"x")
+        );
+
+        let path = c
+            .verify_chain(&[vec![1, 2, 3]], &[vec![4]], 100, Some("1.3.6.1.5.5.7.3.8"))
+            .unwrap();
+        assert_eq!(path.len(), 1);
+        let p = &path[0];
+        assert_eq!(
+            (p.subject.as_str(), p.issuer.as_str(), p.serial.as_str()),
+            ("CN=3", "CN=root", "")
+        );
+        assert_eq!((p.not_before, p.not_after), (99, 101));
+        assert_eq!(*host.ekus.borrow(), ["1.3.6.1.5.5.7.3.8"]);
+        assert!(c.verify_chain(&[vec![1]], &[vec![4]], 100, None).is_err());
+        assert_eq!(host.ekus.borrow().len(), 1);
+    }
+
+    fn authorities(uris: &[&str]) -> TrustedRoot {
+        TrustedRoot {
+            certificate_authorities: Vec::new(),
+            timestamp_authorities: uris
+                .iter()
+                .map(|u| CertificateAuthority {
+                    uri: (*u).to_owned(),
+                    intermediates: Vec::new(),
+                    root: vec![0x30, 0x00],
+                    valid_for: Window {
+                        start: None,
+                        end: None,
+                    },
+                })
+                .collect(),
+            tlogs: Vec::new(),
+            ctlogs: Vec::new(),
+        }
+    }
+
+    /// sigstore-go (`TimestampAuthorityVerifier`): at most `maxAllowedTimestamps` (32) are
+    /// read, duplicates are refused ("a malicious actor could use duplicates to bypass the
+    /// threshold"), timestamps without a timestamp authority to check them are untrusted, and
+    /// a timestamp that verifies with no authority fails the bundle, naming each authority's
+    /// reason.
+    #[test]
+    fn timestamps_are_bounded_distinct_and_each_must_verify() {
+        let host = TestHost::default();
+        let tsas = authorities(&["https://tsa.test", ""]);
+        let tokens: Vec<Vec<u8>> = (0..=MAX_TIMESTAMPS as u8).map(|i| vec![i]).collect();
+        let e = verify_all(&host, &tsas, &tokens, b"sig").unwrap_err();
+        assert_eq!(e.reason, "TIMESTAMP_INVALID");
+        assert!(e.message.contains("33 signed timestamps"), "{e:?}");
+        // 32 are read (and fail as the junk they are).
+        let e = verify_all(&host, &tsas, &tokens[..MAX_TIMESTAMPS], b"sig").unwrap_err();
+        assert!(
+            e.message.starts_with("signed timestamp 0 does not verify"),
+            "{e:?}"
+        );
+        assert!(
+            e.message.contains("https://tsa.test: ")
+                && e.message.contains("; timestampAuthorities[1]: "),
+            "{e:?}"
+        );
+
+        let dup = [vec![1], vec![2], vec![1]];
+        let e = verify_all(&host, &tsas, &dup, b"sig").unwrap_err();
+        assert_eq!(
+            (e.reason, e.message.as_str()),
+            (
+                "TIMESTAMP_INVALID",
+                "signed timestamp 2 is a duplicate of an earlier one"
+            )
+        );
+
+        let none = authorities(&[]);
+        let e = verify_all(&host, &none, &[vec![1]], b"sig").unwrap_err();
+        assert_eq!(e.reason, "UNTRUSTED");
+        assert_eq!(verify_all(&host, &none, &[], b"sig"), Ok(Vec::new()));
+        assert_eq!(verify_all(&host, &tsas, &[], b"sig"), Ok(Vec::new()));
+    }
 }

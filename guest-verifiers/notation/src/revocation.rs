@@ -309,6 +309,7 @@ fn ocsp_status<H: Host>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::ocsp::tests::TestHost;
     use crate::x509::tests::{cert, ext, seq, tlv};
 
     /// DER of an OID from its first byte and its later arcs (each below 128).
@@ -352,59 +353,14 @@ pub(crate) mod tests {
         ext(aia_oid(), seq(&descs), false)
     }
 
-    /// Answers `parse_certificate` with `CN=<length>`; every fetch fails naming its URL; the rest
-    /// fails.
-    pub(crate) struct FetchlessHost;
-
-    impl verifier_common::crypto::Crypto for FetchlessHost {
-        fn verify_signature(
-            &self,
-            _: crate::verify::SigAlg,
-            _: crate::verify::SigEncoding,
-            _: &[u8],
-            _: &[u8],
-            _: &[u8],
-        ) -> Result<(), String> {
-            Err("unused".into())
-        }
-        fn digest(&self, _: crate::verify::HashAlg, _: &[u8]) -> Vec<u8> {
-            Vec::new()
-        }
-        fn verify_chain(
-            &self,
-            _: &[Vec<u8>],
-            _: &[Vec<u8>],
-            _: i64,
-            _: Option<&str>,
-        ) -> Result<Vec<crate::verify::CertInfo>, String> {
-            Err("unused".into())
-        }
-    }
-
-    impl Host for FetchlessHost {
-        fn manifest(&self) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn blob(&self, _: &str) -> Result<Vec<u8>, String> {
-            Err("unused".into())
-        }
-        fn parse_certificate(&self, der: &[u8]) -> Result<crate::verify::CertInfo, String> {
-            Ok(crate::verify::CertInfo {
-                subject: format!("CN={}", der.len()),
-                issuer: String::new(),
-                serial: String::new(),
-                not_before: 0,
-                not_after: 0,
-            })
-        }
-        fn log(&self, _: crate::verify::LogLevel, _: &str) {}
-        fn fetch_crl(&self, _: &[u8], _: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
-            Err(format!("{url} is unreachable"))
-        }
-    }
-
     fn status(chain: &[Vec<u8>]) -> Status {
-        evaluate(&FetchlessHost, chain, "signing certificate", 0, None)
+        evaluate(
+            &TestHost::scripted(Vec::new(), Vec::new()),
+            chain,
+            "signing certificate",
+            0,
+            None,
+        )
     }
 
     /// Spec: "If the certificate being validated doesn't include information OCSP or CRLs then
@@ -485,5 +441,262 @@ pub(crate) mod tests {
         };
         assert!(text.contains("cannot be read"), "{text}");
         assert!(endpoints(b"\x04\x00").is_err());
+    }
+
+    const CA_CRL: &str = "http://crl.test/ca.crl";
+    const INT_CRL: &str = "http://crl.test/int.crl";
+    const OCSP_A: &str = "http://ocsp.test/a";
+    const OCSP_B: &str = "http://ocsp.test/b";
+
+    /// The root `ca` (key `ca key`, what [`ocsp::tests::Response::good`] answers for).
+    fn root() -> Vec<u8> {
+        let ca = ocsp::tests::name(b"ca");
+        ocsp::tests::cert_with(&[1], &ca, &ca, b"ca key", &[])
+    }
+
+    /// Serial 5 issued by the root, with revocation extensions `exts`.
+    fn leaf(exts: &[Vec<u8>]) -> Vec<u8> {
+        let ca = ocsp::tests::name(b"ca");
+        let subject = ocsp::tests::name(b"leaf");
+        ocsp::tests::cert_with(&[5], &ca, &subject, b"leaf key", exts)
+    }
+
+    /// A CRL of `issuer` (a `Name`) listing `serials`, its signature verified.
+    fn listing(issuer: &[u8], serials: &[u8]) -> Result<crl::SignedCrl, String> {
+        let entries: Vec<Vec<u8>> = serials
+            .iter()
+            .map(|&s| crl::tests::entry(s, "20250601000000Z", &[]))
+            .collect();
+        Ok(crl::SignedCrl {
+            der: crl::tests::crl(issuer, "20300101000000Z", &entries, &[]),
+            signature: Ok(()),
+        })
+    }
+
+    fn ocsp_answer(r: &ocsp::tests::Response) -> Result<Vec<u8>, String> {
+        Ok(r.der())
+    }
+
+    fn unknown_answer() -> ocsp::tests::Response {
+        ocsp::tests::Response::good().unknown()
+    }
+
+    fn judge(host: &TestHost, chain: &[Vec<u8>]) -> Status {
+        evaluate(host, chain, "signing certificate", ocsp::tests::NOW, None)
+    }
+
+    /// notation-core-go (`CertCheckStatus`): a certificate naming OCSP responders is checked
+    /// by OCSP — the request for its `CertID` is sent to the responder — and a good or revoked
+    /// answer decides; its CRLs are then not fetched.
+    #[test]
+    fn a_definite_ocsp_answer_decides() {
+        let good = ocsp::tests::Response::good();
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&good))], Vec::new());
+        let chain = [leaf(&[aia(&[OCSP_A], &[]), crl_dp(&[CA_CRL])]), root()];
+        assert_eq!(judge(&host, &chain), Status::Good);
+        assert_eq!(*host.asked.borrow(), [format!("OCSP {OCSP_A}")]);
+        assert_eq!(
+            *host.requests.borrow(),
+            [ocsp::request(&chain[0], &chain[1]).unwrap()]
+        );
+
+        let revoked = good.revoked("20250601000000Z");
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&revoked))], Vec::new());
+        let Status::Revoked(text) = judge(&host, &chain) else {
+            panic!("not revoked")
+        };
+        let name = format!("{:?}", format!("CN={}", chain[0].len()));
+        assert_eq!(
+            text,
+            format!(
+                "signing certificate #1 {name} is revoked (OCSP: revoked at 2025-06-01T00:00:00Z)"
+            )
+        );
+        assert_eq!(host.asked.borrow().len(), 1);
+    }
+
+    /// notation-core-go: the responders are asked in turn and "a valid response has been
+    /// received from an OCSP server" (good, revoked or unknown) ends the search; without one,
+    /// every responder's error is reported.
+    #[test]
+    fn responders_are_asked_in_turn_until_one_answers() {
+        let chain = [leaf(&[aia(&[OCSP_A, OCSP_B], &[])]), root()];
+        let good = ocsp::tests::Response::good();
+        let host = TestHost::scripted(vec![(OCSP_B, ocsp_answer(&good))], Vec::new());
+        assert_eq!(judge(&host, &chain), Status::Good);
+        assert_eq!(
+            *host.asked.borrow(),
+            [format!("OCSP {OCSP_A}"), format!("OCSP {OCSP_B}")]
+        );
+
+        let host = TestHost::scripted(
+            vec![
+                (OCSP_A, ocsp_answer(&unknown_answer())),
+                (OCSP_B, ocsp_answer(&good)),
+            ],
+            Vec::new(),
+        );
+        let Status::Unknown(text) = judge(&host, &chain) else {
+            panic!("an unknown OCSP answer did not make the status unknown")
+        };
+        assert!(
+            text.contains("OCSP: the responder's status is unknown"),
+            "{text}"
+        );
+        assert_eq!(host.asked.borrow().len(), 1);
+
+        let host = TestHost::scripted(Vec::new(), Vec::new());
+        let Status::Unknown(text) = judge(&host, &chain) else {
+            panic!("unreachable responders did not make the status unknown")
+        };
+        assert!(
+            text.contains(&format!(
+                "OCSP: {OCSP_A}: {OCSP_A} is unreachable; {OCSP_B}: {OCSP_B} is unreachable"
+            )),
+            "{text}"
+        );
+    }
+
+    /// notation-core-go (`revocation.go`): "Fallback to CRL" when OCSP does not give a good or
+    /// revoked answer and the certificate has CRL distribution points; the CRL then decides,
+    /// and the OCSP reason is kept when it cannot either.
+    #[test]
+    fn an_undetermined_ocsp_answer_falls_back_to_the_crls() {
+        let ca = ocsp::tests::name(b"ca");
+        let chain = [leaf(&[aia(&[OCSP_A], &[]), crl_dp(&[CA_CRL])]), root()];
+        let host = TestHost::scripted(
+            vec![(OCSP_A, ocsp_answer(&unknown_answer()))],
+            vec![(CA_CRL, listing(&ca, &[4]))],
+        );
+        assert_eq!(judge(&host, &chain), Status::Good);
+        assert_eq!(
+            *host.asked.borrow(),
+            [format!("OCSP {OCSP_A}"), format!("CRL {CA_CRL}")]
+        );
+
+        let host = TestHost::scripted(Vec::new(), vec![(CA_CRL, listing(&ca, &[5]))]);
+        let Status::Revoked(text) = judge(&host, &chain) else {
+            panic!("not revoked")
+        };
+        assert!(
+            text.ends_with(&format!("(CRL {CA_CRL}: revoked at 2025-06-01T00:00:00Z)")),
+            "{text}"
+        );
+
+        let host = TestHost::scripted(vec![(OCSP_A, ocsp_answer(&unknown_answer()))], Vec::new());
+        let Status::Unknown(text) = judge(&host, &chain) else {
+            panic!("not unknown")
+        };
+        assert!(
+            text.contains(&format!(
+                "OCSP: the responder's status is unknown; CRL {CA_CRL}: {CA_CRL} is unreachable"
+            )),
+            "{text}"
+        );
+    }
+
+    /// notation-core-go checks every CRL distribution point ("partitioned CRLs"): one that
+    /// lists the serial revokes, one that cannot be checked leaves the status undeterminable,
+    /// and only all good is good.
+    #[test]
+    fn every_distribution_point_is_checked() {
+        let ca = ocsp::tests::name(b"ca");
+        let chain = [leaf(&[crl_dp(&[CA_CRL, INT_CRL])]), root()];
+        let both_good = TestHost::scripted(
+            Vec::new(),
+            vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&ca, &[6]))],
+        );
+        assert_eq!(judge(&both_good, &chain), Status::Good);
+        assert_eq!(both_good.asked.borrow().len(), 2);
+
+        let second_revokes = TestHost::scripted(
+            Vec::new(),
+            vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&ca, &[5]))],
+        );
+        let Status::Revoked(text) = judge(&second_revokes, &chain) else {
+            panic!("not revoked")
+        };
+        assert!(text.contains(INT_CRL), "{text}");
+
+        let second_unreachable = TestHost::scripted(Vec::new(), vec![(CA_CRL, listing(&ca, &[4]))]);
+        let Status::Unknown(text) = judge(&second_unreachable, &chain) else {
+            panic!("not unknown")
+        };
+        assert!(text.contains(&format!("CRL {INT_CRL}")), "{text}");
+    }
+
+    /// Spec: "If the revocation status of any of the certificates is revoked or cannot be
+    /// determined (revocation unavailable), fail this step" — a revoked certificate anywhere
+    /// makes the chain revoked, before any unknown one; the chain is good only when a
+    /// certificate was checked and none failed.
+    #[test]
+    fn a_chain_is_as_bad_as_its_worst_certificate() {
+        let ca = ocsp::tests::name(b"ca");
+        let int = ocsp::tests::name(b"int");
+        let intermediate =
+            |exts: &[Vec<u8>]| ocsp::tests::cert_with(&[5], &ca, &int, b"int key", exts);
+        let below = |exts: &[Vec<u8>]| {
+            ocsp::tests::cert_with(&[6], &int, &ocsp::tests::name(b"leaf"), b"k", exts)
+        };
+        let host = TestHost::scripted(
+            Vec::new(),
+            vec![(CA_CRL, listing(&ca, &[4])), (INT_CRL, listing(&int, &[6]))],
+        );
+        // Leaf revoked, intermediate undeterminable: revoked.
+        let chain = [
+            below(&[crl_dp(&[INT_CRL])]),
+            intermediate(&[crl_dp(&["http://crl.test/none"])]),
+            root(),
+        ];
+        let Status::Revoked(text) = judge(&host, &chain) else {
+            panic!("not revoked")
+        };
+        assert!(text.starts_with("signing certificate #1 "), "{text}");
+        assert!(!text.contains("none"), "{text}");
+        // Leaf undeterminable, intermediate good: unknown, naming the leaf.
+        let chain = [
+            below(&[crl_dp(&["http://crl.test/none"])]),
+            intermediate(&[crl_dp(&[CA_CRL])]),
+            root(),
+        ];
+        let Status::Unknown(text) = judge(&host, &chain) else {
+            panic!("not unknown")
+        };
+        assert!(text.starts_with("signing certificate #1 "), "{text}");
+        assert!(
+            text.ends_with(
+                "; the Notary Project specification treats an undeterminable status as a revocation failure"
+            ),
+            "{text}"
+        );
+        // The intermediate's position is named.
+        let chain = [
+            below(&[]),
+            intermediate(&[crl_dp(&["http://crl.test/none"])]),
+            root(),
+        ];
+        let Status::Unknown(text) = judge(&host, &chain) else {
+            panic!("not unknown")
+        };
+        assert!(text.starts_with("signing certificate #2 "), "{text}");
+        // A non-revokable leaf under a good intermediate: good.
+        let chain = [below(&[]), intermediate(&[crl_dp(&[CA_CRL])]), root()];
+        assert_eq!(judge(&host, &chain), Status::Good);
+    }
+
+    /// The `revocationStatus` extension values, and the human-readable endpoint list.
+    #[test]
+    fn status_names_and_endpoint_descriptions() {
+        assert_eq!(Status::Skipped.name(), "skipped");
+        assert_eq!(Status::NonRevokable.name(), "nonRevokable");
+        assert_eq!(Status::Good.name(), "good");
+        assert_eq!(Status::Revoked(String::new()).name(), "revoked");
+        assert_eq!(Status::Unknown(String::new()).name(), "unknown");
+        let e = endpoints(&cert(&[aia(&[OCSP_A], &[]), crl_dp(&[CA_CRL])])).unwrap();
+        assert!(e.any());
+        assert_eq!(e.describe(), format!("OCSP {OCSP_A}, CRL {CA_CRL}"));
+        let only_ocsp = endpoints(&cert(&[aia(&[OCSP_A], &[])])).unwrap();
+        assert!(only_ocsp.any() && !only_ocsp.has_crl);
+        assert_eq!(only_ocsp.describe(), format!("OCSP {OCSP_A}"));
     }
 }

@@ -132,7 +132,10 @@ pub fn judge(
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
             _ => reject(
                 VSA_MALFORMED,
-                format!("predicate field `{}` is missing or not a string", &path[1..]),
+                format!(
+                    "predicate field `{}` is missing or not a string",
+                    &path[1..]
+                ),
             ),
         }
     };
@@ -145,7 +148,9 @@ pub fn judge(
     }
 
     let image_hex = image_digest.strip_prefix("sha256:").unwrap_or(image_digest);
-    let subjects = statement["subject"].as_array().map_or(&[][..], Vec::as_slice);
+    let subjects = statement["subject"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     let about_image = subjects.iter().any(|s| {
         s.pointer("/digest/sha256")
             .and_then(Value::as_str)

@@ -70,11 +70,7 @@ impl Signer {
 
     fn sign(&self, msg: &[u8]) -> Vec<u8> {
         match self {
-            Signer::P256(k) => k
-                .sign(&SystemRandom::new(), msg)
-                .unwrap()
-                .as_ref()
-                .to_vec(),
+            Signer::P256(k) => k.sign(&SystemRandom::new(), msg).unwrap().as_ref().to_vec(),
             Signer::Ed(k) => k.sign(msg).as_ref().to_vec(),
         }
     }
@@ -148,13 +144,15 @@ fn a_fresh_passed_vsa_from_a_trusted_key_is_accepted() {
 fn a_signature_by_an_unknown_key_or_over_other_bytes_is_invalid() {
     let trusted = Signer::p256();
     let c = config(&trusted, "");
-    assert_eq!(reason(judged(&Signer::p256(), &c, &vsa())), VSA_SIGNATURE_INVALID);
+    assert_eq!(
+        reason(judged(&Signer::p256(), &c, &vsa())),
+        VSA_SIGNATURE_INVALID
+    );
 
     let mut env: Value = serde_json::from_slice(&trusted.envelope(&vsa())).unwrap();
     let mut forged = vsa();
     forged["predicate"]["verificationResult"] = json!("PASSED ");
-    env["payload"] =
-        json!(base64::engine::general_purpose::STANDARD.encode(forged.to_string()));
+    env["payload"] = json!(base64::engine::general_purpose::STANDARD.encode(forged.to_string()));
     let r = judge(&Native, &c, IMAGE, env.to_string().as_bytes(), NOW);
     assert_eq!(reason(r), VSA_SIGNATURE_INVALID);
 
@@ -199,7 +197,10 @@ fn stale_and_future_verdicts_are_stale() {
         v["predicate"]["timeVerified"] = json!(t);
         judged(&s, &c, &v)
     };
-    assert!(at("2027-01-15T07:00:00Z").is_ok(), "exactly maxAgeSeconds old");
+    assert!(
+        at("2027-01-15T07:00:00Z").is_ok(),
+        "exactly maxAgeSeconds old"
+    );
     assert_eq!(reason(at("2027-01-15T06:59:59Z")), VSA_STALE);
     assert!(at("2027-01-15T08:01:00Z").is_ok(), "within the skew");
     let r = at("2027-01-15T08:01:01Z");
@@ -258,7 +259,13 @@ fn missing_required_fields_and_other_types_are_malformed() {
     assert_eq!(reason(judged(&s, &c, &v)), VSA_MALFORMED);
     let r = judge(&Native, &c, IMAGE, b"not json", NOW);
     assert_eq!(reason(r), VSA_MALFORMED);
-    let r = judge(&Native, &c, IMAGE, br#"{"payloadType":"text/plain","payload":""}"#, NOW);
+    let r = judge(
+        &Native,
+        &c,
+        IMAGE,
+        br#"{"payloadType":"text/plain","payload":""}"#,
+        NOW,
+    );
     assert_eq!(reason(r), VSA_MALFORMED);
 }
 
@@ -278,7 +285,8 @@ fn unrecognized_fields_are_ignored() {
 #[test]
 fn bad_configurations_are_refused() {
     let pem = serde_json::to_string(&Signer::p256().pem()).unwrap();
-    let ok = format!(r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":["sha256:{POLICY}"]}}"#);
+    let ok =
+        format!(r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":["sha256:{POLICY}"]}}"#);
     let c = Config::parse(&ok).unwrap();
     assert_eq!((c.max_age, c.max_skew), (86_400, 60));
     for bad in [
@@ -286,8 +294,12 @@ fn bad_configurations_are_refused() {
         format!(r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":[]}}"#),
         format!(r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":["sha512:{POLICY}"]}}"#),
         format!(r#"{{"keys":[{{"name":"a","pem":"x"}}],"policyDigests":["sha256:{POLICY}"]}}"#),
-        format!(r#"{{"keys":[{{"name":"a","pem":{pem},"x":1}}],"policyDigests":["sha256:{POLICY}"]}}"#),
-        format!(r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":["sha256:{POLICY}"],"maxAgeSeconds":0}}"#),
+        format!(
+            r#"{{"keys":[{{"name":"a","pem":{pem},"x":1}}],"policyDigests":["sha256:{POLICY}"]}}"#
+        ),
+        format!(
+            r#"{{"keys":[{{"name":"a","pem":{pem}}}],"policyDigests":["sha256:{POLICY}"],"maxAgeSeconds":0}}"#
+        ),
     ] {
         assert!(Config::parse(&bad).is_err(), "{bad}");
     }

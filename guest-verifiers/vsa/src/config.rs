@@ -131,7 +131,9 @@ fn policy_digest(i: usize, v: &Value) -> Result<String, String> {
 
 fn trusted_key(i: usize, v: &Value) -> Result<TrustedKey, String> {
     let Value::Object(k) = v else {
-        return Err(format!("`keys[{i}]` must be an object {{name, pem|pemFile}}"));
+        return Err(format!(
+            "`keys[{i}]` must be an object {{name, pem|pemFile}}"
+        ));
     };
     if let Some(extra) = k
         .keys()

@@ -235,6 +235,32 @@ async fn cluster_b_admits_on_cluster_as_summary_and_rejects_bad_ones() {
             "image {n}: {report:#}"
         );
     }
+    // "A fresh VSA from the platform key, or else the full verification" (the Rego example of
+    // docs/verdicts.md): image 2's summary is stale but its cosign signature verifies; image 4
+    // has neither.
+    let either = tmp.path().join("either.json");
+    let mut with_cosign = b.clone();
+    with_cosign["verifiers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "cosign", "path": guests::verifier("cosign"),
+                     "config": {"keys": [{"name": "release", "pemFile": sign_pub}]}}));
+    with_cosign["policy"] = json!({"type": "rego", "policyPath":
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/vsa-or-full-verification.rego")});
+    std::fs::write(&either, with_cosign.to_string()).unwrap();
+    for (n, code_expected, message) in [
+        (1, 0, "admitted on a verification summary"),
+        (2, 0, "admitted on the full verification"),
+        (4, 1, "neither a trusted, fresh verification summary"),
+    ] {
+        let (code, _, report) = cluster_b(&either, &image(n));
+        assert_eq!(code, code_expected, "image {n}: {report:#}");
+        assert!(
+            report["message"].as_str().unwrap().contains(message),
+            "image {n}: {report:#}"
+        );
+    }
+
     // The stranger's summary re-signed by A passes beside it (policy `any`: summaries pile up
     // beside an image, one good one suffices): the rejection was for the signature alone.
     let fresh = resigned(&a_statement, &desc[5], &a_key, |_| {});

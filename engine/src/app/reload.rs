@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
-use super::tenants::BuildError;
+use super::tenants::TenantsError;
 use crate::config::{Config, ConfigError};
 use crate::server::SharedTenants;
 use crate::server::metrics::Metrics;
@@ -34,7 +34,7 @@ pub enum ReloadError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: BuildError,
+        source: TenantsError,
     },
 }
 

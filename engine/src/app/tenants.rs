@@ -13,7 +13,7 @@ use crate::store::disk::DiskCache;
 
 /// Why a configuration could not be turned into tenants.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub enum TenantsError {
     /// The configuration declares no verifier anywhere.
     #[error("no tenant has a verifier: nothing could verify a subject")]
     NoVerifiers,
@@ -35,7 +35,10 @@ impl TenantSet {
     /// tenant's verifiers (compiled and config-checked), policy, registry client and caches.
     /// Nothing is returned unless everything loaded, so a bad configuration never replaces a
     /// good one half-way.
-    pub async fn build(config: &Config, disk: Option<&DiskCache>) -> Result<TenantSet, BuildError> {
+    pub async fn build(
+        config: &Config,
+        disk: Option<&DiskCache>,
+    ) -> Result<TenantSet, TenantsError> {
         Self::build_after(config, disk, None).await
     }
 
@@ -46,17 +49,17 @@ impl TenantSet {
         config: &Config,
         disk: Option<&DiskCache>,
         previous: Option<&TenantSet>,
-    ) -> Result<TenantSet, BuildError> {
+    ) -> Result<TenantSet, TenantsError> {
         let (_, top) = config.for_namespace("");
         if top.verifiers.is_empty() && config.tenants.is_empty() {
-            return Err(BuildError::NoVerifiers);
+            return Err(TenantsError::NoVerifiers);
         }
-        let revocation = build::revocation(config, disk).map_err(|e| BuildError::Tenant {
+        let revocation = build::revocation(config, disk).map_err(|e| TenantsError::Tenant {
             tenant: DEFAULT_TENANT.to_owned(),
             source: e.into(),
         })?;
         let runtime = Runtime::new(build::runtime_config(config))
-            .map_err(BuildError::Runtime)?
+            .map_err(TenantsError::Runtime)?
             .with_revocation(revocation);
         let quota_of = |name: &str| {
             let tenant = previous?.iter().find(|t| t.name() == name)?;
@@ -90,8 +93,8 @@ async fn build_tenant(
     config: &Config,
     disk: Option<&DiskCache>,
     previous_quota: impl Fn(&str) -> Option<Arc<CpuQuota>>,
-) -> Result<Arc<Tenant>, BuildError> {
-    let err = |source| BuildError::Tenant {
+) -> Result<Arc<Tenant>, TenantsError> {
+    let err = |source| TenantsError::Tenant {
         tenant: name.to_owned(),
         source,
     };

@@ -14,17 +14,17 @@ use crate::oci::{Descriptor, Digest, LayoutError, OciLayout};
 
 /// Size caps for what a [`LayoutStore`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct LayoutLimits {
     /// Largest manifest returned or read while resolving and listing referrers (bytes).
     pub max_manifest_bytes: u64,
     /// Largest blob returned (bytes).
     pub max_blob_bytes: u64,
 }
 
-impl Default for Limits {
+impl Default for LayoutLimits {
     /// 4 MiB manifests (the registry spec's recommended limit), 32 MiB blobs.
     fn default() -> Self {
-        Limits {
+        LayoutLimits {
             max_manifest_bytes: 4 << 20,
             max_blob_bytes: 32 << 20,
         }
@@ -35,13 +35,13 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct LayoutStore {
     layout: Arc<OciLayout>,
-    limits: Limits,
+    limits: LayoutLimits,
 }
 
 impl LayoutStore {
     /// A store over `layout` with the given caps (the manifest cap also applies to the layout's
     /// own manifest reads).
-    pub fn new(layout: OciLayout, limits: Limits) -> LayoutStore {
+    pub fn new(layout: OciLayout, limits: LayoutLimits) -> LayoutStore {
         LayoutStore {
             layout: Arc::new(layout.with_manifest_limit(limits.max_manifest_bytes)),
             limits,
@@ -49,7 +49,7 @@ impl LayoutStore {
     }
 
     /// Open the layout at `path` and wrap it in a store.
-    pub fn open(path: impl AsRef<Path>, limits: Limits) -> Result<LayoutStore, LayoutError> {
+    pub fn open(path: impl AsRef<Path>, limits: LayoutLimits) -> Result<LayoutStore, LayoutError> {
         Ok(LayoutStore::new(OciLayout::open(path)?, limits))
     }
 
@@ -59,7 +59,7 @@ impl LayoutStore {
     }
 
     /// The caps this store applies.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> LayoutLimits {
         self.limits
     }
 
@@ -143,13 +143,13 @@ mod tests {
 
     const SIG: &str = "application/vnd.cncf.notary.signature";
 
-    fn store(b: &LayoutBuilder, limits: Limits) -> LayoutStore {
+    fn store(b: &LayoutBuilder, limits: LayoutLimits) -> LayoutStore {
         LayoutStore::open(b.path(), limits).unwrap()
     }
 
     #[test]
     fn default_limits() {
-        let l = Limits::default();
+        let l = LayoutLimits::default();
         assert_eq!(l.max_manifest_bytes, 4 * 1024 * 1024);
         assert_eq!(l.max_blob_bytes, 32 * 1024 * 1024);
     }
@@ -166,7 +166,7 @@ mod tests {
             b.add(d, None);
         }
         b.write_index();
-        let s = store(&b, Limits::default());
+        let s = store(&b, LayoutLimits::default());
 
         let desc = s.resolve("v1").await.unwrap();
         assert_eq!(desc.digest, image.digest);
@@ -203,7 +203,7 @@ mod tests {
         b.write_index();
         let s = store(
             &b,
-            Limits {
+            LayoutLimits {
                 max_manifest_bytes: 1 << 20,
                 max_blob_bytes: 1024,
             },
@@ -267,7 +267,7 @@ mod tests {
         )
         .unwrap();
         b.write_index();
-        let s = store(&b, Limits::default());
+        let s = store(&b, LayoutLimits::default());
         let err = s.get_blob(&desc).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     }
@@ -276,7 +276,7 @@ mod tests {
     fn manifest_limit_applies_to_the_layout() {
         let b = LayoutBuilder::new();
         b.write_index();
-        let limits = Limits {
+        let limits = LayoutLimits {
             max_manifest_bytes: 123,
             max_blob_bytes: 456,
         };

@@ -14,4 +14,4 @@ pub mod revocation;
 pub mod sources;
 
 pub use access::{StoreAccess, StoreError, check_content};
-pub use layout::{LayoutStore, Limits as LayoutLimits};
+pub use layout::{LayoutLimits, LayoutStore};

@@ -2,14 +2,16 @@
 //! says about a certificate, and the [`Crypto`] trait a guest implements over its WIT imports
 //! (and tests implement with fakes).
 
-/// Signature algorithms a guest asks the host to verify (envelopes and timestamp tokens).
+/// Signature algorithms a guest asks the host to verify, named as the WIT
+/// `signature-algorithm` enum names them (the guests' one copy of that enum; each guest maps it
+/// onto its generated bindings in one place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigAlg {
-    /// ECDSA P-256 with SHA-256.
+    /// ECDSA P-256 with SHA-256 (cosign's default keys).
     EcdsaP256Sha256,
     /// ECDSA P-384 with SHA-384.
     EcdsaP384Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (cosign's RSA keys).
     RsaPkcs1Sha256,
     /// RSASSA-PKCS1-v1_5 with SHA-384.
     RsaPkcs1Sha384,
@@ -21,6 +23,41 @@ pub enum SigAlg {
     RsaPssSha384,
     /// RSASSA-PSS with SHA-512.
     RsaPssSha512,
+    /// Ed25519.
+    Ed25519,
+}
+
+/// Every algorithm with its WIT name.
+const ALGS: [(SigAlg, &str); 9] = [
+    (SigAlg::EcdsaP256Sha256, "ecdsa-p256-sha256"),
+    (SigAlg::EcdsaP384Sha384, "ecdsa-p384-sha384"),
+    (SigAlg::RsaPkcs1Sha256, "rsa-pkcs1-sha256"),
+    (SigAlg::RsaPkcs1Sha384, "rsa-pkcs1-sha384"),
+    (SigAlg::RsaPkcs1Sha512, "rsa-pkcs1-sha512"),
+    (SigAlg::RsaPssSha256, "rsa-pss-sha256"),
+    (SigAlg::RsaPssSha384, "rsa-pss-sha384"),
+    (SigAlg::RsaPssSha512, "rsa-pss-sha512"),
+    (SigAlg::Ed25519, "ed25519"),
+];
+
+impl SigAlg {
+    /// The WIT name, e.g. `ecdsa-p256-sha256`.
+    pub fn name(self) -> &'static str {
+        ALGS.iter()
+            .find(|(a, _)| *a == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("unknown")
+    }
+
+    /// Parses a WIT name.
+    pub fn parse(name: &str) -> Option<SigAlg> {
+        ALGS.iter().find(|(_, n)| *n == name).map(|(a, _)| *a)
+    }
+
+    /// Every accepted name, comma-separated, for error messages.
+    pub fn all_names() -> String {
+        ALGS.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// How an ECDSA signature is encoded.
@@ -89,4 +126,21 @@ pub trait Crypto {
 pub fn sha1_digest(data: &[u8]) -> Vec<u8> {
     use sha1::Digest as _;
     sha1::Sha1::digest(data).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every algorithm has its WIT name (`signature-algorithm` in `wit/verifier.wit`) and parses
+    /// back from it; anything else is no algorithm.
+    #[test]
+    fn algorithm_names_round_trip() {
+        for (alg, name) in ALGS {
+            assert_eq!(SigAlg::parse(name), Some(alg));
+            assert_eq!(alg.name(), name);
+        }
+        assert_eq!(SigAlg::parse("md5"), None);
+        assert_eq!(ALGS.len(), 9);
+    }
 }

@@ -4,61 +4,8 @@ use base64::Engine as _;
 
 use crate::der;
 
-/// Signature algorithms, named as the WIT `signature-algorithm` enum names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    /// ECDSA P-256 with SHA-256 (cosign's default keys).
-    EcdsaP256Sha256,
-    /// ECDSA P-384 with SHA-384.
-    EcdsaP384Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (cosign's RSA keys).
-    RsaPkcs1Sha256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RsaPkcs1Sha384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RsaPkcs1Sha512,
-    /// RSASSA-PSS with SHA-256.
-    RsaPssSha256,
-    /// RSASSA-PSS with SHA-384.
-    RsaPssSha384,
-    /// RSASSA-PSS with SHA-512.
-    RsaPssSha512,
-    /// Ed25519.
-    Ed25519,
-}
-
-/// Every algorithm with its WIT name.
-const ALGS: [(Alg, &str); 9] = [
-    (Alg::EcdsaP256Sha256, "ecdsa-p256-sha256"),
-    (Alg::EcdsaP384Sha384, "ecdsa-p384-sha384"),
-    (Alg::RsaPkcs1Sha256, "rsa-pkcs1-sha256"),
-    (Alg::RsaPkcs1Sha384, "rsa-pkcs1-sha384"),
-    (Alg::RsaPkcs1Sha512, "rsa-pkcs1-sha512"),
-    (Alg::RsaPssSha256, "rsa-pss-sha256"),
-    (Alg::RsaPssSha384, "rsa-pss-sha384"),
-    (Alg::RsaPssSha512, "rsa-pss-sha512"),
-    (Alg::Ed25519, "ed25519"),
-];
-
-impl Alg {
-    /// The WIT name, e.g. `ecdsa-p256-sha256`.
-    pub fn name(self) -> &'static str {
-        ALGS.iter()
-            .find(|(a, _)| *a == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("unknown")
-    }
-
-    /// Parses a WIT name.
-    pub fn parse(name: &str) -> Option<Alg> {
-        ALGS.iter().find(|(_, n)| *n == name).map(|(a, _)| *a)
-    }
-
-    /// Every accepted name, comma-separated, for error messages.
-    pub fn all_names() -> String {
-        ALGS.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
-    }
-}
+/// Signature algorithms: the guests' one copy of the WIT `signature-algorithm` enum.
+pub use verifier_common::crypto::SigAlg as Alg;
 
 /// One PEM block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,14 +195,5 @@ bBDz6Tt5HnXYfGkvoBeXI8EKjBAyz4U3Sc1eBRUf9n4L9wwsRC3bHHJZbA==
         );
         let cert = "-----BEGIN CERTIFICATE-----\nMFkw\n-----END CERTIFICATE-----";
         assert!(public_key(cert).unwrap_err().contains("CERTIFICATE"));
-    }
-
-    #[test]
-    fn algorithm_names_round_trip() {
-        for (alg, name) in ALGS {
-            assert_eq!(Alg::parse(name), Some(alg));
-            assert_eq!(alg.name(), name);
-        }
-        assert_eq!(Alg::parse("md5"), None);
     }
 }

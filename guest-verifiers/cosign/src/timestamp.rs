@@ -14,7 +14,7 @@
 use verifier_common::crypto::{CertInfo as PathCert, Crypto, HashAlg, SigAlg, SigEncoding};
 use verifier_common::tsp;
 
-use crate::pem::{self, Alg};
+use crate::pem;
 use crate::trusted_root::TrustedRoot;
 use crate::verify::{Failure, Host, fail};
 
@@ -45,16 +45,6 @@ impl Crypto for HostCrypto<'_> {
         if encoding != SigEncoding::Der {
             return Err("only DER-encoded ECDSA signatures occur in timestamp tokens".into());
         }
-        let alg = match alg {
-            SigAlg::EcdsaP256Sha256 => Alg::EcdsaP256Sha256,
-            SigAlg::EcdsaP384Sha384 => Alg::EcdsaP384Sha384,
-            SigAlg::RsaPkcs1Sha256 => Alg::RsaPkcs1Sha256,
-            SigAlg::RsaPkcs1Sha384 => Alg::RsaPkcs1Sha384,
-            SigAlg::RsaPkcs1Sha512 => Alg::RsaPkcs1Sha512,
-            SigAlg::RsaPssSha256 => Alg::RsaPssSha256,
-            SigAlg::RsaPssSha384 => Alg::RsaPssSha384,
-            SigAlg::RsaPssSha512 => Alg::RsaPssSha512,
-        };
         let pem = pem::encode("CERTIFICATE", cert);
         self.0.verify_signature(alg, pem.as_bytes(), msg, sig)
     }

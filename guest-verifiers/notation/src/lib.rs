@@ -85,6 +85,7 @@ impl Crypto for Imports {
             SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
             SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
             SigAlg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
+            SigAlg::Ed25519 => SignatureAlgorithm::Ed25519,
         };
         let encoding = match encoding {
             SigEncoding::Der => SignatureEncoding::Der,

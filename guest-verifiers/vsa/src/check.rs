@@ -23,7 +23,9 @@ use base64::Engine as _;
 use serde_json::Value;
 use verifier_common::dsse::pae;
 
-use crate::config::{Config, KeyAlg, TrustedKey};
+use verifier_common::crypto::SigAlg;
+
+use crate::config::{Config, TrustedKey};
 
 /// `payloadType` of an in-toto statement in a DSSE envelope.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -50,7 +52,7 @@ pub const VSA_MALFORMED: &str = "VSA_MALFORMED";
 /// Signature verification, done by the host in the component (and natively in tests).
 pub trait SignatureCheck {
     /// Verify `sig` over `msg` with the SPKI DER `spki` of algorithm `alg`.
-    fn verify(&self, alg: KeyAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String>;
+    fn verify(&self, alg: SigAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String>;
 }
 
 /// A rejected VSA: the error reason and a message naming what was wrong.

@@ -20,11 +20,12 @@ const NOW_TEXT: &str = "2027-01-15T08:00:00Z";
 struct Native;
 
 impl SignatureCheck for Native {
-    fn verify(&self, alg: KeyAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String> {
+    fn verify(&self, alg: SigAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String> {
         let (algorithm, raw): (&dyn signature::VerificationAlgorithm, usize) = match alg {
-            KeyAlg::EcdsaP256 => (&signature::ECDSA_P256_SHA256_ASN1, 65),
-            KeyAlg::EcdsaP384 => (&signature::ECDSA_P384_SHA384_ASN1, 97),
-            KeyAlg::Ed25519 => (&signature::ED25519, 32),
+            SigAlg::EcdsaP256Sha256 => (&signature::ECDSA_P256_SHA256_ASN1, 65),
+            SigAlg::EcdsaP384Sha384 => (&signature::ECDSA_P384_SHA384_ASN1, 97),
+            SigAlg::Ed25519 => (&signature::ED25519, 32),
+            other => return Err(format!("{} is not a VSA key algorithm", other.name())),
         };
         let key = &spki[spki.len().saturating_sub(raw)..];
         signature::UnparsedPublicKey::new(algorithm, key)

@@ -19,6 +19,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use verifier_common::config::{parse_object, positive_u64};
+use verifier_common::crypto::SigAlg;
 
 /// Default `maxAgeSeconds`: a day.
 pub const DEFAULT_MAX_AGE: u64 = 86_400;
@@ -36,17 +37,6 @@ const KEYS: [&str; 5] = [
     "maxBlobBytes",
 ];
 
-/// The algorithm a trusted key verifies with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyAlg {
-    /// ECDSA P-256 with SHA-256 (ASN.1 DER signatures).
-    EcdsaP256,
-    /// ECDSA P-384 with SHA-384 (ASN.1 DER signatures).
-    EcdsaP384,
-    /// Ed25519.
-    Ed25519,
-}
-
 /// One trusted signer.
 #[derive(Clone, Debug)]
 pub struct TrustedKey {
@@ -54,8 +44,8 @@ pub struct TrustedKey {
     pub name: String,
     /// The SubjectPublicKeyInfo DER.
     pub spki: Vec<u8>,
-    /// Its algorithm, from the SPKI's OIDs.
-    pub alg: KeyAlg,
+    /// Its algorithm (ECDSA P-256, P-384 or Ed25519), from the SPKI's OIDs.
+    pub alg: SigAlg,
     /// The `verifier.id`s it may sign for; `None`: any.
     pub verifier_ids: Option<Vec<String>>,
 }
@@ -218,7 +208,7 @@ pub fn pem_public_key(pem: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The algorithm of a SubjectPublicKeyInfo, from its algorithm (and curve) OID.
-pub fn key_alg(spki: &[u8]) -> Option<KeyAlg> {
+pub fn key_alg(spki: &[u8]) -> Option<SigAlg> {
     // DER of the OIDs: id-Ed25519 1.3.101.112; id-ecPublicKey 1.2.840.10045.2.1 with
     // prime256v1 1.2.840.10045.3.1.7 or secp384r1 1.3.132.0.34.
     const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -229,11 +219,11 @@ pub fn key_alg(spki: &[u8]) -> Option<KeyAlg> {
     let head = &spki[..spki.len().min(32)];
     let has = |oid: &[u8]| head.windows(oid.len()).any(|w| w == oid);
     if has(ED25519) {
-        Some(KeyAlg::Ed25519)
+        Some(SigAlg::Ed25519)
     } else if has(EC) && has(P256) {
-        Some(KeyAlg::EcdsaP256)
+        Some(SigAlg::EcdsaP256Sha256)
     } else if has(EC) && has(P384) {
-        Some(KeyAlg::EcdsaP384)
+        Some(SigAlg::EcdsaP384Sha384)
     } else {
         None
     }

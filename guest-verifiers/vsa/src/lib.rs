@@ -26,7 +26,9 @@ use vouch::verifier::store::{get_blob, get_manifest};
 use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
 
 use crate::check::{SignatureCheck, VSA_MALFORMED};
-use crate::config::{Config, KeyAlg};
+use verifier_common::crypto::SigAlg;
+
+use crate::config::Config;
 
 /// Artifact type (and layer media type) of a VSA referrer: a DSSE envelope.
 pub const ARTIFACT_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -62,11 +64,14 @@ verifier_common::report_helpers!();
 struct HostCrypto;
 
 impl SignatureCheck for HostCrypto {
-    fn verify(&self, alg: KeyAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String> {
+    fn verify(&self, alg: SigAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String> {
+        // Keys are ECDSA P-256/P-384 or Ed25519 (`config::key_alg`); DER-encoded ECDSA
+        // signatures, as `vouch verify --attest-verdict` (ring) writes them.
         let alg = match alg {
-            KeyAlg::EcdsaP256 => SignatureAlgorithm::EcdsaP256Sha256,
-            KeyAlg::EcdsaP384 => SignatureAlgorithm::EcdsaP384Sha384,
-            KeyAlg::Ed25519 => SignatureAlgorithm::Ed25519,
+            SigAlg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
+            SigAlg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
+            SigAlg::Ed25519 => SignatureAlgorithm::Ed25519,
+            other => return Err(format!("{} is not a VSA key algorithm", other.name())),
         };
         verify_signature(alg, SignatureEncoding::Der, spki, msg, sig)
     }

@@ -233,3 +233,54 @@ impl Attestor {
         Ok(format!("{}@{}", target.name(), artifact.descriptor.digest))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(key: &Path) -> AttestArgs {
+        AttestArgs {
+            attest_verdict: Some(key.to_owned()),
+            ..AttestArgs::default()
+        }
+    }
+
+    fn error(args: &AttestArgs, layout: bool) -> String {
+        match Attestor::new(args, Path::new("vouch.yaml"), layout) {
+            Ok(_) => panic!("must be refused"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    /// Usage errors come before any verification: nowhere to put the summaries, `--push` of
+    /// layout subjects, an unreadable key (named).
+    #[test]
+    fn attestation_flags_are_checked_before_verifying() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("a.key");
+        let (private, _) = SigningKey::generate_pem().unwrap();
+        std::fs::write(&key, private).unwrap();
+        assert!(error(&args(&key), false).contains("--push and/or --attest-out"));
+        let push = AttestArgs {
+            push: true,
+            ..args(&key)
+        };
+        assert!(error(&push, true).contains("--attest-out"));
+        let missing = AttestArgs {
+            push: true,
+            ..args(&dir.path().join("absent.key"))
+        };
+        assert!(error(&missing, false).contains("absent.key"));
+        let a = Attestor::new(&push, Path::new("/etc/vouch.yaml"), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.policy_uri, "file:///etc/vouch.yaml");
+        assert_eq!(a.verifier_id, DEFAULT_VERIFIER_ID);
+        assert!(a.keyid.starts_with("sha256:") && a.keyid.len() == 71);
+        assert!(
+            Attestor::new(&AttestArgs::default(), Path::new("v"), false)
+                .unwrap()
+                .is_none()
+        );
+    }
+}

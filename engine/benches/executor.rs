@@ -92,6 +92,7 @@ impl verifier_notation::verify::Crypto for NativeHost {
             SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
             SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
             SigAlg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
+            SigAlg::Ed25519 => SignatureAlgorithm::Ed25519,
         };
         let enc = match encoding {
             SigEncoding::Der => SignatureEncoding::Der,

@@ -118,7 +118,7 @@ enum Command {
         blob: blob::BlobArgs,
         /// Signed verification summaries (SLSA VSA) of the verdicts.
         #[command(flatten)]
-        attest: attest::AttestArgs,
+        attest: Box<attest::AttestArgs>,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]

@@ -720,10 +720,10 @@ async fn vsa_vs_full(runtime: &Runtime, iters: u32) -> (Duration, Duration) {
     use vouch::report::vsa::{DSSE_ENVELOPE, Summary, envelope, statement};
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     // Cluster A: the demo's configuration, with the built verifiers.
-    let mut full_doc: Value = serde_json::from_str(
+    let mut full_doc: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(examples.join("vouch.yaml")).expect("examples/vouch.yaml"),
     )
-    .expect("examples/vouch.yaml is JSON");
+    .expect("examples/vouch.yaml parses");
     for v in full_doc["verifiers"].as_array_mut().expect("verifiers") {
         let name = v["name"].as_str().expect("a name").to_owned();
         v["path"] = json!(guests::verifier(&name));

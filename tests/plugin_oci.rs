@@ -456,6 +456,46 @@ async fn a_config_with_oci_verifiers_loads_and_verifies() {
     assert!(e.to_string().contains("verifiers[0]"), "{e}");
 }
 
+/// A tenant pulls its `oci://` verifiers through the registry client and disk cache its subjects
+/// are read with (one of each per tenant, not a second pair opened for the plugins): the pulls
+/// show in that client's request counts, and the disk cache the tenant was given holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_pull_plugins_through_their_own_client_and_disk_cache() {
+    use vouch::server::tenants::TenantSet;
+    use vouch::store::disk::{DiskCache, DiskCacheConfig};
+
+    let registry = Registry::start();
+    support::demo::push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = oci_demo_config(&registry, dir.path()).await;
+    let config = Config::load(&path).unwrap();
+    let disk = DiskCache::open(dir.path().join("cache"), DiskCacheConfig::default())
+        .await
+        .unwrap();
+    let set = TenantSet::build(&config, Some(&disk)).await.unwrap();
+    let tenant = set.iter().next().unwrap();
+    let requests: u64 = tenant
+        .sources()
+        .client()
+        .request_counts()
+        .iter()
+        .map(|(_, _, n)| n)
+        .sum();
+    assert!(
+        requests >= config.verifiers.len() as u64,
+        "the plugin pulls went through another client: {:?}",
+        tenant.sources().client().request_counts()
+    );
+    disk.flush(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        disk.stats().entries >= config.verifiers.len(),
+        "{:?}",
+        disk.stats()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verifier_signed_by_another_key_is_not_started() {
     let registry = Registry::start();

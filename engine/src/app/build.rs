@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use super::policy;
-use super::verifiers::{ExecutorError, load_verifiers};
+use super::verifiers::{ExecutorError, load_verifiers_with};
 use crate::config::Config;
 use crate::executor::{Executor, ResultCache, Settings};
 use crate::oci::registry::RegistryError;
+use crate::plugin::PluginStore;
 use crate::policy::PolicyError;
 use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
@@ -90,7 +91,18 @@ pub async fn executor(
     config: &Config,
     tenant: &str,
 ) -> Result<Executor, BuildError> {
-    let verifiers = load_verifiers(runtime, config)
+    executor_with(runtime, config, tenant, None).await
+}
+
+/// [`executor`] whose `oci://` verifiers are pulled through `plugins` when given (see
+/// [`plugin_store`]).
+pub async fn executor_with(
+    runtime: &Runtime,
+    config: &Config,
+    tenant: &str,
+    plugins: Option<PluginStore>,
+) -> Result<Executor, BuildError> {
+    let verifiers = load_verifiers_with(runtime, config, plugins)
         .await
         .map_err(|e| BuildError::Verifier(Box::new(e)))?;
     let policy = policy::from_config(config)?;
@@ -106,6 +118,12 @@ pub async fn executor(
         executor = executor.with_cpu_quota(Arc::new(CpuQuota::new(millicores, tick)));
     }
     Ok(executor)
+}
+
+/// The plugin store over the registry client and disk cache `sources` already hold: pulling
+/// `oci://` verifiers opens no second client or cache.
+pub fn plugin_store(sources: &Sources) -> PluginStore {
+    PluginStore::new(sources.client().clone(), sources.disk().cloned())
 }
 
 /// Where `config`'s subjects are read from: its registry client and TTL caches, and `disk`.

@@ -8,6 +8,7 @@ pub mod plugins;
 pub mod policy;
 pub mod process;
 pub mod reload;
+pub mod serve;
 pub mod tenants;
 pub mod verifiers;
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::build::{self, BuildError};
 use crate::config::Config;
 use crate::executor::Executor;
+use crate::plugin::PluginStore;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::disk::{DiskCache, DiskCacheConfig, DiskCacheError};
 
@@ -57,12 +58,14 @@ pub async fn close_disk(disk: Option<DiskCache>, config: &Config) {
 }
 
 /// The executor `config` (loaded from `config_path`, named in errors) describes: runtime,
-/// verifiers (loaded and config-checked), policy and settings.
+/// verifiers (loaded and config-checked; `oci://` ones through `plugins` when given), policy and
+/// settings.
 pub async fn executor_for(
     config: &Config,
     config_path: &Path,
     disk: Option<&DiskCache>,
     compile_cache: CompileCacheChoice,
+    plugins: Option<PluginStore>,
 ) -> Result<Executor, AppError> {
     let in_config = |source: BuildError| AppError::Config {
         path: config_path.to_owned(),
@@ -80,7 +83,7 @@ pub async fn executor_for(
     let runtime = Runtime::new(runtime_config)
         .map_err(AppError::Runtime)?
         .with_revocation(revocation);
-    build::executor(&runtime, config, "")
+    build::executor_with(&runtime, config, "", plugins)
         .await
         .map_err(in_config)
 }

@@ -98,15 +98,17 @@ async fn build_tenant(
         tenant: name.to_owned(),
         source,
     };
-    let mut executor = build::executor(runtime, config, &tenant_identity(name, config))
-        .await
-        .map_err(err)?;
+    let sources = build::sources(config, disk).map_err(err)?;
+    let plugins = Some(build::plugin_store(&sources));
+    let mut executor =
+        build::executor_with(runtime, config, &tenant_identity(name, config), plugins)
+            .await
+            .map_err(err)?;
     if let Some(quota) = previous_quota(name)
         && config.quota.guest_cpu_millicores == Some(quota.millicores())
     {
         executor = executor.with_cpu_quota(quota);
     }
-    let sources = build::sources(config, disk).map_err(err)?;
     Ok(Arc::new(
         Tenant::new(
             name,

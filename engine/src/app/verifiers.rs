@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::executor::ExecVerifier;
+use crate::plugin::PluginStore;
 use crate::runtime::{Runtime, RuntimeError, Verifier};
 
 /// Why the executor could not be set up.
@@ -49,14 +50,24 @@ pub enum ExecutorError {
 ///
 /// An `oci://` verifier is pulled first (tag pinned to its digest, artifact checked, signature
 /// required when `signatureKey` is set; see [`crate::plugin`]) with the config's registry
-/// settings and disk cache.
+/// settings and disk cache, opened for this load.
 pub async fn load_verifiers(
     runtime: &Runtime,
     config: &Config,
 ) -> Result<Vec<ExecVerifier>, ExecutorError> {
-    use crate::plugin::{self, PluginStore, VerifyingKeys};
-    // Opened on the first `oci://` verifier only.
-    let plugins = tokio::sync::OnceCell::<PluginStore>::new();
+    load_verifiers_with(runtime, config, None).await
+}
+
+/// [`load_verifiers`] pulling `oci://` verifiers through `plugins` when given (the process's
+/// registry client and disk cache, so a load opens neither a second time).
+pub async fn load_verifiers_with(
+    runtime: &Runtime,
+    config: &Config,
+    plugins: Option<PluginStore>,
+) -> Result<Vec<ExecVerifier>, ExecutorError> {
+    use crate::plugin::{self, VerifyingKeys};
+    // Opened on the first `oci://` verifier only, unless given.
+    let plugins = tokio::sync::OnceCell::<PluginStore>::new_with(plugins);
     let mut out = Vec::with_capacity(config.verifiers.len());
     for (index, vc) in config.verifiers.iter().enumerate() {
         let path = config.verifier_path(vc);

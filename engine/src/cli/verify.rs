@@ -16,6 +16,7 @@ use crate::app::build;
 use crate::app::process::{CompileCacheChoice, close_disk, executor_for, open_disk};
 use crate::config::Config;
 use crate::executor::SubjectSource;
+use crate::plugin::PluginStore;
 use crate::report::ratify::new_trace_id;
 use crate::report::{SubjectReport, TracedReport};
 use crate::store::disk::DiskCache;
@@ -67,7 +68,18 @@ pub(super) async fn verify_loaded(
             .map(|s| source(&resolver, s, options.oci_layout))
             .collect::<anyhow::Result<Vec<_>>>()
         {
-            Ok(sources) => verify_with(sources, config_path, &config, disk.as_ref(), options).await,
+            Ok(sources) => {
+                let plugins = Some(build::plugin_store(&resolver));
+                verify_with(
+                    sources,
+                    config_path,
+                    &config,
+                    disk.as_ref(),
+                    plugins,
+                    options,
+                )
+                .await
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e.into()),
@@ -86,7 +98,15 @@ pub(super) async fn verify_blob(
     let config = args.config(config_path)?;
     let source = args.source().await?;
     let disk = open_disk(&config).await?;
-    let outcome = verify_with(vec![source], config_path, &config, disk.as_ref(), options).await;
+    let outcome = verify_with(
+        vec![source],
+        config_path,
+        &config,
+        disk.as_ref(),
+        None,
+        options,
+    )
+    .await;
     close_disk(disk, &config).await;
     outcome
 }
@@ -97,6 +117,7 @@ async fn verify_with(
     config_path: &Path,
     config: &Config,
     disk: Option<&DiskCache>,
+    plugins: Option<PluginStore>,
     options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     use tracing::Instrument as _;
@@ -106,7 +127,8 @@ async fn verify_with(
     let trace_id = new_trace_id();
     let span = tracing::info_span!("verify", trace_id = %trace_id);
     let reports = async {
-        let executor = executor_for(config, config_path, disk, options.compile_cache).await?;
+        let executor =
+            executor_for(config, config_path, disk, options.compile_cache, plugins).await?;
         let progress = Progress::new(sources.len());
         let reports: Vec<SubjectReport> =
             futures::future::join_all(sources.into_iter().map(|s| async {

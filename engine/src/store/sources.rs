@@ -89,6 +89,16 @@ impl Sources {
         })
     }
 
+    /// The registry client every repository is read through.
+    pub fn client(&self) -> &Arc<RegistryClient> {
+        &self.client
+    }
+
+    /// The disk cache under the TTL caches, if one is configured.
+    pub fn disk(&self) -> Option<&DiskCache> {
+        self.disk.as_ref()
+    }
+
     /// A source for an image reference (`registry/repo:tag`, `repo@sha256:…`, `nginx`).
     pub fn registry(&self, subject: &str) -> Result<SubjectSource, SourceError> {
         let reference: Reference = subject.parse()?;

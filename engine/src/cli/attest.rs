@@ -28,6 +28,7 @@ use super::EXIT_UNREACHABLE;
 use super::push::push_referrer;
 use crate::config::Config;
 use crate::executor::{Executor, subject_name};
+use crate::oci::registry::RegistryClient;
 use crate::plugin::{SigningKey, parse_reference, referrer_artifact};
 use crate::report::SubjectReport;
 use crate::report::vsa::{
@@ -142,6 +143,10 @@ impl Attestor {
             "verification summaries under policy {}",
             summary.policy_digest
         )?;
+        let client = match self.push {
+            true => Some(config.stores.registries.client()?),
+            false => None,
+        };
         let mut lines = Vec::new();
         let mut code = None;
         for report in reports {
@@ -155,8 +160,10 @@ impl Attestor {
             let result = stmt["predicate"]["verificationResult"]
                 .as_str()
                 .unwrap_or_default();
-            if self.push && report.is_success {
-                match self.push_one(report, &signed, &stmt, config).await {
+            if let Some(client) = &client
+                && report.is_success
+            {
+                match push_one(client, report, &signed, &stmt).await {
                     Ok(at) => writeln!(err, "  {}: {result}, pushed {at}", report.subject)?,
                     Err(e) => {
                         writeln!(
@@ -193,45 +200,43 @@ impl Attestor {
         }
         Ok(code)
     }
+}
 
-    /// Push one signed summary as a referrer of the report's image; returns where it is.
-    async fn push_one(
-        &self,
-        report: &SubjectReport,
-        signed: &[u8],
-        stmt: &serde_json::Value,
-        config: &Config,
-    ) -> anyhow::Result<String> {
-        let target = parse_reference(&report.subject)?;
-        let digest = report.digest.as_deref().unwrap_or_default();
-        let client = config.stores.registries.client()?;
-        let subject = client
-            .resolve(&target, digest)
-            .await
-            .with_context(|| format!("cannot resolve {}@{digest}", target.name()))?;
-        let annotations = BTreeMap::from([
-            (
-                PREDICATE_TYPE_ANNOTATION.to_owned(),
-                VSA_PREDICATE_TYPE.to_owned(),
-            ),
-            (
-                CREATED_ANNOTATION.to_owned(),
-                stmt["predicate"]["timeVerified"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-        ]);
-        let artifact = referrer_artifact(
-            DSSE_ENVELOPE,
-            DSSE_ENVELOPE,
-            Bytes::copy_from_slice(signed),
-            &subject,
-            annotations,
-        );
-        push_referrer(&client, &target, &subject.digest, &artifact).await?;
-        Ok(format!("{}@{}", target.name(), artifact.descriptor.digest))
-    }
+/// Push one signed summary as a referrer of the report's image; returns where it is.
+async fn push_one(
+    client: &RegistryClient,
+    report: &SubjectReport,
+    signed: &[u8],
+    stmt: &serde_json::Value,
+) -> anyhow::Result<String> {
+    let target = parse_reference(&report.subject)?;
+    let digest = report.digest.as_deref().unwrap_or_default();
+    let subject = client
+        .resolve(&target, digest)
+        .await
+        .with_context(|| format!("cannot resolve {}@{digest}", target.name()))?;
+    let annotations = BTreeMap::from([
+        (
+            PREDICATE_TYPE_ANNOTATION.to_owned(),
+            VSA_PREDICATE_TYPE.to_owned(),
+        ),
+        (
+            CREATED_ANNOTATION.to_owned(),
+            stmt["predicate"]["timeVerified"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    ]);
+    let artifact = referrer_artifact(
+        DSSE_ENVELOPE,
+        DSSE_ENVELOPE,
+        Bytes::copy_from_slice(signed),
+        &subject,
+        annotations,
+    );
+    push_referrer(client, &target, &subject.digest, &artifact).await?;
+    Ok(format!("{}@{}", target.name(), artifact.descriptor.digest))
 }
 
 #[cfg(test)]

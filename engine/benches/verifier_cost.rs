@@ -20,6 +20,11 @@
 //! alternation, call for call, so that the load of a shared machine weighs on both alike; their
 //! ratio is printed last (the issue's target: at most 1.10).
 //!
+//! Last, at the subject level (the executor, result cache off): cluster B's admission of the demo
+//! image `demo:v1` on a signed verification summary (the `vsa` verifier alone, one DSSE
+//! signature) next to cluster A's full verification of it (notation, cosign, SBOM with its own
+//! notation signature, SARIF report), measured in alternation, and their ratio.
+//!
 //! Figures are from one run on a shared machine: compare the ratios, not the absolute numbers.
 
 #[allow(dead_code)] // shared test support; each binary uses part of it
@@ -680,5 +685,143 @@ fn main() {
             totals[2],
             totals[3] / totals[2]
         );
+        let (full, vsa) = vsa_vs_full(&runtime, iters.min(100)).await;
+        println!(
+            "cluster B on a signed verification summary (vsa) / cluster A's full verification of \
+             demo:v1 (notation, cosign, sbom + its notation, vuln), per subject: {:.1} µs / {:.1} \
+             µs = {:.3}x (measured in alternation)",
+            us(vsa),
+            us(full),
+            vsa.as_secs_f64() / full.as_secs_f64()
+        );
     });
+}
+
+/// The executor for the configuration `doc` (JSON), result cache off.
+async fn executor_for(runtime: &Runtime, doc: &Value) -> vouch::executor::Executor {
+    let config =
+        vouch::config::Config::parse(&doc.to_string(), true, std::path::Path::new("bench.json"))
+            .expect("the bench config");
+    let verifiers = vouch::app::load_verifiers(runtime, &config)
+        .await
+        .expect("the verifiers load");
+    let policy = vouch::app::policy::from_config(&config).expect("the policy");
+    vouch::executor::Executor::new(
+        runtime.clone(),
+        verifiers,
+        vouch::executor::Settings::from(&config.executor),
+    )
+    .with_policy(policy)
+}
+
+/// Median time of cluster A's full verification of `demo:v1` and of cluster B's admission of
+/// it on A's signed summary, `iters` each, in alternation.
+async fn vsa_vs_full(runtime: &Runtime, iters: u32) -> (Duration, Duration) {
+    use vouch::report::vsa::{DSSE_ENVELOPE, Summary, envelope, statement};
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    // Cluster A: the demo's configuration, with the built verifiers.
+    let mut full_doc: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(examples.join("vouch.yaml")).expect("examples/vouch.yaml"),
+    )
+    .expect("examples/vouch.yaml parses");
+    for v in full_doc["verifiers"].as_array_mut().expect("verifiers") {
+        let name = v["name"].as_str().expect("a name").to_owned();
+        v["path"] = json!(guests::verifier(&name));
+    }
+    full_doc["executor"] = json!({"resultCacheTtlMs": 0});
+    let full = executor_for(runtime, &full_doc).await;
+
+    // A copy of the demo layout with A's summary of demo:v1 attached.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let root = dir.path().join("demo");
+    copy_dir(&examples.join("demo-layout"), &root);
+    let sources = vouch::store::sources::Sources::new(
+        vouch::oci::registry::RegistryClient::new(Default::default()).expect("a client"),
+        Default::default(),
+        None,
+        Default::default(),
+    )
+    .expect("sources");
+    let subject = format!("{}:v1", root.display());
+    let report = full
+        .verify(sources.layout(&subject).expect("the subject"))
+        .await;
+    assert!(report.is_success, "the demo passes: {}", report.message);
+    let (private, public) = vouch::plugin::SigningKey::generate_pem().expect("a key");
+    let key = vouch::plugin::SigningKey::from_pem(private.as_bytes(), std::path::Path::new("a"))
+        .expect("the key");
+    let summary = Summary {
+        verifier_id: "https://vouch.example/cluster-a".into(),
+        versions: Default::default(),
+        time_verified: SystemTime::now(),
+        policy_uri: "file:///bench/vouch.yaml".into(),
+        policy_digest: full.fingerprint().to_owned(),
+    };
+    let stmt = statement(&report, "demo", &summary).expect("a statement");
+    let signed = envelope(&stmt, "", |m| key.sign(m)).expect("signed");
+    let index_path = root.join("index.json");
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("index.json")).expect("JSON");
+    let image: Descriptor = serde_json::from_value(index["manifests"][0].clone()).expect("v1");
+    let vsa_artifact = vouch::plugin::referrer_artifact(
+        DSSE_ENVELOPE,
+        DSSE_ENVELOPE,
+        bytes::Bytes::from(signed),
+        &image,
+        Default::default(),
+    );
+    let blobs = vsa_artifact
+        .blobs
+        .iter()
+        .map(|(d, b)| (d.digest.clone(), b.clone()))
+        .chain([(
+            vsa_artifact.descriptor.digest.clone(),
+            vsa_artifact.manifest.clone(),
+        )]);
+    for (digest, bytes) in blobs {
+        std::fs::write(root.join("blobs/sha256").join(digest.hex()), bytes).expect("a blob");
+    }
+    index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .push(serde_json::to_value(&vsa_artifact.descriptor).expect("a descriptor"));
+    std::fs::write(&index_path, index.to_string()).expect("index.json");
+
+    // Cluster B: only the vsa verifier, trusting A's key and policy digest.
+    let b_doc = json!({
+        "verifiers": [{"name": "vsa", "path": guests::verifier("vsa"), "config": {
+            "keys": [{"name": "cluster-a", "pem": public}],
+            "policyDigests": [full.fingerprint()],
+        }}],
+        "executor": {"resultCacheTtlMs": 0},
+    });
+    let b = executor_for(runtime, &b_doc).await;
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..iters {
+        for (i, exec) in [&full, &b].into_iter().enumerate() {
+            let source = sources.layout(&subject).expect("the subject");
+            let start = std::time::Instant::now();
+            let r = exec.verify(source).await;
+            times[i].push(start.elapsed());
+            assert!(r.is_success, "{}", r.message);
+        }
+    }
+    let [mut full_t, mut vsa_t] = times;
+    full_t.sort();
+    vsa_t.sort();
+    (full_t[full_t.len() / 2], vsa_t[vsa_t.len() / 2])
+}
+
+/// Copy the directory tree `from` to `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a directory");
+    for entry in std::fs::read_dir(from).expect("readable") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("a copy");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! Ratify's exact shapes, built by [`ratify`].
 
 pub mod ratify;
+pub mod vsa;
 
 use std::time::Duration;
 

@@ -5,6 +5,7 @@
 //! unreachable, refused or without that tag or digest; layout missing) and none failed
 //! verification. Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 
+pub mod attest;
 pub mod blob;
 mod discover;
 mod inspect;
@@ -115,6 +116,9 @@ enum Command {
         /// A local file and its Sigstore bundle instead of image subjects.
         #[command(flatten)]
         blob: blob::BlobArgs,
+        /// Signed verification summaries (SLSA VSA) of the verdicts.
+        #[command(flatten)]
+        attest: Box<attest::AttestArgs>,
     },
     /// Show a subject's referrer graph without verifying anything.
     #[command(after_help = SUBJECT_HELP)]
@@ -268,16 +272,22 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             namespace,
             no_cache,
             blob,
+            attest,
         } => {
             let compile_cache = if no_cache {
                 CompileCacheChoice::Off
             } else {
                 CompileCacheChoice::UserDefault
             };
+            let attestor = attest::Attestor::new(&attest, &config, oci_layout)?;
+            if attestor.is_some() && blob.is_blob() {
+                bail!("--attest-verdict summarizes image verdicts, not --file/--bundle ones");
+            }
             let options = VerifyOptions {
                 oci_layout,
                 output,
                 compile_cache,
+                attestor: attestor.as_ref(),
             };
             if blob.is_blob() {
                 verify_blob(&blob, &config, options).await

@@ -165,33 +165,41 @@ pub async fn sign(reference: &str, key: &Path, config: Option<&Path>) -> anyhow:
         Err(e) => return Ok(unreachable(format!("cannot resolve `{reference}`: {e}"))),
     };
     let sig = signature_artifact(&target.name(), &subject, &key)?;
-    let pushed = async {
-        for (desc, bytes) in &sig.blobs {
-            client.push_blob(&target, desc, bytes).await?;
-        }
-        let pushed = client
-            .push_manifest(
-                &target,
-                &sig.descriptor.digest.to_string(),
-                &sig.descriptor.media_type,
-                &sig.manifest,
-            )
-            .await?;
-        if !pushed.subject_indexed {
-            client
-                .push_referrer_fallback(&target, &subject.digest, &sig.descriptor)
-                .await?;
-        }
-        Ok::<_, RegistryError>(())
-    }
-    .await;
-    if let Err(e) = pushed {
+    if let Err(e) = push_referrer(&client, &target, &subject.digest, &sig).await {
         return Ok(unreachable(format!("cannot push the signature: {e}")));
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "signed {}@{}", target.name(), subject.digest)?;
     writeln!(out, "  signature: {}", sig.descriptor.digest)?;
     Ok(EXIT_PASS)
+}
+
+/// Push `artifact`, a referrer of `subject`, to `target`'s repository by digest: its blobs, its
+/// manifest, and, for a registry without the referrers API, an entry in `subject`'s
+/// `sha256-<hex>` tag-schema index.
+pub(super) async fn push_referrer(
+    client: &RegistryClient,
+    target: &Reference,
+    subject: &crate::oci::Digest,
+    artifact: &crate::plugin::Artifact,
+) -> Result<(), RegistryError> {
+    for (desc, bytes) in &artifact.blobs {
+        client.push_blob(target, desc, bytes).await?;
+    }
+    let pushed = client
+        .push_manifest(
+            target,
+            &artifact.descriptor.digest.to_string(),
+            &artifact.descriptor.media_type,
+            &artifact.manifest,
+        )
+        .await?;
+    if !pushed.subject_indexed {
+        client
+            .push_referrer_fallback(target, subject, &artifact.descriptor)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Arguments of `vouch push`.

@@ -1,4 +1,4 @@
-//! The verifiers shipped with Vouch (`guest-verifiers/`: cosign, notation, sbom, schema, vuln),
+//! The verifiers shipped with Vouch (`guest-verifiers/`: cosign, notation, sbom, schema, vsa, vuln),
 //! found at run time next to the `vouch` binary, so that `vouch verify IMAGE --key cosign.pub`
 //! and `--notation-home DIR` need neither a config file nor `--verifier`.
 //!
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub const VERIFIER_DIR_ENV: &str = "VOUCH_VERIFIER_DIR";
 
 /// The verifiers shipped with Vouch, by the name they have in reports and config files.
-pub const SHIPPED: [&str; 5] = ["cosign", "notation", "sbom", "schema", "vuln"];
+pub const SHIPPED: [&str; 6] = ["cosign", "notation", "sbom", "schema", "vsa", "vuln"];
 
 /// Why a shipped verifier was not found.
 #[derive(Debug, thiserror::Error)]

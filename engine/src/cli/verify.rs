@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
+use super::attest::Attestor;
 use super::render::render_tree;
 use super::{
     EXIT_FAIL, EXIT_PASS, EXIT_UNREACHABLE, Output, blob, source, user_docker_config,
@@ -21,21 +22,23 @@ use crate::report::{SubjectReport, TracedReport};
 use crate::store::disk::DiskCache;
 
 /// How `vouch verify` runs, besides its subjects and configuration.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct VerifyOptions {
+#[derive(Clone, Copy)]
+pub(super) struct VerifyOptions<'a> {
     /// Subjects are OCI layouts on disk.
     pub(super) oci_layout: bool,
     /// How reports are printed.
     pub(super) output: Output,
     /// Where compiled verifiers are kept.
     pub(super) compile_cache: CompileCacheChoice,
+    /// Signs (and publishes) a summary of each verdict, when asked to.
+    pub(super) attestor: Option<&'a Attestor>,
 }
 
 pub(super) async fn verify(
     subjects: &[String],
     config_path: &Path,
     namespace: Option<&str>,
-    options: VerifyOptions,
+    options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let (tenant, config) = config.for_namespace(namespace.unwrap_or_default());
@@ -48,7 +51,7 @@ pub(super) async fn verify_loaded(
     config_path: &Path,
     mut config: Config,
     tenant: &str,
-    options: VerifyOptions,
+    options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     with_user_credentials(&mut config, user_docker_config());
     if config.verifiers.is_empty() {
@@ -90,7 +93,7 @@ pub(super) async fn verify_loaded(
 pub(super) async fn verify_blob(
     args: &blob::BlobArgs,
     config_path: &Path,
-    options: VerifyOptions,
+    options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     let config = args.config(config_path)?;
     let source = args.source().await?;
@@ -115,7 +118,7 @@ async fn verify_with(
     config: &Config,
     disk: Option<&DiskCache>,
     plugins: Option<PluginStore>,
-    options: VerifyOptions,
+    options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     use tracing::Instrument as _;
 
@@ -135,11 +138,18 @@ async fn verify_with(
             }))
             .await;
         progress.finish();
-        anyhow::Ok(reports)
+        anyhow::Ok((reports, executor))
     }
     .instrument(span)
     .await?;
-    let code = exit_code(&reports);
+    let (reports, executor) = reports;
+    let mut code = exit_code(&reports);
+    if let Some(attestor) = options.attestor
+        && let Some(worse) = attestor.attest(&reports, &executor, config).await?
+        && code == EXIT_PASS
+    {
+        code = worse;
+    }
     let mut out = std::io::stdout().lock();
     match options.output {
         Output::Json => {

@@ -557,6 +557,24 @@ pub fn plugin_artifact(wasm: Bytes, metadata: &VerifierMetadata, title: &str) ->
     artifact(PLUGIN_ARTIFACT_TYPE, (layer, wasm), None, annotations)
 }
 
+/// An OCI 1.1 referrer of `subject`: an artifact manifest of `artifact_type` with one layer of
+/// `layer_media_type` holding `content`, and the manifest `annotations`.
+pub fn referrer_artifact(
+    artifact_type: &str,
+    layer_media_type: &str,
+    content: Bytes,
+    subject: &Descriptor,
+    annotations: BTreeMap<String, String>,
+) -> Artifact {
+    let layer = Descriptor::for_content(layer_media_type, &content);
+    let subject = Descriptor {
+        artifact_type: None,
+        annotations: BTreeMap::new(),
+        ..subject.clone()
+    };
+    artifact(artifact_type, (layer, content), Some(subject), annotations)
+}
+
 /// A cosign simple-signing signature of `subject` (a manifest of `name`), as an OCI 1.1
 /// referrer.
 pub fn signature_artifact(

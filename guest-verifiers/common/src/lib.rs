@@ -5,6 +5,7 @@
 pub mod config;
 pub mod crypto;
 pub mod der;
+pub mod dsse;
 pub mod manifest;
 pub mod media_type;
 pub mod report;

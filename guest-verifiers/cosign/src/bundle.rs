@@ -231,18 +231,9 @@ struct EnvelopeSignature {
     sig: String,
 }
 
-/// DSSE's pre-authentication encoding: what a DSSE signature signs.
-pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
+/// DSSE's pre-authentication encoding: what a DSSE signature signs (shared with the `vsa`
+/// verifier).
+pub use verifier_common::dsse::pae;
 
 /// Who signed: a certificate (leaf DER and its parsed fields) or a configured key.
 enum Signer<'a> {

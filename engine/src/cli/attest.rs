@@ -150,10 +150,10 @@ impl Attestor {
         let mut lines = Vec::new();
         let mut code = None;
         for report in reports {
-            if report.digest.is_none() {
+            let Some(digest) = report.digest.as_deref() else {
                 writeln!(err, "  {}: not resolved, no summary", report.subject)?;
                 continue;
-            }
+            };
             let name = subject_name(&report.subject);
             let stmt = statement(report, name, &summary)?;
             let signed = envelope(&stmt, &self.keyid, |m| self.key.sign(m))?;
@@ -163,7 +163,7 @@ impl Attestor {
             if let Some(client) = &client
                 && report.is_success
             {
-                match push_one(client, report, &signed, &stmt).await {
+                match push_one(client, report, digest, &signed, &stmt).await {
                     Ok(at) => writeln!(err, "  {}: {result}, pushed {at}", report.subject)?,
                     Err(e) => {
                         writeln!(
@@ -202,15 +202,16 @@ impl Attestor {
     }
 }
 
-/// Push one signed summary as a referrer of the report's image; returns where it is.
+/// Push one signed summary as a referrer of the report's image (resolved to `digest`); returns
+/// where it is.
 async fn push_one(
     client: &RegistryClient,
     report: &SubjectReport,
+    digest: &str,
     signed: &[u8],
     stmt: &serde_json::Value,
 ) -> anyhow::Result<String> {
     let target = parse_reference(&report.subject)?;
-    let digest = report.digest.as_deref().unwrap_or_default();
     let subject = client
         .resolve(&target, digest)
         .await

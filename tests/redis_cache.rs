@@ -750,6 +750,9 @@ async fn forged_swapped_replayed_retired_and_garbage_values_are_misses() {
         assert_eq!((s.hits, s.misses), (0, 1), "{attack}: {s:?}");
         assert_eq!(s.rejected(reason), 1, "{attack}: {s:?}");
         assert_eq!(s.rejected_total(), 1, "{attack}: {s:?}");
+        // The replica writes its fresh verdict behind the response: wait for it to land, or it
+        // could overwrite the next attack's value with an honest one.
+        written(b.result_cache(), 1).await;
     }
 
     // The retired-key forgery is well formed: a replica that still listed the old key would have

@@ -594,7 +594,7 @@ impl RedisTier {
             let keys =
                 SummaryKeys::load(signing.as_deref(), &trusted, signed.verifier_id.as_deref())?;
             tracing::debug!(url = %url, keys = ?keys, "redis result cache values are signed summaries");
-            TierAuth::Signed(keys)
+            TierAuth::Signed(Box::new(keys))
         } else if config.auth_key_files.is_empty() {
             tracing::warn!(
                 "error.type" = "redis_unauthenticated",

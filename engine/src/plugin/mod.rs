@@ -184,6 +184,34 @@ impl From<KeyError> for PluginError {
     }
 }
 
+/// Push `artifact`, a referrer of `subject`, to `target`'s repository by digest: its blobs, its
+/// manifest, and, for a registry without the referrers API, an entry in `subject`'s
+/// `sha256-<hex>` tag-schema index.
+pub async fn push_referrer(
+    client: &RegistryClient,
+    target: &Reference,
+    subject: &crate::oci::Digest,
+    artifact: &Artifact,
+) -> Result<(), RegistryError> {
+    for (desc, bytes) in &artifact.blobs {
+        client.push_blob(target, desc, bytes).await?;
+    }
+    let pushed = client
+        .push_manifest(
+            target,
+            &artifact.descriptor.digest.to_string(),
+            &artifact.descriptor.media_type,
+            &artifact.manifest,
+        )
+        .await?;
+    if !pushed.subject_indexed {
+        client
+            .push_referrer_fallback(target, subject, &artifact.descriptor)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Parse a plugin reference: `oci://registry/repo:tag`, `oci://registry/repo@sha256:…` (the
 /// `oci://` prefix is optional here).
 pub fn parse_reference(reference: &str) -> Result<Reference, PluginError> {

@@ -300,7 +300,7 @@ pub enum TierAuth {
     Mac(ValueAuth),
     /// `vs1.` values: verification summaries signed with a private key, checked with public keys
     /// ([`super::summary`]).
-    Signed(super::summary::SummaryKeys),
+    Signed(Box<super::summary::SummaryKeys>),
 }
 
 /// How a MAC-envelope tier protects its values.

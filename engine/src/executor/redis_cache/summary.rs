@@ -516,7 +516,8 @@ mod tests {
     fn authentic_but_incoherent_summaries_are_malformed() {
         let (writer, reader) = pair();
         let good = statement_of(&sealed(&writer, &report(false)));
-        let edits: [(&str, fn(&mut Value)); 4] = [
+        type Edit = fn(&mut Value);
+        let edits: [(&str, Edit); 4] = [
             ("PASSED over a failing report", |s| {
                 s["predicate"]["verificationResult"] = json!("PASSED");
             }),

@@ -127,14 +127,16 @@ macro_rules! export_verifier {
                     <$ty as $crate::Verifier>::metadata()
                 }
 
-                fn check_config(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn check_config(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::check_config::<$ty>(&config)
                 }
 
                 fn verify(req: $crate::Request) -> $crate::Report {
                     $crate::verify::<$ty>(req, &$crate::HostStore)
                 }
-            }
+    }
 
             $crate::wit::__export_verifier_world!(VouchVerifierExports with_types_in $crate::wit);
         };

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(r.extensions, ext());
         let r = failed("X_Y", "m".into());
         assert!(!r.is_success && r.extensions.is_empty());
-        assert_eq!((r.error_reason.as_deref(), r.message.as_str()), (Some("X_Y"), "m"));
+        assert_eq!(
+            (r.error_reason.as_deref(), r.message.as_str()),
+            (Some("X_Y"), "m")
+        );
         let r = failed_with("X_Y", "m".into(), ext());
         assert!(!r.is_success && r.extensions == ext());
         assert!(verdict(None, "m".into(), ext()).is_success);

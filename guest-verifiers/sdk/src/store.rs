@@ -229,9 +229,18 @@ mod tests {
             .blob("sha256:small", Ok(b"abc".to_vec()))
             // Declares 3 bytes but holds 10.
             .blob("sha256:lying", Ok(vec![0; 10]))
-            .blob("sha256:denied", Err(StoreError::Denied("outside the graph".into())))
-            .blob("sha256:broken", Err(StoreError::Invalid("digest mismatch".into())))
-            .blob("sha256:other", Err(StoreError::Unavailable("registry down".into())))
+            .blob(
+                "sha256:denied",
+                Err(StoreError::Denied("outside the graph".into())),
+            )
+            .blob(
+                "sha256:broken",
+                Err(StoreError::Invalid("digest mismatch".into())),
+            )
+            .blob(
+                "sha256:other",
+                Err(StoreError::Unavailable("registry down".into())),
+            )
             .referrer("sha256:m", descriptor("sha256:r", Some("a/b"), &[]))
     }
 
@@ -281,14 +290,24 @@ mod tests {
             pair(INVALID_MANIFEST, "manifest is not a JSON object")
         );
         assert_eq!(
-            failure(ctx_for("sha256:huge", &store).manifest().unwrap_err().into()),
+            failure(
+                ctx_for("sha256:huge", &store)
+                    .manifest()
+                    .unwrap_err()
+                    .into()
+            ),
             pair(
                 TOO_LARGE,
                 "manifest sha256:huge is larger than the host's cap of 4096 bytes"
             )
         );
         assert_eq!(
-            failure(ctx_for("sha256:gone", &store).manifest().unwrap_err().into()),
+            failure(
+                ctx_for("sha256:gone", &store)
+                    .manifest()
+                    .unwrap_err()
+                    .into()
+            ),
             pair(STORE_ERROR, "manifest sha256:gone: not found: sha256:gone")
         );
     }
@@ -303,13 +322,46 @@ mod tests {
             digest: digest.into(),
             size,
         };
-        assert_eq!(ctx.layer("l", &layer("sha256:small", 3), 3).unwrap(), b"abc");
+        assert_eq!(
+            ctx.layer("l", &layer("sha256:small", 3), 3).unwrap(),
+            b"abc"
+        );
         for (digest, size, cap, reason, message) in [
-            ("sha256:small", 4, 3, TOO_LARGE, "l is 4 bytes, over maxBlobBytes 3"),
-            ("sha256:lying", 3, 5, TOO_LARGE, "l is 10 bytes, over maxBlobBytes 5"),
-            ("sha256:denied", 3, 5, STORE_ERROR, "l: denied: outside the graph"),
-            ("sha256:broken", 3, 5, STORE_ERROR, "l: invalid: digest mismatch"),
-            ("sha256:other", 3, 5, STORE_ERROR, "l: unavailable: registry down"),
+            (
+                "sha256:small",
+                4,
+                3,
+                TOO_LARGE,
+                "l is 4 bytes, over maxBlobBytes 3",
+            ),
+            (
+                "sha256:lying",
+                3,
+                5,
+                TOO_LARGE,
+                "l is 10 bytes, over maxBlobBytes 5",
+            ),
+            (
+                "sha256:denied",
+                3,
+                5,
+                STORE_ERROR,
+                "l: denied: outside the graph",
+            ),
+            (
+                "sha256:broken",
+                3,
+                5,
+                STORE_ERROR,
+                "l: invalid: digest mismatch",
+            ),
+            (
+                "sha256:other",
+                3,
+                5,
+                STORE_ERROR,
+                "l: unavailable: registry down",
+            ),
         ] {
             let r = ctx.layer("l", &layer(digest, size), cap).unwrap_err();
             assert_eq!(failure(r.into()), pair(reason, message), "{digest}");

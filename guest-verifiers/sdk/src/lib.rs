@@ -136,9 +136,9 @@ macro_rules! export_verifier {
                 fn verify(req: $crate::Request) -> $crate::Report {
                     $crate::verify::<$ty>(req, &$crate::HostStore)
                 }
-    }
+            }
 
-            $crate::wit::__export_verifier_world!(VouchVerifierExports with_types_in $crate::wit);
+    $crate::wit::__export_verifier_world!(VouchVerifierExports with_types_in $crate::wit);
         };
     };
 }

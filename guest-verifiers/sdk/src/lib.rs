@@ -3,7 +3,7 @@
 //!
 //! A verifier implements [`Verifier`] and exports it with [`export_verifier!`]:
 //!
-//! ```ignore
+//! ```no_run
 //! use vouch_verifier_sdk::{Ctx, Metadata, Report, Verifier, export_verifier, report};
 //!
 //! struct Hello;

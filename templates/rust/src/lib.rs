@@ -43,7 +43,8 @@ pub struct Config {
 impl Config {
     /// Parses the configuration; the error names the field that is wrong.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("config is not JSON: {e}"))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| format!("config is not JSON: {e}"))?;
         let Some(obj) = v.as_object() else {
             return Err("config is not a JSON object".into());
         };
@@ -59,7 +60,9 @@ impl Config {
             .iter()
             .map(|k| match k.as_str() {
                 Some(k) if !k.is_empty() => Ok(k.to_owned()),
-                _ => Err(format!("`requiredAnnotations` holds {k}, not an annotation key")),
+                _ => Err(format!(
+                    "`requiredAnnotations` holds {k}, not an annotation key"
+                )),
             })
             .collect::<Result<_, String>>()?;
         Ok(Config { required })
@@ -119,7 +122,10 @@ impl Verifier for RequiredAnnotations {
             .map(|k| (k.clone(), Value::from(value(k).unwrap_or_default())))
             .collect();
         passed(
-            format!("all {} required annotation(s) present", config.required.len()),
+            format!(
+                "all {} required annotation(s) present",
+                config.required.len()
+            ),
             vec![("annotations".into(), json(found))],
         )
     }
@@ -145,14 +151,20 @@ mod tests {
 
     fn judge(store: &MemoryStore, config: &str) -> Report {
         let config = Config::parse(config).unwrap();
-        RequiredAnnotations::verify(&ctx(descriptor("sha256:a1", Some(ARTIFACT_TYPE), &[]), store), config)
+        RequiredAnnotations::verify(
+            &ctx(descriptor("sha256:a1", Some(ARTIFACT_TYPE), &[]), store),
+            config,
+        )
     }
 
     const CONFIG: &str = r#"{"requiredAnnotations": ["a", "b"]}"#;
 
     #[test]
     fn passes_when_every_annotation_is_present() {
-        let r = judge(&store(serde_json::json!({"a": "1", "b": "2", "c": "3"})), CONFIG);
+        let r = judge(
+            &store(serde_json::json!({"a": "1", "b": "2", "c": "3"})),
+            CONFIG,
+        );
         assert!(r.is_success, "{r:?}");
         assert_eq!(r.extensions[0].0, "annotations");
     }
@@ -162,7 +174,10 @@ mod tests {
         let r = judge(&store(serde_json::json!({"b": "2"})), CONFIG);
         assert!(!r.is_success);
         assert_eq!(r.error_reason.as_deref(), Some(ANNOTATION_MISSING));
-        assert_eq!(r.message, "artifact sha256:a1 lacks the required annotation(s) a");
+        assert_eq!(
+            r.message,
+            "artifact sha256:a1 lacks the required annotation(s) a"
+        );
     }
 
     #[test]
@@ -173,8 +188,13 @@ mod tests {
 
     #[test]
     fn bad_configs_are_refused() {
-        for bad in ["[]", "{}", r#"{"requiredAnnotations": []}"#, r#"{"requiredAnnotations": [1]}"#,
-                    r#"{"requiredAnnotations": ["a"], "x": 1}"#] {
+        for bad in [
+            "[]",
+            "{}",
+            r#"{"requiredAnnotations": []}"#,
+            r#"{"requiredAnnotations": [1]}"#,
+            r#"{"requiredAnnotations": ["a"], "x": 1}"#,
+        ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Config::parse(CONFIG).unwrap().required, ["a", "b"]);

@@ -84,3 +84,47 @@ impl Crypto for HostCrypto {
         verify_chain(chain, roots, at, eku).map(|p| p.into_iter().map(CertInfo::from).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust name of the WIT case `name` (`ecdsa-p256-sha256` → `EcdsaP256Sha256`).
+    fn camel(name: &str) -> String {
+        name.split('-')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect()
+    }
+
+    /// Every algorithm maps onto the WIT case of the same name.
+    #[test]
+    fn algorithms_map_onto_the_wit_cases_of_their_names() {
+        let names = SigAlg::all_names();
+        assert_eq!(names.split(", ").count(), 9);
+        for name in names.split(", ") {
+            let alg = SignatureAlgorithm::from(SigAlg::parse(name).unwrap());
+            assert!(
+                format!("{alg:?}").ends_with(&camel(name)),
+                "{name}: {alg:?}"
+            );
+        }
+        for (enc, name) in [(SigEncoding::Der, "der"), (SigEncoding::Fixed, "fixed")] {
+            let enc = SignatureEncoding::from(enc);
+            assert!(
+                format!("{enc:?}").ends_with(&camel(name)),
+                "{name}: {enc:?}"
+            );
+        }
+        for (alg, name) in [
+            (HashAlg::Sha256, "sha256"),
+            (HashAlg::Sha384, "sha384"),
+            (HashAlg::Sha512, "sha512"),
+        ] {
+            let alg = DigestAlgorithm::from(alg);
+            assert!(
+                format!("{alg:?}").ends_with(&camel(name)),
+                "{name}: {alg:?}"
+            );
+        }
+    }
+}

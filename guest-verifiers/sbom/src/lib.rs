@@ -15,21 +15,17 @@
 //! JSON path of the error, or no SBOM layer), `TOO_LARGE`, `STORE_ERROR`, and for policy failures
 //! `LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED` or `SBOM_POLICY_VIOLATION` (both).
 
-pub mod config;
-pub mod document;
-pub mod license;
+pub use sbom_rules::{config, document, license, policy, purl};
 pub use verifier_common::manifest;
-pub mod policy;
-pub mod purl;
 
 use serde_json::Value;
 
 use vouch_verifier_sdk::report::{failed, failed_with, json, passed, text};
 use vouch_verifier_sdk::{Ctx, Level, Metadata, Report, Verifier, export_verifier, log};
 
-use crate::config::Config;
-use crate::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
-use crate::policy::Evaluation;
+use sbom_rules::config::Config;
+use sbom_rules::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
+use sbom_rules::policy::Evaluation;
 
 /// JSON Schema of the configuration, published in the metadata.
 const CONFIG_SCHEMA: &str = r#"{
@@ -104,44 +100,18 @@ fn run(ctx: &Ctx<'_>, config: Config) -> Report {
         policy::evaluate(&config, &sbom.packages, &mut eval);
         formats.push(sbom.format);
     }
-    let listed: Vec<Value> = eval
-        .violations
-        .iter()
-        .take(config.max_reported_violations)
-        .map(|v| v.to_json())
+    let v = sbom_rules::verdict(&config, &eval, &formats);
+    let extensions = v
+        .extensions
+        .into_iter()
+        .map(|(k, value)| match value {
+            Value::String(s) => (k, text(s)),
+            other => (k, json(other)),
+        })
         .collect();
-    let extensions = vec![
-        ("format".into(), text(formats.join(", "))),
-        ("packages".into(), json(eval.packages)),
-        ("licenses".into(), json(eval.licenses.len())),
-        ("unknownLicenses".into(), json(eval.unknown_licenses)),
-        ("violations".into(), json(eval.violations.len())),
-        ("violationDetails".into(), json(listed)),
-    ];
-    match eval.error_reason() {
-        None => passed(
-            format!(
-                "SBOM passed: {} packages, {} distinct licenses",
-                eval.packages,
-                eval.licenses.len()
-            ),
-            extensions,
-        ),
-        Some(reason) => {
-            let first = &eval.violations[0];
-            failed_with(
-                reason,
-                format!(
-                    "{} violation(s) in {} packages; first: {} {}: {}",
-                    eval.violations.len(),
-                    eval.packages,
-                    first.package,
-                    first.version.as_deref().unwrap_or("(no version)"),
-                    first.detail
-                ),
-                extensions,
-            )
-        }
+    match v.reason {
+        None => passed(v.message, extensions),
+        Some(reason) => failed_with(reason, v.message, extensions),
     }
 }
 

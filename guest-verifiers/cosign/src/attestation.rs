@@ -139,6 +139,9 @@ fn verify_layer(
         "predicateType".into(),
         statement.predicate_type().to_owned(),
     );
+    if let Some(sbom) = statement.check_sbom(config.sbom.as_ref())? {
+        ext.insert(crate::statement::SBOM_EXTENSION.into(), sbom);
+    }
     if config.max_statement.is_some() {
         ext.insert(crate::statement::EXTENSION.into(), statement.handed_on());
     }

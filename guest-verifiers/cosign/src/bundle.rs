@@ -566,6 +566,9 @@ fn verify_layer(
     // 8: an attestation's predicate type, and the verified statement handed on.
     if let Some(s) = statement {
         s.check_type(config.attestation_types.as_deref())?;
+        if let Some(sbom) = s.check_sbom(config.sbom.as_ref())? {
+            ext.insert(crate::statement::SBOM_EXTENSION.into(), sbom);
+        }
         if config.max_statement.is_some() {
             ext.insert(crate::statement::EXTENSION.into(), s.handed_on());
         }

@@ -158,8 +158,9 @@ impl Verifier for Cosign {
                 .extensions
                 .into_iter()
                 .map(|(k, v)| {
-                    // The verified in-toto statement is JSON the policy reads as a document.
-                    if k == statement::EXTENSION {
+                    // The verified in-toto statement and the SBOM rules' verdict are JSON the
+                    // policy reads as documents.
+                    if k == statement::EXTENSION || k == statement::SBOM_EXTENSION {
                         (k, ExtensionValue::Json(v))
                     } else {
                         (k, ExtensionValue::Text(v))

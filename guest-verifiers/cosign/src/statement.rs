@@ -13,10 +13,14 @@
 //! 4. after the envelope's signature verified (the caller's job): its `predicateType` is one of
 //!    `attestationTypes` when configured ([`PREDICATE_TYPE_NOT_ACCEPTED`]).
 //!
+//! 5. with the `sbom` rules configured, an SPDX or CycloneDX predicate is judged by them
+//!    ([`Statement::check_sbom`]), as the sbom verifier judges an SBOM referrer.
+//!
 //! What is handed on ([`Statement::handed_on`], the `statement` extension) is what was parsed
 //! and checked here — `_type`, `subject`, `predicateType`, `predicate` — re-serialized, so the
 //! policy reads exactly the values this verifier judged (no second parser sees the raw bytes).
 
+use sbom_rules::document::Format;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,6 +34,35 @@ pub const PREDICATE_TYPE_NOT_ACCEPTED: &str = "PREDICATE_TYPE_NOT_ACCEPTED";
 pub const STATEMENT_TOO_LARGE: &str = "STATEMENT_TOO_LARGE";
 /// The report extension holding the verified statement (JSON).
 pub const EXTENSION: &str = "statement";
+/// The report extension holding the SBOM rules' verdict on an SBOM predicate (JSON).
+pub const SBOM_EXTENSION: &str = "sbom";
+/// Reason when an SPDX or CycloneDX predicate is not a document of its format.
+pub const INVALID_SBOM: &str = "INVALID_SBOM";
+/// The in-toto predicate type of SPDX documents (`…/v2.3` and other versions too).
+pub const SPDX_PREDICATE: &str = "https://spdx.dev/Document";
+/// The in-toto predicate type of CycloneDX BOMs (`…/v1.5` and other versions too).
+pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
+
+/// The SBOM format of an in-toto predicate type: SPDX's `https://spdx.dev/Document` and
+/// CycloneDX's `https://cyclonedx.org/bom`, bare or with a version segment (`/v2.3`).
+pub fn sbom_format(predicate_type: &str) -> Option<Format> {
+    let versioned = |base: &str| {
+        predicate_type == base
+            || predicate_type
+                .strip_prefix(base)
+                .and_then(|rest| rest.strip_prefix("/v"))
+                .is_some_and(|v| {
+                    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                })
+    };
+    if versioned(SPDX_PREDICATE) {
+        Some(Format::Spdx)
+    } else if versioned(CYCLONEDX_PREDICATE) {
+        Some(Format::CycloneDx)
+    } else {
+        None
+    }
+}
 /// Default of `maxStatementBytes`.
 pub const DEFAULT_MAX_STATEMENT: usize = 256 << 10;
 /// The largest `maxStatementBytes` accepted: the host refuses reports over 1 MiB
@@ -137,6 +170,43 @@ impl Statement {
                 ),
             ),
             _ => Ok(()),
+        }
+    }
+
+    /// With `rules` (the `sbom` configuration), an SPDX or CycloneDX predicate judged by them:
+    /// the verdict as JSON for the [`SBOM_EXTENSION`] when it passes, a failure with the sbom
+    /// verifier's reasons (`LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED`,
+    /// `SBOM_POLICY_VIOLATION`, [`INVALID_SBOM`]) when not. `None` without rules or for another
+    /// predicate type.
+    pub fn check_sbom(
+        &self,
+        rules: Option<&sbom_rules::config::Config>,
+    ) -> Result<Option<String>, Failure> {
+        let (Some(rules), Some(format)) = (rules, sbom_format(&self.predicate_type)) else {
+            return Ok(None);
+        };
+        let bytes = serde_json::to_vec(&self.predicate).unwrap_or_default();
+        let sbom = sbom_rules::document::parse(format, &bytes).or_else(|e| {
+            fail(
+                INVALID_SBOM,
+                format!(
+                    "the {} attestation's predicate is not an SBOM: malformed at {e}",
+                    self.predicate_type
+                ),
+            )
+        })?;
+        let mut eval = sbom_rules::policy::Evaluation::default();
+        sbom_rules::policy::evaluate(rules, &sbom.packages, &mut eval);
+        let v = sbom_rules::verdict(rules, &eval, std::slice::from_ref(&sbom.format));
+        match v.reason {
+            Some(reason) => fail(
+                reason,
+                format!("the SBOM attestation ({}): {}", sbom.format, v.message),
+            ),
+            None => {
+                let ext: serde_json::Map<String, Value> = v.extensions.into_iter().collect();
+                Ok(Some(Value::Object(ext).to_string()))
+            }
         }
     }
 
@@ -256,5 +326,110 @@ mod tests {
             e.message.contains("spdx") && e.message.contains("slsa"),
             "{e:?}"
         );
+    }
+
+    fn rules(json: &str) -> sbom_rules::config::Config {
+        sbom_rules::config::Config::parse(json).unwrap()
+    }
+
+    fn spdx(predicate_type: &str, license: &str) -> Statement {
+        let stmt = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": one(&IMAGE[7..]),
+            "predicateType": predicate_type,
+            "predicate": {
+                "spdxVersion": "SPDX-2.3",
+                "SPDXID": "SPDXRef-DOCUMENT",
+                "name": "app",
+                "packages": [{"SPDXID": "SPDXRef-a", "name": "a", "versionInfo": "1.0",
+                              "licenseConcluded": license}],
+            },
+        });
+        Statement::about(&payload(&stmt), IMAGE, None).unwrap()
+    }
+
+    /// in-toto's SPDX predicate: "Type URI: https://spdx.dev/Document", its example
+    /// `https://spdx.dev/Document/v2.3`; CycloneDX: "Type URI: https://cyclonedx.org/bom". Both
+    /// forms are SBOMs; look-alikes are not.
+    #[test]
+    fn sbom_predicate_types_bare_and_versioned() {
+        for t in [
+            "https://spdx.dev/Document",
+            "https://spdx.dev/Document/v2.3",
+        ] {
+            assert_eq!(sbom_format(t), Some(Format::Spdx), "{t}");
+        }
+        for t in [
+            "https://cyclonedx.org/bom",
+            "https://cyclonedx.org/bom/v1.5",
+        ] {
+            assert_eq!(sbom_format(t), Some(Format::CycloneDx), "{t}");
+        }
+        for t in [
+            "https://spdx.dev/Documentation",
+            "https://spdx.dev/Document/",
+            "https://spdx.dev/Document/vX",
+            "https://cyclonedx.org/bom/v",
+            "https://slsa.dev/provenance/v1",
+            "http://spdx.dev/Document",
+        ] {
+            assert_eq!(sbom_format(t), None, "{t}");
+        }
+    }
+
+    /// in-toto's SPDX predicate: "The `predicate` contains a JSON-encoded SPDX document" — judged
+    /// by the sbom verifier's rules, with its reasons; without rules nothing is judged.
+    #[test]
+    fn sbom_predicates_are_judged_by_the_sbom_rules() {
+        let deny_gpl = rules(r#"{"disallowedLicenses": ["GPL-3.0-only"]}"#);
+        let ok = spdx("https://spdx.dev/Document", "MIT")
+            .check_sbom(Some(&deny_gpl))
+            .unwrap()
+            .expect("an SBOM verdict");
+        let v: Value = serde_json::from_str(&ok).unwrap();
+        assert_eq!(
+            (v["packages"].clone(), v["violations"].clone()),
+            (json!(1), json!(0))
+        );
+        assert_eq!(v["format"], "SPDX-2.3");
+
+        let e = spdx("https://spdx.dev/Document/v2.3", "GPL-3.0-only")
+            .check_sbom(Some(&deny_gpl))
+            .unwrap_err();
+        assert_eq!(e.reason, "LICENSE_DISALLOWED");
+        assert!(
+            e.message.contains("SPDX-2.3") && e.message.contains("GPL-3.0-only"),
+            "{}",
+            e.message
+        );
+        let e = spdx("https://spdx.dev/Document", "MIT")
+            .check_sbom(Some(&rules(r#"{"disallowedPackages": [{"name": "a"}]}"#)))
+            .unwrap_err();
+        assert_eq!(e.reason, "PACKAGE_DISALLOWED");
+
+        // No rules, or not an SBOM predicate: not judged.
+        assert_eq!(
+            spdx("https://spdx.dev/Document", "GPL-3.0-only")
+                .check_sbom(None)
+                .unwrap(),
+            None
+        );
+        let provenance = Statement::about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None).unwrap();
+        assert_eq!(provenance.check_sbom(Some(&deny_gpl)).unwrap(), None);
+    }
+
+    /// An SPDX predicate type whose predicate is not an SPDX document fails closed.
+    #[test]
+    fn a_malformed_sbom_predicate_fails_closed() {
+        let stmt = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": one(&IMAGE[7..]),
+            "predicateType": "https://cyclonedx.org/bom",
+            "predicate": {"Data": "SPDXVersion: SPDX-2.3\n"},
+        });
+        let s = Statement::about(&payload(&stmt), IMAGE, None).unwrap();
+        let e = s.check_sbom(Some(&rules("{}"))).unwrap_err();
+        assert_eq!(e.reason, INVALID_SBOM);
+        assert!(e.message.contains("malformed at"), "{}", e.message);
     }
 }

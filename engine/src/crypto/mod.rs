@@ -304,6 +304,7 @@ pub fn digest(alg: DigestAlgorithm, data: &[u8]) -> Vec<u8> {
     ring::digest::digest(algorithm, data).as_ref().to_vec()
 }
 
+mod cache;
 mod chain;
 mod der;
 mod keys;
@@ -317,6 +318,7 @@ use der::*;
 use keys::*;
 use x509::*;
 
+pub use cache::{CryptoCache, CryptoCacheStats};
 pub use chain::verify_chain;
 pub use keys::{cosign_algorithm, verify_crl_signature, verify_signature};
 pub use signing::{KeyError, SigningKey, VerifyingKeys, pem};

@@ -903,3 +903,168 @@ fn unix_times_format_as_rfc3339() {
     assert_eq!(fmt_unix(1_735_689_599), "2024-12-31T23:59:59Z");
     assert_eq!(fmt_unix(-1), "1969-12-31T23:59:59Z");
 }
+
+// ---------------------------------------------------------------------------------------------
+// CryptoCache
+// ---------------------------------------------------------------------------------------------
+
+/// A cached chain verdict is the uncached one, and is reused at another time only when every
+/// certificate's validity window gives the same answer there ("a cached valid at T is not valid
+/// at T'"): inside the windows it hits; past the leaf's notAfter (by one second) it misses and
+/// fails exactly as `verify_chain` does, naming that time; back inside, it hits again.
+#[test]
+fn cached_chain_validation_is_exact_across_times() {
+    let pki = pki(vec![ExtendedKeyUsagePurpose::CodeSigning], vec![]);
+    let cache = CryptoCache::new();
+    let (chain, roots) = (pki.chain(), pki.roots());
+    let uncached = verify_chain(&chain, &roots, JUNE_2024, Some(CODE_SIGNING)).unwrap();
+    let first = cache
+        .verify_chain(&chain, &roots, JUNE_2024, Some(CODE_SIGNING))
+        .unwrap();
+    assert_eq!(*first, uncached);
+    assert_eq!(cache.stats().chain_misses, 1);
+    // Another time inside every window, the last second of the leaf's included: a hit.
+    for at in [JUNE_2024 + 86_400, 1_704_067_200, 1_735_689_600] {
+        let again = cache
+            .verify_chain(&chain, &roots, at, Some(CODE_SIGNING))
+            .unwrap();
+        assert_eq!(*again, uncached);
+    }
+    assert_eq!(cache.stats().chain_hits, 3);
+    // One second past the leaf's notAfter, and one before its notBefore: computed, and the
+    // same error as uncached.
+    for at in [1_735_689_600 + 1, 1_704_067_200 - 1] {
+        let cached = cache
+            .verify_chain(&chain, &roots, at, Some(CODE_SIGNING))
+            .unwrap_err();
+        assert_eq!(
+            cached,
+            verify_chain(&chain, &roots, at, Some(CODE_SIGNING)).unwrap_err()
+        );
+    }
+    assert_eq!(cache.stats().chain_misses, 3);
+    assert!(matches!(
+        cache.verify_chain(&chain, &roots, 1_735_689_600 + 1, Some(CODE_SIGNING)),
+        Err(CryptoError::CertExpired {
+            at_unix: 1_735_689_601,
+            ..
+        })
+    ));
+    cache
+        .verify_chain(&chain, &roots, JUNE_2024, Some(CODE_SIGNING))
+        .unwrap();
+    assert_eq!(cache.stats().chain_hits, 4);
+    // A negative time is an error, never a lookup.
+    assert_eq!(
+        cache.verify_chain(&chain, &roots, -1, None).unwrap_err(),
+        CryptoError::InvalidTime(-1)
+    );
+}
+
+/// Everything but the time is the key: another root, another required EKU, another chain
+/// (a tampered certificate) or the same certificates as PEM miss, and get their own answers.
+#[test]
+fn cached_chain_validation_misses_on_any_other_input() {
+    let pki = pki(vec![], vec![]);
+    let cache = CryptoCache::new();
+    let (chain, roots) = (pki.chain(), pki.roots());
+    cache.verify_chain(&chain, &roots, JUNE_2024, None).unwrap();
+    // Another root: untrusted, whatever was validated before.
+    let err = cache
+        .verify_chain(&chain, &pki_roots_other(), JUNE_2024, None)
+        .unwrap_err();
+    assert!(matches!(err, CryptoError::UntrustedChain(_)), "{err}");
+    // A required EKU the leaf lacks.
+    let err = cache
+        .verify_chain(&chain, &roots, JUNE_2024, Some(CODE_SIGNING))
+        .unwrap_err();
+    assert!(matches!(err, CryptoError::EkuMissing { .. }), "{err}");
+    // A tampered intermediate signature.
+    let tampered = vec![chain[0].clone(), flip_last(&chain[1])];
+    assert!(
+        cache
+            .verify_chain(&tampered, &roots, JUNE_2024, None)
+            .is_err()
+    );
+    // The root moved from the roots into the chain: no roots at all.
+    assert_eq!(
+        cache
+            .verify_chain(
+                &[chain.clone(), roots.clone()].concat(),
+                &[],
+                JUNE_2024,
+                None
+            )
+            .unwrap_err(),
+        CryptoError::NoRoots
+    );
+    // The same certificates as PEM: a key of their own, the same path.
+    let pem = vec![
+        pki.leaf.pem().into_bytes(),
+        pki.intermediate.pem().into_bytes(),
+    ];
+    let infos = cache
+        .verify_chain(&pem, &[pki.root.pem().into_bytes()], JUNE_2024, None)
+        .unwrap();
+    assert_eq!(infos.len(), 3);
+    let s = cache.stats();
+    assert_eq!((s.chain_hits, s.chain_misses), (0, 6));
+}
+
+/// An intermediate expiring changes the profile too (every certificate's window is in it, not
+/// only the leaf's): a time after the intermediate's notAfter but inside a second leaf's window
+/// misses and fails on the intermediate.
+#[test]
+fn cached_chain_validation_follows_every_window() {
+    let root_key = p256();
+    let root_params = ca_params("Window Root", vec![]);
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = Issuer::from_params(&root_params, &root_key);
+    let int_key = p256();
+    let mut int_params = ca_params("Short Intermediate", vec![]);
+    int_params.not_before = date_time_ymd(2024, 1, 1);
+    int_params.not_after = date_time_ymd(2024, 7, 1);
+    let intermediate = int_params.signed_by(&int_key, &root_issuer).unwrap();
+    let int_issuer = Issuer::from_params(&int_params, &int_key);
+    let leaf = leaf_params(vec![]).signed_by(&p256(), &int_issuer).unwrap();
+    let chain = vec![leaf.der().to_vec(), intermediate.der().to_vec()];
+    let roots = vec![root.der().to_vec()];
+    let cache = CryptoCache::new();
+    cache.verify_chain(&chain, &roots, JUNE_2024, None).unwrap();
+    // 2024-08-01: the leaf is still valid, the intermediate is not.
+    let august = 1_722_470_400;
+    let err = cache
+        .verify_chain(&chain, &roots, august, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, CryptoError::CertExpired { subject, at_unix, .. }
+            if subject == "CN=Short Intermediate" && *at_unix == august),
+        "{err}"
+    );
+    assert_eq!(cache.stats().chain_hits, 0);
+}
+
+/// A parsed certificate is kept by its bytes: the same bytes hit with the same answer, other
+/// bytes (the same certificate as PEM, another certificate) miss, and errors stay errors.
+#[test]
+fn cached_certificates_are_keyed_by_their_bytes() {
+    let pki = pki(vec![], vec![]);
+    let cache = CryptoCache::new();
+    let leaf = cache.parse_certificate(pki.leaf.der()).unwrap();
+    assert_eq!(leaf, parse_certificate(pki.leaf.der()).unwrap());
+    assert_eq!(cache.parse_certificate(pki.leaf.der()).unwrap(), leaf);
+    assert_eq!(
+        cache.parse_certificate(pki.leaf.pem().as_bytes()).unwrap(),
+        leaf
+    );
+    let root = cache.parse_certificate(pki.root.der()).unwrap();
+    assert_eq!(root.subject, "CN=Test Root");
+    // A flipped signature bit still parses, as another certificate (no stale answer).
+    let tampered = cache.parse_certificate(&flip_last(pki.leaf.der())).unwrap();
+    assert_ne!(tampered.sha256_fingerprint, leaf.sha256_fingerprint);
+    for _ in 0..2 {
+        assert!(cache.parse_certificate(b"junk").is_err());
+    }
+    let s = cache.stats();
+    assert_eq!((s.cert_hits, s.cert_misses), (1, 6));
+}

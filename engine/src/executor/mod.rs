@@ -88,6 +88,35 @@ impl ExecVerifier {
             None => self.verifier.metadata().handles(artifact_type),
         }
     }
+
+    /// The one artifact type this verifier runs on, when it runs on exactly one (not `*`).
+    fn sole_artifact_type(&self) -> Option<&str> {
+        let types = match &self.artifact_types {
+            Some(types) => types,
+            None => &self.verifier.metadata().artifact_types,
+        };
+        let first = types.first()?;
+        (first != "*" && types.iter().all(|t| t == first)).then_some(first.as_str())
+    }
+}
+
+/// The artifact type every referrer listing can be narrowed to: the one type all `verifiers`
+/// run on, when they share exactly one. A referrer of any other type would be listed only to be
+/// skipped (no verifier handles it, and the walk does not descend into skipped referrers), so
+/// asking the store for that type alone saves upstream requests without changing what is
+/// verified: a registry with the referrers API filters on its side, and the cosign tag lookups
+/// (`sha256-<hex>.sig` / `.att`), which only a cosign artifact type wants, are not made.
+/// Two consequences, both bounded: `executor.maxReferrersPerNode` then counts the referrers of
+/// that type (the others are dropped by the store before the walk sees them, as a registry
+/// filtering on its side does), and a listed descriptor without an `artifactType` — which the
+/// referrers specification does not allow for an artifact — is left out (a registry can leave
+/// any entry out of its list anyway: the list was never a proof of completeness).
+fn referrer_filter(verifiers: &[ExecVerifier]) -> Option<Arc<str>> {
+    let (first, rest) = verifiers.split_first()?;
+    let sole = first.sole_artifact_type()?;
+    rest.iter()
+        .all(|v| v.sole_artifact_type() == Some(sole))
+        .then(|| Arc::from(sole))
 }
 
 /// Executor settings.
@@ -255,6 +284,8 @@ pub struct Executor {
     fingerprint: Arc<str>,
     /// The share of guest CPU its verifier calls draw from (unlimited when `None`).
     cpu_quota: Option<Arc<CpuQuota>>,
+    /// The artifact type referrer listings are narrowed to ([`referrer_filter`]).
+    referrer_filter: Option<Arc<str>>,
 }
 
 impl Executor {
@@ -267,6 +298,7 @@ impl Executor {
             runtime,
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             cache: ResultCache::new(settings.result_cache_ttl),
+            referrer_filter: referrer_filter(&verifiers),
             verifiers: verifiers.into(),
             settings,
             policy,
@@ -642,7 +674,8 @@ impl Executor {
             let listed = tokio::select! {
                 listed = tokio::time::timeout_at(
                     walk.deadline,
-                    walk.store.list_referrers(&subject.digest, None),
+                    walk.store
+                        .list_referrers(&subject.digest, self.referrer_filter.as_deref()),
                 ) => Some(listed),
                 () = walk.refused() => None,
             };

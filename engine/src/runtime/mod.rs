@@ -313,6 +313,7 @@ pub struct Runtime {
     pooling: bool,
     guest_pool: Option<Arc<pool::GuestPool>>,
     revocation: Option<crate::store::access::SharedSource>,
+    crypto_cache: crate::crypto::CryptoCache,
 }
 
 impl Runtime {
@@ -360,6 +361,7 @@ impl Runtime {
             compile_cache,
             pooling,
             revocation: None,
+            crypto_cache: crate::crypto::CryptoCache::new(),
         })
     }
 
@@ -368,6 +370,12 @@ impl Runtime {
     pub fn with_revocation(mut self, source: crate::store::access::SharedSource) -> Self {
         self.revocation = Some(source);
         self
+    }
+
+    /// The memo of chain validations and parsed certificates the guests' `crypto` imports are
+    /// answered through (bounded, exact; see [`crate::crypto::CryptoCache`]).
+    pub fn crypto_cache(&self) -> &crate::crypto::CryptoCache {
+        &self.crypto_cache
     }
 
     /// Whether the pooling allocator is in use.
@@ -671,7 +679,12 @@ impl Runtime {
         let limits = &verifier.limits;
         let mut store = Store::new(
             &self.engine,
-            HostState::new(verifier.name.clone(), scope, limits),
+            HostState::new(
+                verifier.name.clone(),
+                scope,
+                limits,
+                self.crypto_cache.clone(),
+            ),
         );
         store.limiter(|s| &mut s.limiter);
         // CPU deadline: at every epoch callback the meter says how long the guest ran since

@@ -1,4 +1,6 @@
-//! The `crypto` import: a thin mapping of the WIT types onto [`crate::crypto`].
+//! The `crypto` import: a thin mapping of the WIT types onto [`crate::crypto`], with chain
+//! validations and parsed certificates answered through the runtime's [`crypto::CryptoCache`]
+//! (exact: its module docs argue why).
 
 use super::*;
 use crate::crypto;
@@ -62,11 +64,14 @@ impl wit_crypto::Host for HostState {
     ) -> wasmtime::Result<Result<Vec<wit_crypto::CertInfo>, String>> {
         self.count_call()?;
         let started = Instant::now();
-        let res = crypto::verify_chain(&chain_der, &roots_der, at_unix, eku.as_deref());
+        let res = self
+            .crypto_cache
+            .verify_chain(&chain_der, &roots_der, at_unix, eku.as_deref());
+        let out = res
+            .map(|infos| infos.iter().cloned().map(cert_info).collect())
+            .map_err(|e| e.to_string());
         self.stats.crypto_time += started.elapsed();
-        Ok(res
-            .map(|infos| infos.into_iter().map(cert_info).collect())
-            .map_err(|e| e.to_string()))
+        Ok(out)
     }
 
     fn parse_certificate(
@@ -75,7 +80,7 @@ impl wit_crypto::Host for HostState {
     ) -> wasmtime::Result<Result<wit_crypto::CertInfo, String>> {
         self.count_call()?;
         let started = Instant::now();
-        let res = crypto::parse_certificate(&cert);
+        let res = self.crypto_cache.parse_certificate(&cert);
         self.stats.crypto_time += started.elapsed();
         Ok(res.map(cert_info).map_err(|e| e.to_string()))
     }

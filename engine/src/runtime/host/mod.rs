@@ -31,6 +31,8 @@ pub(crate) struct HostState {
     pub(crate) stats: CallStats,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The runtime's memo of pure crypto answers, shared by every call.
+    crypto_cache: crate::crypto::CryptoCache,
 }
 
 /// The subject side of a `verify` call; absent for `metadata` and `check-config`.
@@ -91,7 +93,12 @@ impl HostState {
     }
 
     /// State for one call of `verifier`; `call` is `None` outside `verify`.
-    pub(crate) fn new(verifier: Arc<str>, call: Option<CallScope>, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        verifier: Arc<str>,
+        call: Option<CallScope>,
+        limits: &Limits,
+        crypto_cache: crate::crypto::CryptoCache,
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(limits.log_bytes as usize);
         let stderr = MemoryOutputPipe::new(limits.log_bytes as usize);
         // No preopened directories, no environment, no arguments, stdin closed (empty), no
@@ -114,6 +121,7 @@ impl HostState {
             stats: CallStats::default(),
             stdout,
             stderr,
+            crypto_cache,
         }
     }
 

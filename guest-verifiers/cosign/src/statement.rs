@@ -87,7 +87,7 @@ pub fn check_sbom(
     statement: &Statement,
     rules: Option<&sbom_rules::config::Config>,
 ) -> Result<Option<String>, Failure> {
-    let (Some(rules), Some(format)) = (rules, sbom_format(&statement.predicate_type())) else {
+    let (Some(rules), Some(format)) = (rules, sbom_format(statement.predicate_type())) else {
         return Ok(None);
     };
     let bytes = serde_json::to_vec(statement.predicate()).unwrap_or_default();

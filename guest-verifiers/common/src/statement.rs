@@ -232,3 +232,174 @@ pub fn check_attestation_types(types: Option<&[String]>) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const IMAGE: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const DSSE: Carrier = Carrier {
+        what: "the DSSE payload",
+        malformed: "INVALID_ENVELOPE",
+    };
+
+    fn payload(v: &Value) -> Vec<u8> {
+        serde_json::to_vec(v).unwrap()
+    }
+
+    fn slsa(subjects: Value) -> Value {
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": subjects,
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"runDetails": {"builder": {"id": "https://ci.example.test"}}},
+        })
+    }
+
+    fn one(hex: &str) -> Value {
+        json!([{"name": "app", "digest": {"sha256": hex}}])
+    }
+
+    /// in-toto: "subject: set of software artifacts that the attestation applies to"; one
+    /// matching digest among many is enough, and none is a `SUBJECT_MISMATCH` naming them.
+    #[test]
+    fn one_of_many_subjects_must_be_the_image() {
+        let mut many: Vec<Value> = (0..50)
+            .map(|i| json!({"name": format!("bin-{i}"), "digest": {"sha256": format!("{i:064x}")}}))
+            .collect();
+        let p = payload(&slsa(Value::Array(many.clone())));
+        let e = Statement::about(&p, IMAGE, Some(DEFAULT_MAX_STATEMENT), DSSE).unwrap_err();
+        assert_eq!(e.reason, SUBJECT_MISMATCH);
+        assert!(
+            e.message.contains("bin-49@sha256:") && e.message.contains(IMAGE),
+            "{e:?}"
+        );
+        many.insert(
+            17,
+            json!({"name": "img", "digest": {"sha256": &IMAGE[7..].to_uppercase()}}),
+        );
+        let s = Statement::about(&payload(&slsa(Value::Array(many))), IMAGE, None, DSSE).unwrap();
+        let handed: Value = serde_json::from_str(&s.handed_on()).unwrap();
+        assert_eq!(handed["subject"].as_array().unwrap().len(), 51);
+        assert_eq!(handed["predicateType"], "https://slsa.dev/provenance/v1");
+        assert_eq!(
+            handed["predicate"]["runDetails"]["builder"]["id"],
+            "https://ci.example.test"
+        );
+        assert_eq!(handed["_type"], "https://in-toto.io/Statement/v1");
+    }
+
+    /// The cap is on the statement's bytes, checked before parsing; `None` (handing nothing on)
+    /// applies none.
+    #[test]
+    fn oversized_statements_fail_closed_naming_the_cap() {
+        let mut v = slsa(one(&IMAGE[7..]));
+        v["predicate"]["padding"] = json!("x".repeat(2000));
+        let p = payload(&v);
+        let e = Statement::about(&p, IMAGE, Some(1024), DSSE).unwrap_err();
+        assert_eq!(e.reason, STATEMENT_TOO_LARGE);
+        assert!(
+            e.message.contains(&format!("{} bytes", p.len()))
+                && e.message.contains("1024")
+                && e.message.contains("maxStatementBytes"),
+            "{e:?}"
+        );
+        assert!(Statement::about(&p, IMAGE, Some(p.len()), DSSE).is_ok());
+        assert!(Statement::about(&p, IMAGE, None, DSSE).is_ok());
+    }
+
+    #[test]
+    fn predicate_types_are_checked_against_the_allow_list() {
+        let s = Statement::about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None, DSSE).unwrap();
+        assert!(s.check_type(None).is_ok());
+        assert!(
+            s.check_type(Some(&["https://slsa.dev/provenance/v1".to_owned()]))
+                .is_ok()
+        );
+        let e = s
+            .check_type(Some(&["https://spdx.dev/Document".to_owned()]))
+            .unwrap_err();
+        assert_eq!(e.reason, PREDICATE_TYPE_NOT_ACCEPTED);
+        assert!(
+            e.message.contains("spdx") && e.message.contains("slsa"),
+            "{e:?}"
+        );
+    }
+
+    /// in-toto Statement: `_type` is a string URI, `subject` a list, `predicateType` a string;
+    /// anything else is not a statement, named by the carrier and its reason. v0.1 and v1 are
+    /// both in-toto statements; another `_type` is not.
+    #[test]
+    fn malformed_fields_are_not_a_statement() {
+        let carrier = Carrier {
+            what: "the layer",
+            malformed: "INVALID_STATEMENT",
+        };
+        for (v, needle) in [
+            (
+                json!({"_type": 1, "subject": one(&IMAGE[7..])}),
+                "_type is 1",
+            ),
+            (
+                json!({"subject": one(&IMAGE[7..])}),
+                "missing field `_type`",
+            ),
+            (
+                json!({"_type": "https://in-toto.io/Statement/v1", "subject": {"a": 1}}),
+                "subject is",
+            ),
+            (
+                json!({"_type": "https://in-toto.io/Statement/v1", "subject": one(&IMAGE[7..]),
+                       "predicateType": ["x"]}),
+                "predicateType is",
+            ),
+            (json!("text"), "not a JSON object"),
+            (
+                json!({"_type": "https://example.test/Statement/v1"}),
+                "not an in-toto statement",
+            ),
+        ] {
+            let e = Statement::about(&payload(&v), IMAGE, None, carrier).unwrap_err();
+            assert_eq!(e.reason, "INVALID_STATEMENT", "{v}");
+            assert!(e.message.starts_with("the layer"), "{e:?}");
+            assert!(e.message.contains(needle), "{v}: {e:?}");
+        }
+        for t in [
+            "https://in-toto.io/Statement/v0.1",
+            "https://in-toto.io/Statement/v1",
+        ] {
+            let mut v = slsa(one(&IMAGE[7..]));
+            v["_type"] = json!(t);
+            assert!(
+                Statement::about(&payload(&v), IMAGE, None, carrier).is_ok(),
+                "{t}"
+            );
+        }
+        // A subject digest must be the image's, and an image without a sha256 digest matches none.
+        let v = slsa(one(&IMAGE[7..]));
+        assert!(Statement::about(&payload(&v), "sha512:aa", None, carrier).is_err());
+        let v = slsa(json!([{"name": "x", "digest": {"sha512": &IMAGE[7..]}}]));
+        assert!(Statement::about(&payload(&v), IMAGE, None, carrier).is_err());
+    }
+
+    #[test]
+    fn configured_caps_and_types_are_checked() {
+        assert_eq!(max_statement(None), Ok(Some(DEFAULT_MAX_STATEMENT)));
+        assert_eq!(max_statement(Some(0)), Ok(None));
+        assert_eq!(
+            max_statement(Some(MAX_STATEMENT_LIMIT)),
+            Ok(Some(MAX_STATEMENT_LIMIT))
+        );
+        assert!(max_statement(Some(MAX_STATEMENT_LIMIT + 1)).is_err());
+        assert!(check_attestation_types(None).is_ok());
+        assert!(check_attestation_types(Some(&["t".to_owned()])).is_ok());
+        assert!(
+            check_attestation_types(Some(&[]))
+                .unwrap_err()
+                .contains("empty")
+        );
+        let e = check_attestation_types(Some(&["t".to_owned(), String::new()])).unwrap_err();
+        assert!(e.contains("attestationTypes[1]"), "{e}");
+    }
+}

@@ -44,6 +44,19 @@ const LAYER: Carrier = Carrier {
     malformed: INVALID_STATEMENT,
 };
 
+/// A signature outcome's extensions as the report carries them: text, and JSON (`checks`).
+pub fn extensions(out: Outcome) -> Vec<(String, ExtensionValue)> {
+    out.text
+        .into_iter()
+        .map(|(k, v)| (k, ExtensionValue::Text(v)))
+        .chain(
+            out.json
+                .into_iter()
+                .map(|(k, v)| (k, ExtensionValue::Json(v))),
+        )
+        .collect()
+}
+
 /// Judges the attestation `ctx.artifact` of `ctx.subject`; `verify_signature` verifies one
 /// notation signature (its manifest descriptor) of the attestation (the [`Desc`] it must sign).
 pub fn verify(
@@ -150,16 +163,8 @@ pub fn verify(
         return failed(r.reason, r.message);
     }
 
-    let mut extensions: Vec<(String, ExtensionValue)> = out
-        .text
-        .into_iter()
-        .map(|(k, v)| (k, ExtensionValue::Text(v)))
-        .chain(
-            out.json
-                .into_iter()
-                .map(|(k, v)| (k, ExtensionValue::Json(v))),
-        )
-        .collect();
+    let message = out.message.clone();
+    let mut extensions = extensions(out);
     extensions.push(("signature".into(), ExtensionValue::Text(sig.digest.clone())));
     extensions.push((
         "predicateType".into(),
@@ -176,7 +181,7 @@ pub fn verify(
         message: format!(
             "in-toto attestation ({}) verified: {}",
             statement.predicate_type(),
-            out.message
+            message
         ),
         error_reason: None,
         extensions,

@@ -40,8 +40,8 @@ use vouch_verifier_sdk::wit::vouch::verifier::revocation::{
     FetchError, fetch_crl_signed, fetch_ocsp,
 };
 use vouch_verifier_sdk::{
-    CONFIG_INVALID, Ctx, Descriptor, ExtensionValue, Level, Metadata, Report, Store, Verifier,
-    export_verifier, log, store::describe,
+    CONFIG_INVALID, Ctx, Descriptor, Level, Metadata, Report, Store, Verifier, export_verifier,
+    log, store::describe,
 };
 
 use verifier_common::crypto::Crypto;
@@ -184,21 +184,11 @@ impl Verifier for Notation {
             store: ctx.store(),
         };
         let out = verify::verify(&host, &config, &ctx.subject.reference, &subject, now);
-        let extensions = out
-            .text
-            .into_iter()
-            .map(|(k, v)| (k, ExtensionValue::Text(v)))
-            .chain(
-                out.json
-                    .into_iter()
-                    .map(|(k, v)| (k, ExtensionValue::Json(v))),
-            )
-            .collect();
         Report {
             is_success: out.ok,
-            message: out.message,
+            message: out.message.clone(),
             error_reason: out.reason.map(str::to_owned),
-            extensions,
+            extensions: attestation::extensions(out),
         }
     }
 }

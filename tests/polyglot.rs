@@ -1,0 +1,453 @@
+//! Verifiers written in Python (componentize-py) and JavaScript (componentize-js), built by
+//! `cargo xtask polyglot` from `examples/verifiers/`, loaded by the unchanged engine under its
+//! normal limits: a pass and named failures over OCI layouts built here, concurrent calls (a
+//! Python component instantiates 14 core instances, more than one pool slot's share of memories),
+//! and the load-time errors for a component the runtime's limits cannot hold.
+//!
+//! When a toolchain could not be installed (offline) the tests print why and return; with
+//! `VOUCH_REQUIRE_POLYGLOT=1` (CI) a missing build fails instead.
+
+#[allow(dead_code)] // shared with other test binaries that use all of it
+#[path = "support/layout.rs"]
+mod layout;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::OnceCell;
+use vouch::oci::manifest::OCI_MANIFEST;
+use vouch::oci::{Descriptor, Manifest};
+use vouch::runtime::{
+    GuestReport, Limits, Runtime, RuntimeConfig, RuntimeError, Verifier, VerifyInput,
+};
+use vouch::store::StoreAccess;
+use vouch::store::layout::LayoutStore;
+
+use layout::LayoutBuilder;
+
+const SPDX: &str = "application/spdx+json";
+const CDX: &str = "application/vnd.cyclonedx+json";
+
+/// The built example `file`, or `None` after printing why the test is skipped.
+fn built(file: &str) -> Option<PathBuf> {
+    match xtask::polyglot::built_example(file) {
+        Some(path) => Some(path),
+        None if std::env::var_os("VOUCH_REQUIRE_POLYGLOT").is_some() => {
+            panic!(
+                "{file} is not built and VOUCH_REQUIRE_POLYGLOT is set: run `cargo xtask polyglot`"
+            )
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: {file} is not built (its toolchain did not install?): run `cargo xtask polyglot`"
+            );
+            None
+        }
+    }
+}
+
+/// A runtime as `vouch verify` makes one for a small config (4 slots), compiling into a cache
+/// shared by the test binaries (compiling CPython takes seconds).
+fn runtime(config: RuntimeConfig) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        compile_cache_dir: Some(
+            xtask::polyglot::toolchain_dir(&xtask::polyglot::target_dir()).join("compile-cache"),
+        ),
+        ..config
+    })
+    .unwrap()
+}
+
+fn small() -> RuntimeConfig {
+    RuntimeConfig {
+        max_instances: 4,
+        max_concurrency: 4,
+        ..RuntimeConfig::default()
+    }
+}
+
+static PYTHON: OnceCell<Option<(Runtime, Verifier)>> = OnceCell::const_new();
+static JS: OnceCell<Option<(Runtime, Verifier)>> = OnceCell::const_new();
+
+async fn load(
+    cell: &'static OnceCell<Option<(Runtime, Verifier)>>,
+    name: &str,
+    file: &str,
+) -> Option<(Runtime, Verifier)> {
+    cell.get_or_init(|| async {
+        let path = built(file)?;
+        let rt = runtime(small());
+        let v = rt.load_file(name, &path, Limits::default()).await.unwrap();
+        Some((rt, v))
+    })
+    .await
+    .clone()
+}
+
+/// One subject (its manifest carrying `subject_annotations`) and one referrer of it.
+struct Case {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn StoreAccess>,
+    subject: Descriptor,
+    artifact: Descriptor,
+}
+
+fn case(
+    subject_annotations: &[(&str, &str)],
+    artifact_type: &str,
+    layers: &[(&str, &[u8])],
+    annotations: &[(&str, &str)],
+) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = LayoutBuilder::new(dir.path());
+    let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
+    let layer = b.blob("application/vnd.oci.image.layer.v1.tar", b"layer");
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: Some(config),
+        layers: vec![layer],
+        manifests: vec![],
+        subject: None,
+        annotations: subject_annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let subject = b.blob(OCI_MANIFEST, &serde_json::to_vec(&m).unwrap());
+    let artifact = b.referrer(&subject, artifact_type, layers, annotations);
+    b.finish();
+    let store = LayoutStore::open(dir.path(), Default::default()).unwrap();
+    Case {
+        _dir: dir,
+        store: Arc::new(store),
+        subject,
+        artifact,
+    }
+}
+
+fn sbom_case(media_type: &str, doc: &serde_json::Value) -> Case {
+    let bytes = doc.to_string().into_bytes();
+    case(&[], media_type, &[(media_type, &bytes)], &[])
+}
+
+async fn verify(rt: &Runtime, v: &Verifier, c: &Case, config: serde_json::Value) -> GuestReport {
+    let config = config.to_string();
+    rt.check_config(v, &config).await.unwrap();
+    rt.verify(
+        v,
+        VerifyInput {
+            store: c.store.clone(),
+            subject_reference: "example.test/app:v1".into(),
+            subject: c.subject.clone(),
+            artifact: c.artifact.clone(),
+            config: config.into(),
+            cpu_quota: None,
+        },
+    )
+    .await
+    .unwrap()
+    .report
+}
+
+fn spdx() -> serde_json::Value {
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "packages": [
+            {"name": "openssl", "versionInfo": "3.0.11", "licenseConcluded": "Apache-2.0"},
+            {"name": "libfoo", "versionInfo": "1.2", "licenseDeclared": "(MIT OR GPL-3.0-only)"},
+        ]
+    })
+}
+
+fn cyclonedx() -> serde_json::Value {
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "components": [
+            {"name": "lodash", "version": "4.17.20", "licenses": [{"license": {"id": "MIT"}}],
+             "components": [{"name": "left-pad", "version": "1.3.0",
+                             "licenses": [{"expression": "WTFPL"}]}]},
+        ]
+    })
+}
+
+#[tokio::test]
+async fn python_sbom_passes_a_clean_sbom_in_both_formats() {
+    let Some((rt, v)) = load(&PYTHON, "python-sbom", "python_sbom.wasm").await else {
+        return;
+    };
+    assert_eq!(v.metadata().name, "python-sbom");
+    assert_eq!(v.metadata().artifact_types, [SPDX, CDX]);
+    let policy = json!({"deniedPackages": ["log4j-core"], "deniedLicenses": ["AGPL-3.0-only"]});
+    let r = verify(&rt, &v, &sbom_case(SPDX, &spdx()), policy.clone()).await;
+    assert!(r.is_success, "{r:?}");
+    assert_eq!(r.extensions["packages"], 2);
+    assert_eq!(r.extensions["format"], "spdx");
+    let r = verify(&rt, &v, &sbom_case(CDX, &cyclonedx()), policy).await;
+    assert!(r.is_success, "{r:?}");
+    assert_eq!(r.extensions["packages"], 2, "nested components count");
+}
+
+#[tokio::test]
+async fn python_sbom_names_each_violation() {
+    let Some((rt, v)) = load(&PYTHON, "python-sbom", "python_sbom.wasm").await else {
+        return;
+    };
+    // A license inside an SPDX expression is found.
+    let r = verify(
+        &rt,
+        &v,
+        &sbom_case(SPDX, &spdx()),
+        json!({"deniedLicenses": ["gpl-3.0-only"]}),
+    )
+    .await;
+    assert!(!r.is_success);
+    assert_eq!(r.error_reason.as_deref(), Some("LICENSE_DENIED"), "{r:?}");
+    assert!(
+        r.message.contains("libfoo@1.2") && r.message.contains("GPL-3.0-ONLY"),
+        "{}",
+        r.message
+    );
+    // A nested component, denied by name@version; a pin on another version does not match.
+    let r = verify(
+        &rt,
+        &v,
+        &sbom_case(CDX, &cyclonedx()),
+        json!({"deniedPackages": ["left-pad@1.3.0", "lodash@1.0.0"]}),
+    )
+    .await;
+    assert_eq!(r.error_reason.as_deref(), Some("PACKAGE_DENIED"), "{r:?}");
+    assert!(
+        r.message.contains("left-pad@1.3.0") && !r.message.contains("more"),
+        "{}",
+        r.message
+    );
+    // Both kinds at once are both named.
+    let r = verify(
+        &rt,
+        &v,
+        &sbom_case(CDX, &cyclonedx()),
+        json!({"deniedPackages": ["lodash"], "deniedLicenses": ["WTFPL"]}),
+    )
+    .await;
+    assert_eq!(
+        r.error_reason.as_deref(),
+        Some("LICENSE_DENIED,PACKAGE_DENIED"),
+        "{r:?}"
+    );
+    assert_eq!(r.extensions["findings"].as_array().unwrap().len(), 2);
+    // A package without a license, when one is required.
+    let doc = json!({"spdxVersion": "SPDX-2.3", "packages": [{"name": "x", "licenseConcluded": "NOASSERTION"}]});
+    let r = verify(
+        &rt,
+        &v,
+        &sbom_case(SPDX, &doc),
+        json!({"requireLicense": true}),
+    )
+    .await;
+    assert_eq!(r.error_reason.as_deref(), Some("LICENSE_MISSING"), "{r:?}");
+}
+
+#[tokio::test]
+async fn python_sbom_fails_closed_on_what_it_cannot_read() {
+    let Some((rt, v)) = load(&PYTHON, "python-sbom", "python_sbom.wasm").await else {
+        return;
+    };
+    let garbage = case(&[], SPDX, &[(SPDX, b"{not json")], &[]);
+    let r = verify(&rt, &v, &garbage, json!({})).await;
+    assert_eq!(
+        (r.is_success, r.error_reason.as_deref()),
+        (false, Some("SBOM_INVALID")),
+        "{r:?}"
+    );
+    let wrong = sbom_case(SPDX, &json!({"spdxVersion": "SPDX-3.0", "packages": []}));
+    let r = verify(&rt, &v, &wrong, json!({})).await;
+    assert_eq!(r.error_reason.as_deref(), Some("SBOM_INVALID"), "{r:?}");
+    let none = case(&[], SPDX, &[("text/plain", b"hello")], &[]);
+    let r = verify(&rt, &v, &none, json!({})).await;
+    assert_eq!(r.error_reason.as_deref(), Some("SBOM_MISSING"), "{r:?}");
+    // Bad configurations are refused at load time, naming the field.
+    for (config, want) in [
+        (
+            json!({"deniedPackage": []}),
+            "unknown config key(s): deniedPackage",
+        ),
+        (
+            json!({"deniedPackages": "x"}),
+            "deniedPackages must be a list",
+        ),
+        (json!({"deniedPackages": ["x@"]}), "bad entry 'x@'"),
+        (
+            json!({"requireLicense": "yes"}),
+            "requireLicense must be a boolean",
+        ),
+    ] {
+        let e = rt.check_config(&v, &config.to_string()).await.unwrap_err();
+        assert!(
+            matches!(e, RuntimeError::Config { .. }) && e.to_string().contains(want),
+            "{config}: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn js_annotations_checks_subject_and_referrer_annotations() {
+    let Some((rt, v)) = load(&JS, "js-annotations", "js_annotations.wasm").await else {
+        return;
+    };
+    assert_eq!(v.metadata().name, "js-annotations");
+    let c = case(
+        &[
+            ("org.opencontainers.image.vendor", "ACME Corp"),
+            (
+                "org.opencontainers.image.source",
+                "https://git.acme.example/app",
+            ),
+        ],
+        "application/vnd.example.review",
+        &[("application/json", b"{}")],
+        &[("com.acme.reviewed-by", "alice")],
+    );
+    let policy = json!({
+        "subject": {"org.opencontainers.image.vendor": ["ACME Corp", "ACME Inc"],
+                    "org.opencontainers.image.source": ["https://git.acme.example/*"]},
+        "artifact": {"com.acme.reviewed-by": ["alice", "bob"]}
+    });
+    let r = verify(&rt, &v, &c, policy).await;
+    assert!(r.is_success, "{r:?}");
+    assert_eq!(r.extensions["rules"], 3);
+
+    let r = verify(
+        &rt,
+        &v,
+        &c,
+        json!({"subject": {"org.opencontainers.image.vendor": ["Evil Corp"]}}),
+    )
+    .await;
+    assert_eq!(
+        (r.is_success, r.error_reason.as_deref()),
+        (false, Some("ANNOTATION_NOT_ALLOWED")),
+        "{r:?}"
+    );
+    assert!(r.message.contains("\"ACME Corp\""), "{}", r.message);
+    // A prefix rule is a prefix, not a substring.
+    let r = verify(
+        &rt,
+        &v,
+        &c,
+        json!({"subject": {"org.opencontainers.image.source": ["https://acme.example/*"]}}),
+    )
+    .await;
+    assert_eq!(
+        r.error_reason.as_deref(),
+        Some("ANNOTATION_NOT_ALLOWED"),
+        "{r:?}"
+    );
+    let r = verify(&rt, &v, &c, json!({"artifact": {"com.acme.signed-off": ["*"]}, "subject": {"org.opencontainers.image.vendor": ["nope"]}})).await;
+    assert_eq!(
+        r.error_reason.as_deref(),
+        Some("ANNOTATION_MISSING,ANNOTATION_NOT_ALLOWED"),
+        "{r:?}"
+    );
+    assert_eq!(r.extensions["findings"].as_array().unwrap().len(), 2);
+
+    for (config, want) in [
+        (json!({}), "no rules"),
+        (json!({"subjects": {}}), "unknown config key(s): subjects"),
+        (
+            json!({"subject": {"k": []}}),
+            "subject.k must be a non-empty list",
+        ),
+    ] {
+        let e = rt.check_config(&v, &config.to_string()).await.unwrap_err();
+        assert!(
+            matches!(e, RuntimeError::Config { .. }) && e.to_string().contains(want),
+            "{config}: {e}"
+        );
+    }
+}
+
+/// Each toolchain's component, called from many tasks at once on a 4-slot runtime: every call
+/// gets its slots' worth of the pool (a Python call takes more than one slot's memories and
+/// 14 core instances) and passes; none fails on pool exhaustion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_fit_the_pool() {
+    for (cell, name, file) in [
+        (&PYTHON, "python-sbom", "python_sbom.wasm"),
+        (&JS, "js-annotations", "js_annotations.wasm"),
+    ] {
+        let Some((rt, v)) = load(cell, name, file).await else {
+            return;
+        };
+        eprintln!("{name}: {} slot(s) per call", v.slots());
+        let (c, config) = if name == "python-sbom" {
+            (sbom_case(SPDX, &spdx()), json!({}))
+        } else {
+            (
+                case(&[("a", "b")], "x/y", &[("application/json", b"{}")], &[]),
+                json!({"subject": {"a": ["b"]}}),
+            )
+        };
+        let c = Arc::new(c);
+        let calls = (0..32).map(|_| {
+            let (rt, v, c, config) = (rt.clone(), v.clone(), c.clone(), config.clone());
+            tokio::spawn(async move { verify(&rt, &v, &c, config).await })
+        });
+        for r in futures::future::join_all(calls).await {
+            let r = r.unwrap();
+            assert!(r.is_success, "{name}: {r:?}");
+        }
+    }
+}
+
+/// A memory limit under what the component needs to start is refused at load, naming the
+/// verifier and the setting, not left to fail every call.
+#[tokio::test]
+async fn a_memory_limit_too_small_for_the_component_is_a_load_error() {
+    let Some(path) = built("python_sbom.wasm") else {
+        return;
+    };
+    let rt = runtime(small());
+    let limits = Limits {
+        memory_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    let e = rt.load_file("tiny", &path, limits).await.unwrap_err();
+    assert!(matches!(e, RuntimeError::MemoryLimitTooSmall { .. }), "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("`tiny`") && m.contains("4194304") && m.contains("limits.memoryBytes"),
+        "{m}"
+    );
+}
+
+/// A runtime configured for fewer core instances per component than the component creates
+/// refuses it at load, naming the count, the limit and the setting.
+#[tokio::test]
+async fn a_component_over_the_core_instance_limit_is_a_load_error() {
+    let Some(path) = built("python_sbom.wasm") else {
+        return;
+    };
+    let rt = runtime(RuntimeConfig {
+        max_core_instances_per_component: 8,
+        ..small()
+    });
+    let e = rt
+        .load_file("py", &path, Limits::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::PoolLimit { .. }), "{e}");
+    let m = e.to_string();
+    assert!(
+        m.contains("`py`")
+            && m.contains("core module instances")
+            && m.contains("maximum of 8")
+            && m.contains("runtime.maxCoreInstancesPerComponent"),
+        "{m}"
+    );
+}

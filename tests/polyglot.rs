@@ -451,3 +451,147 @@ async fn a_component_over_the_core_instance_limit_is_a_load_error() {
         "{m}"
     );
 }
+
+/// The toolchain of `lang`, or `None` after printing why the test is skipped.
+fn toolchain(lang: xtask::polyglot::Lang) -> Option<PathBuf> {
+    let dir = xtask::polyglot::toolchain_dir(&xtask::polyglot::target_dir());
+    match xtask::polyglot::installed(&dir, lang) {
+        Some(tool) => Some(tool),
+        None if std::env::var_os("VOUCH_REQUIRE_POLYGLOT").is_some() => {
+            panic!(
+                "the {} toolchain is not installed and VOUCH_REQUIRE_POLYGLOT is set: run `cargo xtask polyglot`",
+                lang.name()
+            )
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: the {} toolchain is not installed: run `cargo xtask polyglot`",
+                lang.name()
+            );
+            None
+        }
+    }
+}
+
+/// `vouch plugin new --lang python|js` renders a project that builds with its toolchain, loads
+/// in the engine under the default limits and judges a referrer, and whose own end-to-end test
+/// (`test.py` / `test.mjs`, driving the `vouch` binary) passes.
+#[tokio::test]
+async fn plugin_new_projects_build_load_and_pass_their_own_tests() {
+    use xtask::polyglot::Lang;
+    for (lang, test) in [
+        (Lang::Python, ["python3", "test.py"]),
+        (Lang::Js, ["node", "test.mjs"]),
+    ] {
+        let Some(tool) = toolchain(lang) else {
+            continue;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("my-check");
+        let (code, stdout, stderr) = run_vouch(&[
+            "plugin",
+            "new",
+            "--lang",
+            lang.name(),
+            "my-check",
+            "--dir",
+            project.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains("README.md"), "{stdout}");
+        let wasm = project.join("my-check.wasm");
+        xtask::polyglot::build(lang, &tool, &project, &project.join("wit"), &wasm).unwrap();
+
+        let rt = runtime(small());
+        let v = rt
+            .load_file("my-check", &wasm, Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(v.metadata().name, "my-check");
+        let at = "application/vnd.example.my-check.v1+json";
+        assert_eq!(v.metadata().artifact_types, [at]);
+        let ok = case(
+            &[],
+            at,
+            &[("application/json", br#"{"status":"approved"}"#)],
+            &[],
+        );
+        let r = verify(&rt, &v, &ok, json!({})).await;
+        assert!(r.is_success, "{}: {r:?}", lang.name());
+        let bad = case(
+            &[],
+            at,
+            &[("application/json", br#"{"status":"draft"}"#)],
+            &[],
+        );
+        let r = verify(&rt, &v, &bad, json!({})).await;
+        assert_eq!(
+            r.error_reason.as_deref(),
+            Some("STATUS_MISMATCH"),
+            "{}: {r:?}",
+            lang.name()
+        );
+
+        let out = std::process::Command::new(test[0])
+            .args(&test[1..])
+            .current_dir(&project)
+            .env("VOUCH", env!("CARGO_BIN_EXE_vouch"))
+            // Compiled once for the three runs, not once per run.
+            .env("VOUCH_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("all my-check tests passed"),
+            "{}: {text}",
+            lang.name()
+        );
+    }
+}
+
+/// The language list comes from the embedded templates; a non-empty directory is refused.
+#[test]
+fn plugin_new_refuses_unknown_languages_and_used_directories() {
+    let (code, _, stderr) = run_vouch(&["plugin", "new", "--lang", "cobol", "x"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("unknown language `cobol`")
+            && stderr.contains("js")
+            && stderr.contains("python"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine"), "x").unwrap();
+    let (code, _, stderr) = run_vouch(&[
+        "plugin",
+        "new",
+        "--lang",
+        "python",
+        "x",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
+
+fn run_vouch(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

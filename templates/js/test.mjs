@@ -45,7 +45,7 @@ function verify(tmp, n, payload) {
   writeFileSync(config, JSON.stringify({ verifiers: [{ name: "{{name}}",
     path: join(HERE, "{{name}}.wasm"), config: { expectedStatus: "approved" } }] }));
   const out = spawnSync(process.env.VOUCH ?? "vouch",
-    ["verify", "--oci-layout", "--no-cache", "-c", config, "-o", "json", `${root}:v1`], { encoding: "utf8" });
+    ["verify", "--oci-layout", "-c", config, "-o", "json", `${root}:v1`], { encoding: "utf8" });
   if (!out.stdout || !out.stdout.trim()) {
     throw new Error(`vouch verify printed nothing (exit ${out.status}): ${out.stderr ?? out.error}`);
   }

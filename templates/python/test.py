@@ -48,7 +48,7 @@ def verify(tmp, payload):
         json.dump({"verifiers": [{"name": "{{name}}", "path": os.path.join(HERE, "{{name}}.wasm"),
                                   "config": {"expectedStatus": "approved"}}]}, f)
     vouch = os.environ.get("VOUCH", "vouch")
-    out = subprocess.run([vouch, "verify", "--oci-layout", "--no-cache", "-c", config, "-o", "json", root + ":v1"],
+    out = subprocess.run([vouch, "verify", "--oci-layout", "-c", config, "-o", "json", root + ":v1"],
                          capture_output=True, text=True)
     if not out.stdout.strip():
         sys.exit(f"vouch verify printed nothing (exit {out.returncode}): {out.stderr}")

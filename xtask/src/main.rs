@@ -76,13 +76,12 @@ fn build_polyglot() -> Result<()> {
             Err(e) => return Err(e.into()),
         };
         let out = dir.join(file);
-        polyglot::build(
-            lang,
-            &tool,
-            &root.join("examples/verifiers").join(app),
-            &root.join("wit"),
-            &out,
-        )?;
+        let app_dir = root.join("examples/verifiers").join(app);
+        if polyglot::up_to_date(&out, &[&app_dir, &root.join("wit"), &tool]) {
+            eprintln!("polyglot: {} is up to date", out.display());
+            continue;
+        }
+        polyglot::build(lang, &tool, &app_dir, &root.join("wit"), &out)?;
         eprintln!(
             "polyglot: built {} ({} bytes) in {:.1} s",
             out.display(),

@@ -231,3 +231,21 @@ pub fn built_example(file: &str) -> Option<PathBuf> {
     let path = toolchain_dir(&target_dir()).join(file);
     path.is_file().then_some(path)
 }
+
+/// Whether `out` exists and is newer than every file below `inputs` (files or directories).
+pub fn up_to_date(out: &Path, inputs: &[&Path]) -> bool {
+    fn newest(path: &Path) -> Option<std::time::SystemTime> {
+        let meta = std::fs::metadata(path).ok()?;
+        if !meta.is_dir() {
+            return meta.modified().ok();
+        }
+        std::fs::read_dir(path)
+            .ok()?
+            .filter_map(|e| newest(&e.ok()?.path()))
+            .max()
+    }
+    let Some(built) = std::fs::metadata(out).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    inputs.iter().all(|i| newest(i).is_some_and(|t| t <= built))
+}

@@ -807,7 +807,10 @@ impl Runtime {
             }
         };
         let state = store.into_data();
-        *stats = state.stats.clone();
+        *stats = CallStats {
+            memory_bytes: state.limiter.memory_used(),
+            ..state.stats.clone()
+        };
         emit_output(&name, "stdout", &state.stdout.contents());
         let stderr = state.stderr.contents();
         emit_output(&name, "stderr", &stderr);

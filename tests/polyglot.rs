@@ -7,25 +7,24 @@
 //! When a toolchain could not be installed (offline) the tests print why and return; with
 //! `VOUCH_REQUIRE_POLYGLOT=1` (CI) a missing build fails instead.
 
+#[allow(dead_code)] // only `verifier` is used here
+#[path = "support/guests.rs"]
+mod guests;
 #[allow(dead_code)] // shared with other test binaries that use all of it
 #[path = "support/layout.rs"]
 mod layout;
+#[allow(dead_code)] // shared test support; each binary uses part of it
+#[path = "support/verifier_case.rs"]
+mod verifier_case;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::OnceCell;
-use vouch::oci::manifest::OCI_MANIFEST;
-use vouch::oci::{Descriptor, Manifest};
-use vouch::runtime::{
-    GuestReport, Limits, Runtime, RuntimeConfig, RuntimeError, Verifier, VerifyInput,
-};
-use vouch::store::StoreAccess;
-use vouch::store::layout::LayoutStore;
+use vouch::runtime::{Limits, Runtime, RuntimeConfig, RuntimeError, Verifier};
 
-use layout::LayoutBuilder;
+use verifier_case::{Case, case_of_annotated_image as case, verify};
 
 const SPDX: &str = "application/spdx+json";
 const CDX: &str = "application/vnd.cyclonedx+json";
@@ -86,71 +85,20 @@ async fn load(
     .clone()
 }
 
-/// One subject (its manifest carrying `subject_annotations`) and one referrer of it.
-struct Case {
-    _dir: tempfile::TempDir,
-    store: Arc<dyn StoreAccess>,
-    subject: Descriptor,
-    artifact: Descriptor,
-}
-
-fn case(
-    subject_annotations: &[(&str, &str)],
-    artifact_type: &str,
-    layers: &[(&str, &[u8])],
-    annotations: &[(&str, &str)],
-) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let mut b = LayoutBuilder::new(dir.path());
-    let config = b.blob("application/vnd.oci.image.config.v1+json", b"{}");
-    let layer = b.blob("application/vnd.oci.image.layer.v1.tar", b"layer");
-    let m = Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: Some(config),
-        layers: vec![layer],
-        manifests: vec![],
-        subject: None,
-        annotations: subject_annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-    };
-    let subject = b.blob(OCI_MANIFEST, &serde_json::to_vec(&m).unwrap());
-    let artifact = b.referrer(&subject, artifact_type, layers, annotations);
-    b.finish();
-    let store = LayoutStore::open(dir.path(), Default::default()).unwrap();
-    Case {
-        _dir: dir,
-        store: Arc::new(store),
-        subject,
-        artifact,
-    }
-}
-
 fn sbom_case(media_type: &str, doc: &serde_json::Value) -> Case {
     let bytes = doc.to_string().into_bytes();
     case(&[], media_type, &[(media_type, &bytes)], &[])
 }
 
-async fn verify(rt: &Runtime, v: &Verifier, c: &Case, config: serde_json::Value) -> GuestReport {
-    let config = config.to_string();
-    rt.check_config(v, &config).await.unwrap();
-    rt.verify(
-        v,
-        VerifyInput {
-            store: c.store.clone(),
-            subject_reference: "example.test/app:v1".into(),
-            subject: c.subject.clone(),
-            artifact: c.artifact.clone(),
-            config: config.into(),
-            cpu_quota: None,
-        },
-    )
-    .await
-    .unwrap()
-    .report
+/// Each config is refused by `check-config` at load time, with a message containing its text.
+async fn assert_refused(rt: &Runtime, v: &Verifier, cases: &[(serde_json::Value, &str)]) {
+    for (config, want) in cases {
+        let e = rt.check_config(v, &config.to_string()).await.unwrap_err();
+        assert!(
+            matches!(e, RuntimeError::Config { .. }) && e.to_string().contains(want),
+            "{config}: {e}"
+        );
+    }
 }
 
 fn spdx() -> serde_json::Value {
@@ -272,7 +220,7 @@ async fn python_sbom_fails_closed_on_what_it_cannot_read() {
     let r = verify(&rt, &v, &none, json!({})).await;
     assert_eq!(r.error_reason.as_deref(), Some("SBOM_MISSING"), "{r:?}");
     // Bad configurations are refused at load time, naming the field.
-    for (config, want) in [
+    let cases = [
         (
             json!({"deniedPackage": []}),
             "unknown config key(s): deniedPackage",
@@ -286,13 +234,8 @@ async fn python_sbom_fails_closed_on_what_it_cannot_read() {
             json!({"requireLicense": "yes"}),
             "requireLicense must be a boolean",
         ),
-    ] {
-        let e = rt.check_config(&v, &config.to_string()).await.unwrap_err();
-        assert!(
-            matches!(e, RuntimeError::Config { .. }) && e.to_string().contains(want),
-            "{config}: {e}"
-        );
-    }
+    ];
+    assert_refused(&rt, &v, &cases).await;
 }
 
 #[tokio::test]
@@ -356,20 +299,15 @@ async fn js_annotations_checks_subject_and_referrer_annotations() {
     );
     assert_eq!(r.extensions["findings"].as_array().unwrap().len(), 2);
 
-    for (config, want) in [
+    let cases = [
         (json!({}), "no rules"),
         (json!({"subjects": {}}), "unknown config key(s): subjects"),
         (
             json!({"subject": {"k": []}}),
             "subject.k must be a non-empty list",
         ),
-    ] {
-        let e = rt.check_config(&v, &config.to_string()).await.unwrap_err();
-        assert!(
-            matches!(e, RuntimeError::Config { .. }) && e.to_string().contains(want),
-            "{config}: {e}"
-        );
-    }
+    ];
+    assert_refused(&rt, &v, &cases).await;
 }
 
 /// Each toolchain's component, called from many tasks at once on a 4-slot runtime: every call

@@ -706,3 +706,70 @@ fn base64_std(data: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(data)
 }
+
+/// A key-signed SPDX attestation of `digest` whose one package `pkg` has `license`.
+fn spdx_attestation(key: &Key, digest: &Digest, pkg: &str, license: &str) -> Attestation {
+    let statement = serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "example.test/app", "digest": {"sha256": digest.hex()}}],
+        "predicateType": SPDX,
+        "predicate": {
+            "spdxVersion": "SPDX-2.3",
+            "SPDXID": "SPDXRef-DOCUMENT",
+            "name": "app",
+            "packages": [
+                {"SPDXID": "SPDXRef-libc", "name": "libc", "versionInfo": "2.36",
+                 "licenseConcluded": "MIT"},
+                {"SPDXID": "SPDXRef-pkg", "name": pkg, "versionInfo": "1.0",
+                 "licenseConcluded": license},
+            ],
+        },
+    }))
+    .unwrap();
+    Attestation::key_signed(statement, SPDX, key).unwrap()
+}
+
+/// Issue 13: "SPDX/CycloneDX attestations reusing the sbom verifier's license rules". The
+/// cosign verifier's `sbom` section holds the sbom verifier's rules; the verified SPDX predicate
+/// (in-toto: "The `predicate` contains a JSON-encoded SPDX document") is judged by them with the
+/// sbom verifier's reasons, and a passing one reports the counts as the `sbom` extension.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spdx_attestations_are_judged_by_the_sbom_rules() {
+    let key = generate_key().unwrap();
+    let mut config = key_config(&key);
+    config["sbom"] = json!({"disallowedLicenses": ["GPL-3.0-only"],
+                            "disallowedPackages": [{"name": "log4j-core"}]});
+
+    let clean =
+        AttLayout::new(|d| attestation_tag_manifest(&[spdx_attestation(&key, d, "zlib", "Zlib")]));
+    let report = clean.verify(config.clone()).await;
+    assert!(report.is_success, "{report:#?}");
+    let a = attestation_report(&report);
+    let sbom: Value = match &a.extensions["sbom"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        v => v.clone(),
+    };
+    assert_eq!(sbom["packages"], 2, "{sbom:#}");
+    assert_eq!(sbom["violations"], 0, "{sbom:#}");
+
+    let gpl = AttLayout::new(|d| {
+        attestation_tag_manifest(&[spdx_attestation(&key, d, "readline", "GPL-3.0-only")])
+    });
+    fails_with(
+        &gpl.verify(config.clone()).await,
+        "LICENSE_DISALLOWED",
+        "readline",
+    );
+    let log4j = AttLayout::new(|d| {
+        attestation_tag_manifest(&[spdx_attestation(&key, d, "log4j-core", "Apache-2.0")])
+    });
+    fails_with(
+        &log4j.verify(config.clone()).await,
+        "PACKAGE_DISALLOWED",
+        "log4j-core",
+    );
+
+    // Without the `sbom` section the same attestation passes: the rules are what refused it.
+    let report = gpl.verify(key_config(&key)).await;
+    assert!(report.is_success, "{report:#?}");
+}

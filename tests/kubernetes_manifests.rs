@@ -28,7 +28,7 @@ const EXPECTED: &[(&str, &str, usize)] = &[
     ("NetworkPolicy", "networking.k8s.io/v1", 1),
     ("Provider", "externaldata.gatekeeper.sh/v1beta1", 2),
     ("ConstraintTemplate", "templates.gatekeeper.sh/v1", 1),
-    ("VouchVerification", "constraints.gatekeeper.sh/v1beta1", 1),
+    ("VouchVerification", "constraints.gatekeeper.sh/v1beta1", 2),
     ("Assign", "mutations.gatekeeper.sh/v1", 2),
 ];
 /// Cluster-scoped kinds (no `metadata.namespace`).
@@ -566,20 +566,36 @@ fn the_constraint_template_denies_what_vouch_did_not_verify() {
         one(&docs, "ConstraintTemplate"),
         "/spec/crd/spec/names/kind",
     );
-    let constraint = one(&docs, template_kind);
-    let excluded = constraint["spec"]["match"]["excludedNamespaces"]
-        .as_array()
-        .unwrap();
-    for ns in [NAMESPACE, "gatekeeper-system"] {
-        assert!(
-            excluded.contains(&json!(ns)),
-            "the Constraint must exclude {ns}"
+    // Two constraints instantiate it: one denies, one only reports warn-mode admissions.
+    let constraints: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d.kind() == template_kind)
+        .map(|d| &d.value)
+        .collect();
+    let actions: Vec<&str> = constraints
+        .iter()
+        .map(|c| str_at(c, "/spec/enforcementAction"))
+        .collect();
+    assert_eq!(actions, ["deny", "warn"]);
+    assert_eq!(
+        constraints[1]["spec"]["parameters"],
+        json!({"showWarnings": true})
+    );
+    for constraint in constraints {
+        let excluded = constraint["spec"]["match"]["excludedNamespaces"]
+            .as_array()
+            .unwrap();
+        for ns in [NAMESPACE, "gatekeeper-system"] {
+            assert!(
+                excluded.contains(&json!(ns)),
+                "the Constraint must exclude {ns}"
+            );
+        }
+        assert_eq!(
+            constraint["spec"]["match"]["kinds"],
+            json!([{"apiGroups": [""], "kinds": ["Pod"]}])
         );
     }
-    assert_eq!(
-        constraint["spec"]["match"]["kinds"],
-        json!([{"apiGroups": [""], "kinds": ["Pod"]}])
-    );
 
     // Keys are `[namespace]image` (Ratify's multi-tenancy convention, docs/tenancy.md).
     let pod = json!({"metadata": {"namespace": "shop"}, "spec": {

@@ -546,6 +546,82 @@ async fn ratifys_templates_admit_and_deny_as_with_ratify() {
     );
 }
 
+/// The shipped ConstraintTemplate, `examples/kubernetes/constraint-template.yaml`.
+fn shipped_template() -> Template {
+    let text =
+        std::fs::read_to_string(examples().join("kubernetes/constraint-template.yaml")).unwrap();
+    let doc = Value::deserialize(serde_yaml_ng::Deserializer::from_str(&text)).unwrap();
+    let rego = doc["spec"]["targets"][0]["rego"].as_str().unwrap();
+    Template {
+        file: "constraint-template.yaml".into(),
+        package: rego
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+            .unwrap()
+            .trim()
+            .to_owned(),
+        provider: "vouch".into(),
+        rego: rego.to_owned(),
+    }
+}
+
+/// docs/modes.md: under `warn` "the Gatekeeper value carries the failure as a warning message,
+/// admission allowed" (issue 13). The shipped template admits such an image under the denying
+/// constraint, and reports it under the shipped `vouch-warnings` constraint
+/// (`showWarnings: true`); a passing image is reported by neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_template_reports_warn_mode_failures_only_when_asked() {
+    let registry = Registry::start();
+    push_demo(&registry).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.executor.mode = vouch::scope::modes::Mode::Warn;
+    let served = start(&config).await;
+    let shipped = shipped_template();
+    let constraints =
+        std::fs::read_to_string(examples().join("kubernetes/constraint.yaml")).unwrap();
+    let shipped_constraints: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&constraints)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(
+        shipped_constraints.len(),
+        2,
+        "the denying and the warning constraint"
+    );
+    assert_eq!(shipped_constraints[0]["spec"]["enforcementAction"], "deny");
+    assert_eq!(shipped_constraints[1]["spec"]["enforcementAction"], "warn");
+    let show = shipped_constraints[1]["spec"]["parameters"].clone();
+    assert_eq!(show, json!({"showWarnings": true}));
+    for (tag, failed) in [("v1", false), ("v2", true)] {
+        let image = registry.reference(REPO, tag);
+        let key = format!("[team-a]{image}");
+        let items = ask(
+            &served,
+            "/ratify/gatekeeper/v1/verify",
+            std::slice::from_ref(&key),
+        )
+        .await;
+        let value = &items[&key]["value"];
+        assert_eq!(
+            value["isSuccess"], true,
+            "{tag}: admitted in warn mode: {value:#}"
+        );
+        let asked = || Arc::new(Mutex::new(Vec::new()));
+        let denied = violations(&shipped, "team-a", &image, &items, json!({}), asked());
+        assert!(denied.is_empty(), "{tag}: {denied:?}");
+        let warned = violations(&shipped, "team-a", &image, &items, show.clone(), asked());
+        if failed {
+            assert_eq!(warned.len(), 1, "{tag}: {warned:?}");
+            assert!(
+                warned[0].contains("would be denied (warn mode)") && warned[0].contains(&image),
+                "{warned:?}"
+            );
+        } else {
+            assert!(warned.is_empty(), "{tag}: {warned:?}");
+        }
+    }
+}
+
 /// The shipped ConstraintTemplate (`examples/kubernetes/constraint-template.yaml`) sends
 /// `[namespace]image` keys, and `vouch serve` routes such a key to the tenant owning the
 /// namespace (docs/tenancy.md): the tenant's verifier judges it, the default tenant's do not.
@@ -557,21 +633,7 @@ async fn the_shipped_template_routes_a_tenants_keys() {
     let served = start(&config(dir.path())).await;
     let image = registry.reference(REPO, "v1");
 
-    let text =
-        std::fs::read_to_string(examples().join("kubernetes/constraint-template.yaml")).unwrap();
-    let doc = Value::deserialize(serde_yaml_ng::Deserializer::from_str(&text)).unwrap();
-    let rego = doc["spec"]["targets"][0]["rego"].as_str().unwrap();
-    let shipped = Template {
-        file: "constraint-template.yaml".into(),
-        package: rego
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("package "))
-            .unwrap()
-            .trim()
-            .to_owned(),
-        provider: "vouch".into(),
-        rego: rego.to_owned(),
-    };
+    let shipped = shipped_template();
 
     // A tenant with a Ratify Rego policy is answered in Ratify's Rego shape (1.1.0), and the
     // policy decides: the demo passes, the tampered image does not.

@@ -1042,3 +1042,108 @@ async fn tls_with_a_ca_file_a_client_certificate_and_an_acl_user() {
         assert_eq!((s.errors, s.hits), (1, 0), "{what}: {s:?}");
     }
 }
+
+/// Issue 21: "The Redis tier can store these signed summaries instead of HMAC'd JSON where
+/// replicas do not share a secret." A central replica signs (it holds the private key); an edge
+/// replica holds only the public key: it takes the central verdicts as hits, for the passing and
+/// the failing image alike, cannot write, and cannot be fooled by a summary someone else signed
+/// — not even by someone who holds a key of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_summaries_let_replicas_trust_a_writer_without_sharing_a_secret() {
+    use vouch::executor::redis_cache::SignedSummariesConfig;
+    use vouch::executor::redis_cache::summary::SummaryKeys;
+    use vouch::plugin::SigningKey;
+    let redis = Redis::start();
+    let compiled = tempfile::tempdir().unwrap();
+    let pair = |name: &str| {
+        let (private, public) = SigningKey::generate_pem().unwrap();
+        let (k, p) = (
+            redis.dir().join(format!("{name}.key")),
+            redis.dir().join(format!("{name}.pub")),
+        );
+        std::fs::write(&k, private).unwrap();
+        std::fs::write(&p, public).unwrap();
+        (k, p)
+    };
+    let (central_key, central_pub) = pair("central");
+    let (rogue_key, _) = pair("rogue");
+    let tier = |signing: Option<&Path>, trusted: &[&Path]| RedisCacheConfig {
+        auth_key_files: Vec::new(),
+        signed_summaries: Some(SignedSummariesConfig {
+            signing_key_file: signing.map(Path::to_owned),
+            trusted_key_files: trusted.iter().map(|p| p.to_path_buf()).collect(),
+            verifier_id: Some("urn:vouch:test:central".into()),
+        }),
+        ..redis_config(&redis, "sum")
+    };
+    let rt = Runtime::new(build::runtime_config(&demo_replica_config(
+        compiled.path(),
+        tier(Some(&central_key), &[]),
+    )))
+    .unwrap();
+    let central = demo_replica(
+        &rt,
+        &demo_replica_config(compiled.path(), tier(Some(&central_key), &[])),
+    )
+    .await;
+    let edge_config = demo_replica_config(compiled.path(), tier(None, &[&central_pub]));
+
+    let r1 = central.verify(source(&demo_layout(), "v1").0).await;
+    let r2 = central.verify(source(&demo_layout(), "v2").0).await;
+    assert!(r1.is_success && !r2.is_success, "{}", dump(&r2));
+    written(central.result_cache(), 2).await;
+    let key2 = demo_key(&central, "sum", &r2, "v2");
+    let value2 = redis.get(&key2).expect("v2's summary");
+    assert!(value2.starts_with(b"vs1.{"), "a DSSE envelope");
+
+    // The edge replica believes both verdicts without verifying, and writes nothing.
+    let edge = demo_replica(&rt, &edge_config).await;
+    assert_eq!(edge.fingerprint(), central.fingerprint());
+    for (tag, passed) in [("v1", true), ("v2", false)] {
+        let (src, store) = source(&demo_layout(), tag);
+        let r = edge.verify(src).await;
+        assert!(r.cached && r.is_success == passed, "{tag}: {}", dump(&r));
+        assert_eq!(store.listings.load(Ordering::Relaxed), 0, "{tag}");
+    }
+    assert_eq!(edge.result_cache().redis_stats().unwrap().writes, 0);
+
+    // Someone with a key of their own (not trusted by the edge) signs a passing summary for the
+    // tampered image: the edge verifies afresh and fails it.
+    let rogue = SummaryKeys::load(Some(&rogue_key), &[], None).unwrap();
+    let mut forged = r2.clone();
+    forged.is_success = true;
+    forged.verifier_reports.clear();
+    let far = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+        + 3_600_000;
+    let value = rogue
+        .seal(&key2, far, &forged, central.fingerprint())
+        .unwrap()
+        .unwrap();
+    redis.set(&key2, &value, 600_000);
+    let edge = demo_replica(&rt, &edge_config).await;
+    let (src, store) = source(&demo_layout(), "v2");
+    let r = edge.verify(src).await;
+    assert!(!r.is_success && !r.cached, "{}", dump(&r));
+    assert!(
+        store.listings.load(Ordering::Relaxed) > 0,
+        "verified afresh"
+    );
+    let s = edge.result_cache().redis_stats().unwrap();
+    assert_eq!((s.hits, s.rejected(Rejection::UnknownKey)), (0, 1), "{s:?}");
+
+    // The central summary of v1 copied under v2's key is authentic but misplaced.
+    let key1 = demo_key(&central, "sum", &r1, "v1");
+    let value1 = redis.get(&key1).expect("v1's summary");
+    redis.set(&key2, &value1, 600_000);
+    let edge = demo_replica(&rt, &edge_config).await;
+    let r = edge.verify(source(&demo_layout(), "v2").0).await;
+    assert!(!r.is_success && !r.cached, "{}", dump(&r));
+    let s = edge.result_cache().redis_stats().unwrap();
+    assert_eq!(s.rejected(Rejection::Misplaced), 1, "{s:?}");
+}

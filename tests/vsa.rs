@@ -274,3 +274,173 @@ async fn cluster_b_admits_on_cluster_as_summary_and_rejects_bad_ones() {
         "{report:#}"
     );
 }
+
+/// The statements of the verification summaries attached to `subject` in `repo`, read from the
+/// registry's `sha256-<hex>` fallback index (docker-registry has no referrers API).
+async fn summaries_of(reg: &Registry, repo: &str, subject: &Descriptor) -> Vec<Value> {
+    let http = reqwest::Client::new();
+    let get = |path: String, accept: &'static str| {
+        let req = http
+            .get(format!("{}/v2/{repo}/{path}", reg.url()))
+            .header("accept", accept);
+        async move { req.send().await.unwrap() }
+    };
+    let index = get(
+        format!("manifests/sha256-{}", subject.digest.hex()),
+        "application/vnd.oci.image.index.v1+json",
+    )
+    .await;
+    if index.status() == 404 {
+        return Vec::new();
+    }
+    let index: Value = index.json().await.unwrap();
+    let mut out = Vec::new();
+    for m in index["manifests"].as_array().unwrap() {
+        if m["artifactType"] != DSSE_ENVELOPE {
+            continue;
+        }
+        let manifest: Value = get(
+            format!("manifests/{}", m["digest"].as_str().unwrap()),
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let blob = get(format!("blobs/{layer}"), "*/*")
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        out.push(statement_of(&blob));
+    }
+    out
+}
+
+/// Issue 21: "`vouch verify … --attest-verdict KEY` (and a `serve` option)". `vouch serve
+/// --attest-verdict` pushes a signed summary of each fresh PASSED verdict beside the image, in
+/// the background and once per interval (a cached answer or a second replica's request inside
+/// it pushes nothing more); a FAILED verdict is not pushed; and the summary is one cluster B
+/// admits the image on, with A's key and A's policy digest only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_publishes_summaries_of_fresh_passing_verdicts_for_other_clusters() {
+    use support::vouch_serve::{Server, VERIFY_PATH, provider_request};
+    let reg = Registry::start();
+    let host = reg.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let (sign_key, sign_pub) = keygen(&tmp.path().join("release"));
+    let (a_key, a_pub) = keygen(&tmp.path().join("cluster-a"));
+    let image = |n: usize| format!("{host}/{REPO}:v{n}");
+    let mut desc = vec![Descriptor::for_content("x", b"")];
+    for n in 1..=2 {
+        desc.push(
+            reg.push_image(REPO, &format!("v{n}"), format!("layer {n}").as_bytes())
+                .await,
+        );
+    }
+    // Image 1 signed, image 2 not.
+    let (code, out, err) = cli::vouch(&["sign", &image(1), "--key", sign_key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let cosign = "application/vnd.dev.cosign.artifact.sig.v1+json";
+    let a = json!({
+        "verifiers": [{"name": "cosign", "path": guests::verifier("cosign"),
+                       "config": {"keys": [{"name": "release", "pemFile": sign_pub}]}}],
+        "policy": {"type": "config", "artifactVerificationPolicies": {cosign: "all"}},
+        "stores": {"registries": {"hosts": {host.clone(): {"insecure": true}}}},
+    });
+    let served = Server::start_with(
+        &a,
+        &[
+            "--attest-verdict",
+            a_key.to_str().unwrap(),
+            "--verifier-id",
+            "https://vouch.example/cluster-a",
+        ],
+        "info",
+    )
+    .await;
+    let (status, answer) = served
+        .post(VERIFY_PATH, provider_request(&[&image(1), &image(2)]))
+        .await;
+    assert_eq!(status, 200, "{answer:#}");
+    let items = answer["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{answer:#}");
+
+    // Published in the background: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let summaries = loop {
+        let s = summaries_of(&reg, REPO, &desc[1]).await;
+        if !s.is_empty() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no summary pushed: {}",
+            served.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(summaries.len(), 1);
+    let p = &summaries[0]["predicate"];
+    assert_eq!(p["verificationResult"], "PASSED");
+    assert_eq!(p["verifier"]["id"], "https://vouch.example/cluster-a");
+    assert_eq!(
+        summaries[0]["subject"][0]["digest"]["sha256"],
+        desc[1].digest.hex()
+    );
+    assert!(
+        summaries_of(&reg, REPO, &desc[2]).await.is_empty(),
+        "a FAILED verdict is not pushed"
+    );
+
+    // Asked again (a cached answer): nothing more is pushed.
+    let (status, _) = served
+        .post(VERIFY_PATH, provider_request(&[&image(1)]))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(summaries_of(&reg, REPO, &desc[1]).await.len(), 1);
+    let metrics = served
+        .http
+        .get(served.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("vouch_verification_summaries_total{tenant=\"default\",result=\"pushed\"} 1"),
+        "{metrics}"
+    );
+
+    // Cluster B admits image 1 on A's summary alone.
+    let policy = format!(
+        "sha256:{}",
+        p["policy"]["digest"]["sha256"].as_str().unwrap()
+    );
+    let b_config = tmp.path().join("b.json");
+    let b = json!({
+        "verifiers": [{
+            "name": "vsa",
+            "path": guests::verifier("vsa"),
+            "config": {
+                "keys": [{"name": "cluster-a", "pemFile": a_pub,
+                          "verifierIds": ["https://vouch.example/cluster-a"]}],
+                "policyDigests": [policy],
+                "maxAgeSeconds": 3600,
+            },
+        }],
+        "policy": {"type": "config", "artifactVerificationPolicies": {DSSE_ENVELOPE: "any"}},
+        "executor": {"resultCacheTtlMs": 0},
+        "stores": {"registries": {"hosts": {host.clone(): {"insecure": true}}}},
+    });
+    std::fs::write(&b_config, b.to_string()).unwrap();
+    let (code, reasons, report) = cluster_b(&b_config, &image(1));
+    assert_eq!((code, reasons), (0, vec![None]), "{report:#}");
+    let (code, _, report) = cluster_b(&b_config, &image(2));
+    assert_eq!(code, 1, "{report:#}");
+}

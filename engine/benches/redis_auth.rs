@@ -3,10 +3,10 @@
 //!
 //! Run: `cargo bench -p vouch --bench redis_auth`. Starts Debian's `redis-server` on 127.0.0.1
 //! (installed with apt-get when missing), writes one realistic verdict (the demo's four verifier
-//! reports, one nested) through two tiers on it — one with `authKeyFiles`, one
-//! `insecureUnauthenticated` — and reads it back through each, in alternating rounds, so both
-//! see the same machine and the same Redis. Every read must be a hit (a fast miss cannot pass for
-//! a cheap hit). Also prints the CPU cost of opening the value alone (envelope, MAC, JSON) and of
+//! reports, one nested) through four tiers on it — `insecureUnauthenticated`, `authKeyFiles`
+//! (HMAC), and `signedSummaries` with an ECDSA P-256 and an Ed25519 key — and reads it back
+//! through each, in rotating rounds, so all see the same machine and the same Redis. Every read must be a hit (a fast miss cannot pass for
+//! a cheap hit). Also prints the CPU cost of opening the value alone (envelope, MAC or signature, JSON) and of
 //! sealing it, without the round trip.
 //!
 //! Environment: `VOUCH_BENCH_ROUNDS` (default 20) rounds of `VOUCH_BENCH_GETS` (default 2000)
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::json;
 use support::redis::Redis;
-use vouch::executor::redis_cache::auth::ValueAuth;
-use vouch::executor::redis_cache::{RedisCacheConfig, RedisTier};
+use vouch::executor::redis_cache::auth::TierAuth;
+use vouch::executor::redis_cache::{RedisCacheConfig, RedisTier, SignedSummariesConfig};
 use vouch::oci::Digest;
 use vouch::report::SubjectReport;
 
@@ -114,6 +114,31 @@ fn main() {
         Path::new("/"),
     )
     .unwrap();
+    let signed = |prefix: &str, pkcs8: &[u8]| {
+        let path = redis.dir().join(format!("{prefix}.key"));
+        std::fs::write(&path, vouch::crypto::pem("PRIVATE KEY", pkcs8)).unwrap();
+        RedisTier::new(
+            &RedisCacheConfig {
+                signed_summaries: Some(SignedSummariesConfig {
+                    signing_key_file: Some(path),
+                    trusted_key_files: Vec::new(),
+                    verifier_id: None,
+                }),
+                ..base(prefix)
+            },
+            Path::new("/"),
+        )
+        .unwrap()
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let p256 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .unwrap();
+    let ed25519 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let summary_p256 = signed("vsa-p256", p256.as_ref());
+    let summary_ed25519 = signed("vsa-ed25519", ed25519.as_ref());
     let report = verdict();
     let json = serde_json::to_vec(&report).unwrap();
     let digest = Digest::sha256_of(b"bench subject");
@@ -124,15 +149,17 @@ fn main() {
     let tiers = [
         ("unauthenticated", &plain),
         ("HMAC-SHA-256", &authenticated),
+        ("VSA ECDSA P-256", &summary_p256),
+        ("VSA Ed25519", &summary_ed25519),
     ];
     let keys: Vec<String> = tiers
         .iter()
-        .map(|(_, t)| t.key("oci-layout:/bench", &digest, "sha256:fingerprint"))
+        .map(|(_, t)| t.key("oci-layout:/bench", &digest, FINGERPRINT))
         .collect();
 
     rt.block_on(async {
         for ((_, tier), key) in tiers.iter().zip(&keys) {
-            tier.put(key.clone(), &report, Duration::from_secs(3600));
+            tier.put(key.clone(), &report, Duration::from_secs(3600), FINGERPRINT);
             let deadline = Instant::now() + Duration::from_secs(10);
             while tier.stats().writes < 1 {
                 assert!(Instant::now() < deadline, "the verdict was never written");
@@ -147,12 +174,12 @@ fn main() {
         }
     });
 
-    let mut per_hit: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut per_hit: Vec<Vec<f64>> = vec![Vec::new(); tiers.len()];
     rt.block_on(async {
         for round in 0..rounds {
-            // Alternate which tier goes first, so drift does not favour one.
-            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for i in order {
+            // Rotate which tier goes first, so drift does not favour one.
+            for j in 0..tiers.len() {
+                let i = (round + j) % tiers.len();
                 let (_, tier) = tiers[i];
                 let t = Instant::now();
                 for _ in 0..gets {
@@ -173,44 +200,77 @@ fn main() {
     let now = 1_000;
     let iterations = 100_000;
     let mut cpu = Vec::new();
-    for (name, tier) in &tiers {
-        let auth: &ValueAuth = tier.auth();
-        let value = auth.seal(&keys[0], u64::MAX, &json);
+    for ((name, tier), key) in tiers.iter().zip(&keys) {
+        let seal = || match tier.auth() {
+            TierAuth::Mac(auth) => auth.seal(key, u64::MAX, &json),
+            TierAuth::Signed(k) => k
+                .seal(key, u64::MAX, &report, FINGERPRINT)
+                .unwrap()
+                .unwrap(),
+        };
+        let value = seal();
+        // Signatures cost ~100x a MAC: fewer iterations give the same precision.
+        let n = match tier.auth() {
+            TierAuth::Mac(_) => iterations,
+            TierAuth::Signed(_) => iterations / 50,
+        };
         let t = Instant::now();
-        for _ in 0..iterations {
-            let opened = auth.open(&keys[0], &value, now).expect("authentic");
-            let r: SubjectReport = serde_json::from_slice(opened.verdict).unwrap();
+        for _ in 0..n {
+            let r: SubjectReport = match tier.auth() {
+                TierAuth::Mac(auth) => {
+                    let opened = auth.open(key, &value, now).expect("authentic");
+                    serde_json::from_slice(opened.verdict).unwrap()
+                }
+                TierAuth::Signed(k) => k.open(key, &value, now).expect("authentic").0,
+            };
             std::hint::black_box(r);
         }
-        let open_us = t.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+        let open_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
         let t = Instant::now();
-        for _ in 0..iterations {
-            std::hint::black_box(auth.seal(&keys[0], u64::MAX, &json));
+        for _ in 0..n {
+            std::hint::black_box(seal());
         }
-        let seal_us = t.elapsed().as_secs_f64() * 1e6 / iterations as f64;
-        cpu.push((name, open_us, seal_us));
+        let seal_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+        cpu.push((name, open_us, seal_us, value.len()));
     }
 
-    let plain_us = median(per_hit[0].clone());
-    let auth_us = median(per_hit[1].clone());
+    let hit: Vec<f64> = per_hit.iter().map(|x| median(x.clone())).collect();
     println!(
         "redis hit (GET over loopback + open + parse), verdict {} bytes of JSON, median of {rounds} rounds x {gets} reads:",
         json.len()
     );
-    println!("  {:<16} {plain_us:>8.2} µs/hit", tiers[0].0);
-    println!("  {:<16} {auth_us:>8.2} µs/hit", tiers[1].0);
-    let added = auth_us - plain_us;
+    for ((name, _), us) in tiers.iter().zip(&hit) {
+        println!(
+            "  {name:<16} {us:>8.2} µs/hit  ({:.2}x unauthenticated)",
+            us / hit[0]
+        );
+    }
+    let added = hit[1] - hit[0];
     println!(
-        "  authentication adds {added:+.2} µs per hit (goal ≤ 10 µs): {}",
+        "  HMAC authentication adds {added:+.2} µs per hit (goal ≤ 10 µs): {}",
         if added <= 10.0 { "met" } else { "NOT met" }
     );
-    println!("CPU alone ({iterations} iterations, no round trip):");
-    for (name, open_us, seal_us) in &cpu {
-        println!("  {name:<16} open+parse {open_us:>7.2} µs   seal {seal_us:>7.2} µs");
+    println!(
+        "  signed summaries add {:+.2} µs (P-256) and {:+.2} µs (Ed25519) per hit; a hit is cached \
+         locally afterwards, so this is paid once per replica and verdict",
+        hit[2] - hit[0],
+        hit[3] - hit[0]
+    );
+    println!(
+        "CPU alone ({iterations} iterations, {} for signatures; no round trip):",
+        iterations / 50
+    );
+    for (name, open_us, seal_us, len) in &cpu {
+        println!(
+            "  {name:<16} open+parse {open_us:>7.2} µs   seal {seal_us:>7.2} µs   value {len} bytes"
+        );
     }
     println!(
-        "  authentication adds {:+.2} µs to open+parse, {:+.2} µs to seal",
+        "  HMAC adds {:+.2} µs to open+parse, {:+.2} µs to seal",
         cpu[1].1 - cpu[0].1,
         cpu[1].2 - cpu[0].2
     );
 }
+
+/// The executor fingerprint the bench's verdicts are stored under.
+const FINGERPRINT: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";

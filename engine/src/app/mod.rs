@@ -3,6 +3,7 @@
 //! cache, revocation source), the verifiers (files or `oci://` plugins), the policy, the executor
 //! and, for `vouch serve`, the tenants and their hot reload.
 
+pub mod attest;
 pub mod build;
 pub mod plugins;
 pub mod policy;

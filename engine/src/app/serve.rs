@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::attest::{AttestError, PublishOptions, SummaryPublisher, VerdictAttestor};
 use super::process::{AppError, close_disk, open_disk};
 use super::reload::Reloader;
 use super::tenants::TenantsError;
 use crate::config::{Config, ConfigError};
+use crate::oci::registry::RegistryError;
 use crate::server::metrics::Metrics;
 use crate::server::tenants::TenantSet;
 use crate::server::tls::{TlsConfig, TlsError, TlsSettings};
-use crate::server::{ServerError, ServerSettings};
+use crate::server::{ServerError, ServerSettings, VerdictPublisher};
 
 /// Where and how `vouch serve` listens.
 #[derive(Clone, Debug)]
@@ -28,6 +30,8 @@ pub struct ServeOptions {
     pub tls: Option<TlsSettings>,
     /// A plain-HTTP listener for health probes and metrics only.
     pub health_listen: Option<SocketAddr>,
+    /// Publish signed verification summaries of fresh PASSED verdicts.
+    pub attest: Option<PublishOptions>,
 }
 
 /// Why `vouch serve` could not start or stopped with an error.
@@ -65,6 +69,12 @@ pub enum ServeError {
     /// The plain-HTTP provider failed.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The summary signing key is unusable.
+    #[error("--attest-verdict: {0}")]
+    Attest(#[from] AttestError),
+    /// The registry client for pushing summaries could not be built.
+    #[error("--attest-verdict: the registry client: {0}")]
+    Registry(#[from] RegistryError),
 }
 
 /// Load every tenant of the configuration at `config_path`, then serve until SIGTERM or ctrl-c,
@@ -75,6 +85,15 @@ pub async fn serve(config_path: &Path, options: ServeOptions) -> Result<(), Serv
         TlsConfig::load(tls)?;
     }
     let config = Config::load(config_path)?;
+    // Fail before loading verifiers when the summary key or the registry settings are unusable.
+    let attest = match &options.attest {
+        Some(o) => Some((
+            VerdictAttestor::load(&o.key, o.verifier_id.clone(), o.policy_uri.clone())?,
+            config.stores.registries.client()?,
+            o.interval,
+        )),
+        None => None,
+    };
     let disk = open_disk(&config).await?;
     let tenants = TenantSet::build(&config, disk.as_ref())
         .await
@@ -112,7 +131,21 @@ pub async fn serve(config_path: &Path, options: ServeOptions) -> Result<(), Serv
         }
         None => None,
     };
-    let router = crate::server::router_with_tenants(tenants, metrics, options.settings);
+    let publisher = match attest {
+        Some((attestor, client, interval)) => {
+            tracing::info!(
+                keyid = attestor.keyid(),
+                verifier_id = attestor.verifier_id(),
+                "publishing signed verification summaries of fresh passing verdicts"
+            );
+            let p: Arc<dyn VerdictPublisher> =
+                SummaryPublisher::spawn(attestor, client, metrics.clone(), interval);
+            Some(p)
+        }
+        None => None,
+    };
+    let router =
+        crate::server::router_with_publisher(tenants, metrics, options.settings, publisher);
     let listen = options.listen;
     let served = match options.tls {
         Some(tls) => match tokio::net::TcpListener::bind(listen).await {

@@ -90,7 +90,7 @@ pub async fn load_verifiers_with(
             let keys = match &vc.signature_key {
                 Some(k) => {
                     let keys = VerifyingKeys::load(&config.base_dir.join(k));
-                    Some(keys.map_err(plugin_err)?)
+                    Some(keys.map_err(|e| plugin_err(e.into()))?)
                 }
                 None => None,
             };

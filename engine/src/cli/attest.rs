@@ -15,31 +15,62 @@
 //! effective configuration, printed on stderr so that consumers can pin it (`policyDigests` of
 //! the `vsa` verifier).
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
-use bytes::Bytes;
-use sha2::Digest as _;
 
 use super::EXIT_UNREACHABLE;
-use super::push::push_referrer;
+use crate::app::attest::VerdictAttestor;
 use crate::config::Config;
-use crate::executor::{Executor, subject_name};
-use crate::oci::registry::RegistryClient;
-use crate::plugin::{SigningKey, parse_reference, referrer_artifact};
+use crate::executor::Executor;
 use crate::report::SubjectReport;
-use crate::report::vsa::{
-    DSSE_ENVELOPE, PREDICATE_TYPE_ANNOTATION, Summary, VSA_PREDICATE_TYPE, envelope, statement,
-};
 
-/// The default `verifier.id` of the summaries Vouch writes (set `--verifier-id` to name the
-/// cluster or platform: the spec wants the trust base consumers care about).
-pub const DEFAULT_VERIFIER_ID: &str = "urn:vouch:verifier";
-/// Annotation with the creation time of a pushed summary (its `timeVerified`).
-const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+/// The flags of `vouch serve` that publish its verdicts as signed summaries.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeAttestArgs {
+    /// Push a signed SLSA Verification Summary (in-toto statement, DSSE envelope) of each fresh
+    /// PASSED verdict as an OCI referrer of its image, signed with this PKCS#8 PEM private key
+    /// (ECDSA P-256/P-384 or Ed25519). Pushed with the top-level registry settings, in the
+    /// background: admission never waits for it.
+    #[arg(long = "attest-verdict", value_name = "PEM_FILE")]
+    pub attest_verdict: Option<PathBuf>,
+    /// The summaries' `verifier.id`: a URI naming this verifier (e.g. the cluster).
+    #[arg(long = "verifier-id", value_name = "URI", requires = "attest_verdict")]
+    pub verifier_id: Option<String>,
+    /// The summaries' `policy.uri` (default: the config file as a `file://` URI).
+    #[arg(long = "policy-uri", value_name = "URI", requires = "attest_verdict")]
+    pub policy_uri: Option<String>,
+    /// At most one summary per image digest and configuration within this many seconds.
+    #[arg(
+        long = "attest-interval-s",
+        value_name = "SECONDS",
+        default_value_t = 3600,
+        requires = "attest_verdict"
+    )]
+    pub attest_interval_s: u64,
+}
+
+impl ServeAttestArgs {
+    /// The publishing settings the flags ask for (`None` without --attest-verdict).
+    pub(super) fn options(
+        &self,
+        config_path: &Path,
+    ) -> anyhow::Result<Option<crate::app::attest::PublishOptions>> {
+        let Some(key) = &self.attest_verdict else {
+            return Ok(None);
+        };
+        if self.attest_interval_s == 0 {
+            bail!("--attest-interval-s must be at least 1");
+        }
+        Ok(Some(crate::app::attest::PublishOptions {
+            key: key.clone(),
+            verifier_id: self.verifier_id.clone(),
+            policy_uri: policy_uri(self.policy_uri.as_deref(), config_path),
+            interval: std::time::Duration::from_secs(self.attest_interval_s),
+        }))
+    }
+}
 
 /// The flags of `vouch verify` that attest its verdicts.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -65,12 +96,9 @@ pub struct AttestArgs {
 
 /// Signs and publishes the summaries of one `vouch verify` run.
 pub(super) struct Attestor {
-    key: SigningKey,
-    keyid: String,
+    attestor: VerdictAttestor,
     push: bool,
     out: Option<PathBuf>,
-    verifier_id: String,
-    policy_uri: String,
 }
 
 impl Attestor {
@@ -90,28 +118,15 @@ impl Attestor {
         if args.push && oci_layout {
             bail!("--push attaches summaries in a registry; for OCI layouts use --attest-out");
         }
-        let key = SigningKey::load(key_path)?;
-        let keyid = format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(key.public_key_spki_der()))
-        );
-        let policy_uri = match &args.policy_uri {
-            Some(uri) => uri.clone(),
-            None => {
-                let abs = std::path::absolute(config_path).unwrap_or(config_path.to_owned());
-                format!("file://{}", abs.display())
-            }
-        };
+        let attestor = VerdictAttestor::load(
+            key_path,
+            args.verifier_id.clone(),
+            policy_uri(args.policy_uri.as_deref(), config_path),
+        )?;
         Ok(Some(Attestor {
-            key,
-            keyid,
+            attestor,
             push: args.push,
             out: args.attest_out.clone(),
-            verifier_id: args
-                .verifier_id
-                .clone()
-                .unwrap_or_else(|| DEFAULT_VERIFIER_ID.to_owned()),
-            policy_uri,
         }))
     }
 
@@ -123,20 +138,7 @@ impl Attestor {
         executor: &Executor,
         config: &Config,
     ) -> anyhow::Result<Option<u8>> {
-        let mut versions = BTreeMap::from([("vouch".to_owned(), env!("CARGO_PKG_VERSION").into())]);
-        for v in executor.verifiers() {
-            versions.insert(
-                v.verifier.name().to_owned(),
-                v.verifier.metadata().version.clone(),
-            );
-        }
-        let summary = Summary {
-            verifier_id: self.verifier_id.clone(),
-            versions,
-            time_verified: SystemTime::now(),
-            policy_uri: self.policy_uri.clone(),
-            policy_digest: executor.fingerprint().to_owned(),
-        };
+        let summary = self.attestor.summary(executor);
         let mut err = std::io::stderr().lock();
         writeln!(
             err,
@@ -154,16 +156,12 @@ impl Attestor {
                 writeln!(err, "  {}: not resolved, no summary", report.subject)?;
                 continue;
             };
-            let name = subject_name(&report.subject);
-            let stmt = statement(report, name, &summary)?;
-            let signed = envelope(&stmt, &self.keyid, |m| self.key.sign(m))?;
-            let result = stmt["predicate"]["verificationResult"]
-                .as_str()
-                .unwrap_or_default();
+            let signed = self.attestor.sign(report, &summary)?;
+            let result = signed.result();
             if let Some(client) = &client
                 && report.is_success
             {
-                match push_one(client, report, digest, &signed, &stmt).await {
+                match self.attestor.push(client, report, digest, &signed).await {
                     Ok(at) => writeln!(err, "  {}: {result}, pushed {at}", report.subject)?,
                     Err(e) => {
                         writeln!(
@@ -181,7 +179,7 @@ impl Attestor {
                     report.subject
                 )?;
             }
-            lines.push(signed);
+            lines.push(signed.envelope);
         }
         if let Some(out) = &self.out {
             let mut text = Vec::new();
@@ -202,47 +200,21 @@ impl Attestor {
     }
 }
 
-/// Push one signed summary as a referrer of the report's image (resolved to `digest`); returns
-/// where it is.
-async fn push_one(
-    client: &RegistryClient,
-    report: &SubjectReport,
-    digest: &str,
-    signed: &[u8],
-    stmt: &serde_json::Value,
-) -> anyhow::Result<String> {
-    let target = parse_reference(&report.subject)?;
-    let subject = client
-        .resolve(&target, digest)
-        .await
-        .with_context(|| format!("cannot resolve {}@{digest}", target.name()))?;
-    let annotations = BTreeMap::from([
-        (
-            PREDICATE_TYPE_ANNOTATION.to_owned(),
-            VSA_PREDICATE_TYPE.to_owned(),
-        ),
-        (
-            CREATED_ANNOTATION.to_owned(),
-            stmt["predicate"]["timeVerified"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ),
-    ]);
-    let artifact = referrer_artifact(
-        DSSE_ENVELOPE,
-        DSSE_ENVELOPE,
-        Bytes::copy_from_slice(signed),
-        &subject,
-        annotations,
-    );
-    push_referrer(client, &target, &subject.digest, &artifact).await?;
-    Ok(format!("{}@{}", target.name(), artifact.descriptor.digest))
+/// The summaries' `policy.uri`: the flag's, else the config file as a `file://` URI.
+pub(super) fn policy_uri(flag: Option<&str>, config_path: &Path) -> String {
+    match flag {
+        Some(uri) => uri.to_owned(),
+        None => {
+            let abs = std::path::absolute(config_path).unwrap_or(config_path.to_owned());
+            format!("file://{}", abs.display())
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SigningKey;
 
     fn args(key: &Path) -> AttestArgs {
         AttestArgs {
@@ -280,9 +252,13 @@ mod tests {
         let a = Attestor::new(&push, Path::new("/etc/vouch.yaml"), false)
             .unwrap()
             .unwrap();
-        assert_eq!(a.policy_uri, "file:///etc/vouch.yaml");
-        assert_eq!(a.verifier_id, DEFAULT_VERIFIER_ID);
-        assert!(a.keyid.starts_with("sha256:") && a.keyid.len() == 71);
+        assert_eq!(a.attestor.policy_uri(), "file:///etc/vouch.yaml");
+        assert_eq!(
+            a.attestor.verifier_id(),
+            crate::app::attest::DEFAULT_VERIFIER_ID
+        );
+        let keyid = a.attestor.keyid();
+        assert!(keyid.starts_with("sha256:") && keyid.len() == 71);
         assert!(
             Attestor::new(&AttestArgs::default(), Path::new("v"), false)
                 .unwrap()

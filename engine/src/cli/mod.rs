@@ -172,6 +172,9 @@ enum Command {
         /// kubelet probes, which present no client certificate to an mTLS port).
         #[arg(long)]
         health_listen: Option<std::net::SocketAddr>,
+        /// Signed verification summaries of fresh verdicts.
+        #[command(flatten)]
+        attest: attest::ServeAttestArgs,
     },
     /// Describe a verifier component: metadata, imports, exports, size, digest, default limits.
     Inspect {
@@ -326,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             tls_key,
             tls_client_ca,
             health_listen,
+            attest,
         } => {
             let settings = crate::server::ServerSettings {
                 verify_timeout: std::time::Duration::from_millis(verify_timeout_ms),
@@ -340,7 +344,17 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     None => tls,
                 }
             });
-            serve(&config, listen, settings, reload, tls, health_listen).await
+            let attest = attest.options(&config)?;
+            serve(
+                &config,
+                listen,
+                settings,
+                reload,
+                tls,
+                health_listen,
+                attest,
+            )
+            .await
         }
     }
 }

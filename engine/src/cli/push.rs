@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::oci::layout::REF_NAME_ANNOTATION;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Manifest, OciLayout, Reference};
-use crate::plugin::{SigningKey, parse_reference, signature_artifact};
+use crate::plugin::{SigningKey, parse_reference, push_referrer, signature_artifact};
 
 /// The largest blob `vouch push` reads from a layout (a layer of a container image).
 const MAX_PUSHED_BLOB: u64 = 2 << 30;
@@ -172,34 +172,6 @@ pub async fn sign(reference: &str, key: &Path, config: Option<&Path>) -> anyhow:
     writeln!(out, "signed {}@{}", target.name(), subject.digest)?;
     writeln!(out, "  signature: {}", sig.descriptor.digest)?;
     Ok(EXIT_PASS)
-}
-
-/// Push `artifact`, a referrer of `subject`, to `target`'s repository by digest: its blobs, its
-/// manifest, and, for a registry without the referrers API, an entry in `subject`'s
-/// `sha256-<hex>` tag-schema index.
-pub(super) async fn push_referrer(
-    client: &RegistryClient,
-    target: &Reference,
-    subject: &crate::oci::Digest,
-    artifact: &crate::plugin::Artifact,
-) -> Result<(), RegistryError> {
-    for (desc, bytes) in &artifact.blobs {
-        client.push_blob(target, desc, bytes).await?;
-    }
-    let pushed = client
-        .push_manifest(
-            target,
-            &artifact.descriptor.digest.to_string(),
-            &artifact.descriptor.media_type,
-            &artifact.manifest,
-        )
-        .await?;
-    if !pushed.subject_indexed {
-        client
-            .push_referrer_fallback(target, subject, &artifact.descriptor)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Arguments of `vouch push`.

@@ -17,6 +17,7 @@ pub(super) async fn serve(
     reload_interval: std::time::Duration,
     tls: Option<crate::server::tls::TlsSettings>,
     health_listen: Option<std::net::SocketAddr>,
+    attest: Option<crate::app::attest::PublishOptions>,
 ) -> anyhow::Result<u8> {
     if settings.verify_timeout.is_zero() || settings.mutate_timeout.is_zero() {
         bail!("--verify-timeout-ms and --mutate-timeout-ms must be at least 1");
@@ -29,6 +30,7 @@ pub(super) async fn serve(
             reload_interval,
             tls,
             health_listen,
+            attest,
         },
     )
     .await?;

@@ -704,7 +704,32 @@ mod tests {
             parse("executor: { redis: { url: \"redis://r\", insecureUnauthenticated: true } }\n")
                 .unwrap();
         assert!(c.executor.redis.unwrap().insecure_unauthenticated);
+        let c = parse(
+            "executor: { redis: { url: \"redis://r\", signedSummaries: { signingKeyFile: w.key, \
+             trustedKeyFiles: [a.pub, b.pub], verifierId: \"urn:c:central\" } } }\n",
+        )
+        .unwrap();
+        let s = c.executor.redis.unwrap().signed_summaries.unwrap();
+        assert_eq!(s.signing_key_file, Some(PathBuf::from("w.key")));
+        assert_eq!(s.trusted_key_files.len(), 2);
         for (text, field) in [
+            // One way of protecting values, named; a signed-summary tier needs a key.
+            (
+                "executor: { redis: { url: \"redis://r\", authKeyFiles: [k], signedSummaries: { trustedKeyFiles: [p] } } }\n",
+                "`executor.redis.signedSummaries`: contradicts authKeyFiles",
+            ),
+            (
+                "executor: { redis: { url: \"redis://r\", insecureUnauthenticated: true, signedSummaries: { trustedKeyFiles: [p] } } }\n",
+                "`executor.redis.insecureUnauthenticated`: contradicts signedSummaries",
+            ),
+            (
+                "executor: { redis: { url: \"redis://r\", signedSummaries: {} } }\n",
+                "`executor.redis.signedSummaries`: needs signingKeyFile",
+            ),
+            (
+                "executor: { redis: { url: \"redis://r\", signedSummaries: { trustedKeyFiles: [p], verifierId: central } } }\n",
+                "verifierId must be a URI",
+            ),
             (
                 "executor: { redis: { url: \"http://r\", authKeyFiles: [k] } }\n",
                 "executor.redis.url",

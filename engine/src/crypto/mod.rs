@@ -307,6 +307,7 @@ pub fn digest(alg: DigestAlgorithm, data: &[u8]) -> Vec<u8> {
 mod chain;
 mod der;
 mod keys;
+mod signing;
 #[cfg(test)]
 mod tests;
 mod x509;
@@ -318,4 +319,5 @@ use x509::*;
 
 pub use chain::verify_chain;
 pub use keys::{cosign_algorithm, verify_crl_signature, verify_signature};
+pub use signing::{KeyError, SigningKey, VerifyingKeys, pem};
 pub use x509::parse_certificate;

@@ -445,17 +445,16 @@ impl Executor {
             digest: desc.digest.clone(),
             fingerprint,
         };
-        let redis_key = self
-            .cache
-            .redis
-            .as_ref()
-            .map(|r| (r, r.key(&key.scope, &key.digest, &key.fingerprint)));
+        let redis_key = self.cache.redis.as_ref().map(|r| {
+            let rkey = r.key(&key.scope, &key.digest, &key.fingerprint);
+            (r, rkey, key.fingerprint.clone())
+        });
         let ttl = self.cache.ttl;
         let entry = cache
             .entry(key)
             .or_try_insert_with(async {
                 // Another replica may have decided it already (bounded wait, never an error).
-                if let Some((redis, rkey)) = &redis_key
+                if let Some((redis, rkey, _)) = &redis_key
                     && let Some((mut report, left)) = redis.get(rkey).await
                 {
                     report.cached = true;
@@ -466,8 +465,8 @@ impl Executor {
                 }
                 match run.await {
                     (report, true) => {
-                        if let Some((redis, rkey)) = redis_key {
-                            redis.put(rkey, &report, ttl);
+                        if let Some((redis, rkey, fingerprint)) = redis_key {
+                            redis.put(rkey, &report, ttl, &fingerprint);
                         }
                         Ok(CachedVerdict {
                             report: Arc::new(report),

@@ -21,6 +21,7 @@
 //!   dropped and counted).
 
 pub mod auth;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use tokio::sync::Semaphore;
 
-use self::auth::{AuthKeys, KeyFileError, Rejection, ValueAuth};
+use self::auth::{AuthKeys, KeyFileError, Rejection, TierAuth, ValueAuth};
+use self::summary::{SummaryKeyError, SummaryKeys};
 use crate::oci::Digest;
 use crate::report::SubjectReport;
 
@@ -66,6 +68,10 @@ pub struct RedisCacheConfig {
     /// signs, every one verifies. Each holds base64 of at least 32 random bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auth_key_files: Vec<PathBuf>,
+    /// Store signed verification summaries instead of HMAC'd values, for replicas that must not
+    /// share a secret (instead of `authKeyFiles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_summaries: Option<SignedSummariesConfig>,
     /// Accept a tier without `authKeyFiles`: whoever can write to Redis then decides verdicts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_unauthenticated: bool,
@@ -88,6 +94,24 @@ pub struct RedisCacheConfig {
     pub password_file: Option<PathBuf>,
 }
 
+/// `executor.redis.signedSummaries`: values are SLSA verification summaries in DSSE envelopes
+/// signed with a private key (see [`summary`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignedSummariesConfig {
+    /// PKCS#8 PEM private key (ECDSA P-256/P-384 or Ed25519) of a replica that writes; a replica
+    /// without it only reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<PathBuf>,
+    /// PEM files of the public keys whose summaries are believed (every `PUBLIC KEY` block of
+    /// each); the signing key's own public key is always believed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_key_files: Vec<PathBuf>,
+    /// The summaries' `verifier.id` (default `urn:vouch:verifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_id: Option<String>,
+}
+
 fn default_prefix() -> String {
     "vouch".to_owned()
 }
@@ -108,6 +132,7 @@ impl std::fmt::Debug for RedisCacheConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("retry_after_ms", &self.retry_after_ms)
             .field("auth_key_files", &self.auth_key_files)
+            .field("signed_summaries", &self.signed_summaries)
             .field("insecure_unauthenticated", &self.insecure_unauthenticated)
             .field("ca_file", &self.ca_file)
             .field("client_cert_file", &self.client_cert_file)
@@ -128,6 +153,7 @@ impl RedisCacheConfig {
             timeout_ms: default_timeout_ms(),
             retry_after_ms: default_retry_after_ms(),
             auth_key_files: Vec::new(),
+            signed_summaries: None,
             insecure_unauthenticated: false,
             ca_file: None,
             client_cert_file: None,
@@ -191,25 +217,53 @@ impl RedisCacheConfig {
         if self.retry_after_ms == 0 {
             return Err(("retryAfterMs", "must be at least 1".to_owned()));
         }
-        match (
-            self.auth_key_files.is_empty(),
-            self.insecure_unauthenticated,
-        ) {
-            (true, false) => {
+        let chosen = [
+            ("authKeyFiles", !self.auth_key_files.is_empty()),
+            ("signedSummaries", self.signed_summaries.is_some()),
+            ("insecureUnauthenticated", self.insecure_unauthenticated),
+        ];
+        match chosen
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(f, _)| *f)
+            .collect::<Vec<_>>()[..]
+        {
+            [] => {
                 return Err((
                     "authKeyFiles",
                     "is required: without it anyone who can write to Redis decides verdicts \
-                     (list key files, or set insecureUnauthenticated: true to accept that)"
+                     (list key files, or set signedSummaries, or insecureUnauthenticated: true to \
+                     accept that)"
                         .to_owned(),
                 ));
             }
-            (false, true) => {
+            [_] => {}
+            [first, second, ..] => {
+                return Err((second, format!("contradicts {first}: remove one of them")));
+            }
+        }
+        if let Some(signed) = &self.signed_summaries {
+            if signed.signing_key_file.is_none() && signed.trusted_key_files.is_empty() {
                 return Err((
-                    "insecureUnauthenticated",
-                    "contradicts authKeyFiles: remove one of them".to_owned(),
+                    "signedSummaries",
+                    "needs signingKeyFile (a replica that writes) and/or trustedKeyFiles"
+                        .to_owned(),
                 ));
             }
-            _ => {}
+            let empty = signed
+                .signing_key_file
+                .iter()
+                .chain(&signed.trusted_key_files);
+            if empty.into_iter().any(|p| p.as_os_str().is_empty()) {
+                return Err(("signedSummaries", "must not name an empty path".to_owned()));
+            }
+            if signed
+                .verifier_id
+                .as_deref()
+                .is_some_and(|id| !id.contains(':'))
+            {
+                return Err(("signedSummaries", "verifierId must be a URI".to_owned()));
+            }
         }
         let files = [
             ("caFile", &self.ca_file),
@@ -298,6 +352,9 @@ pub enum RedisCacheError {
     /// An auth key file is missing, unreadable or not a key.
     #[error("redis result cache: authKeyFiles: {0}")]
     AuthKey(#[from] KeyFileError),
+    /// A signed-summary key file is missing, unreadable or not a usable key.
+    #[error("redis result cache: signedSummaries.{0}")]
+    SummaryKey(#[from] SummaryKeyError),
     /// A password, CA, certificate or key file could not be read or is not acceptable.
     #[error("redis result cache: `{field}`: {path}: {message}")]
     File {
@@ -416,7 +473,7 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     retry_after: Duration,
-    auth: ValueAuth,
+    auth: TierAuth,
     /// The current connection, if one is established.
     conn: std::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// Serialises connection attempts.
@@ -527,13 +584,24 @@ impl RedisTier {
             url: url.clone(),
             source,
         };
-        let auth = if config.auth_key_files.is_empty() {
+        let auth = if let Some(signed) = &config.signed_summaries {
+            let trusted: Vec<PathBuf> = signed
+                .trusted_key_files
+                .iter()
+                .map(|p| base_dir.join(p))
+                .collect();
+            let signing = signed.signing_key_file.as_ref().map(|p| base_dir.join(p));
+            let keys =
+                SummaryKeys::load(signing.as_deref(), &trusted, signed.verifier_id.as_deref())?;
+            tracing::debug!(url = %url, keys = ?keys, "redis result cache values are signed summaries");
+            TierAuth::Signed(Box::new(keys))
+        } else if config.auth_key_files.is_empty() {
             tracing::warn!(
                 "error.type" = "redis_unauthenticated",
                 url = %url,
                 "executor.redis.insecureUnauthenticated is set: verdicts in Redis are not authenticated, so anyone who can write to this Redis decides what is admitted; list executor.redis.authKeyFiles"
             );
-            ValueAuth::Unauthenticated
+            TierAuth::Mac(ValueAuth::Unauthenticated)
         } else {
             let paths: Vec<PathBuf> = config
                 .auth_key_files
@@ -542,7 +610,7 @@ impl RedisTier {
                 .collect();
             let keys = AuthKeys::load(&paths)?;
             tracing::debug!(url = %url, keys = ?keys, "redis result cache values are authenticated");
-            ValueAuth::Hmac(keys)
+            TierAuth::Mac(ValueAuth::Hmac(keys))
         };
         let mut info = config
             .url
@@ -613,7 +681,7 @@ impl RedisTier {
     }
 
     /// How this tier authenticates its values.
-    pub fn auth(&self) -> &ValueAuth {
+    pub fn auth(&self) -> &TierAuth {
         &self.inner.auth
     }
 
@@ -680,9 +748,10 @@ impl RedisTier {
         }
     }
 
-    /// Store `report` under `key` for `ttl`, in a background task (fire and forget; skipped while
-    /// Redis is backed off or when too many writes are in flight).
-    pub fn put(&self, key: String, report: &SubjectReport, ttl: Duration) {
+    /// Store `report` (reached under the executor fingerprint `fingerprint`) under `key` for
+    /// `ttl`, in a background task (fire and forget; skipped while Redis is backed off, when too
+    /// many writes are in flight, or on a read-only signed-summary replica).
+    pub fn put(&self, key: String, report: &SubjectReport, ttl: Duration, fingerprint: &str) {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         if ttl_ms == 0 {
             return;
@@ -695,17 +764,21 @@ impl RedisTier {
             self.inner.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let verdict = match serde_json::to_vec(report) {
-            Ok(v) => v,
+        let expires_at_ms = unix_ms().saturating_add(ttl_ms);
+        let value = match &self.inner.auth {
+            TierAuth::Mac(auth) => serde_json::to_vec(report)
+                .map(|verdict| Some(auth.seal(&key, expires_at_ms, &verdict)))
+                .map_err(|e| e.to_string()),
+            TierAuth::Signed(keys) => keys.seal(&key, expires_at_ms, report, fingerprint),
+        };
+        let value = match value {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
             Err(e) => {
-                tracing::warn!(key, error = %e, "cannot serialise a verdict for the Redis result cache");
+                tracing::warn!(key, error = %e, "cannot seal a verdict for the Redis result cache");
                 return;
             }
         };
-        let value = self
-            .inner
-            .auth
-            .seal(&key, unix_ms().saturating_add(ttl_ms), &verdict);
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -751,13 +824,18 @@ impl Inner {
         value: &[u8],
         now_ms: u64,
     ) -> Result<(SubjectReport, Duration), (Rejection, String)> {
-        let opened = self
-            .auth
-            .open(key, value, now_ms)
-            .map_err(|r| (r, String::new()))?;
-        let report = serde_json::from_slice::<SubjectReport>(opened.verdict)
-            .map_err(|e| (Rejection::Malformed, e.to_string()))?;
-        Ok((report, Duration::from_millis(opened.expires_at_ms - now_ms)))
+        let (report, expires_at_ms) = match &self.auth {
+            TierAuth::Mac(auth) => {
+                let opened = auth
+                    .open(key, value, now_ms)
+                    .map_err(|r| (r, String::new()))?;
+                let report = serde_json::from_slice::<SubjectReport>(opened.verdict)
+                    .map_err(|e| (Rejection::Malformed, e.to_string()))?;
+                (report, opened.expires_at_ms)
+            }
+            TierAuth::Signed(keys) => keys.open(key, value, now_ms)?,
+        };
+        Ok((report, Duration::from_millis(expires_at_ms - now_ms)))
     }
 
     /// Count a rejected value as a miss of `reason`, and warn about it unless one was logged
@@ -1041,12 +1119,12 @@ mod tests {
             ..RedisCacheConfig::new("redis://127.0.0.1:1")
         };
         let tier = base(ok.clone()).unwrap();
-        assert!(matches!(tier.auth(), ValueAuth::Hmac(k) if k.len() == 1));
+        assert!(matches!(tier.auth(), TierAuth::Mac(ValueAuth::Hmac(k)) if k.len() == 1));
         // A reload builds the tier again and so reads the files again: a rotated key file is
         // picked up without a change to the configuration.
         let signing = |t: &RedisTier| match t.auth() {
-            ValueAuth::Hmac(k) => k.signing_id(),
-            ValueAuth::Unauthenticated => unreachable!(),
+            TierAuth::Mac(ValueAuth::Hmac(k)) => k.signing_id(),
+            other => unreachable!("{other:?}"),
         };
         std::fs::write(dir.path().join("key"), [b'B'; 44]).unwrap();
         let reloaded = base(ok.clone()).unwrap();

@@ -20,14 +20,9 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use ring::rand::SystemRandom;
-use ring::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair as _,
-};
 use serde::Deserialize;
 
-use crate::crypto::{SignatureEncoding, cosign_algorithm, verify_signature};
+pub use crate::crypto::{KeyError, SigningKey, VerifyingKeys};
 use crate::oci::manifest::OCI_MANIFEST;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::oci::{Descriptor, Digest, Manifest, Reference};
@@ -180,6 +175,43 @@ pub enum PluginError {
     },
 }
 
+impl From<KeyError> for PluginError {
+    fn from(e: KeyError) -> PluginError {
+        PluginError::Key {
+            path: e.path,
+            reason: e.reason,
+        }
+    }
+}
+
+/// Push `artifact`, a referrer of `subject`, to `target`'s repository by digest: its blobs, its
+/// manifest, and, for a registry without the referrers API, an entry in `subject`'s
+/// `sha256-<hex>` tag-schema index.
+pub async fn push_referrer(
+    client: &RegistryClient,
+    target: &Reference,
+    subject: &crate::oci::Digest,
+    artifact: &Artifact,
+) -> Result<(), RegistryError> {
+    for (desc, bytes) in &artifact.blobs {
+        client.push_blob(target, desc, bytes).await?;
+    }
+    let pushed = client
+        .push_manifest(
+            target,
+            &artifact.descriptor.digest.to_string(),
+            &artifact.descriptor.media_type,
+            &artifact.manifest,
+        )
+        .await?;
+    if !pushed.subject_indexed {
+        client
+            .push_referrer_fallback(target, subject, &artifact.descriptor)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Parse a plugin reference: `oci://registry/repo:tag`, `oci://registry/repo@sha256:…` (the
 /// `oci://` prefix is optional here).
 pub fn parse_reference(reference: &str) -> Result<Reference, PluginError> {
@@ -197,227 +229,10 @@ pub fn oci_path(path: &Path) -> Option<&str> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys
+// Plugin signatures
 // ---------------------------------------------------------------------------------------------
 
-/// A signing key (PKCS#8, unencrypted PEM `PRIVATE KEY`): ECDSA P-256 (what `keygen` makes),
-/// ECDSA P-384 or Ed25519.
-pub struct SigningKey {
-    pair: Pair,
-    rng: SystemRandom,
-}
-
-/// The key pair behind a [`SigningKey`].
-enum Pair {
-    P256(EcdsaKeyPair),
-    P384(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").finish_non_exhaustive()
-    }
-}
-
-impl SigningKey {
-    /// Generate a key pair; returns `(private PKCS#8 PEM, public SPKI PEM)`.
-    pub fn generate_pem() -> Result<(String, String), PluginError> {
-        let rng = SystemRandom::new();
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| {
-                PluginError::Key {
-                    path: PathBuf::from("<generated>"),
-                    reason: "cannot generate an ECDSA P-256 key".into(),
-                }
-            })?;
-        let key = Self::from_pkcs8_der(doc.as_ref(), Path::new("<generated>"))?;
-        Ok((pem("PRIVATE KEY", doc.as_ref()), key.public_key_pem()))
-    }
-
-    /// Read a PKCS#8 PEM private key from `path`.
-    pub fn load(path: &Path) -> Result<SigningKey, PluginError> {
-        let text = crate::localfile::read_regular_file_capped(
-            path,
-            crate::localfile::MAX_CONFIG_FILE_BYTES,
-            "key file",
-        )
-        .map_err(|e| PluginError::Key {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Self::from_pem(&text, path)
-    }
-
-    /// Parse a PKCS#8 PEM private key; `path` names it in errors.
-    pub fn from_pem(text: &[u8], path: &Path) -> Result<SigningKey, PluginError> {
-        let fail = |reason: String| PluginError::Key {
-            path: path.to_owned(),
-            reason,
-        };
-        let (pem, _) = x509_parser::pem::Pem::read(std::io::Cursor::new(text))
-            .map_err(|e| fail(format!("not a PEM file: {e}")))?;
-        match pem.label.as_str() {
-            "PRIVATE KEY" => Self::from_pkcs8_der(&pem.contents, path),
-            "EC PRIVATE KEY" => Err(fail(
-                "a SEC1 `EC PRIVATE KEY`; convert it to PKCS#8 with \
-                 `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.p8.pem`"
-                    .into(),
-            )),
-            label if label.contains("ENCRYPTED") => Err(fail(format!(
-                "`{label}` is encrypted; an unencrypted PKCS#8 `PRIVATE KEY` is required"
-            ))),
-            label => Err(fail(format!(
-                "PEM label `{label}`; a PKCS#8 `PRIVATE KEY` (ECDSA P-256, P-384 or Ed25519) is required"
-            ))),
-        }
-    }
-
-    fn from_pkcs8_der(der: &[u8], path: &Path) -> Result<SigningKey, PluginError> {
-        let rng = SystemRandom::new();
-        let pair = if let Ok(p) =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, der, &rng)
-        {
-            Pair::P256(p)
-        } else if let Ok(p) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, der, &rng) {
-            Pair::P384(p)
-        } else {
-            // `maybe_unchecked`: also the PKCS#8 v1 form OpenSSL writes (no public key inside).
-            let p =
-                Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| PluginError::Key {
-                    path: path.to_owned(),
-                    reason: format!(
-                        "not an ECDSA P-256, ECDSA P-384 or Ed25519 PKCS#8 private key ({e})"
-                    ),
-                })?;
-            Pair::Ed25519(p)
-        };
-        Ok(SigningKey { pair, rng })
-    }
-
-    /// Sign `message` as cosign does: ECDSA over SHA-256 (P-256) or SHA-384 (P-384) with an
-    /// ASN.1 DER signature, or Ed25519.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PluginError> {
-        let signed = match &self.pair {
-            Pair::P256(p) | Pair::P384(p) => {
-                p.sign(&self.rng, message).map(|s| s.as_ref().to_vec())
-            }
-            Pair::Ed25519(p) => Ok(p.sign(message).as_ref().to_vec()),
-        };
-        signed.map_err(|_| PluginError::Key {
-            path: PathBuf::from("<signing key>"),
-            reason: "signing failed".into(),
-        })
-    }
-
-    /// The public key as SubjectPublicKeyInfo DER.
-    pub fn public_key_spki_der(&self) -> Vec<u8> {
-        // SEQUENCE { SEQUENCE { algorithm (, curve) }, BIT STRING (the key) }
-        const P256_SPKI_PREFIX: [u8; 26] = [
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-        ];
-        const P384_SPKI_PREFIX: [u8; 23] = [
-            0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
-        ];
-        const ED25519_SPKI_PREFIX: [u8; 12] = [
-            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-        ];
-        let (prefix, key): (&[u8], &[u8]) = match &self.pair {
-            Pair::P256(p) => (&P256_SPKI_PREFIX, p.public_key().as_ref()),
-            Pair::P384(p) => (&P384_SPKI_PREFIX, p.public_key().as_ref()),
-            Pair::Ed25519(p) => (&ED25519_SPKI_PREFIX, p.public_key().as_ref()),
-        };
-        [prefix, key].concat()
-    }
-
-    /// The public key as PEM `PUBLIC KEY` (SPKI), the form [`VerifyingKeys`] reads.
-    pub fn public_key_pem(&self) -> String {
-        pem("PUBLIC KEY", &self.public_key_spki_der())
-    }
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-/// Public keys a plugin signature must verify with (any one suffices): every `PUBLIC KEY` PEM
-/// block of one file, so a key can be rotated by listing old and new keys together.
-#[derive(Clone, Debug)]
-pub struct VerifyingKeys {
-    path: PathBuf,
-    keys: Vec<Vec<u8>>,
-}
-
 impl VerifyingKeys {
-    /// Read every `PUBLIC KEY` (SPKI) PEM block of `path`; at least one is required.
-    pub fn load(path: &Path) -> Result<VerifyingKeys, PluginError> {
-        let text = crate::localfile::read_regular_file_capped(
-            path,
-            crate::localfile::MAX_CONFIG_FILE_BYTES,
-            "key file",
-        )
-        .map_err(|e| PluginError::Key {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Self::from_pem(&text, path)
-    }
-
-    /// Parse PEM text; `path` names the keys in errors and messages.
-    pub fn from_pem(text: &[u8], path: &Path) -> Result<VerifyingKeys, PluginError> {
-        let fail = |reason: String| PluginError::Key {
-            path: path.to_owned(),
-            reason,
-        };
-        let mut keys = Vec::new();
-        for (i, block) in x509_parser::pem::Pem::iter_from_buffer(text).enumerate() {
-            let block = block.map_err(|e| fail(format!("malformed PEM block {}: {e}", i + 1)))?;
-            if block.label != "PUBLIC KEY" {
-                return Err(fail(format!(
-                    "PEM block {} is `{}`; only `PUBLIC KEY` (SPKI) blocks are accepted",
-                    i + 1,
-                    block.label
-                )));
-            }
-            keys.push(block.contents);
-        }
-        if keys.is_empty() {
-            return Err(fail("no `PUBLIC KEY` PEM block".into()));
-        }
-        Ok(VerifyingKeys {
-            path: path.to_owned(),
-            keys,
-        })
-    }
-
-    /// The key file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// How many keys the file holds.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether the file holds no key (never true for a loaded set).
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    fn describe(&self) -> String {
-        format!("the key(s) in {}", self.path.display())
-    }
-
     /// Check one simple-signing `payload` and its base64 `signature`: the payload must name
     /// `digest`, and the signature must verify with one of the keys. Returns which key.
     pub fn verify_simple_signing(
@@ -441,19 +256,7 @@ impl VerifyingKeys {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature_b64.trim())
             .map_err(|e| format!("signature annotation is not base64: {e}"))?;
-        let mut why = Vec::new();
-        for (i, key) in self.keys.iter().enumerate() {
-            // ECDSA signatures are ASN.1 DER, as cosign writes them; the encoding is ignored
-            // for RSA and Ed25519.
-            let verified = cosign_algorithm(key).and_then(|alg| {
-                verify_signature(alg, SignatureEncoding::Der, key, payload, &signature)
-            });
-            match verified {
-                Ok(()) => return Ok(format!("{} (key {})", self.path.display(), i + 1)),
-                Err(e) => why.push(format!("key {}: {e}", i + 1)),
-            }
-        }
-        Err(why.join(", "))
+        self.verify(payload, &signature)
     }
 }
 
@@ -1063,6 +866,8 @@ pub async fn load_plugin(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::pem;
+    use ring::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 
     fn metadata() -> VerifierMetadata {
         VerifierMetadata {

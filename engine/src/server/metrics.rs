@@ -68,6 +68,8 @@ struct Inner {
     reloads: BTreeMap<&'static str, u64>,
     /// (tenant, mode scope, outcome) → verdicts answered.
     verdicts: BTreeMap<(String, String, &'static str), u64>,
+    /// (tenant, result) → verification summaries of `vouch serve --attest-verdict`.
+    summaries: BTreeMap<(String, &'static str), u64>,
 }
 
 /// The server's metrics.
@@ -141,6 +143,16 @@ impl Metrics {
             .lock()
             .verdicts
             .entry((tenant.to_owned(), scope.to_owned(), outcome.as_str()))
+            .or_default() += 1;
+    }
+
+    /// Count a verification summary of `tenant`'s verdict: `pushed`, `failed` (could not be
+    /// signed or pushed) or `dropped` (the publishing queue was full).
+    pub fn summary(&self, tenant: &str, result: &'static str) {
+        *self
+            .lock()
+            .summaries
+            .entry((tenant.to_owned(), result))
             .or_default() += 1;
     }
 
@@ -266,6 +278,22 @@ impl Metrics {
                 "vouch_verdicts_total{{tenant=\"{}\",scope=\"{}\",outcome=\"{outcome}\"}} {n}",
                 escape(tenant),
                 escape(scope)
+            );
+        }
+        if !m.summaries.is_empty() {
+            family(
+                &mut out,
+                "vouch_verification_summaries_total",
+                "counter",
+                "Signed verification summaries of fresh passing verdicts (`vouch serve \
+                 --attest-verdict`), by tenant and result: pushed, failed, dropped.",
+            );
+        }
+        for ((tenant, result), n) in &m.summaries {
+            let _ = writeln!(
+                out,
+                "vouch_verification_summaries_total{{tenant=\"{}\",result=\"{result}\"}} {n}",
+                escape(tenant)
             );
         }
         out

@@ -106,11 +106,19 @@ impl Default for ServerSettings {
     }
 }
 
+/// Receives each verdict the provider computed afresh (not from a cache), e.g. to publish it as
+/// a signed verification summary. Called on the request path: it must not block.
+pub trait VerdictPublisher: Send + Sync {
+    /// `report`, reached by `tenant`'s executor, was just computed.
+    fn fresh_verdict(&self, tenant: &Tenant, report: &SubjectReport);
+}
+
 /// What the handlers share.
 struct AppState {
     tenants: SharedTenants,
     settings: ServerSettings,
     metrics: Arc<Metrics>,
+    publisher: Option<Arc<dyn VerdictPublisher>>,
 }
 
 /// A Gatekeeper `ProviderRequest`.
@@ -182,11 +190,22 @@ pub fn router_with_tenants(
     metrics: Arc<Metrics>,
     settings: ServerSettings,
 ) -> Router {
+    router_with_publisher(tenants, metrics, settings, None)
+}
+
+/// [`router_with_tenants`] that hands every fresh verdict to `publisher`.
+pub fn router_with_publisher(
+    tenants: SharedTenants,
+    metrics: Arc<Metrics>,
+    settings: ServerSettings,
+    publisher: Option<Arc<dyn VerdictPublisher>>,
+) -> Router {
     let limit = settings.max_body_bytes;
     let state = Arc::new(AppState {
         tenants,
         settings,
         metrics,
+        publisher,
     });
     Router::new()
         .route("/ratify/gatekeeper/v1/verify", post(verify_v1))
@@ -211,6 +230,7 @@ pub fn health_router(tenants: SharedTenants, metrics: Arc<Metrics>) -> Router {
         tenants,
         settings: ServerSettings::default(),
         metrics,
+        publisher: None,
     });
     Router::new()
         .route("/healthz", get(healthz))
@@ -633,6 +653,11 @@ async fn verify(
                 let mut report =
                     tracing::Instrument::instrument(tenant.executor().verify(source), span).await;
                 state.metrics.report(&report);
+                if let Some(publisher) = &state.publisher
+                    && !report.cached
+                {
+                    publisher.fresh_verdict(&tenant, &report);
+                }
                 strip_statements(&mut report.verifier_reports);
                 let enforcement = tenant.executor().settings().scope.enforcement(&image);
                 let outcome = Outcome::of(report.is_success, enforcement.mode);

@@ -1,6 +1,7 @@
 //! Pure helpers shared by Vouch's verifier guests: no WIT imports, so they build for
-//! `wasm32-wasip2` and test natively alike. The helpers that need a guest's generated WIT types
-//! are macros ([`report_helpers!`], [`store_error_helper!`]) expanded in the guest.
+//! `wasm32-wasip2` and test natively alike. What needs the WIT bindings (store access, reports,
+//! the host's crypto) is in the SDK, `vouch-verifier-sdk` (`guest-verifiers/sdk`), which
+//! re-exports this crate as `vouch_verifier_sdk::common`.
 
 pub mod config;
 pub mod crypto;
@@ -8,12 +9,6 @@ pub mod der;
 pub mod dsse;
 pub mod manifest;
 pub mod media_type;
-pub mod report;
+pub mod statement;
 pub mod time;
 pub mod tsp;
-
-/// Re-exports for the macros' expansions; not a public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use serde_json;
-}

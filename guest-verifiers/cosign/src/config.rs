@@ -47,6 +47,13 @@
 //!   `{"_type", "subject", "predicateType", "predicate"}`, for the policy to read (see
 //!   `statement.rs`). A statement over this many bytes fails with `STATEMENT_TOO_LARGE`
 //!   (default 262144, at most 786432); `0` hands no statement on (and caps nothing).
+//! * `sbom`: the sbom verifier's rules (`allowedLicenses` or `disallowedLicenses`,
+//!   `unknownLicenses`, `disallowedPackages`, `maxReportedViolations`), applied to the verified
+//!   predicate of SPDX (`https://spdx.dev/Document[/vX]`) and CycloneDX
+//!   (`https://cyclonedx.org/bom[/vX]`) attestations: a failing SBOM fails the report with the
+//!   sbom verifier's reason; a passing one adds the `sbom` extension (JSON: `format`,
+//!   `packages`, `licenses`, `unknownLicenses`, `violations`, `violationDetails`). Other
+//!   predicate types are not judged by it (require SBOM types with `attestationTypes`).
 //! * `thresholds`: how many verified items a Sigstore bundle needs, as sigstore-go's verifier
 //!   options: `transparencyLog` (entries that verify, default 1, at least 1), `signedTimestamps`
 //!   (RFC 3161 timestamps, default 0), `integratedTimestamps` (Rekor v1 integrated times, default
@@ -277,6 +284,8 @@ pub struct Config {
     pub max_statement: Option<usize>,
     /// Verified log entries and times a bundle needs.
     pub thresholds: Thresholds,
+    /// The sbom verifier's rules, applied to SPDX and CycloneDX attestations (`sbom`).
+    pub sbom: Option<sbom_rules::config::Config>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +308,8 @@ struct RawConfig {
     keys_dir: Option<serde_json::Value>,
     attestation_types: Option<Vec<String>>,
     max_statement_bytes: Option<usize>,
+    /// The sbom verifier's configuration, for SBOM attestations.
+    sbom: Option<serde_json::Value>,
     /// Verified log entries and times a Sigstore bundle needs.
     #[serde(default)]
     thresholds: RawThresholds,
@@ -578,31 +589,19 @@ impl Config {
             }
             None => None,
         };
-        if let Some(types) = &raw.attestation_types {
-            if types.is_empty() {
-                return Err(
-                    "attestationTypes is empty, which accepts no attestation; omit it to accept \
-                     any predicate type"
-                        .into(),
-                );
-            }
-            if let Some(i) = types.iter().position(String::is_empty) {
-                return Err(format!("attestationTypes[{i}] is empty"));
-            }
-        }
-        let max_statement = match raw
-            .max_statement_bytes
-            .unwrap_or(crate::statement::DEFAULT_MAX_STATEMENT)
-        {
-            0 => None,
-            n if n > crate::statement::MAX_STATEMENT_LIMIT => {
+        verifier_common::statement::check_attestation_types(raw.attestation_types.as_deref())?;
+        let max_statement = verifier_common::statement::max_statement(raw.max_statement_bytes)?;
+        let sbom = match raw.sbom {
+            Some(v @ serde_json::Value::Object(_)) => Some(
+                sbom_rules::config::Config::parse(&v.to_string())
+                    .map_err(|e| format!("sbom: {e}"))?,
+            ),
+            Some(other) => {
                 return Err(format!(
-                    "maxStatementBytes is {n}; at most {} (reports are capped at 1 MiB by the \
-                     host), or 0 to hand no statement on",
-                    crate::statement::MAX_STATEMENT_LIMIT
+                    "sbom must be an object of the sbom verifier's rules, got {other}"
                 ));
             }
-            n => Some(n),
+            None => None,
         };
         Ok(Config {
             keys,
@@ -613,6 +612,7 @@ impl Config {
             attestation_types: raw.attestation_types,
             max_statement,
             thresholds: raw.thresholds.validate()?,
+            sbom,
         })
     }
 }
@@ -651,6 +651,7 @@ pub const SCHEMA: &str = r#"{
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
     "attestationTypes": {"type": "array", "items": {"type": "string"}},
     "maxStatementBytes": {"type": "integer", "minimum": 0, "maximum": 786432},
+    "sbom": {"type": "object"},
     "trustedRoot": {"type": ["object", "string"]},
     "trustedRootFile": {"type": "string", "x-vouch-file": "json", "x-vouch-inline": "trustedRoot"},
     "thresholds": {"type": "object", "additionalProperties": false,

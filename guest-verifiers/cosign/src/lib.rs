@@ -23,12 +23,16 @@ pub mod timestamp;
 pub mod trusted_root;
 pub mod verify;
 
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
-
-use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
-use vouch::verifier::log::{Level, log};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::crypto::{
+    DigestAlgorithm, SignatureEncoding, WitCertInfo, digest, parse_certificate, verify_chain,
+    verify_signature,
+};
+use vouch_verifier_sdk::report::failed;
+use vouch_verifier_sdk::store::describe;
+use vouch_verifier_sdk::{
+    CONFIG_INVALID, Ctx, Descriptor, ExtensionValue, Level, Metadata, Report, Store, Verifier,
+    export_verifier, log,
+};
 
 use crate::config::Config;
 use crate::pem::Alg;
@@ -37,28 +41,13 @@ use crate::pem::Alg;
 struct Cosign;
 
 /// The host, reached through the WIT imports, for one request.
-struct WitHost {
-    artifact: Descriptor,
-    subject: Descriptor,
+struct WitHost<'a> {
+    artifact: &'a Descriptor,
+    subject: &'a Descriptor,
+    store: &'a dyn Store,
 }
 
-verifier_common::store_error_helper!();
-
-fn wit_alg(alg: Alg) -> SignatureAlgorithm {
-    match alg {
-        Alg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
-        Alg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
-        Alg::RsaPkcs1Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
-        Alg::RsaPkcs1Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
-        Alg::RsaPkcs1Sha512 => SignatureAlgorithm::RsaPkcs1Sha512,
-        Alg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
-        Alg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
-        Alg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
-        Alg::Ed25519 => SignatureAlgorithm::Ed25519,
-    }
-}
-
-fn cert_info(c: crypto::CertInfo) -> verify::CertInfo {
+fn cert_info(c: WitCertInfo) -> verify::CertInfo {
     verify::CertInfo {
         subject: c.subject,
         issuer: c.issuer,
@@ -68,13 +57,17 @@ fn cert_info(c: crypto::CertInfo) -> verify::CertInfo {
     }
 }
 
-impl verify::Host for WitHost {
+impl verify::Host for WitHost<'_> {
     fn manifest(&self) -> Result<Vec<u8>, String> {
-        get_manifest(&self.artifact).map_err(store_error)
+        self.store
+            .get_manifest(self.artifact)
+            .map_err(|e| describe(&e))
     }
 
     fn subject_manifest(&self) -> Result<Vec<u8>, String> {
-        get_manifest(&self.subject).map_err(store_error)
+        self.store
+            .get_manifest(self.subject)
+            .map_err(|e| describe(&e))
     }
 
     fn subject_media_type(&self) -> &str {
@@ -82,7 +75,7 @@ impl verify::Host for WitHost {
     }
 
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
-        get_blob(digest).map_err(store_error)
+        self.store.get_blob(digest).map_err(|e| describe(&e))
     }
 
     fn verify_signature(
@@ -92,13 +85,7 @@ impl verify::Host for WitHost {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), String> {
-        crypto::verify_signature(
-            wit_alg(alg),
-            SignatureEncoding::Der,
-            key,
-            message,
-            signature,
-        )
+        verify_signature(alg.into(), SignatureEncoding::Der, key, message, signature)
     }
 
     fn verify_chain(
@@ -108,26 +95,20 @@ impl verify::Host for WitHost {
         at: i64,
         eku: &str,
     ) -> Result<Vec<verify::CertInfo>, String> {
-        crypto::verify_chain(&chain, &roots, at, Some(eku))
+        verify_chain(&chain, &roots, at, Some(eku))
             .map(|path| path.into_iter().map(cert_info).collect())
     }
 
     fn parse_certificate(&self, cert: &[u8]) -> Result<verify::CertInfo, String> {
-        crypto::parse_certificate(cert).map(cert_info)
+        parse_certificate(cert).map(cert_info)
     }
 
     fn sha256(&self, data: &[u8]) -> Vec<u8> {
-        crypto::digest(DigestAlgorithm::Sha256, data)
+        digest(DigestAlgorithm::Sha256, data)
     }
 
     fn digest(&self, alg: verifier_common::crypto::HashAlg, data: &[u8]) -> Vec<u8> {
-        use verifier_common::crypto::HashAlg;
-        let alg = match alg {
-            HashAlg::Sha256 => DigestAlgorithm::Sha256,
-            HashAlg::Sha384 => DigestAlgorithm::Sha384,
-            HashAlg::Sha512 => DigestAlgorithm::Sha512,
-        };
-        crypto::digest(alg, data)
+        digest(alg.into(), data)
     }
 
     fn debug(&self, message: &str) {
@@ -135,7 +116,9 @@ impl verify::Host for WitHost {
     }
 }
 
-impl Guest for Cosign {
+impl Verifier for Cosign {
+    type Config = Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "cosign".into(),
@@ -149,28 +132,24 @@ impl Guest for Cosign {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<Config, String> {
+        Config::parse(config)
     }
 
-    fn verify(req: Request) -> Report {
-        let config = match Config::parse(&req.config) {
-            Ok(c) => c,
-            Err(e) => {
-                return Report {
-                    is_success: false,
-                    message: format!("invalid cosign verifier config: {e}"),
-                    error_reason: Some("CONFIG_INVALID".into()),
-                    extensions: Vec::new(),
-                };
-            }
-        };
-        let subject_digest = req.subject.descriptor.digest.clone();
+    fn config_invalid(error: String) -> Report {
+        failed(
+            CONFIG_INVALID,
+            format!("invalid cosign verifier config: {error}"),
+        )
+    }
+
+    fn verify(ctx: &Ctx<'_>, config: Config) -> Report {
         let host = WitHost {
-            artifact: req.artifact,
-            subject: req.subject.descriptor,
+            artifact: &ctx.artifact,
+            subject: &ctx.subject.descriptor,
+            store: ctx.store(),
         };
-        let out = verify::verify(&host, &config, &subject_digest);
+        let out = verify::verify(&host, &config, &ctx.subject.descriptor.digest);
         Report {
             is_success: out.ok,
             message: out.message,
@@ -179,8 +158,9 @@ impl Guest for Cosign {
                 .extensions
                 .into_iter()
                 .map(|(k, v)| {
-                    // The verified in-toto statement is JSON the policy reads as a document.
-                    if k == statement::EXTENSION {
+                    // The verified in-toto statement and the SBOM rules' verdict are JSON the
+                    // policy reads as documents.
+                    if k == statement::EXTENSION || k == statement::SBOM_EXTENSION {
                         (k, ExtensionValue::Json(v))
                     } else {
                         (k, ExtensionValue::Text(v))
@@ -191,4 +171,4 @@ impl Guest for Cosign {
     }
 }
 
-export!(Cosign);
+export_verifier!(Cosign);

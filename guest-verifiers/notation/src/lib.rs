@@ -31,14 +31,16 @@ pub use verifier_common::tsp;
 pub mod verify;
 pub mod x509;
 
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
-
 use verifier_common::time::now_unix;
-use vouch::verifier::crypto::{self, DigestAlgorithm, SignatureAlgorithm, SignatureEncoding};
-use vouch::verifier::log::{Level, log};
-use vouch::verifier::revocation::{FetchError, fetch_crl_signed, fetch_ocsp};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::crypto::{HostCrypto, parse_certificate};
+use vouch_verifier_sdk::report::failed;
+use vouch_verifier_sdk::wit::vouch::verifier::revocation::{
+    FetchError, fetch_crl_signed, fetch_ocsp,
+};
+use vouch_verifier_sdk::{
+    CONFIG_INVALID, Ctx, Descriptor, ExtensionValue, Level, Metadata, Report, Store, Verifier,
+    export_verifier, log, store::describe,
+};
 
 use verifier_common::crypto::Crypto;
 
@@ -50,24 +52,13 @@ const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12
 
 struct Notation;
 
-/// The host imports behind [`Host`].
-struct Imports {
-    artifact: Descriptor,
+/// The host imports behind [`Host`], for one request.
+struct Imports<'a> {
+    artifact: &'a Descriptor,
+    store: &'a dyn Store,
 }
 
-verifier_common::store_error_helper!();
-
-fn cert_info(c: crypto::CertInfo) -> CertInfo {
-    CertInfo {
-        subject: c.subject,
-        issuer: c.issuer,
-        serial: c.serial,
-        not_before: c.not_before,
-        not_after: c.not_after,
-    }
-}
-
-impl Crypto for Imports {
+impl Crypto for Imports<'_> {
     fn verify_signature(
         &self,
         alg: SigAlg,
@@ -76,31 +67,11 @@ impl Crypto for Imports {
         msg: &[u8],
         sig: &[u8],
     ) -> Result<(), String> {
-        let alg = match alg {
-            SigAlg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
-            SigAlg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
-            SigAlg::RsaPkcs1Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
-            SigAlg::RsaPkcs1Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
-            SigAlg::RsaPkcs1Sha512 => SignatureAlgorithm::RsaPkcs1Sha512,
-            SigAlg::RsaPssSha256 => SignatureAlgorithm::RsaPssSha256,
-            SigAlg::RsaPssSha384 => SignatureAlgorithm::RsaPssSha384,
-            SigAlg::RsaPssSha512 => SignatureAlgorithm::RsaPssSha512,
-            SigAlg::Ed25519 => SignatureAlgorithm::Ed25519,
-        };
-        let encoding = match encoding {
-            SigEncoding::Der => SignatureEncoding::Der,
-            SigEncoding::Fixed => SignatureEncoding::Fixed,
-        };
-        crypto::verify_signature(alg, encoding, cert, msg, sig)
+        HostCrypto.verify_signature(alg, encoding, cert, msg, sig)
     }
 
     fn digest(&self, alg: HashAlg, data: &[u8]) -> Vec<u8> {
-        let alg = match alg {
-            HashAlg::Sha256 => DigestAlgorithm::Sha256,
-            HashAlg::Sha384 => DigestAlgorithm::Sha384,
-            HashAlg::Sha512 => DigestAlgorithm::Sha512,
-        };
-        crypto::digest(alg, data)
+        HostCrypto.digest(alg, data)
     }
 
     fn verify_chain(
@@ -110,21 +81,23 @@ impl Crypto for Imports {
         at: i64,
         eku: Option<&str>,
     ) -> Result<Vec<CertInfo>, String> {
-        crypto::verify_chain(chain, roots, at, eku).map(|p| p.into_iter().map(cert_info).collect())
+        HostCrypto.verify_chain(chain, roots, at, eku)
     }
 }
 
-impl Host for Imports {
+impl Host for Imports<'_> {
     fn manifest(&self) -> Result<Vec<u8>, String> {
-        get_manifest(&self.artifact).map_err(store_error)
+        self.store
+            .get_manifest(self.artifact)
+            .map_err(|e| describe(&e))
     }
 
     fn blob(&self, digest: &str) -> Result<Vec<u8>, String> {
-        get_blob(digest).map_err(store_error)
+        self.store.get_blob(digest).map_err(|e| describe(&e))
     }
 
     fn parse_certificate(&self, der: &[u8]) -> Result<CertInfo, String> {
-        crypto::parse_certificate(der).map(cert_info)
+        parse_certificate(der).map(CertInfo::from)
     }
 
     fn fetch_crl(&self, cert: &[u8], issuer: &[u8], url: &str) -> Result<crl::SignedCrl, String> {
@@ -161,10 +134,12 @@ fn fetch_error(e: FetchError) -> String {
 
 /// Parses the config, checking every trust store certificate on the host.
 fn parse_config(text: &str) -> Result<policy::Config, String> {
-    policy::parse(text, &|der| crypto::parse_certificate(der).map(|_| ()))
+    policy::parse(text, &|der| parse_certificate(der).map(|_| ()))
 }
 
-impl Guest for Notation {
+impl Verifier for Notation {
+    type Config = policy::Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "notation".into(),
@@ -174,31 +149,28 @@ impl Guest for Notation {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        parse_config(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<policy::Config, String> {
+        parse_config(config)
     }
 
-    fn verify(req: Request) -> Report {
-        let config = match parse_config(&req.config) {
-            Ok(c) => c,
-            Err(e) => {
-                return Report {
-                    is_success: false,
-                    message: format!("invalid notation verifier config: {e}"),
-                    error_reason: Some("CONFIG_INVALID".into()),
-                    extensions: Vec::new(),
-                };
-            }
-        };
+    fn config_invalid(error: String) -> Report {
+        failed(
+            CONFIG_INVALID,
+            format!("invalid notation verifier config: {error}"),
+        )
+    }
+
+    fn verify(ctx: &Ctx<'_>, config: policy::Config) -> Report {
         let subject = Desc {
-            media_type: req.subject.descriptor.media_type.clone(),
-            digest: req.subject.descriptor.digest.clone(),
-            size: req.subject.descriptor.size,
+            media_type: ctx.subject.descriptor.media_type.clone(),
+            digest: ctx.subject.descriptor.digest.clone(),
+            size: ctx.subject.descriptor.size,
         };
         let host = Imports {
-            artifact: req.artifact,
+            artifact: &ctx.artifact,
+            store: ctx.store(),
         };
-        let out = verify::verify(&host, &config, &req.subject.reference, &subject, now_unix());
+        let out = verify::verify(&host, &config, &ctx.subject.reference, &subject, now_unix());
         let extensions = out
             .text
             .into_iter()
@@ -218,4 +190,4 @@ impl Guest for Notation {
     }
 }
 
-export!(Notation);
+export_verifier!(Notation);

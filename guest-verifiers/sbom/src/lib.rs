@@ -15,24 +15,17 @@
 //! JSON path of the error, or no SBOM layer), `TOO_LARGE`, `STORE_ERROR`, and for policy failures
 //! `LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED` or `SBOM_POLICY_VIOLATION` (both).
 
-pub mod config;
-pub mod document;
-pub mod license;
+pub use sbom_rules::{config, document, license, policy, purl};
 pub use verifier_common::manifest;
-pub mod policy;
-pub mod purl;
-
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
 
 use serde_json::Value;
 
-use vouch::verifier::log::{Level, log};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::report::{failed, failed_with, json, passed, text};
+use vouch_verifier_sdk::{Ctx, Level, Metadata, Report, Verifier, export_verifier, log};
 
-use crate::config::Config;
-use crate::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
-use crate::policy::Evaluation;
+use sbom_rules::config::Config;
+use sbom_rules::document::{CYCLONEDX_JSON, Format, SPDX_JSON};
+use sbom_rules::policy::Evaluation;
 
 /// JSON Schema of the configuration, published in the metadata.
 const CONFIG_SCHEMA: &str = r#"{
@@ -56,16 +49,11 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct Sbom;
 
-verifier_common::report_helpers!();
-
-fn run(req: Request) -> Report {
-    let config = match Config::parse(&req.config) {
-        Ok(c) => c,
-        Err(e) => return failed("CONFIG_INVALID", e),
-    };
-    let manifest = match read_manifest(&req.artifact) {
+/// Judges one artifact under `config`.
+fn run(ctx: &Ctx<'_>, config: Config) -> Report {
+    let manifest = match ctx.manifest() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return e.into(),
     };
     let sboms: Vec<_> = manifest
         .layers
@@ -78,7 +66,7 @@ fn run(req: Request) -> Report {
             format!(
                 "artifact {} has no layer of media type {SPDX_JSON} or {CYCLONEDX_JSON} \
                  (layers: [{}])",
-                req.artifact.digest,
+                ctx.artifact.digest,
                 manifest.media_types().join(", ")
             ),
         );
@@ -87,17 +75,18 @@ fn run(req: Request) -> Report {
     let mut formats = Vec::new();
     for (layer, format) in sboms {
         let what = format!("SBOM layer {} ({})", layer.index, layer.digest);
-        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
+        let blob = match ctx.layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(e) => return e.into(),
         };
         let sbom = match document::parse(format, &blob) {
             Ok(s) => s,
             Err(e) => {
-                let mut r = failed("INVALID_SBOM", format!("{what} is malformed at {e}"));
-                r.extensions
-                    .push(("path".into(), ExtensionValue::Text(e.path)));
-                return r;
+                return failed_with(
+                    "INVALID_SBOM",
+                    format!("{what} is malformed at {e}"),
+                    vec![("path".into(), text(e.path))],
+                );
             }
         };
         log(
@@ -111,51 +100,24 @@ fn run(req: Request) -> Report {
         policy::evaluate(&config, &sbom.packages, &mut eval);
         formats.push(sbom.format);
     }
-    let listed: Vec<Value> = eval
-        .violations
-        .iter()
-        .take(config.max_reported_violations)
-        .map(|v| v.to_json())
+    let v = sbom_rules::verdict(&config, &eval, &formats);
+    let extensions = v
+        .extensions
+        .into_iter()
+        .map(|(k, value)| match value {
+            Value::String(s) => (k, text(s)),
+            other => (k, json(other)),
+        })
         .collect();
-    let extensions = vec![
-        ("format".into(), ExtensionValue::Text(formats.join(", "))),
-        ("packages".into(), json(eval.packages)),
-        ("licenses".into(), json(eval.licenses.len())),
-        ("unknownLicenses".into(), json(eval.unknown_licenses)),
-        ("violations".into(), json(eval.violations.len())),
-        ("violationDetails".into(), json(listed)),
-    ];
-    match eval.error_reason() {
-        None => Report {
-            is_success: true,
-            message: format!(
-                "SBOM passed: {} packages, {} distinct licenses",
-                eval.packages,
-                eval.licenses.len()
-            ),
-            error_reason: None,
-            extensions,
-        },
-        Some(reason) => {
-            let first = &eval.violations[0];
-            Report {
-                is_success: false,
-                message: format!(
-                    "{} violation(s) in {} packages; first: {} {}: {}",
-                    eval.violations.len(),
-                    eval.packages,
-                    first.package,
-                    first.version.as_deref().unwrap_or("(no version)"),
-                    first.detail
-                ),
-                error_reason: Some(reason.to_owned()),
-                extensions,
-            }
-        }
+    match v.reason {
+        None => passed(v.message, extensions),
+        Some(reason) => failed_with(reason, v.message, extensions),
     }
 }
 
-impl Guest for Sbom {
+impl Verifier for Sbom {
+    type Config = Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "sbom".into(),
@@ -165,16 +127,16 @@ impl Guest for Sbom {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<Config, String> {
+        Config::parse(config)
     }
 
-    fn verify(req: Request) -> Report {
-        run(req)
+    fn verify(ctx: &Ctx<'_>, config: Config) -> Report {
+        run(ctx, config)
     }
 }
 
-export!(Sbom);
+export_verifier!(Sbom);
 
 #[cfg(test)]
 mod tests {

@@ -22,13 +22,10 @@
 pub mod config;
 pub use verifier_common::manifest;
 
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
-
 use serde_json::{Value, json};
 
-use vouch::verifier::log::{Level, log};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::report::{failed, failed_with, json, passed};
+use vouch_verifier_sdk::{Ctx, Level, Metadata, Report, Verifier, export_verifier, log};
 
 use crate::config::Config;
 
@@ -49,22 +46,17 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct SchemaVerifier;
 
-verifier_common::report_helpers!();
-
-fn run(req: Request) -> Report {
-    let config = match Config::parse(&req.config) {
-        Ok(c) => c,
-        Err(e) => return failed("CONFIG_INVALID", e),
-    };
-    let manifest = match read_manifest(&req.artifact) {
+/// Judges one artifact under `config`.
+fn run(ctx: &Ctx<'_>, config: Config) -> Report {
+    let manifest = match ctx.manifest() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return e.into(),
     };
     let artifact_type = manifest
         .artifact_type
         .clone()
-        .or_else(|| req.artifact.artifact_type.clone())
-        .unwrap_or_else(|| req.artifact.media_type.clone());
+        .or_else(|| ctx.artifact.artifact_type.clone())
+        .unwrap_or_else(|| ctx.artifact.media_type.clone());
     let by_type = config.schema_for(&artifact_type);
     let selected: Vec<_> = manifest
         .layers
@@ -77,7 +69,7 @@ fn run(req: Request) -> Report {
                 "NO_LAYERS",
                 format!(
                     "artifact {} of type {artifact_type} has no layers to validate",
-                    req.artifact.digest
+                    ctx.artifact.digest
                 ),
             );
         }
@@ -85,12 +77,7 @@ fn run(req: Request) -> Report {
         if config.require_schema {
             return failed("NO_SCHEMA", format!("{message} and requireSchema is set"));
         }
-        return Report {
-            is_success: true,
-            message,
-            error_reason: None,
-            extensions: vec![("validated".into(), json(false))],
-        };
+        return passed(message, vec![("validated".into(), json(false))]);
     }
     let mut problems = Vec::new();
     let mut total = 0usize;
@@ -99,9 +86,9 @@ fn run(req: Request) -> Report {
             "layer {} ({}, {})",
             layer.index, layer.media_type, layer.digest
         );
-        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
+        let blob = match ctx.layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(e) => return e.into(),
         };
         let doc: Value = match serde_json::from_slice(&blob) {
             Ok(v) => v,
@@ -143,22 +130,21 @@ fn run(req: Request) -> Report {
         ("errorDetails".into(), json(problems)),
     ];
     match first {
-        None => Report {
-            is_success: true,
-            message: format!("{} layer(s) of {artifact_type} valid", selected.len()),
-            error_reason: None,
+        None => passed(
+            format!("{} layer(s) of {artifact_type} valid", selected.len()),
             extensions,
-        },
-        Some(first) => Report {
-            is_success: false,
-            message: format!("{total} schema error(s) in {artifact_type}; {first}"),
-            error_reason: Some("SCHEMA_VIOLATION".into()),
+        ),
+        Some(first) => failed_with(
+            "SCHEMA_VIOLATION",
+            format!("{total} schema error(s) in {artifact_type}; {first}"),
             extensions,
-        },
+        ),
     }
 }
 
-impl Guest for SchemaVerifier {
+impl Verifier for SchemaVerifier {
+    type Config = Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "schema".into(),
@@ -168,16 +154,16 @@ impl Guest for SchemaVerifier {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<Config, String> {
+        Config::parse(config)
     }
 
-    fn verify(req: Request) -> Report {
-        run(req)
+    fn verify(ctx: &Ctx<'_>, config: Config) -> Report {
+        run(ctx, config)
     }
 }
 
-export!(SchemaVerifier);
+export_verifier!(SchemaVerifier);
 
 #[cfg(test)]
 mod tests {

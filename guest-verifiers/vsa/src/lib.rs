@@ -16,14 +16,11 @@
 pub mod check;
 pub mod config;
 
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
-
 use verifier_common::media_type::essence;
 use verifier_common::time::now_unix;
-
-use vouch::verifier::crypto::{SignatureAlgorithm, SignatureEncoding, verify_signature};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::crypto::{SignatureEncoding, verify_signature};
+use vouch_verifier_sdk::report::{failed, json, passed, text};
+use vouch_verifier_sdk::{Ctx, Metadata, Report, Verifier, export_verifier};
 
 use crate::check::{SignatureCheck, VSA_MALFORMED};
 use verifier_common::crypto::SigAlg;
@@ -58,8 +55,6 @@ const CONFIG_SCHEMA: &str = r#"{
 
 struct Vsa;
 
-verifier_common::report_helpers!();
-
 /// Signatures checked by the host's `crypto.verify-signature`.
 struct HostCrypto;
 
@@ -67,24 +62,21 @@ impl SignatureCheck for HostCrypto {
     fn verify(&self, alg: SigAlg, spki: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), String> {
         // Keys are ECDSA P-256/P-384 or Ed25519 (`config::key_alg`); DER-encoded ECDSA
         // signatures, as `vouch verify --attest-verdict` (ring) writes them.
-        let alg = match alg {
-            SigAlg::EcdsaP256Sha256 => SignatureAlgorithm::EcdsaP256Sha256,
-            SigAlg::EcdsaP384Sha384 => SignatureAlgorithm::EcdsaP384Sha384,
-            SigAlg::Ed25519 => SignatureAlgorithm::Ed25519,
-            other => return Err(format!("{} is not a VSA key algorithm", other.name())),
-        };
-        verify_signature(alg, SignatureEncoding::Der, spki, msg, sig)
+        if !matches!(
+            alg,
+            SigAlg::EcdsaP256Sha256 | SigAlg::EcdsaP384Sha384 | SigAlg::Ed25519
+        ) {
+            return Err(format!("{} is not a VSA key algorithm", alg.name()));
+        }
+        verify_signature(alg.into(), SignatureEncoding::Der, spki, msg, sig)
     }
 }
 
-fn run(req: Request) -> Report {
-    let config = match Config::parse(&req.config) {
-        Ok(c) => c,
-        Err(e) => return failed("CONFIG_INVALID", e),
-    };
-    let manifest = match read_manifest(&req.artifact) {
+/// Judges one VSA referrer under `config`.
+fn run(ctx: &Ctx<'_>, config: Config) -> Report {
+    let manifest = match ctx.manifest() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return e.into(),
     };
     let layers: Vec<_> = manifest
         .layers
@@ -96,41 +88,41 @@ fn run(req: Request) -> Report {
             VSA_MALFORMED,
             format!(
                 "artifact {} has {} `{ARTIFACT_TYPE}` layers, expected exactly one (layers: [{}])",
-                req.artifact.digest,
+                ctx.artifact.digest,
                 layers.len(),
                 manifest.media_types().join(", ")
             ),
         );
     };
     let what = format!("VSA envelope {}", layer.digest);
-    let envelope = match fetch_layer(&what, layer, config.max_blob_bytes) {
+    let envelope = match ctx.layer(&what, layer, config.max_blob_bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return e.into(),
     };
-    let image = &req.subject.descriptor.digest;
+    let image = &ctx.subject.descriptor.digest;
     match check::judge(&HostCrypto, &config, image, &envelope, now_unix()) {
-        Ok(a) => Report {
-            is_success: true,
-            message: format!(
+        Ok(a) => passed(
+            format!(
                 "VSA of {image} by `{}` ({}) PASSED at {} ({} s ago) under policy {}",
                 a.signer, a.verifier_id, a.time_verified, a.age, a.policy_digest
             ),
-            error_reason: None,
-            extensions: vec![
-                ("signer".into(), ExtensionValue::Text(a.signer)),
-                ("verifierId".into(), ExtensionValue::Text(a.verifier_id)),
-                ("timeVerified".into(), ExtensionValue::Text(a.time_verified)),
+            vec![
+                ("signer".into(), text(a.signer)),
+                ("verifierId".into(), text(a.verifier_id)),
+                ("timeVerified".into(), text(a.time_verified)),
                 ("ageSeconds".into(), json(a.age)),
-                ("policyDigest".into(), ExtensionValue::Text(a.policy_digest)),
-                ("resourceUri".into(), ExtensionValue::Text(a.resource_uri)),
+                ("policyDigest".into(), text(a.policy_digest)),
+                ("resourceUri".into(), text(a.resource_uri)),
                 ("inputAttestations".into(), json(a.input_attestations)),
             ],
-        },
+        ),
         Err(r) => failed(r.reason, r.message),
     }
 }
 
-impl Guest for Vsa {
+impl Verifier for Vsa {
+    type Config = Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "vsa".into(),
@@ -140,13 +132,13 @@ impl Guest for Vsa {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<Config, String> {
+        Config::parse(config)
     }
 
-    fn verify(req: Request) -> Report {
-        run(req)
+    fn verify(ctx: &Ctx<'_>, config: Config) -> Report {
+        run(ctx, config)
     }
 }
 
-export!(Vsa);
+export_verifier!(Vsa);

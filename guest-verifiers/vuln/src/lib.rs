@@ -29,15 +29,12 @@ pub mod policy;
 pub mod sarif;
 pub mod time;
 
-wit_bindgen::generate!({ path: "../../wit", world: "verifier" });
-
 use serde_json::{Map, Value, json};
 use verifier_common::media_type::essence;
 use verifier_common::time::now_unix;
 
-use vouch::verifier::log::{Level, log};
-use vouch::verifier::store::{get_blob, get_manifest};
-use vouch::verifier::types::{Descriptor, ExtensionValue, StoreError};
+use vouch_verifier_sdk::report::{failed, failed_with, json, text, verdict};
+use vouch_verifier_sdk::{Ctx, Level, Metadata, Report, Verifier, export_verifier, log};
 
 use crate::manifest::Manifest;
 use crate::policy::{Config, DEFAULT_MEDIA_TYPES, Evaluation};
@@ -64,8 +61,6 @@ const CONFIG_SCHEMA: &str = r#"{
 }"#;
 
 struct Vuln;
-
-verifier_common::report_helpers!();
 
 /// The outcome of the `maxAge` check.
 enum Age {
@@ -107,14 +102,11 @@ fn check_age(config: &Config, manifest: &Manifest, now: i64) -> Age {
     }
 }
 
-fn run(req: Request) -> Report {
-    let config = match Config::parse(&req.config) {
-        Ok(c) => c,
-        Err(e) => return failed("CONFIG_INVALID", e),
-    };
-    let manifest = match read_manifest(&req.artifact) {
+/// Judges one artifact under `config`.
+fn run(ctx: &Ctx<'_>, config: Config) -> Report {
+    let manifest = match ctx.manifest() {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(e) => return e.into(),
     };
     let layers: Vec<_> = manifest
         .layers
@@ -126,7 +118,7 @@ fn run(req: Request) -> Report {
             "INVALID_SARIF",
             format!(
                 "artifact {} has no layer of media type {} (layers: [{}])",
-                req.artifact.digest,
+                ctx.artifact.digest,
                 config.media_types.join(" or "),
                 manifest.media_types().join(", ")
             ),
@@ -136,17 +128,18 @@ fn run(req: Request) -> Report {
     let mut first: Option<Vec<u8>> = None;
     for layer in layers {
         let what = format!("report layer {} ({})", layer.index, layer.digest);
-        let blob = match fetch_layer(&what, layer, config.max_blob_bytes) {
+        let blob = match ctx.layer(&what, layer, config.max_blob_bytes) {
             Ok(b) => b,
-            Err(r) => return r,
+            Err(e) => return e.into(),
         };
         let findings = match sarif::parse(&blob) {
             Ok(f) => f,
             Err(e) => {
-                let mut r = failed("INVALID_SARIF", format!("{what} is malformed at {e}"));
-                r.extensions
-                    .push(("path".into(), ExtensionValue::Text(e.path)));
-                return r;
+                return failed_with(
+                    "INVALID_SARIF",
+                    format!("{what} is malformed at {e}"),
+                    vec![("path".into(), text(e.path))],
+                );
             }
         };
         log(
@@ -189,14 +182,14 @@ fn run(req: Request) -> Report {
                 .map(str::to_owned)
         });
         if let Some(scanner) = scanner {
-            extensions.push(("scanner".into(), ExtensionValue::Text(scanner)));
+            extensions.push(("scanner".into(), text(scanner)));
         }
         if config.passthrough {
             // The layer parsed as SARIF JSON, so it is UTF-8.
             extensions.push(("passthrough".into(), json(true)));
             extensions.push((
                 "report".into(),
-                ExtensionValue::Text(String::from_utf8_lossy(raw).into_owned()),
+                text(String::from_utf8_lossy(raw).into_owned()),
             ));
         }
     }
@@ -213,7 +206,7 @@ fn run(req: Request) -> Report {
                     ),
                 ));
             }
-            extensions.push(("created".into(), ExtensionValue::Text(created)));
+            extensions.push(("created".into(), text(created)));
             extensions.push(("ageSeconds".into(), json(age)));
         }
         Age::Unknown(why) => problems.push(("REPORT_AGE_UNKNOWN", why)),
@@ -236,27 +229,20 @@ fn run(req: Request) -> Report {
             ),
         ));
     }
-    match problems.first() {
-        None => Report {
-            is_success: true,
-            message: format!("{} findings, none denied", eval.total()),
-            error_reason: None,
-            extensions,
-        },
-        Some((reason, _)) => Report {
-            is_success: false,
-            message: problems
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-            error_reason: Some((*reason).to_owned()),
-            extensions,
-        },
-    }
+    let message = match problems.first() {
+        None => format!("{} findings, none denied", eval.total()),
+        Some(_) => problems
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    verdict(problems.first().map(|(r, _)| *r), message, extensions)
 }
 
-impl Guest for Vuln {
+impl Verifier for Vuln {
+    type Config = Config;
+
     fn metadata() -> Metadata {
         Metadata {
             name: "vuln".into(),
@@ -266,16 +252,16 @@ impl Guest for Vuln {
         }
     }
 
-    fn check_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(|_| ())
+    fn parse_config(config: &str) -> Result<Config, String> {
+        Config::parse(config)
     }
 
-    fn verify(req: Request) -> Report {
-        run(req)
+    fn verify(ctx: &Ctx<'_>, config: Config) -> Report {
+        run(ctx, config)
     }
 }
 
-export!(Vuln);
+export_verifier!(Vuln);
 
 #[cfg(test)]
 mod tests {

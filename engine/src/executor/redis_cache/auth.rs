@@ -91,16 +91,22 @@ pub enum Rejection {
     BadMac,
     /// Authentic, but its own expiry has passed (a replay).
     Expired,
+    /// A signed summary whose signature by a trusted key does not verify.
+    BadSignature,
+    /// An authentic signed summary stored under another key than its own (a swap).
+    Misplaced,
 }
 
 impl Rejection {
     /// Every reason, in metric order.
-    pub const ALL: [Rejection; 5] = [
+    pub const ALL: [Rejection; 7] = [
         Rejection::Malformed,
         Rejection::Unsigned,
         Rejection::UnknownKey,
         Rejection::BadMac,
         Rejection::Expired,
+        Rejection::BadSignature,
+        Rejection::Misplaced,
     ];
 
     /// The `reason` label of `vouch_redis_rejected_total`.
@@ -111,6 +117,8 @@ impl Rejection {
             Rejection::UnknownKey => "unknown_key",
             Rejection::BadMac => "bad_mac",
             Rejection::Expired => "expired",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Misplaced => "misplaced",
         }
     }
 
@@ -285,7 +293,17 @@ pub fn decode_key(content: &[u8]) -> Result<Vec<u8>, String> {
     Ok(key)
 }
 
-/// How a tier protects its values.
+/// How a tier protects its values: the MAC envelope of this module, or signed summaries.
+#[derive(Debug)]
+pub enum TierAuth {
+    /// `vv1.` values: HMAC-SHA-256 with shared keys, or none.
+    Mac(ValueAuth),
+    /// `vs1.` values: verification summaries signed with a private key, checked with public keys
+    /// ([`super::summary`]).
+    Signed(Box<super::summary::SummaryKeys>),
+}
+
+/// How a MAC-envelope tier protects its values.
 #[derive(Clone, Debug)]
 pub enum ValueAuth {
     /// HMAC-SHA-256 with these keys.

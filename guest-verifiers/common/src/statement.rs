@@ -312,6 +312,11 @@ mod tests {
     #[test]
     fn predicate_types_are_checked_against_the_allow_list() {
         let s = Statement::about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None, DSSE).unwrap();
+        assert_eq!(s.predicate_type(), "https://slsa.dev/provenance/v1");
+        assert_eq!(
+            s.predicate()["runDetails"]["builder"]["id"],
+            "https://ci.example.test"
+        );
         assert!(s.check_type(None).is_ok());
         assert!(
             s.check_type(Some(&["https://slsa.dev/provenance/v1".to_owned()]))

@@ -402,5 +402,6 @@ mod tests {
         let none = MemoryStore::default().manifest(ATT, Ok(manifest(&[])));
         let r = judge(&none, &config(json!({})), &|_| true);
         assert_eq!(r.error_reason.as_deref(), Some(INVALID_STATEMENT));
+        assert!(r.message.contains("has no layer"), "{}", r.message);
     }
 }

@@ -26,8 +26,21 @@ if ! command -v buildah >/dev/null 2>&1; then
     || echo "buildah is not installable here: the container image test will be skipped" >&2
 fi
 
+# The Python and JavaScript verifiers (tests/polyglot.rs) need python3's venv module and npm;
+# `cargo xtask polyglot` installs componentize-py and componentize-js under the target directory
+# (cached there) and builds them, or says why it skipped (the tests then skip, saying so too).
+need_poly=()
+python3 -m venv --help >/dev/null 2>&1 || need_poly+=(python3-venv)
+command -v npm >/dev/null 2>&1 || need_poly+=(npm)
+if [ ${#need_poly[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_poly[@]}" >/dev/null 2>&1 \
+    || echo "${need_poly[*]} not installable here: the Python/JS verifier tests will be skipped" >&2
+fi
+
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo xtask guests
+cargo xtask polyglot
 cargo test "$@"
 # The verifiers' own logic, natively (their imports are behind traits).
 guest_pkgs=()

@@ -655,6 +655,14 @@ fn demo_key(ex: &Executor, prefix: &str, report: &SubjectReport, tag: &str) -> S
     verdict_key(prefix, &src.scope, &digest, ex.fingerprint())
 }
 
+/// Unix milliseconds an hour from now: an expiry far enough for any test.
+fn an_hour_from_now_ms() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    u64::try_from(now.as_millis()).unwrap() + 3_600_000
+}
+
 /// The verdict JSON inside a value read from Redis (what an attacker sees in clear).
 fn verdict_of(value: &[u8]) -> Value {
     let json = &value[vouch::executor::redis_cache::auth::HEADER_LEN..];
@@ -711,14 +719,7 @@ async fn forged_swapped_replayed_retired_and_garbage_values_are_misses() {
     let retired = ValueAuth::Hmac(AuthKeys::from_secrets(&[&secret("old")]).unwrap());
     let mut forged_verdict = verdict_of(&value1);
     forged_verdict["digest"] = json!(ra2.digest);
-    let far = u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-        + 3_600_000;
+    let far = an_hour_from_now_ms();
     let retired_value = retired.seal(&key2, far, &serde_json::to_vec(&forged_verdict).unwrap());
     // 4. Garbage.
     let garbage: Vec<u8> = (0..512u32).map(|i| (i * 7919 % 251) as u8).collect();
@@ -1113,14 +1114,7 @@ async fn signed_summaries_let_replicas_trust_a_writer_without_sharing_a_secret()
     let mut forged = r2.clone();
     forged.is_success = true;
     forged.verifier_reports.clear();
-    let far = u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-        + 3_600_000;
+    let far = an_hour_from_now_ms();
     let value = rogue
         .seal(&key2, far, &forged, central.fingerprint())
         .unwrap()

@@ -57,6 +57,26 @@ fn resigned(
     envelope(&s, "", |m| key.sign(m)).unwrap()
 }
 
+/// Cluster B's configuration: the `vsa` verifier trusting only cluster A's key (`a_pub`) under
+/// A's policy digest, for an hour; registry `host` over plain HTTP.
+fn cluster_b_config(host: &str, a_pub: &Path, policy: &str) -> Value {
+    json!({
+        "verifiers": [{
+            "name": "vsa",
+            "path": guests::verifier("vsa"),
+            "config": {
+                "keys": [{"name": "cluster-a", "pemFile": a_pub,
+                          "verifierIds": ["https://vouch.example/cluster-a"]}],
+                "policyDigests": [policy],
+                "maxAgeSeconds": 3600,
+            },
+        }],
+        "policy": {"type": "config", "artifactVerificationPolicies": {DSSE_ENVELOPE: "any"}},
+        "executor": {"resultCacheTtlMs": 0},
+        "stores": {"registries": {"hosts": {host: {"insecure": true}}}},
+    })
+}
+
 /// Cluster B's verdict on `reference`: exit code, the `vsa` reports' `errorReason`s, the report.
 fn cluster_b(config: &Path, reference: &str) -> (i32, Vec<Option<String>>, Value) {
     let (code, out, err) = cli::vouch(&[
@@ -164,21 +184,7 @@ async fn cluster_b_admits_on_cluster_as_summary_and_rejects_bad_ones() {
 
     // Cluster B: trusts A's key only, under A's policy digest, for an hour.
     let b_config = tmp.path().join("b.json");
-    let b = json!({
-        "verifiers": [{
-            "name": "vsa",
-            "path": guests::verifier("vsa"),
-            "config": {
-                "keys": [{"name": "cluster-a", "pemFile": a_pub,
-                          "verifierIds": ["https://vouch.example/cluster-a"]}],
-                "policyDigests": [policy],
-                "maxAgeSeconds": 3600,
-            },
-        }],
-        "policy": {"type": "config", "artifactVerificationPolicies": {DSSE_ENVELOPE: "any"}},
-        "executor": {"resultCacheTtlMs": 0},
-        "stores": {"registries": {"hosts": {host.clone(): {"insecure": true}}}},
-    });
+    let b = cluster_b_config(&host, &a_pub, &policy);
     std::fs::write(&b_config, b.to_string()).unwrap();
     let (code, reasons, report) = cluster_b(&b_config, &image(1));
     assert_eq!((code, reasons), (0, vec![None]), "{report:#}");
@@ -423,21 +429,7 @@ async fn serve_publishes_summaries_of_fresh_passing_verdicts_for_other_clusters(
         p["policy"]["digest"]["sha256"].as_str().unwrap()
     );
     let b_config = tmp.path().join("b.json");
-    let b = json!({
-        "verifiers": [{
-            "name": "vsa",
-            "path": guests::verifier("vsa"),
-            "config": {
-                "keys": [{"name": "cluster-a", "pemFile": a_pub,
-                          "verifierIds": ["https://vouch.example/cluster-a"]}],
-                "policyDigests": [policy],
-                "maxAgeSeconds": 3600,
-            },
-        }],
-        "policy": {"type": "config", "artifactVerificationPolicies": {DSSE_ENVELOPE: "any"}},
-        "executor": {"resultCacheTtlMs": 0},
-        "stores": {"registries": {"hosts": {host.clone(): {"insecure": true}}}},
-    });
+    let b = cluster_b_config(&host, &a_pub, &policy);
     std::fs::write(&b_config, b.to_string()).unwrap();
     let (code, reasons, report) = cluster_b(&b_config, &image(1));
     assert_eq!((code, reasons), (0, vec![None]), "{report:#}");

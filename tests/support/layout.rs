@@ -44,6 +44,16 @@ impl LayoutBuilder {
 
     /// Write an image manifest with one layer per entry of `layers`.
     pub fn image(&mut self, tag: &str, layers: &[&[u8]]) -> Descriptor {
+        self.image_annotated(tag, layers, &[])
+    }
+
+    /// [`LayoutBuilder::image`] whose manifest carries `annotations`.
+    pub fn image_annotated(
+        &mut self,
+        tag: &str,
+        layers: &[&[u8]],
+        annotations: &[(&str, &str)],
+    ) -> Descriptor {
         let config = self.blob(
             "application/vnd.oci.image.config.v1+json",
             b"{\"architecture\":\"amd64\",\"os\":\"linux\"}",
@@ -60,7 +70,10 @@ impl LayoutBuilder {
             layers,
             manifests: vec![],
             subject: None,
-            annotations: BTreeMap::new(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         let mut d = self.manifest(&m);
         d.annotations

@@ -35,9 +35,19 @@ pub fn case_annotated(
     layers: &[(&str, &[u8])],
     annotations: &[(&str, &str)],
 ) -> Case {
+    case_of_annotated_image(&[], artifact_type, layers, annotations)
+}
+
+/// [`case_annotated`] of an image whose manifest carries `image_annotations`.
+pub fn case_of_annotated_image(
+    image_annotations: &[(&str, &str)],
+    artifact_type: &str,
+    layers: &[(&str, &[u8])],
+    annotations: &[(&str, &str)],
+) -> Case {
     let dir = tempfile::tempdir().unwrap();
     let mut b = LayoutBuilder::new(dir.path());
-    let subject = b.image("v1", &[b"layer"]);
+    let subject = b.image_annotated("v1", &[b"layer"], image_annotations);
     let artifact = b.referrer(&subject, artifact_type, layers, annotations);
     b.finish();
     let store = LayoutStore::open(dir.path(), Default::default()).unwrap();

@@ -5,3 +5,4 @@
 pub mod fixtures;
 pub mod image;
 pub mod layout;
+pub mod polyglot;

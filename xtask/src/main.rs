@@ -4,7 +4,9 @@
 //! `cargo xtask example` regenerates the demo under `examples/` (layout, trust material, config);
 //! `cargo xtask example --push REGISTRY` pushes it (images and referrers) to a registry instead.
 //! `cargo xtask image` builds the container image (see [`xtask::image`]); with `--push
-//! REGISTRY` it also pushes, signs and verifies it.
+//! REGISTRY` it also pushes, signs and verifies it. `cargo xtask polyglot` builds the Python and
+//! JavaScript example verifiers (see [`xtask::polyglot`]), installing their toolchains under the
+//! target directory, and skips (exit 0, saying why) a language whose toolchain cannot install.
 
 mod example;
 
@@ -20,6 +22,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("guests") => build_guests(),
+        Some("polyglot") if args.len() == 1 => build_polyglot(),
         Some("example") if args.len() == 1 => {
             example::generate(&workspace_root()?.join("examples"))
         }
@@ -38,6 +41,10 @@ fn main() -> Result<()> {
 const USAGE: &str = "\
 usage: cargo xtask guests
            build all wasm guests (wasm32-wasip2, profile `guest`)
+       cargo xtask polyglot
+           build the Python and JavaScript example verifiers (examples/verifiers/) into
+           target/polyglot/, installing componentize-py (venv) and componentize-js (npm) there
+           first; a toolchain that cannot install is skipped, saying why
        cargo xtask example
            regenerate examples/ (demo layout, trust material, vouch.yaml)
        cargo xtask example --push REGISTRY [--sign-key KEY.pem]
@@ -49,6 +56,41 @@ usage: cargo xtask guests
            with --glibc) the glibc build with its shared libraries;
            with --push: copy it to REGISTRY/vouch:TAG (skopeo), sign it with `vouch sign` (a
            key made in target/vouch-image/keys unless given) and verify it with `vouch verify`";
+
+/// Build the example verifiers in other languages; a missing toolchain is a printed skip.
+fn build_polyglot() -> Result<()> {
+    use xtask::polyglot::{self, PolyglotError};
+    let root = workspace_root()?;
+    let dir = polyglot::toolchain_dir(&target_dir(&root));
+    for (lang, app, file) in polyglot::EXAMPLES {
+        let started = std::time::Instant::now();
+        let tool = match polyglot::ensure(&dir, lang) {
+            Ok(tool) => tool,
+            Err(PolyglotError::Unavailable(why)) => {
+                eprintln!(
+                    "polyglot: skipped the {} verifier {app}: {why}",
+                    lang.name()
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let out = dir.join(file);
+        let app_dir = root.join("examples/verifiers").join(app);
+        if polyglot::up_to_date(&out, &[&app_dir, &root.join("wit"), &tool]) {
+            eprintln!("polyglot: {} is up to date", out.display());
+            continue;
+        }
+        polyglot::build(lang, &tool, &app_dir, &root.join("wit"), &out)?;
+        eprintln!(
+            "polyglot: built {} ({} bytes) in {:.1} s",
+            out.display(),
+            std::fs::metadata(&out)?.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
 
 /// `--name value` and `--switch` flags.
 struct Flags(std::collections::BTreeMap<String, Option<String>>);

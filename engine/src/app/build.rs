@@ -62,6 +62,7 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
     let slots = u32::try_from(slots)
         .unwrap_or(MAX_SLOTS)
         .clamp(4, MAX_SLOTS);
+    let d = RuntimeConfig::default();
     RuntimeConfig {
         max_instances: slots,
         max_concurrency: slots as usize,
@@ -70,7 +71,19 @@ pub fn runtime_config(config: &Config) -> RuntimeConfig {
         compile_cache_dir: config.compile_cache_dir(),
         guest_threads: config.runtime.guest_threads(!config.tenants.is_empty()),
         guest_scheduling: config.runtime.guest_scheduling(),
-        ..RuntimeConfig::default()
+        max_core_instances_per_component: config
+            .runtime
+            .max_core_instances_per_component
+            .unwrap_or(d.max_core_instances_per_component),
+        max_memories_per_component: config
+            .runtime
+            .max_memories_per_component
+            .unwrap_or(d.max_memories_per_component),
+        max_tables_per_component: config
+            .runtime
+            .max_tables_per_component
+            .unwrap_or(d.max_tables_per_component),
+        ..d
     }
 }
 
@@ -165,5 +178,39 @@ mod tests {
         let single = parse("verifiers: [{name: v, path: v.wasm}]\nexecutor: {concurrency: 2}\n");
         let r = runtime_config(&single);
         assert_eq!((r.max_instances, r.guest_threads), (4, 0));
+    }
+
+    #[test]
+    fn pool_limits_per_component_come_from_the_runtime_section() {
+        let d = RuntimeConfig::default();
+        let r = runtime_config(&parse("verifiers: [{name: v, path: v.wasm}]\n"));
+        assert_eq!(
+            (
+                r.max_core_instances_per_component,
+                r.max_memories_per_component,
+                r.max_tables_per_component
+            ),
+            (
+                d.max_core_instances_per_component,
+                d.max_memories_per_component,
+                d.max_tables_per_component
+            )
+        );
+        assert!(
+            d.max_core_instances_per_component >= 14,
+            "a componentize-py verifier loads by default"
+        );
+        let r = runtime_config(&parse(
+            "runtime: {maxCoreInstancesPerComponent: 64, maxMemoriesPerComponent: 3, \
+             maxTablesPerComponent: 5}\n",
+        ));
+        assert_eq!(
+            (
+                r.max_core_instances_per_component,
+                r.max_memories_per_component,
+                r.max_tables_per_component
+            ),
+            (64, 3, 5)
+        );
     }
 }

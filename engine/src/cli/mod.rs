@@ -12,6 +12,7 @@ mod inspect;
 pub mod plugin;
 pub mod push;
 pub mod render;
+pub mod scaffold;
 mod serve;
 pub mod shipped;
 mod verify;

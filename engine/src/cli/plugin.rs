@@ -7,6 +7,8 @@
 //! - `vouch plugin pull <ref> [--key pub.pem] [--out file.wasm]`: pins the reference, checks the
 //!   artifact (and the signature with `--key`), loads the component, prints what it is.
 //! - `vouch plugin keygen <dir>`: writes an ECDSA P-256 key pair for signing.
+//! - `vouch plugin new --lang LANG NAME [--dir DIR]`: writes a buildable verifier project from
+//!   the embedded templates (see [`super::scaffold`]).
 //!
 //! Exit codes follow the rest of the CLI: 0 done, 1 the plugin was refused (a failed check),
 //! 2 a usage or configuration error.
@@ -64,6 +66,17 @@ pub enum PluginCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new verifier project (a minimal working verifier, README, test, build script).
+    New {
+        /// The language: one of the embedded templates (`rust`, `python`, `js`, …).
+        #[arg(long)]
+        lang: String,
+        /// The verifier's name, kebab-case (`sbom-policy`).
+        name: String,
+        /// Where to write it (default `./NAME`); must be new or empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Write a new ECDSA P-256 key pair for signing plugins into a directory.
     Keygen {
         /// Directory for `vouch-plugin.key` (private, mode 0600) and `vouch-plugin.pub`.
@@ -97,7 +110,33 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<u8> {
             .await
         }
         PluginCommand::Keygen { dir } => keygen(&dir),
+        PluginCommand::New { lang, name, dir } => new_project(&lang, &name, dir),
     }
+}
+
+/// `vouch plugin new`: render the template, say where and what next.
+fn new_project(lang: &str, name: &str, dir: Option<PathBuf>) -> anyhow::Result<u8> {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    let rendered = super::scaffold::render(lang, name, &dir)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wrote the {lang} verifier `{name}` to {}:",
+        dir.display()
+    )?;
+    for f in rendered.files.iter().filter(|f| !f.starts_with("wit/")) {
+        writeln!(out, "  {f}")?;
+    }
+    writeln!(out, "  wit/ (the vouch:verifier WIT package)")?;
+    writeln!(out, "build and test it as {}/README.md says", dir.display())?;
+    if lang == "rust" && !rendered.sdk_found {
+        eprintln!(
+            "note: the Rust SDK was not found (set {} to a Vouch source tree's \
+             guest-verifiers/sdk): edit its path in Cargo.toml",
+            super::scaffold::SDK_DIR_ENV
+        );
+    }
+    Ok(EXIT_PASS)
 }
 
 fn small_runtime() -> anyhow::Result<Runtime> {

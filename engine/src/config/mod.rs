@@ -180,6 +180,13 @@ pub struct RuntimeSection {
     pub guest_slice_us: Option<u64>,
     /// Run guests under `SCHED_IDLE` (default false): see [`crate::runtime::pool::GuestScheduling`].
     pub guest_idle: bool,
+    /// Core module instances a verifier component may create (default 32; a componentize-py
+    /// verifier creates 14). See [`crate::runtime::RuntimeConfig::max_core_instances_per_component`].
+    pub max_core_instances_per_component: Option<u32>,
+    /// Linear memories a verifier component may define (default 8).
+    pub max_memories_per_component: Option<u32>,
+    /// Tables a verifier component may define (default 32).
+    pub max_tables_per_component: Option<u32>,
 }
 
 impl RuntimeSection {
@@ -459,6 +466,30 @@ impl Config {
                 "must be between 100 and 100000 microseconds",
             ));
         }
+        for (field, value, max) in [
+            (
+                "maxCoreInstancesPerComponent",
+                self.runtime.max_core_instances_per_component,
+                1000,
+            ),
+            (
+                "maxMemoriesPerComponent",
+                self.runtime.max_memories_per_component,
+                100,
+            ),
+            (
+                "maxTablesPerComponent",
+                self.runtime.max_tables_per_component,
+                1000,
+            ),
+        ] {
+            if value.is_some_and(|n| n == 0 || n > max) {
+                return Err(invalid(
+                    format!("runtime.{field}"),
+                    &format!("must be between 1 and {max}"),
+                ));
+            }
+        }
         if self.runtime.guest_threads.is_some_and(|n| n > 256) {
             return Err(invalid("runtime.guestThreads".into(), "at most 256"));
         }
@@ -587,6 +618,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("executor.concurrency"), "{e}");
+        for bad in [
+            "runtime: { maxCoreInstancesPerComponent: 0 }\n",
+            "runtime: { maxMemoriesPerComponent: 101 }\n",
+            "runtime: { maxTablesPerComponent: 0 }\n",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            let field = bad.split(['{', ':']).nth(2).unwrap().trim();
+            assert!(e.contains(&format!("runtime.{field}")), "{bad}: {e}");
+        }
         let e = parse("executor: { maxDepth: 99 }\n")
             .unwrap_err()
             .to_string();

@@ -155,6 +155,11 @@ impl Limiter {
             table_elements_limit: 100_000,
         }
     }
+
+    /// Linear memory granted so far, all memories of the store together.
+    pub(crate) fn memory_used(&self) -> u64 {
+        self.memory_used
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {

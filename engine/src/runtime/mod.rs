@@ -36,6 +36,12 @@ pub use self::limits::{LimitExceeded, LimitKind, Limits};
 use crate::oci::{Descriptor, Digest};
 use crate::store::access::StoreAccess;
 
+/// Linear memories of the pool per instance slot: a component with more memories takes several
+/// slots' worth of the pool (see [`Verifier::slots`]).
+pub const MEMORIES_PER_SLOT: u32 = 2;
+/// Tables of the pool per instance slot (as [`MEMORIES_PER_SLOT`]).
+pub const TABLES_PER_SLOT: u32 = 4;
+
 /// Instantiations retried after a transient pool-exhaustion failure (see
 /// [`Runtime::call_with_stats`]), 1 ms apart.
 const POOL_RETRIES: u32 = 50;
@@ -62,6 +68,17 @@ pub struct RuntimeConfig {
     pub guest_threads: usize,
     /// How the guest pool's threads are scheduled.
     pub guest_scheduling: pool::GuestScheduling,
+    /// Core module instances one verifier component may create (a Rust guest creates 3-4, a
+    /// componentize-js one 4, a componentize-py one 14). Core instances cost the pool no
+    /// memory, so the pool allows this many for every instance slot: no mix of verifiers can
+    /// run out of them. A component needing more is refused at load time.
+    pub max_core_instances_per_component: u32,
+    /// Linear memories one verifier component may define. The pool holds
+    /// [`MEMORIES_PER_SLOT`] per instance slot; a component with more takes several slots'
+    /// worth of the concurrency budget per call. A component needing more is refused at load.
+    pub max_memories_per_component: u32,
+    /// Tables one verifier component may define ([`TABLES_PER_SLOT`] per slot, as memories).
+    pub max_tables_per_component: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -76,6 +93,9 @@ impl Default for RuntimeConfig {
             max_nesting_depth: 3,
             guest_threads: 0,
             guest_scheduling: pool::GuestScheduling::default(),
+            max_core_instances_per_component: 32,
+            max_memories_per_component: 8,
+            max_tables_per_component: 32,
         }
     }
 }
@@ -120,6 +140,28 @@ pub enum RuntimeError {
         name: String,
         /// The call error.
         source: CallError,
+    },
+    /// The component needs more of the instance pool than the runtime is configured for (core
+    /// instances, memories or tables per component, or more concurrency slots than there are).
+    #[error("verifier `{name}` does not fit the runtime's instance pool: {reason}")]
+    PoolLimit {
+        /// Verifier name.
+        name: String,
+        /// What it needs, the limit, and the setting that raises it.
+        reason: String,
+    },
+    /// The verifier cannot even start within its memory limit.
+    #[error(
+        "verifier `{name}`: its memory limit {limit} bytes is too small for the component to \
+         start ({needs}); raise `limits.memoryBytes` for it"
+    )]
+    MemoryLimitTooSmall {
+        /// Verifier name.
+        name: String,
+        /// Configured limit.
+        limit: u64,
+        /// What it was found to need.
+        needs: String,
     },
     /// The configured memory limit is larger than the engine allows.
     #[error("verifier `{name}`: memory limit {limit} bytes exceeds the runtime maximum {max}")]
@@ -206,6 +248,7 @@ pub struct Verifier {
     limits: Limits,
     pre: VerifierPre<HostState>,
     compiled_from_cache: bool,
+    slots: u32,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -248,6 +291,12 @@ impl Verifier {
     /// Whether the compiled code came from the on-disk compile cache.
     pub fn compiled_from_cache(&self) -> bool {
         self.compiled_from_cache
+    }
+
+    /// Concurrency permits one call takes: the instance slots' worth of pooled memories and
+    /// tables its component uses (1 for a component within one slot's share).
+    pub fn slots(&self) -> u32 {
+        self.slots
     }
 
     /// The component's imports and exports, `name: kind`, for `vouch inspect`.
@@ -447,7 +496,8 @@ impl Runtime {
         })
         .await
         .map_err(|e| invalid(format!("compilation task failed: {e}")))?
-        .map_err(|e| invalid(format!("{e:#}")))?;
+        .map_err(|e| self.compile_error(name, e))?;
+        let slots = self.slots_for(name, &component)?;
 
         let instance_pre = self
             .linker
@@ -467,15 +517,27 @@ impl Runtime {
             limits,
             pre,
             compiled_from_cache,
+            slots,
         };
         let md = self
             .call(&verifier, None, async |v, store| {
                 v.call_metadata(store).await
             })
             .await
-            .map_err(|source| RuntimeError::Call {
-                name: name.to_owned(),
-                source,
+            .map_err(|source| match source {
+                // The first call is the component's start: a memory limit hit there is a
+                // limit too small for this component, not a verdict.
+                CallError::Limit { limit, .. } if limit.kind == LimitKind::Memory => {
+                    RuntimeError::MemoryLimitTooSmall {
+                        name: name.to_owned(),
+                        limit: verifier.limits.memory_bytes,
+                        needs: "it ran out while instantiating or answering `metadata`".into(),
+                    }
+                }
+                source => RuntimeError::Call {
+                    name: name.to_owned(),
+                    source,
+                },
             })?;
         verifier.metadata = VerifierMetadata {
             name: md.name,
@@ -487,9 +549,93 @@ impl Runtime {
             verifier = name,
             module = %verifier.module_digest,
             from_cache = compiled_from_cache,
+            slots,
             "verifier loaded"
         );
         Ok(verifier)
+    }
+
+    /// A compilation failure as a load error: the pooling allocator's refusal of a component
+    /// with more core instances, memories or tables than configured (it names the count and the
+    /// maximum) is a [`RuntimeError::PoolLimit`] naming the setting to raise.
+    fn compile_error(&self, name: &str, e: wasmtime::Error) -> RuntimeError {
+        let message = format!("{e:#}");
+        let setting = [
+            ("core module instances", "maxCoreInstancesPerComponent"),
+            ("linear memories", "maxMemoriesPerComponent"),
+            ("tables, which", "maxTablesPerComponent"),
+        ]
+        .into_iter()
+        .find(|(what, _)| message.contains("pooling allocator") && message.contains(what));
+        match setting {
+            Some((_, setting)) => RuntimeError::PoolLimit {
+                name: name.to_owned(),
+                reason: format!("{message}; raise `runtime.{setting}`"),
+            },
+            None => RuntimeError::Invalid {
+                name: name.to_owned(),
+                reason: message,
+            },
+        }
+    }
+
+    /// Concurrency permits a call of `component` takes (see [`Verifier::slots`]), refusing a
+    /// component whose memories cannot fit `limits`-sized slots or that needs more permits than
+    /// the runtime has.
+    fn slots_for(&self, name: &str, component: &Component) -> Result<u32, RuntimeError> {
+        let config = &self.config;
+        // Without static knowledge (a component importing core modules), assume the most a
+        // component may have.
+        let (memories, tables) = match component.resources_required() {
+            Some(r) => (r.num_memories, r.num_tables),
+            None => (
+                config.max_memories_per_component,
+                config.max_tables_per_component,
+            ),
+        };
+        for (what, n, max, setting) in [
+            (
+                "linear memories",
+                memories,
+                config.max_memories_per_component,
+                "maxMemoriesPerComponent",
+            ),
+            (
+                "tables",
+                tables,
+                config.max_tables_per_component,
+                "maxTablesPerComponent",
+            ),
+        ] {
+            if n > max {
+                return Err(RuntimeError::PoolLimit {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "the component has {n} {what}, the maximum is {max}; raise `runtime.{setting}`"
+                    ),
+                });
+            }
+        }
+        let slots = memories
+            .div_ceil(MEMORIES_PER_SLOT)
+            .max(tables.div_ceil(TABLES_PER_SLOT))
+            .max(1);
+        let capacity = self.permit_capacity();
+        if slots as usize > capacity {
+            return Err(RuntimeError::PoolLimit {
+                name: name.to_owned(),
+                reason: format!(
+                    "one call takes {slots} instance slots ({memories} memories, {tables} tables), \
+                     the runtime has {capacity}; raise the executor's concurrency"
+                ),
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Permits of the concurrency semaphore: the bound on the instance slots live at once.
+    fn permit_capacity(&self) -> usize {
+        self.config.max_concurrency.max(1)
     }
 
     /// Ask the verifier whether `config` is acceptable (done at load time, not per request).
@@ -610,7 +756,7 @@ impl Runtime {
         // Back-pressure: wait for a slot instead of failing on pool exhaustion.
         let _permit = self
             .permits
-            .acquire()
+            .acquire_many(verifier.slots)
             .await
             .map_err(|e| CallError::Instantiate {
                 verifier: name.clone(),
@@ -639,10 +785,18 @@ impl Runtime {
                         scope = store.into_data().take_scope();
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
+                    // A limit hit while instantiating (the initial memories over the memory
+                    // limit) is that limit, named as such.
                     Err(e) => {
-                        return Err(CallError::Instantiate {
-                            verifier: name.clone(),
-                            message: format!("{e:#}"),
+                        return Err(match e.downcast::<LimitExceeded>() {
+                            Ok(limit) => CallError::Limit {
+                                verifier: name.clone(),
+                                limit,
+                            },
+                            Err(e) => CallError::Instantiate {
+                                verifier: name.clone(),
+                                message: format!("{e:#}"),
+                            },
                         });
                     }
                 }
@@ -661,7 +815,10 @@ impl Runtime {
             }
         };
         let state = store.into_data();
-        *stats = state.stats.clone();
+        *stats = CallStats {
+            memory_bytes: state.limiter.memory_used(),
+            ..state.stats.clone()
+        };
         emit_output(&name, "stdout", &state.stdout.contents());
         let stderr = state.stderr.contents();
         emit_output(&name, "stderr", &stderr);
@@ -728,10 +885,17 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     if pooling {
         let n = config.max_instances;
         let mut p = PoolingAllocationConfig::default();
+        // Core instances are a counter, not reserved memory: every slot may hold the largest
+        // component allowed. Memories and tables reserve address space per entry: a slot holds
+        // a share of them, and a call of a component with more takes more slots' permits
+        // (`Verifier::slots`), so the permits bound what is live below what the pool holds.
         p.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(4))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
+            .total_core_instances(n.saturating_mul(config.max_core_instances_per_component))
+            .max_core_instances_per_component(config.max_core_instances_per_component)
+            .total_memories(n.saturating_mul(MEMORIES_PER_SLOT))
+            .max_memories_per_component(config.max_memories_per_component)
+            .total_tables(n.saturating_mul(TABLES_PER_SLOT))
+            .max_tables_per_component(config.max_tables_per_component)
             .total_stacks(n)
             .max_memory_size(config.max_memory_bytes as usize)
             // Reset only the pages a call dirtied (Linux ≥ 6.7), keeping them resident, instead

@@ -9,5 +9,6 @@ pub mod der;
 pub mod dsse;
 pub mod manifest;
 pub mod media_type;
+pub mod statement;
 pub mod time;
 pub mod tsp;

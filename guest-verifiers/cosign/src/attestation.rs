@@ -139,7 +139,7 @@ fn verify_layer(
         "predicateType".into(),
         statement.predicate_type().to_owned(),
     );
-    if let Some(sbom) = statement.check_sbom(config.sbom.as_ref())? {
+    if let Some(sbom) = crate::statement::check_sbom(&statement, config.sbom.as_ref())? {
         ext.insert(crate::statement::SBOM_EXTENSION.into(), sbom);
     }
     if config.max_statement.is_some() {
@@ -170,7 +170,7 @@ fn statement_about(
             format!("the DSSE payload is not base64: {e}"),
         )
     })?;
-    let statement = Statement::about(&payload, subject_digest, max_statement)?;
+    let statement = crate::statement::about(&payload, subject_digest, max_statement)?;
     Ok((payload, statement))
 }
 

@@ -566,7 +566,7 @@ fn verify_layer(
     // 8: an attestation's predicate type, and the verified statement handed on.
     if let Some(s) = statement {
         s.check_type(config.attestation_types.as_deref())?;
-        if let Some(sbom) = s.check_sbom(config.sbom.as_ref())? {
+        if let Some(sbom) = crate::statement::check_sbom(&s, config.sbom.as_ref())? {
             ext.insert(crate::statement::SBOM_EXTENSION.into(), sbom);
         }
         if config.max_statement.is_some() {
@@ -649,7 +649,7 @@ fn dsse_content(
     };
     let payload = bytes("dsseEnvelope.payload", &e.payload)?;
     let signature = bytes("dsseEnvelope.signatures[0].sig", &sig.sig)?;
-    let statement = Statement::about(&payload, subject_digest, max_statement)?;
+    let statement = crate::statement::about(&payload, subject_digest, max_statement)?;
     let message = pae(&e.payload_type, &payload);
     Ok((Signed::Dsse { payload, signature }, message, statement))
 }

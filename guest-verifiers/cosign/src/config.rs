@@ -589,32 +589,8 @@ impl Config {
             }
             None => None,
         };
-        if let Some(types) = &raw.attestation_types {
-            if types.is_empty() {
-                return Err(
-                    "attestationTypes is empty, which accepts no attestation; omit it to accept \
-                     any predicate type"
-                        .into(),
-                );
-            }
-            if let Some(i) = types.iter().position(String::is_empty) {
-                return Err(format!("attestationTypes[{i}] is empty"));
-            }
-        }
-        let max_statement = match raw
-            .max_statement_bytes
-            .unwrap_or(crate::statement::DEFAULT_MAX_STATEMENT)
-        {
-            0 => None,
-            n if n > crate::statement::MAX_STATEMENT_LIMIT => {
-                return Err(format!(
-                    "maxStatementBytes is {n}; at most {} (reports are capped at 1 MiB by the \
-                     host), or 0 to hand no statement on",
-                    crate::statement::MAX_STATEMENT_LIMIT
-                ));
-            }
-            n => Some(n),
-        };
+        verifier_common::statement::check_attestation_types(raw.attestation_types.as_deref())?;
+        let max_statement = verifier_common::statement::max_statement(raw.max_statement_bytes)?;
         let sbom = match raw.sbom {
             Some(v @ serde_json::Value::Object(_)) => Some(
                 sbom_rules::config::Config::parse(&v.to_string())

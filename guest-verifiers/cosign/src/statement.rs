@@ -1,39 +1,24 @@
 //! The in-toto statement inside a DSSE envelope (cosign's `.att` layers and Sigstore bundles'
 //! `dsseEnvelope`), judged the same way wherever it came from, and handed on to the policy.
 //!
-//! A statement is accepted when, in this order:
-//! 1. its payload is at most `maxStatementBytes` long (default [`DEFAULT_MAX_STATEMENT`]): the
-//!    verified statement becomes the report's `statement` extension, which the policy (Rego)
-//!    reads, so its size is capped and an oversized one fails closed with
-//!    [`STATEMENT_TOO_LARGE`] rather than reaching the policy cut or not at all;
-//! 2. it is a JSON object with `_type` `https://in-toto.io/Statement/…` (in-toto's v0.1 and v1);
-//! 3. one of its `subject[].digest.sha256` is the image's digest (`SUBJECT_MISMATCH`) — in-toto:
-//!    "the subject … the set of software artifacts that the attestation applies to", matched
-//!    by digest; other subjects may be listed (a provenance of several artifacts);
-//! 4. after the envelope's signature verified (the caller's job): its `predicateType` is one of
-//!    `attestationTypes` when configured ([`PREDICATE_TYPE_NOT_ACCEPTED`]).
-//!
-//! 5. with the `sbom` rules configured, an SPDX or CycloneDX predicate is judged by them
-//!    ([`Statement::check_sbom`]), as the sbom verifier judges an SBOM referrer.
-//!
-//! What is handed on ([`Statement::handed_on`], the `statement` extension) is what was parsed
-//! and checked here — `_type`, `subject`, `predicateType`, `predicate` — re-serialized, so the
-//! policy reads exactly the values this verifier judged (no second parser sees the raw bytes).
+//! The statement itself is judged by `verifier_common::statement` (cap, in-toto `_type`, subject
+//! digest, accepted predicate types), the same code the notation verifier uses for statements it
+//! verifies; here are cosign's carrier (a DSSE payload: malformed statements are
+//! `INVALID_ENVELOPE`) and, with the `sbom` rules configured, the judgement of an SPDX or
+//! CycloneDX predicate ([`check_sbom`]), as the sbom verifier judges an SBOM referrer.
 
 use sbom_rules::document::Format;
-use serde::Deserialize;
 use serde_json::Value;
+use verifier_common::statement::{Carrier, Rejected};
+pub use verifier_common::statement::{
+    DEFAULT_MAX_STATEMENT, EXTENSION, MAX_STATEMENT_LIMIT, PREDICATE_TYPE_NOT_ACCEPTED,
+    STATEMENT_TOO_LARGE, Statement,
+};
 
 use crate::verify::{Failure, fail};
 
 /// The DSSE payload type of in-toto statements.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
-/// Reason when the statement's predicate type is not in `attestationTypes`.
-pub const PREDICATE_TYPE_NOT_ACCEPTED: &str = "PREDICATE_TYPE_NOT_ACCEPTED";
-/// Reason when the statement is over `maxStatementBytes`.
-pub const STATEMENT_TOO_LARGE: &str = "STATEMENT_TOO_LARGE";
-/// The report extension holding the verified statement (JSON).
-pub const EXTENSION: &str = "statement";
 /// The report extension holding the SBOM rules' verdict on an SBOM predicate (JSON).
 pub const SBOM_EXTENSION: &str = "sbom";
 /// Reason when an SPDX or CycloneDX predicate is not a document of its format.
@@ -63,163 +48,70 @@ pub fn sbom_format(predicate_type: &str) -> Option<Format> {
         None
     }
 }
-/// Default of `maxStatementBytes`.
-pub const DEFAULT_MAX_STATEMENT: usize = 256 << 10;
-/// The largest `maxStatementBytes` accepted: the host refuses reports over 1 MiB
-/// (`limits.reportBytes`), and the rest of the report needs room.
-pub const MAX_STATEMENT_LIMIT: usize = 768 << 10;
+/// The carrier of cosign's statements: a DSSE payload.
+const DSSE_PAYLOAD: Carrier = Carrier {
+    what: "the DSSE payload",
+    malformed: "INVALID_ENVELOPE",
+};
 
-/// A parsed in-toto statement.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Statement {
-    #[serde(rename = "_type")]
-    kind: String,
-    #[serde(default)]
-    subject: Vec<Value>,
-    #[serde(default)]
-    predicate_type: String,
-    #[serde(default)]
-    predicate: Value,
+impl From<Rejected> for Failure {
+    fn from(r: Rejected) -> Failure {
+        Failure {
+            reason: r.reason,
+            message: r.message,
+        }
+    }
 }
 
-impl Statement {
-    /// Parse `payload` (the decoded DSSE payload) as an in-toto statement one of whose subjects
-    /// is `subject_digest`, refusing payloads over `max_bytes` (`None`: no statement is handed
-    /// on, so no cap beyond the envelope's).
-    pub fn about(
-        payload: &[u8],
-        subject_digest: &str,
-        max_bytes: Option<usize>,
-    ) -> Result<Statement, Failure> {
-        if let Some(max) = max_bytes
-            && payload.len() > max
-        {
-            return fail(
-                STATEMENT_TOO_LARGE,
-                format!(
-                    "the in-toto statement is {} bytes; statements handed to the policy are \
-                     capped at {max} bytes (`maxStatementBytes`; 0 hands none on)",
-                    payload.len()
-                ),
-            );
-        }
-        let statement: Statement = serde_json::from_slice(payload).or_else(|e| {
-            fail(
-                "INVALID_ENVELOPE",
-                format!("the DSSE payload is not an in-toto statement: {e}"),
-            )
-        })?;
-        if !statement.kind.starts_with("https://in-toto.io/Statement/") {
-            return fail(
-                "INVALID_ENVELOPE",
-                format!(
-                    "the DSSE payload's _type is {:?}, not an in-toto statement",
-                    statement.kind
-                ),
-            );
-        }
-        let want = subject_digest.strip_prefix("sha256:").unwrap_or_default();
-        fn sha256_of(s: &Value) -> Option<&str> {
-            s.pointer("/digest/sha256").and_then(Value::as_str)
-        }
-        if want.is_empty()
-            || !statement
-                .subject
-                .iter()
-                .any(|s| sha256_of(s).is_some_and(|d| d.eq_ignore_ascii_case(want)))
-        {
-            let named: Vec<String> = statement
-                .subject
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}@sha256:{}",
-                        s.get("name").and_then(Value::as_str).unwrap_or(""),
-                        sha256_of(s).unwrap_or("?")
-                    )
-                })
-                .collect();
-            return fail(
-                "SUBJECT_MISMATCH",
-                format!(
-                    "the in-toto statement's subjects ({}) do not include the subject {subject_digest}",
-                    named.join(", ")
-                ),
-            );
-        }
-        Ok(statement)
-    }
+/// Parse `payload` (the decoded DSSE payload) as an in-toto statement one of whose subjects is
+/// `subject_digest`, refusing payloads over `max_bytes` (see `verifier_common::statement`).
+pub fn about(
+    payload: &[u8],
+    subject_digest: &str,
+    max_bytes: Option<usize>,
+) -> Result<Statement, Failure> {
+    Ok(Statement::about(
+        payload,
+        subject_digest,
+        max_bytes,
+        DSSE_PAYLOAD,
+    )?)
+}
 
-    /// The statement's `predicateType`.
-    pub fn predicate_type(&self) -> &str {
-        &self.predicate_type
-    }
-
-    /// `Ok` when `accepted` (the configured `attestationTypes`) is absent or names the
-    /// statement's predicate type.
-    pub fn check_type(&self, accepted: Option<&[String]>) -> Result<(), Failure> {
-        match accepted {
-            Some(types) if !types.contains(&self.predicate_type) => fail(
-                PREDICATE_TYPE_NOT_ACCEPTED,
-                format!(
-                    "the attestation's predicateType {:?} is not one of the accepted \
-                     attestationTypes ({})",
-                    self.predicate_type,
-                    types.join(", ")
-                ),
+/// With `rules` (the `sbom` configuration), an SPDX or CycloneDX predicate judged by them:
+/// the verdict as JSON for the [`SBOM_EXTENSION`] when it passes, a failure with the sbom
+/// verifier's reasons (`LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED`,
+/// `SBOM_POLICY_VIOLATION`, [`INVALID_SBOM`]) when not. `None` without rules or for another
+/// predicate type.
+pub fn check_sbom(
+    statement: &Statement,
+    rules: Option<&sbom_rules::config::Config>,
+) -> Result<Option<String>, Failure> {
+    let (Some(rules), Some(format)) = (rules, sbom_format(statement.predicate_type())) else {
+        return Ok(None);
+    };
+    let bytes = serde_json::to_vec(statement.predicate()).unwrap_or_default();
+    let sbom = sbom_rules::document::parse(format, &bytes).or_else(|e| {
+        fail(
+            INVALID_SBOM,
+            format!(
+                "the {} attestation's predicate is not an SBOM: malformed at {e}",
+                statement.predicate_type()
             ),
-            _ => Ok(()),
+        )
+    })?;
+    let mut eval = sbom_rules::policy::Evaluation::default();
+    sbom_rules::policy::evaluate(rules, &sbom.packages, &mut eval);
+    let v = sbom_rules::verdict(rules, &eval, std::slice::from_ref(&sbom.format));
+    match v.reason {
+        Some(reason) => fail(
+            reason,
+            format!("the SBOM attestation ({}): {}", sbom.format, v.message),
+        ),
+        None => {
+            let ext: serde_json::Map<String, Value> = v.extensions.into_iter().collect();
+            Ok(Some(Value::Object(ext).to_string()))
         }
-    }
-
-    /// With `rules` (the `sbom` configuration), an SPDX or CycloneDX predicate judged by them:
-    /// the verdict as JSON for the [`SBOM_EXTENSION`] when it passes, a failure with the sbom
-    /// verifier's reasons (`LICENSE_DISALLOWED`, `PACKAGE_DISALLOWED`,
-    /// `SBOM_POLICY_VIOLATION`, [`INVALID_SBOM`]) when not. `None` without rules or for another
-    /// predicate type.
-    pub fn check_sbom(
-        &self,
-        rules: Option<&sbom_rules::config::Config>,
-    ) -> Result<Option<String>, Failure> {
-        let (Some(rules), Some(format)) = (rules, sbom_format(&self.predicate_type)) else {
-            return Ok(None);
-        };
-        let bytes = serde_json::to_vec(&self.predicate).unwrap_or_default();
-        let sbom = sbom_rules::document::parse(format, &bytes).or_else(|e| {
-            fail(
-                INVALID_SBOM,
-                format!(
-                    "the {} attestation's predicate is not an SBOM: malformed at {e}",
-                    self.predicate_type
-                ),
-            )
-        })?;
-        let mut eval = sbom_rules::policy::Evaluation::default();
-        sbom_rules::policy::evaluate(rules, &sbom.packages, &mut eval);
-        let v = sbom_rules::verdict(rules, &eval, std::slice::from_ref(&sbom.format));
-        match v.reason {
-            Some(reason) => fail(
-                reason,
-                format!("the SBOM attestation ({}): {}", sbom.format, v.message),
-            ),
-            None => {
-                let ext: serde_json::Map<String, Value> = v.extensions.into_iter().collect();
-                Ok(Some(Value::Object(ext).to_string()))
-            }
-        }
-    }
-
-    /// The statement as handed to the policy: `{"_type", "subject", "predicateType",
-    /// "predicate"}`, JSON text.
-    pub fn handed_on(&self) -> String {
-        serde_json::json!({
-            "_type": self.kind,
-            "subject": self.subject,
-            "predicateType": self.predicate_type,
-            "predicate": self.predicate,
-        })
-        .to_string()
     }
 }
 
@@ -247,54 +139,6 @@ mod tests {
         json!([{"name": "app", "digest": {"sha256": hex}}])
     }
 
-    /// in-toto: "subject: set of software artifacts that the attestation applies to"; one
-    /// matching digest among many is enough, and none is a `SUBJECT_MISMATCH` naming them.
-    #[test]
-    fn one_of_many_subjects_must_be_the_image() {
-        let mut many: Vec<Value> = (0..50)
-            .map(|i| json!({"name": format!("bin-{i}"), "digest": {"sha256": format!("{i:064x}")}}))
-            .collect();
-        let p = payload(&slsa(Value::Array(many.clone())));
-        let e = Statement::about(&p, IMAGE, Some(DEFAULT_MAX_STATEMENT)).unwrap_err();
-        assert_eq!(e.reason, "SUBJECT_MISMATCH");
-        assert!(
-            e.message.contains("bin-49@sha256:") && e.message.contains(IMAGE),
-            "{e:?}"
-        );
-        many.insert(
-            17,
-            json!({"name": "img", "digest": {"sha256": &IMAGE[7..].to_uppercase()}}),
-        );
-        let s = Statement::about(&payload(&slsa(Value::Array(many))), IMAGE, None).unwrap();
-        let handed: Value = serde_json::from_str(&s.handed_on()).unwrap();
-        assert_eq!(handed["subject"].as_array().unwrap().len(), 51);
-        assert_eq!(handed["predicateType"], "https://slsa.dev/provenance/v1");
-        assert_eq!(
-            handed["predicate"]["runDetails"]["builder"]["id"],
-            "https://ci.example.test"
-        );
-        assert_eq!(handed["_type"], "https://in-toto.io/Statement/v1");
-    }
-
-    /// The cap is on the statement's bytes, checked before parsing; `None` (handing nothing on)
-    /// applies none.
-    #[test]
-    fn oversized_statements_fail_closed_naming_the_cap() {
-        let mut v = slsa(one(&IMAGE[7..]));
-        v["predicate"]["padding"] = json!("x".repeat(2000));
-        let p = payload(&v);
-        let e = Statement::about(&p, IMAGE, Some(1024)).unwrap_err();
-        assert_eq!(e.reason, STATEMENT_TOO_LARGE);
-        assert!(
-            e.message.contains(&format!("{} bytes", p.len()))
-                && e.message.contains("1024")
-                && e.message.contains("maxStatementBytes"),
-            "{e:?}"
-        );
-        assert!(Statement::about(&p, IMAGE, Some(p.len())).is_ok());
-        assert!(Statement::about(&p, IMAGE, None).is_ok());
-    }
-
     #[test]
     fn not_a_statement_is_an_invalid_envelope() {
         for (p, needle) in [
@@ -304,28 +148,10 @@ mod tests {
                 "_type",
             ),
         ] {
-            let e = Statement::about(&p, IMAGE, None).unwrap_err();
+            let e = about(&p, IMAGE, None).unwrap_err();
             assert_eq!(e.reason, "INVALID_ENVELOPE");
             assert!(e.message.contains(needle), "{e:?}");
         }
-    }
-
-    #[test]
-    fn predicate_types_are_checked_against_the_allow_list() {
-        let s = Statement::about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None).unwrap();
-        assert!(s.check_type(None).is_ok());
-        assert!(
-            s.check_type(Some(&["https://slsa.dev/provenance/v1".to_owned()]))
-                .is_ok()
-        );
-        let e = s
-            .check_type(Some(&["https://spdx.dev/Document".to_owned()]))
-            .unwrap_err();
-        assert_eq!(e.reason, PREDICATE_TYPE_NOT_ACCEPTED);
-        assert!(
-            e.message.contains("spdx") && e.message.contains("slsa"),
-            "{e:?}"
-        );
     }
 
     fn rules(json: &str) -> sbom_rules::config::Config {
@@ -345,7 +171,7 @@ mod tests {
                               "licenseConcluded": license}],
             },
         });
-        Statement::about(&payload(&stmt), IMAGE, None).unwrap()
+        about(&payload(&stmt), IMAGE, None).unwrap()
     }
 
     /// in-toto's SPDX predicate: "Type URI: https://spdx.dev/Document", its example
@@ -382,8 +208,7 @@ mod tests {
     #[test]
     fn sbom_predicates_are_judged_by_the_sbom_rules() {
         let deny_gpl = rules(r#"{"disallowedLicenses": ["GPL-3.0-only"]}"#);
-        let ok = spdx("https://spdx.dev/Document", "MIT")
-            .check_sbom(Some(&deny_gpl))
+        let ok = check_sbom(&spdx("https://spdx.dev/Document", "MIT"), Some(&deny_gpl))
             .unwrap()
             .expect("an SBOM verdict");
         let v: Value = serde_json::from_str(&ok).unwrap();
@@ -393,29 +218,31 @@ mod tests {
         );
         assert_eq!(v["format"], "SPDX-2.3");
 
-        let e = spdx("https://spdx.dev/Document/v2.3", "GPL-3.0-only")
-            .check_sbom(Some(&deny_gpl))
-            .unwrap_err();
+        let e = check_sbom(
+            &spdx("https://spdx.dev/Document/v2.3", "GPL-3.0-only"),
+            Some(&deny_gpl),
+        )
+        .unwrap_err();
         assert_eq!(e.reason, "LICENSE_DISALLOWED");
         assert!(
             e.message.contains("SPDX-2.3") && e.message.contains("GPL-3.0-only"),
             "{}",
             e.message
         );
-        let e = spdx("https://spdx.dev/Document", "MIT")
-            .check_sbom(Some(&rules(r#"{"disallowedPackages": [{"name": "a"}]}"#)))
-            .unwrap_err();
+        let e = check_sbom(
+            &spdx("https://spdx.dev/Document", "MIT"),
+            Some(&rules(r#"{"disallowedPackages": [{"name": "a"}]}"#)),
+        )
+        .unwrap_err();
         assert_eq!(e.reason, "PACKAGE_DISALLOWED");
 
         // No rules, or not an SBOM predicate: not judged.
         assert_eq!(
-            spdx("https://spdx.dev/Document", "GPL-3.0-only")
-                .check_sbom(None)
-                .unwrap(),
+            check_sbom(&spdx("https://spdx.dev/Document", "GPL-3.0-only"), None).unwrap(),
             None
         );
-        let provenance = Statement::about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None).unwrap();
-        assert_eq!(provenance.check_sbom(Some(&deny_gpl)).unwrap(), None);
+        let provenance = about(&payload(&slsa(one(&IMAGE[7..]))), IMAGE, None).unwrap();
+        assert_eq!(check_sbom(&provenance, Some(&deny_gpl)).unwrap(), None);
     }
 
     /// An SPDX predicate type whose predicate is not an SPDX document fails closed.
@@ -427,8 +254,8 @@ mod tests {
             "predicateType": "https://cyclonedx.org/bom",
             "predicate": {"Data": "SPDXVersion: SPDX-2.3\n"},
         });
-        let s = Statement::about(&payload(&stmt), IMAGE, None).unwrap();
-        let e = s.check_sbom(Some(&rules("{}"))).unwrap_err();
+        let s = about(&payload(&stmt), IMAGE, None).unwrap();
+        let e = check_sbom(&s, Some(&rules("{}"))).unwrap_err();
         assert_eq!(e.reason, INVALID_SBOM);
         assert!(e.message.contains("malformed at"), "{}", e.message);
     }

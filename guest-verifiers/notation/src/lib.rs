@@ -6,7 +6,8 @@
 //! stores), [`envelope`] (JWS parsing and the shared header rules), [`cose`] (COSE_Sign1, on
 //! [`cbor`]), [`tsp`] (RFC 3161 timestamp tokens, on [`der`]; both shared from `verifier_common`),
 //! [`revocation`] (chain revocation status, from [`crl`] and [`ocsp`] on [`pkix`]), [`verify`]
-//! (the verification flow)
+//! (the verification flow), [`attestation`] (in-toto statements signed with notation: an
+//! attestation artifact routed to this verifier is judged with its signatures)
 //! and [`time`] (RFC 3339), which hold no imports and are unit-tested natively.
 //!
 //! Report extensions: `trustPolicy`, `verificationLevel`, `Issuer` (leaf issuer DN), `SN` (leaf
@@ -17,6 +18,7 @@
 //! the revocation validation ran, and `checks` (JSON: the result of each validation, e.g.
 //! `{"integrity":"passed","revocation":"skipped"}`).
 
+pub mod attestation;
 pub mod cbor;
 pub mod cose;
 pub mod crl;
@@ -38,8 +40,8 @@ use vouch_verifier_sdk::wit::vouch::verifier::revocation::{
     FetchError, fetch_crl_signed, fetch_ocsp,
 };
 use vouch_verifier_sdk::{
-    CONFIG_INVALID, Ctx, Descriptor, ExtensionValue, Level, Metadata, Report, Store, Verifier,
-    export_verifier, log, store::describe,
+    CONFIG_INVALID, Ctx, Descriptor, Level, Metadata, Report, Store, Verifier, export_verifier,
+    log, store::describe,
 };
 
 use verifier_common::crypto::Crypto;
@@ -48,7 +50,7 @@ use crate::verify::{CertInfo, Desc, HashAlg, Host, LogLevel, SigAlg, SigEncoding
 
 /// JSON Schema of the config (the top level; the trust policy is validated by `check-config`).
 /// `notationHome` is a file reference the host resolves (`x-vouch-file`, see `docs/configuration.md`).
-const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","oneOf":[{"required":["trustPolicy"]},{"required":["notationHome"]}],"additionalProperties":false,"properties":{"notationHome":{"type":"string","description":"a notation configuration directory (trustpolicy.oci.json or trustpolicy.json, truststore/x509/), relative to the config file; read by the host","x-vouch-file":"notation-home","x-vouch-inline":"trustPolicy"},"userMetadata":{"type":"object","additionalProperties":{"type":"string"}},"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
+const CONFIG_SCHEMA: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","oneOf":[{"required":["trustPolicy"]},{"required":["notationHome"]}],"additionalProperties":false,"properties":{"notationHome":{"type":"string","description":"a notation configuration directory (trustpolicy.oci.json or trustpolicy.json, truststore/x509/), relative to the config file; read by the host","x-vouch-file":"notation-home","x-vouch-inline":"trustPolicy"},"userMetadata":{"type":"object","additionalProperties":{"type":"string"}},"attestationTypes":{"type":"array","minItems":1,"items":{"type":"string","minLength":1}},"maxStatementBytes":{"type":"integer","minimum":0,"maximum":786432},"trustPolicy":{"type":"object","required":["version","trustPolicies"]},"trustStores":{"type":"object","properties":{"ca":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"signingAuthority":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}},"tsa":{"type":"object","additionalProperties":{"type":"array","items":{"type":"string"}}}}}}}"#;
 
 struct Notation;
 
@@ -161,6 +163,17 @@ impl Verifier for Notation {
     }
 
     fn verify(ctx: &Ctx<'_>, config: policy::Config) -> Report {
+        let now = now_unix();
+        if ctx.artifact.artifact_type.as_deref() == Some(attestation::INTOTO_ARTIFACT_TYPE) {
+            let verify_signature = |sig: &Descriptor, attestation: &Desc| {
+                let host = Imports {
+                    artifact: sig,
+                    store: ctx.store(),
+                };
+                verify::verify(&host, &config, &ctx.subject.reference, attestation, now)
+            };
+            return attestation::verify(ctx, &config, &verify_signature);
+        }
         let subject = Desc {
             media_type: ctx.subject.descriptor.media_type.clone(),
             digest: ctx.subject.descriptor.digest.clone(),
@@ -170,22 +183,12 @@ impl Verifier for Notation {
             artifact: &ctx.artifact,
             store: ctx.store(),
         };
-        let out = verify::verify(&host, &config, &ctx.subject.reference, &subject, now_unix());
-        let extensions = out
-            .text
-            .into_iter()
-            .map(|(k, v)| (k, ExtensionValue::Text(v)))
-            .chain(
-                out.json
-                    .into_iter()
-                    .map(|(k, v)| (k, ExtensionValue::Json(v))),
-            )
-            .collect();
+        let out = verify::verify(&host, &config, &ctx.subject.reference, &subject, now);
         Report {
             is_success: out.ok,
-            message: out.message,
+            message: out.message.clone(),
             error_reason: out.reason.map(str::to_owned),
-            extensions,
+            extensions: attestation::extensions(out),
         }
     }
 }

@@ -187,6 +187,12 @@ pub struct Config {
     /// `notation verify --user-metadata`: pairs the signed annotations of the target artifact
     /// must contain (`userMetadata` in the config).
     pub user_metadata: BTreeMap<String, String>,
+    /// Accepted in-toto predicate types of notation-signed attestations (`attestationTypes`;
+    /// `None`: any).
+    pub attestation_types: Option<Vec<String>>,
+    /// The cap on a verified in-toto statement handed to the policy (`maxStatementBytes`;
+    /// `None`: `0` was configured, no statement is handed on).
+    pub max_statement: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +205,8 @@ struct RawConfig {
     notation_home: Option<serde_json::Value>,
     #[serde(default)]
     user_metadata: BTreeMap<String, String>,
+    attestation_types: Option<Vec<String>>,
+    max_statement_bytes: Option<usize>,
 }
 
 /// Trust stores: type → name → PEM texts.
@@ -282,11 +290,16 @@ pub fn parse(
     if user_metadata.keys().any(String::is_empty) {
         return Err("userMetadata: a key is empty".into());
     }
+    let attestation_types = raw.attestation_types.take();
+    verifier_common::statement::check_attestation_types(attestation_types.as_deref())?;
+    let max_statement = verifier_common::statement::max_statement(raw.max_statement_bytes)?;
     let (doc, raw_stores, prefix) = document_and_stores(raw)?;
     let in_home = |e: String| format!("{prefix}{e}");
     let stores = parse_stores(&raw_stores, check_cert).map_err(in_home)?;
     let mut config = parse_document(doc, stores).map_err(in_home)?;
     config.user_metadata = user_metadata;
+    config.attestation_types = attestation_types;
+    config.max_statement = max_statement;
     Ok(config)
 }
 
@@ -330,6 +343,8 @@ fn parse_document(
         policies,
         stores,
         user_metadata: BTreeMap::new(),
+        attestation_types: None,
+        max_statement: None,
     })
 }
 

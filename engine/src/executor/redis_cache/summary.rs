@@ -59,6 +59,10 @@ pub const DEFAULT_VERIFIER_ID: &str = "urn:vouch:verifier";
 /// Largest value opened: a verdict report is kilobytes; anything near this is an attack.
 pub const MAX_VALUE_BYTES: usize = 8 << 20;
 
+/// Most signatures an envelope may carry: each one by a trusted key id costs a signature check,
+/// so a value stuffed with signatures is refused before any is checked.
+pub const MAX_SIGNATURES: usize = 8;
+
 /// The keys of a signed-summary tier.
 pub struct SummaryKeys {
     /// The private key and its key id, on replicas that write.
@@ -222,6 +226,12 @@ impl SummaryKeys {
             return Err(malformed(format!(
                 "payload type `{}`, not `{IN_TOTO_PAYLOAD_TYPE}`",
                 env.payload_type
+            )));
+        }
+        if env.signatures.len() > MAX_SIGNATURES {
+            return Err(malformed(format!(
+                "{} signatures; at most {MAX_SIGNATURES} are read",
+                env.signatures.len()
             )));
         }
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -541,7 +551,8 @@ mod tests {
         assert!(reader.open(KEY, &resign(&writer, &good), NOW).is_ok());
     }
 
-    /// Several signatures: one by a trusted key that verifies suffices, whatever the others are.
+    /// Several signatures: one by a trusted key that verifies suffices, whatever the others are;
+    /// more than [`MAX_SIGNATURES`] is refused.
     #[test]
     fn one_verifying_trusted_signature_suffices() {
         let (writer, reader) = pair();
@@ -554,6 +565,17 @@ mod tests {
         env["signatures"] = json!([theirs["signatures"][0], ours]);
         let both = [MAGIC, &serde_json::to_vec(&env).unwrap()[..]].concat();
         assert!(reader.open(KEY, &both, NOW).is_ok());
+
+        // Stuffed with signatures under the trusted key id: refused before checking any (each
+        // would cost a signature check).
+        let bogus = json!({"keyid": writer.signer.as_ref().unwrap().1, "sig": "AAAA"});
+        let mut many = vec![bogus; MAX_SIGNATURES];
+        many.push(env["signatures"][1].clone());
+        env["signatures"] = Value::Array(many);
+        let stuffed = [MAGIC, &serde_json::to_vec(&env).unwrap()[..]].concat();
+        let (reason, detail) = reader.open(KEY, &stuffed, NOW).unwrap_err();
+        assert_eq!(reason, Rejection::Malformed, "{detail}");
+        assert!(detail.contains("at most 8"), "{detail}");
     }
 
     #[test]

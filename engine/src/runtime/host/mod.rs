@@ -84,6 +84,9 @@ pub struct CallStats {
     pub store_time: Duration,
     /// Time spent in crypto calls.
     pub crypto_time: Duration,
+    /// Linear memory the instance held at the end of the call, all its memories together
+    /// (memories never shrink: the call's peak), in bytes.
+    pub memory_bytes: u64,
 }
 
 impl HostState {

@@ -11,15 +11,14 @@ use serde_json::json;
 use support::registry::Registry;
 use vouch::config::{Config, VerifierConfig};
 use vouch::executor::{Executor, Settings};
-use vouch::oci::Digest;
-use vouch::oci::registry::RegistryClient;
+use vouch::report::SubjectReport;
 use vouch::runtime::{Runtime, RuntimeConfig};
 use vouch::store::sources::Sources;
 use xtask::fixtures::notation as fx;
 
 const REPO: &str = "cold";
 
-/// Images `v0`, `v1`, … of `REPO`, each with `signatures` notation signatures (JWS, one chain),
+/// Images `v0`, `v1`, … of `REPO`, each with `signatures` notation signatures by `chain`,
 /// listed through the tag fallback; returns their references.
 async fn signed_images(
     registry: &Registry,
@@ -29,35 +28,12 @@ async fn signed_images(
 ) -> Vec<String> {
     let mut subjects = Vec::new();
     for i in 0..images {
-        let tag = format!("v{i}");
-        let image = registry
-            .push_image(REPO, &tag, format!("layer {i}").as_bytes())
-            .await;
-        let target = fx::Target {
-            media_type: image.media_type.clone(),
-            digest: image.digest.to_string(),
-            size: image.size,
-        };
-        for _ in 0..signatures {
-            let env = fx::sign_jws(
-                &target,
-                &chain.leaf_key_pkcs8,
-                &chain.x5c(),
-                &fx::JwsOptions::now(),
-            )
-            .unwrap();
-            registry.push_blob(REPO, fx::EMPTY_CONFIG, b"{}").await;
-            registry.push_blob(REPO, fx::JWS_MEDIA_TYPE, &env).await;
-            let m = fx::signature_manifest(&target, &env, fx::JWS_MEDIA_TYPE, &chain.x5c());
-            let digest = Digest::sha256_of(&m).to_string();
-            let desc = registry
-                .push_manifest(REPO, &digest, &m, vouch::oci::manifest::OCI_MANIFEST)
-                .await;
+        let layer = format!("layer {i}");
+        subjects.push(
             registry
-                .push_referrer_fallback(REPO, &image.digest, &desc)
-                .await;
-        }
-        subjects.push(registry.reference(REPO, &tag));
+                .push_notation_signed(REPO, &format!("v{i}"), layer.as_bytes(), signatures, chain)
+                .await,
+        );
     }
     subjects
 }
@@ -100,14 +76,39 @@ async fn executor(runtime: &Runtime, verifiers: Vec<VerifierConfig>) -> Executor
     Executor::new(runtime.clone(), loaded, settings)
 }
 
-fn sources() -> Sources {
-    Sources::new(
-        RegistryClient::new(Default::default()).unwrap(),
-        Default::default(),
-        None,
-        Default::default(),
+/// Two signed images, the runtime and a notation-only executor trusting their chain.
+struct Setup {
+    _registry: Registry,
+    chain: fx::TestChain,
+    subjects: Vec<String>,
+    runtime: Runtime,
+    notation: Executor,
+}
+
+async fn setup(signatures: usize) -> Setup {
+    let registry = Registry::start();
+    let chain = fx::test_chain(&fx::ChainOptions::valid_now()).unwrap();
+    let subjects = signed_images(&registry, 2, signatures, &chain).await;
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let notation = executor(
+        &runtime,
+        vec![verifier("notation", notation_config(&chain))],
     )
-    .unwrap()
+    .await;
+    Setup {
+        _registry: registry,
+        chain,
+        subjects,
+        runtime,
+        notation,
+    }
+}
+
+/// `e`'s report on `subject`, read through `s`, which must pass.
+async fn verify_ok(e: &Executor, s: &Sources, subject: &str) -> SubjectReport {
+    let report = e.verify(s.registry(subject).unwrap()).await;
+    assert!(report.is_success, "{subject}: {}", report.message);
+    report
 }
 
 /// Requests a client sent, whatever their status.
@@ -125,37 +126,26 @@ fn requests(s: &Sources) -> u64 {
 /// (2 requests more), and the verdicts are the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notation_only_subject_costs_only_the_requests_it_needs() {
-    let registry = Registry::start();
-    let chain = fx::test_chain(&fx::ChainOptions::valid_now()).unwrap();
-    let subjects = signed_images(&registry, 2, 2, &chain).await;
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let notation = executor(
-        &runtime,
-        vec![verifier("notation", notation_config(&chain))],
-    )
-    .await;
+    let t = setup(2).await;
 
-    let s = sources();
-    let first = notation.verify(s.registry(&subjects[0]).unwrap()).await;
-    assert!(first.is_success, "{}", first.message);
+    let s = support::registry_sources();
+    let first = verify_ok(&t.notation, &s, &t.subjects[0]).await;
     assert_eq!(first.verifier_reports.len(), 2);
     assert_eq!(requests(&s), 7, "{:?}", s.registry_requests());
-    let second = notation.verify(s.registry(&subjects[1]).unwrap()).await;
-    assert!(second.is_success, "{}", second.message);
+    verify_ok(&t.notation, &s, &t.subjects[1]).await;
     assert_eq!(requests(&s), 7 + 6, "{:?}", s.registry_requests());
 
     // notation and sbom: two artifact types, so the listing is not narrowed.
     let both = executor(
-        &runtime,
+        &t.runtime,
         vec![
-            verifier("notation", notation_config(&chain)),
+            verifier("notation", notation_config(&t.chain)),
             verifier("sbom", json!({"allowedLicenses": ["MIT"]})),
         ],
     )
     .await;
-    let s = sources();
-    let report = both.verify(s.registry(&subjects[0]).unwrap()).await;
-    assert!(report.is_success, "{}", report.message);
+    let s = support::registry_sources();
+    let report = verify_ok(&both, &s, &t.subjects[0]).await;
     assert_eq!(report.verifier_reports.len(), 2);
     assert_eq!(requests(&s), 7 + 2, "{:?}", s.registry_requests());
 }
@@ -166,30 +156,23 @@ async fn a_notation_only_subject_costs_only_the_requests_it_needs() {
 /// roots are part of the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_validations_are_reused_across_subjects_and_keyed_by_the_roots() {
-    let registry = Registry::start();
-    let chain = fx::test_chain(&fx::ChainOptions::valid_now()).unwrap();
-    let subjects = signed_images(&registry, 2, 1, &chain).await;
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let notation = executor(
-        &runtime,
-        vec![verifier("notation", notation_config(&chain))],
-    )
-    .await;
-    let s = sources();
-    for subject in &subjects {
-        let r = notation.verify(s.registry(subject).unwrap()).await;
-        assert!(r.is_success, "{}", r.message);
+    let t = setup(1).await;
+    let s = support::registry_sources();
+    for subject in &t.subjects {
+        verify_ok(&t.notation, &s, subject).await;
     }
-    let stats = runtime.crypto_cache().stats();
+    let stats = t.runtime.crypto_cache().stats();
     assert_eq!((stats.chain_misses, stats.chain_hits), (1, 1), "{stats:?}");
 
     let other = fx::test_chain(&fx::ChainOptions::valid_now()).unwrap();
     let distrusting = executor(
-        &runtime,
+        &t.runtime,
         vec![verifier("notation", notation_config(&other))],
     )
     .await;
-    let r = distrusting.verify(s.registry(&subjects[0]).unwrap()).await;
+    let r = distrusting
+        .verify(s.registry(&t.subjects[0]).unwrap())
+        .await;
     assert!(!r.is_success, "{}", r.message);
     assert_eq!(
         r.verifier_reports[0].error_reason.as_deref(),

@@ -40,7 +40,6 @@ use vouch::executor::{ExecVerifier, Executor, Settings};
 use vouch::oci::registry::RegistryClient;
 use vouch::oci::{Descriptor, Digest, Manifest, Reference};
 use vouch::runtime::{Runtime, RuntimeConfig, VerifyInput};
-use vouch::store::sources::Sources;
 use vouch::store::{StoreAccess, StoreError};
 use xtask::fixtures::notation as fx;
 
@@ -223,35 +222,12 @@ async fn setup() -> Fixture {
     let chain = fx::test_chain(&fx::ChainOptions::valid_now()).unwrap();
     let mut subjects = Vec::new();
     for i in 0..IMAGES {
-        let tag = format!("v{i}");
-        let image = registry
-            .push_image(REPO, &tag, format!("layer of image {i}").as_bytes())
-            .await;
-        let target = fx::Target {
-            media_type: image.media_type.clone(),
-            digest: image.digest.to_string(),
-            size: image.size,
-        };
-        for _ in 0..SIGNATURES {
-            let env = fx::sign_jws(
-                &target,
-                &chain.leaf_key_pkcs8,
-                &chain.x5c(),
-                &fx::JwsOptions::now(),
-            )
-            .unwrap();
-            registry.push_blob(REPO, fx::EMPTY_CONFIG, b"{}").await;
-            registry.push_blob(REPO, fx::JWS_MEDIA_TYPE, &env).await;
-            let m = fx::signature_manifest(&target, &env, fx::JWS_MEDIA_TYPE, &chain.x5c());
-            let digest = Digest::sha256_of(&m).to_string();
-            let desc = registry
-                .push_manifest(REPO, &digest, &m, vouch::oci::manifest::OCI_MANIFEST)
-                .await;
+        let layer = format!("layer of image {i}");
+        subjects.push(
             registry
-                .push_referrer_fallback(REPO, &image.digest, &desc)
-                .await;
-        }
-        subjects.push(registry.reference(REPO, &tag));
+                .push_notation_signed(REPO, &format!("v{i}"), layer.as_bytes(), SIGNATURES, &chain)
+                .await,
+        );
     }
     let notation_config = json!({
         "trustPolicy": {"version": "1.0", "trustPolicies": [{
@@ -310,15 +286,7 @@ async fn run() {
     })
     .unwrap();
     let verifiers: Vec<ExecVerifier> = vouch::app::load_verifiers(&runtime, &config).await.unwrap();
-    let sources = || {
-        Sources::new(
-            RegistryClient::new(Default::default()).unwrap(),
-            Default::default(),
-            None,
-            Default::default(),
-        )
-        .unwrap()
-    };
+    let sources = support::registry_sources;
     let settings = |concurrency: usize, max_depth: u32| Settings {
         concurrency,
         max_depth,

@@ -12,3 +12,14 @@ pub mod report_schema;
 pub mod served;
 pub mod verify;
 pub mod vouch_serve;
+
+/// Sources reading registries with default settings: a fresh client and fresh caches.
+pub fn registry_sources() -> vouch::store::sources::Sources {
+    vouch::store::sources::Sources::new(
+        vouch::oci::registry::RegistryClient::new(Default::default()).unwrap(),
+        Default::default(),
+        None,
+        Default::default(),
+    )
+    .unwrap()
+}

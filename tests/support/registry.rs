@@ -278,6 +278,43 @@ impl Registry {
         desc
     }
 
+    /// Push the image `repo:tag` (one layer, `layer`) with `signatures` notation signatures (JWS,
+    /// signed now by `chain`'s leaf), each listed in the image's fallback index; returns the
+    /// image's reference.
+    pub async fn push_notation_signed(
+        &self,
+        repo: &str,
+        tag: &str,
+        layer: &[u8],
+        signatures: usize,
+        chain: &xtask::fixtures::notation::TestChain,
+    ) -> String {
+        use xtask::fixtures::notation as fx;
+        let image = self.push_image(repo, tag, layer).await;
+        let target = fx::Target {
+            media_type: image.media_type.clone(),
+            digest: image.digest.to_string(),
+            size: image.size,
+        };
+        for _ in 0..signatures {
+            let env = fx::sign_jws(
+                &target,
+                &chain.leaf_key_pkcs8,
+                &chain.x5c(),
+                &fx::JwsOptions::now(),
+            )
+            .unwrap();
+            self.push_blob(repo, fx::EMPTY_CONFIG, b"{}").await;
+            self.push_blob(repo, fx::JWS_MEDIA_TYPE, &env).await;
+            let m = fx::signature_manifest(&target, &env, fx::JWS_MEDIA_TYPE, &chain.x5c());
+            let digest = Digest::sha256_of(&m).to_string();
+            let desc = self.push_manifest(repo, &digest, &m, OCI_MANIFEST).await;
+            self.push_referrer_fallback(repo, &image.digest, &desc)
+                .await;
+        }
+        self.reference(repo, tag)
+    }
+
     /// Add `referrer` to the `sha256-<hex>` fallback index of `subject` (read, merge, put back).
     pub async fn push_referrer_fallback(
         &self,

@@ -26,7 +26,10 @@
 //! same path search, the same path and the same answer; a time with another profile (a
 //! certificate that expired in between, or is not yet valid) misses and is validated afresh.
 //! The profile is the exact "validity-time bucket": it adapts its bounds to the certificates
-//! instead of a fixed width, and never spans a boundary.
+//! instead of a fixed width, and never spans a boundary. The windows are read with x509-parser
+//! from the same DER `Validity` fields webpki reads (RFC 5280 UTCTime / GeneralizedTime, whole
+//! seconds); a certificate whose times webpki cannot read fails the validation, and failures are
+//! never kept.
 //!
 //! Only successes are kept: a failure's message names the verification time, and failures are
 //! not the path that needs to be fast. Negative times (an error) bypass the cache.

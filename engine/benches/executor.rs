@@ -629,8 +629,8 @@ async fn native_vs_guest(f: &Fixture, runtime: &Runtime, notation: &ExecVerifier
         guest / native_cached
     );
     println!(
-        "  raw signature verify ({}, leaf certificate as key): {raw:.1} µs; the guest's whole verification is {:.2}× it (goal ≤ 2.5×)",
-        format!("{:?}", envelope.alg),
+        "  raw signature verify ({:?}, leaf certificate as key): {raw:.1} µs; the guest's whole verification is {:.2}× it (goal ≤ 2.5×)",
+        envelope.alg,
         guest / raw
     );
     let c = runtime.crypto_cache().stats();

@@ -70,12 +70,15 @@ enum Side {
     After,
 }
 
+/// A successful path (leaf → anchor), shared by every answer given from it.
+type Path = Arc<Vec<CertInfo>>;
+
 /// One chain validation input: the windows of its certificates and the verdicts by profile.
 struct ChainEntry {
     /// `(notBefore, notAfter)` of every certificate decoded from the chain, then the roots.
     windows: Vec<(i64, i64)>,
     /// Successful paths, by the validity profile of the time they were computed at.
-    verdicts: Mutex<Vec<(Vec<Side>, Arc<Vec<CertInfo>>)>>,
+    verdicts: Mutex<Vec<(Vec<Side>, Path)>>,
 }
 
 impl ChainEntry {
@@ -94,7 +97,7 @@ impl ChainEntry {
             .collect()
     }
 
-    fn lookup(&self, profile: &[Side]) -> Option<Arc<Vec<CertInfo>>> {
+    fn lookup(&self, profile: &[Side]) -> Option<Path> {
         let verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
         verdicts
             .iter()
@@ -102,7 +105,7 @@ impl ChainEntry {
             .map(|(_, infos)| infos.clone())
     }
 
-    fn remember(&self, profile: Vec<Side>, infos: Arc<Vec<CertInfo>>) {
+    fn remember(&self, profile: Vec<Side>, infos: Path) {
         let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
         if verdicts.iter().any(|(p, _)| *p == profile) {
             return;

@@ -365,19 +365,22 @@ async fn a_memory_limit_too_small_for_the_component_is_a_load_error() {
 }
 
 /// A runtime configured for fewer core instances per component than the component creates
-/// refuses it at load, naming the count, the limit and the setting.
+/// refuses it at load, naming the count, the limit and the setting; the compiled entry it could
+/// not use stays for the runtimes that can.
 #[tokio::test]
 async fn a_component_over_the_core_instance_limit_is_a_load_error() {
     let Some(path) = built("python_sbom.wasm") else {
         return;
     };
-    // No compile cache: the cache would drop the entry other tests share when it fails to
-    // deserialize into this pool (it compiles anyway to report the error).
-    let rt = Runtime::new(RuntimeConfig {
+    // Through the compile cache the other tests share: the entry is valid for their pool, and
+    // the limit is checked before the cache is read, so this pool's refusal leaves it in place
+    // (the cache drops an entry it cannot deserialize).
+    let ok = runtime(small());
+    ok.load_file("py", &path, Limits::default()).await.unwrap();
+    let rt = runtime(RuntimeConfig {
         max_core_instances_per_component: 8,
         ..small()
-    })
-    .unwrap();
+    });
     let e = rt
         .load_file("py", &path, Limits::default())
         .await
@@ -390,6 +393,14 @@ async fn a_component_over_the_core_instance_limit_is_a_load_error() {
             && m.contains("maximum of 8")
             && m.contains("runtime.maxCoreInstancesPerComponent"),
         "{m}"
+    );
+    let again = runtime(small())
+        .load_file("py", &path, Limits::default())
+        .await
+        .unwrap();
+    assert!(
+        again.compiled_from_cache(),
+        "the shared compiled entry was dropped by a pool that could not use it"
     );
 }
 

@@ -459,6 +459,16 @@ async fn compile_cache_is_hit_on_the_second_load() {
     .unwrap();
     let v = load(&third, "noop", Limits::default()).await;
     assert!(!v.compiled_from_cache());
+    // Recompiling replaced the corrupt entry: the next restart hits it again.
+    let fourth = Runtime::new(RuntimeConfig {
+        max_instances: 8,
+        max_concurrency: 8,
+        compile_cache_dir: Some(cache.path().to_owned()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let v = load(&fourth, "noop", Limits::default()).await;
+    assert!(v.compiled_from_cache());
 }
 
 #[tokio::test]

@@ -43,6 +43,19 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
+/// A key file's bytes: a regular file under the config-file cap.
+fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
+    crate::localfile::read_regular_file_capped(
+        path,
+        crate::localfile::MAX_CONFIG_FILE_BYTES,
+        "key file",
+    )
+    .map_err(|e| KeyError {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 impl SigningKey {
     /// Generate a key pair; returns `(private PKCS#8 PEM, public SPKI PEM)`.
     pub fn generate_pem() -> Result<(String, String), KeyError> {
@@ -60,16 +73,7 @@ impl SigningKey {
 
     /// Read a PKCS#8 PEM private key from `path`.
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let text = crate::localfile::read_regular_file_capped(
-            path,
-            crate::localfile::MAX_CONFIG_FILE_BYTES,
-            "key file",
-        )
-        .map_err(|e| KeyError {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Self::from_pem(&text, path)
+        Self::from_pem(&read_key_file(path)?, path)
     }
 
     /// Parse a PKCS#8 PEM private key; `path` names it in errors.
@@ -183,16 +187,7 @@ pub struct VerifyingKeys {
 impl VerifyingKeys {
     /// Read every `PUBLIC KEY` (SPKI) PEM block of `path`; at least one is required.
     pub fn load(path: &Path) -> Result<VerifyingKeys, KeyError> {
-        let text = crate::localfile::read_regular_file_capped(
-            path,
-            crate::localfile::MAX_CONFIG_FILE_BYTES,
-            "key file",
-        )
-        .map_err(|e| KeyError {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Self::from_pem(&text, path)
+        Self::from_pem(&read_key_file(path)?, path)
     }
 
     /// Parse PEM text; `path` names the keys in errors and messages.

@@ -90,8 +90,7 @@ pub fn check_sbom(
     let (Some(rules), Some(format)) = (rules, sbom_format(statement.predicate_type())) else {
         return Ok(None);
     };
-    let bytes = serde_json::to_vec(statement.predicate()).unwrap_or_default();
-    let sbom = sbom_rules::document::parse(format, &bytes).or_else(|e| {
+    let sbom = sbom_rules::document::parse_value(format, statement.predicate()).or_else(|e| {
         fail(
             INVALID_SBOM,
             format!(

@@ -108,7 +108,12 @@ pub struct Sbom {
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Sbom, SbomError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| err("$", format!("not valid JSON: {e}")))?;
-    let Value::Object(root) = &value else {
+    parse_value(format, &value)
+}
+
+/// Parses an SBOM of `format` already read as JSON (e.g. an attestation's predicate).
+pub fn parse_value(format: Format, value: &Value) -> Result<Sbom, SbomError> {
+    let Value::Object(root) = value else {
         return Err(err("$", "the document must be a JSON object"));
     };
     match format {

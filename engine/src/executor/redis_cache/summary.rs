@@ -126,7 +126,14 @@ impl SummaryKeys {
                 path: path.clone(),
                 reason: e.reason,
             })?;
-            public.extend(keys.spki_ders().map(<[u8]>::to_vec));
+            for spki in keys.spki_ders() {
+                cosign_algorithm(spki).map_err(|e| SummaryKeyError {
+                    field: "trustedKeyFiles",
+                    path: path.clone(),
+                    reason: format!("a key Vouch cannot verify with: {e}"),
+                })?;
+                public.push(spki.to_vec());
+            }
         }
         SummaryKeys::new(signer, public, verifier_id)
     }

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod executor;
-pub mod localfile;
+pub(crate) mod localfile;
 pub mod oci;
 pub mod plugin;
 pub mod policy;

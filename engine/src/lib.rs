@@ -19,3 +19,6 @@ pub mod runtime;
 pub mod scope;
 pub mod server;
 pub mod store;
+
+/// The size caps of local reads (verifier components; configuration files and what they name).
+pub use localfile::{MAX_CONFIG_FILE_BYTES, MAX_WASM_BYTES};

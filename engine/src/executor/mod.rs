@@ -12,7 +12,7 @@
 
 mod cache;
 pub mod redis_cache;
-pub mod settings;
+pub(crate) mod settings;
 pub mod walk;
 
 use std::sync::Arc;

@@ -25,7 +25,7 @@ use vouch::oci::registry::{RegistryClient, RegistryConfig};
 use vouch::oci::{Digest, Manifest};
 use vouch::plugin::{
     ANNOTATION_ARTIFACT_TYPES, ANNOTATION_NAME, ANNOTATION_TITLE, ANNOTATION_VERSION,
-    COSIGN_SIGNATURE_ANNOTATION, PLUGIN_ARTIFACT_TYPE, PluginError, PluginStore, SigningKey,
+    COSIGN_SIGNATURE_ANNOTATION, PLUGIN_ARTIFACT_TYPE, PluginClient, PluginError, SigningKey,
     VerifyingKeys, WASM_LAYER, load_plugin, plugin_artifact, signature_artifact,
 };
 use vouch::runtime::{Limits, Runtime, RuntimeConfig, VerifierMetadata};
@@ -44,8 +44,8 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
-fn store() -> PluginStore {
-    PluginStore::new(
+fn store() -> PluginClient {
+    PluginClient::new(
         Arc::new(RegistryClient::new(RegistryConfig::default()).unwrap()),
         None,
     )
@@ -62,7 +62,7 @@ async fn metadata_of(runtime: &Runtime, wasm: &Path) -> VerifierMetadata {
 
 /// Push `wasm` to `reference`, reading its metadata with the runtime as the CLI does.
 async fn push(
-    store: &PluginStore,
+    store: &PluginClient,
     runtime: &Runtime,
     wasm: &Path,
     reference: &str,

@@ -39,6 +39,7 @@ use vouch::oci::{Descriptor, Digest};
 use vouch::report::SubjectReport;
 use vouch::runtime::{Limits, Runtime, RuntimeConfig};
 use vouch::store::layout::LayoutStore;
+use vouch::store::sources::subject_name;
 use vouch::store::{StoreAccess, StoreError};
 
 use guests::guest;
@@ -97,11 +98,13 @@ fn source(dir: &Path, tag: &str) -> (SubjectSource, Arc<Counting>) {
         inner: LayoutStore::open(dir, Default::default()).unwrap(),
         listings: AtomicU64::new(0),
     });
+    let reference = format!("{}:{tag}", dir.display());
     let source = SubjectSource {
         store: store.clone(),
         scope: format!("oci-layout:{}", dir.display()),
         tag_or_digest: tag.to_owned(),
-        reference: format!("{}:{tag}", dir.display()),
+        name: subject_name(&reference).to_owned(),
+        reference,
     };
     (source, store)
 }

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod executor;
-pub mod localfile;
+pub(crate) mod localfile;
 pub mod oci;
 pub mod plugin;
 pub mod policy;
@@ -19,3 +19,6 @@ pub mod runtime;
 pub mod scope;
 pub mod server;
 pub mod store;
+
+/// The size caps of local reads (verifier components; configuration files and what they name).
+pub use localfile::{MAX_CONFIG_FILE_BYTES, MAX_WASM_BYTES};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use vouch::executor::SubjectSource;
 use vouch::oci::Descriptor;
 use vouch::store::layout::LayoutStore;
+use vouch::store::sources::subject_name;
 
 use crate::layout::LayoutBuilder;
 
@@ -63,11 +64,13 @@ impl Graph {
     /// The subject `tag_or_digest` of the layout, as the executor reads it.
     pub fn source(&self, tag_or_digest: &str) -> SubjectSource {
         let store = LayoutStore::open(self.dir.path(), Default::default()).unwrap();
+        let reference = format!("{}:{tag_or_digest}", self.dir.path().display());
         SubjectSource {
             store: Arc::new(store),
             scope: format!("oci-layout:{}", self.dir.path().display()),
             tag_or_digest: tag_or_digest.to_owned(),
-            reference: format!("{}:{tag_or_digest}", self.dir.path().display()),
+            name: subject_name(&reference).to_owned(),
+            reference,
         }
     }
 }

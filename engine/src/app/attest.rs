@@ -21,7 +21,7 @@ use sha2::Digest as _;
 use tokio::sync::mpsc;
 
 use crate::crypto::{KeyError, SigningKey};
-use crate::executor::{Executor, subject_name};
+use crate::executor::Executor;
 use crate::oci::registry::{RegistryClient, RegistryError};
 use crate::plugin::{PluginError, parse_reference, push_referrer, referrer_artifact};
 use crate::report::SubjectReport;
@@ -32,6 +32,7 @@ use crate::report::vsa::{
 use crate::server::VerdictPublisher;
 use crate::server::metrics::Metrics;
 use crate::server::tenants::Tenant;
+use crate::store::sources::subject_name;
 
 /// The default `verifier.id` of the summaries Vouch writes (name the cluster or platform
 /// instead: the spec wants the trust base consumers care about).

@@ -9,7 +9,7 @@ use super::verifiers::{ExecutorError, load_verifiers_with};
 use crate::config::Config;
 use crate::executor::{Executor, ResultCache, Settings};
 use crate::oci::registry::RegistryError;
-use crate::plugin::PluginStore;
+use crate::plugin::PluginClient;
 use crate::policy::PolicyError;
 use crate::runtime::{CpuQuota, Runtime, RuntimeConfig};
 use crate::store::disk::DiskCache;
@@ -108,12 +108,12 @@ pub async fn executor(
 }
 
 /// [`executor`] whose `oci://` verifiers are pulled through `plugins` when given (see
-/// [`plugin_store`]).
+/// [`plugin_client`]).
 pub async fn executor_with(
     runtime: &Runtime,
     config: &Config,
     tenant: &str,
-    plugins: Option<PluginStore>,
+    plugins: Option<PluginClient>,
 ) -> Result<Executor, BuildError> {
     let verifiers = load_verifiers_with(runtime, config, plugins)
         .await
@@ -133,10 +133,10 @@ pub async fn executor_with(
     Ok(executor)
 }
 
-/// The plugin store over the registry client and disk cache `sources` already hold: pulling
+/// The plugin client over the registry client and disk cache `sources` already hold: pulling
 /// `oci://` verifiers opens no second client or cache.
-pub fn plugin_store(sources: &Sources) -> PluginStore {
-    PluginStore::new(sources.client().clone(), sources.disk().cloned())
+pub fn plugin_client(sources: &Sources) -> PluginClient {
+    PluginClient::new(sources.client().clone(), sources.disk().cloned())
 }
 
 /// Where `config`'s subjects are read from: its registry client and TTL caches, and `disk`.

@@ -5,12 +5,12 @@
 
 pub mod attest;
 pub mod build;
-pub mod plugins;
+pub(crate) mod plugins;
 pub mod policy;
-pub mod process;
+pub(crate) mod process;
 pub mod reload;
-pub mod serve;
-pub mod tenants;
-pub mod verifiers;
+pub(crate) mod serve;
+pub(crate) mod tenants;
+pub(crate) mod verifiers;
 
 pub use verifiers::{ExecutorError, load_verifiers};

@@ -1,14 +1,14 @@
-//! The plugin store (verifier distribution) a configuration describes.
+//! The plugin client (verifier distribution) a configuration describes.
 
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::plugin::{PluginError, PluginStore};
+use crate::plugin::{PluginClient, PluginError};
 use crate::store::disk::{DiskCache, DiskCacheConfig};
 
-impl PluginStore {
-    /// A store with `config`'s registry settings and disk cache (`stores.diskCache`).
-    pub async fn from_config(config: &Config) -> Result<PluginStore, PluginError> {
+impl PluginClient {
+    /// A plugin client with `config`'s registry settings and disk cache (`stores.diskCache`).
+    pub async fn from_config(config: &Config) -> Result<PluginClient, PluginError> {
         let client = config
             .stores
             .registries
@@ -28,6 +28,6 @@ impl PluginStore {
             ),
             None => None,
         };
-        Ok(PluginStore::new(Arc::new(client), disk))
+        Ok(PluginClient::new(Arc::new(client), disk))
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::build::{self, BuildError};
 use crate::config::Config;
 use crate::executor::Executor;
-use crate::plugin::PluginStore;
+use crate::plugin::PluginClient;
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::disk::{DiskCache, DiskCacheConfig, DiskCacheError};
 
@@ -65,7 +65,7 @@ pub async fn executor_for(
     config_path: &Path,
     disk: Option<&DiskCache>,
     compile_cache: CompileCacheChoice,
-    plugins: Option<PluginStore>,
+    plugins: Option<PluginClient>,
 ) -> Result<Executor, AppError> {
     let in_config = |source: BuildError| AppError::Config {
         path: config_path.to_owned(),

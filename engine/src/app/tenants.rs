@@ -99,7 +99,7 @@ async fn build_tenant(
         source,
     };
     let sources = build::sources(config, disk).map_err(err)?;
-    let plugins = Some(build::plugin_store(&sources));
+    let plugins = Some(build::plugin_client(&sources));
     let mut executor =
         build::executor_with(runtime, config, &tenant_identity(name, config), plugins)
             .await

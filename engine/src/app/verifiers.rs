@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::executor::ExecVerifier;
-use crate::plugin::PluginStore;
+use crate::plugin::PluginClient;
 use crate::runtime::{Runtime, RuntimeError, Verifier};
 
 /// Why the executor could not be set up.
@@ -63,11 +63,11 @@ pub async fn load_verifiers(
 pub async fn load_verifiers_with(
     runtime: &Runtime,
     config: &Config,
-    plugins: Option<PluginStore>,
+    plugins: Option<PluginClient>,
 ) -> Result<Vec<ExecVerifier>, ExecutorError> {
     use crate::plugin::{self, VerifyingKeys};
     // Opened on the first `oci://` verifier only, unless given.
-    let plugins = tokio::sync::OnceCell::<PluginStore>::new_with(plugins);
+    let plugins = tokio::sync::OnceCell::<PluginClient>::new_with(plugins);
     let mut out = Vec::with_capacity(config.verifiers.len());
     for (index, vc) in config.verifiers.iter().enumerate() {
         let path = config.verifier_path(vc);
@@ -84,7 +84,7 @@ pub async fn load_verifiers_with(
                 source,
             };
             let store = plugins
-                .get_or_try_init(|| PluginStore::from_config(config))
+                .get_or_try_init(|| PluginClient::from_config(config))
                 .await
                 .map_err(plugin_err)?;
             let keys = match &vc.signature_key {

@@ -17,6 +17,7 @@ use crate::config::{Config, VerifierConfig};
 use crate::executor::SubjectSource;
 use crate::localfile::{MAX_CONFIG_FILE_BYTES, read_regular_file_capped_to_string};
 use crate::store::blob::{BlobStore, digest_descriptor, file_descriptor};
+use crate::store::sources::subject_name;
 
 /// The name of the verifier that judges Sigstore bundles, in a config file and in reports.
 pub const COSIGN: &str = "cosign";
@@ -338,6 +339,7 @@ impl BlobArgs {
             store: Arc::new(store),
             scope,
             tag_or_digest,
+            name: subject_name(&reference).to_owned(),
             reference,
         })
     }

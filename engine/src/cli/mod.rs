@@ -5,16 +5,16 @@
 //! unreachable, refused or without that tag or digest; layout missing) and none failed
 //! verification. Logs go to stderr, filtered by `RUST_LOG` (default `warn`).
 
-pub mod attest;
-pub mod blob;
+pub(crate) mod attest;
+pub(crate) mod blob;
 mod discover;
 mod inspect;
-pub mod plugin;
-pub mod push;
-pub mod render;
-pub mod scaffold;
+pub(crate) mod plugin;
+pub(crate) mod push;
+pub(crate) mod render;
+pub(crate) mod scaffold;
 mod serve;
-pub mod shipped;
+pub(crate) mod shipped;
 mod verify;
 
 use std::io::Write as _;

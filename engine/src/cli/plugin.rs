@@ -23,7 +23,7 @@ use clap::Subcommand;
 use super::{EXIT_FAIL, EXIT_PASS};
 use crate::config::Config;
 use crate::plugin::{
-    ANNOTATION_ARTIFACT_TYPES, PluginError, PluginStore, SigningKey, VerifyingKeys, load_plugin,
+    ANNOTATION_ARTIFACT_TYPES, PluginClient, PluginError, SigningKey, VerifyingKeys, load_plugin,
 };
 use crate::runtime::{Limits, Runtime, RuntimeConfig};
 
@@ -148,12 +148,12 @@ fn small_runtime() -> anyhow::Result<Runtime> {
     .context("cannot create the verifier runtime")
 }
 
-async fn store_for(config: Option<&Path>) -> anyhow::Result<PluginStore> {
+async fn client_for(config: Option<&Path>) -> anyhow::Result<PluginClient> {
     let config = match config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    Ok(PluginStore::from_config(&config).await?)
+    Ok(PluginClient::from_config(&config).await?)
 }
 
 /// A refused plugin is a failed check (exit 1), named on stderr; anything else is an error.
@@ -193,8 +193,8 @@ pub async fn push(
         .load_bytes(&title, bytes.clone(), Limits::default())
         .await
         .with_context(|| format!("{} is not a loadable verifier", wasm.display()))?;
-    let store = store_for(config).await?;
-    let pushed = match store
+    let plugins = client_for(config).await?;
+    let pushed = match plugins
         .push(
             reference,
             Bytes::from(bytes),
@@ -233,8 +233,8 @@ pub async fn pull(
     json: bool,
 ) -> anyhow::Result<u8> {
     let keys = key.map(VerifyingKeys::load).transpose()?;
-    let store = store_for(config).await?;
-    let pulled = match store.pull(reference, keys.as_ref()).await {
+    let plugins = client_for(config).await?;
+    let pulled = match plugins.pull(reference, keys.as_ref()).await {
         Ok(p) => p,
         Err(e) => return refused(e),
     };

@@ -16,7 +16,7 @@ use crate::app::build;
 use crate::app::process::{CompileCacheChoice, close_disk, executor_for, open_disk};
 use crate::config::Config;
 use crate::executor::SubjectSource;
-use crate::plugin::PluginStore;
+use crate::plugin::PluginClient;
 use crate::report::ratify::new_trace_id;
 use crate::report::{SubjectReport, TracedReport};
 use crate::store::disk::DiskCache;
@@ -69,7 +69,7 @@ pub(super) async fn verify_loaded(
             .collect::<anyhow::Result<Vec<_>>>()
         {
             Ok(sources) => {
-                let plugins = Some(build::plugin_store(&resolver));
+                let plugins = Some(build::plugin_client(&resolver));
                 verify_with(
                     sources,
                     config_path,
@@ -117,7 +117,7 @@ async fn verify_with(
     config_path: &Path,
     config: &Config,
     disk: Option<&DiskCache>,
-    plugins: Option<PluginStore>,
+    plugins: Option<PluginClient>,
     options: VerifyOptions<'_>,
 ) -> anyhow::Result<u8> {
     use tracing::Instrument as _;

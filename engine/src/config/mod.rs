@@ -30,9 +30,9 @@
 
 #[cfg(test)]
 mod docs_examples;
-pub mod filerefs;
-pub mod revocation;
-pub mod stores;
+pub(crate) mod filerefs;
+pub(crate) mod revocation;
+pub(crate) mod stores;
 pub mod tenants;
 
 use std::collections::HashSet;

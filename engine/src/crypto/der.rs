@@ -1,4 +1,12 @@
 //! A minimal DER reader (structure sniffing and key extraction on the hot path) and the OID codec.
+//!
+//! Hand-written on purpose: the DER header parser of asn1-rs 0.7 (x509-parser's ASN.1 crate, via
+//! der-parser) accepts non-minimal long-form lengths and high tag numbers, which this reader
+//! refuses (see the tests); its OID encoder refuses `2.<arc ≥ 40>` and its decoder reads the first
+//! sub-identifier as one byte, where this codec follows X.690 §8.19. The OID constants are
+//! encoded by asn1-rs at compile time.
+
+use x509_parser::asn1_rs::oid;
 
 use super::*;
 
@@ -175,16 +183,70 @@ pub(super) fn decode_oid(bytes: &[u8]) -> String {
         .join(".")
 }
 
-// OID content bytes.
-pub(super) const OID_RSA_ENCRYPTION: &[u8] =
-    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-pub(super) const OID_RSASSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
-pub(super) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-pub(super) const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-pub(super) const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-pub(super) const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
-pub(super) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-pub(super) const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
-pub(super) const OID_DSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01];
-pub(super) const OID_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
-pub(super) const OID_ANY_EKU: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+// OID content bytes, encoded at compile time by asn1-rs (x509-parser's ASN.1 crate). Byte-slice
+// constants, so that key decoding can match on them.
+pub(super) const OID_RSA_ENCRYPTION: &[u8] = &oid!(raw 1.2.840.113549.1.1.1);
+pub(super) const OID_RSASSA_PSS: &[u8] = &oid!(raw 1.2.840.113549.1.1.10);
+pub(super) const OID_EC_PUBLIC_KEY: &[u8] = &oid!(raw 1.2.840.10045.2.1);
+pub(super) const OID_P256: &[u8] = &oid!(raw 1.2.840.10045.3.1.7);
+pub(super) const OID_P384: &[u8] = &oid!(raw 1.3.132.0.34);
+pub(super) const OID_P521: &[u8] = &oid!(raw 1.3.132.0.35);
+pub(super) const OID_ED25519: &[u8] = &oid!(raw 1.3.101.112);
+pub(super) const OID_ED448: &[u8] = &oid!(raw 1.3.101.113);
+pub(super) const OID_DSA: &[u8] = &oid!(raw 1.2.840.10040.4.1);
+pub(super) const OID_EXT_KEY_USAGE: &[u8] = &oid!(raw 2.5.29.37);
+pub(super) const OID_ANY_EKU: &[u8] = &oid!(raw 2.5.29.37.0);
+
+#[cfg(test)]
+mod tests {
+    use x509_parser::asn1_rs::{FromDer, Header};
+
+    use super::*;
+
+    /// The compile-time constants are what the runtime encoder (which encodes the EKU a caller
+    /// asks for, compared byte for byte against certificates) gives for their dotted names.
+    #[test]
+    fn oid_constants_match_the_runtime_encoder() {
+        for (constant, dotted) in [
+            (OID_RSA_ENCRYPTION, "1.2.840.113549.1.1.1"),
+            (OID_RSASSA_PSS, "1.2.840.113549.1.1.10"),
+            (OID_EC_PUBLIC_KEY, "1.2.840.10045.2.1"),
+            (OID_P256, "1.2.840.10045.3.1.7"),
+            (OID_P384, "1.3.132.0.34"),
+            (OID_P521, "1.3.132.0.35"),
+            (OID_ED25519, "1.3.101.112"),
+            (OID_ED448, "1.3.101.113"),
+            (OID_DSA, "1.2.840.10040.4.1"),
+            (OID_EXT_KEY_USAGE, "2.5.29.37"),
+            (OID_ANY_EKU, "2.5.29.37.0"),
+        ] {
+            assert_eq!(encode_oid(dotted).unwrap(), constant, "{dotted}");
+        }
+    }
+
+    /// X.690 §10.1: "The definite form of length encoding shall be used, encoded in the minimum
+    /// number of octets." This reader refuses what asn1-rs 0.7's DER header parser accepts (a
+    /// long-form length below 128, a leading zero length octet) and high tag numbers, which is
+    /// why it is not replaced by that crate. (Should the crate's assertions below start failing,
+    /// the crate has become strict and the replacement can be reconsidered.)
+    #[test]
+    fn tlvs_are_read_as_strict_der() {
+        assert_eq!(
+            read_tlv(&[0x30, 0x01, 0x05]).map(|t| t.value),
+            Some(&[0x05][..])
+        );
+        for non_minimal in [
+            &[0x30, 0x81, 0x01, 0x05][..],
+            &[0x30, 0x82, 0x00, 0x01, 0x05],
+        ] {
+            assert!(read_tlv(non_minimal).is_none(), "{non_minimal:02x?}");
+            assert!(Header::from_der(non_minimal).is_ok(), "{non_minimal:02x?}");
+        }
+        let high_tag = [0x1f, 0x81, 0x00, 0x01, 0x05];
+        assert!(read_tlv(&high_tag).is_none());
+        assert!(Header::from_der(&high_tag).is_ok());
+        // Indefinite lengths and lengths past the input are refused by both.
+        assert!(read_tlv(&[0x30, 0x80, 0x00, 0x00]).is_none());
+        assert!(read_tlv(&[0x30, 0x02, 0x05]).is_none());
+    }
+}

@@ -1,5 +1,7 @@
 //! X.509 certificate parsing: RFC 4514 names, serial numbers, [`CertInfo`].
 
+use x509_parser::asn1_rs::oid;
+
 use super::*;
 
 /// Decodes one input entry into DER certificates: DER as is, or every CERTIFICATE block of PEM.
@@ -127,18 +129,27 @@ pub(super) fn format_name_der(der: &[u8]) -> Option<String> {
 
 /// Formats one `type=value` pair.
 pub(super) fn format_attribute(oid: &[u8], tag: u8, value: &[u8], value_der: &[u8]) -> String {
-    const DC: &[u8] = &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19];
-    const UID: &[u8] = &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01];
+    const CN: &[u8] = &oid!(raw 2.5.4.3);
+    const SERIALNUMBER: &[u8] = &oid!(raw 2.5.4.5);
+    const C: &[u8] = &oid!(raw 2.5.4.6);
+    const L: &[u8] = &oid!(raw 2.5.4.7);
+    const ST: &[u8] = &oid!(raw 2.5.4.8);
+    const STREET: &[u8] = &oid!(raw 2.5.4.9);
+    const O: &[u8] = &oid!(raw 2.5.4.10);
+    const OU: &[u8] = &oid!(raw 2.5.4.11);
+    const POSTALCODE: &[u8] = &oid!(raw 2.5.4.17);
+    const DC: &[u8] = &oid!(raw 0.9.2342.19200300.100.1.25);
+    const UID: &[u8] = &oid!(raw 0.9.2342.19200300.100.1.1);
     let name = match oid {
-        [0x55, 0x04, 3] => Some("CN"),
-        [0x55, 0x04, 5] => Some("SERIALNUMBER"),
-        [0x55, 0x04, 6] => Some("C"),
-        [0x55, 0x04, 7] => Some("L"),
-        [0x55, 0x04, 8] => Some("ST"),
-        [0x55, 0x04, 9] => Some("STREET"),
-        [0x55, 0x04, 10] => Some("O"),
-        [0x55, 0x04, 11] => Some("OU"),
-        [0x55, 0x04, 17] => Some("POSTALCODE"),
+        CN => Some("CN"),
+        SERIALNUMBER => Some("SERIALNUMBER"),
+        C => Some("C"),
+        L => Some("L"),
+        ST => Some("ST"),
+        STREET => Some("STREET"),
+        O => Some("O"),
+        OU => Some("OU"),
+        POSTALCODE => Some("POSTALCODE"),
         DC => Some("DC"),
         UID => Some("UID"),
         _ => None,
@@ -212,4 +223,52 @@ pub fn parse_certificate(cert: &[u8]) -> Result<CertInfo, CryptoError> {
     };
     let parsed = parse_x509(&der, "the certificate")?;
     Ok(cert_info(&der, &parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `type=value` of a one-attribute `Name` whose attribute type is `dotted`.
+    fn formatted(dotted: &str) -> String {
+        let oid = encode_oid(dotted).unwrap();
+        let value = b"v";
+        let mut atv = vec![TAG_OID, oid.len() as u8];
+        atv.extend_from_slice(&oid);
+        atv.extend_from_slice(&[12, value.len() as u8]);
+        atv.extend_from_slice(value);
+        let mut name = vec![
+            TAG_SEQUENCE,
+            (atv.len() + 4) as u8,
+            TAG_SET,
+            (atv.len() + 2) as u8,
+        ];
+        name.extend_from_slice(&[TAG_SEQUENCE, atv.len() as u8]);
+        name.extend_from_slice(&atv);
+        format_name_der(&name).unwrap()
+    }
+
+    /// RFC 4514 §3: "If the AttributeType is defined to have a short name (descriptor) and that
+    /// short name is known to be registered [...] as identifying the AttributeType, that short
+    /// name [...] is used. Otherwise the AttributeType is encoded as the dotted-decimal encoding
+    /// of the AttributeType's OBJECT IDENTIFIER."
+    #[test]
+    fn attribute_types_have_their_short_names() {
+        for (dotted, short) in [
+            ("2.5.4.3", "CN"),
+            ("2.5.4.5", "SERIALNUMBER"),
+            ("2.5.4.6", "C"),
+            ("2.5.4.7", "L"),
+            ("2.5.4.8", "ST"),
+            ("2.5.4.9", "STREET"),
+            ("2.5.4.10", "O"),
+            ("2.5.4.11", "OU"),
+            ("2.5.4.17", "POSTALCODE"),
+            ("0.9.2342.19200300.100.1.25", "DC"),
+            ("0.9.2342.19200300.100.1.1", "UID"),
+        ] {
+            assert_eq!(formatted(dotted), format!("{short}=v"), "{dotted}");
+        }
+        assert_eq!(formatted("2.5.4.12"), "2.5.4.12=#0c0176");
+    }
 }

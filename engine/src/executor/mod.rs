@@ -12,7 +12,7 @@
 
 mod cache;
 pub mod redis_cache;
-pub mod settings;
+pub(crate) mod settings;
 pub mod walk;
 
 use std::sync::Arc;
@@ -478,7 +478,7 @@ impl Executor {
     ) -> (SubjectReport, bool) {
         let mut walk = Walk::new(
             source.store.clone(),
-            subject_name(&source.reference).to_owned(),
+            source.name.clone(),
             deadline,
             self.settings.limits.clone(),
         );
@@ -879,16 +879,6 @@ fn executor_report(
     }
 }
 
-/// The reference without its tag or digest: `dir:v1` → `dir`, `reg/repo@sha256:…` → `reg/repo`.
-pub fn subject_name(reference: &str) -> &str {
-    let base = reference.split_once('@').map_or(reference, |(b, _)| b);
-    let last_slash = base.rfind('/');
-    match base.rfind(':') {
-        Some(c) if last_slash.is_none_or(|s| c > s) => &base[..c],
-        _ => base,
-    }
-}
-
 /// Fingerprint of everything a verdict depends on besides the subject (see [`Executor::fingerprint`]).
 fn fingerprint(
     verifiers: &[ExecVerifier],
@@ -1011,18 +1001,6 @@ fn discover_node<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subject_names_drop_tag_and_digest() {
-        assert_eq!(subject_name("/tmp/layout:v1"), "/tmp/layout");
-        assert_eq!(subject_name("dir@sha256:abcd"), "dir");
-        assert_eq!(
-            subject_name("localhost:5000/repo:v1"),
-            "localhost:5000/repo"
-        );
-        assert_eq!(subject_name("localhost:5000/repo"), "localhost:5000/repo");
-        assert_eq!(subject_name("reg.io/a/b:t@sha256:00"), "reg.io/a/b");
-    }
 
     #[test]
     fn settings_follow_the_config_defaults() {

@@ -1,10 +1,10 @@
 //! OCI data model: digests, descriptors, manifests, references, and the read-only image layout.
 
 pub mod content;
-pub mod digest;
+pub(crate) mod digest;
 pub mod layout;
 pub mod manifest;
-pub mod reference;
+pub(crate) mod reference;
 pub mod registry;
 
 pub use digest::{Digest, DigestError};

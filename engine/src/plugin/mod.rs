@@ -405,7 +405,7 @@ pub fn signature_artifact(
     ))
 }
 
-/// What [`PluginStore::push`] put in the registry.
+/// What [`PluginClient::push`] put in the registry.
 #[derive(Clone, Debug)]
 pub struct PushedPlugin {
     /// The reference pinned to the plugin manifest's digest.
@@ -442,25 +442,25 @@ pub struct PulledPlugin {
 // Push and pull
 // ---------------------------------------------------------------------------------------------
 
-/// Pushes and pulls verifier artifacts through a registry client, caching pulled content in the
-/// single-writer disk cache when there is one.
-pub struct PluginStore {
+/// The client of verifier distribution: pushes and pulls verifier artifacts through a registry
+/// client, caching pulled content in the single-writer disk cache when there is one.
+pub struct PluginClient {
     client: Arc<RegistryClient>,
     disk: Option<DiskCache>,
 }
 
-impl std::fmt::Debug for PluginStore {
+impl std::fmt::Debug for PluginClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginStore")
+        f.debug_struct("PluginClient")
             .field("disk", &self.disk.as_ref().map(DiskCache::path))
             .finish_non_exhaustive()
     }
 }
 
-impl PluginStore {
-    /// A store over `client`, caching in `disk` when given.
-    pub fn new(client: Arc<RegistryClient>, disk: Option<DiskCache>) -> PluginStore {
-        PluginStore { client, disk }
+impl PluginClient {
+    /// A plugin client over `client`, caching in `disk` when given.
+    pub fn new(client: Arc<RegistryClient>, disk: Option<DiskCache>) -> PluginClient {
+        PluginClient { client, disk }
     }
 
     /// The registry client.

@@ -23,9 +23,9 @@
 //! missing `data.vouch.allow`) is a configuration error, never a request error. Its
 //! [`Policy::fingerprint`] is part of the result cache key.
 
-pub mod configpolicy;
+pub(crate) mod configpolicy;
 pub mod rego;
-pub mod scoped;
+pub(crate) mod scoped;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

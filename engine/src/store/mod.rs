@@ -4,7 +4,7 @@
 //! (a registry repository or an OCI layout). Every byte a `StoreAccess` returns has been checked
 //! against its descriptor's digest and is under the size cap.
 
-pub mod access;
+pub(crate) mod access;
 pub mod blob;
 pub mod cache;
 pub mod disk;

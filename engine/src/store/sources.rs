@@ -31,6 +31,34 @@ pub struct SubjectSource {
     pub tag_or_digest: String,
     /// The reference as the user gave it (the report's `subject`).
     pub reference: String,
+    /// The reference as given without its tag or digest (`dir:v1` → `dir`, `reg/repo@sha256:…`
+    /// → `reg/repo`), derived once where the reference is parsed: nested subjects are named
+    /// `name@digest` after it.
+    pub name: String,
+}
+
+/// The reference as given without its tag or digest: `dir:v1` → `dir`, `reg/repo@sha256:…` →
+/// `reg/repo`. For holders of a report's `subject` string only (the summary statements); a
+/// [`SubjectSource`] carries it as [`SubjectSource::name`].
+pub fn subject_name(reference: &str) -> &str {
+    let base = reference.split_once('@').map_or(reference, |(b, _)| b);
+    let last_slash = base.rfind('/');
+    match base.rfind(':') {
+        Some(c) if last_slash.is_none_or(|s| c > s) => &base[..c],
+        _ => base,
+    }
+}
+
+/// The name `subject` was given under, without the tag and digest `reference` (its parse) found.
+fn given_name(subject: &str, reference: &Reference) -> String {
+    let mut name = subject;
+    if reference.digest().is_some() {
+        name = name.split_once('@').map_or(name, |(n, _)| n);
+    }
+    if let Some(tag) = reference.tag() {
+        name = name.strip_suffix(&format!(":{tag}")).unwrap_or(name);
+    }
+    name.to_owned()
 }
 
 /// Why a subject could not be turned into a source.
@@ -133,6 +161,7 @@ impl Sources {
             scope,
             tag_or_digest: reference.tag_or_digest(),
             reference: subject.to_owned(),
+            name: given_name(subject, &reference),
         })
     }
 
@@ -174,6 +203,7 @@ impl Sources {
             scope: format!("oci-layout:{}", canonical.display()),
             tag_or_digest,
             reference: subject.to_owned(),
+            name: dir.to_owned(),
         })
     }
 }
@@ -229,6 +259,56 @@ mod tests {
             s.registry("Bad/Upper:x"),
             Err(SourceError::Reference(_))
         ));
+    }
+
+    #[test]
+    fn subject_names_drop_tag_and_digest() {
+        assert_eq!(subject_name("/tmp/layout:v1"), "/tmp/layout");
+        assert_eq!(subject_name("dir@sha256:abcd"), "dir");
+        assert_eq!(
+            subject_name("localhost:5000/repo:v1"),
+            "localhost:5000/repo"
+        );
+        assert_eq!(subject_name("localhost:5000/repo"), "localhost:5000/repo");
+        assert_eq!(subject_name("reg.io/a/b:t@sha256:00"), "reg.io/a/b");
+    }
+
+    /// The name a source carries is the one its reference string gives (what the summaries of
+    /// its report use), for every form of registry reference.
+    #[test]
+    fn source_names_match_the_reference_as_given() {
+        let s = sources();
+        let pin = format!("sha256:{}", "a".repeat(64));
+        for (subject, name) in [
+            ("127.0.0.1:5000/demo:v1", "127.0.0.1:5000/demo"),
+            ("127.0.0.1:5000/demo", "127.0.0.1:5000/demo"),
+            (&format!("127.0.0.1:5000/demo@{pin}"), "127.0.0.1:5000/demo"),
+            (&format!("localhost:5000/a/b:t@{pin}"), "localhost:5000/a/b"),
+            ("nginx", "nginx"),
+            ("nginx:latest", "nginx"),
+            ("docker.io/library/latest", "docker.io/library/latest"),
+        ] {
+            let source = s.registry(subject).unwrap();
+            assert_eq!(source.name, name, "{subject}");
+            assert_eq!(source.name, subject_name(subject), "{subject}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("index.json"),
+            r#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        let path = dir.path().display().to_string();
+        for subject in [format!("{path}:v1"), format!("{path}@{pin}")] {
+            let source = s.layout(&subject).unwrap();
+            assert_eq!(source.name, path, "{subject}");
+            assert_eq!(source.name, subject_name(&subject), "{subject}");
+        }
     }
 
     #[test]

@@ -38,11 +38,11 @@ use super::auth::Rejection;
 use crate::crypto::{
     SignatureEncoding, SigningKey, VerifyingKeys, cosign_algorithm, verify_signature,
 };
-use crate::executor::subject_name;
 use crate::report::SubjectReport;
 use crate::report::vsa::{
     IN_TOTO_PAYLOAD_TYPE, STATEMENT_V1, Summary, VSA_PREDICATE_TYPE, envelope, pae, statement,
 };
+use crate::store::sources::subject_name;
 
 /// Start of every signed-summary value.
 pub const MAGIC: &[u8] = b"vs1.";

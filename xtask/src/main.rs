@@ -1,6 +1,6 @@
 //! Workspace tasks. `cargo xtask guests` builds every wasm guest (the shipped verifiers under
 //! `guest-verifiers/` and the test guests under `tests/guests/`) for `wasm32-wasip2` with the
-//! size-optimised `guest` profile, installing the target with rustup first when it is missing.
+//! speed-optimised `guest` profile (opt-level 3, LTO, stripped), installing the target with rustup first when it is missing.
 //! `cargo xtask example` regenerates the demo under `examples/` (layout, trust material, config);
 //! `cargo xtask example --push REGISTRY` pushes it (images and referrers) to a registry instead.
 //! `cargo xtask image` builds the container image (see [`xtask::image`]); with `--push

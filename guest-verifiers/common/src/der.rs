@@ -158,22 +158,43 @@ pub fn single<'a>(data: &'a [u8], tag: u8, what: &str) -> Result<Tlv<'a>, String
 }
 
 /// Formats the content of an OBJECT IDENTIFIER in dotted form.
+///
+/// On every certificate extension of every verification: the digits are written straight into
+/// the one output buffer (a `format!` per arc was ~3% of a notation verification's guest time).
 pub fn oid_string(value: &[u8]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(value.len() * 3 + 2);
     let mut acc: u64 = 0;
     for &b in value {
         acc = (acc << 7) | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
             if out.is_empty() {
                 let first = (acc / 40).min(2);
-                out = format!("{first}.{}", acc - first * 40);
+                push_decimal(&mut out, first);
+                out.push('.');
+                push_decimal(&mut out, acc - first * 40);
             } else {
-                out.push_str(&format!(".{acc}"));
+                out.push('.');
+                push_decimal(&mut out, acc);
             }
             acc = 0;
         }
     }
     out
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Parses a DER GeneralizedTime (`YYYYMMDDHHMMSS[.f*]Z`) into Unix seconds (fraction dropped).
@@ -267,6 +288,15 @@ mod tests {
             oid_string(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]),
             "2.16.840.1.101.3.4.2.1"
         );
+        // Arcs of every width: 0, one digit, the two-digit first-byte split, a 64-bit arc.
+        assert_eq!(oid_string(&[0x00]), "0.0");
+        assert_eq!(oid_string(&[0x28, 0x00, 0x09]), "1.0.0.9");
+        assert_eq!(oid_string(&[0x88, 0x37, 0x0a]), "2.999.10");
+        assert_eq!(
+            oid_string(&[0x2b, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            "1.3.18446744073709551615"
+        );
+        assert_eq!(oid_string(&[]), "");
         assert_eq!(generalized_time(b"20240229123456Z"), Ok(1_709_210_096));
         assert_eq!(generalized_time(b"20240229123456.789Z"), Ok(1_709_210_096));
         for bad in [

@@ -178,7 +178,7 @@ pub struct RuntimeSection {
     pub guest_nice: Option<i32>,
     /// Scheduler slice of the guest threads in microseconds (Linux 6.12+; default 100).
     pub guest_slice_us: Option<u64>,
-    /// Run guests under `SCHED_IDLE` (default false): see [`crate::runtime::pool::GuestScheduling`].
+    /// Run guests under `SCHED_IDLE` (default false): see [`crate::runtime::GuestScheduling`].
     pub guest_idle: bool,
     /// Core module instances a verifier component may create (default 32; a componentize-py
     /// verifier creates 14). See [`crate::runtime::RuntimeConfig::max_core_instances_per_component`].
@@ -191,9 +191,9 @@ pub struct RuntimeSection {
 
 impl RuntimeSection {
     /// How guest threads are scheduled: the defaults with this section's overrides.
-    pub fn guest_scheduling(&self) -> crate::runtime::pool::GuestScheduling {
-        let d = crate::runtime::pool::GuestScheduling::default();
-        crate::runtime::pool::GuestScheduling {
+    pub fn guest_scheduling(&self) -> crate::runtime::GuestScheduling {
+        let d = crate::runtime::GuestScheduling::default();
+        crate::runtime::GuestScheduling {
             nice: self.guest_nice.unwrap_or(d.nice),
             slice: self.guest_slice_us.map_or(d.slice, Duration::from_micros),
             idle: self.guest_idle,

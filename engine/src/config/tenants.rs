@@ -40,7 +40,7 @@ pub struct QuotaConfig {
     pub max_keys_in_flight: usize,
     /// Guest CPU its verifiers may use together, in millicores (1000 = one core), averaged
     /// over ~100 ms bursts; a guest over it is parked until its tenant is back within it
-    /// (see [`crate::runtime::cpu_quota`]). Unlimited when absent.
+    /// (see [`crate::runtime::CpuQuota`]). Unlimited when absent.
     pub guest_cpu_millicores: Option<u32>,
     /// How long a key over `maxKeysInFlight` waits for a slot before it is refused. A short
     /// wait absorbs bursts and throttles a flood to the rate its slots free up, instead of

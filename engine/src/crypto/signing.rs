@@ -254,7 +254,7 @@ impl VerifyingKeys {
         self.keys.is_empty()
     }
 
-    /// How the keys are named in messages: "the key(s) in <file>".
+    /// How the keys are named in messages: "the key(s) in `<file>`".
     pub fn describe(&self) -> String {
         format!("the key(s) in {}", self.path.display())
     }

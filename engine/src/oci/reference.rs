@@ -84,7 +84,7 @@ pub enum ReferenceError {
         /// The offending tag.
         tag: String,
     },
-    /// The tag is longer than [`TAG_LENGTH_MAX`].
+    /// The tag is longer than 128 characters (`TAG_LENGTH_MAX`).
     #[error("invalid reference `{input}`: tag too long ({len} bytes, at most {TAG_LENGTH_MAX})")]
     TagTooLong {
         /// The input.
@@ -116,7 +116,7 @@ pub enum ReferenceError {
         /// The offending port text.
         port: String,
     },
-    /// The normalised name (`registry/repository`) is longer than [`NAME_TOTAL_LENGTH_MAX`].
+    /// The normalised name (`registry/repository`) is longer than 255 characters (`NAME_TOTAL_LENGTH_MAX`).
     #[error(
         "invalid reference `{input}`: name too long ({len} bytes, at most {NAME_TOTAL_LENGTH_MAX})"
     )]

@@ -9,12 +9,12 @@
 //! - [`Runtime::verify`] runs one verification in a fresh `Store`: nothing survives between calls.
 //!   Every limit hit comes back as [`CallError::Limit`], never as a panic or a hung task.
 
-pub mod bindings;
+pub(crate) mod bindings;
 mod compile_cache;
-pub mod cpu_quota;
+pub(crate) mod cpu_quota;
 mod host;
-pub mod limits;
-pub mod pool;
+pub(crate) mod limits;
+pub(crate) mod pool;
 mod scope;
 
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ pub use self::cpu_quota::CpuQuota;
 pub use self::host::CallStats;
 use self::host::{CallScope, HostState};
 pub use self::limits::{LimitExceeded, LimitKind, Limits};
+pub use self::pool::GuestScheduling;
 use crate::oci::{Descriptor, Digest};
 use crate::store::access::StoreAccess;
 
@@ -64,10 +65,10 @@ pub struct RuntimeConfig {
     /// How deep a guest may walk referrers of referrers from the subject.
     pub max_nesting_depth: u32,
     /// Threads of a pool of their own for guest calls (0: guests run on the caller's tokio
-    /// runtime). See [`pool`] for why a server shared by tenants wants one.
+    /// runtime). See [`GuestScheduling`] for why a server shared by tenants wants one.
     pub guest_threads: usize,
     /// How the guest pool's threads are scheduled.
-    pub guest_scheduling: pool::GuestScheduling,
+    pub guest_scheduling: GuestScheduling,
     /// Core module instances one verifier component may create (a Rust guest creates 3-4, a
     /// componentize-js one 4, a componentize-py one 14). Core instances cost the pool no
     /// memory, so the pool allows this many for every instance slot: no mix of verifiers can
@@ -92,7 +93,7 @@ impl Default for RuntimeConfig {
             compile_cache_dir: None,
             max_nesting_depth: 3,
             guest_threads: 0,
-            guest_scheduling: pool::GuestScheduling::default(),
+            guest_scheduling: GuestScheduling::default(),
             max_core_instances_per_component: 32,
             max_memories_per_component: 8,
             max_tables_per_component: 32,

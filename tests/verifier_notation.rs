@@ -883,7 +883,7 @@ async fn a_valid_timestamp_rescues_an_expired_certificate() {
 
 #[tokio::test]
 async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
-    let (e, (_, not_after)) = expired_env().await;
+    let (e, (not_before, not_after)) = expired_env().await;
     let tsa = fx::test_tsa("Vouch Test TSA").unwrap();
     let rogue = fx::test_tsa("Rogue TSA").unwrap();
     let signed = unix_now() - 5 * DAY;
@@ -923,6 +923,29 @@ async fn untrusted_foreign_or_altered_timestamps_do_not_rescue() {
         assert_fails(&r, "TIMESTAMP_INVALID", "(± 60 s) is outside the validity");
         sign.timestamp = stamp(&tsa, not_after - 10, Some(5));
         assert!(e.sign_and_verify(kind, &sign, &strict).await.is_success);
+        // Reaching exactly to notAfter is inside: RFC 5280 4.1.2.5, "the period of time from
+        // notBefore through notAfter, inclusive".
+        sign.timestamp = stamp(&tsa, not_after - 5, Some(5));
+        assert!(e.sign_and_verify(kind, &sign, &strict).await.is_success);
+
+        // notation-go checks "the timestamp against the signing certificate chain" on both
+        // sides: "timestamp can be before certificate ... validity period, it will be valid
+        // from ...". A timestamp before the leaf's notBefore, or whose accuracy reaches before
+        // it, proves nothing about a time the certificate was valid.
+        sign.timestamp = stamp(&tsa, not_before - 3600, None);
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(
+            &r,
+            "TIMESTAMP_INVALID",
+            "outside the validity of certificate",
+        );
+        sign.timestamp = stamp(&tsa, not_before + 10, Some(60));
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert_fails(&r, "TIMESTAMP_INVALID", "(± 60 s) is outside the validity");
+        // Reaching back exactly to notBefore is inside (inclusive).
+        sign.timestamp = stamp(&tsa, not_before + 5, Some(5));
+        let r = e.sign_and_verify(kind, &sign, &strict).await;
+        assert!(r.is_success, "{kind:?}: {r:#?}");
     }
 
     // A token over another signature (JWS: swapped in from another envelope).

@@ -897,6 +897,8 @@ mod tests {
                 b"valid" => (NOW - 100, NOW + 100),
                 b"expired" => (NOW - 100, NOW - 1),
                 b"future" => (NOW + 1, NOW + 100),
+                b"starts-now" => (NOW, NOW + 100),
+                b"ends-now" => (NOW - 100, NOW),
                 _ => return Err("not a certificate".into()),
             };
             Ok(CertInfo {
@@ -1073,6 +1075,16 @@ mod tests {
     fn without_a_tsa_store_the_chain_must_be_valid_now() {
         for option in ["always", "afterCertExpiry"] {
             assert_eq!(check(false, option, &envelope(b"valid", None)), Ok(()));
+            // RFC 5280 4.1.2.5: the validity period runs "from notBefore through notAfter,
+            // inclusive": a certificate starting or ending exactly now is valid now.
+            for edge in [&b"starts-now"[..], b"ends-now"] {
+                assert_eq!(check(false, option, &envelope(edge, None)), Ok(()));
+            }
+            fails(
+                check(false, option, &envelope(b"future", None)),
+                "CERTIFICATE_EXPIRED",
+                "\"CN=future\" is not valid now",
+            );
             fails(
                 check(false, option, &envelope(b"expired", None)),
                 "CERTIFICATE_EXPIRED",

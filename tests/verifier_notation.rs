@@ -348,21 +348,34 @@ async fn tampered_signature_fails_integrity_even_in_audit() {
     }
 }
 
+/// notation-go compares the payload's `targetArtifact` with the subject's descriptor as a
+/// whole (`content.Equal`: media type, digest and size): any one of the three differing is a
+/// signature over something else.
 #[tokio::test]
 async fn signature_for_another_subject_is_a_subject_mismatch() {
     let e = env().await;
     let mut other = e.f.target();
     other.digest = fx::sha256_digest(b"another image");
-    let envelope = fx::sign_jws(
-        &other,
-        &e.chain.leaf_key_pkcs8,
-        &e.chain.x5c(),
-        &JwsOptions::now(),
-    )
-    .unwrap();
-    for level in ["strict", "audit"] {
-        let r = e.verify_envelope(&envelope, &e.config(level)).await;
-        assert_fails(&r, "SUBJECT_MISMATCH", &other.digest);
+    let mut bigger = e.f.target();
+    bigger.size += 1;
+    let mut retyped = e.f.target();
+    retyped.media_type = "application/vnd.oci.image.index.v1+json".into();
+    for (target, named) in [
+        (&other, other.digest.clone()),
+        (&bigger, format!("({} bytes)", bigger.size)),
+        (&retyped, retyped.media_type.clone()),
+    ] {
+        let envelope = fx::sign_jws(
+            target,
+            &e.chain.leaf_key_pkcs8,
+            &e.chain.x5c(),
+            &JwsOptions::now(),
+        )
+        .unwrap();
+        for level in ["strict", "audit"] {
+            let r = e.verify_envelope(&envelope, &e.config(level)).await;
+            assert_fails(&r, "SUBJECT_MISMATCH", &named);
+        }
     }
 }
 

@@ -656,6 +656,50 @@ mod tests {
         );
     }
 
+    /// RFC 7515 §4.1.11: "Producers MUST NOT use the empty list "[]" as the "crit" value".
+    /// signature-envelope-jws.md: `io.cncf.notary.authenticSigningTime` belongs to the
+    /// `notary.x509.signingAuthority` scheme; under it, any other critical header this verifier
+    /// does not know stays unknown, and the verification fails on it ("if the verifier encounters
+    /// a critical attribute it does not understand, it MUST fail").
+    #[test]
+    fn crit_is_non_empty_and_the_authentic_time_is_the_only_extra_name_signing_authority_knows() {
+        let mut p = protected();
+        p["crit"] = json!([]);
+        assert!(invalid_msg(p).contains("crit must be a non-empty array"));
+
+        let mut p = with_scheme("notary.x509.signingAuthority");
+        p.as_object_mut().unwrap().remove(SIGNING_TIME);
+        p[AUTHENTIC_SIGNING_TIME] = json!("2024-01-01T00:00:00Z");
+        p["x.y"] = json!(1);
+        p["crit"] = json!([SIGNING_SCHEME, EXPIRY, AUTHENTIC_SIGNING_TIME, "x.y"]);
+        let env = parse(&envelope(&p)).expect("an unknown critical header is refused later");
+        assert_eq!(env.requires.unknown_critical, ["x.y"]);
+    }
+
+    /// signature-envelope-jws.md, Unprotected Headers: `x5c` is "an ordered list of X.509
+    /// certificates" from the signing certificate to the root; Vouch caps it at `MAX_CHAIN`
+    /// certificates (a hostile envelope costs at most that many parses).
+    #[test]
+    fn x5c_holds_one_to_max_chain_certificates() {
+        let with_chain = |n: usize| {
+            let mut v: Value = serde_json::from_slice(&envelope(&protected())).unwrap();
+            v["header"]["x5c"] = json!(vec![STANDARD.encode([1u8, 2]); n]);
+            parse(&serde_json::to_vec(&v).unwrap())
+        };
+        match with_chain(0) {
+            Err(EnvelopeError::Invalid(m)) => assert!(m.contains("x5c must be a non-empty"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(with_chain(1).unwrap().chain.len(), 1);
+        assert_eq!(with_chain(MAX_CHAIN).unwrap().chain.len(), MAX_CHAIN);
+        match with_chain(MAX_CHAIN + 1) {
+            Err(EnvelopeError::Invalid(m)) => {
+                assert!(m.contains(&format!("more than {MAX_CHAIN}")), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn with_scheme(s: &str) -> Value {
         let mut p = protected();
         p[SIGNING_SCHEME] = json!(s);

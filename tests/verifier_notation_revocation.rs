@@ -174,6 +174,11 @@ impl Env {
 
     /// Signs the subject (JWS, with `opts`) and verifies it under `level`.
     async fn verify_with(&self, level: &str, opts: &JwsOptions) -> GuestReport {
+        self.verify_config(&self.config(level), opts).await
+    }
+
+    /// Signs the subject (JWS, with `opts`) and verifies it under `config`.
+    async fn verify_config(&self, config: &Value, opts: &JwsOptions) -> GuestReport {
         let target = Target {
             media_type: self.subject.media_type.clone(),
             digest: self.subject.digest.to_string(),
@@ -193,7 +198,7 @@ impl Env {
             subject_reference: REFERENCE.into(),
             subject: self.subject.clone(),
             artifact,
-            config: self.config(level).to_string().into(),
+            config: config.to_string().into(),
             cpu_quota: None,
         };
         self.rt.verify(&self.notation, input).await.unwrap().report
@@ -220,6 +225,60 @@ async fn a_fresh_crl_without_the_certificate_passes() {
     assert!(r.is_success, "{r:#?}");
     assert_eq!(r.extensions["revocationStatus"], "good");
     assert_eq!(server.requests(), 1);
+}
+
+/// Spec (Validate Trusted Timestamp): "Validate timestamp certificate and certificate chain
+/// revocation status using certificate revocation evaluation section". A TSA certificate its
+/// root's CRL lists as revoked proves no signing time: the verification fails
+/// `CERTIFICATE_REVOKED`, and passes once the CRL no longer lists it.
+#[tokio::test]
+async fn a_revoked_tsa_certificate_proves_no_signing_time() {
+    let server = CrlServer::default();
+    let base = server.start().await;
+    let e = env_with(RevocationInfo::default(), Settings::default()).await;
+    let tsa = fx::test_tsa_with(
+        "Vouch Revoked TSA",
+        &RevocationInfo::crl(&format!("{base}/tsa.crl")),
+    )
+    .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&tsa.cert_der).unwrap();
+    let revoked = CrlEntry {
+        serial: cert.tbs_certificate.raw_serial().to_vec(),
+        revoked_at: unix_now() - DAY,
+        invalidity: None,
+    };
+    let now = unix_now();
+    // The policy of `e` with the TSA's root as its `tsa` trust store.
+    let config = |e: &Env| {
+        let mut config = e.config("strict");
+        let policy = &mut config["trustPolicy"]["trustPolicies"][0];
+        policy["trustStores"]
+            .as_array_mut()
+            .unwrap()
+            .push("tsa:ts".into());
+        config["trustStores"]["tsa"] = json!({"ts": [tsa.root_pem]});
+        config
+    };
+    let mut opts = JwsOptions::now();
+    opts.timestamp = Some(fx::TimestampOptions {
+        tsa: tsa.clone(),
+        gen_time: opts.signing_time,
+        accuracy_secs: None,
+    });
+
+    // Each phase on a fresh runtime (and chain): the host caches a CRL by its URL.
+    server.set("tsa.crl", tsa.crl(&[], now - DAY, now + DAY).unwrap());
+    let r = e.verify_config(&config(&e), &opts).await;
+    assert!(r.is_success, "{r:#?}");
+    assert!(r.extensions.contains_key("timestamp"), "{r:#?}");
+
+    let e = env_with(RevocationInfo::default(), Settings::default()).await;
+    server.set(
+        "tsa.crl",
+        tsa.crl(&[revoked], now - DAY, now + DAY).unwrap(),
+    );
+    let r = e.verify_config(&config(&e), &opts).await;
+    assert_fails(&r, "CERTIFICATE_REVOKED", "is revoked");
 }
 
 /// Spec: "If the revocation status of any of the certificates is revoked or cannot be

@@ -1060,6 +1060,11 @@ mod tests {
             "TIMESTAMP_MISSING",
             "a certificate of the chain has expired",
         );
+        // A certificate whose notAfter is now has not expired yet (RFC 5280: inclusive).
+        assert_eq!(
+            check(true, "afterCertExpiry", &envelope(b"ends-now", None)),
+            Ok(())
+        );
         // Not verifying the timestamp, the chain must be valid now: not-yet-valid fails.
         fails(
             check(true, "afterCertExpiry", &envelope(b"future", None)),

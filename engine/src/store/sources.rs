@@ -32,14 +32,14 @@ pub struct SubjectSource {
     /// The reference as the user gave it (the report's `subject`).
     pub reference: String,
     /// The reference as given without its tag or digest (`dir:v1` → `dir`, `reg/repo@sha256:…`
-    /// → `reg/repo`), derived once where the reference is parsed: nested subjects are named
+    /// → `reg/repo`), derived once (by [`subject_name`]) when the source is made: nested subjects are named
     /// `name@digest` after it.
     pub name: String,
 }
 
 /// The reference as given without its tag or digest: `dir:v1` → `dir`, `reg/repo@sha256:…` →
-/// `reg/repo`. For holders of a report's `subject` string only (the summary statements); a
-/// [`SubjectSource`] carries it as [`SubjectSource::name`].
+/// `reg/repo`. A [`SubjectSource`] carries it as [`SubjectSource::name`]; the summary statements
+/// derive it from a report's `subject` string.
 pub fn subject_name(reference: &str) -> &str {
     let base = reference.split_once('@').map_or(reference, |(b, _)| b);
     let last_slash = base.rfind('/');
@@ -47,18 +47,6 @@ pub fn subject_name(reference: &str) -> &str {
         Some(c) if last_slash.is_none_or(|s| c > s) => &base[..c],
         _ => base,
     }
-}
-
-/// The name `subject` was given under, without the tag and digest `reference` (its parse) found.
-fn given_name(subject: &str, reference: &Reference) -> String {
-    let mut name = subject;
-    if reference.digest().is_some() {
-        name = name.split_once('@').map_or(name, |(n, _)| n);
-    }
-    if let Some(tag) = reference.tag() {
-        name = name.strip_suffix(&format!(":{tag}")).unwrap_or(name);
-    }
-    name.to_owned()
 }
 
 /// Why a subject could not be turned into a source.
@@ -161,7 +149,7 @@ impl Sources {
             scope,
             tag_or_digest: reference.tag_or_digest(),
             reference: subject.to_owned(),
-            name: given_name(subject, &reference),
+            name: subject_name(subject).to_owned(),
         })
     }
 
@@ -290,7 +278,6 @@ mod tests {
         ] {
             let source = s.registry(subject).unwrap();
             assert_eq!(source.name, name, "{subject}");
-            assert_eq!(source.name, subject_name(subject), "{subject}");
         }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -307,7 +294,6 @@ mod tests {
         for subject in [format!("{path}:v1"), format!("{path}@{pin}")] {
             let source = s.layout(&subject).unwrap();
             assert_eq!(source.name, path, "{subject}");
-            assert_eq!(source.name, subject_name(&subject), "{subject}");
         }
     }
 

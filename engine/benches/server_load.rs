@@ -532,7 +532,8 @@ async fn cold_subjects(env: &Env) -> Row {
     let elapsed = t.elapsed();
     let cpu = server.cpu_time().saturating_sub(cpu);
     let registry_cpu = registry_cpu_time().saturating_sub(registry_cpu);
-    let upstream = registry_requests(&client, &server).await;
+    // Every registry and status.
+    let upstream = server.metric_sum("vouch_registry_requests_total").await;
     drop(server);
     let floor = registry_floor(env, IN_FLIGHT).await;
     latencies.sort();
@@ -571,23 +572,6 @@ async fn cold_subjects(env: &Env) -> Row {
         100.0 * row.rate / floor_rate,
     ));
     row
-}
-
-/// Upstream registry requests the server sent so far (`vouch_registry_requests_total`, every
-/// registry and status).
-async fn registry_requests(client: &reqwest::Client, server: &Server) -> u64 {
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("the metrics text");
-    text.lines()
-        .filter(|l| l.starts_with("vouch_registry_requests_total{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<u64>().ok())
-        .sum()
 }
 
 /// The registry's share of the cold scenario, measured alone.

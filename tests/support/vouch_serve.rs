@@ -117,20 +117,35 @@ impl Server {
         (status, value)
     }
 
-    /// A counter of `/metrics`, if the server exports it.
-    pub async fn metric(&self, name: &str) -> Option<u64> {
-        let text = self
-            .http
+    /// The `/metrics` text.
+    async fn metrics_text(&self) -> String {
+        self.http
             .get(self.url("/metrics"))
             .send()
             .await
             .expect("GET /metrics")
             .text()
             .await
-            .unwrap();
-        text.lines()
+            .expect("the metrics text")
+    }
+
+    /// A counter of `/metrics`, if the server exports it.
+    pub async fn metric(&self, name: &str) -> Option<u64> {
+        self.metrics_text()
+            .await
+            .lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
             .map(|v| v.trim().parse().unwrap())
+    }
+
+    /// The sum of every labelled series of the counter `name` (`name{…} value`), 0 when none.
+    pub async fn metric_sum(&self, name: &str) -> u64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<u64>().ok())
+            .sum()
     }
 
     /// A counter of `/metrics`, 0 when the server has not exported it yet.
